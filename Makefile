@@ -1,0 +1,43 @@
+# rfexplorer: `make run` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?= ../shared/data
+OUT    ?= results/reference
+
+.PHONY: venv run test bench reproduce reproduce-quick screenshots clean
+
+# Create .venv once and (re)install the project in editable mode when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(VENV)/bin/rfexplorer
+
+# The suite sets QT_QPA_PLATFORM=offscreen itself (tests/conftest.py).
+test: venv
+	$(PY) -m pytest
+
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+# The reference sweep (the seed paper's Figure 1b) on full MNIST, then its figure.
+reproduce: venv
+	$(VENV)/bin/rfexplorer-cli sweep --data-dir $(DATA) --dataset mnist --out $(OUT)
+	$(PY) -m rfexplorer.figures $(OUT)/sweep.json $(OUT)/sweep.png
+
+reproduce-quick: venv
+	$(VENV)/bin/rfexplorer-cli sweep --quick --out results/quick
+	$(PY) -m rfexplorer.figures results/quick/sweep.json results/quick/sweep.png
+
+screenshots: venv
+	$(PY) -m rfexplorer.screenshots
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache

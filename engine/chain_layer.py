@@ -1,0 +1,91 @@
+"""An RF chain layer: C chains of K MTJ resonators in series, driven by N input oscillators.
+
+Trainable parameters are positions on the input comb (see engine.physics): ``resonator_comb`` (C, K) and,
+when input-frequency training is on, ``input_comb`` (N,). One comb unit is one input spacing, so learning
+rates are in spacings per step whatever the band. The layer's output is the chain voltage V (B, C) in the
+normalised units of the published simulator; the physics itself is evaluated in engine.physics.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from . import physics
+from .physics import DeviceParams
+
+
+class RFChainLayer(nn.Module):
+    """Series chains of resonators: V_j = sum_i P_i W_ji with W_ji = K_SD sum_k s_k L(x_ijk)."""
+
+    def __init__(self, n_inputs: int, n_chains: int, n_resonators: int, params: DeviceParams,
+                 train_inputs: bool = False, resonator_comb: Optional[torch.Tensor] = None,
+                 input_comb: Optional[torch.Tensor] = None) -> None:
+        super().__init__()
+        self.params = params
+        self.n_inputs, self.n_chains, self.n_resonators = n_inputs, n_chains, n_resonators
+        lo, hi = physics.tuning_range_comb(params, n_inputs)
+        self.comb_range = (lo, hi)
+        if resonator_comb is None:
+            resonator_comb = torch.rand(n_chains, n_resonators) * (n_inputs - 1)
+        if input_comb is None:
+            input_comb = torch.arange(n_inputs, dtype=torch.float32)
+        self.resonator_comb = nn.Parameter(resonator_comb.to(torch.float32).clone())
+        self.input_comb = nn.Parameter(input_comb.to(torch.float32).clone(), requires_grad=train_inputs)
+        self.register_buffer("signs", physics.chain_signs(n_resonators, params.parity))
+        # Device-to-device spreads, frozen at fabrication (None when the device is ideal: faster).
+        self.alpha_r: Optional[torch.Tensor]
+        self.k_sd_r: Optional[torch.Tensor]
+        for name, base, spread in (("alpha_r", params.alpha, params.alpha_dtod),
+                                   ("k_sd_r", params.k_sd, params.k_sd_dtod)):
+            value = None
+            if spread > 0:
+                value = (base * (1.0 + spread * torch.randn(n_chains, n_resonators))).clamp_min(0.05 * base)
+            self.register_buffer(name, value)
+
+    # --- frequencies ------------------------------------------------------------------------------------
+    def input_freqs_ghz(self) -> torch.Tensor:
+        return physics.comb_to_ghz(self.input_comb, self.params, self.n_inputs)
+
+    def resonator_freqs_ghz(self) -> torch.Tensor:
+        return physics.comb_to_ghz(self.resonator_comb, self.params, self.n_inputs)
+
+    def comb_to_ghz(self, u: torch.Tensor) -> torch.Tensor:
+        return physics.comb_to_ghz(u, self.params, self.n_inputs)
+
+    # --- couplings --------------------------------------------------------------------------------------
+    def coupling(self, f_in: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Per-resonator signed couplings (C, K, N') to inputs at f_in (default: the input oscillators)."""
+        f = self.input_freqs_ghz() if f_in is None else f_in
+        return physics.coupling_tensor(f, self.resonator_freqs_ghz(), self.params, self.alpha_r, self.k_sd_r,
+                                       self.signs)
+
+    def weight(self) -> torch.Tensor:
+        """Effective weight matrix W (C, N) in V/µW."""
+        return self.coupling().sum(dim=1)
+
+    def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:
+        """Chain voltage per µW of a probe tone at each frequency (C, M): the chain's spectral response."""
+        return self.coupling(freqs_ghz).sum(dim=1)
+
+    def attachments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each resonator, the input it couples to most strongly (C, K) and that signed coupling (C, K)."""
+        c = self.coupling()
+        idx = c.abs().argmax(dim=-1)
+        return idx, c.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+
+    @torch.no_grad()
+    def clamp_to_tuning_range(self) -> None:
+        lo, hi = self.comb_range
+        self.resonator_comb.clamp_(lo, hi)
+        if self.input_comb.requires_grad:
+            self.input_comb.clamp_(lo, hi)
+
+    def forward(self, power_uw: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Chain voltages V (B, C) for input powers (B, N) in µW."""
+        w = self.weight() if weight is None else weight
+        v = power_uw @ w.t()
+        if self.params.readout_noise_v > 0:  # thermal / read-out noise, at every read-out
+            v = v + self.params.readout_noise_v * torch.randn_like(v)
+        return v

@@ -1,0 +1,193 @@
+"""The device model of an RF spintronic network, in one place (see ../shared/docs/physics.md).
+
+Everything that evaluates a resonator response, a detuning, a chain sign or an input frequency plan calls
+this module; nothing else in rfexplorer writes these equations again.
+
+Units: frequencies in GHz, powers in µW, voltages in the normalised units of the published simulator
+(K_SD in V/µW there). Frequency *positions* used for training are expressed in "comb units": u = i is the
+frequency of input oscillator i, so one unit is one input spacing whatever the plan or the band.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+
+#: Spin-diode sensitivity of the published simulator: tan(pi/4) / (8 sqrt 2) / I_th with I_th = 10 µA.
+K_SD_PUBLISHED = math.tan(math.pi / 4) / (8 * math.sqrt(2)) / 10.0
+FREQUENCY_PLANS = ("geometric", "linear")
+PARITIES = ("even", "odd")
+
+
+@dataclass(frozen=True)
+class DeviceParams:
+    """Physical parameters of the RF network. Spreads named ``*_dtod`` are device-to-device, relative (std/mean)."""
+
+    alpha: float = 0.005
+    """Gilbert damping (dimensionless): a resonator's linewidth is alpha * f_r."""
+    k_sd: float = K_SD_PUBLISHED
+    """Spin-diode sensitivity K_SD (V per µW, normalised units): peak rectified voltage per unit power."""
+    phi: float = 0.0
+    """Lineshape phase (rad): 0 = purely antisymmetric Lorentzian, pi/2 = purely symmetric."""
+    parity: str = "even"
+    """Series-connection sign convention of a chain: 'even' gives s_k = (-1)^k, 'odd' gives (-1)^(k+1)."""
+    p_max_uw: float = 1.0
+    """Power emitted by an input oscillator for a pixel of value 1 (µW); P_i = p_max_uw * x_i."""
+    f_min_ghz: float = 1.0
+    """Frequency of the first input oscillator (GHz)."""
+    f_max_ghz: float = 18.0
+    """Frequency of the last input oscillator (GHz)."""
+    plan: str = "geometric"
+    """Input frequency plan: 'geometric' (constant spacing in linewidths) or 'linear' (constant spacing in GHz)."""
+    tuning_margin: float = 2.0
+    """How far resonances (and trained inputs) may be tuned beyond the input band, in input spacings."""
+    alpha_dtod: float = 0.0
+    """Device-to-device spread of the resonators' damping (relative std), frozen at fabrication."""
+    k_sd_dtod: float = 0.0
+    """Device-to-device spread of the resonators' sensitivity K_SD (relative std), frozen at fabrication."""
+    readout_noise_v: float = 0.0
+    """Std of additive noise on each chain voltage at every read-out (V, normalised units); 0 = ideal."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.alpha > 0:
+            problems.append(f"damping alpha must be > 0 (got {self.alpha})")
+        if not self.k_sd > 0:
+            problems.append(f"K_SD must be > 0 (got {self.k_sd})")
+        if not self.p_max_uw > 0:
+            problems.append(f"input power p_max_uw must be > 0 (got {self.p_max_uw})")
+        if not 0 < self.f_min_ghz < self.f_max_ghz:
+            problems.append(f"need 0 < f_min_ghz < f_max_ghz (got {self.f_min_ghz}, {self.f_max_ghz})")
+        if self.plan not in FREQUENCY_PLANS:
+            problems.append(f"frequency plan must be one of {FREQUENCY_PLANS} (got {self.plan!r})")
+        if self.parity not in PARITIES:
+            problems.append(f"parity must be one of {PARITIES} (got {self.parity!r})")
+        if self.tuning_margin < 0:
+            problems.append(f"tuning_margin must be >= 0 (got {self.tuning_margin})")
+        for name in ("alpha_dtod", "k_sd_dtod", "readout_noise_v"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0 (got {getattr(self, name)})")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DeviceParams":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown device parameter(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def with_(self, **changes) -> "DeviceParams":
+        return replace(self, **changes)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Frequency plan: comb units <-> GHz
+# ---------------------------------------------------------------------------------------------------------
+
+def comb_ratio(params: DeviceParams, n_inputs: int) -> float:
+    """Geometric plan: ratio r between neighbouring input frequencies."""
+    return (params.f_max_ghz / params.f_min_ghz) ** (1.0 / max(n_inputs - 1, 1))
+
+
+def comb_spacing_ghz(params: DeviceParams, n_inputs: int) -> float:
+    """Linear plan: spacing between neighbouring input frequencies (GHz)."""
+    return (params.f_max_ghz - params.f_min_ghz) / max(n_inputs - 1, 1)
+
+
+def comb_to_ghz(u: torch.Tensor, params: DeviceParams, n_inputs: int) -> torch.Tensor:
+    """Frequency (GHz) at comb position u (u = i is input oscillator i's nominal frequency)."""
+    if params.plan == "geometric":
+        return params.f_min_ghz * torch.exp(u * math.log(comb_ratio(params, n_inputs)))
+    return params.f_min_ghz + u * comb_spacing_ghz(params, n_inputs)
+
+
+def ghz_to_comb(f: torch.Tensor, params: DeviceParams, n_inputs: int) -> torch.Tensor:
+    """Comb position of frequency f (GHz); inverse of :func:`comb_to_ghz`."""
+    if params.plan == "geometric":
+        return torch.log(f / params.f_min_ghz) / math.log(comb_ratio(params, n_inputs))
+    return (f - params.f_min_ghz) / comb_spacing_ghz(params, n_inputs)
+
+
+def input_frequencies_ghz(params: DeviceParams, n_inputs: int) -> torch.Tensor:
+    """Nominal frequencies f_i of the input oscillators (GHz), following the plan."""
+    return comb_to_ghz(torch.arange(n_inputs, dtype=torch.float64), params, n_inputs).to(torch.float32)
+
+
+def tuning_range_comb(params: DeviceParams, n_inputs: int) -> tuple[float, float]:
+    """Range of comb positions a resonance (or a trained input) can be tuned to."""
+    return -params.tuning_margin, n_inputs - 1 + params.tuning_margin
+
+
+def spacing_in_linewidths(params: DeviceParams, n_inputs: int) -> float:
+    """Input spacing divided by the resonator linewidth (exact for geometric, at band centre for linear)."""
+    if params.plan == "geometric":
+        return (comb_ratio(params, n_inputs) - 1.0) / params.alpha
+    f_mid = 0.5 * (params.f_min_ghz + params.f_max_ghz)
+    return comb_spacing_ghz(params, n_inputs) / (params.alpha * f_mid)
+
+
+def comb_units_per_linewidth(params: DeviceParams, n_inputs: int) -> float:
+    """How many input spacings make one linewidth."""
+    return 1.0 / spacing_in_linewidths(params, n_inputs)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Resonator response
+# ---------------------------------------------------------------------------------------------------------
+
+def detuning(f: torch.Tensor, f_r: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    """Detuning in linewidths: x = (f - f_r) / (alpha * f_r)."""
+    return (f - f_r) / (alpha * f_r)
+
+
+def lineshape(x: torch.Tensor, phi: float) -> torch.Tensor:
+    """Normalised rectified response L(x) = cos(phi) 2x/(1+x^2) + sin(phi)/(1+x^2); peak |L| = 1."""
+    inv = 1.0 / (1.0 + x * x)
+    if phi == 0.0:
+        return 2.0 * x * inv
+    return (math.cos(phi) * 2.0 * x + math.sin(phi)) * inv
+
+
+def lineshape_derivative(x: torch.Tensor, phi: float) -> torch.Tensor:
+    """dL/dx of :func:`lineshape`."""
+    inv = 1.0 / (1.0 + x * x)
+    return (math.cos(phi) * 2.0 * (1.0 - x * x) - math.sin(phi) * 2.0 * x) * inv * inv
+
+
+def rectified_voltage(p_uw: torch.Tensor, f: torch.Tensor, f_r: torch.Tensor, params: DeviceParams,
+                      alpha: torch.Tensor | float | None = None,
+                      k_sd: torch.Tensor | float | None = None) -> torch.Tensor:
+    """DC voltage of one resonator (resonance f_r) driven by power p_uw at frequency f."""
+    a = params.alpha if alpha is None else alpha
+    k = params.k_sd if k_sd is None else k_sd
+    return p_uw * k * lineshape(detuning(f, f_r, a), params.phi)
+
+
+def chain_signs(n_resonators: int, parity: str = "even") -> torch.Tensor:
+    """Signs s_k of the resonators of a series chain: (-1)^k ('even') or (-1)^(k+1) ('odd')."""
+    k = torch.arange(n_resonators)
+    s = 1.0 - 2.0 * (k % 2).to(torch.float32)
+    return s if parity == "even" else -s
+
+
+def coupling_tensor(f_in: torch.Tensor, f_res: torch.Tensor, params: DeviceParams,
+                    alpha: torch.Tensor | None = None, k_sd: torch.Tensor | None = None,
+                    signs: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-resonator couplings c_jki = s_k K_SD L(x_ijk), shape (C, K, N), for inputs f_in (N,), f_res (C, K)."""
+    a = params.alpha if alpha is None else alpha.unsqueeze(-1)
+    k = params.k_sd if k_sd is None else k_sd.unsqueeze(-1)
+    s = chain_signs(f_res.shape[1], params.parity) if signs is None else signs
+    x = detuning(f_in.view(1, 1, -1), f_res.unsqueeze(-1), a)
+    return s.view(1, -1, 1) * k * lineshape(x, params.phi)
+
+
+def effective_weight(f_in: torch.Tensor, f_res: torch.Tensor, params: DeviceParams,
+                     alpha: torch.Tensor | None = None, k_sd: torch.Tensor | None = None) -> torch.Tensor:
+    """Effective weight matrix W (C, N): W_ji = K_SD sum_k s_k L(x_ijk), so that V = P W^T + b."""
+    return coupling_tensor(f_in, f_res, params, alpha, k_sd).sum(dim=1)

@@ -1,0 +1,142 @@
+"""The training loop shared by every model: seeded, vectorised, cancellable, reporting progress snapshots."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .config import RunConfig
+from .data import Dataset, load_dataset
+from .model_base import PerceptronModel
+from .models import build_model, default_lr
+from .progress import CancelToken, DivergenceError, ProgressCallback, RunCancelled, Snapshot
+from .results import RunResult
+
+#: Minimum time between two progress snapshots (s).
+SNAPSHOT_INTERVAL_S = 0.1
+EVAL_BATCH = 10_000
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of correctly classified samples (model in eval mode, batched)."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for i in range(0, len(y), EVAL_BATCH):
+        correct += int((model(x[i:i + EVAL_BATCH]).argmax(1) == y[i:i + EVAL_BATCH]).sum())
+    model.train(was_training)
+    return correct / max(len(y), 1)
+
+
+def make_snapshot(model: PerceptronModel, cfg: RunConfig, *, epoch: int, step: int, total_steps: int,
+                  loss: float, train_acc: float, test_acc: Optional[float], elapsed: float,
+                  history: list, final: bool = False) -> Snapshot:
+    """A snapshot of the model's current state (copies only)."""
+    with torch.no_grad():
+        w = model.effective_weight().detach().cpu().numpy().astype("float32", copy=True)
+        b = model.bias.detach().cpu().numpy().copy()
+    eta = elapsed / step * (total_steps - step) if step else float("nan")
+    return Snapshot(model=cfg.model, resonators_per_chain=cfg.resonators_per_chain, epoch=epoch,
+                    epochs=cfg.epochs, step=step, total_steps=total_steps, loss=loss, train_accuracy=train_acc,
+                    test_accuracy=test_acc, elapsed_s=elapsed, eta_s=0.0 if final else eta, weight=w, bias=b,
+                    rewiring_events=model.rewiring_events, history=[tuple(h) for h in history], final=final,
+                    **model.snapshot_extras())
+
+
+def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[CancelToken] = None, snapshot_interval_s: float = SNAPSHOT_INTERVAL_S
+                 ) -> RunResult:
+    """Train one model as configured and return its result.
+
+    ``dataset`` avoids reloading when the caller already holds it (its name should match ``cfg.dataset``).
+    ``progress`` receives snapshots at most every ``snapshot_interval_s`` and after every epoch. Setting
+    ``cancel`` stops the run between two batches; the result then has ``cancelled=True`` and the accuracy of
+    the model as it was. A NaN or infinite loss raises :class:`DivergenceError`.
+    """
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir)
+    evaluated_on = "test"
+    if cfg.validation_fraction > 0:
+        ds = ds.validation_split(cfg.validation_fraction, seed=cfg.seed)
+        evaluated_on = "validation"
+    if cfg.resonators_per_chain > ds.n_inputs:
+        raise ValueError(f"resonators per chain must be between 1 and {ds.n_inputs} for {ds.name} "
+                         f"(got {cfg.resonators_per_chain})")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = build_model(cfg, ds.n_inputs, ds.n_classes)
+    lr = cfg.lr if cfg.lr is not None else default_lr(cfg.model)
+    optimizer = model.make_optimizer(lr)
+    n = len(ds.train_y)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    model.setup_training(total_steps, steps_per_epoch, optimizer, ds.train_x)
+    model.train()
+
+    history: list = []
+    step = 0
+    test_acc: Optional[float] = None
+    cancelled = False
+    start = time.perf_counter()
+    last_report = -1e9
+    epoch = 0
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            perm = torch.randperm(n, generator=gen)
+            loss_sum, correct, seen = 0.0, 0, 0
+            for i in range(0, n, cfg.batch_size):
+                if cancel is not None and cancel.is_set():
+                    raise RunCancelled
+                idx = perm[i:i + cfg.batch_size]
+                x, y = ds.train_x[idx], ds.train_y[idx]
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise DivergenceError(
+                        f"training diverged at epoch {epoch}, step {step}: the loss became {loss_value}; "
+                        f"lower the learning rate (now {lr:g}).")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                model.after_backward(step, x, y)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                model.after_step(step, optimizer)
+                loss_sum += loss_value * len(y)
+                correct += int((logits.detach().argmax(1) == y).sum())
+                seen += len(y)
+                now = time.perf_counter()
+                if progress is not None and now - last_report >= snapshot_interval_s:
+                    last_report = now
+                    progress(make_snapshot(model, cfg, epoch=epoch, step=step, total_steps=total_steps,
+                                           loss=loss_sum / seen, train_acc=correct / seen, test_acc=test_acc,
+                                           elapsed=now - start, history=history))
+            model.after_epoch(epoch, optimizer)
+            test_acc = accuracy(model, ds.test_x, ds.test_y)
+            history.append((epoch, loss_sum / seen, correct / seen, test_acc))
+            if progress is not None:
+                last_report = time.perf_counter()
+                progress(make_snapshot(model, cfg, epoch=epoch, step=step, total_steps=total_steps,
+                                       loss=loss_sum / seen, train_acc=correct / seen, test_acc=test_acc,
+                                       elapsed=last_report - start, history=history))
+    except RunCancelled:
+        cancelled = True
+    train_seconds = time.perf_counter() - start
+    final_acc = accuracy(model, ds.test_x, ds.test_y)
+    model.eval()
+    result = RunResult(config=cfg, test_accuracy=final_acc, train_seconds=train_seconds,
+                       epochs_completed=len(history), history=history, rewiring_events=model.rewiring_events,
+                       synapses=model.synapse_count(), cancelled=cancelled, n_inputs=ds.n_inputs,
+                       evaluated_on=evaluated_on, model=model)
+    if progress is not None:
+        last = history[-1] if history else (epoch, float("nan"), float("nan"), final_acc)
+        progress(make_snapshot(model, cfg, epoch=max(epoch, 1), step=step, total_steps=total_steps,
+                               loss=last[1], train_acc=last[2], test_acc=final_acc, elapsed=train_seconds,
+                               history=history, final=True))
+    return result
