@@ -16,6 +16,20 @@ from . import physics
 from .physics import DeviceParams
 
 
+#: Initial layout of resonances: 'random' (uniform over the band, independently per chain) or 'aligned' (the
+#: chains share K random sites, each resonator within a few spacings of its site).
+INIT_LAYOUT = "aligned"
+ALIGNED_JITTER = 2.0
+
+
+def initial_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int) -> torch.Tensor:
+    """Initial comb positions (C, K) of the resonators, drawn from torch's global RNG."""
+    if INIT_LAYOUT == "aligned":
+        sites = torch.rand(1, n_resonators) * (n_inputs - 1)
+        return (sites + ALIGNED_JITTER * torch.randn(n_chains, n_resonators)).clamp(0, n_inputs - 1)
+    return torch.rand(n_chains, n_resonators) * (n_inputs - 1)
+
+
 class RFChainLayer(nn.Module):
     """Series chains of resonators: V_j = sum_i P_i W_ji with W_ji = K_SD sum_k s_k L(x_ijk)."""
 
@@ -28,7 +42,7 @@ class RFChainLayer(nn.Module):
         lo, hi = physics.tuning_range_comb(params, n_inputs)
         self.comb_range = (lo, hi)
         if resonator_comb is None:
-            resonator_comb = torch.rand(n_chains, n_resonators) * (n_inputs - 1)
+            resonator_comb = initial_resonator_comb(n_inputs, n_chains, n_resonators)
         if input_comb is None:
             input_comb = torch.arange(n_inputs, dtype=torch.float32)
         self.resonator_comb = nn.Parameter(resonator_comb.to(torch.float32).clone())

@@ -32,6 +32,9 @@ class PerceptronModel(nn.Module):
                        train_x: torch.Tensor) -> None:
         """Called once before the first step (for schedules that need the run's length or the data)."""
 
+    def attach_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
+        """Called once before training with the training set (for data-driven schedules); default: ignore."""
+
     def after_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
         """Called after loss.backward() and before optimizer.step() (gradients are available)."""
 

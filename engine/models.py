@@ -12,9 +12,9 @@ DEFAULT_LR = {
     "random": 1e-3,
     "rigl": 1e-3,
     "set": 1e-3,
-    "rf": 0.1,
-    "rf-input": 0.1,
-    "rf-frozen": 0.1,
+    "rf": 0.2,
+    "rf-input": 0.2,
+    "rf-frozen": 0.2,
 }
 
 

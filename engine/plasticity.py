@@ -1,16 +1,25 @@
-"""Structural plasticity of an RF chain layer: resonators that carry little signal jump to where they help most.
+"""Structural plasticity of an RF chain layer: resonators jump to other input frequencies when that helps.
 
-Between two rounds the loss gradient with respect to the effective weight, G = dL/dW (C, N), is accumulated
+Between two rounds, the loss gradient with respect to the effective weight, G = dL/dW (C, N), is accumulated
 over the training batches. At a round (every ``interval_steps`` optimizer steps until ``end_fraction`` of
-training), in every chain:
+training):
 
-1. *Drop*: the resonators whose contribution to the chain voltage varies least over a sample of training
-   images (std over images of sum_i P_i c_jki) are the candidates; a cosine-decayed fraction of them moves.
-2. *Grow*: for every comb position u on a fine grid, the first-order change of the loss if a resonator of
-   sign s landed there is s * sum_i G_ji K_SD L(x_i(u)), i.e. the gradient correlated with the resonator's
-   own lineshape (its long tails included). Each moved resonator lands where that change is most negative
-   for its own chain sign: the side of the resonance it lands on gives the needed weight sign.
-3. Moved resonators get fresh optimizer state, like regrown weights in RigL.
+1. *Propose* landing sites. For every comb position u on a fine grid, the first-order change of the loss if
+   a resonator of sign s landed there is s * sum_i G_ji K_SD L(x_i(u)): the gradient correlated with the
+   resonator's own lineshape, long tails included. The best few sites per chain and per sign are proposed;
+   the side of the resonance a site lies on gives the weight sign the chain needs.
+2. *Evaluate* every (resonator, site) swap exactly on a fresh sample of training images: the chain's voltage
+   without the resonator plus its voltage at the new site, and the resulting cross-entropy. The first-order
+   guess only chooses candidates; a swap happens only when it lowers the sampled loss.
+3. *Jump*: in every chain, the best improving swap is applied, up to a cosine-decayed number of moves per
+   round. Jumped resonators get fresh optimizer state, as regrown weights do in RigL.
+
+When input frequencies are trained (``rf-input``), input oscillators jump too. Input i's weight vector is the
+chains' response at its frequency, W[:, i] = w(f_i): a point on one curve in R^C. Gradient descent only slides
+it along that curve; a jump can take it to any point. For every input and every grid site, a Gauss-Newton
+model of the loss (gradient plus the softmax curvature, estimated on the sample) predicts the change of
+moving there; the inputs with the largest predicted gains jump together, and the jump is kept only if the
+sampled loss drops.
 """
 from __future__ import annotations
 
@@ -19,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from . import physics
 from .config import PlasticityParams
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,106 +36,183 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Landing grid resolution (comb units, i.e. input spacings).
 GRID_STEP = 0.25
-#: Training images used to estimate how much signal each resonator carries.
-SALIENCY_SAMPLES = 1024
-#: Minimum distance (comb units) between two resonators landing in the same chain at the same round.
-LANDING_EXCLUSION = 1.0
+#: Training images drawn afresh at every round to evaluate swaps exactly.
+SAMPLE_SIZE = 1024
+#: Candidate landing sites proposed per chain and per chain sign.
+CANDIDATES = 8
+#: Candidates of one chain and sign are kept at least this far apart (comb units).
+CANDIDATE_SEPARATION = 2.0
+#: A swap must lower the sampled loss by at least this much (nats) to be made.
+MIN_IMPROVEMENT = 1e-4
+#: Landing grid resolution for input jumps (comb units).
+INPUT_GRID_STEP = 0.5
+#: Largest fraction of the inputs that may jump at one round (cosine-decayed like resonator moves).
+INPUT_FRACTION = 0.1
 
 
 class StructuralPlasticity:
-    """Gradient-guided resonator jumps for an :class:`RFPerceptron` (see the module docstring)."""
+    """Gradient-proposed, exactly-evaluated resonator jumps for an :class:`RFPerceptron`."""
 
     def __init__(self, model: "RFPerceptron", params: PlasticityParams) -> None:
         self.model = model
         self.params = params
-        self.total_steps = 0
         self.end_step = 0
         self.optimizer: torch.optim.Optimizer | None = None
         self.grad_sum: torch.Tensor | None = None
-        self.sample: torch.Tensor | None = None
+        self.train_x: torch.Tensor | None = None
+        self.train_y: torch.Tensor | None = None
 
-    def setup(self, total_steps: int, optimizer: torch.optim.Optimizer, train_x: torch.Tensor) -> None:
-        self.total_steps = total_steps
+    def attach_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
+        self.train_x, self.train_y = train_x, train_y
+
+    def setup(self, total_steps: int, optimizer: torch.optim.Optimizer) -> None:
         self.end_step = int(self.params.end_fraction * total_steps)
         self.optimizer = optimizer
-        idx = torch.randperm(len(train_x))[:SALIENCY_SAMPLES]
-        self.sample = train_x[idx] * self.model.params.p_max_uw
 
     def accumulate(self, weight_grad: torch.Tensor) -> None:
         g = weight_grad.detach()
         self.grad_sum = g.clone() if self.grad_sum is None else self.grad_sum.add_(g)
 
-    def fraction_at(self, step: int) -> float:
-        """Fraction of each chain's resonators moved at a round at this step (cosine decay to 0)."""
+    def moves_at(self, step: int) -> int:
+        """Most jumps per chain at a round at this step (cosine decay of ``fraction`` to 0)."""
         if step >= self.end_step or self.end_step <= 0:
-            return 0.0
-        return 0.5 * self.params.fraction * (1.0 + math.cos(math.pi * step / self.end_step))
+            return 0
+        frac = 0.5 * self.params.fraction * (1.0 + math.cos(math.pi * step / self.end_step))
+        return max(1, int(round(frac * self.model.n_resonators)))
 
     def maybe_rewire(self, step: int) -> int:
-        """Run a rewiring round if one is due; return the number of resonators moved."""
+        """Run a rewiring round if one is due; return the number of resonators that jumped."""
         if self.params.interval_steps <= 0 or step % self.params.interval_steps or self.grad_sum is None:
             return 0
-        n_move = int(round(self.fraction_at(step) * self.model.n_resonators))
-        moved = self.rewire(n_move) if n_move > 0 else 0
+        n = self.moves_at(step)
+        moved = self.rewire(n) if (n > 0 and self.train_x is not None) else 0
+        if n > 0 and self.train_x is not None and self.model.chains.input_comb.requires_grad:
+            moved += self.rewire_inputs(INPUT_FRACTION * n / max(1, self.moves_at(0)))
         self.grad_sum = None
         return moved
 
+    # --- the three stages ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def saliency(self, coupling: torch.Tensor) -> torch.Tensor:
-        """Std over sample images of each resonator's voltage contribution (C, K)."""
-        c, k, n = coupling.shape
-        contrib = self.sample @ coupling.reshape(c * k, n).t()  # (S, C*K)
-        return contrib.std(dim=0).reshape(c, k)
-
-    @torch.no_grad()
-    def landing_scores(self, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """First-order loss change per unit of a resonator of sign +1 landing at each grid position.
-
-        Returns (grid positions (M,), scores (C, M)); a resonator of sign s wants the most negative s*score.
-        """
+    def propose(self, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Candidate sites: comb positions (C, 2, T) for chain sign +1 (index 0) and -1 (index 1), and the
+        unit-sign couplings of a resonator there to every input (C, 2, T, N)."""
         chains = self.model.chains
         lo, hi = chains.comb_range
         grid = torch.arange(lo, hi + 1e-9, GRID_STEP, dtype=torch.float32)
-        # Response of a +1 resonator at each grid frequency to every input: reuse the chain physics with the
-        # grid as resonances of a single pseudo-chain and the inputs as probes.
-        from . import physics
-
-        lines = physics.coupling_tensor(chains.input_freqs_ghz(), chains.comb_to_ghz(grid).view(1, -1),
-                                        chains.params, signs=torch.ones(len(grid)))[0]  # (M, N)
-        return grid, grad @ lines.t()
+        f_in = chains.input_freqs_ghz()
+        lines = physics.coupling_tensor(f_in, chains.comb_to_ghz(grid).view(1, -1), chains.params,
+                                        signs=torch.ones(len(grid)))[0]  # (M, N), sign +1
+        first_order = grad @ lines.t()  # (C, M): loss change per unit of a +1 resonator at u
+        sites = torch.empty(chains.n_chains, 2, CANDIDATES)
+        sep = max(1, int(round(CANDIDATE_SEPARATION / GRID_STEP)))
+        for p, sign in enumerate((1.0, -1.0)):
+            benefit = -sign * first_order  # (C, M), larger is better
+            for t in range(CANDIDATES):
+                best = benefit.argmax(dim=1)  # (C,)
+                sites[:, p, t] = grid[best]
+                # suppress the neighbourhood so the next candidate is a different site
+                dist = (torch.arange(len(grid)).view(1, -1) - best.view(-1, 1)).abs()
+                benefit = benefit.masked_fill(dist < sep, -float("inf"))
+        f_sites = chains.comb_to_ghz(sites.reshape(-1)).view(1, -1)
+        site_lines = physics.coupling_tensor(f_in, f_sites, chains.params, signs=torch.ones(f_sites.shape[1]))
+        return sites, site_lines[0].view(chains.n_chains, 2, CANDIDATES, -1)
 
     @torch.no_grad()
-    def rewire(self, n_move: int) -> int:
-        chains = self.model.chains
-        coupling = chains.coupling()
-        sal = self.saliency(coupling)  # (C, K)
-        drop = sal.argsort(dim=1)[:, :n_move]  # weakest resonators of each chain
-        grid, scores = self.landing_scores(self.grad_sum)
-        signs = chains.signs
+    def rewire(self, max_moves: int) -> int:
+        model, chains = self.model, self.model.chains
+        sites, site_lines = self.propose(self.grad_sum)
+        idx = torch.randint(0, len(self.train_x), (SAMPLE_SIZE,))
+        p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
+        y = self.train_y[idx]
+        gain = model.gain
+        n_chains, k_res = chains.n_chains, chains.n_resonators
+        signs = chains.signs  # (K,)
+        sign_slot = (signs < 0).long()  # 0 for +1, 1 for -1
+        alpha = chains.alpha_r if chains.alpha_r is not None else None
+        k_sd = chains.k_sd_r if chains.k_sd_r is not None else None
+        # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
+        cand = gain * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(-1, n_chains, 2, CANDIDATES)
         moved = 0
-        for j in range(chains.n_chains):
-            taken = []
-            for k in drop[j].tolist():
-                s = float(signs[k])
-                gain = -s * scores[j]  # first-order loss decrease per unit landing there
-                for u in taken:  # keep this round's landings apart
-                    gain = torch.where((grid - u).abs() < LANDING_EXCLUSION, torch.full_like(gain, -1e30), gain)
-                best = int(gain.argmax())
-                if gain[best] <= 0:
+        for _ in range(max_moves):
+            coupling = physics.coupling_tensor(chains.input_freqs_ghz(), chains.resonator_freqs_ghz(),
+                                               chains.params, alpha, k_sd, signs)  # (C, K, N)
+            contrib = gain * (p_in @ coupling.reshape(n_chains * k_res, -1).t()).view(-1, n_chains, k_res)
+            logits = contrib.sum(-1) + model.bias  # (S, C)
+            base = torch.nn.functional.cross_entropy(logits, y)
+            # new score of chain j if resonator k jumps to candidate t: (S, C, K, T)
+            new_col = (logits.unsqueeze(-1) - contrib).unsqueeze(-1) + cand.gather(
+                2, sign_slot.view(1, 1, -1, 1).expand(cand.shape[0], n_chains, k_res, CANDIDATES))
+            loss = self._swapped_loss(logits, y, new_col)  # (C, K, T)
+            gain_per = base - loss
+            best = gain_per.reshape(n_chains, -1).max(dim=1)
+            any_move = False
+            for j in range(n_chains):
+                if float(best.values[j]) <= MIN_IMPROVEMENT:
                     continue
-                u_new = float(grid[best])
-                chains.resonator_comb[j, k] = u_new
-                taken.append(u_new)
-                self._reset_optimizer_state(j, k)
+                k, t = divmod(int(best.indices[j]), CANDIDATES)
+                chains.resonator_comb[j, k] = sites[j, int(sign_slot[k]), t]
+                self._reset_optimizer_state(chains.resonator_comb, (j, k))
                 moved += 1
+                any_move = True
+            if not any_move:
+                break
         return moved
 
-    def _reset_optimizer_state(self, j: int, k: int) -> None:
-        if self.optimizer is None:
-            return
-        state = self.optimizer.state.get(self.model.chains.resonator_comb)
-        if not state:
-            return
+    @torch.no_grad()
+    def rewire_inputs(self, fraction: float) -> int:
+        """Let up to ``fraction`` of the input oscillators jump to better frequencies; return how many did."""
+        model, chains = self.model, self.model.chains
+        idx = torch.randint(0, len(self.train_x), (SAMPLE_SIZE,))
+        p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
+        y = self.train_y[idx]
+        gain = model.gain
+        w = chains.weight()  # (C, N)
+        logits = gain * p_in @ w.t() + model.bias
+        prob = logits.softmax(dim=1)
+        resid = prob - torch.nn.functional.one_hot(y, prob.shape[1]).to(prob.dtype)
+        s = len(y)
+        grad = gain * p_in.t() @ resid / s  # (N, C): dL/dW[:, i]
+        p2 = p_in.square()  # curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain^2
+        hess = gain ** 2 * (torch.einsum("sn,sc,cd->ncd", p2, prob, torch.eye(prob.shape[1]))
+                            - torch.einsum("sn,sc,sd->ncd", p2, prob, prob)) / s  # (N, C, C)
+        lo, hi = chains.comb_range
+        grid = torch.arange(lo, hi + 1e-9, INPUT_GRID_STEP, dtype=torch.float32)
+        curve = chains.response(chains.comb_to_ghz(grid))  # (C, M): weight vector of an input at each site
+        delta = curve.t().unsqueeze(0) - w.t().unsqueeze(1)  # (N, M, C)
+        predicted = (delta * grad.unsqueeze(1)).sum(-1) + 0.5 * (
+            torch.einsum("nmc,ncd->nmd", delta, hess) * delta).sum(-1)  # (N, M)
+        best_change, best_site = predicted.min(dim=1)
+        n_max = int(fraction * chains.n_inputs)
+        order = best_change.argsort()
+        chosen = order[:n_max][best_change[order[:n_max]] < -MIN_IMPROVEMENT / chains.n_inputs]
+        base = torch.nn.functional.cross_entropy(logits, y)
+        while len(chosen) > 0:
+            d = delta[chosen, best_site[chosen]]  # (n, C)
+            new_logits = logits + gain * p_in[:, chosen] @ d
+            if float(torch.nn.functional.cross_entropy(new_logits, y)) < float(base) - MIN_IMPROVEMENT:
+                chains.input_comb[chosen] = grid[best_site[chosen]]
+                self._reset_optimizer_state(chains.input_comb, chosen)
+                return len(chosen)
+            chosen = chosen[: len(chosen) // 2]
+        return 0
+
+    @staticmethod
+    def _swapped_loss(logits: torch.Tensor, y: torch.Tensor, new_col: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy when only column j of the logits is replaced by new_col[:, j, k, t]."""
+        s, c = logits.shape
+        # log-sum-exp over the classes other than j, for every j: (S, C)
+        expanded = logits.unsqueeze(1).expand(s, c, c).clone()
+        expanded[:, torch.arange(c), torch.arange(c)] = -float("inf")
+        lse_others = torch.logsumexp(expanded, dim=2)  # (S, C)
+        lse = torch.logaddexp(lse_others.view(s, c, 1, 1), new_col)  # (S, C, K, T)
+        target_is_j = (y.view(-1, 1) == torch.arange(c).view(1, -1)).view(s, c, 1, 1)
+        logit_y = logits.gather(1, y.view(-1, 1)).view(s, 1, 1, 1)
+        picked = torch.where(target_is_j, new_col, logit_y)
+        return (lse - picked).mean(dim=0)
+
+    def _reset_optimizer_state(self, param: torch.Tensor, index) -> None:
+        """Fresh Adam moments for the jumped entries of ``param``."""
+        state = self.optimizer.state.get(param) if self.optimizer is not None else None
         for key in ("exp_avg", "exp_avg_sq"):
-            if key in state:
-                state[key][j, k] = 0.0
+            if state and key in state:
+                state[key][index] = 0.0

@@ -79,9 +79,13 @@ class RFPerceptron(PerceptronModel):
             groups.append({"params": [self.chains.input_comb], "lr": lr * INPUT_LR_SCALE})
         return torch.optim.Adam(groups)
 
+    def attach_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
+        if self.plasticity is not None:
+            self.plasticity.attach_data(train_x, train_y)
+
     def setup_training(self, total_steps, steps_per_epoch, optimizer, train_x) -> None:
         if self.plasticity is not None:
-            self.plasticity.setup(total_steps, optimizer, train_x)
+            self.plasticity.setup(total_steps, optimizer)
 
     def after_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
         if self.plasticity is not None and self._weight is not None and self._weight.grad is not None:

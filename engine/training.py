@@ -75,6 +75,7 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     total_steps = steps_per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    model.attach_data(ds.train_x, ds.train_y)
     model.setup_training(total_steps, steps_per_epoch, optimizer, ds.train_x)
     model.train()
 
