@@ -26,7 +26,7 @@ BUDGETS = ("per-output", "global")
 class PlasticityParams:
     """Schedule of structural plasticity (resonator jumps) for the RF models."""
 
-    interval_steps: int = 50
+    interval_steps: int = 100
     """Optimizer steps between two rewiring rounds."""
     fraction: float = 0.3
     """Initial fraction of each chain's resonators considered for a jump at a round (cosine-decayed)."""

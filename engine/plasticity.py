@@ -36,8 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Landing grid resolution (comb units, i.e. input spacings).
 GRID_STEP = 0.25
-#: Training images drawn afresh at every round to evaluate swaps exactly.
-SAMPLE_SIZE = 1024
+#: Training images drawn afresh at every round to evaluate resonator swaps exactly.
+SAMPLE_SIZE = 4096
+#: Training images drawn afresh at every round to model and check input jumps.
+INPUT_SAMPLE_SIZE = 4096
 #: Candidate landing sites proposed per chain and per chain sign.
 CANDIDATES = 8
 #: Candidates of one chain and sign are kept at least this far apart (comb units).
@@ -124,19 +126,21 @@ class StructuralPlasticity:
         idx = torch.randint(0, len(self.train_x), (SAMPLE_SIZE,))
         p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
         y = self.train_y[idx]
-        gain = model.gain
         n_chains, k_res = chains.n_chains, chains.n_resonators
+        gain = model.gain.expand(n_chains)
         signs = chains.signs  # (K,)
         sign_slot = (signs < 0).long()  # 0 for +1, 1 for -1
         alpha = chains.alpha_r if chains.alpha_r is not None else None
         k_sd = chains.k_sd_r if chains.k_sd_r is not None else None
         # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
-        cand = gain * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(-1, n_chains, 2, CANDIDATES)
+        cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
+            -1, n_chains, 2, CANDIDATES)
         moved = 0
         for _ in range(max_moves):
             coupling = physics.coupling_tensor(chains.input_freqs_ghz(), chains.resonator_freqs_ghz(),
                                                chains.params, alpha, k_sd, signs)  # (C, K, N)
-            contrib = gain * (p_in @ coupling.reshape(n_chains * k_res, -1).t()).view(-1, n_chains, k_res)
+            contrib = gain.view(1, -1, 1) * (p_in @ coupling.reshape(n_chains * k_res, -1).t()).view(
+                -1, n_chains, k_res)
             logits = contrib.sum(-1) + model.bias  # (S, C)
             base = torch.nn.functional.cross_entropy(logits, y)
             # new score of chain j if resonator k jumps to candidate t: (S, C, K, T)
@@ -162,33 +166,40 @@ class StructuralPlasticity:
     def rewire_inputs(self, fraction: float) -> int:
         """Let up to ``fraction`` of the input oscillators jump to better frequencies; return how many did."""
         model, chains = self.model, self.model.chains
-        idx = torch.randint(0, len(self.train_x), (SAMPLE_SIZE,))
+        idx = torch.randint(0, len(self.train_x), (INPUT_SAMPLE_SIZE,))
         p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
         y = self.train_y[idx]
-        gain = model.gain
         w = chains.weight()  # (C, N)
-        logits = gain * p_in @ w.t() + model.bias
+        gain = model.gain.expand(w.shape[0])  # (C,)
+        logits = (p_in @ w.t()) * gain + model.bias
         prob = logits.softmax(dim=1)
         resid = prob - torch.nn.functional.one_hot(y, prob.shape[1]).to(prob.dtype)
         s = len(y)
-        grad = gain * p_in.t() @ resid / s  # (N, C): dL/dW[:, i]
-        p2 = p_in.square()  # curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain^2
-        hess = gain ** 2 * (torch.einsum("sn,sc,cd->ncd", p2, prob, torch.eye(prob.shape[1]))
-                            - torch.einsum("sn,sc,sd->ncd", p2, prob, prob)) / s  # (N, C, C)
+        grad = (p_in.t() @ resid) * gain / s  # (N, C): dL/dW[:, i]
+        # Gauss-Newton curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain_c gain_d, as (N, C*C)
+        c = prob.shape[1]
+        p2 = p_in.square().t() / s  # (N, S)
+        hess = (torch.diag_embed(p2 @ prob) - (p2 @ (prob.unsqueeze(2) * prob.unsqueeze(1)).reshape(s, c * c))
+                .view(-1, c, c)) * torch.outer(gain, gain)  # (N, C, C)
         lo, hi = chains.comb_range
         grid = torch.arange(lo, hi + 1e-9, INPUT_GRID_STEP, dtype=torch.float32)
         curve = chains.response(chains.comb_to_ghz(grid))  # (C, M): weight vector of an input at each site
-        delta = curve.t().unsqueeze(0) - w.t().unsqueeze(1)  # (N, M, C)
-        predicted = (delta * grad.unsqueeze(1)).sum(-1) + 0.5 * (
-            torch.einsum("nmc,ncd->nmd", delta, hess) * delta).sum(-1)  # (N, M)
+        # predicted change for moving input n to site m, with d = curve_m - w_n:
+        #   g_n.d + 1/2 d^T H_n d = g_n.curve_m - g_n.w_n + 1/2 (curve_m^T H_n curve_m - 2 w_n^T H_n curve_m
+        #                                                       + w_n^T H_n w_n)
+        wt = w.t()  # (N, C)
+        h_w = torch.einsum("ncd,nd->nc", hess, wt)  # (N, C)
+        quad_curve = hess.reshape(-1, c * c) @ (curve.unsqueeze(1) * curve.unsqueeze(0)).reshape(c * c, -1)
+        predicted = ((grad - h_w) @ curve + 0.5 * quad_curve
+                     + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1))  # (N, M)
         best_change, best_site = predicted.min(dim=1)
         n_max = int(fraction * chains.n_inputs)
         order = best_change.argsort()
         chosen = order[:n_max][best_change[order[:n_max]] < -MIN_IMPROVEMENT / chains.n_inputs]
         base = torch.nn.functional.cross_entropy(logits, y)
         while len(chosen) > 0:
-            d = delta[chosen, best_site[chosen]]  # (n, C)
-            new_logits = logits + gain * p_in[:, chosen] @ d
+            d = curve[:, best_site[chosen]].t() - wt[chosen]  # (n, C)
+            new_logits = logits + (p_in[:, chosen] @ d) * gain
             if float(torch.nn.functional.cross_entropy(new_logits, y)) < float(base) - MIN_IMPROVEMENT:
                 chains.input_comb[chosen] = grid[best_site[chosen]]
                 self._reset_optimizer_state(chains.input_comb, chosen)

@@ -25,6 +25,8 @@ INITIAL_GAIN = 0.3
 BIAS_LR_SCALE = 0.1
 GAIN_LR_SCALE = 0.1
 INPUT_LR_SCALE = 1.0
+#: One read-out gain per chain (True) or one shared gain (False).
+PER_CHAIN_GAIN = False
 
 
 class RFPerceptron(PerceptronModel):
@@ -44,7 +46,8 @@ class RFPerceptron(PerceptronModel):
         self.n_resonators = k
         self.chains = RFChainLayer(n_inputs, n_classes, k, params, train_inputs=train_inputs)
         self.bias = nn.Parameter(torch.zeros(n_classes))
-        self.log_gain = nn.Parameter(torch.tensor(math.log(INITIAL_GAIN)))
+        shape = (n_classes,) if PER_CHAIN_GAIN else ()
+        self.log_gain = nn.Parameter(torch.full(shape, math.log(INITIAL_GAIN)))
         self._unit = 1.0 / (params.k_sd * params.p_max_uw)  # gain unit, see INITIAL_GAIN
         self.plasticity = StructuralPlasticity(self, cfg.plasticity) if (plastic and cfg is not None) else None
         self._weight: Optional[torch.Tensor] = None
