@@ -76,8 +76,12 @@ class RFChainLayer(nn.Module):
                                        self.signs)
 
     def weight(self) -> torch.Tensor:
-        """Effective weight matrix W (C, N) in V/µW."""
-        return self.coupling().sum(dim=1)
+        """Effective weight matrix W (C, N) in V/µW (fused physics.effective_weight, see _ChainWeight)."""
+        alpha = self.alpha_r if self.alpha_r is not None else torch.full_like(self.resonator_comb, self.params.alpha)
+        k_sd = self.k_sd_r if self.k_sd_r is not None else self.params.k_sd
+        amplitude = self.signs * k_sd if self.k_sd_r is not None else (self.signs * k_sd).expand_as(alpha)
+        return _ChainWeight.apply(self.input_freqs_ghz(), self.resonator_freqs_ghz(), alpha,
+                                  amplitude.contiguous(), self.params.phi)
 
     def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:
         """Chain voltage per µW of a probe tone at each frequency (C, M): the chain's spectral response."""
@@ -103,3 +107,30 @@ class RFChainLayer(nn.Module):
         if self.params.readout_noise_v > 0:  # thermal / read-out noise, at every read-out
             v = v + self.params.readout_noise_v * torch.randn_like(v)
         return v
+
+
+class _ChainWeight(torch.autograd.Function):
+    """W (C, N) = sum_k s_k K_SD_jk L(x(f_i, f_jk)), with analytic gradients for f_in and f_res.
+
+    The same result as physics.effective_weight, in about a third of the tensor passes of plain autograd:
+    it matters because W is rebuilt at every training step.
+    """
+
+    @staticmethod
+    def forward(ctx, f_in, f_res, alpha, amplitude, phi):
+        # alpha, amplitude: (C, K) damping and s_k * K_SD per resonator
+        x = physics.detuning(f_in.view(1, 1, -1), f_res.unsqueeze(-1), alpha.unsqueeze(-1))
+        lv, dl = physics.lineshape_and_derivative(x, phi)
+        amp = amplitude.unsqueeze(-1)
+        ctx.save_for_backward(f_in, f_res, alpha, dl.mul_(amp))
+        return lv.mul_(amp).sum(dim=1)
+
+    @staticmethod
+    def backward(ctx, grad_w):
+        f_in, f_res, alpha, d = ctx.saved_tensors
+        g = d.mul_(grad_w.unsqueeze(1))  # dLoss/dx (C, K, N); the saved tensor is not needed again
+        dx_df, dx_dfr_per_f = physics.detuning_partials(f_res, alpha)  # (C, K) each
+        c, k, n = g.shape
+        grad_fr = (g.view(c * k, n) @ f_in).view(c, k) * dx_dfr_per_f
+        grad_fin = (dx_df.reshape(1, c * k) @ g.view(c * k, n)).view(n) if ctx.needs_input_grad[0] else None
+        return grad_fin, grad_fr, None, None, None

@@ -10,6 +10,15 @@ import torch
 from torch import nn
 
 
+def make_adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam, fused into one kernel where this torch build supports it (several times less overhead per step
+    for the tiny tensors of a perceptron)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr)
+
+
 class PerceptronModel(nn.Module):
     """Base class: a single-layer classifier with an effective weight matrix W (C, N) and a bias (C,)."""
 
@@ -25,8 +34,8 @@ class PerceptronModel(nn.Module):
 
     # --- what the loop calls -------------------------------------------------------------------------
     def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        """The optimizer for this model (Adam by default; models may scale learning rates per group)."""
-        return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
+        """The optimizer for this model: Adam over all trainable parameters, in one group."""
+        return make_adam([p for p in self.parameters() if p.requires_grad], lr)
 
     def setup_training(self, total_steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
                        train_x: torch.Tensor) -> None:

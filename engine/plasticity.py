@@ -209,17 +209,23 @@ class StructuralPlasticity:
 
     @staticmethod
     def _swapped_loss(logits: torch.Tensor, y: torch.Tensor, new_col: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy when only column j of the logits is replaced by new_col[:, j, k, t]."""
+        """Mean cross-entropy when only column j of the logits is replaced by new_col[:, j, k, t] (C, K, T).
+
+        new_col is consumed (overwritten) to save memory passes on this hot path.
+        """
         s, c = logits.shape
+        eye = torch.eye(c, dtype=torch.bool)
         # log-sum-exp over the classes other than j, for every j: (S, C)
-        expanded = logits.unsqueeze(1).expand(s, c, c).clone()
-        expanded[:, torch.arange(c), torch.arange(c)] = -float("inf")
-        lse_others = torch.logsumexp(expanded, dim=2)  # (S, C)
-        lse = torch.logaddexp(lse_others.view(s, c, 1, 1), new_col)  # (S, C, K, T)
+        lse_others = torch.logsumexp(logits.unsqueeze(1).masked_fill(eye, -float("inf")), dim=2)
         target_is_j = (y.view(-1, 1) == torch.arange(c).view(1, -1)).view(s, c, 1, 1)
         logit_y = logits.gather(1, y.view(-1, 1)).view(s, 1, 1, 1)
-        picked = torch.where(target_is_j, new_col, logit_y)
-        return (lse - picked).mean(dim=0)
+        # the part of the loss that does not depend on the candidate: -logit_y when y != j
+        picked_sum = torch.where(target_is_j, 0.0, -logit_y).sum(0)  # (C, 1, 1)
+        picked_new = (new_col * target_is_j).sum(0)  # (C, K, T): sum of new_col over samples with y == j
+        # log(exp(lse_others) + exp(new)) = lse_others + log1p(exp(new - lse_others)); logits stay O(10)
+        shifted = new_col.sub_(lse_others.view(s, c, 1, 1)).clamp_(max=80.0).exp_().log1p_()
+        lse_sum = shifted.sum(0) + lse_others.sum(0).view(c, 1, 1)
+        return (lse_sum + picked_sum - picked_new) / s
 
     def _reset_optimizer_state(self, param: torch.Tensor, index) -> None:
         """Fresh Adam moments for the jumped entries of ``param``."""

@@ -21,10 +21,6 @@ from .plasticity import StructuralPlasticity
 #: Initial read-out gain, in units of 1 / (K_SD * P_max): a resonator at its peak on a white pixel adds this
 #: much to a class score.
 INITIAL_GAIN = 0.3
-#: Learning-rate multipliers of the read-out parameters relative to the frequency learning rate.
-BIAS_LR_SCALE = 0.1
-GAIN_LR_SCALE = 0.1
-INPUT_LR_SCALE = 1.0
 #: One read-out gain per chain (True) or one shared gain (False).
 PER_CHAIN_GAIN = False
 
@@ -47,6 +43,8 @@ class RFPerceptron(PerceptronModel):
         self.chains = RFChainLayer(n_inputs, n_classes, k, params, train_inputs=train_inputs)
         self.bias = nn.Parameter(torch.zeros(n_classes))
         shape = (n_classes,) if PER_CHAIN_GAIN else ()
+        #: log of the read-out gain in units of 1 / (K_SD * P_max); trained with the same learning rate as the
+        #: frequencies (one Adam group: tuning showed no gain from separate read-out rates)
         self.log_gain = nn.Parameter(torch.full(shape, math.log(INITIAL_GAIN)))
         self._unit = 1.0 / (params.k_sd * params.p_max_uw)  # gain unit, see INITIAL_GAIN
         self.plasticity = StructuralPlasticity(self, cfg.plasticity) if (plastic and cfg is not None) else None
@@ -74,14 +72,6 @@ class RFPerceptron(PerceptronModel):
         return self.n_classes * self.n_resonators
 
     # --- training hooks ------------------------------------------------------------------------------------
-    def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        groups = [{"params": [self.chains.resonator_comb], "lr": lr},
-                  {"params": [self.bias], "lr": lr * BIAS_LR_SCALE},
-                  {"params": [self.log_gain], "lr": lr * GAIN_LR_SCALE}]
-        if self.chains.input_comb.requires_grad:
-            groups.append({"params": [self.chains.input_comb], "lr": lr * INPUT_LR_SCALE})
-        return torch.optim.Adam(groups)
-
     def attach_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
         if self.plasticity is not None:
             self.plasticity.attach_data(train_x, train_y)

@@ -1,0 +1,207 @@
+"""The masked linear perceptron shared by every sparse baseline, and the budget-aware selection helpers.
+
+The model holds a weight ``W`` (C, N), a dense bias ``b`` (C,) and a 0/1 mask ``M`` (C, N); the effective
+weight is ``W * M`` and the scores are ``x (W*M)^T + b``, so masked positions get no gradient. After every
+optimizer step the mask is re-applied to ``W`` and the optimizer's per-weight state (Adam moments, SGD
+momentum) is zeroed at masked positions, so pruned weights cannot creep back. Topology changes go through
+:meth:`MaskedPerceptron.set_mask`, which starts newly grown positions at weight 0 with zeroed optimizer state
+and counts them in ``rewiring_events``.
+
+Budget shapes (``budget``): ``'per-output'`` keeps exactly K active weights in every class row (a chain has K
+resonators); ``'global'`` keeps K*C active weights anywhere in the matrix. All selections work on a "rows" view
+of a (C, N) tensor: the tensor itself for per-output, one row of C*N entries for global, so a single
+vectorised code path serves both.
+
+All randomness comes from torch's global RNG (the training loop seeds it), so runs are reproducible per seed.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..model_base import PerceptronModel
+from .optim import make_optimizer
+
+#: Budget shapes, as in :data:`engine.config.BUDGETS`.
+BUDGET_SHAPES = ("per-output", "global")
+
+
+# --- selection helpers (vectorised over rows) ------------------------------------------------------------
+def ascending_ranks(scores: torch.Tensor) -> torch.Tensor:
+    """The rank (0 = smallest) of every entry within its row; ties are broken by position (stable)."""
+    order = scores.argsort(dim=1, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(scores.shape[1], device=scores.device).expand_as(order).contiguous())
+    return ranks
+
+
+def select_smallest(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of the ``counts[r]`` smallest entries of every row ``r`` of ``scores`` (R, M).
+
+    Give ineligible entries ``+inf`` and keep ``counts[r]`` at most the number of eligible entries in row r.
+    """
+    return ascending_ranks(scores) < counts.to(torch.long).unsqueeze(1)
+
+
+def select_largest(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of the ``counts[r]`` largest entries of every row (give ineligible entries ``-inf``)."""
+    return select_smallest(-scores, counts)
+
+
+def topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Boolean mask with exactly the ``k`` largest entries of every row of ``scores`` (R, M) set."""
+    idx = scores.topk(k, dim=1, sorted=False).indices
+    return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, idx, True)
+
+
+def stochastic_round(x: torch.Tensor) -> torch.Tensor:
+    """Round to an integer, up with probability frac(x) (unbiased; exact for integers). Uses the global RNG."""
+    return torch.floor(x + torch.rand_like(x)).to(torch.long)
+
+
+def cosine_fraction(alpha: float, t: int, t_end: int) -> float:
+    """RigL's update fraction f_t = (alpha / 2) (1 + cos(pi t / T_end))."""
+    return 0.5 * alpha * (1.0 + math.cos(math.pi * min(t, t_end) / max(t_end, 1)))
+
+
+def schedule_interval(interval: int, span: int, min_updates: int) -> int:
+    """The update interval: ``interval`` steps, shortened so that a short run still gets ``min_updates`` updates.
+
+    For full MNIST at 10 epochs (6000 steps) the nominal interval is used unchanged; only runs whose schedule
+    span is shorter than ``interval * min_updates`` steps (e.g. the embedded mnist-mini set) update more often.
+    """
+    return max(1, min(interval, span // max(min_updates, 1)))
+
+
+# --- the model -----------------------------------------------------------------------------------------------
+class MaskedPerceptron(PerceptronModel):
+    """A single linear layer whose weight is multiplied by a fixed-shape 0/1 mask.
+
+    Subclasses choose the initial mask (:meth:`initial_mask`) and change it through :meth:`set_mask`.
+    Schedule knobs are class attributes (the tuned defaults) that keyword arguments override per instance.
+    """
+
+    #: 'adam' or 'sgd' (see :mod:`engine.baselines.optim`).
+    optimizer: str = "adam"
+
+    def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
+                 optimizer: str | None = None) -> None:
+        super().__init__(n_inputs, n_classes)
+        if optimizer is not None:
+            self.optimizer = optimizer
+        if budget not in BUDGET_SHAPES:
+            raise ValueError(f"budget must be one of {BUDGET_SHAPES} (got {budget!r})")
+        if not 1 <= k <= n_inputs:
+            raise ValueError(f"k (weights per output) must be between 1 and {n_inputs} (got {k})")
+        self.k = int(k)
+        self.budget = budget
+        self.weight = nn.Parameter(torch.empty(n_classes, n_inputs))
+        self.bias = nn.Parameter(torch.empty(n_classes))
+        # Same initialisation as nn.Linear (uniform in +-1/sqrt(fan_in)), then masked.
+        bound = 1.0 / math.sqrt(n_inputs)
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound)
+            self.bias.uniform_(-bound, bound)
+        self.register_buffer("mask", torch.ones(n_classes, n_inputs))
+        with torch.no_grad():
+            self.mask.copy_(self.initial_mask().to(self.mask.dtype))
+            self.weight.mul_(self.mask)
+
+    def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        return make_optimizer(self.parameters(), self.optimizer, lr)
+
+    # --- budget ---------------------------------------------------------------------------------------------
+    @property
+    def per_row_budget(self) -> int:
+        """Active weights per row of the rows view: K (per-output) or K*C (global)."""
+        return self.k if self.budget == "per-output" else self.k * self.n_classes
+
+    @property
+    def total_budget(self) -> int:
+        """K*C, the number of active weights at the end of training."""
+        return self.k * self.n_classes
+
+    def rows(self, t: torch.Tensor) -> torch.Tensor:
+        """The rows view of a (C, N) tensor: itself (per-output) or a single row (global)."""
+        return t if self.budget == "per-output" else t.reshape(1, -1)
+
+    def unrows(self, t: torch.Tensor) -> torch.Tensor:
+        """Back from the rows view to (C, N)."""
+        return t.reshape(self.n_classes, self.n_inputs)
+
+    def budget_mask(self, scores: torch.Tensor, per_row: int | None = None) -> torch.Tensor:
+        """Boolean (C, N) mask of the largest ``scores``: ``per_row`` (default: the budget) in every row of the
+        rows view, i.e. per class row (per-output) or over the whole matrix (global)."""
+        k = self.per_row_budget if per_row is None else per_row
+        return self.unrows(topk_mask(self.rows(scores), k))
+
+    def random_budget_mask(self) -> torch.Tensor:
+        """A uniformly random mask with exactly the budget (global RNG)."""
+        return self.budget_mask(torch.rand(self.n_classes, self.n_inputs))
+
+    def initial_mask(self) -> torch.Tensor:
+        """The mask at initialisation (default: uniformly random with the budget)."""
+        return self.random_budget_mask()
+
+    # --- forward and views ------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight * self.mask
+
+    def synapse_count(self) -> int:
+        return int(self.mask.sum())
+
+    def active(self) -> torch.Tensor:
+        """Boolean (C, N) mask of the active positions."""
+        return self.mask > 0
+
+    @torch.no_grad()
+    def dense_gradient(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """d(mean cross-entropy)/d(W*M) on a batch, at every position (masked ones included): X^T(p - onehot)/B."""
+        p = torch.softmax(F.linear(x, self.weight * self.mask, self.bias), dim=1)
+        p[torch.arange(len(y)), y] -= 1.0
+        return p.t().mm(x).div_(len(y))
+
+    # --- masking the optimizer ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def apply_mask(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Zero the weight and its optimizer state (Adam moments, SGD momentum) at masked positions."""
+        self.weight.mul_(self.mask)
+        if optimizer is not None:
+            for value in optimizer.state.get(self.weight, {}).values():
+                if torch.is_tensor(value) and value.shape == self.weight.shape:
+                    value.mul_(self.mask)
+
+    @torch.no_grad()
+    def set_mask(self, new_mask: torch.Tensor, optimizer: torch.optim.Optimizer | None = None) -> int:
+        """Switch to ``new_mask`` (bool or 0/1, (C, N)); grown positions start at 0 with fresh optimizer state.
+
+        Returns the number of positions grown (added to ``rewiring_events``).
+        """
+        new = new_mask.to(torch.bool)
+        old = self.active()
+        changed = new ^ old  # dropped or grown: both get zero weight and zero moments
+        grown = int((new & ~old).sum())
+        keep = (~changed).to(self.weight.dtype)
+        self.weight.mul_(keep)
+        if optimizer is not None:
+            for value in optimizer.state.get(self.weight, {}).values():
+                if torch.is_tensor(value) and value.shape == self.weight.shape:
+                    value.mul_(keep)
+        self.mask.copy_(new.to(self.mask.dtype))
+        self.apply_mask(optimizer)
+        self.rewiring_events += grown
+        return grown
+
+    # --- training-loop hooks ---------------------------------------------------------------------------------
+    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+        self.apply_mask(optimizer)
+
+    def extra_repr(self) -> str:
+        return (f"n_inputs={self.n_inputs}, n_classes={self.n_classes}, k={self.k}, budget={self.budget!r}, "
+                f"optimizer={self.optimizer!r}")

@@ -1,0 +1,94 @@
+"""RigL, "Rigging the Lottery" (Evci et al. 2020); with the per-output budget it is constant fan-in RigL (SRigL).
+
+Starts from a uniformly random mask with the budget. Every dT = 100 steps until T_end = 75 % of training, a
+fraction f_t = (alpha/2)(1 + cos(pi t / T_end)), alpha = 0.3, of the active connections is updated: the
+smallest-|w| active weights are dropped, and as many connections are grown where the dense gradient
+|X^T (softmax(z) - onehot(y)) / B| of the current batch is largest, among the positions that were inactive
+before the drop (never the just-dropped ones). Grown weights start at 0 with zeroed optimizer state
+(Adam moments or SGD momentum).
+
+The per-row update count f_t * K is rounded stochastically (unbiased), so small budgets (K = 1, 2) still get
+rewired at the expected rate; for K = 10 at the start it is exactly 3.
+
+The dense gradient is computed explicitly in ``after_backward`` (one extra 100x784x10 product every dT steps,
+with the same pre-step weights the loss was computed with); the mask update itself happens in ``after_step``,
+on the weights after that step's optimizer update.
+"""
+from __future__ import annotations
+
+import torch
+
+from .masked import MaskedPerceptron, cosine_fraction, schedule_interval, select_largest, select_smallest, \
+    stochastic_round
+
+
+class RigL(MaskedPerceptron):
+    """Random sparse start; periodic drop-by-magnitude / grow-by-gradient mask updates."""
+
+    #: Nominal steps between two mask updates (dT).
+    interval: int = 100
+    #: Initial update fraction (alpha), cosine-decayed to 0 at T_end.
+    alpha: float = 0.3
+    #: T_end as a fraction of the total steps.
+    end_fraction: float = 0.75
+    #: Short runs update at least this often (see :func:`engine.baselines.masked.schedule_interval`).
+    min_updates: int = 10
+
+    def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
+                 optimizer: str | None = None,
+                 interval: int | None = None, alpha: float | None = None,
+                 end_fraction: float | None = None) -> None:
+        super().__init__(n_inputs, n_classes, k, budget, optimizer=optimizer)
+        if interval is not None:
+            self.interval = int(interval)
+        if alpha is not None:
+            self.alpha = float(alpha)
+        if end_fraction is not None:
+            self.end_fraction = float(end_fraction)
+        self.t_end = 0
+        self.dt = self.interval
+        self._dense_grad: torch.Tensor | None = None
+
+    def setup_training(self, total_steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
+                       train_x: torch.Tensor) -> None:
+        self.t_end = int(round(self.end_fraction * total_steps))
+        self.dt = schedule_interval(self.interval, self.t_end, self.min_updates)
+        self._dense_grad = None
+
+    def is_update_step(self, t: int) -> bool:
+        """Whether the mask is updated after optimizer step ``t`` (1-based)."""
+        return 0 < t < self.t_end and t % self.dt == 0
+
+    def after_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        # ``step`` counts the steps already taken; this is optimizer step step + 1.
+        if self.is_update_step(step + 1):
+            self._dense_grad = self.dense_gradient(x, y)
+
+    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+        self.apply_mask(optimizer)
+        if self._dense_grad is not None:
+            grad, self._dense_grad = self._dense_grad, None
+            self.update_mask(step, grad, optimizer)
+
+    @torch.no_grad()
+    def update_mask(self, t: int, dense_grad: torch.Tensor, optimizer: torch.optim.Optimizer | None = None
+                    ) -> int:
+        """One RigL round at step ``t`` with the dense gradient ``dense_grad`` (C, N); returns the number grown."""
+        fraction = cosine_fraction(self.alpha, t, self.t_end)
+        active = self.rows(self.active())
+        n_rows, row_size = active.shape
+        n_active = active.sum(1)
+        counts = stochastic_round(fraction * n_active.to(torch.float32))
+        counts = torch.minimum(counts, torch.minimum(n_active, row_size - n_active))
+        if int(counts.sum()) == 0:
+            return 0
+        inf = torch.tensor(float("inf"))
+        magnitude = self.rows(self.weight.abs())
+        drop = select_smallest(torch.where(active, magnitude, inf), counts)
+        grow_scores = torch.where(active, -inf, self.rows(dense_grad.abs()))  # inactive before the drop
+        grow = select_largest(grow_scores, counts)
+        return self.set_mask(self.unrows((active & ~drop) | grow), optimizer)
+
+    def extra_repr(self) -> str:
+        return (super().extra_repr() + f", interval={self.interval}, alpha={self.alpha}, "
+                f"end_fraction={self.end_fraction}")

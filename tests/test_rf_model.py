@@ -1,0 +1,164 @@
+"""The RF perceptron, its chain layer and structural plasticity, trained on the embedded subset."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine import physics
+from engine.chain_layer import RFChainLayer
+from engine.config import PlasticityParams, RunConfig
+from engine.data import load_dataset
+from engine.physics import DeviceParams
+from engine.plasticity import StructuralPlasticity
+from engine.progress import CancelToken, DivergenceError
+from engine.rf_perceptron import RFPerceptron
+from engine.training import run_training
+
+
+@pytest.fixture(scope="module")
+def mini():
+    return load_dataset("mnist-mini")
+
+
+def test_lean_lineshape_matches_reference():
+    x = torch.linspace(-30, 30, 2001, dtype=torch.float64)
+    for phi in (0.0, 0.3, math.pi / 2):
+        lv, dl = physics.lineshape_and_derivative(x, phi)
+        assert torch.allclose(lv, physics.lineshape(x, phi)) and torch.allclose(dl, physics.lineshape_derivative(x, phi))
+
+
+@pytest.mark.parametrize("kw", [{}, {"phi": 0.4, "alpha_dtod": 0.1, "k_sd_dtod": 0.2}, {"plan": "linear"}])
+def test_fused_weight_and_gradients_match_plain_autograd(kw):
+    torch.manual_seed(0)
+    layer = RFChainLayer(50, 4, 6, DeviceParams(**kw), train_inputs=True)
+    g = torch.randn(4, 50)
+    w_fast = layer.weight()
+    (w_fast * g).sum().backward()
+    grads_fast = layer.resonator_comb.grad.clone(), layer.input_comb.grad.clone()
+    layer.zero_grad()
+    w_ref = layer.coupling().sum(dim=1)  # physics.coupling_tensor through plain autograd
+    (w_ref * g).sum().backward()
+    assert torch.allclose(w_fast, w_ref, rtol=1e-5, atol=1e-9)
+    for fast, ref in zip(grads_fast, (layer.resonator_comb.grad, layer.input_comb.grad)):
+        assert torch.allclose(fast, ref, rtol=1e-4, atol=1e-6 * float(ref.abs().max()))
+
+
+def test_weight_is_the_physics_effective_weight():
+    torch.manual_seed(1)
+    p = DeviceParams()
+    layer = RFChainLayer(784, 10, 5, p)
+    ref = physics.effective_weight(layer.input_freqs_ghz(), layer.resonator_freqs_ghz(), p)
+    assert torch.allclose(layer.weight(), ref, rtol=1e-5, atol=1e-9)
+    # the spectral response at the inputs' own frequencies is the weight matrix
+    assert torch.allclose(layer.response(layer.input_freqs_ghz()), ref, rtol=1e-5, atol=1e-9)
+
+
+def test_attachment_is_the_strongest_coupling():
+    torch.manual_seed(2)
+    layer = RFChainLayer(784, 3, 4, DeviceParams())
+    idx, coupling = layer.attachments()
+    c = layer.coupling()
+    for j in range(3):
+        for k in range(4):
+            i = int(c[j, k].abs().argmax())
+            assert int(idx[j, k]) == i and float(coupling[j, k]) == pytest.approx(float(c[j, k, i]))
+            # one linewidth off resonance, the attached input sits near the resonator
+            assert abs(float(layer.resonator_comb[j, k]) - i) < 3
+
+
+def test_swapped_loss_is_exact():
+    torch.manual_seed(0)
+    s, c, k, t = 200, 10, 4, 3
+    logits, y, new = torch.randn(s, c) * 3, torch.randint(0, c, (s,)), torch.randn(s, c, k, t) * 3
+    out = StructuralPlasticity._swapped_loss(logits, y, new.clone())
+    for j in range(c):
+        for kk in range(k):
+            for tt in range(t):
+                mod = logits.clone()
+                mod[:, j] = new[:, j, kk, tt]
+                assert float(out[j, kk, tt]) == pytest.approx(float(torch.nn.functional.cross_entropy(mod, y)),
+                                                              abs=1e-4)
+
+
+def _cfg(model, **kw):
+    return RunConfig(model=model, resonators_per_chain=kw.pop("k", 10), dataset="mnist-mini",
+                     epochs=kw.pop("epochs", 2), seed=kw.pop("seed", 0), **kw)
+
+
+def test_plasticity_rewires_and_beats_the_frozen_topology(mini):
+    frozen = run_training(_cfg("rf-frozen", epochs=3), mini)
+    plastic = run_training(_cfg("rf", epochs=3), mini)
+    assert frozen.rewiring_events == 0 and plastic.rewiring_events > 0
+    assert plastic.test_accuracy > frozen.test_accuracy + 0.05
+    assert plastic.test_accuracy > 0.5  # far above chance (0.1) after 180 steps on 6k images
+
+
+def test_only_rf_input_moves_the_input_oscillators(mini):
+    nominal = physics.input_frequencies_ghz(DeviceParams(), 784)
+    for model, moves in (("rf", False), ("rf-input", True)):
+        r = run_training(_cfg(model, epochs=1), mini)
+        moved = not torch.allclose(r.model.chains.input_freqs_ghz().detach(), nominal, rtol=1e-6)
+        assert moved == moves, model
+
+
+def test_frequencies_stay_in_the_tuning_range(mini):
+    p = DeviceParams(tuning_margin=0.5)
+    r = run_training(_cfg("rf-input", epochs=1, device=p, lr=5.0), mini)
+    lo, hi = physics.tuning_range_comb(p, 784)
+    for u in (r.model.chains.resonator_comb, r.model.chains.input_comb):
+        assert float(u.min()) >= lo - 1e-4 and float(u.max()) <= hi + 1e-4
+
+
+def test_runs_are_reproducible_per_seed(mini):
+    a = run_training(_cfg("rf", epochs=1, seed=5), mini)
+    b = run_training(_cfg("rf", epochs=1, seed=5), mini)
+    c = run_training(_cfg("rf", epochs=1, seed=6), mini)
+    assert torch.equal(a.model.chains.resonator_comb, b.model.chains.resonator_comb)
+    assert a.test_accuracy == b.test_accuracy
+    assert not torch.equal(a.model.chains.resonator_comb, c.model.chains.resonator_comb)
+
+
+def test_divergence_stops_with_a_clear_message(mini, monkeypatch):
+    import engine.rf_perceptron as rf
+
+    monkeypatch.setattr(rf, "INITIAL_GAIN", float("inf"))
+    with pytest.raises(DivergenceError, match="diverged"):
+        run_training(_cfg("rf", epochs=1), mini)
+
+
+def test_snapshots_are_private_copies_and_cancellation_stops_between_batches(mini):
+    token = CancelToken()
+    snaps = []
+
+    def progress(s):
+        snaps.append(s)
+        if len(snaps) == 2:
+            token.set()
+
+    r = run_training(_cfg("rf", epochs=3), mini, progress=progress, cancel=token, snapshot_interval_s=0.0)
+    assert r.cancelled and r.epochs_completed == 0 and snaps[-1].final
+    first = snaps[0]
+    assert first.resonator_freqs_ghz.shape == (10, 10) and first.input_freqs_ghz.shape == (784,)
+    assert first.weight.shape == (10, 784) and first.weight.flags.owndata
+    before = first.weight.copy()
+    with torch.no_grad():
+        r.model.chains.resonator_comb.add_(3.0)
+    assert np.array_equal(first.weight, before), "snapshot must not change when the model does"
+
+
+def test_rebuilding_from_state_is_bit_identical(mini):
+    r = run_training(_cfg("rf-input", epochs=1), mini)
+    m = r.model
+    clone = RFPerceptron.from_state(m.params, m.chains.input_comb.detach(), m.chains.resonator_comb.detach(),
+                                    m.bias.detach(), float(m.log_gain), None, None)
+    with torch.no_grad():
+        assert torch.equal(clone(mini.test_x), m(mini.test_x))
+
+
+def test_plasticity_schedule_decays_and_stops():
+    torch.manual_seed(0)
+    model = RFPerceptron(RunConfig(plasticity=PlasticityParams(fraction=0.5, end_fraction=0.5)), 784, 10)
+    sp = model.plasticity
+    sp.setup(1000, None)
+    assert sp.moves_at(0) == 5 and sp.moves_at(400) >= 1 and sp.moves_at(500) == 0 and sp.moves_at(900) == 0
