@@ -44,6 +44,8 @@ INPUT_SAMPLE_SIZE = 4096
 CANDIDATES = 8
 #: Candidates of one chain and sign are kept at least this far apart (comb units).
 CANDIDATE_SEPARATION = 2.0
+#: Resonators per chain considered for a jump at a round (those carrying the least signal).
+DROP_CANDIDATES = 10
 #: A swap must lower the sampled loss by at least this much (nats) to be made.
 MIN_IMPROVEMENT = 1e-4
 #: Landing grid resolution for input jumps (comb units).
@@ -135,25 +137,33 @@ class StructuralPlasticity:
         # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
         cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
             -1, n_chains, 2, CANDIDATES)
+        var_in = p_in.var(dim=0)  # (N,)
+        n_drop = min(k_res, DROP_CANDIDATES)
         moved = 0
         for _ in range(max_moves):
             coupling = physics.coupling_tensor(chains.input_freqs_ghz(), chains.resonator_freqs_ghz(),
                                                chains.params, alpha, k_sd, signs)  # (C, K, N)
-            contrib = gain.view(1, -1, 1) * (p_in @ coupling.reshape(n_chains * k_res, -1).t()).view(
-                -1, n_chains, k_res)
-            logits = contrib.sum(-1) + model.bias  # (S, C)
+            logits = (p_in @ coupling.sum(dim=1).t()) * gain + model.bias  # (S, C)
+            # drop candidates: the resonators whose voltage varies least over images (independent-input
+            # estimate), n_drop per chain
+            spread = coupling.square() @ var_in  # (C, K)
+            drop = spread.argsort(dim=1)[:, :n_drop]  # (C, D)
+            picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (C, D, N)
+            contrib = gain.view(1, -1, 1) * (p_in @ picked.reshape(n_chains * n_drop, -1).t()).view(
+                -1, n_chains, n_drop)  # (S, C, D)
             base = torch.nn.functional.cross_entropy(logits, y)
-            # new score of chain j if resonator k jumps to candidate t: (S, C, K, T)
+            # new score of chain j if its resonator drop[j, d] jumps to candidate t: (S, C, D, T)
+            slot = sign_slot[drop]  # (C, D)
             new_col = (logits.unsqueeze(-1) - contrib).unsqueeze(-1) + cand.gather(
-                2, sign_slot.view(1, 1, -1, 1).expand(cand.shape[0], n_chains, k_res, CANDIDATES))
-            loss = self._swapped_loss(logits, y, new_col)  # (C, K, T)
-            gain_per = base - loss
-            best = gain_per.reshape(n_chains, -1).max(dim=1)
+                2, slot.view(1, n_chains, n_drop, 1).expand(cand.shape[0], n_chains, n_drop, CANDIDATES))
+            loss = self._swapped_loss(logits, y, new_col)  # (C, D, T)
+            best = (base - loss).reshape(n_chains, -1).max(dim=1)
             any_move = False
             for j in range(n_chains):
                 if float(best.values[j]) <= MIN_IMPROVEMENT:
                     continue
-                k, t = divmod(int(best.indices[j]), CANDIDATES)
+                d, t = divmod(int(best.indices[j]), CANDIDATES)
+                k = int(drop[j, d])
                 chains.resonator_comb[j, k] = sites[j, int(sign_slot[k]), t]
                 self._reset_optimizer_state(chains.resonator_comb, (j, k))
                 moved += 1
