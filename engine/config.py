@@ -20,6 +20,8 @@ MODEL_LABELS = {
     "set": "SET",
 }
 BUDGETS = ("per-output", "global")
+#: Largest accepted learning rate (larger ones overflow inside the optimizer instead of diverging cleanly).
+MAX_LR = 1e3
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ class RunConfig:
             problems.append(f"epochs must be >= 1 (got {self.epochs})")
         if self.batch_size < 1:
             problems.append(f"batch size must be >= 1 (got {self.batch_size})")
-        if self.lr is not None and not self.lr > 0:
-            problems.append(f"learning rate must be > 0 (got {self.lr})")
+        if self.lr is not None and not 0 < self.lr <= MAX_LR:
+            problems.append(f"learning rate must be > 0 and at most {MAX_LR:g} (got {self.lr})")
         if self.budget not in BUDGETS:
             problems.append(f"budget must be one of {BUDGETS} (got {self.budget!r})")
         if not 0.0 <= self.validation_fraction < 1.0:

@@ -122,8 +122,9 @@ class RFPerceptron(PerceptronModel):
         f32 = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731
         input_comb, resonator_comb = f32(input_comb), f32(resonator_comb)
         n_classes, k = resonator_comb.shape
-        model = cls(None, int(input_comb.shape[0]), int(n_classes), params=params, n_resonators=int(k),
-                    train_inputs=False, plastic=False)
+        with torch.random.fork_rng(devices=[]):  # the throw-away initial layout must not consume the RNG
+            model = cls(None, int(input_comb.shape[0]), int(n_classes), params=params, n_resonators=int(k),
+                        train_inputs=False, plastic=False)
         with torch.no_grad():
             model.chains.input_comb.copy_(input_comb)
             model.chains.resonator_comb.copy_(resonator_comb)

@@ -57,8 +57,9 @@ def test_weight_is_the_physics_effective_weight():
 def test_attachment_is_the_strongest_coupling():
     torch.manual_seed(2)
     layer = RFChainLayer(784, 3, 4, DeviceParams())
-    idx, coupling = layer.attachments()
-    c = layer.coupling()
+    with torch.no_grad():
+        idx, coupling = layer.attachments()
+        c = layer.coupling()
     for j in range(3):
         for k in range(4):
             i = int(c[j, k].abs().argmax())

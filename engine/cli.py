@@ -1,0 +1,567 @@
+"""rfexplorer-cli: train, sweep, export and evaluate RF spintronic perceptrons and sparse baselines headless.
+
+Examples::
+
+    rfexplorer-cli train --model rf --resonators-per-chain 10 --dataset mnist --data-dir ../shared/data --json
+    rfexplorer-cli train --model rigl --sparsity 98.72 --epochs 5 --export rigl.json
+    rfexplorer-cli export rf.json --model rf-input -K 10          # train, then write rf.json and rf.csv
+    rfexplorer-cli export --from rf.json lab.csv                   # re-export an existing file's CSV
+    rfexplorer-cli evaluate rf.json --data-dir ../shared/data
+    rfexplorer-cli sweep --quick --out results/quick
+
+Exit status: 0 on success, 2 on wrong input (unknown model or dataset, K out of range, missing data,
+unreadable or malformed file, diverged training), 130 when interrupted (Ctrl-C), 1 for ``evaluate --check``
+when the accuracy differs from the recorded one. Human progress goes to stderr; with ``--json`` the last line
+of stdout is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional, Sequence
+
+PROG = "rfexplorer-cli"
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CliError(Exception):
+    """Wrong input: printed as one sentence, exit status 2."""
+
+
+class Interrupted(Exception):
+    """The user pressed Ctrl-C (exit status 130)."""
+
+
+def _sentence(msg: str) -> str:
+    msg = " ".join(str(msg).split()) or "unknown error"
+    msg = msg[0].upper() + msg[1:]
+    return msg if msg.endswith((".", "!", "?")) else msg + "."
+
+
+def _err(msg: str) -> None:
+    print(f"{PROG}: error: {_sentence(msg)}", file=sys.stderr, flush=True)
+
+
+def _info(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Argument parsing
+# ---------------------------------------------------------------------------------------------------------
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def _learning_rate(text: str) -> float:
+    from .config import MAX_LR
+
+    v = _finite_float(text)
+    if not 0 < v <= MAX_LR:
+        raise argparse.ArgumentTypeError(f"must be > 0 and at most {MAX_LR:g}, got {text}")
+    return v
+
+
+def _k_value(text: str) -> int:
+    v = _positive_int(text)
+    if v > 784:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 784, got {v}")
+    return v
+
+
+def _csv_list(kind):
+    def parse(text: str) -> list:
+        out = []
+        for part in text.replace(",", " ").split():
+            out.append(kind(part))
+        if not out:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return out
+    return parse
+
+
+def _model_name(text: str) -> str:
+    from .config import MODELS
+
+    if text not in MODELS:
+        raise argparse.ArgumentTypeError(f"unknown model {text!r} (choose from {', '.join(MODELS)})")
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors as one sentence (exit status 2, no traceback)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.print_usage(sys.stderr)
+        _err(message)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None:
+    from .config import BUDGETS, MODELS
+    from .data import DATASET_NAMES
+    from .physics import FREQUENCY_PLANS, PARITIES
+
+    g = p.add_argument_group("run")
+    if single:
+        g.add_argument("--model", choices=MODELS, default=None, help="model to train (default: rf)")
+        k = g.add_mutually_exclusive_group()
+        k.add_argument("-K", "--resonators-per-chain", dest="k", type=_k_value, default=None, metavar="K",
+                       help="resonators per chain = weights per class, 1..784 (default: 10)")
+        k.add_argument("--sparsity", type=_finite_float, default=None, metavar="PCT",
+                       help="percentage of synapses removed, 0..100, converted to the nearest K")
+    g.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="dataset (default: mnist-mini)")
+    g.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder holding MNIST/, FashionMNIST/, KMNIST/ in torchvision's layout "
+                        "(default: $RFEXPLORER_DATA or ~/.local/share/rfexplorer/data)")
+    g.add_argument("--epochs", type=_positive_int, default=None, help="training epochs")
+    g.add_argument("--batch-size", type=_positive_int, default=None, help="mini-batch size (default: 100)")
+    g.add_argument("--lr", type=_learning_rate, default=None, help="learning rate (default: the model's tuned one)")
+    if single:
+        g.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default: 0)")
+    g.add_argument("--budget", choices=BUDGETS, default=None,
+                   help="sparse baselines: K weights per class ('per-output') or K*C anywhere ('global')")
+    g.add_argument("--validation-fraction", type=_finite_float, default=None, metavar="F",
+                   help="hold out this fraction of the training set and report accuracy on it, not on the test set")
+    d = p.add_argument_group("device")
+    d.add_argument("--alpha", type=_finite_float, default=None, help="Gilbert damping (linewidth = alpha f)")
+    d.add_argument("--phi", type=_finite_float, default=None, help="lineshape phase in rad (0 = antisymmetric)")
+    d.add_argument("--f-min", type=_finite_float, default=None, metavar="GHZ", help="first input frequency (GHz)")
+    d.add_argument("--f-max", type=_finite_float, default=None, metavar="GHZ", help="last input frequency (GHz)")
+    d.add_argument("--plan", choices=FREQUENCY_PLANS, default=None, help="input frequency plan")
+    d.add_argument("--parity", choices=PARITIES, default=None, help="chain sign convention")
+    d.add_argument("--alpha-dtod", type=_finite_float, default=None, metavar="REL",
+                   help="device-to-device spread of the resonators' damping (relative std)")
+    d.add_argument("--k-sd-dtod", type=_finite_float, default=None, metavar="REL",
+                   help="device-to-device spread of the resonators' K_SD (relative std)")
+    d.add_argument("--readout-noise", type=_finite_float, default=None, metavar="V",
+                   help="std of the noise added to each chain voltage at every read-out")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads")
+    p.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Train, sweep, export and evaluate RF spintronic perceptrons "
+                                            "and sparse baselines (headless).",
+                     epilog="Run '%(prog)s COMMAND --help' for a command's options.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train one model and print its test accuracy",
+                       description="Train one model; one line per epoch on stderr.")
+    _add_run_options(p)
+    p.add_argument("--export", default=None, metavar="FILE",
+                   help="write the trained topology to FILE (JSON) and FILE with a .csv suffix")
+    _add_common(p)
+
+    p = sub.add_parser("export", help="train then export a topology, or re-export a topology file to CSV",
+                       description="Train a model and write OUTPUT (JSON) plus OUTPUT.csv, or with --from, "
+                                   "write the CSV of an existing topology file (to OUTPUT, default: next to it).")
+    p.add_argument("output", nargs="?", default=None, metavar="OUTPUT",
+                   help="JSON file to write (training), or CSV file to write (--from)")
+    p.add_argument("--from", dest="source", default=None, metavar="TOPOLOGY",
+                   help="an existing topology JSON file to re-export instead of training")
+    _add_run_options(p)
+    _add_common(p)
+
+    p = sub.add_parser("evaluate", help="evaluate a topology file and compare with its recorded accuracy",
+                       description="Rebuild the network of a topology file and measure its accuracy.")
+    p.add_argument("file", metavar="FILE", help="topology JSON file (written by train --export or export)")
+    from .data import DATASET_NAMES
+
+    p.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="dataset (default: the recorded one)")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="data folder (see train --help)")
+    p.add_argument("--split", choices=("recorded", "test"), default="recorded",
+                   help="'recorded': the split the recorded accuracy was measured on (default); 'test': test set")
+    p.add_argument("--check", action="store_true",
+                   help="exit with status 1 if the accuracy differs from the recorded one")
+    _add_common(p)
+
+    p = sub.add_parser("sweep", help="accuracy vs. %% synapses removed for every model and seed",
+                       description="The reference sweep (Figure 1b layout). Writes sweep.csv, sweep.json and "
+                                   "sweep_table.md into --out.")
+    preset = p.add_mutually_exclusive_group()
+    preset.add_argument("--quick", action="store_true",
+                        help="mnist-mini, K in 1,10,100,784, seeds 0,1,2, 3 epochs (minutes)")
+    preset.add_argument("--full", action="store_true",
+                        help="full MNIST, K in 1,2,5,10,20,50,100,200,392,784, seeds 0,1,2, 10 epochs (default)")
+    p.add_argument("--out", default="sweep-results", metavar="DIR", help="output folder (default: sweep-results)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help=f"worker processes (default: usable cores, {_usable_cores()} here)")
+    p.add_argument("--models", type=_csv_list(_model_name), default=None, metavar="LIST",
+                   help="comma-separated models (default: all)")
+    p.add_argument("--ks", type=_csv_list(_k_value), default=None, metavar="LIST",
+                   help="comma-separated resonators-per-chain values")
+    p.add_argument("--seeds", type=_csv_list(_nonneg_int), default=None, metavar="LIST",
+                   help="comma-separated seeds")
+    _add_run_options(p, single=False)
+    _add_common(p)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building configs
+# ---------------------------------------------------------------------------------------------------------
+
+def _device_changes(args) -> dict:
+    mapping = {"alpha": "alpha", "phi": "phi", "f_min": "f_min_ghz", "f_max": "f_max_ghz", "plan": "plan",
+               "parity": "parity", "alpha_dtod": "alpha_dtod", "k_sd_dtod": "k_sd_dtod",
+               "readout_noise": "readout_noise_v"}
+    return {field: getattr(args, name) for name, field in mapping.items() if getattr(args, name, None) is not None}
+
+
+def _run_changes(args, base) -> dict:
+    changes = {}
+    for name in ("dataset", "data_dir", "epochs", "batch_size", "lr", "budget", "validation_fraction"):
+        v = getattr(args, name, None)
+        if v is not None:
+            changes[name] = v
+    for name in ("model", "seed"):
+        v = getattr(args, name, None)
+        if v is not None:
+            changes[name] = v
+    dev = _device_changes(args)
+    if dev:
+        changes["device"] = base.device.with_(**dev)
+    return changes
+
+
+def config_from_args(args):
+    """The RunConfig of a train/export command (ValueError with the reason when a setting is invalid)."""
+    from .config import RunConfig, k_from_removed_pct
+
+    base = RunConfig()
+    cfg = base.with_(**_run_changes(args, base))
+    k = args.k
+    if args.sparsity is not None:
+        k = k_from_removed_pct(args.sparsity)
+        _info(f"sparsity {args.sparsity:g} % removed -> {k} resonators per chain")
+    if cfg.model == "dense":
+        if k is not None and k != 784:
+            _info("note: the dense perceptron uses all 784 weights per class; K is ignored")
+        k = 784
+    if k is not None:
+        cfg = cfg.with_(resonators_per_chain=k)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ctrl-C
+# ---------------------------------------------------------------------------------------------------------
+
+@contextmanager
+def _cancel_on_sigint(token):
+    """First Ctrl-C sets ``token`` (the run stops at its next batch); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if token.is_set():
+            raise KeyboardInterrupt
+        token.set()
+        _info("interrupted: stopping (press Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------------------
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))
+
+
+def _epoch_printer(cfg):
+    state = {"epochs": 0}
+    label = "val" if cfg.validation_fraction > 0 else "test"
+
+    def progress(snap) -> None:
+        if len(snap.history) > state["epochs"]:
+            for epoch, loss, train_acc, test_acc in snap.history[state["epochs"]:]:
+                _info(f"epoch {epoch}/{snap.epochs}  loss {loss:.4f}  train {100 * train_acc:.2f} %  "
+                      f"{label} {100 * test_acc:.2f} %  {snap.elapsed_s:.1f} s")
+            state["epochs"] = len(snap.history)
+    return progress
+
+
+def _train(args):
+    """Train as configured by ``args``; returns the RunResult (raises Interrupted if cancelled)."""
+    from .config import remaining_synapses_pct
+    from .data import load_dataset
+    from .progress import CancelToken
+    from .training import run_training
+
+    cfg = config_from_args(args)
+    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    _info(f"{ds.describe()}; model {cfg.model}, K = {cfg.resonators_per_chain} "
+          f"({remaining_synapses_pct(cfg.resonators_per_chain, ds.n_inputs):.2f} % of synapses), "
+          f"{cfg.epochs} epoch(s), seed {cfg.seed}")
+    token = CancelToken()
+    with _cancel_on_sigint(token):
+        result = run_training(cfg, dataset=ds, progress=_epoch_printer(cfg), cancel=token)
+    if result.cancelled:
+        raise Interrupted
+    return result
+
+
+def _export_paths(path: str) -> tuple[Path, Path]:
+    from .export import csv_path_for
+
+    p = Path(path)
+    if p.suffix.lower() == ".csv":
+        raise CliError(f"the export file {p} must be the JSON file, not the .csv (the CSV is written next to it)")
+    if p.exists() and p.is_dir():
+        raise CliError(f"the export file {p} is a folder")
+    if not p.parent.exists() and str(p.parent) not in ("", "."):
+        raise CliError(f"the folder {p.parent} of the export file does not exist")
+    return p, csv_path_for(p)
+
+
+def _report_train(args, result, exported: Optional[tuple] = None) -> None:
+    s = result.summary()
+    where = "validation" if result.evaluated_on == "validation" else "test"
+    _info(f"{s['model']} K={s['resonators_per_chain']} ({s['remaining_synapses_pct']:.2f} % of synapses): "
+          f"{where} accuracy {100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s")
+    if exported:
+        _info(f"wrote {exported[0]}" + (f" and {exported[1]}" if exported[1] else ""))
+    if args.json:
+        out = dict(s)
+        out["test_accuracy"] = float(result.test_accuracy)
+        if exported:
+            out["export"] = str(exported[0])
+            out["export_csv"] = str(exported[1]) if exported[1] else None
+        print(json.dumps(out), flush=True)
+    else:
+        print(f"{100 * result.test_accuracy:.2f}", flush=True)
+
+
+def cmd_train(args) -> int:
+    _set_threads(args.threads or _usable_cores())
+    paths = _export_paths(args.export) if args.export else None
+    result = _train(args)
+    exported = None
+    if paths:
+        from .export import export_result
+
+        exported = export_result(result, paths[0], csv_path=paths[1])
+    _report_train(args, result, exported)
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    _set_threads(args.threads or _usable_cores())
+    if args.source:
+        from .export import csv_path_for, load_topology, write_topology_csv
+
+        given = [n for n in ("model", "k", "sparsity", "dataset", "epochs", "batch_size", "lr", "seed", "budget",
+                             "validation_fraction") if getattr(args, n, None) is not None]
+        if given or _device_changes(args):
+            raise CliError("--from re-exports an existing file, so training options cannot be given with it")
+        topo = load_topology(args.source)
+        out = Path(args.output) if args.output else csv_path_for(args.source)
+        if out.suffix.lower() == ".json":
+            raise CliError(f"the CSV output {out} must not end in .json")
+        if out.resolve() == Path(args.source).resolve():
+            raise CliError("the CSV output would overwrite the topology file")
+        write_topology_csv(topo, out)
+        _info(f"wrote {out} ({topo.kind}, model {topo.model_name})")
+        if args.json:
+            print(json.dumps({"source": str(args.source), "csv": str(out), "kind": topo.kind,
+                              "model": topo.model_name}), flush=True)
+        else:
+            print(str(out), flush=True)
+        return EXIT_OK
+    if not args.output:
+        raise CliError("export needs an OUTPUT file to write (or --from TOPOLOGY to re-export a file)")
+    paths = _export_paths(args.output)
+    result = _train(args)
+    from .export import export_result
+
+    exported = export_result(result, paths[0], csv_path=paths[1])
+    _report_train(args, result, exported)
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    from .data import load_dataset
+    from .export import evaluate_topology, load_topology
+
+    _set_threads(args.threads or _usable_cores())
+    topo = load_topology(args.file)
+    name = args.dataset or topo.dataset
+    ds = load_dataset(name, args.data_dir if args.data_dir is not None else topo.config.data_dir)
+    acc = evaluate_topology(topo, ds, split=args.split)
+    recorded = topo.recorded_accuracy
+    comparable = recorded is not None and name == topo.dataset and (
+        args.split == "recorded" or topo.evaluated_on == "test")
+    where = "validation split" if (args.split == "recorded" and topo.evaluated_on == "validation"
+                                   and name == topo.dataset) else "test set"
+    line = f"{topo.model_name} (K={topo.resonators_per_chain}): accuracy {100 * acc:.2f} % on {name} {where}"
+    # Files store the accuracy at full precision; allow for one rounded to 6 decimals (RunResult.summary()).
+    matches = comparable and abs(acc - recorded) <= 5e-7
+    if comparable:
+        diff = acc - recorded
+        line += (f"; recorded {100 * recorded:.2f} % (" +
+                 ("identical)" if acc == recorded else "the same to 6 decimals)" if matches
+                  else f"differs by {100 * diff:+.2f} points)"))
+    elif recorded is not None:
+        line += f"; recorded {100 * recorded:.2f} % on {topo.dataset} {topo.evaluated_on} (not comparable)"
+    _info(line)
+    if args.json:
+        print(json.dumps({"file": str(args.file), "kind": topo.kind, "model": topo.model_name,
+                          "resonators_per_chain": topo.resonators_per_chain, "dataset": name,
+                          "split": where.replace(" set", "").replace(" split", ""), "test_accuracy": acc,
+                          "recorded_accuracy": recorded, "matches_recorded": matches if comparable else None}),
+              flush=True)
+    else:
+        print(f"{100 * acc:.2f}", flush=True)
+    if args.check and comparable and not matches:
+        return EXIT_MISMATCH
+    return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    from .progress import CancelToken
+    from .sweep import SweepSpec, run_sweep, write_results
+
+    spec = SweepSpec.quick() if args.quick else SweepSpec.full()
+    base = spec.base.with_(**_run_changes(args, spec.base))
+    workers = args.workers or _usable_cores()
+    changes = {"base": base, "workers": workers, "threads_per_worker": args.threads or 1}
+    if args.models:
+        changes["models"] = tuple(args.models)
+    if args.ks:
+        changes["ks"] = tuple(args.ks)
+    if args.seeds is not None:
+        changes["seeds"] = tuple(args.seeds)
+    spec = SweepSpec(**{**{"models": spec.models, "ks": spec.ks, "seeds": spec.seeds}, **changes})
+    n_jobs = len(spec.jobs())
+    workers_used = min(spec.workers, n_jobs)
+    # The coordinating process needs one thread; the in-process path uses --threads (default 1).
+    _set_threads(spec.threads_per_worker if workers_used == 1 else 1)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"the output folder {out_dir} is a file")
+    _info(f"sweep: {n_jobs} runs ({', '.join(spec.models)}; K in {', '.join(map(str, spec.ks))}; seeds "
+          f"{', '.join(map(str, spec.seeds))}) on {base.dataset}, {base.epochs} epoch(s), "
+          f"{workers_used} worker(s)")
+    start = time.perf_counter()
+    count = {"n": 0}
+
+    def on_result(row: dict) -> None:
+        count["n"] += 1
+        acc = row.get("test_accuracy")
+        status = f"{100 * acc:6.2f} %" if acc is not None else f"FAILED: {row.get('error')}"
+        secs = row.get("train_seconds")
+        _info(f"[{count['n']:>{len(str(n_jobs))}}/{n_jobs}] {row['model']:<9} K={row['resonators_per_chain']:<4} "
+              f"seed {row['seed']}  {status}" + (f"  {secs:.1f} s" if secs is not None else ""))
+
+    token = CancelToken()
+    with _cancel_on_sigint(token):
+        rows = run_sweep(spec, on_result=on_result, cancel=token)
+    elapsed = time.perf_counter() - start
+    paths = write_results(rows, out_dir, spec) if rows else {}
+    if paths:
+        _info(f"wrote {paths['csv']}, {paths['json']}, {paths['md']} ({len(rows)} runs in {elapsed:.0f} s)")
+    if token.is_set():
+        _info(f"interrupted after {len(rows)} of {n_jobs} runs" + (" (partial results written)" if rows else ""))
+        raise Interrupted
+    if args.json:
+        print(json.dumps({"out": str(out_dir), "runs": len(rows), "failed": sum(r.get("error") is not None
+                                                                                 for r in rows),
+                          "seconds": round(elapsed, 1), "files": {k: str(v) for k, v in paths.items()}}),
+              flush=True)
+    else:
+        print(Path(paths["md"]).read_text(encoding="utf-8"), end="", flush=True)
+    return EXIT_OK
+
+
+COMMANDS = {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "sweep": cmd_sweep}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``rfexplorer-cli``; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already reported)
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    from .data import DataNotFoundError
+    from .progress import DivergenceError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (Interrupted, KeyboardInterrupt):
+        _info("interrupted")
+        return EXIT_INTERRUPTED
+    except CliError as exc:
+        _err(str(exc))
+    except DataNotFoundError as exc:
+        _err(str(exc))
+    except DivergenceError as exc:
+        _err(str(exc))
+    except ValueError as exc:  # TopologyFileError, invalid settings
+        _err(str(exc))
+    except OSError as exc:  # a file that cannot be written or read
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        _err(f"{exc.strerror or exc}{where}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

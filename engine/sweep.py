@@ -1,0 +1,470 @@
+"""The reference sweep: test accuracy against the percentage of synapses removed, for every model and seed.
+
+This reproduces the layout of the seed paper's Figure 1b (see ../shared/docs/physics.md, "Anchors"): x axis
+100 (1 - K/N) % removed, one curve per model, mean ± std over seeds. The dense perceptron does not depend on
+K, so it runs once per seed and is recorded at K = N (0 % removed).
+
+Runs go to a process pool (``spawn`` context, one torch thread per worker, the dataset loaded once per
+worker) when ``spec.workers > 1``, longest runs first; otherwise they run one after the other in the calling
+thread. Results are reported through ``on_result`` in the calling thread as each run finishes.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import io
+import math
+import multiprocessing
+import os
+import signal
+import statistics
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from .config import MODELS, RF_MODELS, RunConfig, remaining_synapses_pct, removed_synapses_pct
+from .export import atomic_write_text, dumps_json, json_safe
+from .progress import CancelToken, DivergenceError
+from .results import software_versions, utc_now_iso
+
+DEFAULT_KS = (1, 2, 5, 10, 20, 50, 100, 200, 392, 784)
+DEFAULT_SEEDS = (0, 1, 2)
+#: K of the reference comparison (1.28 % remaining synapses on MNIST).
+REFERENCE_K = 10
+#: Number of inputs of every MNIST-family dataset (28 x 28).
+N_INPUTS = 784
+#: Published margins at K = 10 (seed abstract), quoted in the Markdown table.
+PAPER_RF_MINUS_SPARSE = 13.21
+PAPER_DENSE_MINUS_RF_INPUT = 3.71
+SPAWN_METHOD = "spawn"
+
+ResultCallback = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What to sweep: models x K x seeds, each run configured as ``base`` with model, K and seed replaced."""
+
+    models: tuple[str, ...] = MODELS
+    ks: tuple[int, ...] = DEFAULT_KS
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    base: RunConfig = field(default_factory=RunConfig)
+    """Dataset, data folder, epochs, batch size, learning rate, budget, device and plasticity of every run."""
+    workers: int = 1
+    """Worker processes (1 = run in the calling thread)."""
+    threads_per_worker: int = 1
+    """torch threads in each worker process (the in-process path leaves the caller's setting alone)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "ks", tuple(sorted(set(int(k) for k in self.ks))))
+        object.__setattr__(self, "seeds", tuple(dict.fromkeys(int(s) for s in self.seeds)))
+        problems = []
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown:
+            problems.append(f"unknown model(s) {', '.join(map(repr, unknown))} (choose from: {', '.join(MODELS)})")
+        if len(set(self.models)) != len(self.models):
+            problems.append("a model is listed twice")
+        if not self.models:
+            problems.append("no model to sweep")
+        if not self.ks:
+            problems.append("no K to sweep")
+        bad = [k for k in self.ks if not 1 <= k <= N_INPUTS]
+        if bad:
+            problems.append(f"resonators per chain must be between 1 and {N_INPUTS} (got {', '.join(map(str, bad))})")
+        if not self.seeds:
+            problems.append("no seed to sweep")
+        if self.workers < 1:
+            problems.append(f"workers must be >= 1 (got {self.workers})")
+        if self.threads_per_worker < 1:
+            problems.append(f"threads per worker must be >= 1 (got {self.threads_per_worker})")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    # --- presets -----------------------------------------------------------------------------------------------
+    @classmethod
+    def quick(cls, **changes) -> "SweepSpec":
+        """A few minutes on 2 cores: mnist-mini, K in (1, 10, 100, 784), 3 seeds, 3 epochs."""
+        spec = cls(ks=(1, 10, 100, 784), seeds=DEFAULT_SEEDS, base=RunConfig(dataset="mnist-mini", epochs=3))
+        return replace(spec, **changes) if changes else spec
+
+    @classmethod
+    def full(cls, **changes) -> "SweepSpec":
+        """The reference sweep: full MNIST, every K of :data:`DEFAULT_KS`, 3 seeds, 10 epochs (hours)."""
+        spec = cls(ks=DEFAULT_KS, seeds=DEFAULT_SEEDS, base=RunConfig(dataset="mnist", epochs=10))
+        return replace(spec, **changes) if changes else spec
+
+    # --- jobs --------------------------------------------------------------------------------------------------
+    def jobs(self) -> list[RunConfig]:
+        """The run configs, longest first (RF runs cost ~ K; the dense model runs once per seed, at K = N)."""
+        configs = []
+        for model in self.models:
+            ks = (N_INPUTS,) if model == "dense" else self.ks
+            for k in ks:
+                for seed in self.seeds:
+                    configs.append(self.base.with_(model=model, resonators_per_chain=k, seed=seed))
+        order = {m: i for i, m in enumerate(MODELS)}
+        return sorted(configs, key=lambda c: (-estimated_cost(c), order[c.model], c.resonators_per_chain, c.seed))
+
+    def to_dict(self) -> dict:
+        return {"models": list(self.models), "ks": list(self.ks), "seeds": list(self.seeds),
+                "base": self.base.to_dict(), "workers": self.workers, "threads_per_worker": self.threads_per_worker}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SweepSpec":
+        d = dict(d)
+        if isinstance(d.get("base"), dict):
+            d["base"] = RunConfig.from_dict(d["base"])
+        return cls(**d)
+
+
+PRESETS = {"quick": SweepSpec.quick, "full": SweepSpec.full}
+
+
+def estimated_cost(cfg: RunConfig) -> float:
+    """Relative run time, for ordering only: an RF step builds a (C, K, N) coupling tensor, so it costs ~ K."""
+    per_epoch = 1.0 + (cfg.resonators_per_chain / 5.0 if cfg.model in RF_MODELS else 0.0)
+    return per_epoch * cfg.epochs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------------------
+
+def result_row(result) -> dict:
+    """One sweep row: ``RunResult.summary()`` plus the run's config, and ``error`` (None when it succeeded)."""
+    row = result.summary()
+    row["error"] = None
+    row["config"] = result.config.to_dict()
+    return row
+
+
+def failed_row(cfg: RunConfig, message: str, n_inputs: int = N_INPUTS) -> dict:
+    """The row of a run that failed (e.g. diverged): no accuracy, the reason in ``error``."""
+    return {"model": cfg.model, "dataset": cfg.dataset, "resonators_per_chain": cfg.resonators_per_chain,
+            "remaining_synapses_pct": round(remaining_synapses_pct(cfg.resonators_per_chain, n_inputs), 4),
+            "removed_synapses_pct": round(removed_synapses_pct(cfg.resonators_per_chain, n_inputs), 4),
+            "test_accuracy": None, "evaluated_on": "validation" if cfg.validation_fraction > 0 else "test",
+            "seed": cfg.seed, "epochs": cfg.epochs, "epochs_completed": None, "train_seconds": None,
+            "rewiring_events": None, "synapses": None, "budget": cfg.budget, "cancelled": False,
+            "error": message, "config": cfg.to_dict()}
+
+
+# Worker-process state (set by _worker_init in each pool process).
+_WORKER_DATASET = None
+_WORKER_CANCEL = None
+
+
+def _worker_init(dataset_name: str, data_dir, dataset, threads: int, cancel_event) -> None:
+    global _WORKER_DATASET, _WORKER_CANCEL
+    try:  # Ctrl-C goes to the whole process group: the parent decides, workers stop through cancel_event
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):
+        pass
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+    if dataset is None:
+        from .data import load_dataset
+
+        dataset = load_dataset(dataset_name, data_dir)
+    _WORKER_DATASET = dataset
+    _WORKER_CANCEL = cancel_event
+
+
+def _worker_run(cfg: RunConfig) -> dict:
+    from .training import run_training
+
+    try:
+        result = run_training(cfg, dataset=_WORKER_DATASET, cancel=_WORKER_CANCEL)
+    except DivergenceError as exc:
+        return failed_row(cfg, str(exc), _WORKER_DATASET.n_inputs)
+    row = result_row(result)
+    row["_cancelled"] = result.cancelled
+    return row
+
+
+def _sort_key(row: dict):
+    order = {m: i for i, m in enumerate(MODELS)}
+    seed = row.get("seed")
+    return (order.get(row.get("model"), len(order)), row.get("resonators_per_chain") or 0,
+            seed if isinstance(seed, int) else -1)
+
+
+def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback] = None,
+              cancel: Optional[CancelToken] = None) -> list[dict]:
+    """Run every job of ``spec`` and return the rows (sorted by model, K, seed).
+
+    ``dataset`` (an :class:`engine.data.Dataset` of ``spec.base.dataset``) avoids loading it again; worker
+    processes receive a copy of it. ``on_result(row)`` is called in the calling thread as each run finishes.
+    Setting ``cancel`` stops submitting runs, cancels those not started and stops running ones at their next
+    batch; the runs cut short are not reported, and the rows finished so far are returned. A run that diverges
+    gives a row with ``test_accuracy`` None and the reason in ``error`` (the sweep goes on).
+    """
+    from .data import available_datasets, load_dataset
+
+    jobs = spec.jobs()
+    base = spec.base
+    if dataset is None and spec.workers == 1:
+        dataset = load_dataset(base.dataset, base.data_dir)
+    elif dataset is None and base.dataset not in available_datasets(base.data_dir):
+        load_dataset(base.dataset, base.data_dir)  # raises DataNotFoundError (or ValueError) with the reason
+    if dataset is not None and dataset.n_inputs < max(c.resonators_per_chain for c in jobs):
+        raise ValueError(f"resonators per chain must be between 1 and {dataset.n_inputs} for {dataset.name}")
+    rows: list[dict] = []
+
+    def deliver(row: dict) -> None:
+        rows.append(row)
+        if on_result is not None:
+            on_result(row)
+
+    if spec.workers == 1:
+        from .training import run_training
+
+        for cfg in jobs:
+            if cancel is not None and cancel.is_set():
+                break
+            try:
+                result = run_training(cfg, dataset=dataset, cancel=cancel)
+            except DivergenceError as exc:
+                deliver(failed_row(cfg, str(exc), dataset.n_inputs))
+                continue
+            if result.cancelled:
+                break
+            deliver(result_row(result))
+    else:
+        _run_pool(spec, jobs, dataset, deliver, cancel)
+    return sorted(rows, key=_sort_key)
+
+
+@contextmanager
+def _sigint_ignored_in_children():
+    """Ignore SIGINT while submitting (which may spawn workers): a spawned process inherits the ignored
+    disposition from its first instruction, so Ctrl-C never prints a traceback from a starting worker. The
+    parent decides what Ctrl-C means and stops the workers through their cancel event."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_pool(spec: SweepSpec, jobs: list[RunConfig], dataset, deliver, cancel) -> None:
+    ctx = multiprocessing.get_context(SPAWN_METHOD)
+    stop = ctx.Event()
+    workers = min(spec.workers, len(jobs))
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                  initargs=(spec.base.dataset, spec.base.data_dir, dataset,
+                                            spec.threads_per_worker, stop))
+    pending = list(jobs)
+    running: set = set()
+    try:
+        while pending or running:
+            if cancel is not None and cancel.is_set():
+                stop.set()
+                pending.clear()
+            while pending and len(running) < workers:
+                with _sigint_ignored_in_children():
+                    running.add(pool.submit(_worker_run, pending.pop(0)))
+            if not running:
+                break
+            done, running = cf.wait(running, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    row = fut.result()
+                except cf.process.BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        "a sweep worker process stopped unexpectedly (killed, out of memory, or a script that "
+                        "starts a sweep without an \"if __name__ == '__main__':\" guard)") from exc
+                if row.pop("_cancelled", False):  # cut short by the cancel request: not a result
+                    continue
+                deliver(row)
+    except BaseException:
+        stop.set()
+        for fut in running:
+            fut.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Aggregating and writing
+# ---------------------------------------------------------------------------------------------------------
+
+def _finite(values) -> list[float]:
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v)]
+
+
+def _ok(row: dict) -> bool:
+    acc = row.get("test_accuracy")
+    return (row.get("error") is None and not row.get("cancelled") and isinstance(acc, (int, float))
+            and math.isfinite(acc))
+
+
+def aggregate(rows: Sequence[dict]) -> list[dict]:
+    """Per (dataset, model, K): mean and sample std (ddof 1; None for a single run) of the test accuracy over
+    seeds, with n (successful runs), n_failed, min, max and the seeds. Failed or cancelled runs are not averaged."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row.get("dataset"), row["model"], row["resonators_per_chain"]), []).append(row)
+    order = {m: i for i, m in enumerate(MODELS)}
+    out = []
+    for (dataset, model, k), group in sorted(groups.items(), key=lambda kv: (str(kv[0][0]),
+                                                                          order.get(kv[0][1], 99), kv[0][2])):
+        good = [r for r in group if _ok(r)]
+        accs = [float(r["test_accuracy"]) for r in good]
+        first = group[0]
+        out.append({
+            "dataset": dataset, "model": model, "resonators_per_chain": k,
+            "remaining_synapses_pct": first.get("remaining_synapses_pct", round(remaining_synapses_pct(k), 4)),
+            "removed_synapses_pct": first.get("removed_synapses_pct", round(removed_synapses_pct(k), 4)),
+            "evaluated_on": good[0].get("evaluated_on", "test") if good else None,
+            "n": len(accs), "n_failed": len(group) - len(accs),
+            "mean": statistics.fmean(accs) if accs else None,
+            "std": statistics.stdev(accs) if len(accs) > 1 else None,
+            "min": min(accs) if accs else None, "max": max(accs) if accs else None,
+            "seeds": sorted(r["seed"] for r in good if isinstance(r.get("seed"), int)),
+            "mean_train_seconds": statistics.fmean(times) if (times := _finite(r.get("train_seconds")
+                                                                              for r in good)) else None,
+        })
+    return out
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def rows_csv_text(rows: Sequence[dict]) -> str:
+    """The tidy CSV: one row per run, the summary columns then the config flattened as ``config.<name>``."""
+    flat = [_flatten(json_safe(r)) for r in rows]
+    columns: list[str] = []
+    for r in flat:
+        for k in r:
+            if k not in columns:
+                columns.append(k)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in flat:
+        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+def _cell(agg: Optional[dict]) -> str:
+    if agg is None or agg["mean"] is None:
+        return "–" if agg is None else f"failed ({agg['n_failed']})"
+    text = f"{100 * agg['mean']:.2f}"
+    text += f" ± {100 * agg['std']:.2f}" if agg["std"] is not None else " (n=1)"
+    return text
+
+
+def markdown_table(rows: Sequence[dict], aggregated: Optional[Sequence[dict]] = None,
+                   models: Optional[Sequence[str]] = None) -> str:
+    """Mean ± std test accuracy (%) over seeds: removed-% as rows, models as columns, plus the RF − RigL
+    margin at K = 10."""
+    agg = list(aggregated) if aggregated is not None else aggregate(rows)
+    if models is None:
+        present = {a["model"] for a in agg}
+        models = [m for m in MODELS if m in present]
+    by = {(a["model"], a["resonators_per_chain"]): a for a in agg}
+    removed = {a["resonators_per_chain"]: a["removed_synapses_pct"] for a in agg}
+    n_inputs = N_INPUTS
+    dense = next((a for a in agg if a["model"] == "dense"), None)
+    ks = sorted({a["resonators_per_chain"] for a in agg if a["model"] != "dense"} or
+                {a["resonators_per_chain"] for a in agg}, reverse=True)
+    datasets = sorted({str(a["dataset"]) for a in agg})
+    evaluated = sorted({str(a["evaluated_on"]) for a in agg if a["evaluated_on"]}) or ["test"]
+    seeds = sorted({s for a in agg for s in a["seeds"]})
+    lines = [f"# Accuracy vs. synapses removed ({', '.join(datasets)})", "",
+             f"Mean ± std {'/'.join(evaluated)} accuracy (%) over seeds {', '.join(map(str, seeds))}; "
+             f"K resonators per chain = K weights per class; removed = 100 (1 − K/{n_inputs}).", ""]
+    header = ["removed %", "K", *models]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---:"] * 2 + [":---:"] * len(models)) + "|")
+    for k in ks:
+        cells = [f"{removed[k]:.2f}", str(k)]
+        for m in models:
+            cells.append(_cell(dense if m == "dense" else by.get((m, k))))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if "dense" in models:
+        lines.append("The dense perceptron uses every synapse whatever K: it runs once per seed (recorded at "
+                     f"K = {n_inputs}) and is repeated on every row for reference.")
+        lines.append("")
+    lines.append(f"## Margins at K = {REFERENCE_K} ({removed_synapses_pct(REFERENCE_K, n_inputs):.2f} % removed)")
+    lines.append("")
+    lines.extend(_margin_lines(by, dense))
+    return "\n".join(lines) + "\n"
+
+
+def _margin_lines(by: dict, dense: Optional[dict]) -> list[str]:
+    def mean(model: str) -> Optional[float]:
+        a = dense if model == "dense" else by.get((model, REFERENCE_K))
+        return None if a is None or a["mean"] is None else 100.0 * a["mean"]
+
+    out = []
+    rigl = mean("rigl")
+    for rf in ("rf", "rf-input"):
+        v = mean(rf)
+        if v is not None and rigl is not None:
+            out.append(f"- RF − RigL ({rf} − rigl): {v - rigl:+.2f} points ({v:.2f} % vs {rigl:.2f} %); "
+                       f"paper: +{PAPER_RF_MINUS_SPARSE:.2f} points against its sparse-training baseline.")
+        elif rf == "rf":
+            out.append(f"- RF − RigL: not available (needs rf and rigl runs at K = {REFERENCE_K}).")
+    d, rfi = mean("dense"), mean("rf-input")
+    if d is not None and rfi is not None:
+        out.append(f"- Dense − RF with trained inputs (dense − rf-input): {d - rfi:+.2f} points; "
+                   f"paper: +{PAPER_DENSE_MINUS_RF_INPUT:.2f} points.")
+    return out
+
+
+def sweep_document(rows: Sequence[dict], spec: Optional[SweepSpec] = None) -> dict:
+    return {"format": "rfexplorer-sweep", "format_version": 1, "created": utc_now_iso(),
+            "versions": software_versions(), "spec": spec.to_dict() if spec is not None else None,
+            "aggregate": aggregate(rows), "rows": list(rows)}
+
+
+def write_results(rows: Sequence[dict], out_dir, spec: Optional[SweepSpec] = None) -> dict[str, Path]:
+    """Write ``sweep.csv``, ``sweep.json`` and ``sweep_table.md`` into ``out_dir`` (created if needed),
+    each atomically. Returns {'csv': path, 'json': path, 'md': path}."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = sorted(rows, key=_sort_key)
+    doc = sweep_document(rows, spec)
+    models = [m for m in spec.models] if spec is not None else None
+    return {
+        "csv": atomic_write_text(out / "sweep.csv", rows_csv_text(rows)),
+        "json": atomic_write_text(out / "sweep.json", dumps_json(doc)),
+        "md": atomic_write_text(out / "sweep_table.md", markdown_table(rows, doc["aggregate"], models)),
+    }
+
+
+def default_workers() -> int:
+    """Usable CPU cores."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+__all__ = ["DEFAULT_KS", "DEFAULT_SEEDS", "PRESETS", "SweepSpec", "aggregate", "default_workers",
+           "estimated_cost", "failed_row", "markdown_table", "result_row", "rows_csv_text", "run_sweep",
+           "sweep_document", "write_results"]
