@@ -1,0 +1,6 @@
+"""rfexplorer: the desktop explorer (PySide6 + pyqtgraph) for the RF spintronic networks of :mod:`engine`.
+
+``rfexplorer.app.main`` opens the window; ``rfexplorer.figures`` renders result figures offscreen;
+``rfexplorer.screenshots`` captures the window for documentation. The engine never imports this package.
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,60 @@
+"""Entry point of the desktop app: ``rfexplorer`` (or ``python -m rfexplorer.app``).
+
+Options (for demos and smoke tests): ``--train`` starts a run with the default settings as soon as the window
+is up; ``--quit-after SECONDS`` closes the window after that long (a run in progress is cancelled cleanly).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+
+def torch_threads() -> int:
+    """Intra-op threads for torch: leave one core to the GUI."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="rfexplorer", description="Visual explorer for RF spintronic neural networks")
+    p.add_argument("--train", action="store_true", help="start a training run at start-up")
+    p.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
+                   help="close the window after this many seconds")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import torch
+
+    torch.set_num_threads(torch_threads())  # once, before any torch op
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from . import __version__, theme
+    from .main_window import ICON_PATH, MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("rfexplorer")
+    app.setOrganizationName("rfexplorer")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("rfexplorer")
+    if ICON_PATH.is_file():
+        app.setWindowIcon(QIcon(str(ICON_PATH)))
+    theme.apply_theme(app)
+
+    window = MainWindow(QSettings("rfexplorer", "rfexplorer"))
+    app.aboutToQuit.connect(window.controller.shutdown)
+    window.show()
+    if args.train:
+        QTimer.singleShot(0, window.start_run_from_controls)
+    if args.quit_after is not None:
+        QTimer.singleShot(int(1000 * args.quit_after), window.close)
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

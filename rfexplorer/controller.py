@@ -1,0 +1,294 @@
+"""The main-thread side of training: owns the worker threads, relays their signals, throttles redraws.
+
+The GUI talks only to :class:`Controller`. Worker signals (emitted from worker threads) arrive here in @Slot
+methods through queued connections; the controller re-emits main-thread signals (``run_started``,
+``run_finished``, ``run_cancelled``, ``run_failed``, ...) that views and tests can wait on safely. Of the
+snapshots it keeps only the latest and hands it to the views from a ~20 Hz QTimer.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from .worker import Job, SweepWorker, TrainingWorker
+
+REDRAW_INTERVAL_MS = 50  # ~20 Hz
+
+
+def describe_config(cfg) -> str:
+    """A short human name for a run: 'RF K=10 (98.72 % removed)'."""
+    from engine.config import MODEL_LABELS, removed_synapses_pct
+
+    label = {"rf": "RF", "rf-input": "RF+inputs", "rf-frozen": "RF frozen"}.get(cfg.model)
+    label = label or MODEL_LABELS.get(cfg.model, cfg.model)
+    if cfg.model == "dense":
+        return label
+    return f"{label} K={cfg.resonators_per_chain} ({removed_synapses_pct(cfg.resonators_per_chain):.2f} % removed)"
+
+
+class Controller(QObject):
+    # --- single runs ---------------------------------------------------------------------------------------
+    run_requested = Signal(object)          #: RunConfig, emitted when start_run is called (before it starts)
+    run_started = Signal(object)            #: RunConfig, when the worker actually begins the run
+    run_finished = Signal(object)           #: RunResult of a completed run
+    run_cancelled = Signal(object, str)     #: RunResult of a cancelled run, and why it was cancelled
+    run_failed = Signal(str)                #: message
+    snapshot_ready = Signal(object, object)  #: (Snapshot, RunConfig), at most every REDRAW_INTERVAL_MS
+    busy_changed = Signal(bool)             #: a training job is queued or running
+    status = Signal(str, str)               #: (message, level: info / busy / warn / error / ok)
+    dataset_ready = Signal(object)          #: DatasetInfo of a newly loaded dataset
+    dataset_failed = Signal(str)            #: a dataset could not be loaded (message)
+    # --- topology evaluation -----------------------------------------------------------------------------
+    evaluation_finished = Signal(object, float)  #: (topology, accuracy)
+    evaluation_failed = Signal(str)
+    # --- sweeps ------------------------------------------------------------------------------------------
+    sweep_started = Signal(object)          #: spec
+    sweep_row = Signal(dict)                #: one finished run of the sweep (RunResult.summary() row)
+    sweep_finished = Signal(list)           #: all rows (a cancelled sweep gives the rows done so far)
+    sweep_failed = Signal(str)
+    sweep_busy_changed = Signal(bool)
+
+    # private: hand a job to a worker (queued to its thread)
+    _submit_train = Signal(object)
+    _submit_sweep = Signal(object)
+
+    def __init__(self, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self._jobs: list[Job] = []          # training-thread jobs queued or running, oldest first
+        self._current: Optional[Job] = None  # the training run the views follow
+        self._sweep_job: Optional[Job] = None
+        self._latest: Optional[tuple] = None
+        self._dirty = False
+        self._shut_down = False
+        self.last_result = None
+
+        self._thread = QThread(self)
+        self._thread.setObjectName("rfexplorer-training")
+        self._worker = TrainingWorker()
+        self._worker.moveToThread(self._thread)
+        self._submit_train.connect(self._worker.run_job)
+        self._worker.started.connect(self._on_started)
+        self._worker.snapshot.connect(self._on_snapshot)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.evaluated.connect(self._on_evaluated)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.skipped.connect(self._on_skipped)
+        self._worker.loaded.connect(self._on_skipped)
+        self._worker.dataset_ready.connect(self._on_dataset_ready)
+        self._thread.finished.connect(self._worker.deleteLater)
+
+        self._sweep_thread = QThread(self)
+        self._sweep_thread.setObjectName("rfexplorer-sweep")
+        self._sweep_worker = SweepWorker()
+        self._sweep_worker.moveToThread(self._sweep_thread)
+        self._submit_sweep.connect(self._sweep_worker.run_job)
+        self._sweep_worker.started.connect(self._on_sweep_started)
+        self._sweep_worker.row.connect(self._on_sweep_row)
+        self._sweep_worker.finished.connect(self._on_sweep_finished)
+        self._sweep_worker.failed.connect(self._on_sweep_failed)
+        self._sweep_thread.finished.connect(self._sweep_worker.deleteLater)
+
+        self._thread.start()
+        self._sweep_thread.start()
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_INTERVAL_MS)
+        self._timer.timeout.connect(self._flush)
+        self._timer.start()
+
+    # --- queries -----------------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return any(j.kind == "train" for j in self._jobs)
+
+    @property
+    def sweep_busy(self) -> bool:
+        return self._sweep_job is not None
+
+    @property
+    def current_config(self):
+        return self._current.config if self._current is not None else None
+
+    @property
+    def latest_snapshot(self):
+        return self._latest[0] if self._latest else None
+
+    # --- commands ----------------------------------------------------------------------------------------
+    def start_run(self, cfg, data_dir: Optional[str] = None) -> None:
+        """Start a training run; a run already going (or queued) is cancelled first."""
+        if self._shut_down:
+            return
+        running = [j for j in self._jobs if j.kind == "train" and not j.cancelled]
+        for job in running:
+            job.cancel(f"superseded by {describe_config(cfg)}")
+        was_busy = self.busy
+        job = Job("train", cfg, dataset=cfg.dataset, data_dir=data_dir)
+        self._jobs.append(job)
+        self._current = job
+        if running:
+            self.status.emit(f"Cancelling {describe_config(running[-1].config)} to start "
+                             f"{describe_config(cfg)}…", "warn")
+        else:
+            self.status.emit(f"Starting {describe_config(cfg)} on {cfg.dataset}…", "busy")
+        self.run_requested.emit(cfg)
+        self._submit_train.emit(job)
+        if not was_busy:
+            self.busy_changed.emit(True)
+
+    def stop(self) -> None:
+        """Cancel the running (and any queued) training run; it stops before the next batch."""
+        jobs = [j for j in self._jobs if j.kind == "train" and not j.cancelled]
+        for job in jobs:
+            job.cancel("stopped by user")
+        if jobs:
+            self.status.emit("Stopping…", "warn")
+
+    def evaluate(self, topology: Any, dataset: str, data_dir: Optional[str] = None) -> None:
+        """Evaluate a loaded topology on a dataset (in the training thread, after any queued run)."""
+        job = Job("evaluate", payload=topology, dataset=dataset, data_dir=data_dir)
+        self._jobs.append(job)
+        self.status.emit(f"Evaluating the imported topology on {dataset}…", "busy")
+        self._submit_train.emit(job)
+
+    def load_dataset(self, dataset: str, data_dir: Optional[str] = None) -> None:
+        """Load a dataset in the training thread (dataset_ready follows); runs reuse it."""
+        if self._shut_down:
+            return
+        job = Job("load", dataset=dataset, data_dir=data_dir)
+        self._jobs.append(job)
+        self._submit_train.emit(job)
+
+    def start_sweep(self, spec: Any, dataset: str = "mnist-mini", data_dir: Optional[str] = None) -> bool:
+        if self._shut_down or self._sweep_job is not None:
+            return False
+        self._sweep_job = Job("sweep", spec, dataset=dataset, data_dir=data_dir)
+        self.sweep_busy_changed.emit(True)
+        self._submit_sweep.emit(self._sweep_job)
+        return True
+
+    def stop_sweep(self) -> None:
+        if self._sweep_job is not None:
+            self._sweep_job.cancel("stopped by user")
+            self.status.emit("Stopping the sweep after the current batch…", "warn")
+
+    @Slot()
+    def shutdown(self) -> None:
+        """Cancel everything, stop both threads and wait for them (call on window close)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._timer.stop()
+        for job in self._jobs:
+            job.cancel("window closed")
+        if self._sweep_job is not None:
+            self._sweep_job.cancel("window closed")
+        for thread in (self._thread, self._sweep_thread):
+            thread.quit()
+        for thread in (self._thread, self._sweep_thread):
+            thread.wait()
+
+    # --- worker slots (queued from the worker threads) ---------------------------------------------------
+    def _forget(self, job: Job) -> None:
+        was_busy = self.busy
+        if job in self._jobs:
+            self._jobs.remove(job)
+        if was_busy and not self.busy:
+            self.busy_changed.emit(False)
+
+    @Slot(object)
+    def _on_started(self, job: Job) -> None:
+        if job.kind == "train" and job is self._current and not job.cancelled:
+            self._latest = None
+            self._dirty = False
+            self.status.emit(f"Training {describe_config(job.config)} on {job.dataset}…", "busy")
+            self.run_started.emit(job.config)
+
+    @Slot(object)
+    def _on_snapshot(self, item) -> None:
+        job, snap = item
+        if job is self._current and (not job.cancelled or snap.final):
+            self._latest = (snap, job.config)
+            self._dirty = True
+
+    @Slot()
+    def _flush(self) -> None:
+        if self._dirty and self._latest is not None:
+            self._dirty = False
+            self.snapshot_ready.emit(*self._latest)
+
+    @Slot(object)
+    def _on_finished(self, item) -> None:
+        job, result = item
+        if job is self._current:
+            self._flush()
+        self._forget(job)
+        if result.cancelled:
+            reason = job.reason or "cancelled"
+            if job is self._current:
+                self.status.emit(f"Cancelled {describe_config(job.config)} ({reason}) after "
+                                 f"{result.epochs_completed} epoch(s).", "warn")
+            else:
+                self.status.emit(f"Cancelled {describe_config(job.config)} ({reason}).", "warn")
+            self.run_cancelled.emit(result, reason)
+            return
+        self.last_result = result
+        self.status.emit(f"Finished {describe_config(job.config)}: test accuracy "
+                         f"{100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s.", "ok")
+        self.run_finished.emit(result)
+
+    @Slot(object)
+    def _on_evaluated(self, item) -> None:
+        job, acc = item
+        self._forget(job)
+        self.status.emit(f"Imported topology: {100 * acc:.2f} % on {job.dataset}.", "ok")
+        self.evaluation_finished.emit(job.payload, acc)
+
+    @Slot(object)
+    def _on_failed(self, item) -> None:
+        job, message, _tb = item
+        self._forget(job)
+        if job.kind == "load":
+            self.status.emit(f"Cannot load {job.dataset}: {message}", "error")
+            self.dataset_failed.emit(message)
+        elif job.kind == "evaluate":
+            self.status.emit(f"Evaluation failed: {message}", "error")
+            self.evaluation_failed.emit(message)
+        else:
+            self.status.emit(f"Run failed: {message}", "error")
+            self.run_failed.emit(message)
+
+    @Slot(object)
+    def _on_skipped(self, job: Job) -> None:
+        self._forget(job)
+
+    @Slot(object)
+    def _on_dataset_ready(self, info) -> None:
+        self.dataset_ready.emit(info)
+
+    @Slot(object)
+    def _on_sweep_started(self, job: Job) -> None:
+        self.status.emit("Sweep running in the background…", "busy")
+        self.sweep_started.emit(job.config)
+
+    @Slot(object)
+    def _on_sweep_row(self, item) -> None:
+        job, row = item
+        self.sweep_row.emit(row)
+
+    @Slot(object)
+    def _on_sweep_finished(self, item) -> None:
+        job, rows = item
+        self._sweep_job = None
+        self.sweep_busy_changed.emit(False)
+        what = "Sweep cancelled" if job.cancelled else "Sweep finished"
+        self.status.emit(f"{what}: {len(rows)} run(s).", "warn" if job.cancelled else "ok")
+        self.sweep_finished.emit(rows)
+
+    @Slot(object)
+    def _on_sweep_failed(self, item) -> None:
+        job, message, _tb = item
+        self._sweep_job = None
+        self.sweep_busy_changed.emit(False)
+        self.status.emit(f"Sweep failed: {message}", "error")
+        self.sweep_failed.emit(message)

@@ -1,0 +1,398 @@
+"""The control panel: dataset, model, chain length / sparsity, training and device settings, run buttons.
+
+The two sparsity sliders are logarithmic (the interesting chains are short: K = 1…100 of 784) and kept in
+sync both ways: K resonators per chain <-> 100 (1 - K/N) % of synapses removed. Releasing either slider asks
+for a run (``run_requested``); keyboard and wheel moves ask too, after a short pause.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (QAbstractSlider, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from engine.config import MODEL_LABELS, MODELS, RunConfig, removed_synapses_pct
+from engine.data import DATASET_NAMES, EMBEDDED_NAME, TORCHVISION_DATASETS, available_datasets, resolve_data_root
+from engine.models import default_lr
+from engine.physics import FREQUENCY_PLANS, DeviceParams
+
+SLIDER_STEPS = 1000
+KEY_DEBOUNCE_MS = 600
+DATASET_LABELS = {"mnist-mini": "MNIST subset (embedded)", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST",
+                  "kmnist": "KMNIST"}
+SETTINGS_DATA_DIR = "data/folder"
+SETTINGS_DATASET = "data/dataset"
+
+
+def k_to_pos(k: int, n: int) -> int:
+    """Slider position (0…SLIDER_STEPS) of K on a log scale from 1 to n."""
+    if n <= 1:
+        return 0
+    return int(round(SLIDER_STEPS * math.log(max(1, min(k, n))) / math.log(n)))
+
+
+def pos_to_k(pos: int, n: int) -> int:
+    if n <= 1:
+        return 1
+    return int(max(1, min(n, round(math.exp(pos / SLIDER_STEPS * math.log(n))))))
+
+
+def _spin(lo: float, hi: float, value: float, decimals: int = 0, step: float = 1.0, suffix: str = "",
+          tip: str = ""):
+    if decimals:
+        box = QDoubleSpinBox()
+        box.setDecimals(decimals)
+        box.setRange(lo, hi)
+        box.setSingleStep(step)
+        box.setValue(value)
+    else:
+        box = QSpinBox()
+        box.setRange(int(lo), int(hi))
+        box.setSingleStep(int(step))
+        box.setValue(int(value))
+    box.setMinimumWidth(40)
+    box.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+    if suffix:
+        box.setSuffix(suffix)
+    if tip:
+        box.setToolTip(tip)
+    box.setKeyboardTracking(False)
+    return box
+
+
+class ControlPanel(QWidget):
+    run_requested = Signal()        #: Train clicked, or a sparsity slider released
+    stop_requested = Signal()
+    sweep_requested = Signal()
+    k_changed = Signal(int)
+    dataset_changed = Signal(str)
+    data_dir_changed = Signal(str)
+
+    def __init__(self, settings: QSettings, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.n_inputs = 784
+        self._k = 10
+        self._syncing = False
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 4, 8, 8)
+        outer.setSpacing(4)
+
+        # --- data -----------------------------------------------------------------------------------------
+        data = QGroupBox("Data")
+        drow = QHBoxLayout(data)
+        drow.setContentsMargins(8, 6, 8, 6)
+        self.dataset_combo = QComboBox()
+        self.dataset_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        for name in DATASET_NAMES:
+            self.dataset_combo.addItem(DATASET_LABELS.get(name, name), name)
+        self.dataset_combo.currentIndexChanged.connect(self._on_dataset)
+        self.folder_button = QPushButton("Folder…")
+        self.folder_button.clicked.connect(self.choose_data_dir)
+        drow.addWidget(self.dataset_combo, 1)
+        drow.addWidget(self.folder_button)
+        outer.addWidget(data)
+
+        # --- model and sparsity -----------------------------------------------------------------------------
+        model = QGroupBox("Model and sparsity")
+        grid = QGridLayout(model)
+        grid.setContentsMargins(8, 6, 8, 6)
+        grid.setVerticalSpacing(4)
+        self.model_combo = QComboBox()
+        self.model_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        for name in MODELS:
+            self.model_combo.addItem(MODEL_LABELS[name], name)
+        self.model_combo.setToolTip("RF models: resonator chains. Baselines: a sparse perceptron with the same "
+                                    "budget of K weights per class.")
+        self.model_combo.currentIndexChanged.connect(self._on_model)
+        grid.addWidget(self.model_combo, 0, 0, 1, 3)
+        grid.addWidget(QLabel("Resonators per chain K"), 1, 0, 1, 2)
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(1, self.n_inputs)
+        self.k_spin.setKeyboardTracking(False)
+        self.k_spin.setMinimumWidth(70)
+        self.k_spin.setToolTip("Chain length: resonators (synapses) per output chain")
+        grid.addWidget(self.k_spin, 1, 2)
+        self.k_slider = QSlider(Qt.Horizontal)
+        self.k_slider.setRange(0, SLIDER_STEPS)
+        self.k_slider.setPageStep(50)
+        self.k_slider.setToolTip("Resonators per chain (log scale). Release to train at this setting.")
+        grid.addWidget(self.k_slider, 2, 0, 1, 3)
+        grid.addWidget(QLabel("Synapses removed"), 3, 0, 1, 2)
+        self.removed_label = QLabel()
+        self.removed_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        grid.addWidget(self.removed_label, 3, 2)
+        self.sparsity_slider = QSlider(Qt.Horizontal)
+        self.sparsity_slider.setRange(0, SLIDER_STEPS)
+        self.sparsity_slider.setPageStep(50)
+        self.sparsity_slider.setToolTip("Percentage of the dense perceptron's synapses removed, 100 (1 - K/N) "
+                                        "(log scale of the remaining). Release to train at this setting.")
+        grid.addWidget(self.sparsity_slider, 4, 0, 1, 3)
+        self.k_slider.valueChanged.connect(self._on_k_slider)
+        self.sparsity_slider.valueChanged.connect(self._on_sparsity_slider)
+        self.k_spin.valueChanged.connect(self._on_k_spin)
+        for slider in (self.k_slider, self.sparsity_slider):
+            slider.sliderReleased.connect(self._on_slider_released)
+            slider.actionTriggered.connect(self._on_slider_action)
+        self._key_timer = QTimer(self)
+        self._key_timer.setSingleShot(True)
+        self._key_timer.setInterval(KEY_DEBOUNCE_MS)
+        self._key_timer.timeout.connect(self.run_requested)
+        outer.addWidget(model)
+
+        # --- training -------------------------------------------------------------------------------------
+        train = QGroupBox("Training")
+        tg = QGridLayout(train)
+        tg.setContentsMargins(8, 6, 8, 6)
+        tg.setVerticalSpacing(4)
+        self.epochs_spin = _spin(1, 500, 5, tip="Passes over the training set")
+        self.batch_spin = _spin(1, 10000, 100, tip="Images per optimizer step")
+        self.lr_spin = _spin(0.0, 10.0, 0.0, decimals=4, step=0.01)
+        self.lr_spin.setSpecialValueText("default")
+        self.seed_spin = _spin(0, 999_999, 0, tip="Random seed (initial resonances, masks, batch order)")
+        for r, (label, w, label2, w2) in enumerate((("Epochs", self.epochs_spin, "Batch", self.batch_spin),
+                                                    ("Learn. rate", self.lr_spin, "Seed", self.seed_spin))):
+            tg.addWidget(QLabel(label), r, 0)
+            tg.addWidget(w, r, 1)
+            tg.addWidget(QLabel(label2), r, 2)
+            tg.addWidget(w2, r, 3)
+        tg.setColumnStretch(1, 1)
+        tg.setColumnStretch(3, 1)
+        outer.addWidget(train)
+
+        # --- device ---------------------------------------------------------------------------------------
+        dev = QGroupBox("Device")
+        dg = QGridLayout(dev)
+        dg.setContentsMargins(8, 6, 8, 6)
+        dg.setVerticalSpacing(4)
+        d = DeviceParams()
+        self.alpha_spin = _spin(0.0001, 0.5, d.alpha, decimals=4, step=0.0005,
+                                tip="Gilbert damping α: a resonator's linewidth is α·f")
+        self.phi_spin = _spin(-180.0, 180.0, math.degrees(d.phi), decimals=1, step=5.0, suffix="°",
+                              tip="Lineshape phase φ: 0° antisymmetric Lorentzian, 90° symmetric")
+        self.fmin_spin = _spin(0.01, 500.0, d.f_min_ghz, decimals=2, step=0.5,
+                               tip="Frequency of the first input oscillator (GHz)")
+        self.fmax_spin = _spin(0.02, 1000.0, d.f_max_ghz, decimals=2, step=0.5,
+                               tip="Frequency of the last input oscillator (GHz)")
+        self.plan_combo = QComboBox()
+        self.plan_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.plan_combo.addItems(FREQUENCY_PLANS)
+        self.plan_combo.setToolTip("Input frequency plan: geometric keeps the spacing constant in linewidths")
+        dg.addWidget(QLabel("Damping α"), 0, 0)
+        dg.addWidget(self.alpha_spin, 0, 1)
+        dg.addWidget(QLabel("Phase φ"), 0, 2)
+        dg.addWidget(self.phi_spin, 0, 3)
+        dg.addWidget(QLabel("Band (GHz)"), 1, 0)
+        dg.addWidget(self.fmin_spin, 1, 1)
+        dash = QLabel("to")
+        dash.setAlignment(Qt.AlignCenter)
+        dg.addWidget(dash, 1, 2)
+        dg.addWidget(self.fmax_spin, 1, 3)
+        dg.addWidget(QLabel("Plan"), 2, 0)
+        dg.addWidget(self.plan_combo, 2, 1, 1, 3)
+        dg.setColumnStretch(1, 1)
+        dg.setColumnStretch(3, 1)
+        outer.addWidget(dev)
+
+        # --- buttons --------------------------------------------------------------------------------------
+        buttons = QGridLayout()
+        buttons.setSpacing(6)
+        self.train_button = QPushButton("Train")
+        self.train_button.setObjectName("Primary")
+        self.train_button.setToolTip("Train the selected model at this setting (Ctrl+Return)")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("Danger")
+        self.stop_button.setEnabled(False)
+        self.stop_button.setToolTip("Stop the run before the next batch (Esc)")
+        self.sweep_button = QPushButton("Run sweep…")
+        self.sweep_button.setToolTip("Accuracy versus sparsity for several models, in the background")
+        self.train_button.clicked.connect(self.run_requested)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.sweep_button.clicked.connect(self.sweep_requested)
+        buttons.addWidget(self.train_button, 0, 0)
+        buttons.addWidget(self.stop_button, 0, 1)
+        buttons.addWidget(self.sweep_button, 1, 0, 1, 2)
+        outer.addLayout(buttons)
+
+        self._load_settings()
+        self.set_k(10)
+        self._on_model(self.model_combo.currentIndex())
+
+    # --- settings and data folder ------------------------------------------------------------------------
+    def _load_settings(self) -> None:
+        folder = self.settings.value(SETTINGS_DATA_DIR, "", type=str)
+        self.data_dir = folder or str(resolve_data_root(None))
+        self.refresh_datasets()
+        wanted = self.settings.value(SETTINGS_DATASET, EMBEDDED_NAME, type=str)
+        self.select_dataset(wanted if wanted in self.available else EMBEDDED_NAME)
+
+    def refresh_datasets(self) -> None:
+        """Enable the datasets present in the data folder (the embedded subset is always there)."""
+        self.available = available_datasets(self.data_dir)
+        model = self.dataset_combo.model()
+        for i in range(self.dataset_combo.count()):
+            name = self.dataset_combo.itemData(i)
+            item = model.item(i)
+            ok = name in self.available
+            item.setEnabled(ok)
+            if name == EMBEDDED_NAME:
+                item.setToolTip("6,000 train / 1,000 test MNIST images shipped with rfexplorer")
+            elif ok:
+                item.setToolTip(f"{TORCHVISION_DATASETS[name]} in {self.data_dir}")
+            else:
+                item.setToolTip(f"Not found in {self.data_dir}/{TORCHVISION_DATASETS[name]}/raw — choose a folder "
+                                f"that has it")
+        self.folder_button.setToolTip(f"Data folder: {self.data_dir}\nChoose the folder that holds MNIST, "
+                                      f"FashionMNIST or KMNIST (torchvision layout: <folder>/MNIST/raw/...).")
+        if self.dataset() not in self.available:
+            self.select_dataset(EMBEDDED_NAME)
+
+    def set_data_dir(self, folder: str) -> None:
+        self.data_dir = str(folder)
+        self.settings.setValue(SETTINGS_DATA_DIR, self.data_dir)
+        self.refresh_datasets()
+        self.data_dir_changed.emit(self.data_dir)
+
+    @Slot()
+    def choose_data_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder with MNIST-family datasets", self.data_dir)
+        if folder:
+            self.set_data_dir(folder)
+            found = [n for n in self.available if n != EMBEDDED_NAME]
+            if found:
+                self.select_dataset(found[0])
+
+    def select_dataset(self, name: str) -> None:
+        i = self.dataset_combo.findData(name)
+        if i >= 0:
+            self.dataset_combo.setCurrentIndex(i)
+
+    def dataset(self) -> str:
+        return self.dataset_combo.currentData() or EMBEDDED_NAME
+
+    @Slot(int)
+    def _on_dataset(self, _i: int) -> None:
+        self.settings.setValue(SETTINGS_DATASET, self.dataset())
+        self.dataset_changed.emit(self.dataset())
+
+    # --- model -------------------------------------------------------------------------------------------
+    def model(self) -> str:
+        return self.model_combo.currentData()
+
+    def set_model(self, name: str) -> None:
+        self.model_combo.setCurrentIndex(self.model_combo.findData(name))
+
+    @Slot(int)
+    def _on_model(self, _i: int) -> None:
+        m = self.model()
+        unit = " input spacings per step" if m.startswith("rf") else ""
+        self.lr_spin.setToolTip(f"Learning rate (Adam). 'default' uses the tuned value for "
+                                f"{MODEL_LABELS[m]}: {default_lr(m):g}{unit}.")
+        dense = m == "dense"
+        for w in (self.k_slider, self.sparsity_slider, self.k_spin):
+            w.setEnabled(not dense)
+        is_rf = m.startswith("rf")
+        for w in (self.alpha_spin, self.phi_spin, self.fmin_spin, self.fmax_spin, self.plan_combo):
+            w.setEnabled(is_rf)
+
+    # --- chain length <-> sparsity -----------------------------------------------------------------------
+    def k(self) -> int:
+        return self._k
+
+    def removed_pct(self) -> float:
+        return removed_synapses_pct(self._k, self.n_inputs)
+
+    def set_k(self, k: int) -> None:
+        self._apply_k(int(k), source=None)
+
+    def set_n_inputs(self, n: int) -> None:
+        if n != self.n_inputs:
+            self.n_inputs = int(n)
+            self.k_spin.setRange(1, self.n_inputs)
+            self._apply_k(min(self._k, self.n_inputs), source=None)
+
+    def _apply_k(self, k: int, source: Optional[QWidget]) -> None:
+        k = max(1, min(self.n_inputs, k))
+        changed = k != self._k
+        self._k = k
+        self._syncing = True
+        try:
+            if source is not self.k_slider:
+                self.k_slider.setValue(k_to_pos(k, self.n_inputs))
+            if source is not self.sparsity_slider:
+                self.sparsity_slider.setValue(SLIDER_STEPS - k_to_pos(k, self.n_inputs))
+            if source is not self.k_spin:
+                self.k_spin.setValue(k)
+            self.removed_label.setText(f"{self.removed_pct():.2f} %")
+        finally:
+            self._syncing = False
+        if changed:
+            self.k_changed.emit(k)
+
+    @Slot(int)
+    def _on_k_slider(self, pos: int) -> None:
+        if not self._syncing:
+            self._apply_k(pos_to_k(pos, self.n_inputs), self.k_slider)
+
+    @Slot(int)
+    def _on_sparsity_slider(self, pos: int) -> None:
+        if not self._syncing:
+            self._apply_k(pos_to_k(SLIDER_STEPS - pos, self.n_inputs), self.sparsity_slider)
+
+    @Slot(int)
+    def _on_k_spin(self, k: int) -> None:
+        if not self._syncing:
+            self._apply_k(k, self.k_spin)
+
+    @Slot()
+    def _on_slider_released(self) -> None:
+        self._key_timer.stop()
+        self._apply_k(self._k, None)  # snap both handles to the exact K
+        self.run_requested.emit()
+
+    @Slot(int)
+    def _on_slider_action(self, action: int) -> None:
+        slider = self.sender()
+        if action == QAbstractSlider.SliderMove or (slider is not None and slider.isSliderDown()):
+            return
+        self._key_timer.start()  # keyboard, wheel or page click: run after a short pause
+
+    # --- the run's configuration ---------------------------------------------------------------------------
+    def device_params(self) -> DeviceParams:
+        return DeviceParams(alpha=self.alpha_spin.value(), phi=math.radians(self.phi_spin.value()),
+                            f_min_ghz=self.fmin_spin.value(), f_max_ghz=self.fmax_spin.value(),
+                            plan=self.plan_combo.currentText())
+
+    def config(self) -> RunConfig:
+        """The RunConfig these controls describe (ValueError with a readable message if invalid)."""
+        lr = self.lr_spin.value()
+        data_dir = self.data_dir if self.dataset() != EMBEDDED_NAME else None
+        return RunConfig(model=self.model(), resonators_per_chain=self._k, dataset=self.dataset(),
+                         data_dir=data_dir, epochs=int(self.epochs_spin.value()),
+                         batch_size=int(self.batch_spin.value()), lr=lr if lr > 0 else None,
+                         seed=int(self.seed_spin.value()), device=self.device_params())
+
+    def set_config(self, cfg: RunConfig) -> None:
+        self.set_model(cfg.model)
+        self.set_k(cfg.resonators_per_chain)
+        self.epochs_spin.setValue(cfg.epochs)
+        self.batch_spin.setValue(cfg.batch_size)
+        self.lr_spin.setValue(cfg.lr or 0.0)
+        self.seed_spin.setValue(cfg.seed)
+        d = cfg.device
+        self.alpha_spin.setValue(d.alpha)
+        self.phi_spin.setValue(math.degrees(d.phi))
+        self.fmin_spin.setValue(d.f_min_ghz)
+        self.fmax_spin.setValue(d.f_max_ghz)
+        self.plan_combo.setCurrentText(d.plan)
+
+    def set_busy(self, busy: bool) -> None:
+        self.stop_button.setEnabled(busy)
+        self.train_button.setText("Restart" if busy else "Train")
+
+    def set_sweep_busy(self, busy: bool) -> None:
+        self.sweep_button.setText("Stop sweep" if busy else "Run sweep…")

@@ -1,0 +1,202 @@
+"""Result figures rendered offscreen with pyqtgraph (PNG only: pyqtgraph's SVG export is broken on current Qt).
+
+    python -m rfexplorer.figures results/sweep.json results/sweep.png
+
+draws test accuracy against the percentage of synapses removed, one curve per model, mean ± std over seeds
+(the layout of the seed paper's Figure 1b), from the ``sweep.json`` written by ``engine.sweep.write_results``
+(``{"format": "rfexplorer-sweep", "aggregate": [...], "rows": [...]}``; a bare list of rows also works).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+FIGURE_SIZE = (1000, 620)
+
+
+class FigureError(ValueError):
+    """The sweep file cannot be drawn (missing, not JSON, or not a sweep); the message says why."""
+
+
+def _aggregate_from_rows(rows: Sequence[dict]) -> list[dict]:
+    """Mean / std (ddof 1) per (model, K) of successful rows, in engine.sweep.aggregate's layout."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if not isinstance(r, dict) or "model" not in r or "resonators_per_chain" not in r:
+            continue
+        groups.setdefault((r["model"], int(r["resonators_per_chain"])), []).append(r)
+    out = []
+    for (model, k), group in groups.items():
+        accs = [float(r["test_accuracy"]) for r in group
+                if isinstance(r.get("test_accuracy"), (int, float)) and not r.get("error") and not r.get("cancelled")
+                and math.isfinite(float(r["test_accuracy"]))]
+        mean = sum(accs) / len(accs) if accs else None
+        std = (math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) if len(accs) > 1 else None)
+        removed = group[0].get("removed_synapses_pct", 100.0 * (1 - k / 784))
+        out.append({"model": model, "resonators_per_chain": k, "removed_synapses_pct": removed, "n": len(accs),
+                    "mean": mean, "std": std, "dataset": group[0].get("dataset")})
+    return out
+
+
+def load_sweep(path: str | os.PathLike) -> tuple[list[dict], list[dict]]:
+    """(aggregate, rows) of a sweep JSON file; FigureError with a plain message if it is not one."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FigureError(f"The sweep file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FigureError(f"The sweep file {path} cannot be read ({exc}).") from None
+    try:
+        doc: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FigureError(f"The sweep file {path} is not valid JSON ({exc.msg}, line {exc.lineno}).") from None
+    if isinstance(doc, list):
+        rows, agg = doc, None
+    elif isinstance(doc, dict) and ("rows" in doc or "aggregate" in doc):
+        rows, agg = doc.get("rows") or [], doc.get("aggregate")
+    else:
+        raise FigureError(f"The file {path} is not a sweep result (expected the sweep.json written by "
+                          f"engine.sweep.write_results, with 'rows' and 'aggregate').")
+    if not isinstance(rows, list):
+        raise FigureError(f"The sweep file {path} is malformed: 'rows' must be a list.")
+    if agg is None or not isinstance(agg, list):
+        agg = _aggregate_from_rows(rows)
+    agg = [a for a in agg if isinstance(a, dict) and a.get("mean") is not None and "model" in a]
+    if not agg:
+        raise FigureError(f"The sweep file {path} holds no successful run to plot.")
+    return agg, rows
+
+
+def _ensure_app():
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QApplication([])
+    return app
+
+
+def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.PathLike,
+                     title: Optional[str] = None, size: tuple[int, int] = FIGURE_SIZE) -> Path:
+    """Render accuracy vs % synapses removed (mean ± std per model) to a PNG, offscreen. Returns the path.
+
+    Raises :class:`FigureError` for a missing or malformed sweep file; the PNG is written atomically.
+    """
+    agg, rows = load_sweep(sweep_json_path)
+    _ensure_app()
+    import numpy as np
+    import pyqtgraph as pg
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QFont
+
+    from engine.config import MODELS
+
+    from . import theme
+    from .views.sparsity import X_MAX, RemovedAxis, removed_to_x
+
+    pg.setConfigOptions(antialias=True)
+    fg = "#222222"
+    glw = pg.GraphicsLayoutWidget()
+    glw.setBackground("w")
+    glw.resize(*size)
+    axis = RemovedAxis("bottom")
+    plot = glw.addPlot(row=0, col=0, axisItems={"bottom": axis})
+    font = QFont()
+    font.setPointSizeF(10)
+    for name in ("left", "bottom"):
+        ax = plot.getAxis(name)
+        ax.setTickFont(font)
+        ax.setTextPen(pg.mkPen(fg))
+        ax.setPen(pg.mkPen(fg))
+    plot.showGrid(x=True, y=True, alpha=0.18)
+    label = {"color": fg, "font-size": "11pt"}
+    plot.setLabel("bottom", "synapses removed (%, log scale of those kept)", **label)
+    plot.setLabel("left", "test accuracy (%)", **label)
+    datasets = sorted({str(a.get("dataset")) for a in agg if a.get("dataset")})
+    seeds = sorted({s for a in agg for s in (a.get("seeds") or [])})
+    heading = title or ("Accuracy vs synapses removed" + (f" — {', '.join(datasets)}" if datasets else ""))
+    sub = "mean ± std over " + (f"seeds {', '.join(map(str, seeds))}" if seeds else "seeds")
+    plot.setTitle(f"<span style='color:{fg}; font-size:13pt'>{heading}</span><br>"
+                  f"<span style='color:#555555; font-size:10pt'>{sub}</span>")
+    legend = pg.LegendItem(labelTextColor=fg, labelTextSize="10pt", verSpacing=-4, brush=pg.mkBrush(255, 255, 255, 235),
+                           pen=pg.mkPen("#cccccc"))
+    by_model: dict[str, list[dict]] = {}
+    for a in agg:
+        by_model.setdefault(a["model"], []).append(a)
+    order = [m for m in MODELS if m in by_model] + [m for m in by_model if m not in MODELS]
+    lowest = 100.0
+    for model in order:
+        pts = sorted(by_model[model], key=lambda a: float(a["removed_synapses_pct"]))
+        colour, symbol = theme.MODEL_STYLE_LIGHT.get(model, ("#000000", "o"))
+        x = removed_to_x([float(a["removed_synapses_pct"]) for a in pts])
+        y = np.array([100 * float(a["mean"]) for a in pts])
+        sd = np.array([100 * float(a["std"]) if a.get("std") is not None else 0.0 for a in pts])
+        lowest = min(lowest, float(np.min(y - sd)))
+        name = theme.MODEL_SHORT.get(model, model)
+        if model == "dense":
+            level = float(np.mean(y))
+            line = pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen(colour, width=1.5, style=Qt.DashLine))
+            plot.addItem(line, ignoreBounds=True)
+        curve = pg.PlotDataItem(x, y, pen=pg.mkPen(colour, width=2.2,
+                                                   style=Qt.DashLine if model == "random" else Qt.SolidLine),
+                                symbol=symbol, symbolSize=15 if symbol == "star" else 10, symbolBrush=colour, symbolPen=pg.mkPen("w"))
+        bars = pg.ErrorBarItem(x=x, y=y, height=2 * sd, beam=0.04, pen=pg.mkPen(colour, width=1.5))
+        plot.addItem(bars)
+        plot.addItem(curve)
+        legend.addItem(curve, name + (f" ({level:.1f} %)" if model == "dense" else ""))
+    # the lower left is where sparse models are absent and dense ones sit high: the legend goes there
+    legend.setParentItem(plot.getViewBox())
+    legend.anchor(itemPos=(0, 1), parentPos=(0, 1), offset=(12, -12))
+    plot.setXRange(-0.05, X_MAX, padding=0)
+    plot.setYRange(max(0.0, 10 * math.floor((lowest - 3) / 10)), 100, padding=0.02)
+
+    out = Path(out_png_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    glw.ci.layout.activate()
+    pixmap = glw.grab()
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=str(out.parent))
+    os.close(fd)
+    try:
+        if not pixmap.save(tmp, "PNG"):
+            raise OSError(f"could not write a PNG into {out.parent}")
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    finally:
+        glw.close()
+        glw.deleteLater()
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m rfexplorer.figures",
+                                description="Render accuracy vs synapses removed from a sweep.json (PNG).")
+    p.add_argument("sweep_json", help="sweep.json written by engine.sweep.write_results")
+    p.add_argument("out_png", help="PNG to write")
+    p.add_argument("--title", default=None)
+    args = p.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        path = render_sweep_png(args.sweep_json, args.out_png, title=args.title)
+    except (FigureError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

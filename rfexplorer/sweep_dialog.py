@@ -1,0 +1,105 @@
+"""The "Run sweep" dialog: which models, chain lengths K and seeds to compare (engine.sweep.SweepSpec)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout, QGroupBox, QLabel,
+                               QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+
+from engine.config import MODEL_LABELS, MODELS, RunConfig, removed_synapses_pct
+
+from . import theme
+
+DEFAULT_KS = "1, 10, 100, 784"
+DEFAULT_SEEDS = "0, 1, 2"
+
+
+def parse_ints(text: str, what: str, lo: int, hi: int) -> tuple[int, ...]:
+    values = []
+    for part in text.replace(";", ",").replace(" ", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            v = int(part)
+        except ValueError:
+            raise ValueError(f"{what}: {part!r} is not a whole number") from None
+        if not lo <= v <= hi:
+            raise ValueError(f"{what}: {v} is outside {lo}…{hi}")
+        values.append(v)
+    if not values:
+        raise ValueError(f"{what}: give at least one value")
+    return tuple(dict.fromkeys(values))
+
+
+class SweepDialog(QDialog):
+    def __init__(self, base: RunConfig, parent: Optional[QWidget] = None, n_inputs: int = 784) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Run an accuracy-vs-sparsity sweep")
+        self.base = base
+        self.n_inputs = n_inputs
+        lay = QVBoxLayout(self)
+        intro = QLabel(f"Every selected model × K × seed is trained on <b>{base.dataset}</b> in the background; "
+                       f"results join the accuracy-vs-sparsity view as they arrive. The dense perceptron runs once "
+                       f"per seed. Each model uses its tuned default learning rate.")
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+        models = QGroupBox("Models")
+        grid = QGridLayout(models)
+        self.model_checks: dict[str, QCheckBox] = {}
+        for i, m in enumerate(MODELS):
+            box = QCheckBox(MODEL_LABELS[m])
+            box.setChecked(m != "rf-frozen")
+            box.setStyleSheet(f"QCheckBox {{ color: {theme.model_color(m)}; }}")
+            box.toggled.connect(self._validate)
+            grid.addWidget(box, i // 2, i % 2)
+            self.model_checks[m] = box
+        lay.addWidget(models)
+        form = QFormLayout()
+        self.ks_edit = QLineEdit(DEFAULT_KS)
+        self.ks_edit.setToolTip(f"Resonators per chain (1…{n_inputs}), separated by commas")
+        self.seeds_edit = QLineEdit(DEFAULT_SEEDS)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 500)
+        self.epochs_spin.setValue(min(base.epochs, 3))
+        form.addRow("Resonators per chain K", self.ks_edit)
+        form.addRow("Seeds", self.seeds_edit)
+        form.addRow("Epochs per run", self.epochs_spin)
+        lay.addLayout(form)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        lay.addWidget(self.summary)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Start sweep")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
+        for w in (self.ks_edit, self.seeds_edit):
+            w.textChanged.connect(self._validate)
+        self.epochs_spin.valueChanged.connect(self._validate)
+        self._validate()
+
+    def spec(self):
+        """The SweepSpec described by the dialog (ValueError if invalid)."""
+        from engine.sweep import SweepSpec
+
+        models = tuple(m for m, box in self.model_checks.items() if box.isChecked())
+        ks = parse_ints(self.ks_edit.text(), "K", 1, self.n_inputs)
+        seeds = parse_ints(self.seeds_edit.text(), "seeds", 0, 2**31 - 1)
+        base = self.base.with_(lr=None, epochs=int(self.epochs_spin.value()))
+        return SweepSpec(models=models, ks=ks, seeds=seeds, base=base, workers=1)
+
+    @Slot()
+    def _validate(self, *_args) -> None:
+        ok = self.buttons.button(QDialogButtonBox.Ok)
+        try:
+            spec = self.spec()
+        except ValueError as exc:
+            self.summary.setText(f"<span style='color:{theme.ERROR}'>{exc}</span>")
+            ok.setEnabled(False)
+            return
+        n = len(spec.jobs())
+        removed = ", ".join(f"{removed_synapses_pct(k, self.n_inputs):.4g}" for k in spec.ks)
+        self.summary.setText(f"{n} runs; synapses removed: {removed} %.")
+        ok.setEnabled(True)

@@ -1,0 +1,7 @@
+"""The live views: one module per view, each a QWidget that owns its pyqtgraph items and updates them in place."""
+from .assignment import AssignmentView
+from .history import HistoryView
+from .sparsity import SparsityView
+from .spectrum import SpectrumView
+
+__all__ = ["AssignmentView", "HistoryView", "SparsityView", "SpectrumView"]

@@ -1,0 +1,164 @@
+"""Pieces shared by the views: the card frame with a header, axes with readable ticks, a twin y axis."""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from .. import theme
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shrinks with its layout and ends in '…' when the text does not fit."""
+
+    def __init__(self, text: str = "", parent: Optional[QWidget] = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setMinimumWidth(10)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        text = self.fontMetrics().elidedText(self.text(), Qt.ElideRight, self.width())
+        painter.drawText(self.rect(), int(self.alignment() | Qt.AlignVCenter), text)
+
+
+class ViewCard(QFrame):
+    """A framed panel: a title, a dim subtitle, widgets on the right of the title, then the body."""
+
+    def __init__(self, title: str, subtitle: str = "", parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ViewCard")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 6, 8, 6)
+        outer.setSpacing(2)
+        head = QHBoxLayout()
+        head.setSpacing(8)
+        self.title_label = QLabel(title)
+        self.title_label.setObjectName("ViewTitle")
+        head.addWidget(self.title_label)
+        self.source_label = ElidedLabel("")
+        self.source_label.setObjectName("ViewSubtitle")
+        head.addWidget(self.source_label, 1)
+        self.header_layout = head
+        outer.addLayout(head)
+        self.subtitle_label = QLabel(subtitle)
+        self.subtitle_label.setObjectName("ViewSubtitle")
+        self.subtitle_label.setWordWrap(True)
+        self.subtitle_label.setTextFormat(Qt.RichText)
+        outer.addWidget(self.subtitle_label)
+        if not subtitle:
+            self.subtitle_label.hide()
+        self.body = QVBoxLayout()
+        self.body.setContentsMargins(0, 2, 0, 0)
+        self.body.setSpacing(2)
+        outer.addLayout(self.body, 1)
+
+    def add_header_widget(self, widget: QWidget) -> None:
+        self.header_layout.addWidget(widget)
+
+    def set_source(self, text: str) -> None:
+        """What the view is showing: 'live run', 'run #3 …', 'imported …' (full text in the tooltip)."""
+        self.source_label.setText(text)
+        self.source_label.setToolTip(text.lstrip("— "))
+
+
+def nice_linear_ticks(lo: float, hi: float, target: int = 6) -> list[float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return []
+    raw = (hi - lo) / max(target, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.ceil(lo / step) * step
+    return [round(v, 12) for v in np.arange(start, hi + step * 0.5, step) if lo <= v <= hi]
+
+
+class FrequencyAxis(pg.AxisItem):
+    """A frequency axis in GHz whose data coordinate is log10(f) (geometric plans) or f (linear plans)."""
+
+    def __init__(self, orientation: str = "bottom", **kwargs) -> None:
+        super().__init__(orientation, **kwargs)
+        self.log = True
+
+    def set_log(self, log: bool) -> None:
+        self.log = log
+        self.picture = None
+        self.update()
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (Qt naming)
+        if not self.log:
+            return super().tickValues(minVal, maxVal, size)
+        span = maxVal - minVal
+        if not (span > 0 and size > 0):
+            return []
+        lo, hi = 10 ** minVal, 10 ** maxVal
+        decades = range(math.floor(minVal) - 1, math.ceil(maxVal) + 1)
+
+        def values(mantissas):
+            return [m * 10 ** e for e in decades for m in mantissas if lo <= m * 10 ** e <= hi]
+
+        majors: list[float] = []
+        for mantissas in ((1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9), (1, 1.5, 2, 3, 5, 7), (1, 2, 3, 5), (1, 2, 5), (1, 3), (1,)):
+            cand = values(mantissas)
+            logs = np.log10(cand)
+            if len(cand) >= 2 and np.min(np.diff(logs)) / span * size >= 34:
+                majors = cand
+                break
+        if len(majors) < 2:  # zoomed in (or out) too far for decade ticks: plain GHz ticks
+            majors = nice_linear_ticks(lo, hi, max(2, int(size / 70)))
+            return [(1.0, [math.log10(v) for v in majors if v > 0])]
+        minors = [math.log10(v) for v in values(range(1, 10)) if not any(abs(v - m) < 1e-9 * v for m in majors)]
+        return [(1.0, [math.log10(v) for v in majors]), (0.1, minors)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        if not self.log:
+            return super().tickStrings(values, scale, spacing)
+        if spacing < 1.0:
+            return ["" for _ in values]
+        return [f"{10 ** v:.4g}" for v in values]
+
+
+class TwinAxis:
+    """A second y axis on the right of a PlotItem, with its own ViewBox sharing the x axis."""
+
+    def __init__(self, plot: pg.PlotItem, label: str, units: Optional[str] = None, color: str = theme.FG) -> None:
+        self.plot = plot
+        self.vb = pg.ViewBox()
+        plot.showAxis("right")
+        plot.scene().addItem(self.vb) if plot.scene() is not None else None
+        self._attached = plot.scene() is not None
+        ax = plot.getAxis("right")
+        ax.linkToView(self.vb)
+        ax.setLabel(label, units=units, color=color)
+        ax.setTextPen(pg.mkPen(color))
+        self.vb.setXLink(plot.vb)
+        plot.vb.sigResized.connect(self._sync)
+        self._sync()
+
+    def attach(self) -> None:
+        if not self._attached and self.plot.scene() is not None:
+            self.plot.scene().addItem(self.vb)
+            self._attached = True
+            self._sync()
+
+    def _sync(self, *_) -> None:
+        self.vb.setGeometry(self.plot.vb.sceneBoundingRect())
+        self.vb.linkedViewChanged(self.plot.vb, self.vb.XAxis)
+
+    def add(self, item) -> None:
+        self.vb.addItem(item)
+
+
+def align_left_axes(plots: Iterable[pg.PlotItem], width: int = 62) -> None:
+    for p in plots:
+        p.getAxis("left").setWidth(width)
+
+
+def rich_legend(entries: Iterable[tuple[str, str]]) -> str:
+    """HTML for a header legend: [(colour, text), ...] -> '■ text  ■ text'."""
+    return "&nbsp;&nbsp;".join(f"<span style='color:{c}'>&#9632;</span>&nbsp;{t}" for c, t in entries)

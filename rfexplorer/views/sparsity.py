@@ -1,0 +1,230 @@
+"""View 3: test accuracy versus the percentage of synapses removed.
+
+The x axis is labelled in % of synapses removed, on a log scale of the synapses that remain (so 90 %, 99 %
+and 99.9 % removed are evenly spaced: that is where the RF models live). Each model is a line through its
+mean accuracy per sparsity with ± std error bars, plus its individual runs as markers; the dense perceptron is
+a horizontal level. Results from sweeps and single runs accumulate over the session. The run in progress is
+the hollow ring that moves live. Hovering a run shows its details; clicking it shows its topology in the
+spectrum and assignment views.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel
+
+from engine.config import MODEL_LABELS, MODELS
+
+from .. import theme
+from ..session import SessionPoint, aggregate_rows
+from .common import ViewCard
+
+SYMBOL_GLYPHS = {"o": "●", "s": "■", "t": "▼", "t1": "▲", "d": "◆", "star": "★", "x": "✕", "+": "+"}
+REMOVED_TICKS = (0, 50, 80, 90, 95, 98, 99, 99.5, 99.8, 99.9, 99.95)
+X_MAX = math.log10(100 / (100 * 1 / 784)) + 0.08  # K = 1 of 784, plus a margin
+
+
+def removed_to_x(removed_pct) -> np.ndarray:
+    """Plot coordinate of a sparsity: log10(100 / remaining %)."""
+    r = np.clip(100.0 - np.asarray(removed_pct, dtype=float), 1e-6, 100.0)
+    return np.log10(100.0 / r)
+
+
+def x_to_removed(x: float) -> float:
+    return 100.0 - 100.0 / 10 ** x
+
+
+class RemovedAxis(pg.AxisItem):
+    """Ticks at round percentages of removed synapses on the log-of-remaining scale."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802
+        vals = [(r, float(removed_to_x(r))) for r in REMOVED_TICKS]
+        vals = [(r, x) for r, x in vals if minVal <= x <= maxVal]
+        if not vals or size <= 0:
+            return []
+        span = maxVal - minVal
+        keep, last = [], -1e9
+        for r, x in vals:
+            if (x - last) / span * size >= 36:
+                keep.append(x)
+                last = x
+        return [(1.0, keep)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        return [f"{x_to_removed(v):.4g}" for v in values]
+
+
+class _ModelSeries:
+    """The pyqtgraph items of one model, created once and updated with setData."""
+
+    def __init__(self, view: "SparsityView", model: str) -> None:
+        colour, symbol = theme.MODEL_STYLE.get(model, ("#ffffff", "o"))
+        self.model = model
+        dashed = model in ("random",)
+        self.line = pg.PlotDataItem(pen=pg.mkPen(colour, width=2, style=Qt.DashLine if dashed else Qt.SolidLine),
+                                    symbol=symbol, symbolSize=14 if symbol == "star" else 9, symbolBrush=colour, symbolPen=pg.mkPen(theme.BG),
+                                    name=MODEL_LABELS.get(model, model))
+        self.errors = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0),
+                                      pen=pg.mkPen(colour, width=1.2), beam=0.035)
+        self.runs = pg.ScatterPlotItem(size=6, symbol="o", pen=pg.mkPen(colour, width=1),
+                                       brush=pg.mkBrush(pg.mkColor(colour).red(), pg.mkColor(colour).green(),
+                                                        pg.mkColor(colour).blue(), 70),
+                                       hoverable=True, hoverSize=11, hoverPen=pg.mkPen("#ffffff", width=1.5),
+                                       tip=view._tip)
+        self.runs.sigHovered.connect(view._on_hover)
+        self.runs.sigClicked.connect(view._on_click)
+        view.plot.addItem(self.errors)
+        view.plot.addItem(self.line)
+        view.plot.addItem(self.runs)
+
+
+class SparsityView(ViewCard):
+    point_clicked = Signal(int)  #: SessionPoint.id
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Accuracy vs sparsity", "", parent)
+        self.subtitle_label.setText("Lines: mean ± std over seeds · dots: single runs (hover for details, click "
+                                    "to show the topology) · ring: the run in progress")
+        self.subtitle_label.show()
+        self._points: dict[int, SessionPoint] = {}
+        self._series: dict[str, _ModelSeries] = {}
+        self.glw = pg.GraphicsLayoutWidget()
+        self.body.addWidget(self.glw, 1)
+        self.axis = RemovedAxis("bottom")
+        self.plot = self.glw.addPlot(row=0, col=0, axisItems={"bottom": self.axis})
+        theme.style_plot(self.plot)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        lab = theme.label_style()
+        self.plot.setLabel("bottom", "synapses removed (%, log scale of those kept)", **lab)
+        self.plot.setLabel("left", "test accuracy (%)", **lab)
+        self.plot.setXRange(-0.05, X_MAX, padding=0)
+        self.plot.setYRange(0, 100, padding=0)
+        self.plot.setLimits(xMin=-0.3, xMax=X_MAX + 0.3, yMin=-5, yMax=105)
+        # the legend is a line of text under the plot: it never covers data and wraps in narrow windows
+        self.legend = QLabel("")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.RichText)
+        self.body.addWidget(self.legend)
+
+        self.dense_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(theme.model_color("dense"), width=1,
+                                                                 style=Qt.DashLine),
+                                          label="dense {value:.1f} %",
+                                          labelOpts={"position": 0.97, "color": theme.FG, "anchors": [(1, 1), (1, 1)]})
+        self.dense_line.hide()
+        self.plot.addItem(self.dense_line, ignoreBounds=True)
+
+        self.live = pg.ScatterPlotItem(size=16, symbol="o", pen=pg.mkPen("#ffffff", width=2),
+                                       brush=pg.mkBrush(None))
+        self.live_label = pg.TextItem("", color=theme.FG, anchor=(0.5, 1.35))
+        self.plot.addItem(self.live)
+        self.plot.addItem(self.live_label)
+
+        self.empty_note = pg.TextItem(html=f"<div style='color:{theme.FG_DIM}; font-size:10pt; text-align:center'>"
+                                           "Results gather here: release a sparsity slider, press Train,<br>"
+                                           "or run a sweep (Run ▸ Run sweep…).</div>", anchor=(0.5, 0.5))
+        self.empty_note.setPos(X_MAX / 2, 50)
+        self.plot.addItem(self.empty_note, ignoreBounds=True)
+
+        self.details = QLabel("Hover a point for its run's details.")
+        self.details.setObjectName("Dim")
+        self.details.setWordWrap(True)
+        self.body.addWidget(self.details)
+
+    # --- data ---------------------------------------------------------------------------------------------
+    def _series_for(self, model: str) -> _ModelSeries:
+        if model not in self._series:
+            self._series[model] = _ModelSeries(self, model)
+            order = [m for m in MODELS if m in self._series] + [m for m in self._series if m not in MODELS]
+            entries = []
+            for m in order:
+                colour, symbol = theme.MODEL_STYLE.get(m, ("#ffffff", "o"))
+                glyph = SYMBOL_GLYPHS.get(symbol, "●")
+                entries.append(f"<span style='color:{colour}'>{'– –' if m == 'random' else '—'}{glyph}</span>"
+                               f"&nbsp;{theme.MODEL_SHORT.get(m, m)}")
+            if "dense" in self._series:
+                entries.append(f"<span style='color:{theme.model_color('dense')}'>- - -</span>&nbsp;dense level")
+            self.legend.setText("&nbsp;&nbsp; ".join(entries))
+        return self._series[model]
+
+    def set_points(self, points: list[SessionPoint]) -> None:
+        """Redraw from every session point (called when the session changes)."""
+        self._points = {p.id: p for p in points}
+        self.empty_note.setVisible(not points)
+        by_model: dict[str, list[SessionPoint]] = {}
+        for p in points:
+            by_model.setdefault(p.model, []).append(p)
+        agg = aggregate_rows([p.row for p in points])
+        lowest = 100.0
+        for model in list(by_model) + [m for m in self._series if m not in by_model]:
+            series = self._series_for(model)
+            pts = by_model.get(model, [])
+            xs = removed_to_x([p.removed_pct for p in pts]) if pts else np.zeros(0)
+            ys = np.array([100 * p.accuracy for p in pts], dtype=float)
+            series.runs.setData(x=xs, y=ys, data=[p.id for p in pts])
+            stats = agg.get(model, [])
+            if stats:
+                sx = removed_to_x([d["removed"] for d in stats])
+                sy = np.array([100 * d["mean"] for d in stats])
+                sd = np.array([100 * d["std"] for d in stats])
+                series.line.setData(sx, sy)
+                series.errors.setData(x=sx, y=sy, height=2 * sd)
+                lowest = min(lowest, float(np.min(sy - sd)))
+            else:
+                series.line.setData([], [])
+                series.errors.setData(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0))
+            if len(ys):
+                lowest = min(lowest, float(np.min(ys)))
+        dense = agg.get("dense")
+        if dense:
+            self.dense_line.show()  # (the label only follows the value while visible)
+            self.dense_line.setValue(100 * float(np.mean([d["mean"] for d in dense])))
+        else:
+            self.dense_line.hide()
+        lo = max(0.0, 10 * math.floor((lowest - 5) / 10)) if points else 0.0
+        self.plot.setYRange(min(lo, 80.0), 100, padding=0.02)
+
+    def set_live(self, removed_pct: Optional[float], accuracy: Optional[float], label: str = "") -> None:
+        """Move the ring of the run in progress (None hides it)."""
+        if removed_pct is None or accuracy is None or not math.isfinite(accuracy):
+            self.live.setData([], [])
+            self.live_label.setText("")
+            return
+        x = float(removed_to_x(removed_pct))
+        y = 100 * accuracy
+        self.live.setData([x], [y])
+        self.live_label.setText(label)
+        self.live_label.setPos(x, y)
+        lo = self.plot.getViewBox().viewRange()[1][0]
+        if y < lo:
+            self.plot.setYRange(max(0.0, 10 * math.floor((y - 5) / 10)), 100, padding=0.02)
+
+    def live_position(self) -> Optional[tuple[float, float]]:
+        x, y = self.live.getData()
+        return (float(x[0]), float(y[0])) if x is not None and len(x) else None
+
+    def n_points(self) -> int:
+        return sum(len(s.runs.data) for s in self._series.values())
+
+    # --- hover / click --------------------------------------------------------------------------------------
+    def _tip(self, x, y, data) -> str:
+        p = self._points.get(data)
+        return p.describe() if p is not None else ""
+
+    def _on_hover(self, item, points, ev) -> None:
+        if len(points):
+            self.show_details(points[0].data())
+
+    def show_details(self, point_id: int) -> None:
+        p = self._points.get(point_id)
+        if p is not None:
+            hint = "" if p.state is not None else " (no topology kept for sweep runs)"
+            self.details.setText(p.describe() + hint)
+
+    def _on_click(self, item, points, ev) -> None:
+        if len(points):
+            self.point_clicked.emit(int(points[0].data()))

@@ -1,0 +1,308 @@
+"""View 1: the frequency spectrum.
+
+Three stacked plots share the frequency axis (GHz; logarithmic for a geometric frequency plan, where the
+input comb is evenly spaced):
+  1. the input comb: each input oscillator at its frequency, with the power it emits for the test image on
+     display (P_i = P_max x_i);
+  2. the selected chain's response (sum of its resonators' Lorentzians, from engine.physics), with its
+     resonators marked on the zero line;
+  3. every chain's resonators, one row per chain in the chain's colour (▲ s = +1, ▼ s = −1).
+Resonators slide (weight tuning) and jump (structural plasticity) as the run trains; trained input
+frequencies move the comb. For baselines (no resonators) only the comb is drawn, with a note.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
+
+from engine.config import MODEL_LABELS
+
+from .. import spectra, theme
+from ..state import DisplayState
+from .common import FrequencyAxis, ViewCard, align_left_axes
+
+SUBTITLE = ("Input comb (power per oscillator for the test image) · selected chain's response (sum of its "
+            "Lorentzians) · all resonators by chain, ▲ s = +1, ▼ s = −1")
+
+
+def _swatch(colour: str, size: int = 12) -> QIcon:
+    pm = QPixmap(size, size)
+    pm.fill(QColor(colour))
+    return QIcon(pm)
+
+
+class SpectrumView(ViewCard):
+    chain_selected = Signal(int)
+
+    def __init__(self, n_chains: int = 10, parent=None) -> None:
+        super().__init__("Frequency spectrum", SUBTITLE, parent)
+        self.setObjectName("ViewCard")
+        self.n_chains = n_chains
+        self.selected_chain = 0
+        self._state: Optional[DisplayState] = None
+        self._images: Optional[np.ndarray] = None
+        self._labels: Optional[np.ndarray] = None
+        self._image_shape = (28, 28)
+        self._params_key = None
+        self._probe = None
+        self._probe_x = None
+        self._probe_k = -1
+        self._resp_max = 0.0
+        self._log = True
+
+        # header: test image on display, selected chain
+        self.add_header_widget(QLabel("Test image"))
+        self.sample_spin = QSpinBox()
+        self.sample_spin.setRange(0, 0)
+        self.sample_spin.setToolTip("Which test image drives the input comb")
+        self.sample_spin.valueChanged.connect(self._on_sample_changed)
+        self.add_header_widget(self.sample_spin)
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(30, 30)
+        self.thumb.setScaledContents(True)
+        self.add_header_widget(self.thumb)
+        self.sample_caption = QLabel("")
+        self.sample_caption.setObjectName("Dim")
+        self.add_header_widget(self.sample_caption)
+        self.add_header_widget(QLabel("  Chain"))
+        self.chain_combo = QComboBox()
+        for j in range(n_chains):
+            self.chain_combo.addItem(_swatch(theme.chain_color(j)), f"{j}  (class {j})")
+        self.chain_combo.setToolTip("Chain whose response is drawn (click a row of the bottom plot, too)")
+        self.chain_combo.currentIndexChanged.connect(self._on_chain_combo)
+        self.add_header_widget(self.chain_combo)
+
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.ci.setSpacing(0)
+        self.body.addWidget(self.glw, 1)
+        self.axes = [FrequencyAxis("bottom") for _ in range(3)]
+        self.comb_plot = self.glw.addPlot(row=0, col=0, axisItems={"bottom": self.axes[0]})
+        self.resp_plot = self.glw.addPlot(row=1, col=0, axisItems={"bottom": self.axes[1]})
+        self.res_plot = self.glw.addPlot(row=2, col=0, axisItems={"bottom": self.axes[2]})
+        self.plots = (self.comb_plot, self.resp_plot, self.res_plot)
+        for stretch, row in zip((2, 3, 4), range(3)):
+            self.glw.ci.layout.setRowStretchFactor(row, stretch)
+        for p in self.plots:
+            theme.style_plot(p)
+            p.setMouseEnabled(x=True, y=False)
+            p.hideButtons()
+            p.setMenuEnabled(False)
+            p.getViewBox().setDefaultPadding(0.0)
+        for p in (self.resp_plot, self.res_plot):
+            p.setXLink(self.comb_plot)
+        for p in (self.comb_plot, self.resp_plot):
+            p.getAxis("bottom").setStyle(showValues=False)
+        align_left_axes(self.plots)
+        lab = theme.label_style()
+        self.comb_plot.setLabel("left", "P", units="W", **lab)
+        self.resp_plot.setLabel("left", "chain 0", units="V/µW", **lab)
+        self.res_plot.setLabel("left", "chain", **lab)
+        self.res_plot.setLabel("bottom", "frequency (GHz)", **lab)
+
+        # 1. input comb: stems (x, x), (0, P)
+        self.comb_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen("#9fb4d0", width=1), antialias=False)
+        self.comb_plot.addItem(self.comb_item)
+        # 2. selected chain's response and its resonators
+        self.resp_zero = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(theme.FG_DIM, width=1))
+        self.resp_plot.addItem(self.resp_zero)
+        self.resp_curve = pg.PlotDataItem(pen=pg.mkPen(theme.chain_color(0), width=1.5))
+        self.resp_plot.addItem(self.resp_curve)
+        self.resp_markers = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None))
+        self.resp_plot.addItem(self.resp_markers)
+        # 3. all chains' resonators
+        self.sel_band = pg.LinearRegionItem(values=(-0.45, 0.45), orientation="horizontal", movable=False,
+                                            brush=pg.mkBrush(255, 255, 255, 22), pen=pg.mkPen(None))
+        self.res_plot.addItem(self.sel_band)
+        self.chain_items = []
+        for j in range(n_chains):
+            item = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(theme.chain_color(j)))
+            self.res_plot.addItem(item)
+            self.chain_items.append(item)
+        self.res_plot.invertY(True)
+        self.res_plot.setYRange(-0.6, n_chains - 0.4, padding=0)
+        self.res_plot.getAxis("left").setTicks([[(j, str(j)) for j in range(n_chains)]])
+        self.res_plot.scene().sigMouseClicked.connect(self._on_scene_click)
+
+        note_html = f"<span style='color:{theme.FG_DIM}; font-size:10pt'></span>"
+        self.resp_note = pg.TextItem(html=note_html, anchor=(0.5, 0.5))
+        self.res_note = pg.TextItem(html=note_html, anchor=(0.5, 0.5))
+        self.resp_plot.addItem(self.resp_note, ignoreBounds=True)
+        self.res_plot.addItem(self.res_note, ignoreBounds=True)
+        self.resp_note.hide()
+        self.res_note.hide()
+        self._set_chain_colour(0)
+        self.comb_plot.setYRange(0, 1.05e-6, padding=0)
+        self.resp_plot.setYRange(-1, 1)
+
+    # --- public API -----------------------------------------------------------------------------------------
+    def set_dataset(self, images: np.ndarray, labels: np.ndarray, image_shape=(28, 28)) -> None:
+        """Test images (S, N) in [0, 1] that can drive the comb."""
+        self._images = np.asarray(images, dtype=np.float32)
+        self._labels = np.asarray(labels)
+        self._image_shape = tuple(image_shape)
+        self.sample_spin.blockSignals(True)
+        self.sample_spin.setRange(0, max(0, len(self._images) - 1))
+        self.sample_spin.blockSignals(False)
+        self._update_thumb()
+        self._update_comb()
+
+    def show_state(self, state: DisplayState) -> None:
+        self._state = state
+        self.set_source(state.label)
+        key = (state.params, state.n_inputs)
+        if key != self._params_key:
+            self._params_key = key
+            self._log = state.params.plan == "geometric"
+            for ax in self.axes:
+                ax.set_log(self._log)
+            self._probe = None
+            lo = spectra.probe_frequencies_ghz(state.params, state.n_inputs, 1)
+            self.comb_plot.setXRange(self._x(lo[0]), self._x(lo[-1]), padding=0.01)
+        if not state.live:
+            self._resp_max = 0.0
+        self._update_comb()
+        self._update_resonators()
+
+    def reset_scale(self) -> None:
+        """Forget the response plot's y range (a new run starts)."""
+        self._resp_max = 0.0
+
+    def set_selected_chain(self, j: int) -> None:
+        j = int(max(0, min(self.n_chains - 1, j)))
+        if j == self.selected_chain and self.chain_combo.currentIndex() == j:
+            return
+        self.selected_chain = j
+        self.chain_combo.blockSignals(True)
+        self.chain_combo.setCurrentIndex(j)
+        self.chain_combo.blockSignals(False)
+        self._set_chain_colour(j)
+        self._update_resonators()
+
+    # --- drawing ----------------------------------------------------------------------------------------------
+    def _x(self, f):
+        f = np.asarray(f, dtype=np.float64)
+        return np.log10(f) if self._log else f
+
+    def _set_chain_colour(self, j: int) -> None:
+        self.resp_curve.setPen(pg.mkPen(theme.chain_color(j), width=1.5))
+        self.sel_band.setRegion((j - 0.45, j + 0.45))
+        self.resp_plot.setLabel("left", f"chain {j}", units="V/µW", **theme.label_style())
+
+    def _current_sample(self) -> Optional[np.ndarray]:
+        if self._images is None or not len(self._images):
+            return None
+        return self._images[min(self.sample_spin.value(), len(self._images) - 1)]
+
+    def _update_thumb(self) -> None:
+        x = self._current_sample()
+        if x is None:
+            return
+        h, w = self._image_shape
+        img = np.ascontiguousarray((np.clip(x.reshape(h, w), 0, 1) * 255).astype(np.uint8))
+        qimg = QImage(img.data, w, h, w, QImage.Format_Grayscale8).copy()
+        self.thumb.setPixmap(QPixmap.fromImage(qimg))
+        label = int(self._labels[self.sample_spin.value()]) if self._labels is not None else None
+        self.sample_caption.setText(f"label {label}" if label is not None else "")
+
+    def _update_comb(self) -> None:
+        st = self._state
+        x = self._current_sample()
+        if st is None or x is None or len(x) != st.n_inputs:
+            return
+        f_in = st.input_freqs_ghz if st.input_freqs_ghz is not None else \
+            spectra.nominal_input_frequencies_ghz(st.params, st.n_inputs)
+        p_w = st.params.p_max_uw * x.astype(np.float64) * 1e-6  # µW -> W (axis shows SI units)
+        xs = np.repeat(self._x(f_in), 2)
+        ys = np.zeros_like(xs)
+        ys[1::2] = p_w
+        self.comb_item.setData(xs, ys)
+        self.comb_plot.setYRange(0, 1.05e-6 * st.params.p_max_uw, padding=0)
+
+    def _update_resonators(self) -> None:
+        st = self._state
+        if st is None:
+            return
+        if not st.is_rf:
+            self.resp_curve.setData([], [])
+            self.resp_markers.setData([], [])
+            for item in self.chain_items:
+                item.setData([], [])
+            self.sel_band.hide()
+            label = MODEL_LABELS.get(st.model, st.model)
+            html = (f"<div style='color:{theme.FG_DIM}; font-size:10pt; text-align:center'>{label}: no "
+                    f"resonators.<br>Only the input comb is drawn.</div>")
+            xr = self.comb_plot.getViewBox().viewRange()[0]
+            xc = 0.5 * (xr[0] + xr[1])
+            self.resp_note.setHtml(html)
+            self.resp_note.setPos(xc, 0.0)
+            self.resp_note.show()
+            self.res_note.setHtml(f"<div style='color:{theme.FG_DIM}; font-size:10pt'>No resonator chains for "
+                                  f"{label.lower()}.</div>")
+            self.res_note.setPos(xc, (self.n_chains - 1) / 2)
+            self.res_note.show()
+            self.resp_plot.setYRange(-1, 1, padding=0)
+            return
+        self.resp_note.hide()
+        self.res_note.hide()
+        self.sel_band.show()
+        f_res = np.asarray(st.resonator_freqs_ghz)
+        signs = st.resonator_signs if st.resonator_signs is not None else np.ones(f_res.shape[1], np.float32)
+        up = np.asarray(signs) > 0
+        symbols = np.where(up, "t1", "t")
+        for j, item in enumerate(self.chain_items):
+            if j < f_res.shape[0]:
+                item.setData(self._x(f_res[j]), np.full(f_res.shape[1], j, dtype=float), symbol=list(symbols))
+            else:
+                item.setData([], [])
+        j = min(self.selected_chain, f_res.shape[0] - 1)
+        if self._probe is None or len(self._probe) == 0 or self._probe_k != f_res.shape[1]:
+            self._probe = spectra.probe_frequencies_ghz(st.params, st.n_inputs, f_res.shape[1])
+            self._probe_x = self._x(self._probe)
+            self._probe_k = f_res.shape[1]
+        resp = spectra.chain_response(f_res[j], signs, st.params, self._probe)[0]
+        self.resp_curve.setData(self._probe_x, resp)
+        colour = theme.chain_color(j)
+        self.resp_markers.setData(self._x(f_res[j]), np.zeros(f_res.shape[1]), symbol=list(symbols),
+                                  brush=pg.mkBrush(colour), pen=pg.mkPen(theme.BG, width=0.5))
+        peak = float(np.max(np.abs(resp))) if resp.size else 0.0
+        peak = max(peak, st.params.k_sd)
+        if peak > self._resp_max or peak < 0.3 * self._resp_max:
+            self._resp_max = peak
+            self.resp_plot.setYRange(-1.1 * peak, 1.1 * peak, padding=0)
+
+    # --- slots ------------------------------------------------------------------------------------------------
+    @Slot(int)
+    def _on_sample_changed(self, _value: int) -> None:
+        self._update_thumb()
+        self._update_comb()
+
+    @Slot(int)
+    def _on_chain_combo(self, j: int) -> None:
+        self.set_selected_chain(j)
+        self.chain_selected.emit(j)
+
+    def _on_scene_click(self, ev) -> None:
+        vb = self.res_plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        y = vb.mapSceneToView(ev.scenePos()).y()
+        j = int(round(y))
+        if 0 <= j < self.n_chains:
+            self.set_selected_chain(j)
+            self.chain_selected.emit(j)
+
+    # --- test / export helpers -------------------------------------------------------------------------------
+    def data_summary(self) -> dict:
+        """Arrays currently drawn (for tests): comb stems, response curve, resonator x positions."""
+        comb = self.comb_item.getData()
+        resp = self.resp_curve.getData()
+        res = [item.getData()[0] for item in self.chain_items]
+        return {"comb_y": None if comb[1] is None else np.array(comb[1]),
+                "comb_x": None if comb[0] is None else np.array(comb[0]),
+                "response": None if resp[1] is None else np.array(resp[1]),
+                "resonators_x": [None if r is None else np.array(r) for r in res]}

@@ -1,0 +1,126 @@
+"""Shared test set-up.
+
+Qt runs offscreen (set here, at import, before anything imports Qt). The app's fixtures use a throwaway
+QSettings file and redirect every default QSettings location to a temporary folder, so tests never read or
+write the user's settings. The ``window`` fixture holds the main window for the whole test and closes it at
+teardown, which cancels any run and waits for the worker threads (a QThread destroyed while running aborts the
+process). Every QMessageBox the window would open is replaced by a recorder, so no modal dialog can block.
+"""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+RUN_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="session")
+def qapp_args():
+    return ["rfexplorer-tests"]
+
+
+@pytest.fixture(scope="session")
+def app_env(qapp, tmp_path_factory):
+    """The QApplication with the app's theme and QSettings confined to a temporary folder."""
+    from PySide6.QtCore import QSettings
+
+    qapp.setOrganizationName("rfexplorer-tests")
+    qapp.setApplicationName("rfexplorer-tests")
+    folder = str(tmp_path_factory.mktemp("qsettings"))
+    for fmt in (QSettings.NativeFormat, QSettings.IniFormat):
+        for scope in (QSettings.UserScope, QSettings.SystemScope):
+            QSettings.setPath(fmt, scope, folder)
+    from rfexplorer import theme
+
+    theme.apply_theme(qapp)
+    return qapp
+
+
+@pytest.fixture
+def settings(app_env, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "rfexplorer-test-settings.ini"), QSettings.IniFormat)
+
+
+class DialogRecorder(list):
+    """Stands in for QMessageBox in rfexplorer.main_window: records (kind, title, text), returns at once."""
+
+    def box(self):
+        from PySide6.QtWidgets import QMessageBox
+
+        rec = self
+
+        def make(kind):
+            def show(parent, title, text, *args, **kwargs):
+                rec.append((kind, title, text))
+                return QMessageBox.Ok
+            return staticmethod(show)
+
+        return type("RecordedMessageBox", (), {"warning": make("warning"), "critical": make("critical"),
+                                               "information": make("information"), "question": make("question"),
+                                               "about": make("about"), "Ok": QMessageBox.Ok})
+
+    def kinds(self):
+        return [k for k, _, _ in self]
+
+
+@pytest.fixture
+def dialogs(monkeypatch):
+    from rfexplorer import main_window
+
+    rec = DialogRecorder()
+    monkeypatch.setattr(main_window, "QMessageBox", rec.box())
+    return rec
+
+
+@pytest.fixture
+def make_window(app_env, settings, dialogs):
+    """Factory for main windows; every window made is closed (threads joined) at teardown."""
+    from rfexplorer.main_window import MainWindow
+
+    made = []
+
+    def make(s=None):
+        w = MainWindow(s if s is not None else settings)
+        w.resize(1400, 900)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    for w in made:
+        w.close()
+        assert not w.controller._thread.isRunning()
+        assert not w.controller._sweep_thread.isRunning()
+        w.deleteLater()
+    made.clear()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    gc.collect()  # here, in the GUI thread, never later in some worker thread
+
+
+@pytest.fixture
+def window(make_window):
+    return make_window()
+
+
+@pytest.fixture
+def set_controls():
+    """set_controls(window, model='rf', k=10, epochs=1, ...): put the controls in a known state."""
+
+    def apply(window, model="rf", k=10, epochs=1, batch=100, seed=0, dataset="mnist-mini"):
+        c = window.controls
+        c.select_dataset(dataset)
+        c.set_model(model)
+        c.set_k(k)
+        c.epochs_spin.setValue(epochs)
+        c.batch_spin.setValue(batch)
+        c.seed_spin.setValue(seed)
+        c.lr_spin.setValue(0.0)
+
+    return apply

@@ -1,0 +1,84 @@
+"""Offscreen figures (rfexplorer.figures) and the screenshot script (rfexplorer.screenshots)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QImage
+
+from rfexplorer.figures import FIGURE_SIZE, FigureError, render_sweep_png
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rows():
+    rows = []
+    for model, k, accs in (("rf", 10, (0.84, 0.86)), ("rf", 100, (0.88, 0.89)), ("rigl", 10, (0.72, 0.75)),
+                           ("rigl", 100, (0.86, 0.87)), ("dense", 784, (0.92, 0.925))):
+        for seed, acc in enumerate(accs):
+            rows.append({"model": model, "dataset": "mnist-mini", "resonators_per_chain": k,
+                         "removed_synapses_pct": round(100 * (1 - k / 784), 4), "test_accuracy": acc,
+                         "seed": seed, "train_seconds": 1.0, "error": None, "cancelled": False})
+    rows.append({"model": "set", "dataset": "mnist-mini", "resonators_per_chain": 10, "removed_synapses_pct": 98.7245,
+                 "test_accuracy": None, "seed": 0, "train_seconds": None, "error": "diverged", "cancelled": False})
+    return rows
+
+
+def _check_png(path):
+    img = QImage(str(path))
+    assert not img.isNull()
+    assert (img.width(), img.height()) == FIGURE_SIZE
+
+
+def test_render_sweep_png_from_the_engine_sweep_file(app_env, tmp_path):
+    sweep = pytest.importorskip("engine.sweep")
+    from engine.export import dumps_json
+
+    src = tmp_path / "sweep.json"
+    src.write_text(dumps_json(sweep.sweep_document(_rows())))
+    out = render_sweep_png(src, tmp_path / "fig" / "sweep.png")
+    _check_png(out)
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == ["sweep.png"]
+
+
+def test_render_sweep_png_from_a_bare_list_of_rows(app_env, tmp_path):
+    src = tmp_path / "rows.json"
+    src.write_text(json.dumps(_rows()))
+    _check_png(render_sweep_png(src, tmp_path / "rows.png"))
+
+
+@pytest.mark.parametrize("content,needle", [("{oops", "not valid JSON"), ('{"format": "x"}', "not a sweep result"),
+                                            ("[]", "no successful run"), ('{"rows": 3}', "must be a list")])
+def test_malformed_sweep_files_raise_a_plain_error(app_env, tmp_path, content, needle):
+    src = tmp_path / "bad.json"
+    src.write_text(content)
+    with pytest.raises(FigureError, match=needle):
+        render_sweep_png(src, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_figures_command_line(tmp_path):
+    src = tmp_path / "rows.json"
+    src.write_text(json.dumps(_rows()))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    ok = subprocess.run([sys.executable, "-m", "rfexplorer.figures", str(src), str(tmp_path / "out.png")],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert (tmp_path / "out.png").is_file()
+    bad = subprocess.run([sys.executable, "-m", "rfexplorer.figures", str(tmp_path / "missing.json"),
+                          str(tmp_path / "x.png")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_screenshot_script_writes_the_window_and_each_view(tmp_path):
+    env = dict(os.environ, SCREENSHOTS_DIR=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = subprocess.run([sys.executable, "-m", "rfexplorer.screenshots"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["assignment.png", "assignment_maps.png", "history.png", "main_window.png", "sparsity.png",
+                     "spectrum.png"]
+    main = QImage(str(tmp_path / "main_window.png"))
+    assert (main.width(), main.height()) == (1400, 900)
