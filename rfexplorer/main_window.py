@@ -206,10 +206,12 @@ class MainWindow(QMainWindow):
         self.act_export = QAction("&Export topology…", self, shortcut=QKeySequence("Ctrl+E"))
         self.act_import = QAction("&Import topology…", self, shortcut=QKeySequence("Ctrl+O"))
         self.act_export_sweep = QAction("Export sweep &results (CSV)…", self)
+        self.act_import_sweep = QAction("Import s&weep results…", self)
         self.act_export.triggered.connect(self.export_topology_dialog)
         self.act_import.triggered.connect(self.import_topology_dialog)
         self.act_export_sweep.triggered.connect(self.export_results_dialog)
-        for act in (self.act_export, self.act_import, self.act_export_sweep):
+        self.act_import_sweep.triggered.connect(self.import_results_dialog)
+        for act in (self.act_export, self.act_import, self.act_export_sweep, self.act_import_sweep):
             file_menu.addAction(act)
         png = file_menu.addMenu("Save view as &PNG")
         self.png_targets = {"Main window": self, "Frequency spectrum": self.spectrum,
@@ -695,6 +697,35 @@ class MainWindow(QMainWindow):
             return False
         self.set_status(f"Wrote {len(rows)} result(s) to {' and '.join(written)}.", "ok")
         return True
+
+    @Slot()
+    def import_results_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import sweep results", "",
+                                              "Sweep results (sweep.json *.json);;All files (*)")
+        if path:
+            self.import_results(path)
+
+    def import_results(self, path: str | os.PathLike) -> bool:
+        """Add the runs of a sweep.json (from `rfexplorer-cli sweep`, `make reproduce` or Export sweep results)
+        to the accuracy-versus-sparsity view, so new runs can be compared with them."""
+        from .figures import FigureError, load_sweep
+
+        try:
+            _agg, rows = load_sweep(path)
+        except FigureError as exc:
+            QMessageBox.warning(self, "Cannot import sweep results", str(exc))
+            self.set_status(f"Import failed: {exc}", "error")
+            return False
+        added = 0
+        for row in rows:
+            acc = row.get("test_accuracy") if isinstance(row, dict) else None
+            if (row.get("error") if isinstance(row, dict) else True) or not isinstance(acc, (int, float)) \
+                    or not isinstance(row.get("resonators_per_chain"), int) or "model" not in row:
+                continue
+            self.session.add({k: v for k, v in row.items() if k != "config"}, "sweep")
+            added += 1
+        self.set_status(f"Imported {added} run(s) from {Path(path).name}.", "ok" if added else "warn")
+        return added > 0
 
     @Slot()
     def _on_save_png_action(self) -> None:

@@ -107,6 +107,24 @@ def test_results_export_writes_csv_and_a_json_the_figure_renders(window, tmp_pat
     assert dialogs == []
 
 
+@needs_sweep
+def test_sweep_results_import_adds_the_runs_and_rejects_foreign_files(window, tmp_path, dialogs):
+    from engine.sweep import write_results
+
+    rows = [{"model": m, "resonators_per_chain": k, "removed_synapses_pct": 100 * (1 - k / 784),
+             "test_accuracy": acc, "seed": seed, "dataset": "mnist", "train_seconds": 1.0, "error": None}
+            for m, k, acc, seed in (("rf", 10, 0.80, 0), ("rf", 10, 0.82, 1), ("rigl", 10, 0.75, 0),
+                                    ("dense", 784, 0.92, 0))]
+    rows.append(dict(rows[0], seed=2, test_accuracy=None, error="diverged"))  # a failed run is skipped
+    write_results(rows, tmp_path)
+    assert window.import_results(tmp_path / "sweep.json")
+    assert window.sparsity.n_points() == 4 and dialogs == []
+    assert {p.source for p in window.session.points} == {"sweep"}
+    (tmp_path / "foreign.json").write_text('{"format": "rfexplorer-topology"}')
+    assert not window.import_results(tmp_path / "foreign.json")
+    assert dialogs.kinds() == ["warning"] and window.sparsity.n_points() == 4
+
+
 def test_views_save_as_png(window, tmp_path, dialogs):
     for name, widget in window.png_targets.items():
         path = tmp_path / (name.replace(" ", "_") + ".png")
