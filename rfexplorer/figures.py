@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -160,19 +159,10 @@ def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.
     out = Path(out_png_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     glw.ci.layout.activate()
-    pixmap = glw.grab()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=str(out.parent))
-    os.close(fd)
+    from .main_window import save_pixmap_png
+
     try:
-        if not pixmap.save(tmp, "PNG"):
-            raise OSError(f"could not write a PNG into {out.parent}")
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        save_pixmap_png(glw.grab(), out)
     finally:
         glw.close()
         glw.deleteLater()

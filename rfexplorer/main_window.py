@@ -22,7 +22,6 @@ import html
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -81,23 +80,24 @@ def software_versions() -> dict[str, str]:
     return v
 
 
+def save_pixmap_png(pixmap, path: str | os.PathLike) -> Path:
+    """Encode a QPixmap as PNG and write it atomically (engine.export.atomic_write_bytes)."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from engine.export import atomic_write_bytes
+
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not pixmap.save(buf, "PNG"):
+        raise OSError(f"could not encode a PNG for {path}")
+    buf.close()
+    return atomic_write_bytes(path, bytes(data.data()))
+
+
 def save_widget_png(widget: QWidget, path: str | os.PathLike) -> Path:
     """Grab a widget (works offscreen) and write it as PNG atomically."""
-    path = Path(path)
-    pixmap = widget.grab()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=str(path.parent))
-    os.close(fd)
-    try:
-        if not pixmap.save(tmp, "PNG"):
-            raise OSError(f"could not write a PNG to {path.parent}")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return save_pixmap_png(widget.grab(), path)
 
 
 class MainWindow(QMainWindow):

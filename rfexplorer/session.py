@@ -9,7 +9,7 @@ import csv
 import itertools
 import math
 import os
-import tempfile
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -93,20 +93,14 @@ def write_rows_csv(rows: list[dict], path: str | os.PathLike) -> None:
     path = Path(path)
     extra = sorted({k for r in rows for k in r} - set(CSV_COLUMNS))
     columns = [c for c in CSV_COLUMNS if any(c in r for r in rows)] + extra
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            for r in rows:
-                writer.writerow({c: r.get(c, "") for c in columns})
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from engine.export import atomic_write_text
+
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({c: r.get(c, "") for c in columns})
+    atomic_write_text(path, text.getvalue())
 
 
 class Session(QObject):

@@ -16,6 +16,25 @@ RUN_TIMEOUT_MS = 120_000
 
 
 @pytest.fixture(scope="session")
+def mini():
+    """The embedded MNIST subset, loaded once (tests must not modify its tensors)."""
+    from engine.data import load_dataset
+
+    return load_dataset("mnist-mini")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run torch on one thread for a module (small tensors; the other core stays free), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
 def qapp_args():
     return ["rfexplorer-tests"]
 

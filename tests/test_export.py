@@ -13,7 +13,7 @@ import torch
 
 from engine import export as ex
 from engine.config import RunConfig
-from engine.data import Dataset, load_dataset
+from engine.data import Dataset
 from engine.export import (FORMAT_NAME, SparsePerceptron, Topology, TopologyFileError, evaluate_topology,
                            export_result, load_topology, write_topology, write_topology_csv)
 from engine.physics import DeviceParams
@@ -22,16 +22,8 @@ from engine.training import run_training
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def mini():
-    return load_dataset("mnist-mini")
+def _one_thread(one_torch_thread):
+    """Every test here runs torch on one thread (see conftest.one_torch_thread)."""
 
 
 @pytest.fixture(scope="module")

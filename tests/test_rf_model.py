@@ -8,17 +8,11 @@ import torch
 from engine import physics
 from engine.chain_layer import RFChainLayer
 from engine.config import PlasticityParams, RunConfig
-from engine.data import load_dataset
 from engine.physics import DeviceParams
 from engine.plasticity import StructuralPlasticity
 from engine.progress import CancelToken, DivergenceError
 from engine.rf_perceptron import RFPerceptron
 from engine.training import run_training
-
-
-@pytest.fixture(scope="module")
-def mini():
-    return load_dataset("mnist-mini")
 
 
 def test_lean_lineshape_matches_reference():

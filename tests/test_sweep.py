@@ -11,23 +11,14 @@ import torch
 
 from engine import cli
 from engine.config import MODELS, RunConfig
-from engine.data import load_dataset
 from engine.progress import CancelToken, DivergenceError
 from engine.sweep import (DEFAULT_KS, SweepSpec, aggregate, markdown_table, rows_csv_text, run_sweep,
                           write_results)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def mini():
-    return load_dataset("mnist-mini")
+def _one_thread(one_torch_thread):
+    """Every test here runs torch on one thread (see conftest.one_torch_thread)."""
 
 
 def row(model: str, k: int, seed: int, acc, *, error=None, cancelled=False) -> dict:
