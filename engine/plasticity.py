@@ -65,9 +65,14 @@ class StructuralPlasticity:
         self.grad_sum: torch.Tensor | None = None
         self.train_x: torch.Tensor | None = None
         self.train_y: torch.Tensor | None = None
+        self.input_var: torch.Tensor | None = None
+        self._lines: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def attach_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
         self.train_x, self.train_y = train_x, train_y
+        p = self.model.params.p_max_uw
+        mean = train_x.mean(dim=0)
+        self.input_var = (train_x.square().mean(dim=0) - mean.square()).clamp_min(0.0) * p * p  # (N,) µW^2
 
     def setup(self, total_steps: int, optimizer: torch.optim.Optimizer) -> None:
         self.end_step = int(self.params.end_fraction * total_steps)
@@ -101,25 +106,32 @@ class StructuralPlasticity:
         """Candidate sites: comb positions (C, 2, T) for chain sign +1 (index 0) and -1 (index 1), and the
         unit-sign couplings of a resonator there to every input (C, 2, T, N)."""
         chains = self.model.chains
-        lo, hi = chains.comb_range
-        grid = torch.arange(lo, hi + 1e-9, GRID_STEP, dtype=torch.float32)
-        f_in = chains.input_freqs_ghz()
-        lines = physics.coupling_tensor(f_in, chains.comb_to_ghz(grid).view(1, -1), chains.params,
-                                        signs=torch.ones(len(grid)))[0]  # (M, N), sign +1
+        grid, lines = self._grid_lines()
         first_order = grad @ lines.t()  # (C, M): loss change per unit of a +1 resonator at u
-        sites = torch.empty(chains.n_chains, 2, CANDIDATES)
+        site_idx = torch.empty(chains.n_chains, 2, CANDIDATES, dtype=torch.long)
         sep = max(1, int(round(CANDIDATE_SEPARATION / GRID_STEP)))
         for p, sign in enumerate((1.0, -1.0)):
             benefit = -sign * first_order  # (C, M), larger is better
             for t in range(CANDIDATES):
                 best = benefit.argmax(dim=1)  # (C,)
-                sites[:, p, t] = grid[best]
+                site_idx[:, p, t] = best
                 # suppress the neighbourhood so the next candidate is a different site
                 dist = (torch.arange(len(grid)).view(1, -1) - best.view(-1, 1)).abs()
                 benefit = benefit.masked_fill(dist < sep, -float("inf"))
-        f_sites = chains.comb_to_ghz(sites.reshape(-1)).view(1, -1)
-        site_lines = physics.coupling_tensor(f_in, f_sites, chains.params, signs=torch.ones(f_sites.shape[1]))
-        return sites, site_lines[0].view(chains.n_chains, 2, CANDIDATES, -1)
+        return grid[site_idx], lines[site_idx]  # (C, 2, T), (C, 2, T, N)
+
+    def _grid_lines(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Landing grid (M,) and the couplings of a +1 resonator at each grid site to every input (M, N);
+        cached while the input frequencies cannot change."""
+        chains = self.model.chains
+        if self._lines is not None and not chains.input_comb.requires_grad:
+            return self._lines
+        lo, hi = chains.comb_range
+        grid = torch.arange(lo, hi + 1e-9, GRID_STEP, dtype=torch.float32)
+        lines = physics.coupling_tensor(chains.input_freqs_ghz(), chains.comb_to_ghz(grid).view(1, -1),
+                                        chains.params, signs=torch.ones(len(grid)))[0]
+        self._lines = (grid, lines)
+        return self._lines
 
     @torch.no_grad()
     def rewire(self, max_moves: int) -> int:
@@ -137,35 +149,42 @@ class StructuralPlasticity:
         # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
         cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
             -1, n_chains, 2, CANDIDATES)
-        var_in = p_in.var(dim=0)  # (N,)
+        var_in = self.input_var  # (N,): variance of each input's power over the training set
         n_drop = min(k_res, DROP_CANDIDATES)
+        coupling = physics.coupling_tensor(chains.input_freqs_ghz(), chains.resonator_freqs_ghz(),
+                                           chains.params, alpha, k_sd, signs)  # (C, K, N)
+        logits = (p_in @ coupling.sum(dim=1).t()) * gain + model.bias  # (S, C)
+        # drop candidates: the resonators whose voltage varies least over images (independent-input estimate)
+        drop = (coupling.square() @ var_in).argsort(dim=1)[:, :n_drop]  # (C, D)
+        picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (C, D, N)
+        contrib = gain.view(1, -1, 1) * (p_in @ picked.reshape(n_chains * n_drop, -1).t()).view(
+            -1, n_chains, n_drop)  # (S, C, D): voltage of each drop candidate, as a score
+        slot = sign_slot[drop]  # (C, D): which candidate sites fit each resonator's chain sign
+        cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(cand.shape[0], n_chains, n_drop,
+                                                                             CANDIDATES))  # (S, C, D, T)
+        cand_own = torch.einsum("sc,scdt->cdt", (y.view(-1, 1) == torch.arange(n_chains).view(1, -1)).to(
+            cand_for.dtype), cand_for)  # (C, D, T)
+        open_ = torch.ones(n_chains, n_drop, CANDIDATES, dtype=torch.bool)  # swaps still allowed this round
         moved = 0
         for _ in range(max_moves):
-            coupling = physics.coupling_tensor(chains.input_freqs_ghz(), chains.resonator_freqs_ghz(),
-                                               chains.params, alpha, k_sd, signs)  # (C, K, N)
-            logits = (p_in @ coupling.sum(dim=1).t()) * gain + model.bias  # (S, C)
-            # drop candidates: the resonators whose voltage varies least over images (independent-input
-            # estimate), n_drop per chain
-            spread = coupling.square() @ var_in  # (C, K)
-            drop = spread.argsort(dim=1)[:, :n_drop]  # (C, D)
-            picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (C, D, N)
-            contrib = gain.view(1, -1, 1) * (p_in @ picked.reshape(n_chains * n_drop, -1).t()).view(
-                -1, n_chains, n_drop)  # (S, C, D)
             base = torch.nn.functional.cross_entropy(logits, y)
-            # new score of chain j if its resonator drop[j, d] jumps to candidate t: (S, C, D, T)
-            slot = sign_slot[drop]  # (C, D)
-            new_col = (logits.unsqueeze(-1) - contrib).unsqueeze(-1) + cand.gather(
-                2, slot.view(1, n_chains, n_drop, 1).expand(cand.shape[0], n_chains, n_drop, CANDIDATES))
-            loss = self._swapped_loss(logits, y, new_col)  # (C, D, T)
-            best = (base - loss).reshape(n_chains, -1).max(dim=1)
+            # loss if chain j's resonator drop[j, d] jumps to candidate t: (C, D, T)
+            loss = self.swap_losses(logits, y, contrib, cand_for, cand_own)
+            improvement = (base - loss).masked_fill(~open_, -float("inf"))
+            best = improvement.reshape(n_chains, -1).max(dim=1)
             any_move = False
             for j in range(n_chains):
                 if float(best.values[j]) <= MIN_IMPROVEMENT:
                     continue
                 d, t = divmod(int(best.indices[j]), CANDIDATES)
                 k = int(drop[j, d])
-                chains.resonator_comb[j, k] = sites[j, int(sign_slot[k]), t]
+                chains.resonator_comb[j, k] = sites[j, int(slot[j, d]), t]
                 self._reset_optimizer_state(chains.resonator_comb, (j, k))
+                # exact bookkeeping of the sample's scores, instead of recomputing them
+                logits[:, j] += cand_for[:, j, d, t] - contrib[:, j, d]
+                contrib[:, j, d] = cand_for[:, j, d, t]
+                open_[j, d, :] = False  # a resonator jumps at most once per round
+                open_[j, slot[j] == slot[j, d], t] = False  # and a site takes one resonator
                 moved += 1
                 any_move = True
             if not any_move:
@@ -218,24 +237,31 @@ class StructuralPlasticity:
         return 0
 
     @staticmethod
-    def _swapped_loss(logits: torch.Tensor, y: torch.Tensor, new_col: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy when only column j of the logits is replaced by new_col[:, j, k, t] (C, K, T).
+    def swap_losses(logits: torch.Tensor, y: torch.Tensor, contrib: torch.Tensor, cand_for: torch.Tensor,
+                    cand_own: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy on the sample for every swap (C, D, T): in chain j, resonator d's score
+        contribution ``contrib[:, j, d]`` is replaced by candidate t's ``cand_for[:, j, d, t]``.
 
-        new_col is consumed (overwritten) to save memory passes on this hot path.
+        ``cand_own[j, d, t]`` is the sum of ``cand_for[s, j, d, t]`` over the samples of class j (constant
+        over a round). Only the terms that depend on the candidate touch the (S, C, D, T) block.
         """
         s, c = logits.shape
         eye = torch.eye(c, dtype=torch.bool)
+        onehot = (y.view(-1, 1) == torch.arange(c).view(1, -1)).to(logits.dtype)  # (S, C)
         # log-sum-exp over the classes other than j, for every j: (S, C)
         lse_others = torch.logsumexp(logits.unsqueeze(1).masked_fill(eye, -float("inf")), dim=2)
-        target_is_j = (y.view(-1, 1) == torch.arange(c).view(1, -1)).view(s, c, 1, 1)
-        logit_y = logits.gather(1, y.view(-1, 1)).view(s, 1, 1, 1)
-        # the part of the loss that does not depend on the candidate: -logit_y when y != j
-        picked_sum = torch.where(target_is_j, 0.0, -logit_y).sum(0)  # (C, 1, 1)
-        picked_new = (new_col * target_is_j).sum(0)  # (C, K, T): sum of new_col over samples with y == j
-        # log(exp(lse_others) + exp(new)) = lse_others + log1p(exp(new - lse_others)); logits stay O(10)
-        shifted = new_col.sub_(lse_others.view(s, c, 1, 1)).clamp_(max=80.0).exp_().log1p_()
-        lse_sum = shifted.sum(0) + lse_others.sum(0).view(c, 1, 1)
-        return (lse_sum + picked_sum - picked_new) / s
+        base_col = logits.unsqueeze(-1) - contrib  # (S, C, D): chain j's score without resonator d
+        # log(exp(lse_others) + exp(new)) = lse_others + log1p(exp(new - lse_others)); scores stay O(10)
+        shifted = (base_col - lse_others.unsqueeze(-1)).unsqueeze(-1) + cand_for  # (S, C, D, T)
+        # (log(1 + e) rather than log1p: log1p has no vectorised CPU kernel in torch and is ~15x slower here;
+        # the terms lost to rounding are below 1e-7 of a loss that is O(1))
+        lse_sum = shifted.clamp_(max=80.0).exp_().add_(1.0).log_().sum(0) + lse_others.sum(0).view(c, 1, 1)
+        # minus the target's score: the new column for samples of class j, the unchanged logit otherwise
+        logit_y = (logits * onehot).sum(1)  # (S,)
+        others_y = logit_y.sum() - (onehot * logit_y.unsqueeze(1)).sum(0)  # (C,)
+        own = (onehot.unsqueeze(-1) * base_col).sum(0)  # (C, D)
+        picked = own.unsqueeze(-1) + cand_own + others_y.view(c, 1, 1)
+        return (lse_sum - picked) / s
 
     def _reset_optimizer_state(self, param: torch.Tensor, index) -> None:
         """Fresh Adam moments for the jumped entries of ``param``."""

@@ -62,17 +62,19 @@ def test_attachment_is_the_strongest_coupling():
             assert abs(float(layer.resonator_comb.detach()[j, k]) - i) < 3
 
 
-def test_swapped_loss_is_exact():
+def test_swap_losses_are_exact():
     torch.manual_seed(0)
-    s, c, k, t = 200, 10, 4, 3
-    logits, y, new = torch.randn(s, c) * 3, torch.randint(0, c, (s,)), torch.randn(s, c, k, t) * 3
-    out = StructuralPlasticity._swapped_loss(logits, y, new.clone())
+    s, c, d, t = 200, 10, 4, 3
+    logits, y = torch.randn(s, c) * 3, torch.randint(0, c, (s,))
+    contrib, cand = torch.randn(s, c, d), torch.randn(s, c, d, t) * 3
+    own = torch.einsum("sc,scdt->cdt", torch.nn.functional.one_hot(y, c).float(), cand)
+    out = StructuralPlasticity.swap_losses(logits, y, contrib, cand.clone(), own)
     for j in range(c):
-        for kk in range(k):
+        for dd in range(d):
             for tt in range(t):
                 mod = logits.clone()
-                mod[:, j] = new[:, j, kk, tt]
-                assert float(out[j, kk, tt]) == pytest.approx(float(torch.nn.functional.cross_entropy(mod, y)),
+                mod[:, j] += cand[:, j, dd, tt] - contrib[:, j, dd]
+                assert float(out[j, dd, tt]) == pytest.approx(float(torch.nn.functional.cross_entropy(mod, y)),
                                                               abs=1e-4)
 
 
