@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     preset.add_argument("--quick", action="store_true",
                         help="mnist-mini, K in 1,10,100,784, seeds 0,1,2, 3 epochs (minutes)")
     preset.add_argument("--full", action="store_true",
-                        help="full MNIST, K in 1,3,10,30,100,392, seeds 0,1,2, 10 epochs (default)")
+                        help="full MNIST, K in 1,3,10,30,100,392,784, seeds 0,1,2, 10 epochs (default)")
     p.add_argument("--out", default="sweep-results", metavar="DIR", help="output folder (default: sweep-results)")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help=f"worker processes (default: usable cores, {_usable_cores()} here)")

@@ -34,7 +34,7 @@ def row(model: str, k: int, seed: int, acc, *, error=None, cancelled=False) -> d
 def test_spec_defaults():
     spec = SweepSpec()
     assert spec.models == MODELS and spec.seeds == (0, 1, 2)
-    assert spec.ks == DEFAULT_KS == (1, 3, 10, 30, 100, 392) and 10 in spec.ks
+    assert spec.ks == DEFAULT_KS == (1, 3, 10, 30, 100, 392, 784) and 10 in spec.ks
     quick, full = SweepSpec.quick(), SweepSpec.full()
     assert quick.base.dataset == "mnist-mini" and quick.ks == (1, 10, 100, 784) and quick.seeds == (0, 1, 2)
     assert full.base.dataset == "mnist" and full.base.epochs == 10 and full.ks == DEFAULT_KS
