@@ -8,11 +8,14 @@ training):
    a resonator of sign s landed there is s * sum_i G_ji K_SD L(x_i(u)): the gradient correlated with the
    resonator's own lineshape, long tails included. The best few sites per chain and per sign are proposed;
    the side of the resonance a site lies on gives the weight sign the chain needs.
-2. *Evaluate* every (resonator, site) swap exactly on a fresh sample of training images: the chain's voltage
-   without the resonator plus its voltage at the new site, and the resulting cross-entropy. The first-order
-   guess only chooses candidates; a swap happens only when it lowers the sampled loss.
-3. *Jump*: in every chain, the best improving swap is applied, up to a cosine-decayed number of moves per
-   round. Jumped resonators get fresh optimizer state, as regrown weights do in RigL.
+2. *Evaluate* swaps exactly on a fresh sample of training images. The candidates to leave are the
+   ``DROP_CANDIDATES`` resonators of each chain whose voltage varies least over the training images. For
+   every (resonator, site) pair the chain's score is recomputed without the resonator and with a resonator
+   at the new site, and so is the cross-entropy. The first-order guess only chooses candidates; a swap
+   happens only when it lowers the sampled loss.
+3. *Jump*: in every chain, the best improving swap is applied, and the evaluation repeats with the scores
+   updated, up to a cosine-decayed number of jumps per chain and round (each resonator and each site at
+   most once). Jumped resonators get fresh optimizer state, as regrown weights do in RigL.
 
 When input frequencies are trained (``rf-input``), input oscillators jump too. Input i's weight vector is the
 chains' response at its frequency, W[:, i] = w(f_i): a point on one curve in R^C. Gradient descent only slides
