@@ -16,6 +16,13 @@ def torch_threads() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
+def configure_runtime() -> None:
+    """Process-wide settings of the app, before any torch op: torch's thread count."""
+    import torch
+
+    torch.set_num_threads(torch_threads())
+
+
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="rfexplorer", description="Visual explorer for RF spintronic neural networks")
     p.add_argument("--train", action="store_true", help="start a training run at start-up")
@@ -26,9 +33,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    import torch
-
-    torch.set_num_threads(torch_threads())  # once, before any torch op
+    configure_runtime()  # once, before any torch op
 
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtGui import QIcon

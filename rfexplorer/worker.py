@@ -20,6 +20,9 @@ from PySide6.QtCore import QObject, Signal, Slot
 from engine.progress import CancelToken
 
 _ids = itertools.count(1)
+#: How often a training run sends a snapshot (s): a little faster than the views redraw, so that every redraw
+#: has fresh data (the engine's own default, for headless callers, is 0.1 s).
+SNAPSHOT_INTERVAL_S = 0.05
 
 
 @dataclass
@@ -141,7 +144,8 @@ class TrainingWorker(QObject):
         def progress(snap) -> None:  # runs in this worker thread; snapshots are already copies
             self.snapshot.emit((job, snap))
 
-        result = run_training(job.config, dataset=ds, progress=progress, cancel=job.token)
+        result = run_training(job.config, dataset=ds, progress=progress, cancel=job.token,
+                              snapshot_interval_s=SNAPSHOT_INTERVAL_S)
         self.finished.emit((job, result))
 
     def _evaluate(self, job: Job) -> None:

@@ -65,7 +65,8 @@ def test_worker_signals_are_received_by_declared_slots():
 def test_main_sets_torch_threads_first():
     from rfexplorer import app
 
+    assert "torch.set_num_threads" in inspect.getsource(app.configure_runtime)
     source = inspect.getsource(app.main)
-    first_torch_use = source.index("torch.set_num_threads")
+    first_torch_use = source.index("configure_runtime()")
     for later in ("QApplication", "MainWindow", "apply_theme"):
         assert source.index(later) > first_torch_use
