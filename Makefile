@@ -36,8 +36,9 @@ reproduce-quick: venv
 	$(VENV)/bin/rfexplorer-cli sweep --quick --out results/quick
 	$(PY) -m rfexplorer.figures results/quick/sweep.json results/quick/sweep.png
 
+# SWEEP=results/reference/sweep.json shows a reference sweep behind the runs in the accuracy view.
 screenshots: venv
-	$(PY) -m rfexplorer.screenshots
+	$(PY) -m rfexplorer.screenshots $(if $(SWEEP),--sweep $(SWEEP))
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -70,6 +70,13 @@ def main(argv=None) -> int:
     from . import theme
     from .main_window import MainWindow, save_widget_png
 
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m rfexplorer.screenshots",
+                                 description="Render the main window after short training runs to PNGs.")
+    ap.add_argument("--sweep", help="a sweep.json to import first (File > Import sweep results), so the accuracy "
+                                    "view shows it behind the new runs")
+    args = ap.parse_args(argv)
     out = Path(os.environ.get("SCREENSHOTS_DIR", "screenshots"))
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([])
@@ -80,6 +87,9 @@ def main(argv=None) -> int:
         window.resize(1400, 900)
         window.show()
         _settle(app)
+        if args.sweep and not window.import_results(args.sweep):
+            window.close()
+            return 1
         base = RunConfig(dataset="mnist-mini")
         for model, k, epochs in CONTEXT_RUNS:
             if not _run_and_wait(app, window, base.with_(model=model, resonators_per_chain=k, epochs=epochs)):
