@@ -103,7 +103,7 @@ def test_frequencies_stay_in_the_tuning_range(mini):
     p = DeviceParams(tuning_margin=0.5)
     r = run_training(_cfg("rf-input", epochs=1, device=p, lr=5.0), mini)
     lo, hi = physics.tuning_range_comb(p, 784)
-    for u in (r.model.chains.resonator_comb, r.model.chains.input_comb):
+    for u in (r.model.chains.resonator_comb.detach(), r.model.chains.input_comb.detach()):
         assert float(u.min()) >= lo - 1e-4 and float(u.max()) <= hi + 1e-4
 
 
