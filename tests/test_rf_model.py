@@ -148,7 +148,7 @@ def test_rebuilding_from_state_is_bit_identical(mini):
     r = run_training(_cfg("rf-input", epochs=1), mini)
     m = r.model
     clone = RFPerceptron.from_state(m.params, m.chains.input_comb.detach(), m.chains.resonator_comb.detach(),
-                                    m.bias.detach(), float(m.log_gain), None, None)
+                                    m.bias.detach(), float(m.log_gain.detach()), None, None)
     with torch.no_grad():
         assert torch.equal(clone(mini.test_x), m(mini.test_x))
 
