@@ -110,7 +110,9 @@ class SpectrumView(ViewCard):
         # 2. selected chain's response and its resonators
         self.resp_zero = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(theme.FG_DIM, width=1))
         self.resp_plot.addItem(self.resp_zero)
-        self.resp_curve = pg.PlotDataItem(pen=pg.mkPen(theme.chain_color(0), width=1.5))
+        # thin, non-antialiased pen: this curve has thousands of points and is redrawn at every frame
+        self.resp_curve = pg.PlotDataItem(pen=pg.mkPen(theme.chain_color(0), width=1), antialias=False,
+                                          skipFiniteCheck=True)
         self.resp_plot.addItem(self.resp_curve)
         self.resp_markers = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None))
         self.resp_plot.addItem(self.resp_markers)
@@ -189,7 +191,7 @@ class SpectrumView(ViewCard):
         return np.log10(f) if self._log else f
 
     def _set_chain_colour(self, j: int) -> None:
-        self.resp_curve.setPen(pg.mkPen(theme.chain_color(j), width=1.5))
+        self.resp_curve.setPen(pg.mkPen(theme.chain_color(j), width=1))
         self.sel_band.setRegion((j - 0.45, j + 0.45))
         self.resp_plot.setLabel("left", f"chain {j}", units="V/µW", **theme.label_style())
 
