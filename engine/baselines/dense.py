@@ -11,6 +11,14 @@ from ..model_base import PerceptronModel
 from .optim import make_optimizer
 
 
+def linear_parameters(n_inputs: int, n_classes: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """Weight (C, N) and bias (C,) initialised as nn.Linear does: uniform in +-1/sqrt(fan_in)."""
+    bound = 1.0 / math.sqrt(n_inputs)
+    weight = nn.Parameter(torch.empty(n_classes, n_inputs).uniform_(-bound, bound))
+    bias = nn.Parameter(torch.empty(n_classes).uniform_(-bound, bound))
+    return weight, bias
+
+
 class DensePerceptron(PerceptronModel):
     """Plain softmax-linear classifier (all C*N weights in use), initialised like ``nn.Linear``."""
 
@@ -21,12 +29,7 @@ class DensePerceptron(PerceptronModel):
         super().__init__(n_inputs, n_classes)
         if optimizer is not None:
             self.optimizer = optimizer
-        self.weight = nn.Parameter(torch.empty(n_classes, n_inputs))
-        self.bias = nn.Parameter(torch.empty(n_classes))
-        bound = 1.0 / math.sqrt(n_inputs)
-        with torch.no_grad():
-            self.weight.uniform_(-bound, bound)
-            self.bias.uniform_(-bound, bound)
+        self.weight, self.bias = linear_parameters(n_inputs, n_classes)
 
     def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
         return make_optimizer(self.parameters(), self.optimizer, lr)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model_base import PerceptronModel
+from .dense import linear_parameters
 from .optim import make_optimizer
 
 #: Budget shapes, as in :data:`engine.config.BUDGETS`.
@@ -98,13 +99,7 @@ class MaskedPerceptron(PerceptronModel):
             raise ValueError(f"k (weights per output) must be between 1 and {n_inputs} (got {k})")
         self.k = int(k)
         self.budget = budget
-        self.weight = nn.Parameter(torch.empty(n_classes, n_inputs))
-        self.bias = nn.Parameter(torch.empty(n_classes))
-        # Same initialisation as nn.Linear (uniform in +-1/sqrt(fan_in)), then masked.
-        bound = 1.0 / math.sqrt(n_inputs)
-        with torch.no_grad():
-            self.weight.uniform_(-bound, bound)
-            self.bias.uniform_(-bound, bound)
+        self.weight, self.bias = linear_parameters(n_inputs, n_classes)  # as nn.Linear, then masked below
         self.register_buffer("mask", torch.ones(n_classes, n_inputs))
         with torch.no_grad():
             self.mask.copy_(self.initial_mask().to(self.mask.dtype))
