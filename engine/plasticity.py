@@ -147,15 +147,12 @@ class StructuralPlasticity:
         gain = model.gain.expand(n_chains)
         signs = chains.signs  # (K,)
         sign_slot = (signs < 0).long()  # 0 for +1, 1 for -1
-        alpha = chains.alpha_r if chains.alpha_r is not None else None
-        k_sd = chains.k_sd_r if chains.k_sd_r is not None else None
         # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
         cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
             -1, n_chains, 2, CANDIDATES)
         var_in = self.input_var  # (N,): variance of each input's power over the training set
         n_drop = min(k_res, DROP_CANDIDATES)
-        coupling = physics.coupling_tensor(chains.input_freqs_ghz(), chains.resonator_freqs_ghz(),
-                                           chains.params, alpha, k_sd, signs)  # (C, K, N)
+        coupling = chains.coupling()  # (C, K, N), device spreads included
         logits = (p_in @ coupling.sum(dim=1).t()) * gain + model.bias  # (S, C)
         # drop candidates: the resonators whose voltage varies least over images (independent-input estimate)
         drop = (coupling.square() @ var_in).argsort(dim=1)[:, :n_drop]  # (C, D)
