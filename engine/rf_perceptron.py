@@ -21,8 +21,6 @@ from .plasticity import StructuralPlasticity
 #: Initial read-out gain, in units of 1 / (K_SD * P_max): a resonator at its peak on a white pixel adds this
 #: much to a class score.
 INITIAL_GAIN = 0.3
-#: One read-out gain per chain (True) or one shared gain (False).
-PER_CHAIN_GAIN = False
 
 
 class RFPerceptron(PerceptronModel):
@@ -42,10 +40,9 @@ class RFPerceptron(PerceptronModel):
         self.n_resonators = k
         self.chains = RFChainLayer(n_inputs, n_classes, k, params, train_inputs=train_inputs)
         self.bias = nn.Parameter(torch.zeros(n_classes))
-        shape = (n_classes,) if PER_CHAIN_GAIN else ()
         #: log of the read-out gain in units of 1 / (K_SD * P_max); trained with the same learning rate as the
         #: frequencies (one Adam group: tuning showed no gain from separate read-out rates)
-        self.log_gain = nn.Parameter(torch.full(shape, math.log(INITIAL_GAIN)))
+        self.log_gain = nn.Parameter(torch.tensor(math.log(INITIAL_GAIN)))
         self._unit = 1.0 / (params.k_sd * params.p_max_uw)  # gain unit, see INITIAL_GAIN
         self.plasticity = StructuralPlasticity(self, cfg.plasticity) if (plastic and cfg is not None) else None
         self._weight: Optional[torch.Tensor] = None
