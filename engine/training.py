@@ -129,7 +129,8 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     except RunCancelled:
         cancelled = True
     train_seconds = time.perf_counter() - start
-    final_acc = accuracy(model, ds.test_x, ds.test_y)
+    # a finished run was just evaluated after its last epoch; a cancelled one is evaluated as it stands
+    final_acc = test_acc if (history and not cancelled) else accuracy(model, ds.test_x, ds.test_y)
     model.eval()
     result = RunResult(config=cfg, test_accuracy=final_acc, train_seconds=train_seconds,
                        epochs_completed=len(history), history=history, rewiring_events=model.rewiring_events,
