@@ -99,6 +99,24 @@ def test_only_rf_input_moves_the_input_oscillators(mini):
         assert moved == moves, model
 
 
+def test_input_jumps_are_checked_exactly_and_lower_the_sampled_loss(mini):
+    from engine import plasticity
+    m = run_training(_cfg("rf-input", epochs=1), mini).model
+    x, y = mini.train_x, mini.train_y
+    torch.manual_seed(7)
+    idx = torch.randint(0, len(x), (plasticity.INPUT_SAMPLE_SIZE,))  # the sample rewire_inputs draws
+    before_comb = m.chains.input_comb.detach().clone()
+    with torch.no_grad():
+        before = float(torch.nn.functional.cross_entropy(m(x[idx]), y[idx]))
+        torch.manual_seed(7)
+        moved = m.plasticity.rewire_inputs(1.0)
+        after = float(torch.nn.functional.cross_entropy(m(x[idx]), y[idx]))
+    changed = int((m.chains.input_comb.detach() != before_comb).sum())
+    assert moved > 0 and changed == moved
+    # every jump lowered the sampled loss by at least INPUT_MIN_IMPROVEMENT
+    assert after < before - moved * plasticity.INPUT_MIN_IMPROVEMENT * 0.99
+
+
 def test_frequencies_stay_in_the_tuning_range(mini):
     p = DeviceParams(tuning_margin=0.5)
     r = run_training(_cfg("rf-input", epochs=1, device=p, lr=5.0), mini)
