@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .config import MODELS, RF_MODELS, RunConfig, remaining_synapses_pct, removed_synapses_pct
+from .config import MODEL_LABELS, MODELS, RF_MODELS, RunConfig, remaining_synapses_pct, removed_synapses_pct
 from .export import atomic_write_text, dumps_json, json_safe
 from .progress import CancelToken, DivergenceError
 from .results import software_versions, utc_now_iso
@@ -427,7 +427,7 @@ def _margin_lines(by: dict, dense: Optional[dict]) -> list[str]:
     for rf in ("rf", "rf-input"):
         v = mean(rf)
         if v is not None and rigl is not None:
-            out.append(f"- RF − RigL ({rf} − rigl): {v - rigl:+.2f} points ({v:.2f} % vs {rigl:.2f} %); "
+            out.append(f"- {MODEL_LABELS[rf]} − RigL ({rf} − rigl): {v - rigl:+.2f} points ({v:.2f} % vs {rigl:.2f} %); "
                        f"paper: +{PAPER_RF_MINUS_SPARSE:.2f} points against its sparse-training baseline.")
         elif rf == "rf":
             out.append(f"- RF − RigL: not available (needs rf and rigl runs at K = {REFERENCE_K}).")

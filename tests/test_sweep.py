@@ -106,7 +106,7 @@ def test_markdown_table_and_margin():
     k10 = next(line for line in lines if line.startswith("| 98.72 | 10 |"))
     assert "80.50 ± 0.71" in k10 and "69.50 ± 0.71" in k10 and "92.00 ± 0.00" in k10
     assert "| 87.24 | 100 |" in md
-    assert "- RF − RigL (rf − rigl): +11.00 points" in md
+    assert "- RF (trained topology) − RigL (rf − rigl): +11.00 points" in md
     assert "rf-input − rigl): +18.50 points" in md
     assert "dense − rf-input): +4.00 points" in md
     # rows sorted by % removed, ascending
@@ -148,7 +148,7 @@ def test_tiny_sweep_end_to_end(mini, tmp_path):
     with open(paths["csv"], newline="") as fh:
         assert len(list(csv.DictReader(fh))) == 10
     md = paths["md"].read_text()
-    assert "| removed % | K | rf | rigl | dense |" in md and "RF − RigL (rf − rigl)" in md
+    assert "| removed % | K | rf | rigl | dense |" in md and "RF (trained topology) − RigL (rf − rigl)" in md
 
 
 def test_pool_matches_in_process(mini):
