@@ -32,6 +32,10 @@ class PerceptronModel(nn.Module):
         #: Number of topology changes so far (resonator jumps, or mask positions regrown).
         self.rewiring_events = 0
 
+    def heartbeat(self) -> None:
+        """Called by long work inside a hook (a rewiring round) every so often. The training loop replaces it
+        to report progress, and to stop a cancelled run, in the middle of that work."""
+
     # --- what the loop calls -------------------------------------------------------------------------
     def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
         """The optimizer for this model: Adam over all trainable parameters, in one group."""

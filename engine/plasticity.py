@@ -59,6 +59,8 @@ INPUT_GRID_STEP = 0.5
 INPUT_FRACTION = 1.0
 #: Best predicted sites per input that are checked exactly when it is considered.
 INPUT_SITES = 4
+#: Inputs checked between two heartbeats of the model (progress reports and cancellation inside a round).
+HEARTBEAT_EVERY = 64
 #: An input jump must lower the sampled loss by at least this much (nats): one input moves far less than a
 #: resonator does.
 INPUT_MIN_IMPROVEMENT = 1e-5
@@ -105,6 +107,7 @@ class StructuralPlasticity:
             return 0
         n = self.moves_at(step)
         moved = self.rewire(n) if (n > 0 and self.train_x is not None) else 0
+        self.model.heartbeat()
         if n > 0 and self.train_x is not None and self.model.chains.input_comb.requires_grad:
             moved += self.rewire_inputs(INPUT_FRACTION * n / max(1, self.moves_at(0)))
         self.grad_sum = None
@@ -241,6 +244,8 @@ class StructuralPlasticity:
         p_rows = p_in.t().contiguous()  # (N, S)
         moved = 0
         for pos, i in enumerate(order.tolist()):  # exact greedy check, the scores updated after every jump
+            if pos % HEARTBEAT_EVERY == HEARTBEAT_EVERY - 1:
+                self.model.heartbeat()  # lets the app redraw, or stop the run, during a long round
             rows = emit_row[bounds[pos]:bounds[pos + 1]]
             if len(rows) == 0:
                 continue

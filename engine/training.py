@@ -86,10 +86,29 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     start = time.perf_counter()
     last_report = -1e9
     epoch = 0
+    loss_sum, correct, seen = 0.0, 0, 0
+
+    def report(force: bool = False) -> None:
+        """Send a snapshot if one is due (or ``force``); also called from inside long rewiring rounds."""
+        nonlocal last_report
+        now = time.perf_counter()
+        if progress is None or seen == 0 or not (force or now - last_report >= snapshot_interval_s):
+            return
+        last_report = now
+        progress(make_snapshot(model, cfg, epoch=epoch, step=step, total_steps=total_steps,
+                               loss=loss_sum / seen, train_acc=correct / seen, test_acc=test_acc,
+                               elapsed=now - start, history=history))
+
+    def heartbeat() -> None:
+        if cancel is not None and cancel.is_set():
+            raise RunCancelled
+        report()
+
+    model.heartbeat = heartbeat
     try:
         for epoch in range(1, cfg.epochs + 1):
             perm = torch.randperm(n, generator=gen)
-            loss_sum, correct, seen = 0.0, 0, 0
+            loss_sum, correct, seen = 0.0, 0, 0  # (read by report(), a closure)
             for i in range(0, n, cfg.batch_size):
                 if cancel is not None and cancel.is_set():
                     raise RunCancelled
@@ -112,22 +131,15 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
                 loss_sum += loss_value * len(y)
                 correct += int((logits.detach().argmax(1) == y).sum())
                 seen += len(y)
-                now = time.perf_counter()
-                if progress is not None and now - last_report >= snapshot_interval_s:
-                    last_report = now
-                    progress(make_snapshot(model, cfg, epoch=epoch, step=step, total_steps=total_steps,
-                                           loss=loss_sum / seen, train_acc=correct / seen, test_acc=test_acc,
-                                           elapsed=now - start, history=history))
+                report()
             model.after_epoch(epoch, optimizer)
             test_acc = accuracy(model, ds.test_x, ds.test_y)
             history.append((epoch, loss_sum / seen, correct / seen, test_acc))
-            if progress is not None:
-                last_report = time.perf_counter()
-                progress(make_snapshot(model, cfg, epoch=epoch, step=step, total_steps=total_steps,
-                                       loss=loss_sum / seen, train_acc=correct / seen, test_acc=test_acc,
-                                       elapsed=last_report - start, history=history))
+            report(force=True)
     except RunCancelled:
         cancelled = True
+    finally:
+        del model.heartbeat  # back to the class's no-op: the returned model holds no reference to the loop
     train_seconds = time.perf_counter() - start
     # a finished run was just evaluated after its last epoch; a cancelled one is evaluated as it stands
     final_acc = test_acc if (history and not cancelled) else accuracy(model, ds.test_x, ds.test_y)

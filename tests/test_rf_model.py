@@ -162,6 +162,24 @@ def test_snapshots_are_private_copies_and_cancellation_stops_between_batches(min
     assert np.array_equal(first.weight, before), "snapshot must not change when the model does"
 
 
+def test_long_rewiring_rounds_report_progress_and_can_be_cancelled(mini, monkeypatch):
+    from engine import plasticity
+    monkeypatch.setattr(plasticity, "HEARTBEAT_EVERY", 8)
+    token = CancelToken()
+    steps = []
+
+    def progress(s):
+        if not s.final:
+            steps.append(s.step)
+        if steps.count(100) >= 3:  # several reports at the step of the first rewiring round: inside it
+            token.set()
+
+    # 3 epochs of 60 steps: rewiring rounds at steps 100 (inside the first 75 %) and not at 200
+    r = run_training(_cfg("rf-input", epochs=3), mini, progress=progress, cancel=token, snapshot_interval_s=0.0)
+    assert r.cancelled and steps.count(100) == 3 and max(steps) == 100
+    assert "heartbeat" not in r.model.__dict__  # the loop's hook does not outlive the run
+
+
 def test_rebuilding_from_state_is_bit_identical(mini):
     r = run_training(_cfg("rf-input", epochs=1), mini)
     m = r.model
