@@ -8,12 +8,16 @@ Targets (issue 4), on this 2-core machine:
 - training in the app costs at most 20 % more wall time per epoch than the same run headless.
 The window is real (offscreen platform); the run is started through the controller as the Train button does.
 Gaps and redraws are counted from the first snapshot (training under way, dataset loaded) to the end.
+App and headless runs alternate ``--repeats`` times. The worst gap and the slowest redraw rate are reported;
+the overhead compares the median app and headless training times (a 2-epoch run lasts about 2 s, so one pair
+alone varies by several percent).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -89,6 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="rf")
     ap.add_argument("-K", "--resonators-per-chain", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="app and headless runs, alternating (default 3)")
     ap.add_argument("--json", help="write the measurements to this file")
     args = ap.parse_args(argv)
     from rfexplorer.app import configure_runtime
@@ -102,24 +107,33 @@ def main(argv=None) -> int:
                     data_dir=args.data_dir, epochs=args.epochs, seed=0)
     ds = load_dataset(args.dataset, args.data_dir)
     run_training(cfg.with_(epochs=1), ds)  # warm-up, so neither measured run pays first-run costs
-    app_run = run_in_app(cfg, args.data_dir)
-    headless = run_training(cfg, ds)
-    overhead = app_run["train_seconds"] / headless.train_seconds - 1.0
+    app_runs, headless_seconds = [], []
+    for _ in range(max(1, args.repeats)):
+        app_runs.append(run_in_app(cfg, args.data_dir))
+        headless_seconds.append(run_training(cfg, ds).train_seconds)
+    app_seconds = [r["train_seconds"] for r in app_runs]
+    worst_gap = max(r["max_gap_ms"] for r in app_runs)
+    worst_p99 = max(r["p99_gap_ms"] for r in app_runs)
+    slowest_redraw = min(r["redraw_hz"] for r in app_runs)
+    overhead = statistics.median(app_seconds) / statistics.median(headless_seconds) - 1.0
     checks = {
-        f"max event-loop gap <= {MAX_GAP_MS:g} ms": app_run["max_gap_ms"] <= MAX_GAP_MS,
-        f"redraw rate >= {MIN_REDRAW_HZ:g} Hz": app_run["redraw_hz"] >= MIN_REDRAW_HZ,
+        f"max event-loop gap <= {MAX_GAP_MS:g} ms": worst_gap <= MAX_GAP_MS,
+        f"redraw rate >= {MIN_REDRAW_HZ:g} Hz": slowest_redraw >= MIN_REDRAW_HZ,
         f"app overhead <= {MAX_OVERHEAD:.0%}": overhead <= MAX_OVERHEAD,
     }
-    print(f"app responsiveness: {args.model} K={args.resonators_per_chain}, {args.dataset}, {args.epochs} epochs")
-    print(f"  event-loop gap: max {app_run['max_gap_ms']:.1f} ms, p99 {app_run['p99_gap_ms']:.1f} ms")
-    print(f"  redraw rate:    {app_run['redraw_hz']:.1f} Hz")
-    print(f"  training time:  app {app_run['train_seconds']:.2f} s, headless {headless.train_seconds:.2f} s "
-          f"({overhead:+.1%})")
+    seconds = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
+    print(f"app responsiveness: {args.model} K={args.resonators_per_chain}, {args.dataset}, {args.epochs} epochs, "
+          f"{len(app_runs)} app and {len(headless_seconds)} headless runs")
+    print(f"  event-loop gap: max {worst_gap:.1f} ms, p99 {worst_p99:.1f} ms (worst run)")
+    rates = ", ".join(f"{r['redraw_hz']:.1f}" for r in app_runs)
+    print(f"  redraw rate:    {slowest_redraw:.1f} Hz (slowest run; all: {rates})")
+    print(f"  training time:  app {seconds(app_seconds)} s, headless {seconds(headless_seconds)} s "
+          f"(medians: {overhead:+.1%})")
     for name, ok in checks.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"app": app_run, "headless_train_seconds": headless.train_seconds, "overhead": overhead,
+            json.dump({"app_runs": app_runs, "headless_train_seconds": headless_seconds, "overhead": overhead,
                        "checks": checks}, fh, indent=2)
     return 0 if all(checks.values()) else 1
 

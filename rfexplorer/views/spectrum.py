@@ -50,6 +50,7 @@ class SpectrumView(ViewCard):
         self._image_shape = (28, 28)
         self._params_key = None
         self._probe = None
+        self._comb_drawn: Optional[tuple] = None  # what the comb plot shows now: (sample, params, input freqs)
         self._probe_x = None
         self._probe_k = -1
         self._resp_max = 0.0
@@ -120,11 +121,11 @@ class SpectrumView(ViewCard):
         self.sel_band = pg.LinearRegionItem(values=(-0.45, 0.45), orientation="horizontal", movable=False,
                                             brush=pg.mkBrush(255, 255, 255, 22), pen=pg.mkPen(None))
         self.res_plot.addItem(self.sel_band)
-        self.chain_items = []
-        for j in range(n_chains):
-            item = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(theme.chain_color(j)))
-            self.res_plot.addItem(item)
-            self.chain_items.append(item)
+        # one scatter for every chain's resonators (coloured per chain): one setData per frame, not C
+        self.res_item = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None))
+        self.res_plot.addItem(self.res_item)
+        self._chain_brushes = [pg.mkBrush(theme.chain_color(j)) for j in range(n_chains)]
+        self._res_style: Optional[tuple] = None  # (shape key, rows, brushes, symbols) of the last frame
         self.res_plot.invertY(True)
         self.res_plot.setYRange(-0.6, n_chains - 0.4, padding=0)
         self.res_plot.getAxis("left").setTicks([[(j, str(j)) for j in range(n_chains)]])
@@ -218,6 +219,11 @@ class SpectrumView(ViewCard):
             return
         f_in = st.input_freqs_ghz if st.input_freqs_ghz is not None else \
             spectra.nominal_input_frequencies_ghz(st.params, st.n_inputs)
+        drawn = self._comb_drawn
+        if (drawn is not None and drawn[0] is x and drawn[1] == st.params and drawn[2] is not None
+                and np.array_equal(drawn[2], f_in)):
+            return  # unchanged (inputs are fixed except in rf-input): skip the repaint of the comb plot
+        self._comb_drawn = (x, st.params, np.array(f_in, copy=True))
         p_w = st.params.p_max_uw * x.astype(np.float64) * 1e-6  # µW -> W (axis shows SI units)
         xs = np.repeat(self._x(f_in), 2)
         ys = np.zeros_like(xs)
@@ -232,8 +238,7 @@ class SpectrumView(ViewCard):
         if not st.is_rf:
             self.resp_curve.setData([], [])
             self.resp_markers.setData([], [])
-            for item in self.chain_items:
-                item.setData([], [])
+            self.res_item.setData([], [])
             self.sel_band.hide()
             label = MODEL_LABELS.get(st.model, st.model)
             html = (f"<div style='color:{theme.FG_DIM}; font-size:10pt; text-align:center'>{label}: no "
@@ -256,11 +261,14 @@ class SpectrumView(ViewCard):
         signs = st.resonator_signs if st.resonator_signs is not None else np.ones(f_res.shape[1], np.float32)
         up = np.asarray(signs) > 0
         symbols = np.where(up, "t1", "t")
-        for j, item in enumerate(self.chain_items):
-            if j < f_res.shape[0]:
-                item.setData(self._x(f_res[j]), np.full(f_res.shape[1], j, dtype=float), symbol=list(symbols))
-            else:
-                item.setData([], [])
+        n_ch, k = f_res.shape[0], f_res.shape[1]
+        key = (n_ch, k, up.tobytes())
+        if self._res_style is None or self._res_style[0] != key:
+            chain_of = np.repeat(np.arange(n_ch), k)
+            brushes = [self._chain_brushes[j % len(self._chain_brushes)] for j in chain_of]
+            self._res_style = (key, chain_of.astype(float), brushes, list(symbols) * n_ch)
+        _, rows, brushes, all_symbols = self._res_style
+        self.res_item.setData(self._x(f_res).ravel(), rows, symbol=all_symbols, brush=brushes)
         j = min(self.selected_chain, f_res.shape[0] - 1)
         if self._probe is None or len(self._probe) == 0 or self._probe_k != f_res.shape[1]:
             self._probe = spectra.probe_frequencies_ghz(st.params, st.n_inputs, f_res.shape[1])
@@ -303,7 +311,8 @@ class SpectrumView(ViewCard):
         """Arrays currently drawn (for tests): comb stems, response curve, resonator x positions."""
         comb = self.comb_item.getData()
         resp = self.resp_curve.getData()
-        res = [item.getData()[0] for item in self.chain_items]
+        xs, rows = self.res_item.getData()
+        res = [None if xs is None else np.asarray(xs)[np.asarray(rows) == j] for j in range(self.n_chains)]
         return {"comb_y": None if comb[1] is None else np.array(comb[1]),
                 "comb_x": None if comb[0] is None else np.array(comb[0]),
                 "response": None if resp[1] is None else np.array(resp[1]),
