@@ -427,7 +427,8 @@ def _margin_lines(by: dict, dense: Optional[dict]) -> list[str]:
     for rf in ("rf", "rf-input"):
         v = mean(rf)
         if v is not None and rigl is not None:
-            out.append(f"- {MODEL_LABELS[rf]} − RigL ({rf} − rigl): {v - rigl:+.2f} points ({v:.2f} % vs {rigl:.2f} %); "
+            out.append(f"- {MODEL_LABELS[rf]} − RigL ({rf} − rigl): {v - rigl:+.2f} points "
+                       f"({v:.2f} % vs {rigl:.2f} %); "
                        f"paper: +{PAPER_RF_MINUS_SPARSE:.2f} points against its sparse-training baseline.")
         elif rf == "rf":
             out.append(f"- RF − RigL: not available (needs rf and rigl runs at K = {REFERENCE_K}).")

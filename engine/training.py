@@ -99,9 +99,12 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
                                loss=loss_sum / seen, train_acc=correct / seen, test_acc=test_acc,
                                elapsed=now - start, history=history))
 
-    def heartbeat() -> None:
+    def stop_if_cancelled() -> None:
         if cancel is not None and cancel.is_set():
             raise RunCancelled
+
+    def heartbeat() -> None:
+        stop_if_cancelled()
         report()
 
     model.heartbeat = heartbeat
@@ -110,8 +113,7 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
             perm = torch.randperm(n, generator=gen)
             loss_sum, correct, seen = 0.0, 0, 0  # (read by report(), a closure)
             for i in range(0, n, cfg.batch_size):
-                if cancel is not None and cancel.is_set():
-                    raise RunCancelled
+                stop_if_cancelled()
                 idx = perm[i:i + cfg.batch_size]
                 x, y = ds.train_x[idx], ds.train_y[idx]
                 logits = model(x)

@@ -50,7 +50,7 @@ class SpectrumView(ViewCard):
         self._image_shape = (28, 28)
         self._params_key = None
         self._probe = None
-        self._comb_drawn: Optional[tuple] = None  # what the comb plot shows now: (sample, params, input freqs)
+        self._comb_drawn: Optional[tuple] = None  # what the comb shows: ((images, index), params, input freqs)
         self._probe_x = None
         self._probe_k = -1
         self._resp_max = 0.0
@@ -219,11 +219,11 @@ class SpectrumView(ViewCard):
             return
         f_in = st.input_freqs_ghz if st.input_freqs_ghz is not None else \
             spectra.nominal_input_frequencies_ghz(st.params, st.n_inputs)
-        drawn = self._comb_drawn
-        if (drawn is not None and drawn[0] is x and drawn[1] == st.params and drawn[2] is not None
+        drawn, sample = self._comb_drawn, (self._images, self.sample_spin.value())
+        if (drawn is not None and drawn[0][0] is sample[0] and drawn[0][1] == sample[1] and drawn[1] == st.params
                 and np.array_equal(drawn[2], f_in)):
             return  # unchanged (inputs are fixed except in rf-input): skip the repaint of the comb plot
-        self._comb_drawn = (x, st.params, np.array(f_in, copy=True))
+        self._comb_drawn = (sample, st.params, np.array(f_in, copy=True))
         p_w = st.params.p_max_uw * x.astype(np.float64) * 1e-6  # µW -> W (axis shows SI units)
         xs = np.repeat(self._x(f_in), 2)
         ys = np.zeros_like(xs)
