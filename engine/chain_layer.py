@@ -16,18 +16,19 @@ from . import physics
 from .physics import DeviceParams
 
 
-#: Initial layout of resonances: 'random' (uniform over the band, independently per chain) or 'aligned' (the
-#: chains share K random sites, each resonator within a few spacings of its site).
-INIT_LAYOUT = "aligned"
-ALIGNED_JITTER = 2.0
+INIT_LAYOUTS = ("aligned", "random")
 
 
-def initial_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int) -> torch.Tensor:
-    """Initial comb positions (C, K) of the resonators, drawn from torch's global RNG."""
-    if INIT_LAYOUT == "aligned":
-        sites = torch.rand(1, n_resonators) * (n_inputs - 1)
-        return (sites + ALIGNED_JITTER * torch.randn(n_chains, n_resonators)).clamp(0, n_inputs - 1)
-    return torch.rand(n_chains, n_resonators) * (n_inputs - 1)
+def initial_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int, generator: torch.Generator,
+                           layout: str = "aligned", jitter: float = 2.0) -> torch.Tensor:
+    """Initial comb positions (C, K) of the resonators. 'random': uniform over the band, independently per
+    chain; 'aligned': the chains share K random sites, each resonator within ``jitter`` spacings (std) of it."""
+    if layout == "aligned":
+        sites = torch.rand(1, n_resonators, generator=generator) * (n_inputs - 1)
+        return (sites + jitter * torch.randn(n_chains, n_resonators, generator=generator)).clamp(0, n_inputs - 1)
+    if layout == "random":
+        return torch.rand(n_chains, n_resonators, generator=generator) * (n_inputs - 1)
+    raise ValueError(f"initial layout must be one of {', '.join(INIT_LAYOUTS)} (got {layout!r})")
 
 
 #: Elements of the (chains, resonators, inputs) block the fused weight build processes at once (cache-sized).
@@ -39,14 +40,18 @@ class RFChainLayer(nn.Module):
 
     def __init__(self, n_inputs: int, n_chains: int, n_resonators: int, params: DeviceParams,
                  train_inputs: bool = False, resonator_comb: Optional[torch.Tensor] = None,
-                 input_comb: Optional[torch.Tensor] = None) -> None:
+                 input_comb: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
+                 init_layout: str = "aligned", init_jitter: float = 2.0) -> None:
         super().__init__()
         self.params = params
+        #: Source of the layer's randomness: initial layout, fabrication spreads and read-out noise.
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.n_inputs, self.n_chains, self.n_resonators = n_inputs, n_chains, n_resonators
         lo, hi = physics.tuning_range_comb(params, n_inputs)
         self.comb_range = (lo, hi)
         if resonator_comb is None:
-            resonator_comb = initial_resonator_comb(n_inputs, n_chains, n_resonators)
+            resonator_comb = initial_resonator_comb(n_inputs, n_chains, n_resonators, self.generator,
+                                                    init_layout, init_jitter)
         if input_comb is None:
             input_comb = torch.arange(n_inputs, dtype=torch.float32)
         self.resonator_comb = nn.Parameter(resonator_comb.to(torch.float32).clone())
@@ -59,7 +64,8 @@ class RFChainLayer(nn.Module):
                                    ("k_sd_r", params.k_sd, params.k_sd_dtod)):
             value = None
             if spread > 0:
-                value = (base * (1.0 + spread * torch.randn(n_chains, n_resonators))).clamp_min(0.05 * base)
+                noise = torch.randn(n_chains, n_resonators, generator=self.generator)
+                value = (base * (1.0 + spread * noise)).clamp_min(0.05 * base)
             self.register_buffer(name, value)
 
     # --- frequencies ------------------------------------------------------------------------------------
@@ -109,7 +115,7 @@ class RFChainLayer(nn.Module):
         w = self.weight() if weight is None else weight
         v = power_uw @ w.t()
         if self.params.readout_noise_v > 0:  # thermal / read-out noise, at every read-out
-            v = v + self.params.readout_noise_v * torch.randn_like(v)
+            v = v + self.params.readout_noise_v * torch.randn(v.shape, dtype=v.dtype, generator=self.generator)
         return v
 
 

@@ -8,6 +8,12 @@ Examples::
     rfexplorer-cli export --from rf.json lab.csv                   # re-export an existing file's CSV
     rfexplorer-cli evaluate rf.json --data-dir ../shared/data
     rfexplorer-cli sweep --quick --out results/quick
+    rfexplorer-cli train --config run.toml --set plasticity.interval_steps=50 --set model_params.initial_gain=0.5
+    rfexplorer-cli models                                          # the registered models
+
+Settings: every run setting lives in one typed tree (engine.config.RunConfig). ``--config FILE`` reads a TOML
+file of that tree, the named options below change single fields, and ``--set path.to.field=value``
+(repeatable) changes any field, typed from its declaration; later sources win.
 
 Exit status: 0 on success, 2 on wrong input (unknown model or dataset, K out of range, missing data,
 unreadable or malformed file, diverged training), 130 when interrupted (Ctrl-C), 1 for ``evaluate --check``
@@ -103,10 +109,7 @@ def _learning_rate(text: str) -> float:
 
 
 def _k_value(text: str) -> int:
-    v = _positive_int(text)
-    if v > 784:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 784, got {v}")
-    return v
+    return _positive_int(text)  # the upper bound (N inputs) is checked against the dataset
 
 
 def _csv_list(kind):
@@ -121,10 +124,10 @@ def _csv_list(kind):
 
 
 def _model_name(text: str) -> str:
-    from .config import MODELS
+    from .models import list_models
 
-    if text not in MODELS:
-        raise argparse.ArgumentTypeError(f"unknown model {text!r} (choose from {', '.join(MODELS)})")
+    if text not in list_models():
+        raise argparse.ArgumentTypeError(f"unknown model {text!r} (choose from {', '.join(list_models())})")
     return text
 
 
@@ -138,19 +141,28 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None:
-    from .config import BUDGETS, MODELS
+    from .config import BUDGETS
     from .data import DATASET_NAMES
+    from .models import list_models
     from .physics import FREQUENCY_PLANS, PARITIES
 
+    s = p.add_argument_group("settings")
+    s.add_argument("--config", default=None, metavar="FILE.toml",
+                   help="read run settings from a TOML file (the engine.config.RunConfig tree)")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="set one setting, e.g. plasticity.interval_steps=50 or device.alpha=0.004 "
+                        "(repeatable; applied last)")
     g = p.add_argument_group("run")
     if single:
-        g.add_argument("--model", choices=MODELS, default=None, help="model to train (default: rf)")
+        g.add_argument("--model", choices=list_models(), default=None, help="model to train (default: rf)")
         k = g.add_mutually_exclusive_group()
         k.add_argument("-K", "--resonators-per-chain", dest="k", type=_k_value, default=None, metavar="K",
-                       help="resonators per chain = weights per class, 1..784 (default: 10)")
+                       help="resonators per chain = weights per class, 1..N inputs (default: 10)")
         k.add_argument("--sparsity", type=_finite_float, default=None, metavar="PCT",
                        help="percentage of synapses removed, 0..100, converted to the nearest K")
-    g.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="dataset (default: mnist-mini)")
+    g.add_argument("--dataset", default=None, metavar="NAME|FILE",
+                   help=f"a dataset name ({', '.join(DATASET_NAMES)}) or a .npz/.csv/.h5 file "
+                        "(default: mnist-mini)")
     g.add_argument("--data-dir", default=None, metavar="DIR",
                    help="folder holding MNIST/, FashionMNIST/, KMNIST/ in torchvision's layout "
                         "(default: $RFEXPLORER_DATA or ~/.local/share/rfexplorer/data)")
@@ -206,12 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     _add_common(p)
 
+    p = sub.add_parser("models", help="list the registered models",
+                       description="The registered models: name, family, whether K applies, default learning "
+                                   "rate.")
+    _add_common(p)
+
     p = sub.add_parser("evaluate", help="evaluate a topology file and compare with its recorded accuracy",
                        description="Rebuild the network of a topology file and measure its accuracy.")
     p.add_argument("file", metavar="FILE", help="topology JSON file (written by train --export or export)")
-    from .data import DATASET_NAMES
-
-    p.add_argument("--dataset", choices=DATASET_NAMES, default=None, help="dataset (default: the recorded one)")
+    p.add_argument("--dataset", default=None, metavar="NAME|FILE", help="dataset (default: the recorded one)")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="data folder (see train --help)")
     p.add_argument("--split", choices=("recorded", "test"), default="recorded",
                    help="'recorded': the split the recorded accuracy was measured on (default); 'test': test set")
@@ -245,45 +260,47 @@ def build_parser() -> argparse.ArgumentParser:
 # Building configs
 # ---------------------------------------------------------------------------------------------------------
 
-def _device_changes(args) -> dict:
-    mapping = {"alpha": "alpha", "phi": "phi", "f_min": "f_min_ghz", "f_max": "f_max_ghz", "plan": "plan",
-               "parity": "parity", "alpha_dtod": "alpha_dtod", "k_sd_dtod": "k_sd_dtod",
-               "readout_noise": "readout_noise_v"}
-    return {field: getattr(args, name) for name, field in mapping.items() if getattr(args, name, None) is not None}
+_DEVICE_FLAGS = {"alpha": "alpha", "phi": "phi", "f_min": "f_min_ghz", "f_max": "f_max_ghz", "plan": "plan",
+                 "parity": "parity", "alpha_dtod": "alpha_dtod", "k_sd_dtod": "k_sd_dtod",
+                 "readout_noise": "readout_noise_v"}
+_RUN_FLAGS = ("model", "dataset", "data_dir", "epochs", "batch_size", "lr", "seed", "budget", "validation_fraction")
 
 
-def _run_changes(args, base) -> dict:
-    changes = {}
-    for name in ("dataset", "data_dir", "epochs", "batch_size", "lr", "budget", "validation_fraction"):
-        v = getattr(args, name, None)
-        if v is not None:
-            changes[name] = v
-    for name in ("model", "seed"):
-        v = getattr(args, name, None)
-        if v is not None:
-            changes[name] = v
-    dev = _device_changes(args)
-    if dev:
-        changes["device"] = base.device.with_(**dev)
+def _flag_changes(args) -> dict:
+    """The settings given as named options, as {dotted path: value}."""
+    changes = {name: getattr(args, name) for name in _RUN_FLAGS if getattr(args, name, None) is not None}
+    changes.update({f"device.{field}": getattr(args, name) for name, field in _DEVICE_FLAGS.items()
+                    if getattr(args, name, None) is not None})
+    if getattr(args, "k", None) is not None:
+        changes["resonators_per_chain"] = args.k
     return changes
 
 
-def config_from_args(args):
-    """The RunConfig of a train/export command (ValueError with the reason when a setting is invalid)."""
-    from .config import RunConfig, k_from_removed_pct
+def config_from_args(args, base: Optional[dict] = None):
+    """The RunConfig of a command: ``base`` (a preset), then --config, then named options, then --set.
+    Raises SettingError / ValueError with the reason when a setting is invalid."""
+    from .config import build_config, load_toml
+    from .settings_tree import set_path
 
-    base = RunConfig()
-    cfg = base.with_(**_run_changes(args, base))
-    k = args.k
-    if args.sparsity is not None:
-        k = k_from_removed_pct(args.sparsity)
+    mapping = dict(base or {})
+    if getattr(args, "config", None):
+        for key, value in load_toml(args.config).items():
+            mapping[key] = value
+    for key, value in _flag_changes(args).items():
+        mapping = set_path(mapping, key, value)
+    return build_config(None, getattr(args, "overrides", []) or [], base=mapping)
+
+
+def _apply_sparsity(args, cfg, n_inputs: int):
+    """K from --sparsity (needs the dataset's N); a note when the model does not use K."""
+    from .config import k_from_removed_pct
+
+    if getattr(args, "sparsity", None) is not None:
+        k = k_from_removed_pct(args.sparsity, n_inputs)
         _info(f"sparsity {args.sparsity:g} % removed -> {k} resonators per chain")
-    if cfg.model == "dense":
-        if k is not None and k != 784:
-            _info("note: the dense perceptron uses all 784 weights per class; K is ignored")
-        k = 784
-    if k is not None:
         cfg = cfg.with_(resonators_per_chain=k)
+    if not cfg.spec.uses_k and (getattr(args, "k", None) is not None or getattr(args, "sparsity", None) is not None):
+        _info(f"note: {cfg.spec.label} uses all {n_inputs} weights per class; K is ignored")
     return cfg
 
 
@@ -343,8 +360,10 @@ def _train(args):
 
     cfg = config_from_args(args)
     ds = load_dataset(cfg.dataset, cfg.data_dir)
-    _info(f"{ds.describe()}; model {cfg.model}, K = {cfg.resonators_per_chain} "
-          f"({remaining_synapses_pct(cfg.resonators_per_chain, ds.n_inputs):.2f} % of synapses), "
+    cfg = _apply_sparsity(args, cfg, ds.n_inputs)
+    k = cfg.resonators_per_chain if cfg.spec.uses_k else ds.n_inputs
+    _info(f"{ds.describe()}; model {cfg.model}, K = {k} "
+          f"({remaining_synapses_pct(k, ds.n_inputs):.2f} % of synapses), "
           f"{cfg.epochs} epoch(s), seed {cfg.seed}")
     token = CancelToken()
     with _cancel_on_sigint(token):
@@ -355,7 +374,7 @@ def _train(args):
 
 
 def _export_paths(path: str) -> tuple[Path, Path]:
-    from .export import csv_path_for
+    from .topology import csv_path_for
 
     p = Path(path)
     if p.suffix.lower() == ".csv":
@@ -377,6 +396,8 @@ def _report_train(args, result, exported: Optional[tuple] = None) -> None:
     if args.json:
         out = dict(s)
         out["test_accuracy"] = float(result.test_accuracy)
+        out["config"] = result.config.to_dict()
+        out["versions"] = dict(result.versions)
         if exported:
             out["export"] = str(exported[0])
             out["export_csv"] = str(exported[1]) if exported[1] else None
@@ -391,7 +412,7 @@ def cmd_train(args) -> int:
     result = _train(args)
     exported = None
     if paths:
-        from .export import export_result
+        from .topology import export_result
 
         exported = export_result(result, paths[0], csv_path=paths[1])
     _report_train(args, result, exported)
@@ -401,11 +422,9 @@ def cmd_train(args) -> int:
 def cmd_export(args) -> int:
     _set_threads(args.threads or _usable_cores())
     if args.source:
-        from .export import csv_path_for, load_topology, write_topology_csv
+        from .topology import csv_path_for, load_topology, write_topology_csv
 
-        given = [n for n in ("model", "k", "sparsity", "dataset", "epochs", "batch_size", "lr", "seed", "budget",
-                             "validation_fraction") if getattr(args, n, None) is not None]
-        if given or _device_changes(args):
+        if _flag_changes(args) or args.sparsity is not None or args.config or args.overrides:
             raise CliError("--from re-exports an existing file, so training options cannot be given with it")
         topo = load_topology(args.source)
         out = Path(args.output) if args.output else csv_path_for(args.source)
@@ -425,7 +444,7 @@ def cmd_export(args) -> int:
         raise CliError("export needs an OUTPUT file to write (or --from TOPOLOGY to re-export a file)")
     paths = _export_paths(args.output)
     result = _train(args)
-    from .export import export_result
+    from .topology import export_result
 
     exported = export_result(result, paths[0], csv_path=paths[1])
     _report_train(args, result, exported)
@@ -434,7 +453,8 @@ def cmd_export(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .data import load_dataset
-    from .export import evaluate_topology, load_topology
+    from .evaluation import evaluate_topology
+    from .topology import load_topology
 
     _set_threads(args.threads or _usable_cores())
     topo = load_topology(args.file)
@@ -470,12 +490,33 @@ def cmd_evaluate(args) -> int:
     return EXIT_OK
 
 
+def cmd_models(args) -> int:
+    from .models import get_spec, list_models
+
+    rows = []
+    for name in list_models():
+        spec = get_spec(name)
+        rows.append({"name": name, "label": spec.label, "family": spec.family, "uses_k": spec.uses_k,
+                     "trains_topology": spec.trains_topology, "default_lr": spec.default_lr,
+                     "params": spec.params_class.__name__})
+        _info(f"{name:<10} {spec.family:<8} {'K' if spec.uses_k else '-'}  lr {spec.default_lr:<7g} "
+              f"{spec.label}")
+    if getattr(args, "json", False):
+        print(json.dumps({"models": rows}), flush=True)
+    else:
+        print("\n".join(r["name"] for r in rows), flush=True)
+    return EXIT_OK
+
+
 def cmd_sweep(args) -> int:
     from .progress import CancelToken
     from .sweep import SweepSpec, run_sweep, write_results
 
     spec = SweepSpec.quick() if args.quick else SweepSpec.full()
-    base = spec.base.with_(**_run_changes(args, spec.base))
+    if args.overrides and any(o.strip().startswith("model_params.") for o in args.overrides):
+        raise CliError("a sweep trains several models, so model_params cannot be set with --set; train one "
+                       "model with 'train' instead")
+    base = config_from_args(args, base=spec.base.to_dict())
     workers = args.workers or _usable_cores()
     changes = {"base": base, "workers": workers, "threads_per_worker": args.threads or 1}
     if args.models:
@@ -526,7 +567,8 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "sweep": cmd_sweep}
+COMMANDS = {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "sweep": cmd_sweep,
+            "models": cmd_models}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

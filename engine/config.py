@@ -1,39 +1,97 @@
-"""The run configuration: everything that determines a training run, validated, and serialisable to JSON."""
+"""The run configuration: every setting of a training run in one typed tree, validated, recorded with results.
+
+The tree (``RunConfig`` at the root)::
+
+    model, resonators_per_chain, dataset, data_dir, epochs, batch_size, lr, lr_schedule, seed, budget,
+    validation_fraction
+    device       DeviceParams      the physics of the RF network (engine.physics)
+    plasticity   PlasticityParams  structural plasticity of the RF models (engine.plasticity)
+    model_params the model's own parameters: the dataclass its registry entry names (engine.models), e.g.
+                 RFParams for rf / rf-input / rf-frozen, RigLParams for rigl
+
+It is read from TOML (:func:`load_toml`), overridden field by field with ``path.to.field=value``
+(:func:`apply_overrides`), and written into every result and export as ``RunConfig.to_dict()``.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Optional
 
 from .physics import DeviceParams
+from .settings_tree import SettingError, field_type_at, from_mapping, parse_text, set_path, to_mapping
 
-#: Model names, as used by the CLI, the app and the result files.
-RF_MODELS = ("rf", "rf-input", "rf-frozen")
-BASELINE_MODELS = ("dense", "prune", "random", "rigl", "set")
-MODELS = (*RF_MODELS, *BASELINE_MODELS)
-MODEL_LABELS = {
-    "rf": "RF (trained topology)",
-    "rf-input": "RF + trained input frequencies",
-    "rf-frozen": "RF, frozen topology (ablation)",
-    "dense": "Dense perceptron",
-    "prune": "Gradual magnitude pruning",
-    "random": "Static random sparse",
-    "rigl": "RigL",
-    "set": "SET",
-}
 BUDGETS = ("per-output", "global")
+LR_SCHEDULES = ("cosine", "constant")
 #: Largest accepted learning rate (larger ones overflow inside the optimizer instead of diverging cleanly).
 MAX_LR = 1e3
 
 
 @dataclass(frozen=True)
 class PlasticityParams:
-    """Schedule of structural plasticity (resonator jumps) for the RF models."""
+    """Structural plasticity of the RF models: when rewiring rounds happen and how candidate jumps are chosen.
+
+    Comb units are input spacings (see engine.physics). Defaults are the tuned values of the reference sweep.
+    """
 
     interval_steps: int = 100
-    """Optimizer steps between two rewiring rounds."""
+    """Optimizer steps between two rewiring rounds (0 disables rewiring)."""
     fraction: float = 0.3
-    """Initial fraction of each chain's resonators considered for a jump at a round (cosine-decayed)."""
+    """Initial fraction of each chain's resonators that may jump at a round (cosine-decayed to 0)."""
     end_fraction: float = 0.75
     """Rewiring stops after this fraction of the total training steps."""
+    grid_step: float = 0.25
+    """Resolution of the landing grid for resonator jumps (comb units)."""
+    sample_size: int = 4096
+    """Training samples drawn afresh at every round to evaluate resonator swaps exactly."""
+    candidates: int = 8
+    """Candidate landing sites proposed per chain and per chain sign."""
+    candidate_separation: float = 2.0
+    """Minimum distance between two candidate sites of one chain and sign (comb units)."""
+    drop_candidates: int = 10
+    """Resonators per chain considered for a jump at a round (those whose voltage varies least)."""
+    min_improvement: float = 1e-4
+    """A resonator swap must lower the sampled mean loss by at least this much (nats)."""
+    input_sample_size: int = 4096
+    """Training samples drawn afresh at every round to model and check input-oscillator jumps (rf-input)."""
+    input_grid_step: float = 0.5
+    """Resolution of the landing grid for input-oscillator jumps (comb units)."""
+    input_fraction: float = 1.0
+    """Largest fraction of the input oscillators considered for a jump at one round (cosine-decayed)."""
+    input_sites: int = 4
+    """Best predicted sites per input oscillator that are checked exactly."""
+    input_min_improvement: float = 1e-5
+    """An input jump must lower the sampled mean loss by at least this much (nats)."""
+    heartbeat_every: int = 64
+    """Input oscillators checked between two progress reports / cancellation checks inside a round."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("interval_steps",):
+            if getattr(self, name) < 0:
+                problems.append(f"plasticity.{name} must be >= 0 (got {getattr(self, name)})")
+        for name in ("sample_size", "candidates", "drop_candidates", "input_sample_size", "input_sites",
+                     "heartbeat_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"plasticity.{name} must be >= 1 (got {getattr(self, name)})")
+        for name in ("grid_step", "input_grid_step"):
+            if not getattr(self, name) > 0:
+                problems.append(f"plasticity.{name} must be > 0 (got {getattr(self, name)})")
+        for name in ("fraction", "end_fraction", "input_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"plasticity.{name} must be in [0, 1] (got {getattr(self, name)})")
+        for name in ("candidate_separation", "min_improvement", "input_min_improvement"):
+            if getattr(self, name) < 0:
+                problems.append(f"plasticity.{name} must be >= 0 (got {getattr(self, name)})")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+def _spec(model: str):
+    from .models import get_spec  # the registry imports the model modules, which import this one
+
+    return get_spec(model)
 
 
 @dataclass(frozen=True)
@@ -41,26 +99,49 @@ class RunConfig:
     """One training run. ``resonators_per_chain`` (K) sets the budget: K*C weights for the sparse baselines."""
 
     model: str = "rf"
+    """Registered model name (see ``rfexplorer-cli models`` or engine.models.list_models())."""
     resonators_per_chain: int = 10
+    """K: resonators per chain, i.e. weights per class for the sparse baselines (ignored by dense)."""
     dataset: str = "mnist-mini"
-    data_dir: str | None = None
+    """A registered dataset name or the path of a dataset file (.npz, .csv, .h5)."""
+    data_dir: Optional[str] = None
+    """Folder holding datasets in torchvision's layout (None: $RFEXPLORER_DATA, then the per-user folder)."""
     epochs: int = 10
+    """Training epochs."""
     batch_size: int = 100
-    lr: float | None = None
-    """Learning rate; None uses the model's tuned default (see engine.models.default_lr)."""
+    """Samples per optimizer step."""
+    lr: Optional[float] = None
+    """Learning rate; None uses the model's tuned default (its registry entry). RF: comb units per step."""
+    lr_schedule: str = "cosine"
+    """Learning-rate schedule over the run: 'cosine' (decay to 0) or 'constant'."""
     seed: int = 0
+    """Seed of the run's own random generators (initialisation, shuffling, plasticity samples, noise)."""
     budget: str = "per-output"
     """Sparse baselines: 'per-output' (K weights per class, like a chain) or 'global' (top K*C overall)."""
     validation_fraction: float = 0.0
     """If > 0, hold out this fraction of the training set and report accuracy on it instead of the test set."""
     device: DeviceParams = field(default_factory=DeviceParams)
+    """Physics of the RF network (engine.physics.DeviceParams)."""
     plasticity: PlasticityParams = field(default_factory=PlasticityParams)
+    """Structural plasticity of the RF models."""
+    model_params: Any = None
+    """The model's own parameters (the params class of its registry entry); None means its defaults."""
 
     def __post_init__(self) -> None:
         problems = []
-        if self.model not in MODELS:
-            problems.append(f"unknown model {self.model!r} (choose one of: {', '.join(MODELS)})")
-        if not isinstance(self.resonators_per_chain, int) or self.resonators_per_chain < 1:
+        spec = None
+        try:
+            spec = _spec(self.model)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if spec is not None:
+            if self.model_params is None:
+                object.__setattr__(self, "model_params", spec.params_class())
+            elif not isinstance(self.model_params, spec.params_class):
+                problems.append(f"model_params of model {self.model!r} must be {spec.params_class.__name__} "
+                                f"(got {type(self.model_params).__name__})")
+        if isinstance(self.resonators_per_chain, bool) or not isinstance(self.resonators_per_chain, int) \
+                or self.resonators_per_chain < 1:
             problems.append(f"resonators per chain must be a whole number >= 1 (got {self.resonators_per_chain})")
         if self.epochs < 1:
             problems.append(f"epochs must be >= 1 (got {self.epochs})")
@@ -68,44 +149,127 @@ class RunConfig:
             problems.append(f"batch size must be >= 1 (got {self.batch_size})")
         if self.lr is not None and not 0 < self.lr <= MAX_LR:
             problems.append(f"learning rate must be > 0 and at most {MAX_LR:g} (got {self.lr})")
+        if self.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})")
+        if self.seed < 0:
+            problems.append(f"seed must be >= 0 (got {self.seed})")
         if self.budget not in BUDGETS:
-            problems.append(f"budget must be one of {BUDGETS} (got {self.budget!r})")
+            problems.append(f"budget must be one of {', '.join(BUDGETS)} (got {self.budget!r})")
         if not 0.0 <= self.validation_fraction < 1.0:
             problems.append(f"validation fraction must be in [0, 1) (got {self.validation_fraction})")
         if problems:
             raise ValueError("; ".join(problems))
 
+    # --- tree operations ---------------------------------------------------------------------------------
+    @property
+    def spec(self):
+        """The model's registry entry (engine.models.ModelSpec)."""
+        return _spec(self.model)
+
     def with_(self, **changes) -> "RunConfig":
+        """A copy with fields replaced; changing ``model`` resets ``model_params`` unless it is given too."""
+        if "model" in changes and "model_params" not in changes and changes["model"] != self.model:
+            changes["model_params"] = None
         return replace(self, **changes)
 
+    def resolved(self) -> "RunConfig":
+        """The same run with every default made explicit (the learning rate), as recorded with results."""
+        return self if self.lr is not None else replace(self, lr=self.spec.default_lr)
+
+    @property
+    def effective_lr(self) -> float:
+        return self.lr if self.lr is not None else self.spec.default_lr
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_mapping(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        d = dict(d)
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown run setting(s): {', '.join(sorted(unknown))}")
-        if isinstance(d.get("device"), dict):
-            d["device"] = DeviceParams.from_dict(d["device"])
-        if isinstance(d.get("plasticity"), dict):
-            d["plasticity"] = PlasticityParams(**d["plasticity"])
-        return cls(**d)
+        """A config from a nested mapping (JSON, TOML, a result file). Version-1 files (no model_params, fewer
+        plasticity fields) load too: missing settings keep their defaults."""
+        return from_mapping(cls, d)
+
+    @staticmethod
+    def _resolve_field(name: str, value: Any, mapping: dict, key: str) -> Any:
+        """model_params is typed by the model's registry entry."""
+        if name != "model_params" or value is None or not isinstance(value, dict):
+            return value
+        try:
+            params_class = _spec(mapping.get("model", RunConfig.model)).params_class
+        except ValueError as exc:
+            raise SettingError(str(exc)) from None
+        return from_mapping(params_class, value, prefix=key + ".")
 
 
-def remaining_synapses_pct(k: int, n_inputs: int = 784) -> float:
+# ---------------------------------------------------------------------------------------------------------
+# TOML files and --set overrides
+# ---------------------------------------------------------------------------------------------------------
+
+def load_toml(path: str | Path) -> dict:
+    """The mapping of a TOML settings file (one sentence on a missing or malformed file)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingError(f"the settings file {p} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingError(f"the settings file {p} is not valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingError(f"the settings file {p} cannot be read ({exc})") from None
+
+
+def _model_params_type(cls: type, name: str, model: str) -> Optional[type]:
+    if cls is RunConfig and name == "model_params":
+        return _spec(model).params_class
+    return None
+
+
+def parse_override(text: str, model: str) -> tuple[str, Any]:
+    """``'path.to.field=value'`` -> (path, typed value) for a run of ``model`` (SettingError naming the key)."""
+    path, sep, value = text.partition("=")
+    path = path.strip()
+    if not sep or not path:
+        raise SettingError(f"an override must look like path.to.field=value (got {text!r})")
+    tp = field_type_at(RunConfig, path, resolve=lambda cls, name: _model_params_type(cls, name, model))
+    return path, parse_text(value, tp, path)
+
+
+def apply_overrides(base: dict, overrides: Iterable[str]) -> dict:
+    """``base`` (a nested mapping) with each ``path=value`` override applied, typed from the field it names."""
+    out = dict(base)
+    for text in overrides:
+        path, value = parse_override(text, out.get("model", RunConfig.model))
+        out = set_path(out, path, value)
+    return out
+
+
+def build_config(toml_path: Optional[str | Path] = None, overrides: Iterable[str] = (),
+                 base: Optional[dict] = None) -> RunConfig:
+    """The RunConfig of a TOML file (if any), then ``base`` changes, then ``--set`` overrides, validated."""
+    mapping: dict = load_toml(toml_path) if toml_path else {}
+    if base:
+        for key, value in base.items():
+            mapping = set_path(mapping, key, value) if "." in key else {**mapping, key: value}
+    mapping = apply_overrides(mapping, overrides)
+    return RunConfig.from_dict(mapping)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sparsity <-> K
+# ---------------------------------------------------------------------------------------------------------
+
+def remaining_synapses_pct(k: int, n_inputs: int) -> float:
     """Percentage of the dense perceptron's synapses that K resonators per chain correspond to."""
     return 100.0 * k / n_inputs
 
 
-def removed_synapses_pct(k: int, n_inputs: int = 784) -> float:
+def removed_synapses_pct(k: int, n_inputs: int) -> float:
     """Percentage of synapses removed, 100 (1 - K/N), the x axis of the reference figure."""
     return 100.0 * (1.0 - k / n_inputs)
 
 
-def k_from_removed_pct(pct: float, n_inputs: int = 784) -> int:
+def k_from_removed_pct(pct: float, n_inputs: int) -> int:
     """The resonators-per-chain count closest to a sparsity (percentage removed), clamped to 1..N."""
     if not 0.0 <= pct <= 100.0:
         raise ValueError(f"sparsity must be a percentage between 0 and 100 (got {pct})")

@@ -1,10 +1,19 @@
 """What every trainable model (RF perceptron or feed-forward baseline) offers the training loop and the views.
 
-A model is an ordinary ``torch.nn.Module`` mapping flattened images (B, N) to class scores (B, C). The
-training loop calls the hooks below around each optimizer step; the views read ``effective_weight`` and,
-for RF models, the resonator and input frequencies.
+A model is an ordinary ``torch.nn.Module`` mapping flattened samples (B, N) to class scores (B, C). All its
+randomness comes from its own ``torch.Generator`` (``self.generator``), never from torch's global one.
+
+Training-time machinery is attached for the length of a run and removed when it ends, in the style of
+``torch.nn.utils.prune``: the loop calls :meth:`PerceptronModel.begin_training` with a
+:class:`TrainingContext` (step counts, the optimizer, the training data, the run's generator, a heartbeat),
+then the per-step hooks, then :meth:`PerceptronModel.finish_training`, which drops the context and whatever a
+model built from it (gradient sums, samples, caches). A finished model holds only what export and display
+need.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -19,43 +28,78 @@ def make_adam(params, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr)
 
 
+@dataclass
+class TrainingContext:
+    """What a model may use while it trains; dropped by :meth:`PerceptronModel.finish_training`."""
+
+    total_steps: int
+    steps_per_epoch: int
+    optimizer: torch.optim.Optimizer
+    train_x: torch.Tensor
+    """(n, N) training inputs in [0, 1]."""
+    train_y: torch.Tensor
+    """(n,) training labels."""
+    generator: torch.Generator
+    """The run's generator for training-time randomness (the model's own generator)."""
+    heartbeat: Callable[[], None] = lambda: None
+    """Call every so often during long work inside a hook: reports progress, raises RunCancelled on Stop."""
+
+
 class PerceptronModel(nn.Module):
-    """Base class: a single-layer classifier with an effective weight matrix W (C, N) and a bias (C,)."""
+    """Base class: a classifier with an effective weight matrix W (C, N) and a bias (C,)."""
 
     #: True for the RF spintronic models (they have resonators and input oscillators).
     is_rf: bool = False
 
-    def __init__(self, n_inputs: int, n_classes: int) -> None:
+    def __init__(self, n_inputs: int, n_classes: int, generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
         self.n_inputs = n_inputs
         self.n_classes = n_classes
+        #: The model's own random generator (initialisation, training-time sampling, device noise).
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         #: Number of topology changes so far (resonator jumps, or mask positions regrown).
         self.rewiring_events = 0
+        self.context: Optional[TrainingContext] = None
+
+    # --- the training lifecycle ---------------------------------------------------------------------------
+    def begin_training(self, context: TrainingContext) -> None:
+        """Attach the training context; called once before the first step."""
+        self.context = context
+        self.setup_training(context)
+
+    def finish_training(self) -> None:
+        """Drop everything training attached (called when a run ends, finished, cancelled or failed)."""
+        self.teardown_training()
+        self.context = None
 
     def heartbeat(self) -> None:
-        """Called by long work inside a hook (a rewiring round) every so often. The training loop replaces it
-        to report progress, and to stop a cancelled run, in the middle of that work."""
+        """Called by long work inside a hook (a rewiring round) every so often."""
+        if self.context is not None:
+            self.context.heartbeat()
 
-    # --- what the loop calls -------------------------------------------------------------------------
+    # --- hooks for subclasses -------------------------------------------------------------------------------
     def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
         """The optimizer for this model: Adam over all trainable parameters, in one group."""
         return make_adam([p for p in self.parameters() if p.requires_grad], lr)
 
-    def setup_training(self, total_steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
-                       train_x: torch.Tensor) -> None:
-        """Called once before the first step (for schedules that need the run's length or the data)."""
+    def setup_training(self, context: TrainingContext) -> None:
+        """Build training-time machinery (schedules, plasticity) from the context."""
 
-    def attach_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
-        """Called once before training with the training set (for data-driven schedules); default: ignore."""
+    def teardown_training(self) -> None:
+        """Drop what :meth:`setup_training` built."""
 
     def after_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
         """Called after loss.backward() and before optimizer.step() (gradients are available)."""
 
-    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
-        """Called after optimizer.step() (masks, projections, topology moves)."""
+    def after_step(self, step: int) -> None:
+        """Called after optimizer.step() (masks, projections, topology moves); ``step`` counts steps done."""
 
-    def after_epoch(self, epoch: int, optimizer: torch.optim.Optimizer) -> None:
+    def after_epoch(self, epoch: int) -> None:
         """Called at the end of every epoch."""
+
+    @property
+    def optimizer(self) -> Optional[torch.optim.Optimizer]:
+        return self.context.optimizer if self.context is not None else None
 
     # --- what the views and exports read --------------------------------------------------------------
     def effective_weight(self) -> torch.Tensor:

@@ -9,7 +9,7 @@ training):
    resonator's own lineshape, long tails included. The best few sites per chain and per sign are proposed;
    the side of the resonance a site lies on gives the weight sign the chain needs.
 2. *Evaluate* swaps exactly on a fresh sample of training images. The candidates to leave are the
-   ``DROP_CANDIDATES`` resonators of each chain whose voltage varies least over the training images. For
+   ``drop_candidates`` resonators of each chain whose voltage varies least over the training images. For
    every (resonator, site) pair the chain's score is recomputed without the resonator and with a resonator
    at the new site, and so is the cross-entropy. The first-order guess only chooses candidates; a swap
    happens only when it lowers the sampled loss.
@@ -37,58 +37,28 @@ from . import physics
 from .config import PlasticityParams
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .model_base import TrainingContext
     from .rf_perceptron import RFPerceptron
 
-#: Landing grid resolution (comb units, i.e. input spacings).
-GRID_STEP = 0.25
-#: Training images drawn afresh at every round to evaluate resonator swaps exactly.
-SAMPLE_SIZE = 4096
-#: Training images drawn afresh at every round to model and check input jumps.
-INPUT_SAMPLE_SIZE = 4096
-#: Candidate landing sites proposed per chain and per chain sign.
-CANDIDATES = 8
-#: Candidates of one chain and sign are kept at least this far apart (comb units).
-CANDIDATE_SEPARATION = 2.0
-#: Resonators per chain considered for a jump at a round (those carrying the least signal).
-DROP_CANDIDATES = 10
-#: A swap must lower the sampled loss by at least this much (nats) to be made.
-MIN_IMPROVEMENT = 1e-4
-#: Landing grid resolution for input jumps (comb units).
-INPUT_GRID_STEP = 0.5
-#: Largest fraction of the inputs considered for a jump at one round (cosine-decayed like resonator moves).
-INPUT_FRACTION = 1.0
-#: Best predicted sites per input that are checked exactly when it is considered.
-INPUT_SITES = 4
-#: Inputs checked between two heartbeats of the model (progress reports and cancellation inside a round).
-HEARTBEAT_EVERY = 64
-#: An input jump must lower the sampled loss by at least this much (nats): one input moves far less than a
-#: resonator does.
-INPUT_MIN_IMPROVEMENT = 1e-5
-
-
 class StructuralPlasticity:
-    """Gradient-proposed, exactly-evaluated resonator jumps for an :class:`RFPerceptron`."""
+    """Gradient-proposed, exactly-evaluated resonator jumps for an :class:`RFPerceptron`.
 
-    def __init__(self, model: "RFPerceptron", params: PlasticityParams) -> None:
+    Built from a training context when a run starts and dropped when it ends (RFPerceptron.finish_training):
+    it holds the training data, the gradient sum and cached lineshapes only for the length of the run.
+    """
+
+    def __init__(self, model: "RFPerceptron", params: PlasticityParams, context: "TrainingContext") -> None:
         self.model = model
         self.params = params
-        self.end_step = 0
-        self.optimizer: torch.optim.Optimizer | None = None
+        self.optimizer = context.optimizer
+        self.generator = context.generator
+        self.end_step = int(params.end_fraction * context.total_steps)
         self.grad_sum: torch.Tensor | None = None
-        self.train_x: torch.Tensor | None = None
-        self.train_y: torch.Tensor | None = None
-        self.input_var: torch.Tensor | None = None
+        self.train_x, self.train_y = context.train_x, context.train_y
+        p = model.params.p_max_uw
+        mean = self.train_x.mean(dim=0)
+        self.input_var = (self.train_x.square().mean(dim=0) - mean.square()).clamp_min(0.0) * p * p  # (N,) µW^2
         self._lines: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def attach_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
-        self.train_x, self.train_y = train_x, train_y
-        p = self.model.params.p_max_uw
-        mean = train_x.mean(dim=0)
-        self.input_var = (train_x.square().mean(dim=0) - mean.square()).clamp_min(0.0) * p * p  # (N,) µW^2
-
-    def setup(self, total_steps: int, optimizer: torch.optim.Optimizer) -> None:
-        self.end_step = int(self.params.end_fraction * total_steps)
-        self.optimizer = optimizer
 
     def accumulate(self, weight_grad: torch.Tensor) -> None:
         g = weight_grad.detach()
@@ -106,10 +76,10 @@ class StructuralPlasticity:
         if self.params.interval_steps <= 0 or step % self.params.interval_steps or self.grad_sum is None:
             return 0
         n = self.moves_at(step)
-        moved = self.rewire(n) if (n > 0 and self.train_x is not None) else 0
+        moved = self.rewire(n) if n > 0 else 0
         self.model.heartbeat()
-        if n > 0 and self.train_x is not None and self.model.chains.input_comb.requires_grad:
-            moved += self.rewire_inputs(INPUT_FRACTION * n / max(1, self.moves_at(0)))
+        if n > 0 and self.model.chains.input_comb.requires_grad:
+            moved += self.rewire_inputs(self.params.input_fraction * n / max(1, self.moves_at(0)))
         self.grad_sum = None
         return moved
 
@@ -118,14 +88,15 @@ class StructuralPlasticity:
     def propose(self, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Candidate sites: comb positions (C, 2, T) for chain sign +1 (index 0) and -1 (index 1), and the
         unit-sign couplings of a resonator there to every input (C, 2, T, N)."""
+        P = self.params
         chains = self.model.chains
         grid, lines = self._grid_lines()
         first_order = grad @ lines.t()  # (C, M): loss change per unit of a +1 resonator at u
-        site_idx = torch.empty(chains.n_chains, 2, CANDIDATES, dtype=torch.long)
-        sep = max(1, int(round(CANDIDATE_SEPARATION / GRID_STEP)))
+        site_idx = torch.empty(chains.n_chains, 2, P.candidates, dtype=torch.long)
+        sep = max(1, int(round(P.candidate_separation / P.grid_step)))
         for p, sign in enumerate((1.0, -1.0)):
             benefit = -sign * first_order  # (C, M), larger is better
-            for t in range(CANDIDATES):
+            for t in range(P.candidates):
                 best = benefit.argmax(dim=1)  # (C,)
                 site_idx[:, p, t] = best
                 # suppress the neighbourhood so the next candidate is a different site
@@ -136,11 +107,12 @@ class StructuralPlasticity:
     def _grid_lines(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Landing grid (M,) and the couplings of a +1 resonator at each grid site to every input (M, N);
         cached while the input frequencies cannot change."""
+        P = self.params
         chains = self.model.chains
         if self._lines is not None and not chains.input_comb.requires_grad:
             return self._lines
         lo, hi = chains.comb_range
-        grid = torch.arange(lo, hi + 1e-9, GRID_STEP, dtype=torch.float32)
+        grid = torch.arange(lo, hi + 1e-9, P.grid_step, dtype=torch.float32)
         lines = physics.coupling_tensor(chains.input_freqs_ghz(), chains.comb_to_ghz(grid).view(1, -1),
                                         chains.params, signs=torch.ones(len(grid)))[0]
         self._lines = (grid, lines)
@@ -148,9 +120,10 @@ class StructuralPlasticity:
 
     @torch.no_grad()
     def rewire(self, max_moves: int) -> int:
+        P = self.params
         model, chains = self.model, self.model.chains
         sites, site_lines = self.propose(self.grad_sum)
-        idx = torch.randint(0, len(self.train_x), (SAMPLE_SIZE,))
+        idx = torch.randint(0, len(self.train_x), (P.sample_size,), generator=self.generator)
         p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
         y = self.train_y[idx]
         n_chains, k_res = chains.n_chains, chains.n_resonators
@@ -159,9 +132,9 @@ class StructuralPlasticity:
         sign_slot = (signs < 0).long()  # 0 for +1, 1 for -1
         # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
         cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
-            -1, n_chains, 2, CANDIDATES)
+            -1, n_chains, 2, P.candidates)
         var_in = self.input_var  # (N,): variance of each input's power over the training set
-        n_drop = min(k_res, DROP_CANDIDATES)
+        n_drop = min(k_res, P.drop_candidates)
         coupling = chains.coupling()  # (C, K, N), device spreads included
         logits = (p_in @ coupling.sum(dim=1).t()) * gain + model.bias  # (S, C)
         # drop candidates: the resonators whose voltage varies least over images (independent-input estimate)
@@ -171,10 +144,10 @@ class StructuralPlasticity:
             -1, n_chains, n_drop)  # (S, C, D): voltage of each drop candidate, as a score
         slot = sign_slot[drop]  # (C, D): which candidate sites fit each resonator's chain sign
         cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(cand.shape[0], n_chains, n_drop,
-                                                                             CANDIDATES))  # (S, C, D, T)
+                                                                             P.candidates))  # (S, C, D, T)
         cand_own = torch.einsum("sc,scdt->cdt", (y.view(-1, 1) == torch.arange(n_chains).view(1, -1)).to(
             cand_for.dtype), cand_for)  # (C, D, T)
-        open_ = torch.ones(n_chains, n_drop, CANDIDATES, dtype=torch.bool)  # swaps still allowed this round
+        open_ = torch.ones(n_chains, n_drop, P.candidates, dtype=torch.bool)  # swaps still allowed this round
         moved = 0
         for _ in range(max_moves):
             base = torch.nn.functional.cross_entropy(logits, y)
@@ -184,9 +157,9 @@ class StructuralPlasticity:
             best = improvement.reshape(n_chains, -1).max(dim=1)
             any_move = False
             for j in range(n_chains):
-                if float(best.values[j]) <= MIN_IMPROVEMENT:
+                if float(best.values[j]) <= P.min_improvement:
                     continue
-                d, t = divmod(int(best.indices[j]), CANDIDATES)
+                d, t = divmod(int(best.indices[j]), P.candidates)
                 k = int(drop[j, d])
                 chains.resonator_comb[j, k] = sites[j, int(slot[j, d]), t]
                 self._reset_optimizer_state(chains.resonator_comb, (j, k))
@@ -204,8 +177,9 @@ class StructuralPlasticity:
     @torch.no_grad()
     def rewire_inputs(self, fraction: float) -> int:
         """Let up to ``fraction`` of the input oscillators jump to better frequencies; return how many did."""
+        P = self.params
         model, chains = self.model, self.model.chains
-        idx = torch.randint(0, len(self.train_x), (INPUT_SAMPLE_SIZE,))
+        idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator)
         p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
         y = self.train_y[idx]
         w = chains.weight()  # (C, N)
@@ -221,7 +195,7 @@ class StructuralPlasticity:
         hess = (torch.diag_embed(p2 @ prob) - (p2 @ (prob.unsqueeze(2) * prob.unsqueeze(1)).reshape(s, c * c))
                 .view(-1, c, c)) * torch.outer(gain, gain)  # (N, C, C)
         lo, hi = chains.comb_range
-        grid = torch.arange(lo, hi + 1e-9, INPUT_GRID_STEP, dtype=torch.float32)
+        grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32)
         curve = chains.response(chains.comb_to_ghz(grid))  # (C, M): weight vector of an input at each site
         # predicted change for moving input n to site m, with d = curve_m - w_n:
         #   g_n.d + 1/2 d^T H_n d = g_n.curve_m - g_n.w_n + 1/2 (curve_m^T H_n curve_m - 2 w_n^T H_n curve_m
@@ -232,7 +206,7 @@ class StructuralPlasticity:
         predicted = ((grad - h_w) @ curve + 0.5 * quad_curve
                      + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1))  # (N, M)
         n_max = int(fraction * chains.n_inputs)
-        top_change, top_site = predicted.topk(INPUT_SITES, dim=1, largest=False)  # (N, T)
+        top_change, top_site = predicted.topk(P.input_sites, dim=1, largest=False)  # (N, T)
         order = top_change[:, 0].argsort()[:n_max]
         order = order[top_change[order, 0] < 0]
         ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")  # (S,): per-image loss
@@ -244,7 +218,7 @@ class StructuralPlasticity:
         p_rows = p_in.t().contiguous()  # (N, S)
         moved = 0
         for pos, i in enumerate(order.tolist()):  # exact greedy check, the scores updated after every jump
-            if pos % HEARTBEAT_EVERY == HEARTBEAT_EVERY - 1:
+            if pos % P.heartbeat_every == P.heartbeat_every - 1:
                 self.model.heartbeat()  # lets the app redraw, or stop the run, during a long round
             rows = emit_row[bounds[pos]:bounds[pos + 1]]
             if len(rows) == 0:
@@ -255,7 +229,7 @@ class StructuralPlasticity:
             new_ce = trial.logsumexp(2) - target  # (T, R)
             change = (new_ce - ce[rows]).sum(1)  # (T,): change of the sample's summed loss
             t = int(change.argmin())
-            if float(change[t]) < -INPUT_MIN_IMPROVEMENT * s:
+            if float(change[t]) < -P.input_min_improvement * s:
                 logits[rows] = trial[t]
                 ce[rows] = new_ce[t]
                 chains.input_comb[i] = grid[top_site[i, t]]

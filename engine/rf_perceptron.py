@@ -7,20 +7,42 @@ only, the topology never jumps: the ablation).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import nn
 
-from .chain_layer import RFChainLayer
-from .config import RunConfig
-from .model_base import PerceptronModel
+from .chain_layer import INIT_LAYOUTS, RFChainLayer
+from .config import PlasticityParams
+from .model_base import PerceptronModel, TrainingContext
 from .physics import DeviceParams
 from .plasticity import StructuralPlasticity
 
-#: Initial read-out gain, in units of 1 / (K_SD * P_max): a resonator at its peak on a white pixel adds this
-#: much to a class score.
-INITIAL_GAIN = 0.3
+
+@dataclass(frozen=True)
+class RFParams:
+    """Parameters of the RF models (rf, rf-input, rf-frozen) beyond the device physics and the plasticity."""
+
+    init_layout: str = "aligned"
+    """Initial resonator layout: 'aligned' (the chains share K random sites) or 'random' (uniform per chain)."""
+    aligned_jitter: float = 2.0
+    """'aligned' layout: std of each resonator's offset from its shared site (comb units)."""
+    initial_gain: float = 0.3
+    """Initial read-out gain, in units of 1 / (K_SD * P_max): a resonator at its peak on an input of value 1
+    adds this much to a class score."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.init_layout not in INIT_LAYOUTS:
+            problems.append(f"model_params.init_layout must be one of {', '.join(INIT_LAYOUTS)} "
+                            f"(got {self.init_layout!r})")
+        if self.aligned_jitter < 0:
+            problems.append(f"model_params.aligned_jitter must be >= 0 (got {self.aligned_jitter})")
+        if not (self.initial_gain > 0 and math.isfinite(self.initial_gain)):
+            problems.append(f"model_params.initial_gain must be a finite number > 0 (got {self.initial_gain})")
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 class RFPerceptron(PerceptronModel):
@@ -28,23 +50,25 @@ class RFPerceptron(PerceptronModel):
 
     is_rf = True
 
-    def __init__(self, cfg: Optional[RunConfig], n_inputs: int, n_classes: int, *,
-                 params: Optional[DeviceParams] = None, n_resonators: Optional[int] = None,
-                 train_inputs: Optional[bool] = None, plastic: Optional[bool] = None) -> None:
-        super().__init__(n_inputs, n_classes)
-        params = params if params is not None else cfg.device
-        k = n_resonators if n_resonators is not None else cfg.resonators_per_chain
-        train_inputs = (cfg.model == "rf-input") if train_inputs is None else train_inputs
-        plastic = (cfg.model != "rf-frozen") if plastic is None else plastic
-        self.params = params
-        self.n_resonators = k
-        self.chains = RFChainLayer(n_inputs, n_classes, k, params, train_inputs=train_inputs)
+    def __init__(self, n_inputs: int, n_classes: int, n_resonators: int, *, device: DeviceParams,
+                 params: Optional[RFParams] = None, plasticity: Optional[PlasticityParams] = None,
+                 train_inputs: bool = False, generator: Optional[torch.Generator] = None) -> None:
+        super().__init__(n_inputs, n_classes, generator)
+        rf = params if params is not None else RFParams()
+        self.params = device
+        self.rf_params = rf
+        self.n_resonators = n_resonators
+        self.chains = RFChainLayer(n_inputs, n_classes, n_resonators, device, train_inputs=train_inputs,
+                                   generator=self.generator, init_layout=rf.init_layout,
+                                   init_jitter=rf.aligned_jitter)
         self.bias = nn.Parameter(torch.zeros(n_classes))
         #: log of the read-out gain in units of 1 / (K_SD * P_max); trained with the same learning rate as the
         #: frequencies (one Adam group: tuning showed no gain from separate read-out rates)
-        self.log_gain = nn.Parameter(torch.tensor(math.log(INITIAL_GAIN)))
-        self._unit = 1.0 / (params.k_sd * params.p_max_uw)  # gain unit, see INITIAL_GAIN
-        self.plasticity = StructuralPlasticity(self, cfg.plasticity) if (plastic and cfg is not None) else None
+        self.log_gain = nn.Parameter(torch.tensor(math.log(rf.initial_gain)))
+        self._unit = 1.0 / (device.k_sd * device.p_max_uw)  # gain unit, see RFParams.initial_gain
+        #: Plasticity settings (None: the topology is frozen); the machinery exists only while training.
+        self.plasticity_params = plasticity
+        self.plasticity: Optional[StructuralPlasticity] = None
         self._weight: Optional[torch.Tensor] = None
 
     # --- model --------------------------------------------------------------------------------------------
@@ -69,20 +93,20 @@ class RFPerceptron(PerceptronModel):
         return self.n_classes * self.n_resonators
 
     # --- training hooks ------------------------------------------------------------------------------------
-    def attach_data(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
-        if self.plasticity is not None:
-            self.plasticity.attach_data(train_x, train_y)
+    def setup_training(self, context: TrainingContext) -> None:
+        if self.plasticity_params is not None:
+            self.plasticity = StructuralPlasticity(self, self.plasticity_params, context)
 
-    def setup_training(self, total_steps, steps_per_epoch, optimizer, train_x) -> None:
-        if self.plasticity is not None:
-            self.plasticity.setup(total_steps, optimizer)
+    def teardown_training(self) -> None:
+        self.plasticity = None
+        self._weight = None
 
     def after_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
         if self.plasticity is not None and self._weight is not None and self._weight.grad is not None:
             self.plasticity.accumulate(self._weight.grad)
         self._weight = None
 
-    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+    def after_step(self, step: int) -> None:
         self.chains.clamp_to_tuning_range()
         if self.plasticity is not None:
             self.rewiring_events += self.plasticity.maybe_rewire(step)
@@ -119,9 +143,8 @@ class RFPerceptron(PerceptronModel):
         f32 = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731
         input_comb, resonator_comb = f32(input_comb), f32(resonator_comb)
         n_classes, k = resonator_comb.shape
-        with torch.random.fork_rng(devices=[]):  # the throw-away initial layout must not consume the RNG
-            model = cls(None, int(input_comb.shape[0]), int(n_classes), params=params, n_resonators=int(k),
-                        train_inputs=False, plastic=False)
+        # the throw-away initial layout comes from a private generator: no global random state is consumed
+        model = cls(int(input_comb.shape[0]), int(n_classes), int(k), device=params, train_inputs=False)
         with torch.no_grad():
             model.chains.input_comb.copy_(input_comb)
             model.chains.resonator_comb.copy_(resonator_comb)

@@ -1,8 +1,9 @@
 """The reference sweep: test accuracy against the percentage of synapses removed, for every model and seed.
 
-This reproduces the layout of the seed paper's Figure 1b (see ../shared/docs/physics.md, "Anchors"): x axis
-100 (1 - K/N) % removed, one curve per model, mean ± std over seeds. The dense perceptron does not depend on
-K, so it runs once per seed and is recorded at K = N (0 % removed).
+This reproduces the layout of the reference work's Figure 1b (see docs/physics.md): x axis 100 (1 - K/N) %
+removed, one curve per model, mean ± std over seeds. Models that do not use K (dense) run once per seed and
+are recorded at K = N (0 % removed). Rows are :class:`engine.results.ResultRow` dicts; averaging is
+:func:`engine.results.aggregate`.
 
 Runs go to a process pool (``spawn`` context, one torch thread per worker, the dataset loaded once per
 worker) when ``spec.workers > 1``, longest runs first; otherwise they run one after the other in the calling
@@ -11,23 +12,20 @@ thread. Results are reported through ``on_result`` in the calling thread as each
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
-import io
-import math
 import multiprocessing
-import os
 import signal
-import statistics
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .config import MODEL_LABELS, MODELS, RF_MODELS, RunConfig, remaining_synapses_pct, removed_synapses_pct
-from .export import atomic_write_text, dumps_json, json_safe
+from .config import RunConfig, removed_synapses_pct
+from .files import atomic_write_text, dumps_json, json_safe
+from .models import get_spec, list_models
 from .progress import CancelToken, DivergenceError
-from .results import software_versions, utc_now_iso
+from .results import Aggregate, ResultRow, aggregate, software_versions, utc_now_iso
+from .tables import csv_text
 
 #: Levels of the reference sweep: K = 1 ... 784 on a roughly logarithmic grid that includes K = 10 (98.72 %
 #: removed). `make reproduce` (3 seeds, 10 epochs, 8 models) takes about 20 minutes on 2 cores.
@@ -35,8 +33,6 @@ DEFAULT_KS = (1, 3, 10, 30, 100, 392, 784)
 DEFAULT_SEEDS = (0, 1, 2)
 #: K of the reference comparison (1.28 % remaining synapses on MNIST).
 REFERENCE_K = 10
-#: Number of inputs of every MNIST-family dataset (28 x 28).
-N_INPUTS = 784
 #: Published margins at K = 10 (seed abstract), quoted in the Markdown table.
 PAPER_RF_MINUS_SPARSE = 13.21
 PAPER_DENSE_MINUS_RF_INPUT = 3.71
@@ -49,7 +45,7 @@ ResultCallback = Callable[[dict], None]
 class SweepSpec:
     """What to sweep: models x K x seeds, each run configured as ``base`` with model, K and seed replaced."""
 
-    models: tuple[str, ...] = MODELS
+    models: tuple[str, ...] = field(default_factory=lambda: tuple(list_models()))
     ks: tuple[int, ...] = DEFAULT_KS
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     base: RunConfig = field(default_factory=RunConfig)
@@ -64,18 +60,19 @@ class SweepSpec:
         object.__setattr__(self, "ks", tuple(sorted(set(int(k) for k in self.ks))))
         object.__setattr__(self, "seeds", tuple(dict.fromkeys(int(s) for s in self.seeds)))
         problems = []
-        unknown = [m for m in self.models if m not in MODELS]
+        unknown = [m for m in self.models if m not in list_models()]
         if unknown:
-            problems.append(f"unknown model(s) {', '.join(map(repr, unknown))} (choose from: {', '.join(MODELS)})")
+            problems.append(f"unknown model(s) {', '.join(map(repr, unknown))} "
+                            f"(choose from: {', '.join(list_models())})")
         if len(set(self.models)) != len(self.models):
             problems.append("a model is listed twice")
         if not self.models:
             problems.append("no model to sweep")
         if not self.ks:
             problems.append("no K to sweep")
-        bad = [k for k in self.ks if not 1 <= k <= N_INPUTS]
+        bad = [k for k in self.ks if k < 1]
         if bad:
-            problems.append(f"resonators per chain must be between 1 and {N_INPUTS} (got {', '.join(map(str, bad))})")
+            problems.append(f"resonators per chain must be >= 1 (got {', '.join(map(str, bad))})")
         if not self.seeds:
             problems.append("no seed to sweep")
         if self.workers < 1:
@@ -99,15 +96,17 @@ class SweepSpec:
         return replace(spec, **changes) if changes else spec
 
     # --- jobs --------------------------------------------------------------------------------------------------
-    def jobs(self) -> list[RunConfig]:
-        """The run configs, longest first (RF runs cost ~ K; the dense model runs once per seed, at K = N)."""
+    def jobs(self, n_inputs: Optional[int] = None) -> list[RunConfig]:
+        """The run configs, longest first (RF runs cost ~ K). Models that do not use K run once per seed, at
+        K = ``n_inputs`` (default: the largest K of the sweep)."""
         configs = []
         for model in self.models:
-            ks = (N_INPUTS,) if model == "dense" else self.ks
+            base = self.base.with_(model=model)
+            ks = self.ks if get_spec(model).uses_k else (n_inputs or max(self.ks),)
             for k in ks:
                 for seed in self.seeds:
-                    configs.append(self.base.with_(model=model, resonators_per_chain=k, seed=seed))
-        order = {m: i for i, m in enumerate(MODELS)}
+                    configs.append(base.with_(resonators_per_chain=k, seed=seed))
+        order = {m: i for i, m in enumerate(list_models())}
         return sorted(configs, key=lambda c: (-estimated_cost(c), order[c.model], c.resonators_per_chain, c.seed))
 
     def to_dict(self) -> dict:
@@ -122,12 +121,9 @@ class SweepSpec:
         return cls(**d)
 
 
-PRESETS = {"quick": SweepSpec.quick, "full": SweepSpec.full}
-
-
 def estimated_cost(cfg: RunConfig) -> float:
     """Relative run time, for ordering only: an RF step builds a (C, K, N) coupling tensor, so it costs ~ K."""
-    per_epoch = 1.0 + (cfg.resonators_per_chain / 5.0 if cfg.model in RF_MODELS else 0.0)
+    per_epoch = 1.0 + (cfg.resonators_per_chain / 5.0 if cfg.spec.is_rf else 0.0)
     return per_epoch * cfg.epochs
 
 
@@ -136,22 +132,13 @@ def estimated_cost(cfg: RunConfig) -> float:
 # ---------------------------------------------------------------------------------------------------------
 
 def result_row(result) -> dict:
-    """One sweep row: ``RunResult.summary()`` plus the run's config, and ``error`` (None when it succeeded)."""
-    row = result.summary()
-    row["error"] = None
-    row["config"] = result.config.to_dict()
-    return row
+    """One sweep row: the run's :class:`ResultRow` as a dict (``error`` None when it succeeded)."""
+    return result.row().to_dict()
 
 
-def failed_row(cfg: RunConfig, message: str, n_inputs: int = N_INPUTS) -> dict:
+def failed_row(cfg: RunConfig, message: str, n_inputs: int, n_classes: int) -> dict:
     """The row of a run that failed (e.g. diverged): no accuracy, the reason in ``error``."""
-    return {"model": cfg.model, "dataset": cfg.dataset, "resonators_per_chain": cfg.resonators_per_chain,
-            "remaining_synapses_pct": round(remaining_synapses_pct(cfg.resonators_per_chain, n_inputs), 4),
-            "removed_synapses_pct": round(removed_synapses_pct(cfg.resonators_per_chain, n_inputs), 4),
-            "test_accuracy": None, "evaluated_on": "validation" if cfg.validation_fraction > 0 else "test",
-            "seed": cfg.seed, "epochs": cfg.epochs, "epochs_completed": None, "train_seconds": None,
-            "rewiring_events": None, "synapses": None, "budget": cfg.budget, "cancelled": False,
-            "error": message, "config": cfg.to_dict()}
+    return ResultRow.failed(cfg, message, n_inputs, n_classes).to_dict()
 
 
 # Worker-process state (set by _worker_init in each pool process).
@@ -182,14 +169,14 @@ def _worker_run(cfg: RunConfig) -> dict:
     try:
         result = run_training(cfg, dataset=_WORKER_DATASET, cancel=_WORKER_CANCEL)
     except DivergenceError as exc:
-        return failed_row(cfg, str(exc), _WORKER_DATASET.n_inputs)
+        return failed_row(cfg, str(exc), _WORKER_DATASET.n_inputs, _WORKER_DATASET.n_classes)
     row = result_row(result)
     row["_cancelled"] = result.cancelled
     return row
 
 
 def _sort_key(row: dict):
-    order = {m: i for i, m in enumerate(MODELS)}
+    order = {m: i for i, m in enumerate(list_models())}
     seed = row.get("seed")
     return (order.get(row.get("model"), len(order)), row.get("resonators_per_chain") or 0,
             seed if isinstance(seed, int) else -1)
@@ -205,15 +192,15 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
     batch; the runs cut short are not reported, and the rows finished so far are returned. A run that diverges
     gives a row with ``test_accuracy`` None and the reason in ``error`` (the sweep goes on).
     """
-    from .data import available_datasets, load_dataset
+    from .data import load_dataset
 
-    jobs = spec.jobs()
     base = spec.base
-    if dataset is None and spec.workers == 1:
+    if dataset is None:
+        # loaded here once even for a pool (workers get a copy): N and C are needed, and a missing or
+        # malformed dataset is reported before any worker starts
         dataset = load_dataset(base.dataset, base.data_dir)
-    elif dataset is None and base.dataset not in available_datasets(base.data_dir):
-        load_dataset(base.dataset, base.data_dir)  # raises DataNotFoundError (or ValueError) with the reason
-    if dataset is not None and dataset.n_inputs < max(c.resonators_per_chain for c in jobs):
+    jobs = spec.jobs(dataset.n_inputs)
+    if dataset.n_inputs < max(c.resonators_per_chain for c in jobs):
         raise ValueError(f"resonators per chain must be between 1 and {dataset.n_inputs} for {dataset.name}")
     rows: list[dict] = []
 
@@ -231,7 +218,7 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
             try:
                 result = run_training(cfg, dataset=dataset, cancel=cancel)
             except DivergenceError as exc:
-                deliver(failed_row(cfg, str(exc), dataset.n_inputs))
+                deliver(failed_row(cfg, str(exc), dataset.n_inputs, dataset.n_classes))
                 continue
             if result.cancelled:
                 break
@@ -303,46 +290,6 @@ def _run_pool(spec: SweepSpec, jobs: list[RunConfig], dataset, deliver, cancel) 
 # Aggregating and writing
 # ---------------------------------------------------------------------------------------------------------
 
-def _finite(values) -> list[float]:
-    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(v)]
-
-
-def _ok(row: dict) -> bool:
-    acc = row.get("test_accuracy")
-    return (row.get("error") is None and not row.get("cancelled") and isinstance(acc, (int, float))
-            and math.isfinite(acc))
-
-
-def aggregate(rows: Sequence[dict]) -> list[dict]:
-    """Per (dataset, model, K): mean and sample std (ddof 1; None for a single run) of the test accuracy over
-    seeds, with n (successful runs), n_failed, min, max and the seeds. Failed or cancelled runs are not averaged."""
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row.get("dataset"), row["model"], row["resonators_per_chain"]), []).append(row)
-    order = {m: i for i, m in enumerate(MODELS)}
-    out = []
-    for (dataset, model, k), group in sorted(groups.items(), key=lambda kv: (str(kv[0][0]),
-                                                                          order.get(kv[0][1], 99), kv[0][2])):
-        good = [r for r in group if _ok(r)]
-        accs = [float(r["test_accuracy"]) for r in good]
-        first = group[0]
-        out.append({
-            "dataset": dataset, "model": model, "resonators_per_chain": k,
-            "remaining_synapses_pct": first.get("remaining_synapses_pct", round(remaining_synapses_pct(k), 4)),
-            "removed_synapses_pct": first.get("removed_synapses_pct", round(removed_synapses_pct(k), 4)),
-            "evaluated_on": good[0].get("evaluated_on", "test") if good else None,
-            "n": len(accs), "n_failed": len(group) - len(accs),
-            "mean": statistics.fmean(accs) if accs else None,
-            "std": statistics.stdev(accs) if len(accs) > 1 else None,
-            "min": min(accs) if accs else None, "max": max(accs) if accs else None,
-            "seeds": sorted(r["seed"] for r in good if isinstance(r.get("seed"), int)),
-            "mean_train_seconds": statistics.fmean(times) if (times := _finite(r.get("train_seconds")
-                                                                              for r in good)) else None,
-        })
-    return out
-
-
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -356,45 +303,42 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def rows_csv_text(rows: Sequence[dict]) -> str:
     """The tidy CSV: one row per run, the summary columns then the config flattened as ``config.<name>``."""
-    flat = [_flatten(json_safe(r)) for r in rows]
-    columns: list[str] = []
+    flat = [_flatten(json_safe({k: v for k, v in r.items() if k not in ("history", "versions", "dataset_info")}))
+            for r in rows]
+    columns: list[str] = [c for c in ResultRow.CSV_COLUMNS if any(c in r for r in flat)]
     for r in flat:
         for k in r:
             if k not in columns:
                 columns.append(k)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for r in flat:
-        writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
-    return buf.getvalue()
+    return csv_text(columns, flat)
 
 
-def _cell(agg: Optional[dict]) -> str:
-    if agg is None or agg["mean"] is None:
-        return "–" if agg is None else f"failed ({agg['n_failed']})"
-    text = f"{100 * agg['mean']:.2f}"
-    text += f" ± {100 * agg['std']:.2f}" if agg["std"] is not None else " (n=1)"
-    return text
+def _cell(agg: Optional[Aggregate]) -> str:
+    if agg is None or agg.mean is None:
+        return "–" if agg is None else f"failed ({agg.n_failed})"
+    text = f"{100 * agg.mean:.2f} ± {100 * agg.std:.2f}"
+    return text + (" (n = 1)" if agg.n == 1 else "")
 
 
-def markdown_table(rows: Sequence[dict], aggregated: Optional[Sequence[dict]] = None,
+def markdown_table(rows: Sequence[dict], aggregated: Optional[Sequence[Aggregate]] = None,
                    models: Optional[Sequence[str]] = None) -> str:
     """Mean ± std test accuracy (%) over seeds: removed-% as rows, models as columns, plus the RF − RigL
     margin at K = 10."""
     agg = list(aggregated) if aggregated is not None else aggregate(rows)
     if models is None:
-        present = {a["model"] for a in agg}
-        models = [m for m in MODELS if m in present]
-    by = {(a["model"], a["resonators_per_chain"]): a for a in agg}
-    removed = {a["resonators_per_chain"]: a["removed_synapses_pct"] for a in agg}
-    n_inputs = N_INPUTS
-    dense = next((a for a in agg if a["model"] == "dense"), None)
-    ks = sorted({a["resonators_per_chain"] for a in agg if a["model"] != "dense"} or
-                {a["resonators_per_chain"] for a in agg}, reverse=True)
-    datasets = sorted({str(a["dataset"]) for a in agg})
-    evaluated = sorted({str(a["evaluated_on"]) for a in agg if a["evaluated_on"]}) or ["test"]
-    seeds = sorted({s for a in agg for s in a["seeds"]})
+        present = {a.model for a in agg}
+        models = [m for m in list_models() if m in present]
+    no_k = {m for m in models if not get_spec(m).uses_k}
+    by = {(a.model, a.resonators_per_chain): a for a in agg}
+    removed = {a.resonators_per_chain: a.removed_synapses_pct for a in agg}
+    n_inputs = max((int(r.get("n_inputs", 0) or 0) for r in rows), default=0) or max(
+        a.resonators_per_chain for a in agg)
+    fixed = {m: next((a for a in agg if a.model == m), None) for m in no_k}
+    ks = sorted({a.resonators_per_chain for a in agg if a.model not in no_k} or
+                {a.resonators_per_chain for a in agg}, reverse=True)
+    datasets = sorted({str(a.dataset) for a in agg})
+    evaluated = sorted({str(a.evaluated_on) for a in agg if a.evaluated_on}) or ["test"]
+    seeds = sorted({s for a in agg for s in a.seeds})
     lines = [f"# Accuracy vs. synapses removed ({', '.join(datasets)})", "",
              f"Mean ± std {'/'.join(evaluated)} accuracy (%) over seeds {', '.join(map(str, seeds))}; "
              f"K resonators per chain = K weights per class; removed = 100 (1 − K/{n_inputs}).", ""]
@@ -404,30 +348,30 @@ def markdown_table(rows: Sequence[dict], aggregated: Optional[Sequence[dict]] = 
     for k in ks:
         cells = [f"{removed[k]:.2f}", str(k)]
         for m in models:
-            cells.append(_cell(dense if m == "dense" else by.get((m, k))))
+            cells.append(_cell(fixed[m] if m in no_k else by.get((m, k))))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    if "dense" in models:
-        lines.append("The dense perceptron uses every synapse whatever K: it runs once per seed (recorded at "
+    for m in sorted(no_k):
+        lines.append(f"{get_spec(m).label} uses every synapse whatever K: it runs once per seed (recorded at "
                      f"K = {n_inputs}) and is repeated on every row for reference.")
         lines.append("")
     lines.append(f"## Margins at K = {REFERENCE_K} ({removed_synapses_pct(REFERENCE_K, n_inputs):.2f} % removed)")
     lines.append("")
-    lines.extend(_margin_lines(by, dense))
+    lines.extend(_margin_lines(by, fixed.get("dense")))
     return "\n".join(lines) + "\n"
 
 
-def _margin_lines(by: dict, dense: Optional[dict]) -> list[str]:
+def _margin_lines(by: dict, dense: Optional[Aggregate]) -> list[str]:
     def mean(model: str) -> Optional[float]:
         a = dense if model == "dense" else by.get((model, REFERENCE_K))
-        return None if a is None or a["mean"] is None else 100.0 * a["mean"]
+        return None if a is None or a.mean is None else 100.0 * a.mean
 
     out = []
     rigl = mean("rigl")
     for rf in ("rf", "rf-input"):
         v = mean(rf)
         if v is not None and rigl is not None:
-            out.append(f"- {MODEL_LABELS[rf]} − RigL ({rf} − rigl): {v - rigl:+.2f} points "
+            out.append(f"- {get_spec(rf).label} − RigL ({rf} − rigl): {v - rigl:+.2f} points "
                        f"({v:.2f} % vs {rigl:.2f} %); "
                        f"paper: +{PAPER_RF_MINUS_SPARSE:.2f} points against its sparse-training baseline.")
         elif rf == "rf":
@@ -442,7 +386,7 @@ def _margin_lines(by: dict, dense: Optional[dict]) -> list[str]:
 def sweep_document(rows: Sequence[dict], spec: Optional[SweepSpec] = None) -> dict:
     return {"format": "rfexplorer-sweep", "format_version": 1, "created": utc_now_iso(),
             "versions": software_versions(), "spec": spec.to_dict() if spec is not None else None,
-            "aggregate": aggregate(rows), "rows": list(rows)}
+            "aggregate": [a.to_dict() for a in aggregate(rows)], "rows": list(rows)}
 
 
 def write_results(rows: Sequence[dict], out_dir, spec: Optional[SweepSpec] = None) -> dict[str, Path]:
@@ -456,18 +400,10 @@ def write_results(rows: Sequence[dict], out_dir, spec: Optional[SweepSpec] = Non
     return {
         "csv": atomic_write_text(out / "sweep.csv", rows_csv_text(rows)),
         "json": atomic_write_text(out / "sweep.json", dumps_json(doc)),
-        "md": atomic_write_text(out / "sweep_table.md", markdown_table(rows, doc["aggregate"], models)),
+        "md": atomic_write_text(out / "sweep_table.md", markdown_table(rows, aggregate(rows), models)),
     }
 
 
-def default_workers() -> int:
-    """Usable CPU cores."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-__all__ = ["DEFAULT_KS", "DEFAULT_SEEDS", "PRESETS", "SweepSpec", "aggregate", "default_workers",
+__all__ = ["DEFAULT_KS", "DEFAULT_SEEDS", "SweepSpec",
            "estimated_cost", "failed_row", "markdown_table", "result_row", "rows_csv_text", "run_sweep",
            "sweep_document", "write_results"]

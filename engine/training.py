@@ -10,10 +10,10 @@ import torch.nn.functional as F
 
 from .config import RunConfig
 from .data import Dataset, load_dataset
-from .model_base import PerceptronModel
-from .models import build_model, default_lr
+from .model_base import PerceptronModel, TrainingContext
+from .models import build_model
 from .progress import CancelToken, DivergenceError, ProgressCallback, RunCancelled, Snapshot
-from .results import RunResult
+from .results import RunResult, dataset_record
 
 #: Minimum time between two progress snapshots (s).
 SNAPSHOT_INTERVAL_S = 0.1
@@ -57,26 +57,30 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     ``cancel`` stops the run between two batches; the result then has ``cancelled=True`` and the accuracy of
     the model as it was. A NaN or infinite loss raises :class:`DivergenceError`.
     """
+    cfg = cfg.resolved()
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir)
     evaluated_on = "test"
     if cfg.validation_fraction > 0:
         ds = ds.validation_split(cfg.validation_fraction, seed=cfg.seed)
         evaluated_on = "validation"
-    if cfg.resonators_per_chain > ds.n_inputs:
+    if cfg.spec.uses_k and cfg.resonators_per_chain > ds.n_inputs:
         raise ValueError(f"resonators per chain must be between 1 and {ds.n_inputs} for {ds.name} "
                          f"(got {cfg.resonators_per_chain})")
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = build_model(cfg, ds.n_inputs, ds.n_classes)
-    lr = cfg.lr if cfg.lr is not None else default_lr(cfg.model)
+    # The run's own generators: one for the model (initialisation, then plasticity samples, stochastic
+    # rounding, device noise) and one for shuffling; torch's global generator is never used.
+    model_gen = torch.Generator().manual_seed(cfg.seed)
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+    model = build_model(cfg, ds.n_inputs, ds.n_classes, model_gen)
+    lr = cfg.lr
     optimizer = model.make_optimizer(lr)
     n = len(ds.train_y)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps)))
-    model.attach_data(ds.train_x, ds.train_y)
-    model.setup_training(total_steps, steps_per_epoch, optimizer, ds.train_x)
+    if cfg.lr_schedule == "cosine":
+        factor = lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps))  # noqa: E731
+    else:
+        factor = lambda s: 1.0  # noqa: E731
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     model.train()
 
     history: list = []
@@ -107,10 +111,12 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
         stop_if_cancelled()
         report()
 
-    model.heartbeat = heartbeat
+    model.begin_training(TrainingContext(total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+                                         optimizer=optimizer, train_x=ds.train_x, train_y=ds.train_y,
+                                         generator=model_gen, heartbeat=heartbeat))
     try:
         for epoch in range(1, cfg.epochs + 1):
-            perm = torch.randperm(n, generator=gen)
+            perm = torch.randperm(n, generator=shuffle_gen)
             loss_sum, correct, seen = 0.0, 0, 0  # (read by report(), a closure)
             for i in range(0, n, cfg.batch_size):
                 stop_if_cancelled()
@@ -129,19 +135,19 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
                 optimizer.step()
                 scheduler.step()
                 step += 1
-                model.after_step(step, optimizer)
+                model.after_step(step)
                 loss_sum += loss_value * len(y)
                 correct += int((logits.detach().argmax(1) == y).sum())
                 seen += len(y)
                 report()
-            model.after_epoch(epoch, optimizer)
+            model.after_epoch(epoch)
             test_acc = accuracy(model, ds.test_x, ds.test_y)
             history.append((epoch, loss_sum / seen, correct / seen, test_acc))
             report(force=True)
     except RunCancelled:
         cancelled = True
     finally:
-        del model.heartbeat  # back to the class's no-op: the returned model holds no reference to the loop
+        model.finish_training()  # the returned model holds no training state (data, optimizer, sums)
     train_seconds = time.perf_counter() - start
     # a finished run was just evaluated after its last epoch; a cancelled one is evaluated as it stands
     final_acc = test_acc if (history and not cancelled) else accuracy(model, ds.test_x, ds.test_y)
@@ -149,7 +155,8 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     result = RunResult(config=cfg, test_accuracy=final_acc, train_seconds=train_seconds,
                        epochs_completed=len(history), history=history, rewiring_events=model.rewiring_events,
                        synapses=model.synapse_count(), cancelled=cancelled, n_inputs=ds.n_inputs,
-                       evaluated_on=evaluated_on, model=model)
+                       n_classes=ds.n_classes, evaluated_on=evaluated_on, dataset_info=dataset_record(ds),
+                       model=model)
     if progress is not None:
         last = history[-1] if history else (epoch, float("nan"), float("nan"), final_acc)
         progress(make_snapshot(model, cfg, epoch=max(epoch, 1), step=step, total_steps=total_steps,

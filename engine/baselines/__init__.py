@@ -15,45 +15,20 @@ rigl       :class:`RigL`                drop smallest |w|, grow largest dense gr
 set        :class:`SET`                 after each epoch drop weakest +/- weights, regrow at random
 =========  ===========================  ===================================================================
 
-Knobs (the optimizer, 'adam' or 'sgd', and the schedules) are class attributes holding the tuned defaults
-(e.g. ``RigL.alpha``), overridable per instance through keyword arguments of :func:`build_baseline`.
+Each model's settings are a frozen params dataclass (``DenseParams``, ``PruneParams``, ``RandomSparseParams``,
+``RigLParams``, ``SETParams``) holding the tuned defaults; a run carries its own as ``RunConfig.model_params``
+and the registry (engine.models) builds the model. See docs/sparse-baselines.md.
 """
 from __future__ import annotations
 
-from ..config import RunConfig
-from ..model_base import PerceptronModel
-from .dense import DensePerceptron
+from .dense import DenseParams, DensePerceptron
 from .masked import BUDGET_SHAPES, MaskedPerceptron
-from .optim import OPTIMIZERS
-from .prune import GradualMagnitudePruning
-from .random_sparse import StaticRandomSparse
-from .rigl import RigL
-from .set import SET
+from .optim import OPTIMIZERS, BaselineParams
+from .prune import GradualMagnitudePruning, PruneParams
+from .random_sparse import RandomSparseParams, StaticRandomSparse
+from .rigl import RigL, RigLParams
+from .set import SET, SETParams
 
-#: model name (as in engine.config.BASELINE_MODELS) -> class
-BASELINES: dict[str, type[PerceptronModel]] = {
-    "dense": DensePerceptron,
-    "prune": GradualMagnitudePruning,
-    "random": StaticRandomSparse,
-    "rigl": RigL,
-    "set": SET,
-}
-
-
-def build_baseline(cfg: RunConfig, n_inputs: int, n_classes: int, **options) -> PerceptronModel:
-    """A fresh baseline model for ``cfg`` (seed torch's global RNG first, as the training loop does).
-
-    ``cfg.resonators_per_chain`` is K (the budget is K*C weights) and ``cfg.budget`` its shape. ``options`` are
-    knobs passed to the model's constructor (e.g. ``alpha=0.3`` for RigL, ``optimizer='sgd'``).
-    """
-    try:
-        cls = BASELINES[cfg.model]
-    except KeyError:
-        raise ValueError(f"{cfg.model!r} is not a baseline (choose one of: {', '.join(BASELINES)})") from None
-    if cls is DensePerceptron:
-        return DensePerceptron(n_inputs, n_classes, **options)
-    return cls(n_inputs, n_classes, cfg.resonators_per_chain, cfg.budget, **options)
-
-
-__all__ = ["BASELINES", "BUDGET_SHAPES", "DensePerceptron", "GradualMagnitudePruning", "MaskedPerceptron", "OPTIMIZERS",
-           "RigL", "SET", "StaticRandomSparse", "build_baseline"]
+__all__ = ["BUDGET_SHAPES", "BaselineParams", "DenseParams", "DensePerceptron", "GradualMagnitudePruning",
+           "MaskedPerceptron", "OPTIMIZERS", "PruneParams", "RandomSparseParams", "RigL", "RigLParams", "SET",
+           "SETParams", "StaticRandomSparse"]

@@ -12,7 +12,8 @@ resonators); ``'global'`` keeps K*C active weights anywhere in the matrix. All s
 of a (C, N) tensor: the tensor itself for per-output, one row of C*N entries for global, so a single
 vectorised code path serves both.
 
-All randomness comes from torch's global RNG (the training loop seeds it), so runs are reproducible per seed.
+All randomness comes from the model's own generator (seeded from the run's seed), so runs are reproducible
+per seed.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from torch import nn
 
 from ..model_base import PerceptronModel
 from .dense import linear_parameters
-from .optim import make_optimizer
+from .optim import BaselineParams, make_optimizer
 
 #: Budget shapes, as in :data:`engine.config.BUDGETS`.
 BUDGET_SHAPES = ("per-output", "global")
@@ -58,9 +59,9 @@ def topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(scores, dtype=torch.bool).scatter_(1, idx, True)
 
 
-def stochastic_round(x: torch.Tensor) -> torch.Tensor:
-    """Round to an integer, up with probability frac(x) (unbiased; exact for integers). Uses the global RNG."""
-    return torch.floor(x + torch.rand_like(x)).to(torch.long)
+def stochastic_round(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Round to an integer, up with probability frac(x) (unbiased; exact for integers)."""
+    return torch.floor(x + torch.rand(x.shape, dtype=x.dtype, generator=generator)).to(torch.long)
 
 
 def cosine_fraction(alpha: float, t: int, t_end: int) -> float:
@@ -81,43 +82,36 @@ def schedule_interval(interval: int, span: int, min_updates: int) -> int:
 class MaskedPerceptron(PerceptronModel):
     """A single linear layer whose weight is multiplied by a fixed-shape 0/1 mask.
 
-    Subclasses choose the initial mask (:meth:`initial_mask`) and change it through :meth:`set_mask`.
-    Schedule knobs are class attributes (the tuned defaults) that keyword arguments override per instance.
+    Subclasses choose the initial mask (:meth:`initial_mask`) and change it through :meth:`set_mask`; their
+    settings are a params dataclass (``params_class``), the tuned defaults.
     """
 
-    #: 'adam' or 'sgd' (see :mod:`engine.baselines.optim`).
-    optimizer: str = "adam"
+    params_class: type = BaselineParams
 
     def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
-                 optimizer: str | None = None) -> None:
-        super().__init__(n_inputs, n_classes)
-        if optimizer is not None:
-            self.optimizer = optimizer
+                 params: BaselineParams | None = None, generator: torch.Generator | None = None) -> None:
+        super().__init__(n_inputs, n_classes, generator)
+        self.params = params if params is not None else self.params_class()
         if budget not in BUDGET_SHAPES:
             raise ValueError(f"budget must be one of {BUDGET_SHAPES} (got {budget!r})")
         if not 1 <= k <= n_inputs:
             raise ValueError(f"k (weights per output) must be between 1 and {n_inputs} (got {k})")
         self.k = int(k)
         self.budget = budget
-        self.weight, self.bias = linear_parameters(n_inputs, n_classes)  # as nn.Linear, then masked below
+        self.weight, self.bias = linear_parameters(n_inputs, n_classes, self.generator)  # as nn.Linear
         self.register_buffer("mask", torch.ones(n_classes, n_inputs))
         with torch.no_grad():
             self.mask.copy_(self.initial_mask().to(self.mask.dtype))
             self.weight.mul_(self.mask)
 
     def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        return make_optimizer(self.parameters(), self.optimizer, lr)
+        return make_optimizer(self.parameters(), self.params.optimizer, lr, self.params.momentum)
 
     # --- budget ---------------------------------------------------------------------------------------------
     @property
     def per_row_budget(self) -> int:
         """Active weights per row of the rows view: K (per-output) or K*C (global)."""
         return self.k if self.budget == "per-output" else self.k * self.n_classes
-
-    @property
-    def total_budget(self) -> int:
-        """K*C, the number of active weights at the end of training."""
-        return self.k * self.n_classes
 
     def rows(self, t: torch.Tensor) -> torch.Tensor:
         """The rows view of a (C, N) tensor: itself (per-output) or a single row (global)."""
@@ -134,8 +128,8 @@ class MaskedPerceptron(PerceptronModel):
         return self.unrows(topk_mask(self.rows(scores), k))
 
     def random_budget_mask(self) -> torch.Tensor:
-        """A uniformly random mask with exactly the budget (global RNG)."""
-        return self.budget_mask(torch.rand(self.n_classes, self.n_inputs))
+        """A uniformly random mask with exactly the budget (the model's generator)."""
+        return self.budget_mask(torch.rand(self.n_classes, self.n_inputs, generator=self.generator))
 
     def initial_mask(self) -> torch.Tensor:
         """The mask at initialisation (default: uniformly random with the budget)."""
@@ -194,9 +188,34 @@ class MaskedPerceptron(PerceptronModel):
         return grown
 
     # --- training-loop hooks ---------------------------------------------------------------------------------
-    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
-        self.apply_mask(optimizer)
+    def after_step(self, step: int) -> None:
+        self.apply_mask(self.optimizer)
 
     def extra_repr(self) -> str:
         return (f"n_inputs={self.n_inputs}, n_classes={self.n_classes}, k={self.k}, budget={self.budget!r}, "
-                f"optimizer={self.optimizer!r}")
+                f"params={self.params!r}")
+
+    @classmethod
+    def from_state(cls, weight, mask, bias, *, k: int | None = None, budget: str = "per-output",
+                   params: BaselineParams | None = None) -> "MaskedPerceptron":
+        """A masked perceptron in eval mode with exactly this weight (C, N), 0/1 mask (C, N) and bias (C,).
+
+        The stored weight is ``weight * mask``. ``k`` defaults to the largest number of active weights in a
+        class row (at least 1). Consumes no random state: the throw-away initial mask and weights come from the
+        model's private generator, and the global RNG is forked around the construction."""
+        weight = torch.as_tensor(weight, dtype=torch.float32)
+        mask = torch.as_tensor(mask).to(torch.float32)
+        bias = torch.as_tensor(bias, dtype=torch.float32)
+        n_classes, n_inputs = weight.shape
+        if mask.shape != weight.shape or bias.shape != (n_classes,):
+            raise ValueError(f"mask must have the weight's shape {tuple(weight.shape)} and bias {n_classes} "
+                             f"entries (got {tuple(mask.shape)} and {tuple(bias.shape)})")
+        if k is None:
+            k = max(1, int((mask != 0).sum(dim=1).max())) if n_classes else 1
+        with torch.random.fork_rng(devices=[]):
+            model = cls(int(n_inputs), int(n_classes), int(k), budget, params=params)
+        with torch.no_grad():
+            model.mask.copy_((mask != 0).to(model.mask.dtype))
+            model.weight.copy_(weight * model.mask)
+            model.bias.copy_(bias)
+        return model.eval()

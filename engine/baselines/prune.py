@@ -11,48 +11,59 @@ come back (so ``rewiring_events`` stays 0).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .masked import MaskedPerceptron, schedule_interval
+from .optim import BaselineParams
+
+
+@dataclass(frozen=True)
+class PruneParams(BaselineParams):
+    """Gradual magnitude pruning. SGD by default: tuned on validation (benchmarks/tune_baselines.py), with Adam
+    |w| does not track importance."""
+
+    optimizer: str = "sgd"
+    """'adam' or 'sgd'."""
+    interval: int = 100
+    """Nominal optimizer steps between two pruning rounds (dt)."""
+    begin_fraction: float = 0.1
+    """t0 as a fraction of the total steps (dense warm-up before pruning starts)."""
+    end_fraction: float = 0.5
+    """t_end as a fraction of the total steps (the budget is reached here; the rest fine-tunes)."""
+    min_updates: int = 10
+    """Short runs prune at least this often (see engine.baselines.masked.schedule_interval)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.begin_fraction < self.end_fraction <= 1.0:
+            raise ValueError(f"need 0 <= model_params.begin_fraction < model_params.end_fraction <= 1 "
+                             f"(got {self.begin_fraction}, {self.end_fraction})")
+        if self.interval < 1 or self.min_updates < 1:
+            raise ValueError("model_params.interval and model_params.min_updates must be >= 1")
 
 
 class GradualMagnitudePruning(MaskedPerceptron):
     """Dense start, cubic sparsity schedule, magnitude pruning every ``interval`` steps from t0 to t_end."""
 
-    #: Tuned on validation (benchmarks/tune_baselines.py): with Adam, |w| does not track importance.
-    optimizer: str = "sgd"
-
-    #: Nominal steps between two pruning rounds (dt).
-    interval: int = 100
-    #: t0 as a fraction of the total steps (dense warm-up before pruning starts).
-    begin_fraction: float = 0.1
-    #: t_end as a fraction of the total steps (the budget is reached here; the rest fine-tunes the survivors).
-    end_fraction: float = 0.5
-    #: Short runs prune at least this often (see :func:`engine.baselines.masked.schedule_interval`).
-    min_updates: int = 10
+    params_class = PruneParams
 
     def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
-                 optimizer: str | None = None,
-                 interval: int | None = None, begin_fraction: float | None = None,
-                 end_fraction: float | None = None) -> None:
-        super().__init__(n_inputs, n_classes, k, budget, optimizer=optimizer)
-        if interval is not None:
-            self.interval = int(interval)
-        if begin_fraction is not None:
-            self.begin_fraction = float(begin_fraction)
-        if end_fraction is not None:
-            self.end_fraction = float(end_fraction)
-        if not 0.0 <= self.begin_fraction < self.end_fraction <= 1.0:
-            raise ValueError(f"need 0 <= begin_fraction < end_fraction <= 1 (got {self.begin_fraction}, "
-                             f"{self.end_fraction})")
+                 params: PruneParams | None = None, generator: torch.Generator | None = None) -> None:
+        super().__init__(n_inputs, n_classes, k, budget, params=params, generator=generator)
+        self.interval = self.params.interval
+        self.begin_fraction = self.params.begin_fraction
+        self.end_fraction = self.params.end_fraction
+        self.min_updates = self.params.min_updates
         #: step (1-based, as passed to after_step) -> active weights to keep per row of the rows view.
         self.schedule: dict[int, int] = {}
 
     def initial_mask(self) -> torch.Tensor:
         return torch.ones(self.n_classes, self.n_inputs)
 
-    def setup_training(self, total_steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
-                       train_x: torch.Tensor) -> None:
+    def setup_training(self, context) -> None:
+        total_steps = context.total_steps
         t0 = min(int(round(self.begin_fraction * total_steps)), max(total_steps - 1, 0))
         t_end = max(t0 + 1, min(total_steps, int(round(self.end_fraction * total_steps))))
         span = t_end - t0
@@ -72,12 +83,8 @@ class GradualMagnitudePruning(MaskedPerceptron):
         scores = torch.where(self.active(), self.weight.abs(), torch.full_like(self.weight, -1.0))
         self.set_mask(self.budget_mask(scores, keep_per_row), optimizer)
 
-    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+    def after_step(self, step: int) -> None:
         keep = self.schedule.get(step)
         if keep is not None and keep < int(self.rows(self.mask).sum(1).max()):
-            self.prune_to(keep, optimizer)
-        self.apply_mask(optimizer)
-
-    def extra_repr(self) -> str:
-        return (super().extra_repr() + f", interval={self.interval}, begin_fraction={self.begin_fraction}, "
-                f"end_fraction={self.end_fraction}")
+            self.prune_to(keep, self.optimizer)
+        self.apply_mask(self.optimizer)

@@ -16,42 +16,55 @@ on the weights after that step's optimizer update.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .masked import MaskedPerceptron, cosine_fraction, schedule_interval, select_largest, select_smallest, \
     stochastic_round
+from .optim import BaselineParams
+
+
+@dataclass(frozen=True)
+class RigLParams(BaselineParams):
+    """RigL's schedule (Adam by default)."""
+
+    interval: int = 100
+    """Nominal optimizer steps between two mask updates (dT)."""
+    alpha: float = 0.3
+    """Initial fraction of the active connections updated at a round, cosine-decayed to 0 at T_end."""
+    end_fraction: float = 0.75
+    """T_end as a fraction of the total steps."""
+    min_updates: int = 10
+    """Short runs update at least this often (see engine.baselines.masked.schedule_interval)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.alpha <= 1.0 or not 0.0 <= self.end_fraction <= 1.0:
+            raise ValueError(f"model_params.alpha and model_params.end_fraction must be in [0, 1] "
+                             f"(got {self.alpha}, {self.end_fraction})")
+        if self.interval < 1 or self.min_updates < 1:
+            raise ValueError("model_params.interval and model_params.min_updates must be >= 1")
 
 
 class RigL(MaskedPerceptron):
     """Random sparse start; periodic drop-by-magnitude / grow-by-gradient mask updates."""
 
-    #: Nominal steps between two mask updates (dT).
-    interval: int = 100
-    #: Initial update fraction (alpha), cosine-decayed to 0 at T_end.
-    alpha: float = 0.3
-    #: T_end as a fraction of the total steps.
-    end_fraction: float = 0.75
-    #: Short runs update at least this often (see :func:`engine.baselines.masked.schedule_interval`).
-    min_updates: int = 10
+    params_class = RigLParams
 
     def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
-                 optimizer: str | None = None,
-                 interval: int | None = None, alpha: float | None = None,
-                 end_fraction: float | None = None) -> None:
-        super().__init__(n_inputs, n_classes, k, budget, optimizer=optimizer)
-        if interval is not None:
-            self.interval = int(interval)
-        if alpha is not None:
-            self.alpha = float(alpha)
-        if end_fraction is not None:
-            self.end_fraction = float(end_fraction)
+                 params: RigLParams | None = None, generator: torch.Generator | None = None) -> None:
+        super().__init__(n_inputs, n_classes, k, budget, params=params, generator=generator)
+        self.interval = self.params.interval
+        self.alpha = self.params.alpha
+        self.end_fraction = self.params.end_fraction
+        self.min_updates = self.params.min_updates
         self.t_end = 0
         self.dt = self.interval
         self._dense_grad: torch.Tensor | None = None
 
-    def setup_training(self, total_steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
-                       train_x: torch.Tensor) -> None:
-        self.t_end = int(round(self.end_fraction * total_steps))
+    def setup_training(self, context) -> None:
+        self.t_end = int(round(self.end_fraction * context.total_steps))
         self.dt = schedule_interval(self.interval, self.t_end, self.min_updates)
         self._dense_grad = None
 
@@ -64,11 +77,14 @@ class RigL(MaskedPerceptron):
         if self.is_update_step(step + 1):
             self._dense_grad = self.dense_gradient(x, y)
 
-    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
-        self.apply_mask(optimizer)
+    def teardown_training(self) -> None:
+        self._dense_grad = None
+
+    def after_step(self, step: int) -> None:
+        self.apply_mask(self.optimizer)
         if self._dense_grad is not None:
             grad, self._dense_grad = self._dense_grad, None
-            self.update_mask(step, grad, optimizer)
+            self.update_mask(step, grad, self.optimizer)
 
     @torch.no_grad()
     def update_mask(self, t: int, dense_grad: torch.Tensor, optimizer: torch.optim.Optimizer | None = None
@@ -78,7 +94,7 @@ class RigL(MaskedPerceptron):
         active = self.rows(self.active())
         n_rows, row_size = active.shape
         n_active = active.sum(1)
-        counts = stochastic_round(fraction * n_active.to(torch.float32))
+        counts = stochastic_round(fraction * n_active.to(torch.float32), self.generator)
         counts = torch.minimum(counts, torch.minimum(n_active, row_size - n_active))
         if int(counts.sum()) == 0:
             return 0
@@ -88,7 +104,3 @@ class RigL(MaskedPerceptron):
         grow_scores = torch.where(active, -inf, self.rows(dense_grad.abs()))  # inactive before the drop
         grow = select_largest(grow_scores, counts)
         return self.set_mask(self.unrows((active & ~drop) | grow), optimizer)
-
-    def extra_repr(self) -> str:
-        return (super().extra_repr() + f", interval={self.interval}, alpha={self.alpha}, "
-                f"end_fraction={self.end_fraction}")

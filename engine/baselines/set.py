@@ -11,36 +11,47 @@ Counts zeta * n are rounded stochastically (unbiased) so small budgets still evo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from .masked import MaskedPerceptron, select_largest, select_smallest, stochastic_round
+from .optim import BaselineParams
+
+
+@dataclass(frozen=True)
+class SETParams(BaselineParams):
+    """SET. SGD by default: tuned on validation (benchmarks/tune_baselines.py), SGD + momentum beats Adam by
+    about 10 points."""
+
+    optimizer: str = "sgd"
+    """'adam' or 'sgd'."""
+    zeta: float = 0.3
+    """Fraction of the positive and of the negative weights replaced after each epoch."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.zeta <= 1.0:
+            raise ValueError(f"model_params.zeta must be in [0, 1] (got {self.zeta})")
 
 
 class SET(MaskedPerceptron):
     """Random sparse start; after each epoch, drop the weakest positive/negative weights and regrow randomly."""
 
-    #: Tuned on validation (benchmarks/tune_baselines.py): SGD + momentum beats Adam by about 10 points.
-    optimizer: str = "sgd"
-
-    #: Fraction of the positive and of the negative weights replaced after each epoch.
-    zeta: float = 0.3
+    params_class = SETParams
 
     def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
-                 optimizer: str | None = None,
-                 zeta: float | None = None) -> None:
-        super().__init__(n_inputs, n_classes, k, budget, optimizer=optimizer)
-        if zeta is not None:
-            self.zeta = float(zeta)
+                 params: SETParams | None = None, generator: torch.Generator | None = None) -> None:
+        super().__init__(n_inputs, n_classes, k, budget, params=params, generator=generator)
+        self.zeta = self.params.zeta
         self.total_epochs: int | None = None
 
-    def setup_training(self, total_steps: int, steps_per_epoch: int, optimizer: torch.optim.Optimizer,
-                       train_x: torch.Tensor) -> None:
-        self.total_epochs = math.ceil(total_steps / max(steps_per_epoch, 1))
+    def setup_training(self, context) -> None:
+        self.total_epochs = math.ceil(context.total_steps / max(context.steps_per_epoch, 1))
 
-    def after_epoch(self, epoch: int, optimizer: torch.optim.Optimizer) -> None:
+    def after_epoch(self, epoch: int) -> None:
         if self.total_epochs is None or epoch < self.total_epochs:
-            self.evolve(optimizer)
+            self.evolve(self.optimizer)
 
     @torch.no_grad()
     def evolve(self, optimizer: torch.optim.Optimizer | None = None) -> int:
@@ -50,19 +61,16 @@ class SET(MaskedPerceptron):
         inf = torch.tensor(float("inf"))
         positive = active & (w >= 0)
         negative = active & (w < 0)
-        n_pos = stochastic_round(self.zeta * positive.sum(1).to(torch.float32))
-        n_neg = stochastic_round(self.zeta * negative.sum(1).to(torch.float32))
+        n_pos = stochastic_round(self.zeta * positive.sum(1).to(torch.float32), self.generator)
+        n_neg = stochastic_round(self.zeta * negative.sum(1).to(torch.float32), self.generator)
         drop = select_smallest(torch.where(positive, w, inf), n_pos) \
             | select_smallest(torch.where(negative, -w, inf), n_neg)
         counts = torch.minimum(drop.sum(1), (~active).sum(1))
         if int(counts.sum()) == 0:
             return 0
-        grow = select_largest(torch.where(active, -inf, torch.rand(w.shape)), counts)
+        grow = select_largest(torch.where(active, -inf, torch.rand(w.shape, generator=self.generator)), counts)
         # If fewer inactive positions than drops (budget close to dense), keep the surplus dropped ones.
         deficit = drop.sum(1) - counts
         if int(deficit.sum()) > 0:
             drop &= ~select_largest(torch.where(drop, w.abs(), -inf), deficit)
         return self.set_mask(self.unrows((active & ~drop) | grow), optimizer)
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + f", zeta={self.zeta}"
