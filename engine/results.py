@@ -273,7 +273,8 @@ def aggregate(rows: Iterable[Any], model_order: Sequence[str] = ()) -> list[Aggr
                                             kv[0][3])):
         good = [r for r in group if r.ok]
         accs = [float(r.test_accuracy) for r in good]
-        times = [float(r.train_seconds) for r in good if isinstance(r.train_seconds, (int, float))]
+        times = [float(r.train_seconds) for r in good
+                 if isinstance(r.train_seconds, (int, float)) and math.isfinite(r.train_seconds)]
         first = group[0]
         out.append(Aggregate(
             dataset=dataset, model=model, resonators_per_chain=k, budget=budget,

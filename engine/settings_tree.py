@@ -142,7 +142,7 @@ def from_mapping(cls: type, mapping: Mapping[str, Any], prefix: str = "") -> Any
     except SettingError:
         raise
     except (TypeError, ValueError) as exc:
-        where = f" in {prefix.rstrip('.')}" if prefix else ""
+        where = f" in {prefix.rstrip('.')}" if prefix and prefix.rstrip(".") not in str(exc) else ""
         raise SettingError(f"{exc}{where}") from None
 
 

@@ -7,12 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.baselines import (BASELINES, DensePerceptron, GradualMagnitudePruning, MaskedPerceptron, RigL, SET,
-                              StaticRandomSparse, build_baseline)
+from engine.baselines import (DensePerceptron, GradualMagnitudePruning, MaskedPerceptron, RigL, RigLParams, SET,
+                              StaticRandomSparse)
 from engine.baselines.masked import cosine_fraction, select_largest, select_smallest, stochastic_round, topk_mask
 from engine.config import RunConfig
 from engine.data import load_dataset
+from engine.model_base import TrainingContext
+from engine.models import build_model, get_spec, list_models
 from engine.training import run_training
+
+BASELINES = tuple(list_models("baseline"))
 
 SPARSE = ("prune", "random", "rigl", "set")
 BUDGETS = ("per-output", "global")
@@ -28,7 +32,7 @@ def mini():
 
 
 def lr_for(model: str) -> float:
-    return TEST_LR[BASELINES[model].optimizer]
+    return TEST_LR[get_spec(model).params_class().optimizer]
 
 
 def cfg_for(model: str, **kw) -> RunConfig:
@@ -80,36 +84,38 @@ def test_selection_helpers():
     assert large.tolist() == [[True, False, False, False], [False, True, False, True]]
     assert topk_mask(scores, 2).sum(1).tolist() == [2, 2]
     x = torch.full((20000,), 2.3)
-    r = stochastic_round(x)
+    r = stochastic_round(x, torch.Generator().manual_seed(0))
     assert set(r.unique().tolist()) == {2, 3} and abs(r.float().mean().item() - 2.3) < 0.02
-    assert (stochastic_round(torch.full((100,), 3.0)) == 3).all()
+    assert (stochastic_round(torch.full((100,), 3.0), torch.Generator()) == 3).all()
     assert cosine_fraction(0.3, 0, 100) == pytest.approx(0.3)
     assert cosine_fraction(0.3, 100, 100) == pytest.approx(0.0)
 
 
-def test_build_baseline_registry():
-    for name, cls in BASELINES.items():
-        assert type(build_baseline(cfg_for(name), 784, 10)) is cls
-    assert isinstance(build_baseline(cfg_for("dense"), 784, 10), DensePerceptron)
-    with pytest.raises(ValueError):
-        build_baseline(cfg_for("dense").with_(model="rf"), 784, 10)
-    model = build_baseline(cfg_for("rigl"), 784, 10, alpha=0.1, optimizer="sgd")
+def test_registry_builds_each_baseline_with_its_params():
+    classes = {"dense": DensePerceptron, "prune": GradualMagnitudePruning, "random": StaticRandomSparse,
+               "rigl": RigL, "set": SET}
+    assert set(BASELINES) == set(classes)
+    for name, cls in classes.items():
+        assert type(build_model(cfg_for(name), 784, 10)) is cls
+    cfg = cfg_for("rigl").with_(model_params=RigLParams(alpha=0.1, optimizer="sgd"))
+    model = build_model(cfg, 784, 10)
     assert model.alpha == 0.1 and isinstance(model.make_optimizer(0.1), torch.optim.SGD)
-    assert RigL.alpha == 0.3  # the class default is untouched
+    assert RigLParams().alpha == 0.3  # the defaults are untouched
+    with pytest.raises(ValueError, match="optimizer"):
+        RigLParams(optimizer="lbfgs")
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_initial_masks(budget):
-    torch.manual_seed(0)
     for cls in (StaticRandomSparse, RigL, SET):
-        assert_budget(cls(784, 10, K, budget), budget)
+        assert_budget(cls(784, 10, K, budget, generator=torch.Generator().manual_seed(0)), budget)
     prune = GradualMagnitudePruning(784, 10, K, budget)
     assert prune.synapse_count() == 7840  # starts dense
 
 
 def test_dense_gradient_matches_autograd():
     torch.manual_seed(0)
-    model = RigL(784, 10, K)
+    model = RigL(784, 10, K, generator=torch.Generator().manual_seed(0))
     x, y = torch.rand(32, 784), torch.randint(0, 10, (32,))
     w_eff = model.weight * model.mask
     w_eff.retain_grad()
@@ -120,24 +126,31 @@ def test_dense_gradient_matches_autograd():
 
 
 # --- mask updates --------------------------------------------------------------------------------------------
+def attach(model, opt, total_steps: int = 1000, steps_per_epoch: int = 100):
+    """Give a model the training context the loop would give it (for calling its hooks directly)."""
+    model.begin_training(TrainingContext(total_steps=total_steps, steps_per_epoch=steps_per_epoch, optimizer=opt,
+                                         train_x=torch.empty(0, model.n_inputs), train_y=torch.empty(0),
+                                         generator=model.generator))
+
+
 def _trained_state(model: MaskedPerceptron, opt_name: str = "adam"):
     """A model after a few optimizer steps, so weights and optimizer moments are non-zero at active positions."""
     opt = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, lr, momentum=0.9)}[opt_name](
         model.parameters(), 0.01)
+    attach(model, opt)
     for _ in range(3):
         x, y = torch.rand(16, 784), torch.randint(0, 10, (16,))
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         opt.step()
-        model.after_step(0, opt)
+        model.after_step(0)
     return opt
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
 @pytest.mark.parametrize("opt_name", ("adam", "sgd"))
 def test_rigl_update_drops_smallest_grows_largest_gradient_at_zero(budget, opt_name):
-    torch.manual_seed(1)
-    model = RigL(784, 10, K, budget)
+    model = RigL(784, 10, K, budget, generator=torch.Generator().manual_seed(1))
     opt = _trained_state(model, opt_name)
     model.t_end = 1000
     before = model.mask > 0
@@ -171,8 +184,7 @@ def test_rigl_update_drops_smallest_grows_largest_gradient_at_zero(budget, opt_n
 
 
 def test_rigl_never_regrows_just_dropped():
-    torch.manual_seed(2)
-    model = RigL(784, 10, K)
+    model = RigL(784, 10, K, generator=torch.Generator().manual_seed(2))
     opt = _trained_state(model)
     model.t_end = 1000
     before = model.mask > 0
@@ -186,8 +198,7 @@ def test_rigl_never_regrows_just_dropped():
 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_set_evolve(budget):
-    torch.manual_seed(3)
-    model = SET(784, 10, K, budget)
+    model = SET(784, 10, K, budget, generator=torch.Generator().manual_seed(3))
     opt = _trained_state(model)
     before = model.mask > 0
     w = model.weight.detach().clone()
@@ -212,7 +223,7 @@ def test_set_evolve(budget):
 def test_prune_schedule(budget):
     model = GradualMagnitudePruning(784, 10, K, budget)
     total = 6000
-    model.setup_training(total, 600, None, torch.empty(0))
+    attach(model, None, total_steps=total, steps_per_epoch=600)
     steps = sorted(model.schedule)
     keeps = [model.schedule[s] for s in steps]
     assert steps[0] > model.begin_fraction * total
@@ -255,14 +266,14 @@ def test_rigl_grown_weights_start_at_zero_during_training(mini, monkeypatch, cap
         return out
 
     monkeypatch.setattr(RigL, "update_mask", checked)
-    monkeypatch.setattr(RigL, "optimizer", "adam")
-    result = run_training(cfg_for("rigl", lr=0.01, epochs=3), dataset=mini)
+    result = run_training(cfg_for("rigl", lr=0.01, epochs=3, model_params=RigLParams(optimizer="adam")),
+                          dataset=mini)
     assert len(seen) >= 8 and sum(seen) == result.rewiring_events > 0
     model = result.model
     assert max(model.t_end, 0) < 3 * 60 and model.dt <= 100  # updates stop at 75 % of the 180 steps
 
 
-@pytest.mark.parametrize("model_name", tuple(BASELINES))
+@pytest.mark.parametrize("model_name", BASELINES)
 def test_reproducible_per_seed(mini, model_name):
     a = run_training(cfg_for(model_name, epochs=1), dataset=mini)
     b = run_training(cfg_for(model_name, epochs=1), dataset=mini)
@@ -290,7 +301,7 @@ def test_dense_beats_random_sparse(accuracies):
     assert accuracies["dense"] > accuracies["random"] + 0.3, accuracies
 
 
-@pytest.mark.parametrize("model_name", tuple(BASELINES))
+@pytest.mark.parametrize("model_name", BASELINES)
 def test_snapshots_and_default_lr(mini, model_name):
     snaps = []
     result = run_training(cfg_for(model_name, epochs=1, lr=None), dataset=mini, progress=snaps.append)

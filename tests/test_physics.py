@@ -99,10 +99,11 @@ def test_device_params_are_validated():
 
 
 def test_sparsity_equivalence():
-    assert remaining_synapses_pct(10) == pytest.approx(1.2755, abs=1e-3)  # "1.28 %"
-    assert removed_synapses_pct(10) == pytest.approx(98.72, abs=0.01)
-    assert k_from_removed_pct(98.72) == 10 and k_from_removed_pct(0) == 784 and k_from_removed_pct(100) == 1
+    assert remaining_synapses_pct(10, 784) == pytest.approx(1.2755, abs=1e-3)  # "1.28 %"
+    assert removed_synapses_pct(10, 784) == pytest.approx(98.72, abs=0.01)
+    assert k_from_removed_pct(98.72, 784) == 10 and k_from_removed_pct(0, 784) == 784
+    assert k_from_removed_pct(100, 784) == 1 and k_from_removed_pct(50, 256) == 128
     with pytest.raises(ValueError):
-        k_from_removed_pct(120)
+        k_from_removed_pct(120, 784)
     with pytest.raises(ValueError, match="unknown model"):
         RunConfig(model="mlp")

@@ -8,10 +8,11 @@ import torch
 from engine import physics
 from engine.chain_layer import RFChainLayer
 from engine.config import PlasticityParams, RunConfig
+from engine.model_base import TrainingContext
 from engine.physics import DeviceParams
 from engine.plasticity import StructuralPlasticity
 from engine.progress import CancelToken, DivergenceError
-from engine.rf_perceptron import RFPerceptron
+from engine.rf_perceptron import RFParams, RFPerceptron
 from engine.training import run_training
 
 
@@ -24,8 +25,7 @@ def test_lean_lineshape_matches_reference():
 
 @pytest.mark.parametrize("kw", [{}, {"phi": 0.4, "alpha_dtod": 0.1, "k_sd_dtod": 0.2}, {"plan": "linear"}])
 def test_fused_weight_and_gradients_match_plain_autograd(kw):
-    torch.manual_seed(0)
-    layer = RFChainLayer(50, 4, 6, DeviceParams(**kw), train_inputs=True)
+    layer = RFChainLayer(50, 4, 6, DeviceParams(**kw), train_inputs=True, generator=torch.Generator().manual_seed(0))
     g = torch.randn(4, 50)
     w_fast = layer.weight()
     (w_fast * g).sum().backward()
@@ -39,9 +39,8 @@ def test_fused_weight_and_gradients_match_plain_autograd(kw):
 
 
 def test_weight_is_the_physics_effective_weight():
-    torch.manual_seed(1)
     p = DeviceParams()
-    layer = RFChainLayer(784, 10, 5, p)
+    layer = RFChainLayer(784, 10, 5, p, generator=torch.Generator().manual_seed(1))
     ref = physics.effective_weight(layer.input_freqs_ghz(), layer.resonator_freqs_ghz(), p)
     assert torch.allclose(layer.weight(), ref, rtol=1e-5, atol=1e-9)
     # the spectral response at the inputs' own frequencies is the weight matrix
@@ -49,8 +48,7 @@ def test_weight_is_the_physics_effective_weight():
 
 
 def test_attachment_is_the_strongest_coupling():
-    torch.manual_seed(2)
-    layer = RFChainLayer(784, 3, 4, DeviceParams())
+    layer = RFChainLayer(784, 3, 4, DeviceParams(), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         idx, coupling = layer.attachments()
         c = layer.coupling()
@@ -100,21 +98,23 @@ def test_only_rf_input_moves_the_input_oscillators(mini):
 
 
 def test_input_jumps_are_checked_exactly_and_lower_the_sampled_loss(mini):
-    from engine import plasticity
     m = run_training(_cfg("rf-input", epochs=1), mini).model
+    assert m.plasticity is None and m.context is None  # training state ended with training
     x, y = mini.train_x, mini.train_y
-    torch.manual_seed(7)
-    idx = torch.randint(0, len(x), (plasticity.INPUT_SAMPLE_SIZE,))  # the sample rewire_inputs draws
+    params = PlasticityParams()
+    idx = torch.randint(0, len(x), (params.input_sample_size,), generator=torch.Generator().manual_seed(7))
+    ctx = TrainingContext(total_steps=100, steps_per_epoch=60, optimizer=None, train_x=x, train_y=y,
+                          generator=torch.Generator().manual_seed(7))  # draws the same sample as idx
+    sp = StructuralPlasticity(m, params, ctx)
     before_comb = m.chains.input_comb.detach().clone()
     with torch.no_grad():
         before = float(torch.nn.functional.cross_entropy(m(x[idx]), y[idx]))
-        torch.manual_seed(7)
-        moved = m.plasticity.rewire_inputs(1.0)
+        moved = sp.rewire_inputs(1.0)
         after = float(torch.nn.functional.cross_entropy(m(x[idx]), y[idx]))
     changed = int((m.chains.input_comb.detach() != before_comb).sum())
     assert moved > 0 and changed == moved
-    # every jump lowered the sampled loss by at least INPUT_MIN_IMPROVEMENT
-    assert after < before - moved * plasticity.INPUT_MIN_IMPROVEMENT * 0.99
+    # every jump lowered the sampled loss by at least input_min_improvement
+    assert after < before - moved * params.input_min_improvement * 0.99
 
 
 def test_frequencies_stay_in_the_tuning_range(mini):
@@ -134,12 +134,9 @@ def test_runs_are_reproducible_per_seed(mini):
     assert not torch.equal(a.model.chains.resonator_comb, c.model.chains.resonator_comb)
 
 
-def test_divergence_stops_with_a_clear_message(mini, monkeypatch):
-    import engine.rf_perceptron as rf
-
-    monkeypatch.setattr(rf, "INITIAL_GAIN", float("inf"))
+def test_divergence_stops_with_a_clear_message(mini):
     with pytest.raises(DivergenceError, match="diverged"):
-        run_training(_cfg("rf", epochs=1), mini)
+        run_training(_cfg("rf", epochs=1, model_params=RFParams(initial_gain=1e38)), mini)
 
 
 def test_snapshots_are_private_copies_and_cancellation_stops_between_batches(mini):
@@ -162,9 +159,7 @@ def test_snapshots_are_private_copies_and_cancellation_stops_between_batches(min
     assert np.array_equal(first.weight, before), "snapshot must not change when the model does"
 
 
-def test_long_rewiring_rounds_report_progress_and_can_be_cancelled(mini, monkeypatch):
-    from engine import plasticity
-    monkeypatch.setattr(plasticity, "HEARTBEAT_EVERY", 8)
+def test_long_rewiring_rounds_report_progress_and_can_be_cancelled(mini):
     token = CancelToken()
     steps = []
 
@@ -175,9 +170,10 @@ def test_long_rewiring_rounds_report_progress_and_can_be_cancelled(mini, monkeyp
             token.set()
 
     # 3 epochs of 60 steps: rewiring rounds at steps 100 (inside the first 75 %) and not at 200
-    r = run_training(_cfg("rf-input", epochs=3), mini, progress=progress, cancel=token, snapshot_interval_s=0.0)
+    cfg = _cfg("rf-input", epochs=3, plasticity=PlasticityParams(heartbeat_every=8))
+    r = run_training(cfg, mini, progress=progress, cancel=token, snapshot_interval_s=0.0)
     assert r.cancelled and steps.count(100) == 3 and max(steps) == 100
-    assert "heartbeat" not in r.model.__dict__  # the loop's hook does not outlive the run
+    assert r.model.context is None and r.model.plasticity is None  # the loop's state does not outlive the run
 
 
 def test_rebuilding_from_state_is_bit_identical(mini):
@@ -190,8 +186,13 @@ def test_rebuilding_from_state_is_bit_identical(mini):
 
 
 def test_plasticity_schedule_decays_and_stops():
-    torch.manual_seed(0)
-    model = RFPerceptron(RunConfig(plasticity=PlasticityParams(fraction=0.5, end_fraction=0.5)), 784, 10)
+    params = PlasticityParams(fraction=0.5, end_fraction=0.5)
+    model = RFPerceptron(784, 10, 10, device=DeviceParams(), plasticity=params)
+    ctx = TrainingContext(total_steps=1000, steps_per_epoch=100, optimizer=None, train_x=torch.rand(5, 784),
+                          train_y=torch.zeros(5, dtype=torch.long), generator=model.generator)
+    model.begin_training(ctx)
     sp = model.plasticity
-    sp.setup(1000, None)
     assert sp.moves_at(0) == 5 and sp.moves_at(400) >= 1 and sp.moves_at(500) == 0 and sp.moves_at(900) == 0
+
+    model.finish_training()
+    assert model.plasticity is None and model.context is None

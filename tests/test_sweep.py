@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from engine import cli
-from engine.config import MODELS, RunConfig
+from engine.config import RunConfig
+from engine.models import list_models
 from engine.progress import CancelToken, DivergenceError
 from engine.sweep import (DEFAULT_KS, SweepSpec, aggregate, markdown_table, rows_csv_text, run_sweep,
                           write_results)
@@ -25,7 +26,7 @@ def row(model: str, k: int, seed: int, acc, *, error=None, cancelled=False) -> d
     return {"model": model, "dataset": "mnist", "resonators_per_chain": k,
             "remaining_synapses_pct": round(100 * k / 784, 4), "removed_synapses_pct": round(100 - 100 * k / 784, 4),
             "test_accuracy": acc, "evaluated_on": "test", "seed": seed, "epochs": 10, "train_seconds": 1.0,
-            "cancelled": cancelled, "error": error, "config": RunConfig(model=model, resonators_per_chain=k,
+            "cancelled": cancelled, "error": error, "n_inputs": 784, "config": RunConfig(model=model, resonators_per_chain=k,
                                                                        seed=seed).to_dict()}
 
 
@@ -33,7 +34,7 @@ def row(model: str, k: int, seed: int, acc, *, error=None, cancelled=False) -> d
 
 def test_spec_defaults():
     spec = SweepSpec()
-    assert spec.models == MODELS and spec.seeds == (0, 1, 2)
+    assert spec.models == tuple(list_models()) and spec.seeds == (0, 1, 2)
     assert spec.ks == DEFAULT_KS == (1, 3, 10, 30, 100, 392, 784) and 10 in spec.ks
     quick, full = SweepSpec.quick(), SweepSpec.full()
     assert quick.base.dataset == "mnist-mini" and quick.ks == (1, 10, 100, 784) and quick.seeds == (0, 1, 2)
@@ -43,7 +44,7 @@ def test_spec_defaults():
 
 def test_jobs_run_dense_once_per_seed_and_longest_first():
     spec = SweepSpec(models=("rigl", "dense", "rf"), ks=(1, 10, 100), seeds=(0, 1))
-    jobs = spec.jobs()
+    jobs = spec.jobs(784)
     assert len(jobs) == 2 * 3 * 2 + 2
     dense = [j for j in jobs if j.model == "dense"]
     assert sorted(j.seed for j in dense) == [0, 1] and {j.resonators_per_chain for j in dense} == {784}
@@ -54,8 +55,7 @@ def test_jobs_run_dense_once_per_seed_and_longest_first():
 
 @pytest.mark.parametrize("changes,expected", [
     ({"models": ("rf", "mlp")}, "unknown model"),
-    ({"ks": (0, 10)}, "between 1 and 784"),
-    ({"ks": (785,)}, "between 1 and 784"),
+    ({"ks": (0, 10)}, ">= 1"),
     ({"seeds": ()}, "no seed"),
     ({"workers": 0}, "workers"),
     ({"models": ("rf", "rf")}, "twice"),
@@ -71,18 +71,19 @@ def test_aggregate_mean_std_n():
     rows = [row("rf", 10, 0, 0.80), row("rf", 10, 1, 0.84), row("rf", 10, 2, 0.83),
             row("rigl", 10, 0, 0.70), row("rigl", 10, 1, None, error="diverged"),
             row("rigl", 10, 2, 0.60, cancelled=True), row("dense", 784, 0, 0.92)]
-    agg = {(a["model"], a["resonators_per_chain"]): a for a in aggregate(rows)}
+    agg = {(a.model, a.resonators_per_chain): a for a in aggregate(rows)}
     rf = agg[("rf", 10)]
-    assert rf["n"] == 3 and rf["n_failed"] == 0 and rf["seeds"] == [0, 1, 2]
-    assert rf["mean"] == pytest.approx(statistics.fmean([0.80, 0.84, 0.83]))
-    assert rf["std"] == pytest.approx(math.sqrt(((0.80 - 0.8233333) ** 2 + (0.84 - 0.8233333) ** 2
+    assert rf.n == 3 and rf.n_failed == 0 and rf.seeds == (0, 1, 2)
+    assert rf.mean == pytest.approx(statistics.fmean([0.80, 0.84, 0.83]))
+    assert rf.std == pytest.approx(math.sqrt(((0.80 - 0.8233333) ** 2 + (0.84 - 0.8233333) ** 2
                                                   + (0.83 - 0.8233333) ** 2) / 2), rel=1e-5)
-    assert (rf["min"], rf["max"]) == (0.80, 0.84)
-    assert rf["removed_synapses_pct"] == pytest.approx(98.7245)
+    assert (rf.min, rf.max) == (0.80, 0.84)
+    assert rf.removed_synapses_pct == pytest.approx(98.7245)
     rigl = agg[("rigl", 10)]
-    assert rigl["n"] == 1 and rigl["n_failed"] == 2 and rigl["mean"] == 0.70 and rigl["std"] is None
-    assert agg[("dense", 784)]["n"] == 1
-    assert list(agg) == [("rf", 10), ("dense", 784), ("rigl", 10)]  # engine.config.MODELS order
+    assert rigl.n == 1 and rigl.n_failed == 2 and rigl.mean == 0.70
+    assert rigl.std == 0.0  # one seed: std 0, and n says so
+    assert agg[("dense", 784)].n == 1
+    assert list(agg) == [("rf", 10), ("dense", 784), ("rigl", 10)]  # the registry's order
 
 
 def test_aggregate_tolerates_rows_without_timing_or_seed():
@@ -91,8 +92,8 @@ def test_aggregate_tolerates_rows_without_timing_or_seed():
     b["train_seconds"] = float("nan")
     del b["seed"]
     (agg,) = aggregate([a, b])
-    assert agg["n"] == 2 and agg["mean"] == pytest.approx(0.6) and agg["mean_train_seconds"] is None
-    assert agg["seeds"] == [0]
+    assert agg.n == 2 and agg.mean == pytest.approx(0.6) and agg.mean_train_seconds is None
+    assert agg.seeds == (0, 0)  # a row without a seed reads as seed 0
 
 
 def test_markdown_table_and_margin():
@@ -188,8 +189,8 @@ def test_divergence_is_recorded_and_the_sweep_goes_on(mini, monkeypatch):
     rows = run_sweep(spec, dataset=mini)
     failed = [r for r in rows if r["error"]]
     assert len(rows) == 4 and len(failed) == 1 and failed[0]["test_accuracy"] is None
-    agg = {a["model"]: a for a in aggregate(rows)}
-    assert agg["rigl"]["n"] == 1 and agg["rigl"]["n_failed"] == 1 and agg["random"]["n"] == 2
+    agg = {a.model: a for a in aggregate(rows)}
+    assert agg["rigl"].n == 1 and agg["rigl"].n_failed == 1 and agg["random"].n == 2
 
 
 def test_cli_sweep(tmp_path, capsys):
