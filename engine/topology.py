@@ -1,0 +1,883 @@
+"""Topology files: a trained network written as versioned JSON (plus a CSV for the lab) and read back exactly.
+
+The format is described for people in ``docs/topology-format.md`` and for programs in the JSON Schema
+``docs/topology.schema.json`` (draft 2020-12). Two kinds share one envelope
+``{"format": "rfexplorer-topology", "format_version": 2, "kind": ...}``:
+
+- ``"rf-perceptron"`` (models rf, rf-input, rf-frozen): physics parameters, input oscillators, one chain of
+  resonators per class, read-out gain. Comb positions are the exact float32 values the engine trains, so
+  :func:`load_topology` rebuilds a bit-identical :class:`~engine.rf_perceptron.RFPerceptron`; the GHz values
+  are for people and are checked against them on load.
+- ``"sparse-perceptron"`` (models dense, prune, random, rigl, set): the non-zero weights as
+  ``[class, input, weight]`` triplets and the biases, rebuilt as a
+  :class:`~engine.baselines.dense.DensePerceptron` or :class:`~engine.baselines.masked.MaskedPerceptron`.
+
+Both carry the dataset name, the input count, class names and image shape, the metrics, the per-epoch history,
+the full run config, the software versions and the creation time.
+
+Reading is four steps: the guarded JSON reader of :mod:`engine.files` (size limit, no pickles), the envelope
+(format name and version; version-1 files are upgraded in memory), the published schema (structure, types,
+ranges) checked with ``jsonschema``, and finally the cross-checks kept in code (lengths against n_inputs,
+n_classes and K, frequencies against comb positions and the frequency plan, chain signs against the parity,
+pixel positions against the image shape, the read-out gain against its log, the run config). Every problem is
+reported as one sentence naming the file and the field (:class:`TopologyFileError`).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import torch
+
+from .config import RunConfig
+from .files import (JsonFileError, PathLike, atomic_write_text, best_schema_error, dumps_json, json_path_text,
+                    json_safe, json_type_name, read_json, schema_problem, strict_schema_validator)
+from .model_base import PerceptronModel
+from .physics import DeviceParams, chain_signs, comb_to_ghz, tuning_range_comb
+from .results import RunResult, software_versions, utc_now_iso
+from .tables import csv_text, write_csv
+
+FORMAT_NAME = "rfexplorer-topology"
+#: The version this module writes. It reads this one and every older one (upgraded in memory).
+FORMAT_VERSION = 2
+KIND_RF = "rf-perceptron"
+KIND_SPARSE = "sparse-perceptron"
+KINDS = (KIND_RF, KIND_SPARSE)
+#: Files larger than this are refused before they are read.
+MAX_FILE_BYTES = 200 * 1024 * 1024
+#: Image shape assumed for a run when nothing says otherwise (kept only where it matches the input count).
+DEFAULT_IMAGE_SHAPE = (28, 28)
+#: Limits that keep a malicious or corrupted file from allocating absurd tensors (also in the schema).
+MAX_INPUTS = 1_000_000
+MAX_CLASSES = 100_000
+#: Largest n_classes x n_inputs weight matrix a file may describe (400 MB of float32).
+MAX_WEIGHTS = 100_000_000
+#: Relative tolerance between a stored GHz value and the one implied by the comb position.
+FREQ_RTOL = 1e-5
+#: Relative tolerance between the stored read-out gain and exp(log_gain) / (k_sd p_max).
+GAIN_RTOL = 1e-4
+#: Slack allowed beyond the tuning range for stored comb positions (comb units).
+COMB_SLACK = 1e-3
+#: Where the schema is published in a source checkout (docs/topology-format.md describes it). The engine
+#: validates with :data:`SCHEMA_TEXT`, which the tests keep byte-identical to that file, so an installed wheel
+#: (which has no docs/) checks files exactly as the published schema says.
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "topology.schema.json"
+
+RF_CSV_COLUMNS = ("chain", "index", "frequency_ghz", "comb_position", "sign", "attached_input", "pixel_row",
+                  "pixel_col", "coupling")
+SPARSE_CSV_COLUMNS = ("class", "input", "pixel_row", "pixel_col", "weight")
+
+_UNSET: Any = object()
+
+
+class TopologyFileError(JsonFileError):
+    """A topology file is missing, unreadable or malformed; the message is one sentence saying what is wrong.
+
+    A ValueError (through :class:`engine.files.JsonFileError`)."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------------------
+
+def _pixel(i: int, image_shape: Optional[Sequence[int]]) -> tuple[Optional[int], Optional[int]]:
+    if image_shape is None:
+        return None, None
+    return i // image_shape[1], i % image_shape[1]
+
+
+def _floats(t: torch.Tensor) -> list:
+    """Exact float32 -> Python float (double) values; JSON's repr round-trips them bit for bit."""
+    return t.detach().cpu().to(torch.float32).tolist()
+
+
+def _resolve_image_shape(image_shape, n_inputs: int) -> Optional[tuple[int, int]]:
+    """(rows, columns) when ``image_shape`` is a 2-D shape with ``n_inputs`` pixels, else None."""
+    if image_shape is None:
+        return None
+    shape = tuple(int(s) for s in image_shape)
+    return shape if len(shape) == 2 and min(shape) >= 1 and shape[0] * shape[1] == n_inputs else None
+
+
+def _resolve_class_names(class_names, n_classes: int) -> list[str]:
+    if class_names is None:
+        return [str(c) for c in range(n_classes)]
+    names = [str(c) for c in class_names]
+    if len(names) != n_classes:
+        raise ValueError(f"{len(names)} class names were given for a network with {n_classes} classes")
+    if len(set(names)) != len(names) or not all(names):
+        raise ValueError("class names must be distinct and non-empty")
+    return names
+
+
+def topology_document(model: PerceptronModel, config: RunConfig, *, metrics: Optional[dict] = None,
+                      history: Optional[list] = None, dataset: Any = None, class_names: Any = _UNSET,
+                      image_shape: Any = _UNSET, versions: Optional[dict] = None,
+                      created: Optional[str] = None) -> dict:
+    """The JSON document (a dict, current format version) describing ``model`` trained with ``config``.
+
+    RF models (``model.is_rf``) give kind ``rf-perceptron``, every other :class:`PerceptronModel` gives
+    ``sparse-perceptron``. ``dataset`` is the dataset's name, or a dataset object (its ``name``, and its
+    ``class_names`` and ``image_shape`` where it has them); None means ``config.dataset``. ``class_names``
+    (default: the dataset's, else "0" .. "C-1") must have one distinct name per class. ``image_shape``
+    (default: the dataset's, else 28 x 28) gives each input's pixel row and column; it is recorded as null
+    when it is not a 2-D shape with exactly ``n_inputs`` pixels (pass None for inputs that are not an image).
+    """
+    n_inputs, n_classes = int(model.n_inputs), int(model.n_classes)
+    if dataset is None or isinstance(dataset, str):
+        name = dataset if dataset is not None else config.dataset
+    else:
+        name = str(dataset.name)
+        if class_names is _UNSET:
+            class_names = getattr(dataset, "class_names", None) or None
+        if image_shape is _UNSET:
+            image_shape = getattr(dataset, "image_shape", None)
+    shape = _resolve_image_shape(DEFAULT_IMAGE_SHAPE if image_shape is _UNSET else image_shape, n_inputs)
+    names = _resolve_class_names(None if class_names is _UNSET else class_names, n_classes)
+    doc: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "kind": KIND_RF if getattr(model, "is_rf", False) else KIND_SPARSE,
+        "model": config.model,
+        "dataset": name,
+        "n_inputs": n_inputs,
+        "n_classes": n_classes,
+        "class_names": names,
+        "image_shape": list(shape) if shape else None,
+    }
+    with torch.no_grad():
+        doc.update(_rf_body(model, shape) if doc["kind"] == KIND_RF else _sparse_body(model))
+    doc.update({
+        "metrics": dict(metrics) if metrics is not None else {},
+        "history": [list(h) for h in (history or [])],
+        "config": config.to_dict(),
+        "versions": dict(versions) if versions is not None else software_versions(),
+        "created": created if created is not None else utc_now_iso(),
+    })
+    return json_safe(doc)
+
+
+def _rf_body(model, shape) -> dict:
+    chains = model.chains
+    params: DeviceParams = model.params
+    res_comb = chains.resonator_comb.detach()
+    n_classes, k = res_comb.shape
+    res_ghz = _floats(chains.resonator_freqs_ghz())
+    res_u = _floats(res_comb)
+    signs = chains.signs.detach().cpu().tolist()
+    idx, coupling = model.attachments()
+    idx, coupling = idx.cpu().tolist(), _floats(coupling)
+    alpha_r = _floats(chains.alpha_r) if getattr(chains, "alpha_r", None) is not None else None
+    k_sd_r = _floats(chains.k_sd_r) if getattr(chains, "k_sd_r", None) is not None else None
+    bias = _floats(model.bias)
+    out_chains = []
+    for j in range(n_classes):
+        resonators = []
+        for r in range(k):
+            row, col = _pixel(int(idx[j][r]), shape)
+            res = {"index": r, "frequency_ghz": res_ghz[j][r], "comb_position": res_u[j][r],
+                   "sign": int(round(signs[r])), "attached_input": int(idx[j][r]), "pixel_row": row,
+                   "pixel_col": col, "coupling_v_per_uw": coupling[j][r]}
+            if alpha_r is not None:
+                res["alpha"] = alpha_r[j][r]
+            if k_sd_r is not None:
+                res["k_sd"] = k_sd_r[j][r]
+            resonators.append(res)
+        out_chains.append({"index": j, "bias": bias[j], "resonators": resonators})
+    return {
+        "resonators_per_chain": int(k),
+        "physics": params.to_dict(),
+        "readout": {"log_gain": float(model.log_gain.detach()), "gain": float(model.gain.detach()),
+                    "note": "class score j = gain * V_j + bias_j; gain = exp(log_gain) / (k_sd * p_max_uw)"},
+        "inputs": {"frequency_ghz": _floats(chains.input_freqs_ghz()),
+                   "comb_position": _floats(chains.input_comb.detach()),
+                   "trained": bool(chains.input_comb.requires_grad)},
+        "chains": out_chains,
+        "units": {"frequency_ghz": "GHz", "comb_position": "input spacings (comb units; authoritative)",
+                  "coupling_v_per_uw": "V/µW (normalised units)", "bias": "class-score units"},
+    }
+
+
+def _sparse_body(model: PerceptronModel) -> dict:
+    w = model.effective_weight().detach().cpu().to(torch.float32)
+    nz = torch.nonzero(w, as_tuple=False)
+    values = w[nz[:, 0], nz[:, 1]].tolist() if len(nz) else []
+    triplets = [[int(c), int(i), v] for (c, i), v in zip(nz.tolist(), values)]
+    return {
+        "bias": _floats(model.bias),
+        "weights": triplets,
+        "weights_columns": ["class", "input", "weight"],
+        "nonzero_weights": len(triplets),
+    }
+
+
+def result_document(result: RunResult, *, dataset: Any = None, class_names: Any = _UNSET,
+                    image_shape: Any = _UNSET) -> dict:
+    """The topology document of a finished :class:`RunResult` (its ``model`` must be set).
+
+    Class names and image shape come from the arguments, else from ``dataset`` (the Dataset the run was
+    trained on), else from what the result recorded about its dataset (``result.dataset_info``), else the
+    defaults of :func:`topology_document`.
+    """
+    if result.model is None:
+        raise ValueError("this run result holds no trained model to export")
+    if dataset is None or isinstance(dataset, str):
+        info = getattr(result, "dataset_info", None) or {}  # what the run recorded about its dataset
+        if class_names is _UNSET and info.get("class_names"):
+            class_names = info["class_names"]
+        if image_shape is _UNSET and "image_shape" in info:
+            image_shape = info["image_shape"]
+        dataset = dataset if dataset is not None else result.config.dataset
+    metrics = result.summary()
+    metrics["test_accuracy"] = float(result.test_accuracy)  # full precision (summary() rounds for display)
+    return topology_document(result.model, result.config, metrics=metrics, history=result.history,
+                             dataset=dataset, class_names=class_names, image_shape=image_shape,
+                             versions=result.versions, created=utc_now_iso())
+
+
+def write_topology(doc: Union[dict, "Topology"], path: PathLike) -> Path:
+    """Write a topology document as JSON, atomically. A loaded :class:`Topology` is written in the current
+    format version (so this upgrades an old file: ``write_topology(load_topology(old), new)``)."""
+    if isinstance(doc, Topology):
+        doc = doc.to_document()
+    return atomic_write_text(path, dumps_json(doc))
+
+
+def csv_path_for(json_path: PathLike) -> Path:
+    """The CSV written next to a JSON topology file: same name, ``.csv`` suffix."""
+    return Path(json_path).with_suffix(".csv")
+
+
+def _topology_table(doc: Union[dict, "Topology"]) -> tuple[list, list]:
+    """Columns and rows of the lab CSV: one row per resonator (RF) or per non-zero weight (sparse)."""
+    if isinstance(doc, Topology):
+        doc = doc.document
+    if doc["kind"] == KIND_RF:
+        first = doc["chains"][0]["resonators"][0] if doc["chains"] and doc["chains"][0]["resonators"] else {}
+        extra = [c for c in ("alpha", "k_sd") if c in first]
+        rows = [[j, r, float(res["frequency_ghz"]), float(res["comb_position"]), res["sign"],
+                 res["attached_input"], res.get("pixel_row"), res.get("pixel_col"),
+                 float(res["coupling_v_per_uw"]), *[float(res[c]) for c in extra]]
+                for j, chain in enumerate(doc["chains"]) for r, res in enumerate(chain["resonators"])]
+        return [*RF_CSV_COLUMNS, *extra], rows
+    shape = doc.get("image_shape")
+    rows = [[c, i, *_pixel(int(i), shape), float(w)] for c, i, w in doc["weights"]]
+    return list(SPARSE_CSV_COLUMNS), rows
+
+
+def topology_csv_text(doc: Union[dict, "Topology"]) -> str:
+    """The lab CSV of a document or loaded :class:`Topology` (columns in docs/topology-format.md)."""
+    return csv_text(*_topology_table(doc))
+
+
+def write_topology_csv(doc: Union[dict, "Topology"], path: PathLike) -> Path:
+    """Write the lab CSV of a document (or of a loaded :class:`Topology`), atomically."""
+    return write_csv(path, *_topology_table(doc))
+
+
+def export_result(result: RunResult, path: PathLike, *, csv_path: Union[PathLike, None, bool] = True,
+                  dataset: Any = None, class_names: Any = _UNSET,
+                  image_shape: Any = _UNSET) -> tuple[Path, Optional[Path]]:
+    """Export a trained run: JSON at ``path`` and, unless ``csv_path`` is False/None, the CSV (default: the same
+    name with a ``.csv`` suffix). ``dataset``, ``class_names``, ``image_shape``: see :func:`result_document`.
+    Returns (json path, csv path or None)."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        raise ValueError(f"the topology file {path} must not end in .csv (the CSV is written next to the JSON)")
+    doc = result_document(result, dataset=dataset, class_names=class_names, image_shape=image_shape)
+    json_out = write_topology(doc, path)
+    csv_out = None
+    if csv_path is not None and csv_path is not False:
+        csv_out = write_topology_csv(doc, csv_path_for(path) if csv_path is True else Path(csv_path))
+    return json_out, csv_out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The loaded topology
+# ---------------------------------------------------------------------------------------------------------
+
+def find_setting(tree: Any, name: str) -> Any:
+    """The value of the first key ``name`` in a (nested) settings dict, depth first; None if absent.
+
+    Lets readers use a setting of a recorded run config whether the config is the flat version-1 form or
+    the nested form, without depending on where the nested form keeps it."""
+    if isinstance(tree, dict):
+        if name in tree:
+            return tree[name]
+        for value in tree.values():
+            found = find_setting(value, name)
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass
+class Topology:
+    """A validated topology file: the rebuilt model (eval mode) and its metadata."""
+
+    kind: str  #: 'rf-perceptron' or 'sparse-perceptron'
+    model_name: str  #: 'rf', 'rigl', ... (engine.config.MODELS)
+    model: PerceptronModel  #: RFPerceptron, DensePerceptron or MaskedPerceptron, in eval mode
+    dataset: str  #: name of the dataset it was trained on
+    n_inputs: int
+    n_classes: int
+    class_names: tuple  #: one name per class ("0" .. "C-1" for version-1 files, which have none)
+    image_shape: Optional[tuple[int, int]]
+    config: RunConfig
+    metrics: dict
+    history: list
+    versions: dict
+    created: str
+    format_version: int  #: the version of the file as read (1 for a file upgraded on load)
+    document: dict = field(repr=False)  #: the validated JSON document, upgraded to the current version
+    source: Optional[Path] = None
+
+    @property
+    def recorded_accuracy(self) -> Optional[float]:
+        """The accuracy recorded at export time (fraction), if any."""
+        v = self.metrics.get("test_accuracy")
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    @property
+    def evaluated_on(self) -> str:
+        """'test' or 'validation': where the recorded accuracy was measured."""
+        return str(self.metrics.get("evaluated_on", "test"))
+
+    @property
+    def resonators_per_chain(self) -> int:
+        return self.config.resonators_per_chain
+
+    @property
+    def class_names_recorded(self) -> bool:
+        """False where the class names were made up on load (version-1 files record none)."""
+        return self.format_version >= 2
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        """A setting of the recorded run config by name (see :func:`find_setting`), or ``default``."""
+        value = find_setting(self.document.get("config"), name)
+        return default if value is None else value
+
+    def to_document(self) -> dict:
+        """This topology as a document of the current format version (what :func:`write_topology` writes)."""
+        doc = topology_document(self.model, self.config, metrics=self.metrics, history=self.history,
+                                dataset=self.dataset, class_names=self.class_names, image_shape=self.image_shape,
+                                versions=self.versions, created=self.created or None)
+        if doc["kind"] == KIND_RF and "inputs" in self.document:  # rebuilt models are frozen: keep the record
+            doc["inputs"]["trained"] = bool(self.document["inputs"].get("trained", doc["inputs"]["trained"]))
+        return doc
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading: envelope and upgrade
+# ---------------------------------------------------------------------------------------------------------
+
+class _Problem(Exception):
+    """One problem with a document, in words; turned into a TopologyFileError naming the file."""
+
+
+def _fail(problem: str, source: str) -> TopologyFileError:
+    problem = re.sub(r"\s+", " ", problem).strip().rstrip(".")
+    return TopologyFileError(f"The topology file {source} is invalid: {problem}.")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _envelope(doc: Any) -> int:
+    """Check the format name and version (what decides how the rest is read); returns the version."""
+    if not isinstance(doc, dict):
+        raise _Problem(f"its top level is {json_type_name(doc)} where a JSON object was expected")
+    if "format" not in doc:
+        raise _Problem("the file has no 'format' entry, so it is not an rfexplorer topology file")
+    if doc["format"] != FORMAT_NAME:
+        shown = repr(doc["format"]) if isinstance(doc["format"], str) and len(doc["format"]) < 60 \
+            else json_type_name(doc["format"])
+        raise _Problem(f"its format is {shown}, not {FORMAT_NAME!r}")
+    if "format_version" not in doc:
+        raise _Problem("the file has no 'format_version' entry")
+    version = doc["format_version"]
+    if not _is_int(version):
+        raise _Problem(f"format_version must be a whole number, not {json_type_name(version)}")
+    if version > FORMAT_VERSION:
+        raise _Problem(f"it has format version {version}, written by a newer rfexplorer; this version reads "
+                       f"versions 1 to {FORMAT_VERSION}")
+    if version < 1:
+        raise _Problem(f"its format version {version} is not supported (this version reads versions 1 to "
+                       f"{FORMAT_VERSION})")
+    return version
+
+
+def _upgrade_v1(doc: dict) -> dict:
+    """A version-1 document as version 2 (a new top-level dict; nested values are shared, not copied).
+
+    Version 1 had no class names (they become "0" .. "C-1"), kept ``image_shape``, ``versions`` and
+    ``created`` optional, and its run config was the flat form (RunConfig.from_dict reads it)."""
+    doc = dict(doc)
+    doc["format_version"] = 2
+    n = doc.get("n_classes")
+    if "class_names" not in doc and _is_int(n) and 1 <= n <= MAX_CLASSES:
+        doc["class_names"] = [str(c) for c in range(n)]
+    doc.setdefault("image_shape", None)
+    doc.setdefault("versions", {})
+    if doc.get("created", "") is None:
+        del doc["created"]
+    return doc
+
+
+_UPGRADES = {1: _upgrade_v1}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading: the schema
+# ---------------------------------------------------------------------------------------------------------
+
+def topology_schema() -> dict:
+    """The JSON Schema of the current format version (a fresh dict; see :data:`SCHEMA_TEXT`)."""
+    return json.loads(SCHEMA_TEXT)
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    return strict_schema_validator(topology_schema())
+
+
+_TRIPLET_PARTS = ("class index", "input index", "weight")
+
+
+def _where(path: Sequence) -> str:
+    """A JSON path as people write it: ``chains[3].resonators[1].attached_input``, ``weights[0] class index``."""
+    path = list(path)
+    if len(path) == 3 and path[0] == "weights" and isinstance(path[2], int) and path[2] < 3:
+        return f"weights[{path[1]}] {_TRIPLET_PARTS[path[2]]}"
+    return json_path_text(path)
+
+
+def _check_schema(doc: dict) -> None:
+    error = best_schema_error(_validator(), doc)
+    if error is None:
+        return
+    if error.validator == "not" and error.validator_value == {} and len(error.absolute_path) == 1:
+        # an entry of the other kind (the rf-perceptron branch has "bias": {"not": {}}, ...)
+        raise _Problem(f"it has an entry {error.absolute_path[0]!r}, which a file of kind {doc.get('kind')!r} "
+                       f"must not have")
+    raise _Problem(schema_problem(error, where=_where))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading: cross-checks and rebuilding
+# ---------------------------------------------------------------------------------------------------------
+
+def _count(where: str, items: Sequence, expected: int, what: str) -> None:
+    if len(items) != expected:
+        raise _Problem(f"{where} has {len(items)} entries where {expected} were expected ({what})")
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rtol: float) -> torch.Tensor:
+    return (a - b).abs() <= rtol * torch.maximum(a.abs(), b.abs()).clamp_min(1e-30)
+
+
+def _first_false(ok: torch.Tensor) -> Optional[tuple]:
+    bad = torch.nonzero(~ok, as_tuple=False)
+    return tuple(int(i) for i in bad[0]) if len(bad) else None
+
+
+def _check_model(name: str, kind: str) -> None:
+    """The model must be registered (engine.models) and of the family the kind holds."""
+    from .models import get_spec, list_models
+
+    try:
+        spec = get_spec(name)
+    except ValueError:
+        raise _Problem(f"its model {name!r} is unknown (this version has: {', '.join(list_models())})") from None
+    if spec.is_rf != (kind == KIND_RF):
+        family = "an RF model" if spec.is_rf else "a baseline model"
+        raise _Problem(f"its model {name!r} is {family}, which does not match kind {kind!r}")
+
+
+def _run_config(doc: dict) -> RunConfig:
+    try:
+        config = RunConfig.from_dict(doc["config"])
+    except (ValueError, TypeError, KeyError) as exc:
+        reason = re.sub(r"\s+", " ", str(exc)).strip().rstrip(".")
+        if len(reason) > 200:
+            reason = reason[:197] + "..."
+        raise _Problem(f"its run config is not valid ({reason or type(exc).__name__})") from None
+    if config.model != doc["model"]:
+        raise _Problem(f"its run config is for model {config.model!r} but the file holds model {doc['model']!r}")
+    return config
+
+
+def _device_params(d: dict) -> DeviceParams:
+    try:
+        return DeviceParams.from_dict({k: (float(v) if _is_int(v) else v) for k, v in d.items()})
+    except (ValueError, TypeError) as exc:
+        raise _Problem(f"its physics parameters are not valid ({exc})") from None
+
+
+def _load_rf(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig):
+    from .rf_perceptron import RFPerceptron
+
+    params = _device_params(doc["physics"])
+    k = int(doc["resonators_per_chain"])
+    if k > n_inputs:
+        raise _Problem(f"resonators_per_chain is {k}, more than the {n_inputs} inputs")
+    if config.resonators_per_chain != k:
+        raise _Problem(f"its run config has {config.resonators_per_chain} resonators per chain but the file "
+                       f"holds {k}")
+    lo, hi = tuning_range_comb(params, n_inputs)
+    lo, hi = lo - COMB_SLACK, hi + COMB_SLACK
+
+    def check_frequencies(where, u: torch.Tensor, f: torch.Tensor) -> None:
+        """u, f: float64 comb positions and GHz of the same shape; ``where(name, index)`` names an entry."""
+        bad = _first_false((u >= lo) & (u <= hi))
+        if bad is not None:
+            raise _Problem(f"{where('comb_position', bad)} is {u[bad].item()}, outside the tuning range "
+                           f"[{lo:g}, {hi:g}]")
+        expected = comb_to_ghz(u, params, n_inputs)
+        bad = _first_false(_close(f, expected, FREQ_RTOL))
+        if bad is not None:
+            raise _Problem(f"{where('frequency_ghz', bad)} is {f[bad].item()} GHz but its comb position "
+                           f"{u[bad].item()} gives {expected[bad].item():.9g} GHz")
+
+    inputs = doc["inputs"]
+    _count("inputs.comb_position", inputs["comb_position"], n_inputs, "one per input")
+    _count("inputs.frequency_ghz", inputs["frequency_ghz"], n_inputs, "one per input")
+    in_u = torch.tensor(inputs["comb_position"], dtype=torch.float64)
+    check_frequencies(lambda name, i: f"inputs.{name}[{i[0]}]", in_u,
+                      torch.tensor(inputs["frequency_ghz"], dtype=torch.float64))
+
+    readout = doc["readout"]
+    log_gain = float(readout["log_gain"])
+    if "gain" in readout:
+        expected = math.exp(log_gain) / (params.k_sd * params.p_max_uw) if log_gain < 700 else math.inf
+        if not abs(readout["gain"] - expected) <= GAIN_RTOL * max(abs(expected), abs(readout["gain"])):
+            raise _Problem(f"readout.gain is {readout['gain']} but exp(log_gain) / (k_sd p_max) gives "
+                           f"{expected:.9g}")
+
+    chains = doc["chains"]
+    _count("chains", chains, n_classes, "one per class")
+    signs = [int(s) for s in chain_signs(k, params.parity).tolist()]
+    first = chains[0]["resonators"][0] if chains[0]["resonators"] else {}
+    has = {name: name in first or params_spread > 0
+           for name, params_spread in (("alpha", params.alpha_dtod), ("k_sd", params.k_sd_dtod))}
+    attached = []
+    for j, chain in enumerate(chains):
+        where = f"chains[{j}]"
+        if chain.get("index", j) != j:
+            raise _Problem(f"{where}.index is {chain['index']} where {j} was expected")
+        _count(f"{where}.resonators", chain["resonators"], k, "resonators_per_chain")
+        row = []
+        for r, res in enumerate(chain["resonators"]):
+            w = f"{where}.resonators[{r}]"
+            if res.get("index", r) != r:
+                raise _Problem(f"{w}.index is {res['index']} where {r} was expected")
+            if res["sign"] != signs[r]:
+                raise _Problem(f"{w}.sign is {res['sign']} but a chain with parity {params.parity!r} has "
+                               f"s_{r} = {signs[r]}")
+            att = int(res["attached_input"])
+            if att >= n_inputs:
+                raise _Problem(f"{w}.attached_input is {att}, out of range (must be < n_inputs = {n_inputs})")
+            for name, pos in (("pixel_row", 0), ("pixel_col", 1)):
+                v = res.get(name)
+                if v is not None and shape is not None and v != _pixel(att, shape)[pos]:
+                    raise _Problem(f"{w}.{name} is {v} but attached input {att} is at row {att // shape[1]}, "
+                                   f"column {att % shape[1]}")
+            for name, needed in has.items():
+                if needed and name not in res:
+                    why = f"the physics has {name}_dtod > 0" if name not in first else "resonator 0 of chain 0 has one"
+                    raise _Problem(f"{w} has no {name!r} entry ({why})")
+            row.append(att)
+        attached.append(row)
+    res_u = torch.tensor([[res["comb_position"] for res in c["resonators"]] for c in chains], dtype=torch.float64)
+    res_f = torch.tensor([[res["frequency_ghz"] for res in c["resonators"]] for c in chains], dtype=torch.float64)
+    check_frequencies(lambda name, i: f"chains[{i[0]}].resonators[{i[1]}].{name}", res_u, res_f)
+
+    def per_resonator(name: str):
+        return [[res[name] for res in c["resonators"]] for c in chains] if has[name] else None
+
+    return RFPerceptron.from_state(params, in_u.to(torch.float32), res_u.to(torch.float32),
+                                   [c["bias"] for c in chains], log_gain, alpha_r=per_resonator("alpha"),
+                                   k_sd_r=per_resonator("k_sd"))
+
+
+def _load_sparse(doc: dict, n_inputs: int, n_classes: int, config: RunConfig) -> PerceptronModel:
+    from .baselines.dense import DensePerceptron
+    from .baselines.masked import BUDGET_SHAPES, MaskedPerceptron
+    from .models import get_spec
+
+    _count("bias", doc["bias"], n_classes, "one per class")
+    triplets = doc["weights"]
+    if len(triplets) > n_inputs * n_classes:
+        raise _Problem(f"it lists {len(triplets)} weights, more than the {n_inputs * n_classes} a {n_classes} x "
+                       f"{n_inputs} perceptron has")
+    for t, (c, i, _) in enumerate(triplets):
+        if c >= n_classes:
+            raise _Problem(f"weights[{t}] class index is {c}, out of range (must be < n_classes = {n_classes})")
+        if i >= n_inputs:
+            raise _Problem(f"weights[{t}] input index is {i}, out of range (must be < n_inputs = {n_inputs})")
+    weight = torch.zeros(n_classes, n_inputs, dtype=torch.float32)
+    if triplets:
+        rc = torch.tensor([[int(c), int(i)] for c, i, _ in triplets], dtype=torch.long)
+        flat = rc[:, 0] * n_inputs + rc[:, 1]
+        uniq, counts = torch.unique(flat, return_counts=True)
+        if len(uniq) != len(flat):
+            dup = int(uniq[counts > 1][0])
+            raise _Problem(f"the weight of class {dup // n_inputs}, input {dup % n_inputs} is listed twice")
+        weight[rc[:, 0], rc[:, 1]] = torch.tensor([float(w) for _, _, w in triplets], dtype=torch.float32)
+    spec = get_spec(doc["model"])
+    k = config.resonators_per_chain
+    if spec.uses_k and len(triplets) > k * n_classes:
+        raise _Problem(f"it lists {len(triplets)} non-zero weights, more than its budget of {k} x {n_classes}")
+    if "nonzero_weights" in doc and doc["nonzero_weights"] != len(triplets):
+        raise _Problem(f"nonzero_weights is {doc['nonzero_weights']} but it lists {len(triplets)} weights")
+    bias = torch.tensor(doc["bias"], dtype=torch.float32)
+    if not spec.uses_k:  # the dense perceptron: every weight in use, no budget
+        return DensePerceptron.from_state(weight, bias)
+    budget = find_setting(doc["config"], "budget")
+    return MaskedPerceptron.from_state(weight, weight != 0, bias, k=min(k, n_inputs),
+                                       budget=budget if budget in BUDGET_SHAPES else "per-output")
+
+
+def _topology(doc: Any) -> Topology:
+    version = _envelope(doc)
+    for v in range(version, FORMAT_VERSION):
+        doc = _UPGRADES[v](doc)
+    _check_schema(doc)
+    n_inputs, n_classes = int(doc["n_inputs"]), int(doc["n_classes"])  # JSON Schema's integers include 784.0
+    if n_inputs * n_classes > MAX_WEIGHTS:
+        raise _Problem(f"a network of {n_classes} classes x {n_inputs} inputs is larger than the {MAX_WEIGHTS:,} "
+                       f"weights this version handles")
+    _check_model(doc["model"], doc["kind"])
+    _count("class_names", doc["class_names"], n_classes, "one per class")
+    shape = doc["image_shape"]
+    if shape is not None:
+        shape = (int(shape[0]), int(shape[1]))
+        if shape[0] * shape[1] != n_inputs:
+            raise _Problem(f"image_shape {shape[0]}x{shape[1]} does not have n_inputs = {n_inputs} pixels")
+    config = _run_config(doc)
+    if doc["kind"] == KIND_RF:
+        model = _load_rf(doc, n_inputs, n_classes, shape, config)
+    else:
+        model = _load_sparse(doc, n_inputs, n_classes, config)
+    return Topology(kind=doc["kind"], model_name=doc["model"], model=model, dataset=doc["dataset"],
+                    n_inputs=n_inputs, n_classes=n_classes, class_names=tuple(doc["class_names"]),
+                    image_shape=shape, config=config, metrics=doc.get("metrics", {}),
+                    history=doc.get("history", []), versions=doc["versions"], created=doc.get("created", ""),
+                    format_version=version, document=doc)
+
+
+def topology_from_document(doc: Any, source: str = "<document>") -> Topology:
+    """Validate a parsed document (any supported version) and rebuild its model (see :func:`load_topology`)."""
+    try:
+        return _topology(doc)
+    except _Problem as exc:
+        raise _fail(str(exc), source) from None
+
+
+def load_topology(path: PathLike) -> Topology:
+    """Read, validate and rebuild a topology file (version 1 or 2).
+
+    Raises :class:`TopologyFileError` (one sentence naming the file and the field) if anything is wrong:
+    missing, unreadable, too large (:data:`MAX_FILE_BYTES`), a pickle or checkpoint, not JSON, wrong format
+    or version, anything the schema refuses (missing keys, wrong types, values out of range, NaN or
+    Infinity), or a failed cross-check (lengths, frequencies, signs, pixels, gain, run config)."""
+    path = Path(path)
+    doc = read_json(path, what="topology file", max_bytes=MAX_FILE_BYTES, error=TopologyFileError)
+    topo = topology_from_document(doc, source=str(path))
+    topo.source = path
+    return topo
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The published schema (format version 2): docs/topology.schema.json is this text, written by
+#     python -m engine.topology > docs/topology.schema.json
+# ---------------------------------------------------------------------------------------------------------
+
+SCHEMA_TEXT = r"""{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "urn:rfexplorer:topology-format:2",
+  "title": "rfexplorer topology file, format version 2",
+  "description": "A trained single-layer network (RF spintronic perceptron or sparse/dense baseline) with its metadata. This schema checks structure, types and ranges; the cross-checks between fields (list lengths against n_inputs, n_classes and resonators_per_chain, frequencies against comb positions, chain signs against the parity, ...) are described in topology-format.md and done by rfexplorer's reader. Strict JSON only: NaN and Infinity are not numbers.",
+  "type": "object",
+  "required": ["format", "format_version", "kind", "model", "dataset", "n_inputs", "n_classes", "class_names",
+               "image_shape", "config", "versions"],
+  "properties": {
+    "format": {"const": "rfexplorer-topology"},
+    "format_version": {"const": 2},
+    "kind": {"enum": ["rf-perceptron", "sparse-perceptron"]},
+    "model": {
+      "description": "Registered model name (rf, rf-input, rf-frozen, dense, prune, random, rigl, set, ...); the reader checks that it exists and belongs to the kind's family.",
+      "type": "string", "minLength": 1
+    },
+    "dataset": {"type": "string", "minLength": 1},
+    "n_inputs": {"type": "integer", "minimum": 1, "maximum": 1000000},
+    "n_classes": {"type": "integer", "minimum": 1, "maximum": 100000},
+    "class_names": {
+      "type": "array",
+      "items": {"type": "string", "minLength": 1},
+      "minItems": 1,
+      "uniqueItems": true
+    },
+    "image_shape": {
+      "description": "[rows, columns] of the input image (row-major flattening), or null.",
+      "type": ["array", "null"],
+      "prefixItems": [{"type": "integer", "minimum": 1}, {"type": "integer", "minimum": 1}],
+      "items": false,
+      "minItems": 2
+    },
+    "config": {
+      "description": "The full resolved run configuration (RunConfig.to_dict()); checked by the reader.",
+      "type": "object"
+    },
+    "versions": {"type": "object", "additionalProperties": {"type": "string"}},
+    "created": {"type": "string"},
+    "metrics": {
+      "type": "object",
+      "properties": {
+        "test_accuracy": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "evaluated_on": {"enum": ["test", "validation"]}
+      }
+    },
+    "history": {
+      "description": "One row per epoch: [epoch, loss, train_accuracy, test_accuracy]; null where not measured.",
+      "type": "array",
+      "items": {"type": "array", "items": {"type": ["number", "null"]}}
+    },
+
+    "resonators_per_chain": {"type": "integer", "minimum": 1, "maximum": 1000000},
+    "physics": {"$ref": "#/$defs/physics"},
+    "readout": {"$ref": "#/$defs/readout"},
+    "inputs": {"$ref": "#/$defs/inputs"},
+    "chains": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/chain"}},
+    "units": {"type": "object", "additionalProperties": {"type": "string"}},
+
+    "bias": {"type": "array", "minItems": 1, "items": {"type": "number"}},
+    "weights": {"type": "array", "items": {"$ref": "#/$defs/weight"}},
+    "weights_columns": {"const": ["class", "input", "weight"]},
+    "nonzero_weights": {"type": "integer", "minimum": 0}
+  },
+  "additionalProperties": false,
+  "allOf": [
+    {
+      "if": {"properties": {"kind": {"const": "rf-perceptron"}}, "required": ["kind"]},
+      "then": {
+        "required": ["resonators_per_chain", "physics", "readout", "inputs", "chains"],
+        "properties": {
+          "bias": {"not": {}}, "weights": {"not": {}}, "weights_columns": {"not": {}}, "nonzero_weights": {"not": {}}
+        }
+      }
+    },
+    {
+      "if": {"properties": {"kind": {"const": "sparse-perceptron"}}, "required": ["kind"]},
+      "then": {
+        "required": ["bias", "weights"],
+        "properties": {
+          "resonators_per_chain": {"not": {}}, "physics": {"not": {}}, "readout": {"not": {}}, "inputs": {"not": {}},
+          "chains": {"not": {}}, "units": {"not": {}}
+        }
+      }
+    }
+  ],
+
+  "$defs": {
+    "physics": {
+      "description": "engine.physics.DeviceParams.",
+      "type": "object",
+      "required": ["alpha", "k_sd", "phi", "parity", "p_max_uw", "f_min_ghz", "f_max_ghz", "plan",
+                   "tuning_margin", "alpha_dtod", "k_sd_dtod", "readout_noise_v"],
+      "properties": {
+        "alpha": {"description": "Gilbert damping (linewidth = alpha * f).", "type": "number", "exclusiveMinimum": 0},
+        "k_sd": {"description": "Spin-diode sensitivity, V per µW (normalised).", "type": "number", "exclusiveMinimum": 0},
+        "phi": {"description": "Lineshape phase, rad.", "type": "number"},
+        "parity": {"enum": ["even", "odd"]},
+        "p_max_uw": {"description": "Input power for a pixel of value 1, µW.", "type": "number", "exclusiveMinimum": 0},
+        "f_min_ghz": {"type": "number", "exclusiveMinimum": 0},
+        "f_max_ghz": {"type": "number", "exclusiveMinimum": 0},
+        "plan": {"enum": ["geometric", "linear"]},
+        "tuning_margin": {"description": "In input spacings (comb units).", "type": "number", "minimum": 0},
+        "alpha_dtod": {"type": "number", "minimum": 0},
+        "k_sd_dtod": {"type": "number", "minimum": 0},
+        "readout_noise_v": {"type": "number", "minimum": 0}
+      },
+      "additionalProperties": false
+    },
+    "readout": {
+      "type": "object",
+      "required": ["log_gain"],
+      "properties": {
+        "log_gain": {"type": "number"},
+        "gain": {"type": "number", "exclusiveMinimum": 0},
+        "note": {"type": "string"}
+      },
+      "additionalProperties": false
+    },
+    "inputs": {
+      "type": "object",
+      "required": ["frequency_ghz", "comb_position"],
+      "properties": {
+        "frequency_ghz": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}},
+        "comb_position": {"type": "array", "items": {"type": "number"}},
+        "trained": {"type": "boolean"}
+      },
+      "additionalProperties": false
+    },
+    "chain": {
+      "type": "object",
+      "required": ["bias", "resonators"],
+      "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "bias": {"type": "number"},
+        "resonators": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/resonator"}}
+      },
+      "additionalProperties": false
+    },
+    "resonator": {
+      "type": "object",
+      "required": ["frequency_ghz", "comb_position", "sign", "attached_input", "coupling_v_per_uw"],
+      "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "frequency_ghz": {"type": "number", "exclusiveMinimum": 0},
+        "comb_position": {"type": "number"},
+        "sign": {"enum": [-1, 1]},
+        "attached_input": {"type": "integer", "minimum": 0},
+        "pixel_row": {"type": ["integer", "null"], "minimum": 0},
+        "pixel_col": {"type": ["integer", "null"], "minimum": 0},
+        "coupling_v_per_uw": {"type": "number"},
+        "alpha": {"type": "number", "exclusiveMinimum": 0},
+        "k_sd": {"type": "number", "exclusiveMinimum": 0}
+      },
+      "additionalProperties": false
+    },
+    "weight": {
+      "description": "[class, input, weight] of one non-zero weight.",
+      "type": "array",
+      "prefixItems": [
+        {"type": "integer", "minimum": 0},
+        {"type": "integer", "minimum": 0},
+        {"type": "number"}
+      ],
+      "items": false,
+      "minItems": 3
+    }
+  }
+}
+"""
+
+
+__all__ = ["DEFAULT_IMAGE_SHAPE", "FORMAT_NAME", "FORMAT_VERSION", "KIND_RF", "KIND_SPARSE", "KINDS",
+           "MAX_FILE_BYTES", "RF_CSV_COLUMNS", "SCHEMA_PATH", "SPARSE_CSV_COLUMNS", "Topology",
+           "TopologyFileError", "csv_path_for", "export_result", "find_setting", "load_topology",
+           "result_document", "topology_csv_text", "topology_document", "topology_from_document",
+           "topology_schema", "write_topology", "write_topology_csv", "SCHEMA_TEXT"]
+
+
+if __name__ == "__main__":  # print the schema (see SCHEMA_TEXT)
+    import sys
+
+    sys.stdout.write(SCHEMA_TEXT)
