@@ -87,7 +87,7 @@ class StructuralPlasticity:
     @torch.no_grad()
     def propose(self, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Candidate sites: comb positions (C, 2, T) for chain sign +1 (index 0) and -1 (index 1), and the
-        unit-sign couplings of a resonator there to every input (C, 2, T, N)."""
+        couplings to every input (C, 2, T, N) of a resonator of that sign there."""
         P = self.params
         chains = self.model.chains
         grid, lines = self._grid_lines()
@@ -102,7 +102,10 @@ class StructuralPlasticity:
                 # suppress the neighbourhood so the next candidate is a different site
                 dist = (torch.arange(len(grid)).view(1, -1) - best.view(-1, 1)).abs()
                 benefit = benefit.masked_fill(dist < sep, -float("inf"))
-        return grid[site_idx], lines[site_idx]  # (C, 2, T), (C, 2, T, N)
+        # couplings of a resonator of the slot's own sign: slot 1 holds sites for s_k = -1 resonators, whose
+        # coupling is the negative of a +1 resonator's there
+        slot_sign = torch.tensor([1.0, -1.0]).view(1, 2, 1, 1)
+        return grid[site_idx], lines[site_idx] * slot_sign  # (C, 2, T), (C, 2, T, N)
 
     def _grid_lines(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Landing grid (M,) and the couplings of a +1 resonator at each grid site to every input (M, N);

@@ -196,3 +196,30 @@ def test_plasticity_schedule_decays_and_stops():
 
     model.finish_training()
     assert model.plasticity is None and model.context is None
+
+
+def test_resonator_jumps_of_both_chain_signs_lower_the_sampled_loss(mini):
+    """A resonator of sign -1 that jumps contributes the negative of a +1 resonator's coupling at its new
+    site: the exact evaluation must use that, so jumps of both signs happen and each lowers the sampled loss."""
+    m = run_training(_cfg("rf", epochs=1, k=10), mini).model
+    x, y = mini.train_x, mini.train_y
+    params = PlasticityParams()
+    ctx = TrainingContext(total_steps=100, steps_per_epoch=60, optimizer=None, train_x=x, train_y=y,
+                          generator=torch.Generator().manual_seed(3))
+    sp = StructuralPlasticity(m, params, ctx)
+    w = m.chains.weight().detach().requires_grad_()
+    logits = m.gain.detach() * (m.params.p_max_uw * x[:3000] @ w.t()) + m.bias.detach()
+    torch.nn.functional.cross_entropy(logits, y[:3000]).backward()
+    sp.accumulate(w.grad)
+    # rewire() draws its sample first thing from the context's generator: the same draw as this one
+    idx = torch.randint(0, len(x), (params.sample_size,), generator=torch.Generator().manual_seed(3))
+    before_comb = m.chains.resonator_comb.detach().clone()
+    with torch.no_grad():
+        before = float(torch.nn.functional.cross_entropy(m(x[idx]), y[idx]))
+        moved = sp.rewire(4)
+        after = float(torch.nn.functional.cross_entropy(m(x[idx]), y[idx]))
+    jumped = m.chains.resonator_comb.detach() != before_comb  # (C, K)
+    signs = m.chains.signs
+    assert moved == int(jumped.sum()) > 0
+    assert jumped[:, signs > 0].any() and jumped[:, signs < 0].any(), "only one chain sign ever jumps"
+    assert after < before - moved * params.min_improvement * 0.99
