@@ -7,13 +7,21 @@ normalised units of the published simulator; the physics itself is evaluated in 
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
 from torch import nn
 
 from . import physics
+from .fast_weight import ShiftInvariantWeight, ShiftKernel
 from .physics import DeviceParams
+
+#: How W is built: 'exact' (every input-resonator pair, C·N·K work), 'fft' (the shift-invariant expansion of
+#: engine.fast_weight, O(C·N log N)) or 'auto' (fft where it applies and K is large enough to pay off).
+WEIGHT_BUILDS = ("auto", "exact", "fft")
+#: 'auto' uses the FFT build from this many resonators per chain (measured crossover on full MNIST, 1 thread).
+FFT_MIN_RESONATORS = 64
 
 
 INIT_LAYOUTS = ("aligned", "random")
@@ -41,9 +49,13 @@ class RFChainLayer(nn.Module):
     def __init__(self, n_inputs: int, n_chains: int, n_resonators: int, params: DeviceParams,
                  train_inputs: bool = False, resonator_comb: Optional[torch.Tensor] = None,
                  input_comb: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
-                 init_layout: str = "aligned", init_jitter: float = 2.0) -> None:
+                 init_layout: str = "aligned", init_jitter: float = 2.0, weight_build: str = "auto") -> None:
         super().__init__()
+        if weight_build not in WEIGHT_BUILDS:
+            raise ValueError(f"weight_build must be one of {', '.join(WEIGHT_BUILDS)} (got {weight_build!r})")
         self.params = params
+        self.weight_build = weight_build
+        self._shift_kernel: Optional[ShiftKernel] = None
         #: Source of the layer's randomness: initial layout, fabrication spreads and read-out noise.
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.n_inputs, self.n_chains, self.n_resonators = n_inputs, n_chains, n_resonators
@@ -85,8 +97,42 @@ class RFChainLayer(nn.Module):
         return physics.coupling_tensor(f, self.resonator_freqs_ghz(), self.params, self.alpha_r, self.k_sd_r,
                                        self.signs)
 
+    def fast_build(self) -> Optional[ShiftKernel]:
+        """The FFT build's kernel when it applies to this layer now (see engine.fast_weight), else None:
+        inputs at their nominal comb positions, a geometric plan, one damping, and (for 'auto') K large."""
+        if self.weight_build == "exact":
+            return None
+        why = None
+        if self.alpha_r is not None:
+            why = "a damping spread makes the coupling depend on each resonator"
+        elif self.params.plan != "geometric":
+            why = "the linear frequency plan is not shift-invariant"
+        elif self.input_comb.requires_grad:
+            why = "trained input frequencies move the inputs off the comb"
+        elif self.weight_build == "auto" and self.n_resonators < FFT_MIN_RESONATORS:
+            return None
+        elif not torch.equal(self.input_comb.detach(), torch.arange(self.n_inputs, dtype=self.input_comb.dtype)):
+            why = "the input oscillators are not at their nominal frequencies"
+        elif self._shift_kernel is None:
+            self._shift_kernel = ShiftKernel(self.params, self.n_inputs, self.comb_range)
+            if not self._shift_kernel.available:
+                why = "the input spacing is too many linewidths for the expansion"
+        elif not self._shift_kernel.available:
+            why = "the input spacing is too many linewidths for the expansion"
+        if why is not None:
+            if self.weight_build == "fft":
+                raise ValueError(f"weight_build 'fft' cannot be used here: {why}")
+            return None
+        return self._shift_kernel
+
     def weight(self) -> torch.Tensor:
-        """Effective weight matrix W (C, N) in V/µW (fused physics.effective_weight, see _ChainWeight)."""
+        """Effective weight matrix W (C, N) in V/µW (fused physics.effective_weight, see _ChainWeight, or the
+        FFT build of engine.fast_weight where it applies)."""
+        kernel = self.fast_build()
+        if kernel is not None:
+            k_sd = self.k_sd_r if self.k_sd_r is not None else self.params.k_sd
+            amplitude = (self.signs * k_sd).expand(self.n_chains, self.n_resonators).contiguous()
+            return ShiftInvariantWeight.apply(self.resonator_comb, amplitude, kernel)
         alpha = self.alpha_r if self.alpha_r is not None else torch.full_like(self.resonator_comb, self.params.alpha)
         k_sd = self.k_sd_r if self.k_sd_r is not None else self.params.k_sd
         amplitude = self.signs * k_sd if self.k_sd_r is not None else (self.signs * k_sd).expand_as(alpha)
@@ -98,10 +144,36 @@ class RFChainLayer(nn.Module):
         return self.coupling(freqs_ghz).sum(dim=1)
 
     def attachments(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """For each resonator, the input it couples to most strongly (C, K) and that signed coupling (C, K)."""
-        c = self.coupling()
-        idx = c.abs().argmax(dim=-1)
-        return idx, c.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+        """For each resonator, the input it couples to most strongly (C, K) and that signed coupling (C, K).
+
+        With the inputs at their nominal comb positions and a geometric plan, only the inputs within a few
+        linewidths of each resonance are compared: beyond |x| = 3 the lineshape is below its peak, so the
+        strongest coupling lies inside that window (C·K·window work instead of C·K·N)."""
+        window = self._attachment_window()
+        if window is None:
+            c = self.coupling()
+            idx = c.abs().argmax(dim=-1)
+            return idx, c.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+        near = torch.floor(self.resonator_comb.detach() + 0.5).long()
+        cand = (near.unsqueeze(-1) + torch.arange(-window, window + 1)).clamp_(0, self.n_inputs - 1)  # (C,K,W)
+        alpha = self.params.alpha if self.alpha_r is None else self.alpha_r.unsqueeze(-1)
+        k_sd = self.params.k_sd if self.k_sd_r is None else self.k_sd_r.unsqueeze(-1)
+        f_in = self.input_freqs_ghz().detach()[cand]
+        x = physics.detuning(f_in, self.resonator_freqs_ghz().detach().unsqueeze(-1), alpha)
+        c = self.signs.view(1, -1, 1) * k_sd * physics.lineshape(x, self.params.phi)
+        best = c.abs().argmax(dim=-1, keepdim=True)
+        return cand.gather(-1, best).squeeze(-1), c.gather(-1, best).squeeze(-1)
+
+    def _attachment_window(self) -> Optional[int]:
+        """Half-width (inputs) of the window that holds each resonator's strongest coupling, or None when the
+        inputs are not at their nominal positions or the window would not be much smaller than N."""
+        if self.params.plan != "geometric" or self.input_comb.requires_grad or not torch.equal(
+                self.input_comb.detach(), torch.arange(self.n_inputs, dtype=self.input_comb.dtype)):
+            return None
+        alpha = self.params.alpha if self.alpha_r is None else float(self.alpha_r.max())
+        ratio = physics.comb_ratio(self.params, self.n_inputs)
+        window = int(math.ceil(math.log1p(3.0 * alpha) / math.log(ratio))) + 2
+        return window if 2 * window + 1 < self.n_inputs // 2 else None
 
     @torch.no_grad()
     def clamp_to_tuning_range(self) -> None:

@@ -367,7 +367,9 @@ def _train(args):
           f"{cfg.epochs} epoch(s), seed {cfg.seed}")
     token = CancelToken()
     with _cancel_on_sigint(token):
-        result = run_training(cfg, dataset=ds, progress=_epoch_printer(cfg), cancel=token)
+        # epoch lines only: no mid-epoch snapshots (they copy W and the attachments, which costs at large K)
+        result = run_training(cfg, dataset=ds, progress=_epoch_printer(cfg), cancel=token,
+                              snapshot_interval_s=float("inf"))
     if result.cancelled:
         raise Interrupted
     return result

@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .chain_layer import INIT_LAYOUTS, RFChainLayer
+from .chain_layer import INIT_LAYOUTS, WEIGHT_BUILDS, RFChainLayer
 from .config import PlasticityParams
 from .model_base import PerceptronModel, TrainingContext
 from .physics import DeviceParams
@@ -31,6 +31,10 @@ class RFParams:
     initial_gain: float = 0.3
     """Initial read-out gain, in units of 1 / (K_SD * P_max): a resonator at its peak on an input of value 1
     adds this much to a class score."""
+    weight_build: str = "auto"
+    """How W is computed: 'exact' (every input-resonator pair), 'fft' (shift-invariant expansion, see
+    engine.fast_weight; for fixed inputs, a geometric plan and one damping) or 'auto' (fft where it applies
+    and K >= 64). Both agree to 1e-5 of max|W|; the choice changes float rounding, not the physics."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -39,6 +43,9 @@ class RFParams:
                             f"(got {self.init_layout!r})")
         if self.aligned_jitter < 0:
             problems.append(f"model_params.aligned_jitter must be >= 0 (got {self.aligned_jitter})")
+        if self.weight_build not in WEIGHT_BUILDS:
+            problems.append(f"model_params.weight_build must be one of {', '.join(WEIGHT_BUILDS)} "
+                            f"(got {self.weight_build!r})")
         if not (self.initial_gain > 0 and math.isfinite(self.initial_gain)):
             problems.append(f"model_params.initial_gain must be a finite number > 0 (got {self.initial_gain})")
         if problems:
@@ -60,7 +67,7 @@ class RFPerceptron(PerceptronModel):
         self.n_resonators = n_resonators
         self.chains = RFChainLayer(n_inputs, n_classes, n_resonators, device, train_inputs=train_inputs,
                                    generator=self.generator, init_layout=rf.init_layout,
-                                   init_jitter=rf.aligned_jitter)
+                                   init_jitter=rf.aligned_jitter, weight_build=rf.weight_build)
         self.bias = nn.Parameter(torch.zeros(n_classes))
         #: log of the read-out gain in units of 1 / (K_SD * P_max); trained with the same learning rate as the
         #: frequencies (one Adam group: tuning showed no gain from separate read-out rates)
@@ -137,14 +144,15 @@ class RFPerceptron(PerceptronModel):
     # --- rebuilding from saved state (exports) -------------------------------------------------------------
     @classmethod
     def from_state(cls, params: DeviceParams, input_comb, resonator_comb, bias, log_gain: float,
-                   alpha_r=None, k_sd_r=None) -> "RFPerceptron":
+                   alpha_r=None, k_sd_r=None, rf_params: Optional[RFParams] = None) -> "RFPerceptron":
         """An RF perceptron in eval mode with exactly this state (comb positions are what the engine trains;
         frequencies in GHz follow from them through the frequency plan)."""
         f32 = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731
         input_comb, resonator_comb = f32(input_comb), f32(resonator_comb)
         n_classes, k = resonator_comb.shape
         # the throw-away initial layout comes from a private generator: no global random state is consumed
-        model = cls(int(input_comb.shape[0]), int(n_classes), int(k), device=params, train_inputs=False)
+        model = cls(int(input_comb.shape[0]), int(n_classes), int(k), device=params, params=rf_params,
+                    train_inputs=False)
         with torch.no_grad():
             model.chains.input_comb.copy_(input_comb)
             model.chains.resonator_comb.copy_(resonator_comb)

@@ -521,7 +521,7 @@ def _device_params(d: dict) -> DeviceParams:
 
 
 def _load_rf(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig):
-    from .rf_perceptron import RFPerceptron
+    from .rf_perceptron import RFParams, RFPerceptron
 
     params = _device_params(doc["physics"])
     k = int(doc["resonators_per_chain"])
@@ -601,9 +601,10 @@ def _load_rf(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig)
     def per_resonator(name: str):
         return [[res[name] for res in c["resonators"]] for c in chains] if has[name] else None
 
+    rf_params = config.model_params if isinstance(config.model_params, RFParams) else None
     return RFPerceptron.from_state(params, in_u.to(torch.float32), res_u.to(torch.float32),
                                    [c["bias"] for c in chains], log_gain, alpha_r=per_resonator("alpha"),
-                                   k_sd_r=per_resonator("k_sd"))
+                                   k_sd_r=per_resonator("k_sd"), rf_params=rf_params)
 
 
 def _load_sparse(doc: dict, n_inputs: int, n_classes: int, config: RunConfig) -> PerceptronModel:
