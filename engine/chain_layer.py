@@ -111,7 +111,8 @@ class RFChainLayer(nn.Module):
             why = "trained input frequencies move the inputs off the comb"
         elif self.weight_build == "auto" and self.n_resonators < FFT_MIN_RESONATORS:
             return None
-        elif not torch.equal(self.input_comb.detach(), torch.arange(self.n_inputs, dtype=self.input_comb.dtype)):
+        elif not torch.equal(self.input_comb.detach(), torch.arange(self.n_inputs, dtype=self.input_comb.dtype,
+                                                                  device=self.input_comb.device)):
             why = "the input oscillators are not at their nominal frequencies"
         elif self._shift_kernel is None:
             self._shift_kernel = ShiftKernel(self.params, self.n_inputs, self.comb_range)
@@ -155,7 +156,8 @@ class RFChainLayer(nn.Module):
             idx = c.abs().argmax(dim=-1)
             return idx, c.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
         near = torch.floor(self.resonator_comb.detach() + 0.5).long()
-        cand = (near.unsqueeze(-1) + torch.arange(-window, window + 1)).clamp_(0, self.n_inputs - 1)  # (C,K,W)
+        cand = (near.unsqueeze(-1) + torch.arange(-window, window + 1, device=near.device)).clamp_(
+            0, self.n_inputs - 1)  # (C, K, window)
         alpha = self.params.alpha if self.alpha_r is None else self.alpha_r.unsqueeze(-1)
         k_sd = self.params.k_sd if self.k_sd_r is None else self.k_sd_r.unsqueeze(-1)
         f_in = self.input_freqs_ghz().detach()[cand]
@@ -168,7 +170,8 @@ class RFChainLayer(nn.Module):
         """Half-width (inputs) of the window that holds each resonator's strongest coupling, or None when the
         inputs are not at their nominal positions or the window would not be much smaller than N."""
         if self.params.plan != "geometric" or self.input_comb.requires_grad or not torch.equal(
-                self.input_comb.detach(), torch.arange(self.n_inputs, dtype=self.input_comb.dtype)):
+                self.input_comb.detach(), torch.arange(self.n_inputs, dtype=self.input_comb.dtype,
+                                                       device=self.input_comb.device)):
             return None
         alpha = self.params.alpha if self.alpha_r is None else float(self.alpha_r.max())
         ratio = physics.comb_ratio(self.params, self.n_inputs)
@@ -187,7 +190,8 @@ class RFChainLayer(nn.Module):
         w = self.weight() if weight is None else weight
         v = power_uw @ w.t()
         if self.params.readout_noise_v > 0:  # thermal / read-out noise, at every read-out
-            v = v + self.params.readout_noise_v * torch.randn(v.shape, dtype=v.dtype, generator=self.generator)
+            noise = torch.randn(v.shape, dtype=v.dtype, generator=self.generator).to(v.device)
+            v = v + self.params.readout_noise_v * noise
         return v
 
 

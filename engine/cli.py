@@ -173,6 +173,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None
         g.add_argument("--seed", type=_nonneg_int, default=None, help="random seed (default: 0)")
     g.add_argument("--budget", choices=BUDGETS, default=None,
                    help="sparse baselines: K weights per class ('per-output') or K*C anywhere ('global')")
+    g.add_argument("--device", dest="compute_device", choices=("auto", "cpu", "cuda"), default=None,
+                   help="where tensors live: cpu (default), cuda (a GPU) or auto (the GPU when there is one)")
     g.add_argument("--validation-fraction", type=_finite_float, default=None, metavar="F",
                    help="hold out this fraction of the training set and report accuracy on it, not on the test set")
     d = p.add_argument_group("device")
@@ -263,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
 _DEVICE_FLAGS = {"alpha": "alpha", "phi": "phi", "f_min": "f_min_ghz", "f_max": "f_max_ghz", "plan": "plan",
                  "parity": "parity", "alpha_dtod": "alpha_dtod", "k_sd_dtod": "k_sd_dtod",
                  "readout_noise": "readout_noise_v"}
-_RUN_FLAGS = ("model", "dataset", "data_dir", "epochs", "batch_size", "lr", "seed", "budget", "validation_fraction")
+_RUN_FLAGS = ("model", "dataset", "data_dir", "epochs", "batch_size", "lr", "seed", "budget", "validation_fraction",
+              "compute_device")
 
 
 def _flag_changes(args) -> dict:

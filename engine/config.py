@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from .compute import COMPUTE_DEVICES
 from .physics import DeviceParams
 from .settings_tree import SettingError, field_type_at, from_mapping, parse_text, set_path, to_mapping
 
@@ -120,6 +121,9 @@ class RunConfig:
     """Sparse baselines: 'per-output' (K weights per class, like a chain) or 'global' (top K*C overall)."""
     validation_fraction: float = 0.0
     """If > 0, hold out this fraction of the training set and report accuracy on it instead of the test set."""
+    compute_device: str = "cpu"
+    """Where tensors live: 'cpu', 'cuda' (a GPU; exits with a message if there is none) or 'auto' (the GPU
+    when torch sees one). Seeds give the same draws on every device; float sums differ between devices."""
     device: DeviceParams = field(default_factory=DeviceParams)
     """Physics of the RF network (engine.physics.DeviceParams)."""
     plasticity: PlasticityParams = field(default_factory=PlasticityParams)
@@ -155,6 +159,9 @@ class RunConfig:
             problems.append(f"seed must be >= 0 (got {self.seed})")
         if self.budget not in BUDGETS:
             problems.append(f"budget must be one of {', '.join(BUDGETS)} (got {self.budget!r})")
+        if self.compute_device not in COMPUTE_DEVICES:
+            problems.append(f"compute_device must be one of {', '.join(COMPUTE_DEVICES)} "
+                            f"(got {self.compute_device!r})")
         if not 0.0 <= self.validation_fraction < 1.0:
             problems.append(f"validation fraction must be in [0, 1) (got {self.validation_fraction})")
         if problems:

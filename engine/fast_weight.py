@@ -63,7 +63,7 @@ def _chebyshev(t: torch.Tensor, degree: int) -> tuple[torch.Tensor, torch.Tensor
 def _chebyshev_at(t: torch.Tensor, degree: int) -> tuple[torch.Tensor, torch.Tensor]:
     """T_q(t) and dT_q/dt for q < degree on a new last axis, through T_q = cos(q theta), t = cos(theta): a
     handful of tensor passes (the training hot path). At t = +-1, dT_q/dt takes its limit (+-1)^(q+1) q^2."""
-    q = torch.arange(degree, dtype=t.dtype)
+    q = torch.arange(degree, dtype=t.dtype, device=t.device)
     theta = torch.acos(t.clamp(-1.0, 1.0)).unsqueeze(-1)
     q_theta = theta * q
     tq = torch.cos(q_theta)
@@ -108,6 +108,15 @@ class ShiftKernel:
         self.fft_size = _fast_size(self.n_offsets)
         # single precision from here: the expansion error (KERNEL_RTOL) is far below float32 rounding
         self.kernel_fft = torch.fft.rfft(coeffs.t().contiguous(), n=self.fft_size).to(torch.complex64)
+
+    def kernel_fft_on(self, device: torch.device) -> torch.Tensor:
+        """The kernels' spectra on ``device`` (copied there once)."""
+        if self.kernel_fft.device != device:
+            self._on = getattr(self, "_on", {})
+            if device not in self._on:
+                self._on[device] = self.kernel_fft.to(device)
+            return self._on[device]
+        return self.kernel_fft
 
     @staticmethod
     def _choose_degree(e: torch.Tensor, params: DeviceParams, n_inputs: int) -> Optional[int]:
@@ -166,7 +175,7 @@ class ShiftInvariantWeight(torch.autograd.Function):
         spikes = u.new_zeros(c, plan.n_sites, plan.degree)
         spikes.scatter_add_(1, site.unsqueeze(-1).expand(c, k, plan.degree), a.unsqueeze(-1) * tq)
         spectrum = torch.fft.rfft(spikes.transpose(1, 2), n=plan.fft_size)  # (C, Q, F/2 + 1)
-        total = (spectrum * plan.kernel_fft).sum(1)
+        total = (spectrum * plan.kernel_fft_on(u.device)).sum(1)
         w = torch.fft.irfft(total, n=plan.fft_size)[:, plan.n_sites - 1:plan.n_sites - 1 + plan.n_inputs]
         ctx.save_for_backward(site, a, dtq)
         ctx.plan = plan
@@ -177,7 +186,7 @@ class ShiftInvariantWeight(torch.autograd.Function):
         site, a, dtq = ctx.saved_tensors
         plan: ShiftKernel = ctx.plan
         g = torch.fft.rfft(grad_w, n=plan.fft_size)  # (C, F/2 + 1)
-        corr = torch.fft.irfft(g.conj().unsqueeze(1) * plan.kernel_fft, n=plan.fft_size)  # (C, Q, F)
+        corr = torch.fft.irfft(g.conj().unsqueeze(1) * plan.kernel_fft_on(grad_w.device), n=plan.fft_size)
         # corr[j, q, p] = sum_n G_j[n] c_q(n - m) for site index s = n_sites - 1 - p
         r = corr[:, :, :plan.n_sites].flip(-1)  # (C, Q, n_sites): R_jq[s]
         picked = r.gather(2, site.unsqueeze(1).expand(-1, r.shape[1], -1))  # (C, Q, K)

@@ -55,6 +55,7 @@ class StructuralPlasticity:
         self.end_step = int(params.end_fraction * context.total_steps)
         self.grad_sum: torch.Tensor | None = None
         self.train_x, self.train_y = context.train_x, context.train_y
+        self.device = self.train_x.device
         p = model.params.p_max_uw
         mean = self.train_x.mean(dim=0)
         self.input_var = (self.train_x.square().mean(dim=0) - mean.square()).clamp_min(0.0) * p * p  # (N,) µW^2
@@ -92,7 +93,7 @@ class StructuralPlasticity:
         chains = self.model.chains
         grid, lines = self._grid_lines()
         first_order = grad @ lines.t()  # (C, M): loss change per unit of a +1 resonator at u
-        site_idx = torch.empty(chains.n_chains, 2, P.candidates, dtype=torch.long)
+        site_idx = torch.empty(chains.n_chains, 2, P.candidates, dtype=torch.long, device=grad.device)
         sep = max(1, int(round(P.candidate_separation / P.grid_step)))
         for p, sign in enumerate((1.0, -1.0)):
             benefit = -sign * first_order  # (C, M), larger is better
@@ -100,11 +101,11 @@ class StructuralPlasticity:
                 best = benefit.argmax(dim=1)  # (C,)
                 site_idx[:, p, t] = best
                 # suppress the neighbourhood so the next candidate is a different site
-                dist = (torch.arange(len(grid)).view(1, -1) - best.view(-1, 1)).abs()
+                dist = (torch.arange(len(grid), device=grid.device).view(1, -1) - best.view(-1, 1)).abs()
                 benefit = benefit.masked_fill(dist < sep, -float("inf"))
         # couplings of a resonator of the slot's own sign: slot 1 holds sites for s_k = -1 resonators, whose
         # coupling is the negative of a +1 resonator's there
-        slot_sign = torch.tensor([1.0, -1.0]).view(1, 2, 1, 1)
+        slot_sign = torch.tensor([1.0, -1.0], device=lines.device).view(1, 2, 1, 1)
         return grid[site_idx], lines[site_idx] * slot_sign  # (C, 2, T), (C, 2, T, N)
 
     def _grid_lines(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,9 +116,9 @@ class StructuralPlasticity:
         if self._lines is not None and not chains.input_comb.requires_grad:
             return self._lines
         lo, hi = chains.comb_range
-        grid = torch.arange(lo, hi + 1e-9, P.grid_step, dtype=torch.float32)
+        grid = torch.arange(lo, hi + 1e-9, P.grid_step, dtype=torch.float32, device=self.device)
         lines = physics.coupling_tensor(chains.input_freqs_ghz(), chains.comb_to_ghz(grid).view(1, -1),
-                                        chains.params, signs=torch.ones(len(grid)))[0]
+                                        chains.params, signs=torch.ones(len(grid), device=self.device))[0]
         self._lines = (grid, lines)
         return self._lines
 
@@ -126,7 +127,7 @@ class StructuralPlasticity:
         P = self.params
         model, chains = self.model, self.model.chains
         sites, site_lines = self.propose(self.grad_sum)
-        idx = torch.randint(0, len(self.train_x), (P.sample_size,), generator=self.generator)
+        idx = torch.randint(0, len(self.train_x), (P.sample_size,), generator=self.generator).to(self.device)
         p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
         y = self.train_y[idx]
         n_chains, k_res = chains.n_chains, chains.n_resonators
@@ -148,9 +149,9 @@ class StructuralPlasticity:
         slot = sign_slot[drop]  # (C, D): which candidate sites fit each resonator's chain sign
         cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(cand.shape[0], n_chains, n_drop,
                                                                              P.candidates))  # (S, C, D, T)
-        cand_own = torch.einsum("sc,scdt->cdt", (y.view(-1, 1) == torch.arange(n_chains).view(1, -1)).to(
+        cand_own = torch.einsum("sc,scdt->cdt", (y.view(-1, 1) == torch.arange(n_chains, device=self.device).view(1, -1)).to(
             cand_for.dtype), cand_for)  # (C, D, T)
-        open_ = torch.ones(n_chains, n_drop, P.candidates, dtype=torch.bool)  # swaps still allowed this round
+        open_ = torch.ones(n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device)  # swaps still allowed this round
         moved = 0
         for _ in range(max_moves):
             base = torch.nn.functional.cross_entropy(logits, y)
@@ -182,7 +183,8 @@ class StructuralPlasticity:
         """Let up to ``fraction`` of the input oscillators jump to better frequencies; return how many did."""
         P = self.params
         model, chains = self.model, self.model.chains
-        idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator)
+        idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(
+            self.device)
         p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
         y = self.train_y[idx]
         w = chains.weight()  # (C, N)
@@ -198,7 +200,7 @@ class StructuralPlasticity:
         hess = (torch.diag_embed(p2 @ prob) - (p2 @ (prob.unsqueeze(2) * prob.unsqueeze(1)).reshape(s, c * c))
                 .view(-1, c, c)) * torch.outer(gain, gain)  # (N, C, C)
         lo, hi = chains.comb_range
-        grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32)
+        grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32, device=self.device)
         curve = chains.response(chains.comb_to_ghz(grid))  # (C, M): weight vector of an input at each site
         # predicted change for moving input n to site m, with d = curve_m - w_n:
         #   g_n.d + 1/2 d^T H_n d = g_n.curve_m - g_n.w_n + 1/2 (curve_m^T H_n curve_m - 2 w_n^T H_n curve_m
@@ -215,7 +217,7 @@ class StructuralPlasticity:
         ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")  # (S,): per-image loss
         # an input's jump only changes the scores of the images where it emits: their rows, input by input
         emit_in, emit_row = (p_in.t()[order] > 0).nonzero(as_tuple=True)
-        bounds = torch.searchsorted(emit_in, torch.arange(len(order) + 1)).tolist()
+        bounds = torch.searchsorted(emit_in, torch.arange(len(order) + 1, device=self.device)).tolist()
         steps = (curve.t()[top_site[order]] - wt[order].unsqueeze(1)) * gain  # (n, T, C): score change per µW
         n_sites = steps.shape[1]
         p_rows = p_in.t().contiguous()  # (N, S)
@@ -250,8 +252,8 @@ class StructuralPlasticity:
         over a round). Only the terms that depend on the candidate touch the (S, C, D, T) block.
         """
         s, c = logits.shape
-        eye = torch.eye(c, dtype=torch.bool)
-        onehot = (y.view(-1, 1) == torch.arange(c).view(1, -1)).to(logits.dtype)  # (S, C)
+        eye = torch.eye(c, dtype=torch.bool, device=logits.device)
+        onehot = (y.view(-1, 1) == torch.arange(c, device=logits.device).view(1, -1)).to(logits.dtype)  # (S, C)
         # log-sum-exp over the classes other than j, for every j: (S, C)
         lse_others = torch.logsumexp(logits.unsqueeze(1).masked_fill(eye, -float("inf")), dim=2)
         base_col = logits.unsqueeze(-1) - contrib  # (S, C, D): chain j's score without resonator d

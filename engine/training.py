@@ -13,7 +13,9 @@ from .data import Dataset, load_dataset
 from .model_base import PerceptronModel, TrainingContext
 from .models import build_model
 from .progress import CancelToken, DivergenceError, ProgressCallback, RunCancelled, Snapshot
-from .results import RunResult, dataset_record
+from .compute import describe as describe_device
+from .compute import resolve_device
+from .results import RunResult, dataset_record, software_versions
 
 #: Minimum time between two progress snapshots (s).
 SNAPSHOT_INTERVAL_S = 0.1
@@ -70,7 +72,12 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     # rounding, device noise) and one for shuffling; torch's global generator is never used.
     model_gen = torch.Generator().manual_seed(cfg.seed)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
-    model = build_model(cfg, ds.n_inputs, ds.n_classes, model_gen)
+    device = resolve_device(cfg.compute_device)
+    model = build_model(cfg, ds.n_inputs, ds.n_classes, model_gen).to(device)  # built on the CPU: same init
+    train_x, train_y, test_x, test_y = (t.to(device) for t in (ds.train_x, ds.train_y, ds.test_x, ds.test_y))
+    # On the CPU a NaN loss is caught at its step; on a GPU that would cost a host sync per step, so the
+    # running sums stay on the device and are checked when a snapshot is due and at every epoch end.
+    check_every_step = device.type == "cpu"
     lr = cfg.lr
     optimizer = model.make_optimizer(lr)
     n = len(ds.train_y)
@@ -90,7 +97,17 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     start = time.perf_counter()
     last_report = -1e9
     epoch = 0
-    loss_sum, correct, seen = 0.0, 0, 0
+    seen = 0
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # sum of loss x batch size this epoch
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+
+    def running() -> tuple[float, float]:
+        """(mean loss, accuracy) over the epoch so far; raises DivergenceError on a NaN or infinite loss."""
+        mean_loss = float(loss_sum) / seen
+        if not math.isfinite(mean_loss):
+            raise DivergenceError(f"training diverged at epoch {epoch}, by step {step}: the loss became "
+                                  f"{mean_loss}; lower the learning rate (now {lr:g}).")
+        return mean_loss, int(correct) / seen
 
     def report(force: bool = False) -> None:
         """Send a snapshot if one is due (or ``force``); also called from inside long rewiring rounds."""
@@ -99,8 +116,9 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
         if progress is None or seen == 0 or not (force or now - last_report >= snapshot_interval_s):
             return
         last_report = now
+        mean_loss, train_acc = running()
         progress(make_snapshot(model, cfg, epoch=epoch, step=step, total_steps=total_steps,
-                               loss=loss_sum / seen, train_acc=correct / seen, test_acc=test_acc,
+                               loss=mean_loss, train_acc=train_acc, test_acc=test_acc,
                                elapsed=now - start, history=history))
 
     def stop_if_cancelled() -> None:
@@ -112,23 +130,26 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
         report()
 
     model.begin_training(TrainingContext(total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-                                         optimizer=optimizer, train_x=ds.train_x, train_y=ds.train_y,
+                                         optimizer=optimizer, train_x=train_x, train_y=train_y,
                                          generator=model_gen, heartbeat=heartbeat))
     try:
         for epoch in range(1, cfg.epochs + 1):
-            perm = torch.randperm(n, generator=shuffle_gen)
-            loss_sum, correct, seen = 0.0, 0, 0  # (read by report(), a closure)
+            perm = torch.randperm(n, generator=shuffle_gen).to(device)
+            loss_sum.zero_()
+            correct.zero_()
+            seen = 0  # (all three read by report(), a closure)
             for i in range(0, n, cfg.batch_size):
                 stop_if_cancelled()
                 idx = perm[i:i + cfg.batch_size]
-                x, y = ds.train_x[idx], ds.train_y[idx]
+                x, y = train_x[idx], train_y[idx]
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    raise DivergenceError(
-                        f"training diverged at epoch {epoch}, step {step}: the loss became {loss_value}; "
-                        f"lower the learning rate (now {lr:g}).")
+                if check_every_step:
+                    loss_value = float(loss.detach())
+                    if not math.isfinite(loss_value):
+                        raise DivergenceError(
+                            f"training diverged at epoch {epoch}, step {step}: the loss became {loss_value}; "
+                            f"lower the learning rate (now {lr:g}).")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 model.after_backward(step, x, y)
@@ -136,13 +157,14 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
                 scheduler.step()
                 step += 1
                 model.after_step(step)
-                loss_sum += loss_value * len(y)
-                correct += int((logits.detach().argmax(1) == y).sum())
+                loss_sum.add_(loss.detach().double() * len(y))
+                correct.add_((logits.detach().argmax(1) == y).sum())
                 seen += len(y)
                 report()
             model.after_epoch(epoch)
-            test_acc = accuracy(model, ds.test_x, ds.test_y)
-            history.append((epoch, loss_sum / seen, correct / seen, test_acc))
+            mean_loss, train_acc = running()
+            test_acc = accuracy(model, test_x, test_y)
+            history.append((epoch, mean_loss, train_acc, test_acc))
             report(force=True)
     except RunCancelled:
         cancelled = True
@@ -150,13 +172,14 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
         model.finish_training()  # the returned model holds no training state (data, optimizer, sums)
     train_seconds = time.perf_counter() - start
     # a finished run was just evaluated after its last epoch; a cancelled one is evaluated as it stands
-    final_acc = test_acc if (history and not cancelled) else accuracy(model, ds.test_x, ds.test_y)
+    final_acc = test_acc if (history and not cancelled) else accuracy(model, test_x, test_y)
     model.eval()
+    model.to("cpu")  # results, exports and views read the trained model on the CPU
     result = RunResult(config=cfg, test_accuracy=final_acc, train_seconds=train_seconds,
                        epochs_completed=len(history), history=history, rewiring_events=model.rewiring_events,
                        synapses=model.synapse_count(), cancelled=cancelled, n_inputs=ds.n_inputs,
                        n_classes=ds.n_classes, evaluated_on=evaluated_on, dataset_info=dataset_record(ds),
-                       model=model)
+                       versions={**software_versions(), "compute_device": describe_device(device)}, model=model)
     if progress is not None:
         last = history[-1] if history else (epoch, float("nan"), float("nan"), final_acc)
         progress(make_snapshot(model, cfg, epoch=max(epoch, 1), step=step, total_steps=total_steps,

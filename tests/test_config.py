@@ -170,3 +170,21 @@ def test_training_state_ends_with_training(mini, model):
     big = [name for name, v in vars(m).items() if torch.is_tensor(v) and v.numel() >= mini.train_x.numel()]
     assert big == []
     assert result.config.lr == get_spec(model).default_lr  # the resolved tree is recorded
+
+
+# --- the compute device ----------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_exits_2_with_one_sentence(capsys):
+    assert cli.main(["train", "--device", "cuda", "--epochs", "1"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and "no GPU" in err[0]
+
+
+def test_auto_device_trains_where_torch_can_and_records_it(mini):
+    result = run_training(RunConfig(model="rf", resonators_per_chain=5, epochs=1, compute_device="auto"), mini)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert result.versions["compute_device"].startswith(expected)
+    assert all(p.device.type == "cpu" for p in result.model.parameters())  # handed back on the CPU
+    with pytest.raises(ValueError, match="compute_device must be one of"):
+        RunConfig(compute_device="tpu")

@@ -61,7 +61,7 @@ def topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 def stochastic_round(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Round to an integer, up with probability frac(x) (unbiased; exact for integers)."""
-    return torch.floor(x + torch.rand(x.shape, dtype=x.dtype, generator=generator)).to(torch.long)
+    return torch.floor(x + torch.rand(x.shape, dtype=x.dtype, generator=generator).to(x.device)).to(torch.long)
 
 
 def cosine_fraction(alpha: float, t: int, t_end: int) -> float:
@@ -153,7 +153,7 @@ class MaskedPerceptron(PerceptronModel):
     def dense_gradient(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """d(mean cross-entropy)/d(W*M) on a batch, at every position (masked ones included): X^T(p - onehot)/B."""
         p = torch.softmax(F.linear(x, self.weight * self.mask, self.bias), dim=1)
-        p[torch.arange(len(y)), y] -= 1.0
+        p[torch.arange(len(y), device=y.device), y] -= 1.0
         return p.t().mm(x).div_(len(y))
 
     # --- masking the optimizer ----------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ class RigL(MaskedPerceptron):
         counts = torch.minimum(counts, torch.minimum(n_active, row_size - n_active))
         if int(counts.sum()) == 0:
             return 0
-        inf = torch.tensor(float("inf"))
+        inf = torch.tensor(float("inf"), device=self.weight.device)
         magnitude = self.rows(self.weight.abs())
         drop = select_smallest(torch.where(active, magnitude, inf), counts)
         grow_scores = torch.where(active, -inf, self.rows(dense_grad.abs()))  # inactive before the drop

@@ -58,7 +58,7 @@ class SET(MaskedPerceptron):
         """One SET round; returns the number of connections regrown."""
         active = self.rows(self.active())
         w = self.rows(self.weight)
-        inf = torch.tensor(float("inf"))
+        inf = torch.tensor(float("inf"), device=w.device)
         positive = active & (w >= 0)
         negative = active & (w < 0)
         n_pos = stochastic_round(self.zeta * positive.sum(1).to(torch.float32), self.generator)
@@ -68,7 +68,7 @@ class SET(MaskedPerceptron):
         counts = torch.minimum(drop.sum(1), (~active).sum(1))
         if int(counts.sum()) == 0:
             return 0
-        grow = select_largest(torch.where(active, -inf, torch.rand(w.shape, generator=self.generator)), counts)
+        grow = select_largest(torch.where(active, -inf, torch.rand(w.shape, generator=self.generator).to(w.device)), counts)
         # If fewer inactive positions than drops (budget close to dense), keep the surplus dropped ones.
         deficit = drop.sum(1) - counts
         if int(deficit.sum()) > 0:
