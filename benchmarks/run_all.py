@@ -21,7 +21,8 @@ OUT = HERE.parent / "results" / "bench"
 #: script -> its extra arguments for `make bench`, and for --quick.
 BENCHES = {
     "engine": ("bench_engine.py", ["--threads", "1"],
-               ["--dataset", "mnist-mini", "--epochs", "1", "--repeats", "1"]),
+               ["--dataset", "mnist-mini", "--epochs", "1", "--repeats", "1", "--ks", "10", "--no-sweep"]),
+    "gpu": ("bench_gpu.py", [], ["--dataset", "mnist-mini", "--epochs", "1", "--ks", "10"]),
     "app": ("bench_app.py", [], ["--dataset", "mnist-mini", "--epochs", "1", "--repeats", "1"]),
 }
 

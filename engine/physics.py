@@ -1,4 +1,4 @@
-"""The device model of an RF spintronic network, in one place (see ../shared/docs/physics.md).
+"""The device model of an RF spintronic network, in one place (see docs/physics.md).
 
 Everything that evaluates a resonator response, a detuning, a chain sign or an input frequency plan calls
 this module; nothing else in rfexplorer writes these equations again.
