@@ -42,7 +42,10 @@ def run_in_app(cfg, data_dir: str | None) -> dict:
     win = MainWindow(settings=settings)
     win.resize(1400, 900)
     win.show()
-    app.processEvents()
+    ready = QEventLoop()  # the window loads its dataset and shows a preview first (worker thread)
+    win.explorer.state_changed.connect(ready.quit)
+    QTimer.singleShot(60_000, ready.quit)
+    ready.exec()
 
     clock = QElapsedTimer()
     clock.start()

@@ -29,6 +29,7 @@ many inputs at once on the model's word alone overshoots: they all correct the s
 from __future__ import annotations
 
 import math
+import weakref
 from typing import TYPE_CHECKING
 
 import torch
@@ -39,6 +40,23 @@ from .config import PlasticityParams
 if TYPE_CHECKING:  # pragma: no cover
     from .model_base import TrainingContext
     from .rf_perceptron import RFPerceptron
+
+#: Per-input variance of a training set, kept while the set lives (runs of a sweep share one set): id(train_x)
+#: -> (weak reference to train_x, variance). Keyed by identity: tensors compare element-wise, not as keys.
+_VARIANCES: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
+
+
+def _input_variance(train_x: torch.Tensor) -> torch.Tensor:
+    """The variance of every input over the training samples (N,), computed once per training tensor."""
+    key = id(train_x)
+    entry = _VARIANCES.get(key)
+    if entry is not None and entry[0]() is train_x:
+        return entry[1]
+    mean = train_x.mean(dim=0)
+    var = (train_x.square().mean(dim=0) - mean.square()).clamp_min(0.0)
+    _VARIANCES[key] = (weakref.ref(train_x, lambda _ref, key=key: _VARIANCES.pop(key, None)), var)
+    return var
+
 
 class StructuralPlasticity:
     """Gradient-proposed, exactly-evaluated resonator jumps for an :class:`RFPerceptron`.
@@ -57,8 +75,7 @@ class StructuralPlasticity:
         self.train_x, self.train_y = context.train_x, context.train_y
         self.device = self.train_x.device
         p = model.params.p_max_uw
-        mean = self.train_x.mean(dim=0)
-        self.input_var = (self.train_x.square().mean(dim=0) - mean.square()).clamp_min(0.0) * p * p  # (N,) µW^2
+        self.input_var = _input_variance(self.train_x) * p * p  # (N,) µW^2
         self._lines: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def accumulate(self, weight_grad: torch.Tensor) -> None:

@@ -98,8 +98,10 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     last_report = -1e9
     epoch = 0
     seen = 0
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # sum of loss x batch size this epoch
-    correct = torch.zeros((), dtype=torch.int64, device=device)
+    # sums of loss x batch size and of correct answers this epoch: Python numbers on the CPU (reading a CPU
+    # tensor costs nothing), device tensors elsewhere (reading them would wait for the device)
+    loss_sum: float | torch.Tensor = 0.0
+    correct: int | torch.Tensor = 0
 
     def running() -> tuple[float, float]:
         """(mean loss, accuracy) over the epoch so far; raises DivergenceError on a NaN or infinite loss."""
@@ -135,13 +137,16 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     try:
         for epoch in range(1, cfg.epochs + 1):
             perm = torch.randperm(n, generator=shuffle_gen).to(device)
-            loss_sum.zero_()
-            correct.zero_()
+            if check_every_step:
+                loss_sum, correct = 0.0, 0
+            else:
+                loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+                correct = torch.zeros((), dtype=torch.int64, device=device)
             seen = 0  # (all three read by report(), a closure)
             for i in range(0, n, cfg.batch_size):
                 stop_if_cancelled()
                 idx = perm[i:i + cfg.batch_size]
-                x, y = train_x[idx], train_y[idx]
+                x, y = torch.index_select(train_x, 0, idx), torch.index_select(train_y, 0, idx)
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
                 if check_every_step:
@@ -157,8 +162,13 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
                 scheduler.step()
                 step += 1
                 model.after_step(step)
-                loss_sum.add_(loss.detach().double() * len(y))
-                correct.add_((logits.detach().argmax(1) == y).sum())
+                hits = (logits.detach().argmax(1) == y).sum()
+                if check_every_step:
+                    loss_sum += loss_value * len(y)
+                    correct += int(hits)
+                else:
+                    loss_sum.add_(loss.detach().double() * len(y))
+                    correct.add_(hits)
                 seen += len(y)
                 report()
             model.after_epoch(epoch)

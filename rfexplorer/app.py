@@ -1,7 +1,7 @@
 """Entry point of the desktop app: ``rfexplorer`` (or ``python -m rfexplorer.app``).
 
-Options (for demos and smoke tests): ``--train`` starts a run with the default settings as soon as the window
-is up; ``--quit-after SECONDS`` closes the window after that long (a run in progress is cancelled cleanly).
+Options (for demos and smoke tests): ``--train`` starts a run with the default settings as soon as the dataset
+is loaded; ``--quit-after SECONDS`` closes the window after that long (a run in progress is cancelled cleanly).
 """
 from __future__ import annotations
 
@@ -55,7 +55,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     app.aboutToQuit.connect(window.controller.shutdown)
     window.show()
     if args.train:
-        QTimer.singleShot(0, window.start_run_from_controls)
+        def train_once(_info) -> None:
+            window.datasets.changed.disconnect(train_once)
+            window.runs.start_from_controls()
+
+        window.datasets.changed.connect(train_once)
     if args.quit_after is not None:
         QTimer.singleShot(int(1000 * args.quit_after), window.close)
     return int(app.exec())

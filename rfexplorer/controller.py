@@ -11,20 +11,10 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from .worker import Job, SweepWorker, TrainingWorker
+from .labels import describe_config
+from .worker import DatasetInfo, Job, SweepWorker, TrainingWorker
 
 REDRAW_INTERVAL_MS = 90  # 11 Hz: just above the 10 Hz target, as every frame costs the training loop time
-
-
-def describe_config(cfg) -> str:
-    """A short human name for a run: 'RF K=10 (98.72 % removed)'."""
-    from engine.config import MODEL_LABELS, removed_synapses_pct
-
-    label = {"rf": "RF", "rf-input": "RF+inputs", "rf-frozen": "RF frozen"}.get(cfg.model)
-    label = label or MODEL_LABELS.get(cfg.model, cfg.model)
-    if cfg.model == "dense":
-        return label
-    return f"{label} K={cfg.resonators_per_chain} ({removed_synapses_pct(cfg.resonators_per_chain):.2f} % removed)"
 
 
 class Controller(QObject):
@@ -38,8 +28,11 @@ class Controller(QObject):
     busy_changed = Signal(bool)             #: a training job is queued or running
     status = Signal(str, str)               #: (message, level: info / busy / warn / error / ok)
     dataset_ready = Signal(object)          #: DatasetInfo of a newly loaded dataset
-    dataset_failed = Signal(str)            #: a dataset could not be loaded (message)
-    # --- topology evaluation -----------------------------------------------------------------------------
+    dataset_failed = Signal(str, str)       #: a dataset could not be loaded: (message, dataset name or path)
+    # --- previews and topology imports -------------------------------------------------------------------
+    preview_ready = Signal(object)          #: DisplayState of the untrained network of the requested config
+    topology_imported = Signal(object, object)   #: (Topology, DisplayState) of an imported file
+    import_failed = Signal(str, str)        #: (message, file path): the file cannot be read or shown
     evaluation_finished = Signal(object, float)  #: (topology, accuracy)
     evaluation_failed = Signal(str)
     # --- sweeps ------------------------------------------------------------------------------------------
@@ -61,7 +54,7 @@ class Controller(QObject):
         self._latest: Optional[tuple] = None
         self._dirty = False
         self._shut_down = False
-        self.last_result = None
+        self.dataset_info: Optional[DatasetInfo] = None  #: the dataset the training worker last loaded
 
         self._thread = QThread(self)
         self._thread.setObjectName("rfexplorer-training")
@@ -71,6 +64,8 @@ class Controller(QObject):
         self._worker.started.connect(self._on_started)
         self._worker.snapshot.connect(self._on_snapshot)
         self._worker.finished.connect(self._on_finished)
+        self._worker.previewed.connect(self._on_previewed)
+        self._worker.imported.connect(self._on_imported)
         self._worker.evaluated.connect(self._on_evaluated)
         self._worker.failed.connect(self._on_failed)
         self._worker.skipped.connect(self._on_skipped)
@@ -114,23 +109,32 @@ class Controller(QObject):
     def latest_snapshot(self):
         return self._latest[0] if self._latest else None
 
+    @property
+    def n_inputs(self) -> Optional[int]:
+        return self.dataset_info.n_inputs if self.dataset_info is not None else None
+
+    def describe(self, cfg) -> str:
+        """describe_config with the loaded dataset's input count."""
+        return describe_config(cfg, self.n_inputs)
+
     # --- commands ----------------------------------------------------------------------------------------
     def start_run(self, cfg, data_dir: Optional[str] = None) -> None:
         """Start a training run; a run already going (or queued) is cancelled first."""
         if self._shut_down:
             return
+        self._cancel_previews()
         running = [j for j in self._jobs if j.kind == "train" and not j.cancelled]
         for job in running:
-            job.cancel(f"superseded by {describe_config(cfg)}")
+            job.cancel(f"superseded by {self.describe(cfg)}")
         was_busy = self.busy
         job = Job("train", cfg, dataset=cfg.dataset, data_dir=data_dir)
         self._jobs.append(job)
         self._current = job
         if running:
-            self.status.emit(f"Cancelling {describe_config(running[-1].config)} to start "
-                             f"{describe_config(cfg)}…", "warn")
+            self.status.emit(f"Cancelling {self.describe(running[-1].config)} to start "
+                             f"{self.describe(cfg)}…", "warn")
         else:
-            self.status.emit(f"Starting {describe_config(cfg)} on {cfg.dataset}…", "busy")
+            self.status.emit(f"Starting {self.describe(cfg)} on {_dataset_name(cfg.dataset)}…", "busy")
         self.run_requested.emit(cfg)
         self._submit_train.emit(job)
         if not was_busy:
@@ -144,11 +148,29 @@ class Controller(QObject):
         if jobs:
             self.status.emit("Stopping…", "warn")
 
-    def evaluate(self, topology: Any, dataset: str, data_dir: Optional[str] = None) -> None:
-        """Evaluate a loaded topology on a dataset (in the training thread, after any queued run)."""
-        job = Job("evaluate", payload=topology, dataset=dataset, data_dir=data_dir)
+    def preview(self, cfg, data_dir: Optional[str] = None) -> None:
+        """Build the untrained network of ``cfg`` in the training thread (preview_ready follows). A newer
+        request replaces one not started yet."""
+        if self._shut_down:
+            return
+        self._cancel_previews()
+        job = Job("preview", cfg, dataset=cfg.dataset, data_dir=data_dir)
         self._jobs.append(job)
-        self.status.emit(f"Evaluating the imported topology on {dataset}…", "busy")
+        self._submit_train.emit(job)
+
+    def _cancel_previews(self) -> None:
+        for job in self._jobs:
+            if job.kind == "preview":
+                job.cancel("superseded")
+
+    def import_topology(self, path, dataset: str, data_dir: Optional[str] = None) -> None:
+        """Read a topology file, rebuild and show its network, then evaluate it on ``dataset`` (in the training
+        thread, after any queued run): topology_imported, then evaluation_finished (or a *_failed signal)."""
+        if self._shut_down:
+            return
+        job = Job("import", payload=str(path), dataset=dataset, data_dir=data_dir)
+        self._jobs.append(job)
+        self.status.emit(f"Importing {_dataset_name(str(path))}…", "busy")
         self._submit_train.emit(job)
 
     def load_dataset(self, dataset: str, data_dir: Optional[str] = None) -> None:
@@ -201,7 +223,7 @@ class Controller(QObject):
         if job.kind == "train" and job is self._current and not job.cancelled:
             self._latest = None
             self._dirty = False
-            self.status.emit(f"Training {describe_config(job.config)} on {job.dataset}…", "busy")
+            self.status.emit(f"Training {self.describe(job.config)} on {_dataset_name(job.dataset)}…", "busy")
             self.run_started.emit(job.config)
 
     @Slot(object)
@@ -226,32 +248,49 @@ class Controller(QObject):
         if result.cancelled:
             reason = job.reason or "cancelled"
             if job is self._current:
-                self.status.emit(f"Cancelled {describe_config(job.config)} ({reason}) after "
+                self.status.emit(f"Cancelled {self.describe(job.config)} ({reason}) after "
                                  f"{result.epochs_completed} epoch(s).", "warn")
             else:
-                self.status.emit(f"Cancelled {describe_config(job.config)} ({reason}).", "warn")
+                self.status.emit(f"Cancelled {self.describe(job.config)} ({reason}).", "warn")
             self.run_cancelled.emit(result, reason)
             return
-        self.last_result = result
-        self.status.emit(f"Finished {describe_config(job.config)}: test accuracy "
+        self.status.emit(f"Finished {self.describe(job.config)}: test accuracy "
                          f"{100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s.", "ok")
         self.run_finished.emit(result)
+
+    @Slot(object)
+    def _on_previewed(self, item) -> None:
+        job, state = item
+        self._forget(job)
+        if not job.cancelled and not self._shut_down:
+            self.preview_ready.emit(state)
+
+    @Slot(object)
+    def _on_imported(self, item) -> None:
+        job, topo, state = item
+        if not self._shut_down:
+            self.topology_imported.emit(topo, state)
 
     @Slot(object)
     def _on_evaluated(self, item) -> None:
         job, acc = item
         self._forget(job)
-        self.status.emit(f"Imported topology: {100 * acc:.2f} % on {job.dataset}.", "ok")
+        self.status.emit(f"Imported topology: {100 * acc:.2f} % on {_dataset_name(job.dataset)}.", "ok")
         self.evaluation_finished.emit(job.payload, acc)
 
     @Slot(object)
     def _on_failed(self, item) -> None:
-        job, message, _tb = item
+        job, message, _tb, stage = item
         self._forget(job)
-        if job.kind == "load":
-            self.status.emit(f"Cannot load {job.dataset}: {message}", "error")
-            self.dataset_failed.emit(message)
-        elif job.kind == "evaluate":
+        if stage == "load":
+            self.status.emit(f"Cannot load {_dataset_name(job.dataset)}: {message}", "error")
+            self.dataset_failed.emit(message, job.dataset)
+        elif stage == "preview":
+            self.status.emit(f"Cannot show the initial network: {message}", "error")
+        elif stage == "import":
+            self.status.emit(f"Import failed: {message}", "error")
+            self.import_failed.emit(message, str(job.payload))
+        elif stage == "evaluate":
             self.status.emit(f"Evaluation failed: {message}", "error")
             self.evaluation_failed.emit(message)
         else:
@@ -264,6 +303,7 @@ class Controller(QObject):
 
     @Slot(object)
     def _on_dataset_ready(self, info) -> None:
+        self.dataset_info = info
         self.dataset_ready.emit(info)
 
     @Slot(object)
@@ -292,3 +332,12 @@ class Controller(QObject):
         self.sweep_busy_changed.emit(False)
         self.status.emit(f"Sweep failed: {message}", "error")
         self.sweep_failed.emit(message)
+
+
+def _dataset_name(name_or_path: str) -> str:
+    """A dataset for the status line: its registered name, or a file's name without its folders."""
+    from pathlib import Path
+
+    from engine.data import DATASET_NAMES
+
+    return name_or_path if name_or_path in DATASET_NAMES else Path(name_or_path).name

@@ -22,26 +22,6 @@ class FigureError(ValueError):
     """The sweep file cannot be drawn (missing, not JSON, or not a sweep); the message says why."""
 
 
-def _aggregate_from_rows(rows: Sequence[dict]) -> list[dict]:
-    """Mean / std (ddof 1) per (model, K) of successful rows, in engine.sweep.aggregate's layout."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        if not isinstance(r, dict) or "model" not in r or "resonators_per_chain" not in r:
-            continue
-        groups.setdefault((r["model"], int(r["resonators_per_chain"])), []).append(r)
-    out = []
-    for (model, k), group in groups.items():
-        accs = [float(r["test_accuracy"]) for r in group
-                if isinstance(r.get("test_accuracy"), (int, float)) and not r.get("error") and not r.get("cancelled")
-                and math.isfinite(float(r["test_accuracy"]))]
-        mean = sum(accs) / len(accs) if accs else None
-        std = (math.sqrt(sum((a - mean) ** 2 for a in accs) / (len(accs) - 1)) if len(accs) > 1 else None)
-        removed = group[0].get("removed_synapses_pct", 100.0 * (1 - k / 784))
-        out.append({"model": model, "resonators_per_chain": k, "removed_synapses_pct": removed, "n": len(accs),
-                    "mean": mean, "std": std, "dataset": group[0].get("dataset")})
-    return out
-
-
 def load_sweep(path: str | os.PathLike) -> tuple[list[dict], list[dict]]:
     """(aggregate, rows) of a sweep JSON file; FigureError with a plain message if it is not one."""
     path = Path(path)
@@ -64,8 +44,16 @@ def load_sweep(path: str | os.PathLike) -> tuple[list[dict], list[dict]]:
                           f"engine.sweep.write_results, with 'rows' and 'aggregate').")
     if not isinstance(rows, list):
         raise FigureError(f"The sweep file {path} is malformed: 'rows' must be a list.")
-    if agg is None or not isinstance(agg, list):
-        agg = _aggregate_from_rows(rows)
+    if agg is None or not isinstance(agg, list):  # a bare list of rows: averaged by the engine
+        from engine.results import ResultRow, aggregate
+
+        readable = []
+        for r in rows:
+            try:
+                readable.append(ResultRow.from_dict(r))
+            except (ValueError, TypeError):
+                continue
+        agg = [a.to_dict() for a in aggregate(readable)]
     agg = [a for a in agg if isinstance(a, dict) and a.get("mean") is not None and "model" in a]
     if not agg:
         raise FigureError(f"The sweep file {path} holds no successful run to plot.")
@@ -95,10 +83,9 @@ def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QFont
 
-    from engine.config import MODELS
-
     from . import theme
-    from .views.sparsity import X_MAX, RemovedAxis, removed_to_x
+    from .labels import model_label, model_order, uses_k
+    from .views.sparsity import RemovedAxis, removed_to_x, x_max
 
     pg.setConfigOptions(antialias=True)
     fg = "#222222"
@@ -129,37 +116,43 @@ def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.
     by_model: dict[str, list[dict]] = {}
     for a in agg:
         by_model.setdefault(a["model"], []).append(a)
-    order = [m for m in MODELS if m in by_model] + [m for m in by_model if m not in MODELS]
+    from .views.sparsity import DASHED
+
     lowest = 100.0
-    for model in order:
-        pts = sorted(by_model[model], key=lambda a: float(a["removed_synapses_pct"]))
-        colour, symbol = theme.MODEL_STYLE_LIGHT.get(model, ("#000000", "o"))
+    for model in model_order(by_model):
+        pts = sorted(by_model[model], key=lambda a: (str(a.get("dataset")), float(a["removed_synapses_pct"])))
+        colour, symbol = theme.model_style(model, light=True)
         x = removed_to_x([float(a["removed_synapses_pct"]) for a in pts])
         y = np.array([100 * float(a["mean"]) for a in pts])
         sd = np.array([100 * float(a["std"]) if a.get("std") is not None else 0.0 for a in pts])
+        same = np.array([a.get("dataset") == b.get("dataset") for a, b in zip(pts, pts[1:])] + [False])
         lowest = min(lowest, float(np.min(y - sd)))
-        name = theme.MODEL_SHORT.get(model, model)
-        if model == "dense":
+        name = model_label(model, short=True)
+        level = None
+        if not uses_k(model):  # a model that uses every input: one level across the figure
             level = float(np.mean(y))
             line = pg.InfiniteLine(pos=level, angle=0, pen=pg.mkPen(colour, width=1.5, style=Qt.DashLine))
             plot.addItem(line, ignoreBounds=True)
-        curve = pg.PlotDataItem(x, y, pen=pg.mkPen(colour, width=2.2,
-                                                   style=Qt.DashLine if model == "random" else Qt.SolidLine),
-                                symbol=symbol, symbolSize=15 if symbol == "star" else 10, symbolBrush=colour, symbolPen=pg.mkPen("w"))
+        curve = pg.PlotDataItem(x, y, connect=same,
+                                pen=pg.mkPen(colour, width=2.2, style=Qt.DashLine if model in DASHED else Qt.SolidLine),
+                                symbol=symbol, symbolSize=15 if symbol == "star" else 10, symbolBrush=colour,
+                                symbolPen=pg.mkPen("w"))
         bars = pg.ErrorBarItem(x=x, y=y, height=2 * sd, beam=0.04, pen=pg.mkPen(colour, width=1.5))
         plot.addItem(bars)
         plot.addItem(curve)
-        legend.addItem(curve, name + (f" ({level:.1f} %)" if model == "dense" else ""))
+        legend.addItem(curve, name + (f" ({level:.1f} %)" if level is not None else ""))
     # the lower left is where sparse models are absent and dense ones sit high: the legend goes there
     legend.setParentItem(plot.getViewBox())
     legend.anchor(itemPos=(0, 1), parentPos=(0, 1), offset=(12, -12))
-    plot.setXRange(-0.05, X_MAX, padding=0)
+    n_inputs = max([int(r.get("n_inputs") or 0) for r in rows if isinstance(r, dict)] +
+                   [int(a.get("resonators_per_chain") or 0) for a in agg] + [2])
+    plot.setXRange(-0.05, x_max(n_inputs), padding=0)
     plot.setYRange(max(0.0, 10 * math.floor((lowest - 3) / 10)), 100, padding=0.02)
 
     out = Path(out_png_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     glw.ci.layout.activate()
-    from .main_window import save_pixmap_png
+    from .images import save_pixmap_png
 
     try:
         save_pixmap_png(glw.grab(), out)

@@ -1,8 +1,8 @@
 """Capture the main window and each view as PNGs, offscreen: ``python -m rfexplorer.screenshots``.
 
 Runs a few short trainings on the embedded MNIST subset (baselines for the accuracy-vs-sparsity plot, then
-RF with K = 10 for 3 epochs), waits for them, and writes the PNGs to ``$SCREENSHOTS_DIR`` (default
-``screenshots/``). It never touches the user's settings.
+RF with K = 10 and the app's default epochs), waits for them, and writes the PNGs to ``$SCREENSHOTS_DIR``
+(default ``screenshots/``). It never touches the user's settings.
 """
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from pathlib import Path
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
 
-#: (model, K, epochs) run before the featured RF run, so the sparsity view has something to compare.
-CONTEXT_RUNS = (("dense", 784, 3), ("random", 10, 3), ("rigl", 10, 3), ("prune", 10, 3), ("rf-input", 10, 3))
-FEATURED = ("rf", 10, 3)
+#: (model, K, epochs) run before the featured RF run, so the sparsity view has something to compare (K is
+#: ignored by models that use every input).
+CONTEXT_RUNS = (("dense", 10, 3), ("random", 10, 3), ("rigl", 10, 3), ("prune", 10, 3), ("rf-input", 10, 3))
+#: (model, K, epochs): None = the app's default for the dataset
+FEATURED = ("rf", 10, None)
 
 
 def _run_and_wait(app, window, cfg, timeout_s: float = 300.0) -> bool:
@@ -41,7 +43,7 @@ def _run_and_wait(app, window, cfg, timeout_s: float = 300.0) -> bool:
     timer.timeout.connect(loop.quit)
     timer.start(int(timeout_s * 1000))
     window.controls.set_config(cfg)
-    window.start_run_from_controls()
+    window.runs.start_from_controls()
     loop.exec()
     timer.stop()
     c.run_finished.disconnect(done)
@@ -50,10 +52,22 @@ def _run_and_wait(app, window, cfg, timeout_s: float = 300.0) -> bool:
 
 
 def _settle(app, ms: int = 250) -> None:
-    end = time.monotonic() + ms / 1000
+    """Run the event loop for ``ms`` (never QTest.qWait, which keeps the interpreter lock)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def _wait_ready(app, window, timeout_s: float = 60.0) -> bool:
+    """Wait until the dataset is loaded and the first network is on display."""
+    end = time.monotonic() + timeout_s
     while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
+        if window.datasets.info is not None and window.explorer.state is not None:
+            return True
+        _settle(app, 50)
+    return False
 
 
 def main(argv=None) -> int:
@@ -68,7 +82,8 @@ def main(argv=None) -> int:
     from engine.config import RunConfig
 
     from . import theme
-    from .main_window import MainWindow, save_widget_png
+    from .images import save_widget_png
+    from .main_window import MainWindow
 
     import argparse
 
@@ -86,8 +101,13 @@ def main(argv=None) -> int:
         window = MainWindow(settings)
         window.resize(1400, 900)
         window.show()
+        if not _wait_ready(app, window):
+            print("the dataset did not load", file=sys.stderr)
+            window.close()
+            return 1
         _settle(app)
-        if args.sweep and not window.import_results(args.sweep):
+        app_default_epochs = window.controls.epochs_spin.value()  # before the runs below set their own
+        if args.sweep and not window.files.import_results(args.sweep):
             window.close()
             return 1
         base = RunConfig(dataset="mnist-mini")
@@ -96,7 +116,8 @@ def main(argv=None) -> int:
                 window.close()
                 return 1
         model, k, epochs = FEATURED
-        ok = _run_and_wait(app, window, base.with_(model=model, resonators_per_chain=k, epochs=epochs))
+        ok = _run_and_wait(app, window, base.with_(model=model, resonators_per_chain=k,
+                                                   epochs=app_default_epochs if epochs is None else epochs))
         _settle(app, 400)
         shots = {"main_window.png": window, "spectrum.png": window.spectrum, "assignment.png": window.assignment,
                  "sparsity.png": window.sparsity, "history.png": window.history}

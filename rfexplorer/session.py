@@ -1,106 +1,83 @@
 """Results gathered during a session: single runs, sweep rows and imported topologies.
 
-Every point is a RunResult.summary()-style row (model, resonators_per_chain, removed_synapses_pct,
-test_accuracy, seed, ...) plus, when known, what the topology views need to show it again.
+Every point is one :class:`engine.results.ResultRow` plus, when known, what the app needs to show and export
+it again: the display state (numpy arrays) and, for a single run, the finished model, which holds no
+training state (the engine drops data, optimizer and sums when a run ends). Averaging is
+:func:`engine.results.aggregate`'s job, CSV writing :func:`engine.sweep.rows_csv_text`'s.
 """
 from __future__ import annotations
 
-import csv
 import itertools
 import math
-import os
-import io
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
+
+from engine.config import RunConfig
+from engine.results import ResultRow, RunResult
 
 from .state import DisplayState
 
 _ids = itertools.count(1)
+SOURCES = {"run": "single run", "sweep": "sweep", "import": "imported"}
 
 
 @dataclass
 class SessionPoint:
-    row: dict
+    row: ResultRow
     source: str  #: 'run', 'sweep' or 'import'
     state: Optional[DisplayState] = None
-    result: Any = None  #: the RunResult of a single run (it holds the trained model, for export)
+    network: Any = None  #: the finished model of a single run (no training state), for export
+    exact_accuracy: Optional[float] = None  #: the run's accuracy unrounded (the row keeps 6 digits)
     id: int = field(default_factory=lambda: next(_ids))
 
     @property
     def model(self) -> str:
-        return str(self.row.get("model", "?"))
+        return self.row.model
 
     @property
     def removed_pct(self) -> float:
-        return float(self.row.get("removed_synapses_pct", float("nan")))
+        return float(self.row.removed_synapses_pct)
 
     @property
     def accuracy(self) -> float:
-        return float(self.row.get("test_accuracy", float("nan")))
+        acc = self.row.test_accuracy
+        return float(acc) if isinstance(acc, (int, float)) else float("nan")
+
+    @property
+    def exportable(self) -> bool:
+        return self.network is not None
+
+    def run_result(self) -> RunResult:
+        """The RunResult the topology exporter takes, rebuilt from the row and the finished model."""
+        r = self.row
+        return RunResult(config=RunConfig.from_dict(r.config),
+                         test_accuracy=float(self.exact_accuracy if self.exact_accuracy is not None
+                                             else r.test_accuracy),
+                         train_seconds=float(r.train_seconds or 0.0), epochs_completed=int(r.epochs_completed or 0),
+                         history=[tuple(h) for h in r.history], rewiring_events=int(r.rewiring_events or 0),
+                         synapses=int(r.synapses or 0), cancelled=r.cancelled, n_inputs=r.n_inputs,
+                         n_classes=r.n_classes, evaluated_on=r.evaluated_on, dataset_info=dict(r.dataset_info),
+                         versions=dict(r.versions), created=r.created, model=self.network)
 
     def describe(self) -> str:
-        from engine.config import MODEL_LABELS
+        from .labels import model_label
 
         r = self.row
-        parts = [MODEL_LABELS.get(self.model, self.model)]
-        if "resonators_per_chain" in r:
-            parts.append(f"K = {r['resonators_per_chain']}")
-        parts.append(f"{self.removed_pct:.2f} % removed")
-        parts.append(f"accuracy {100 * self.accuracy:.2f} %")
-        for key, fmt in (("seed", "seed {}"), ("epochs_completed", "{} epochs"), ("train_seconds", "{:.1f} s"),
-                         ("dataset", "{}")):
-            if key in r and r[key] is not None:
-                parts.append(fmt.format(r[key]))
-        parts.append({"run": "single run", "sweep": "sweep", "import": "imported"}.get(self.source, self.source))
+        parts = [model_label(self.model), f"K = {r.resonators_per_chain}",
+                 f"{self.removed_pct:.2f} % removed"]
+        if math.isfinite(self.accuracy):
+            parts.append(f"accuracy {100 * self.accuracy:.2f} %")
+        parts.append(f"seed {r.seed}")
+        if r.epochs_completed is not None:
+            parts.append(f"{r.epochs_completed} epochs")
+        if r.train_seconds is not None:
+            parts.append(f"{r.train_seconds:.1f} s")
+        if r.dataset:
+            parts.append(str(r.dataset))
+        parts.append(SOURCES.get(self.source, self.source))
         return " · ".join(parts)
-
-
-def aggregate_rows(rows: Iterable[dict]) -> dict[str, list[dict]]:
-    """model -> [{'k', 'removed', 'mean', 'std', 'n'}, ...] sorted by sparsity (mean ± std over seeds)."""
-    groups: dict[tuple, list[float]] = {}
-    removed: dict[tuple, float] = {}
-    for r in rows:
-        try:
-            key = (str(r["model"]), int(r["resonators_per_chain"]))
-            acc = float(r["test_accuracy"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if not math.isfinite(acc):
-            continue
-        groups.setdefault(key, []).append(acc)
-        removed[key] = float(r.get("removed_synapses_pct", 100.0 * (1 - key[1] / 784)))
-    out: dict[str, list[dict]] = {}
-    for (model, k), accs in groups.items():
-        a = np.asarray(accs, dtype=float)
-        out.setdefault(model, []).append({"k": k, "removed": removed[(model, k)], "mean": float(a.mean()),
-                                          "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a)})
-    for model in out:
-        out[model].sort(key=lambda d: d["removed"])
-    return out
-
-
-CSV_COLUMNS = ("model", "dataset", "resonators_per_chain", "remaining_synapses_pct", "removed_synapses_pct",
-               "test_accuracy", "evaluated_on", "seed", "epochs", "epochs_completed", "train_seconds",
-               "rewiring_events", "synapses", "budget", "cancelled", "source")
-
-
-def write_rows_csv(rows: list[dict], path: str | os.PathLike) -> None:
-    """Write rows to CSV atomically (a temporary file in the same folder, then a rename)."""
-    path = Path(path)
-    extra = sorted({k for r in rows for k in r} - set(CSV_COLUMNS))
-    columns = [c for c in CSV_COLUMNS if any(c in r for r in rows)] + extra
-    from engine.export import atomic_write_text
-
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({c: r.get(c, "") for c in columns})
-    atomic_write_text(path, text.getvalue())
 
 
 class Session(QObject):
@@ -112,8 +89,11 @@ class Session(QObject):
         super().__init__(parent)
         self.points: list[SessionPoint] = []
 
-    def add(self, row: dict, source: str, state: Optional[DisplayState] = None, result: Any = None) -> SessionPoint:
-        point = SessionPoint(dict(row), source, state, result)
+    def add(self, row: ResultRow | dict, source: str, state: Optional[DisplayState] = None,
+            network: Any = None, exact_accuracy: Optional[float] = None) -> SessionPoint:
+        if not isinstance(row, ResultRow):
+            row = ResultRow.from_dict(row)
+        point = SessionPoint(row, source, state, network, exact_accuracy)
         self.points.append(point)
         self.changed.emit()
         return point
@@ -121,8 +101,19 @@ class Session(QObject):
     def get(self, point_id: int) -> Optional[SessionPoint]:
         return next((p for p in self.points if p.id == point_id), None)
 
+    def result_rows(self) -> list[ResultRow]:
+        return [p.row for p in self.points]
+
     def rows(self, sources: Optional[tuple] = None) -> list[dict]:
-        return [dict(p.row, source=p.source) for p in self.points if sources is None or p.source in sources]
+        """Every point as a dict row (ResultRow.to_dict() plus its source), for the results files."""
+        return [dict(p.row.to_dict(), source=p.source) for p in self.points
+                if sources is None or p.source in sources]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in self.points:
+            out[p.source] = out.get(p.source, 0) + 1
+        return out
 
     def clear(self) -> None:
         self.points.clear()

@@ -38,7 +38,3 @@ def chain_response(resonator_freqs_ghz: np.ndarray, signs: Optional[np.ndarray],
     s = None if signs is None else torch.as_tensor(np.asarray(signs, dtype=np.float32))
     f = torch.as_tensor(np.asarray(probe_ghz, dtype=np.float32))
     return physics.coupling_tensor(f, f_res, params, signs=s).sum(dim=1).numpy()
-
-
-def linewidth_ghz(params: DeviceParams, f_ghz: float) -> float:
-    return params.alpha * f_ghz

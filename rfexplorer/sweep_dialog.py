@@ -7,12 +7,19 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout, QGroupBox, QLabel,
                                QLineEdit, QSpinBox, QVBoxLayout, QWidget)
 
-from engine.config import MODEL_LABELS, MODELS, RunConfig, removed_synapses_pct
+from engine.config import RunConfig, removed_synapses_pct
+from engine.models import get_spec, list_models
 
 from . import theme
 
-DEFAULT_KS = "1, 10, 100, 784"
+#: Chain lengths offered by default (those up to N), then N itself (the dense end).
+DEFAULT_KS = (1, 10, 100)
 DEFAULT_SEEDS = "0, 1, 2"
+
+
+def default_ks(n_inputs: int) -> str:
+    ks = [k for k in DEFAULT_KS if k < n_inputs] + [n_inputs]
+    return ", ".join(str(k) for k in ks)
 
 
 def parse_ints(text: str, what: str, lo: int, hi: int) -> tuple[int, ...]:
@@ -34,7 +41,7 @@ def parse_ints(text: str, what: str, lo: int, hi: int) -> tuple[int, ...]:
 
 
 class SweepDialog(QDialog):
-    def __init__(self, base: RunConfig, parent: Optional[QWidget] = None, n_inputs: int = 784) -> None:
+    def __init__(self, base: RunConfig, n_inputs: int, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Run an accuracy-vs-sparsity sweep")
         self.base = base
@@ -48,16 +55,18 @@ class SweepDialog(QDialog):
         models = QGroupBox("Models")
         grid = QGridLayout(models)
         self.model_checks: dict[str, QCheckBox] = {}
-        for i, m in enumerate(MODELS):
-            box = QCheckBox(MODEL_LABELS[m])
-            box.setChecked(m != "rf-frozen")
+        for i, m in enumerate(list_models()):
+            spec = get_spec(m)
+            box = QCheckBox(spec.label)
+            box.setToolTip(spec.description)
+            box.setChecked(not (spec.is_rf and not spec.trains_topology))  # the ablation is opt-in
             box.setStyleSheet(f"QCheckBox {{ color: {theme.model_color(m)}; }}")
             box.toggled.connect(self._validate)
             grid.addWidget(box, i // 2, i % 2)
             self.model_checks[m] = box
         lay.addWidget(models)
         form = QFormLayout()
-        self.ks_edit = QLineEdit(DEFAULT_KS)
+        self.ks_edit = QLineEdit(default_ks(n_inputs))
         self.ks_edit.setToolTip(f"Resonators per chain (1…{n_inputs}), separated by commas")
         self.seeds_edit = QLineEdit(DEFAULT_SEEDS)
         self.epochs_spin = QSpinBox()
@@ -99,7 +108,7 @@ class SweepDialog(QDialog):
             self.summary.setText(f"<span style='color:{theme.ERROR}'>{exc}</span>")
             ok.setEnabled(False)
             return
-        n = len(spec.jobs())
+        n = len(spec.jobs(self.n_inputs))
         removed = ", ".join(f"{removed_synapses_pct(k, self.n_inputs):.4g}" for k in spec.ks)
         self.summary.setText(f"{n} runs; synapses removed: {removed} %.")
         ok.setEnabled(True)

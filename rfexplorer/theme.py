@@ -21,52 +21,36 @@ WARN = "#ffb454"
 ERROR = "#ff6b6b"
 OK = "#7ed491"
 
-#: One colour per output chain (class), readable on the dark background (Tableau 10, brightened).
+#: One colour per output chain (class), readable on the dark background (Tableau 10, brightened). Chains
+#: beyond the tenth get evenly spread hues (golden-angle steps), so any number of classes stays distinct.
 CHAIN_COLORS = ("#5fa8ff", "#ffa54f", "#5cd17a", "#ff6b6b", "#b99cff",
                 "#d0a080", "#ff9ad5", "#c8c8c8", "#d6d65a", "#4fd6e6")
-
-#: One colour (and marker) per model, used in the accuracy-versus-sparsity and figure plots.
-MODEL_STYLE = {
-    "rf": ("#ff8c42", "star"),
-    "rf-input": ("#ff4f6d", "star"),
-    "rf-frozen": ("#f6d55c", "d"),
-    "dense": ("#e6e6e6", "o"),
-    "prune": ("#5fa8ff", "s"),
-    "random": ("#9aa0ab", "x"),
-    "rigl": ("#5cd17a", "t1"),
-    "set": ("#b99cff", "t"),
-}
-
-#: Short model names for legends.
-MODEL_SHORT = {"rf": "RF", "rf-input": "RF + input freq.", "rf-frozen": "RF frozen topology", "dense": "Dense",
-               "prune": "Magnitude pruning", "random": "Random sparse", "rigl": "RigL", "set": "SET"}
-
-#: Light variant of the model colours for figures on a white background.
-MODEL_STYLE_LIGHT = {
-    "rf": ("#e4572e", "star"),
-    "rf-input": ("#b5179e", "star"),
-    "rf-frozen": ("#c9a227", "d"),
-    "dense": ("#222222", "o"),
-    "prune": ("#1f77b4", "s"),
-    "random": ("#7f7f7f", "x"),
-    "rigl": ("#2ca02c", "t1"),
-    "set": ("#9467bd", "t"),
-}
+#: Style of a model that the registry does not know (an imported row from another version, say).
+UNKNOWN_MODEL_STYLE = ("#ffffff", "#000000", "o")
 
 #: Signed couplings: blue (negative) - black (zero) - red (positive), so "no coupling" is the background.
 DIVERGING_MAP = "CET-D4"
 
 
 def chain_color(j: int) -> str:
-    return CHAIN_COLORS[j % len(CHAIN_COLORS)]
+    if 0 <= j < len(CHAIN_COLORS):
+        return CHAIN_COLORS[j]
+    hue = (0.61803398875 * j) % 1.0
+    return QColor.fromHsvF(hue, 0.55, 0.95).name()
+
+
+def model_style(model: str, light: bool = False) -> tuple[str, str]:
+    """(colour, pyqtgraph symbol) of a model, from its registry entry; ``light`` for white figures."""
+    from .labels import model_spec
+
+    spec = model_spec(model)
+    if spec is None:
+        return (UNKNOWN_MODEL_STYLE[1] if light else UNKNOWN_MODEL_STYLE[0]), UNKNOWN_MODEL_STYLE[2]
+    return (spec.color_light if light else spec.color), spec.symbol
 
 
 def model_color(model: str) -> str:
-    return MODEL_STYLE.get(model, ("#ffffff", "o"))[0]
-
-
-def model_symbol(model: str) -> str:
-    return MODEL_STYLE.get(model, ("#ffffff", "o"))[1]
+    return model_style(model)[0]
 
 
 def diverging_colormap() -> pg.ColorMap:
@@ -168,10 +152,6 @@ def cache_item(item) -> None:
 
 def label_style() -> dict:
     return {"color": FG, "font-size": "9pt"}
-
-
-def dim_color() -> QColor:
-    return QColor(FG_DIM)
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in ("pg", "Qt")]

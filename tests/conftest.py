@@ -4,7 +4,8 @@ Qt runs offscreen (set here, at import, before anything imports Qt). The app's f
 QSettings file and redirect every default QSettings location to a temporary folder, so tests never read or
 write the user's settings. The ``window`` fixture holds the main window for the whole test and closes it at
 teardown, which cancels any run and waits for the worker threads (a QThread destroyed while running aborts the
-process). Every QMessageBox the window would open is replaced by a recorder, so no modal dialog can block.
+process); it is handed over once the dataset is loaded and the first network is on display. Every QMessageBox
+the app would open (all go through rfexplorer.dialogs) is replaced by a recorder, so no modal dialog can block.
 """
 import os
 
@@ -13,6 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 
 RUN_TIMEOUT_MS = 120_000
+READY_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +66,7 @@ def settings(app_env, tmp_path):
 
 
 class DialogRecorder(list):
-    """Stands in for QMessageBox in rfexplorer.main_window: records (kind, title, text), returns at once."""
+    """Stands in for QMessageBox in rfexplorer.dialogs: records (kind, title, text), returns at once."""
 
     def box(self):
         from PySide6.QtWidgets import QMessageBox
@@ -87,25 +89,51 @@ class DialogRecorder(list):
 
 @pytest.fixture
 def dialogs(monkeypatch):
-    from rfexplorer import main_window
+    from rfexplorer import dialogs as app_dialogs
 
     rec = DialogRecorder()
-    monkeypatch.setattr(main_window, "QMessageBox", rec.box())
+    monkeypatch.setattr(app_dialogs, "QMessageBox", rec.box())
     return rec
 
 
 @pytest.fixture
-def make_window(app_env, settings, dialogs):
-    """Factory for main windows; every window made is closed (threads joined) at teardown."""
+def choose_file(monkeypatch):
+    """choose_file(path): the next file dialog the app opens answers ``path`` (None: cancelled)."""
+    from rfexplorer import dialogs as app_dialogs
+
+    answers = []
+
+    def answer(*_args, **_kwargs):
+        return (str(answers.pop(0)) if answers and answers[0] is not None else "", "")
+
+    fake = type("AnsweringFileDialog", (), {"getOpenFileName": staticmethod(answer),
+                                            "getSaveFileName": staticmethod(answer),
+                                            "getExistingDirectory": staticmethod(lambda *a, **k: answer()[0])})
+    monkeypatch.setattr(app_dialogs, "QFileDialog", fake)
+    return answers.append
+
+
+def wait_until_ready(qtbot, window, timeout=READY_TIMEOUT_MS):
+    """Wait (with an event loop) until the window's dataset is loaded and a network is on display."""
+    qtbot.waitUntil(lambda: window.datasets.info is not None and window.explorer.state is not None,
+                    timeout=timeout)
+
+
+@pytest.fixture
+def make_window(app_env, settings, dialogs, qtbot):
+    """Factory for main windows, handed over ready (dataset loaded, first network shown); every window made is
+    closed (threads joined) at teardown."""
     from rfexplorer.main_window import MainWindow
 
     made = []
 
-    def make(s=None):
+    def make(s=None, ready=True):
         w = MainWindow(s if s is not None else settings)
         w.resize(1400, 900)
         w.show()
         made.append(w)
+        if ready:
+            wait_until_ready(qtbot, w)
         return w
 
     yield make
@@ -134,6 +162,8 @@ def set_controls():
 
     def apply(window, model="rf", k=10, epochs=1, batch=100, seed=0, dataset="mnist-mini"):
         c = window.controls
+        if c.dataset_combo.findData(dataset) < 0:
+            c.add_dataset_file(dataset)
         c.select_dataset(dataset)
         c.set_model(model)
         c.set_k(k)

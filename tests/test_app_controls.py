@@ -5,6 +5,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.config import removed_synapses_pct
+from engine.models import get_spec, list_models
 from rfexplorer.controls import SETTINGS_DATA_DIR, SLIDER_STEPS, k_to_pos, pos_to_k
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -17,7 +18,7 @@ def test_chain_length_slider_moves_sparsity_slider(window):
     k = pos_to_k(pos, 784)
     assert c.k() == k == c.k_spin.value()
     assert c.sparsity_slider.value() == SLIDER_STEPS - pos
-    assert c.removed_label.text() == f"{removed_synapses_pct(k):.2f} %"
+    assert c.removed_label.text() == f"{removed_synapses_pct(k, 784):.2f} %"
 
 
 def test_sparsity_slider_moves_chain_length_slider(window):
@@ -63,7 +64,7 @@ def test_invalid_device_parameters_are_reported_not_run(window, qtbot):
     c.fmax_spin.setValue(10.0)
     requested = []
     window.controller.run_requested.connect(requested.append)
-    assert window.start_run_from_controls() is False
+    assert window.runs.start_from_controls() is False
     assert not requested and not window.controller.busy
     assert "Invalid settings" in window.status_text() and "f_min_ghz" in window.status_text()
 
@@ -77,7 +78,8 @@ def test_model_choice_and_chain_length_reach_the_run_config(window, set_controls
     assert cfg.lr is None and cfg.dataset == "mnist-mini"
     assert cfg.device.alpha == pytest.approx(0.01) and cfg.device.phi == pytest.approx(3.14159265 / 2)
     names = [window.controls.model_combo.itemData(i) for i in range(window.controls.model_combo.count())]
-    assert names == ["rf", "rf-input", "rf-frozen", "dense", "prune", "random", "rigl", "set"]
+    assert names == list_models()  # the registry, in its order
+    assert window.controls.model_combo.itemText(0) == get_spec(names[0]).label
 
 
 def test_embedded_dataset_is_the_default_and_shown_in_the_status_bar(window):
@@ -112,3 +114,15 @@ def test_selecting_full_mnist_loads_it_in_the_background(window, qtbot):
     assert ready.args[0].name == "mnist"
     assert window.dataset_label.text().startswith("mnist: 60,000 train / 10,000 test images")
     assert window.controls.config().data_dir == str(SHARED_DATA)
+
+
+def test_default_epochs_follow_the_dataset_until_edited(window, qtbot):
+    c = window.controls
+    assert c.epochs_spin.value() == 15  # embedded subset: 60 steps per epoch, a first RF run of about 2 s
+    with qtbot.waitSignal(window.datasets.changed, timeout=60_000):
+        c.select_dataset("drones")  # 702 training samples: 8 steps per epoch
+    assert c.epochs_spin.value() == 112
+    c.epochs_spin.setValue(7)  # edited: no longer follows the dataset
+    with qtbot.waitSignal(window.datasets.changed, timeout=60_000):
+        c.select_dataset("mnist-mini")
+    assert c.epochs_spin.value() == 7 and c.config().epochs == 7

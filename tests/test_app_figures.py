@@ -34,7 +34,7 @@ def _check_png(path):
 
 def test_render_sweep_png_from_the_engine_sweep_file(app_env, tmp_path):
     sweep = pytest.importorskip("engine.sweep")
-    from engine.export import dumps_json
+    from engine.files import dumps_json
 
     src = tmp_path / "sweep.json"
     src.write_text(dumps_json(sweep.sweep_document(_rows())))

@@ -6,17 +6,13 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from rfexplorer import engine_extras
-
 RUN_MS = 120_000
-needs_export = pytest.mark.skipif(not engine_extras.has_export(), reason="engine.export not available")
-needs_sweep = pytest.mark.skipif(not engine_extras.has_sweep(), reason="engine.sweep not available")
 
 
 def _train(window, qtbot, set_controls, model, k, epochs=1):
     set_controls(window, model, k, epochs=epochs)
     with qtbot.waitSignal(window.controller.run_finished, timeout=RUN_MS) as done:
-        window.start_run_from_controls()
+        window.runs.start_from_controls()
     return done.args[0]
 
 
@@ -24,13 +20,12 @@ def _leftovers(folder, keep):
     return sorted(p.name for p in folder.iterdir() if p.name not in keep)
 
 
-@needs_export
 @pytest.mark.parametrize("model,k", [("rf", 6), ("rigl", 10)])
 def test_topology_export_then_import_round_trips(window, qtbot, set_controls, dialogs, tmp_path, model, k):
     result = _train(window, qtbot, set_controls, model, k)
     final_weight = window.session.points[-1].state.weight.copy()
     final_res = window.spectrum.data_summary()["resonators_x"]
-    paths = window.export_topology(tmp_path / "net.json")
+    paths = window.files.export_topology(tmp_path / "net.json")
     assert paths and (tmp_path / "net.json").is_file() and (tmp_path / "net.csv").is_file()
     assert _leftovers(tmp_path, {"net.json", "net.csv"}) == []  # nothing half-written left behind
     doc = json.loads((tmp_path / "net.json").read_text())
@@ -38,10 +33,10 @@ def test_topology_export_then_import_round_trips(window, qtbot, set_controls, di
 
     window.session.clear()
     with qtbot.waitSignal(window.controller.evaluation_finished, timeout=RUN_MS) as ev:
-        assert window.import_topology(tmp_path / "net.json")
+        assert window.files.import_topology(tmp_path / "net.json")
     assert dialogs == []
     assert ev.args[1] == pytest.approx(result.test_accuracy, abs=1e-9)  # same network, same test set
-    shown = window.current_state
+    shown = window.explorer.state
     assert "imported net.json" in shown.label
     np.testing.assert_allclose(shown.weight, final_weight, rtol=1e-5, atol=1e-7)
     for before, after in zip(final_res, window.spectrum.data_summary()["resonators_x"]):
@@ -52,52 +47,50 @@ def test_topology_export_then_import_round_trips(window, qtbot, set_controls, di
     assert window.sparsity.n_points() == 1
 
 
-@needs_export
 @pytest.mark.parametrize("content", [b"", b"{not json", b"[1, 2, 3]", b'{"format": "something-else"}',
                                      b"\x89PNG\r\n\x1a\n\x00\x00binary", "{\"format\": \"rfexplorer-topology\", "
                                      "\"format_version\": 1, \"kind\": \"rf-perceptron\"}".encode()])
-def test_malformed_or_foreign_topology_gives_a_clear_dialog(window, dialogs, tmp_path, content):
+def test_malformed_or_foreign_topology_gives_a_clear_dialog(window, qtbot, dialogs, tmp_path, content):
     bad = tmp_path / "bad.json"
     bad.write_bytes(content)
-    state_before = window.current_state
-    assert window.import_topology(bad) is False
+    state_before = window.explorer.state
+    with qtbot.waitSignal(window.controller.import_failed, timeout=RUN_MS):
+        window.files.import_topology(bad)  # read in the worker; the failure comes back as a signal
     assert dialogs.kinds() == ["warning"]
     kind, title, text = dialogs[0]
     assert title == "Cannot import topology" and "bad.json" in text
-    assert window.current_state is state_before and window.session.points == []
+    assert window.explorer.state is state_before and window.session.points == []
     assert "Import failed" in window.status_text()
 
 
-@needs_export
-def test_missing_topology_file_gives_a_dialog(window, dialogs, tmp_path):
-    assert window.import_topology(tmp_path / "nope.json") is False
+def test_missing_topology_file_gives_a_dialog(window, qtbot, dialogs, tmp_path):
+    with qtbot.waitSignal(window.controller.import_failed, timeout=RUN_MS):
+        window.files.import_topology(tmp_path / "nope.json")
     assert dialogs.kinds() == ["warning"] and "does not exist" in dialogs[0][2]
 
 
-@needs_export
 def test_failed_export_reports_and_leaves_nothing(window, qtbot, set_controls, dialogs, tmp_path):
     _train(window, qtbot, set_controls, "rf", 3)
     target = tmp_path / "missing-folder" / "net.json"
-    assert window.export_topology(target) is None
+    assert window.files.export_topology(target) is None
     assert dialogs.kinds() == ["critical"]
     assert not (tmp_path / "missing-folder").exists()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_export_without_a_trained_model_explains(window, dialogs):
-    window.export_topology_dialog()
+    window.files.export_topology_dialog()
     assert dialogs.kinds() == ["information"]
 
 
-@needs_sweep
 def test_results_export_writes_csv_and_a_json_the_figure_renders(window, tmp_path, dialogs):
     from rfexplorer.figures import render_sweep_png
 
     for model, k, acc in (("rf", 10, 0.81), ("rf", 10, 0.83), ("rigl", 10, 0.70), ("dense", 784, 0.92)):
         window.session.add({"model": model, "resonators_per_chain": k, "removed_synapses_pct": 100 * (1 - k / 784),
                             "test_accuracy": acc, "seed": 0, "dataset": "mnist-mini"}, "sweep")
-    assert window.sparsity.n_points() == 4 and window.sparsity.dense_line.isVisible()
-    assert window.export_results(tmp_path / "results.csv")
+    assert window.sparsity.n_points() == 4 and window.sparsity.level_lines["dense"].isVisible()
+    assert window.files.export_results(tmp_path / "results.csv")
     with open(tmp_path / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4 and {r["model"] for r in rows} == {"rf", "rigl", "dense"}
@@ -107,7 +100,6 @@ def test_results_export_writes_csv_and_a_json_the_figure_renders(window, tmp_pat
     assert dialogs == []
 
 
-@needs_sweep
 def test_sweep_results_import_adds_the_runs_and_rejects_foreign_files(window, tmp_path, dialogs):
     from engine.sweep import write_results
 
@@ -117,18 +109,18 @@ def test_sweep_results_import_adds_the_runs_and_rejects_foreign_files(window, tm
                                     ("dense", 784, 0.92, 0))]
     rows.append(dict(rows[0], seed=2, test_accuracy=None, error="diverged"))  # a failed run is skipped
     write_results(rows, tmp_path)
-    assert window.import_results(tmp_path / "sweep.json")
+    assert window.files.import_results(tmp_path / "sweep.json")
     assert window.sparsity.n_points() == 4 and dialogs == []
     assert {p.source for p in window.session.points} == {"sweep"}
     (tmp_path / "foreign.json").write_text('{"format": "rfexplorer-topology"}')
-    assert not window.import_results(tmp_path / "foreign.json")
+    assert not window.files.import_results(tmp_path / "foreign.json")
     assert dialogs.kinds() == ["warning"] and window.sparsity.n_points() == 4
 
 
 def test_views_save_as_png(window, tmp_path, dialogs):
-    for name, widget in window.png_targets.items():
+    for name, widget in window.files.png_targets.items():
         path = tmp_path / (name.replace(" ", "_") + ".png")
-        assert window.save_png(widget, path)
+        assert window.files.save_png(widget, path)
         img = QImage(str(path))
         assert not img.isNull() and img.width() > 100 and img.height() > 100
     assert _leftovers(tmp_path, {p.name for p in tmp_path.glob("*.png") if not p.name.startswith(".")}) == []
@@ -144,7 +136,6 @@ def test_about_names_the_model_the_papers_and_the_versions(window, dialogs):
         assert needle in text, needle
 
 
-@needs_sweep
 def test_sweep_runs_in_the_background_and_accumulates(window, qtbot):
     from engine.config import RunConfig
     from engine.sweep import SweepSpec
@@ -154,7 +145,7 @@ def test_sweep_runs_in_the_background_and_accumulates(window, qtbot):
     rows_seen = []
     window.controller.sweep_row.connect(rows_seen.append)
     with qtbot.waitSignal(window.controller.sweep_finished, timeout=RUN_MS) as done:
-        assert window.start_sweep(spec)
+        assert window.runs.start_sweep(spec)
         assert window.controls.sweep_button.text() == "Stop sweep"
     assert len(done.args[0]) == 3 and len(rows_seen) == 3
     assert window.sparsity.n_points() == 3

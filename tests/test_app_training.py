@@ -19,14 +19,15 @@ def _resonators(window):
 
 def test_short_run_updates_all_views_live(window, qtbot, set_controls):
     set_controls(window, "rf", 10, epochs=2)
-    window.show_preview()  # the untrained network for these settings
+    with qtbot.waitSignal(window.controller.preview_ready, timeout=RUN_MS):
+        window.runs.show_preview()  # the untrained network for these settings, built in the worker
     before_res = _resonators(window)
     before_img = window.assignment.current_image().copy()
     assert all(r is not None and len(r) == 10 for r in before_res)
     live_points = []
     window.controller.snapshot_ready.connect(lambda *_: live_points.append(window.sparsity.live_position()))
     with qtbot.waitSignal(window.controller.run_finished, timeout=RUN_MS) as done:
-        assert window.start_run_from_controls()
+        assert window.runs.start_from_controls()
     result = done.args[0]
     assert not result.cancelled and result.epochs_completed == 2
 
@@ -52,7 +53,7 @@ def test_short_run_updates_all_views_live(window, qtbot, set_controls):
 def test_stop_takes_effect_within_a_second(window, qtbot, set_controls):
     set_controls(window, "rf", 20, epochs=30)
     with qtbot.waitSignal(window.controller.snapshot_ready, timeout=RUN_MS):
-        window.start_run_from_controls()
+        window.runs.start_from_controls()
     t0 = time.monotonic()
     with qtbot.waitSignal(window.controller.run_cancelled, timeout=1000) as cancelled:
         window.controls.stop_button.click()
@@ -67,7 +68,7 @@ def test_stop_takes_effect_within_a_second(window, qtbot, set_controls):
 def test_releasing_a_slider_cancels_the_running_run_first(window, qtbot, set_controls):
     set_controls(window, "rf", 10, epochs=30)
     with qtbot.waitSignal(window.controller.snapshot_ready, timeout=RUN_MS):
-        window.start_run_from_controls()
+        window.runs.start_from_controls()
     window.controls.k_slider.setValue(k_to_pos(5, 784))
     with qtbot.waitSignals([window.controller.run_cancelled, window.controller.run_started], timeout=RUN_MS,
                            check_params_cbs=[lambda r, why: r.config.resonators_per_chain == 10,
@@ -83,7 +84,7 @@ def test_releasing_a_slider_cancels_the_running_run_first(window, qtbot, set_con
 def test_baseline_run_shows_the_comb_and_a_note(window, qtbot, set_controls):
     set_controls(window, "rigl", 10, epochs=1)
     with qtbot.waitSignal(window.controller.run_finished, timeout=RUN_MS) as done:
-        window.start_run_from_controls()
+        window.runs.start_from_controls()
     assert done.args[0].config.model == "rigl"
     data = window.spectrum.data_summary()
     assert data["comb_y"].max() > 0
@@ -95,14 +96,14 @@ def test_baseline_run_shows_the_comb_and_a_note(window, qtbot, set_controls):
 def test_clicking_a_result_shows_its_topology(window, qtbot, set_controls):
     set_controls(window, "rf", 4, epochs=1)
     with qtbot.waitSignal(window.controller.run_finished, timeout=RUN_MS):
-        window.start_run_from_controls()
+        window.runs.start_from_controls()
     first = window.session.points[-1]
     set_controls(window, "rf", 8, epochs=1)
     with qtbot.waitSignal(window.controller.run_finished, timeout=RUN_MS):
-        window.start_run_from_controls()
+        window.runs.start_from_controls()
     assert len(window.spectrum.data_summary()["resonators_x"][0]) == 8
     window.sparsity.point_clicked.emit(first.id)  # what a click on the point emits
-    assert not window.follow_live
+    assert not window.explorer.follow_live
     assert len(window.spectrum.data_summary()["resonators_x"][0]) == 4
     assert np.array_equal(window.assignment.current_image(), first.state.weight * 1e3)
     assert f"run #{first.id}" in window.spectrum.source_label.text()
@@ -114,7 +115,7 @@ def test_closing_during_a_run_cancels_and_joins_the_thread(make_window, qtbot, s
     w = make_window()
     set_controls(w, "rf", 20, epochs=30)
     with qtbot.waitSignal(w.controller.snapshot_ready, timeout=RUN_MS):
-        w.start_run_from_controls()
+        w.runs.start_from_controls()
     t0 = time.monotonic()
     w.close()
     assert time.monotonic() - t0 < 5.0

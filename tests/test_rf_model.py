@@ -223,3 +223,13 @@ def test_resonator_jumps_of_both_chain_signs_lower_the_sampled_loss(mini):
     assert moved == int(jumped.sum()) > 0
     assert jumped[:, signs > 0].any() and jumped[:, signs < 0].any(), "only one chain sign ever jumps"
     assert after < before - moved * params.min_improvement * 0.99
+
+
+def test_runs_on_different_training_sets_in_one_process(mini):
+    """Per-dataset caches must tell training tensors apart by identity (and never compare them)."""
+    from engine.data import load_dataset
+
+    drones = load_dataset("drones")
+    for ds in (mini, drones, mini.validation_split(0.2), drones):
+        r = run_training(RunConfig(model="rf", resonators_per_chain=4, epochs=1, dataset=ds.name), ds)
+        assert 0.0 <= r.test_accuracy <= 1.0

@@ -1,12 +1,15 @@
 """View 2: which input neuron each synapse serves.
 
-Mode "Chains × inputs": a heatmap of the signed effective coupling W (chains × input neurons), on a fixed
+Mode "Chains × inputs": a heatmap of the signed effective coupling W (C chains × N input neurons), on a fixed
 symmetric colour scale (blue negative, black zero, red positive) with a colour-bar legend; the chain colour
-strip on the left matches the other views. Mode "Pixel maps": each chain's row of W as a 28×28 image (ten
-small maps), with the pixels its resonators are attached to circled. A counter shows the rewiring events.
+strip on the left matches the other views and the rows are labelled with the class names. Mode "Input maps":
+each chain's row of W drawn where its inputs are, as an image when the inputs have a 2-D shape (28×28 for
+MNIST), else as a 1×N strip, with the inputs its resonators are attached to circled. A counter shows the
+rewiring events. The view adapts to any N and C: it is laid out again whenever the shape changes.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -18,8 +21,10 @@ from .. import theme
 from ..state import DisplayState
 from .common import ViewCard
 
-MODES = ("Chains × inputs", "Pixel maps (28×28)")
-MAX_MARKED = 64  # circle attached pixels only for chains this short (beyond, the maps speak for themselves)
+MODES = ("Chains × inputs", "Input maps")
+MAX_MARKED = 64  # circle attached inputs only for chains this short (beyond, the maps speak for themselves)
+MAX_ROW_TICKS = 24  # label every row up to this many chains, every n-th beyond
+STRIP_ROW_HEIGHT = 34  # pixels per chain in the strip layout of the input maps
 
 
 def _nice_ceil(v: float) -> float:
@@ -32,18 +37,30 @@ def _nice_ceil(v: float) -> float:
     return float(10 * mag)
 
 
+def _short(name: str, limit: int = 12) -> str:
+    return name if len(name) <= limit else name[:limit - 1] + "…"
+
+
+def map_grid_columns(n_chains: int, image_shape: Optional[tuple]) -> int:
+    """Columns of the input-map grid: strips stack in one column; images fill a near-square grid (5 for 10)."""
+    if image_shape is None:
+        return 1
+    return max(1, min(n_chains, math.ceil(math.sqrt(n_chains * 2.5))))
+
+
 class AssignmentView(ViewCard):
     chain_selected = Signal(int)
 
-    def __init__(self, n_chains: int = 10, n_inputs: int = 784, image_shape=(28, 28), parent=None) -> None:
+    def __init__(self, parent=None) -> None:
         super().__init__("Synapse-to-neuron assignment", "", parent)
-        self.n_chains, self.n_inputs, self.image_shape = n_chains, n_inputs, tuple(image_shape)
+        self.n_chains, self.n_inputs, self.image_shape, self.class_names = 0, 0, None, ()
         self.selected_chain = 0
         self._state: Optional[DisplayState] = None
         self._level = 0.0
         self._units_rf: Optional[bool] = None
         self._shown: Optional[np.ndarray] = None  #: the matrix on display (mV/µW for RF, raw for baselines)
         self._bar_level: Optional[float] = None
+        self._maps_key = None  #: layout the input maps were built for (they are built when first shown)
 
         self.rewiring_label = QLabel("Rewiring events: 0")
         self.rewiring_label.setToolTip("Topology changes so far: resonator jumps (RF) or regrown mask positions")
@@ -53,7 +70,7 @@ class AssignmentView(ViewCard):
         self.mode_combo.currentIndexChanged.connect(self._on_mode)
         self.add_header_widget(self.mode_combo)
 
-        cmap = theme.diverging_colormap()
+        self._cmap = theme.diverging_colormap()
         self.stack = QStackedWidget()
         self.body.addWidget(self.stack, 1)
 
@@ -64,42 +81,90 @@ class AssignmentView(ViewCard):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setMouseEnabled(x=True, y=False)
-        self.image = pg.ImageItem(np.zeros((n_chains, n_inputs), np.float32), autoLevels=False)
-        self.image.setRect(QRectF(0, 0, n_inputs, n_chains))
+        self.image = pg.ImageItem(np.zeros((1, 1), np.float32), autoLevels=False)
         self.plot.addItem(self.image)
-        strip = np.array([[pg.mkColor(theme.chain_color(j)).getRgb()[:3]] for j in range(n_chains)], np.uint8)
-        self.strip = pg.ImageItem(strip)
-        self.strip.setRect(QRectF(-0.035 * n_inputs, 0, 0.025 * n_inputs, n_chains))
+        self.strip = pg.ImageItem(np.zeros((1, 1, 3), np.uint8))
         self.plot.addItem(self.strip)
         self.plot.invertY(True)
         self.plot.getViewBox().setDefaultPadding(0.0)
-        self.plot.setXRange(-0.04 * n_inputs, n_inputs, padding=0)
-        self.plot.setYRange(0, n_chains, padding=0)
-        self.plot.getAxis("left").setTicks([[(j + 0.5, str(j)) for j in range(n_chains)]])
         lab = theme.label_style()
         self.plot.setLabel("left", "chain (class)", **lab)
-        self.plot.setLabel("bottom", "input neuron (pixel index)", **lab)
-        self.sel_rect = QGraphicsRectItem(0, 0, n_inputs, 1)
-        self.sel_rect.setPen(pg.mkPen(theme.chain_color(0), width=2, cosmetic=True))
+        self.sel_rect = QGraphicsRectItem(0, 0, 1, 1)
         self.plot.addItem(self.sel_rect)
-        self.cbar = pg.ColorBarItem(values=(-1, 1), colorMap=cmap, interactive=False, width=12,
+        self.cbar = pg.ColorBarItem(values=(-1, 1), colorMap=self._cmap, interactive=False, width=12,
                                     colorMapMenu=False)
         self.cbar.setImageItem(self.image, insert_in=self.plot)
         self.stack.addWidget(self.glw)
         self.plot.scene().sigMouseClicked.connect(self._on_heatmap_click)
 
-        # --- mode 2: ten 28x28 pixel maps ----------------------------------------------------------------
+        # --- mode 2: one input map per chain (built for the current shape when first shown) ----------------
         self.glw_maps = pg.GraphicsLayoutWidget()
         self.glw_maps.ci.setSpacing(2)
         self.map_boxes, self.map_images, self.map_titles, self.map_marks = [], [], [], []
-        h, w = self.image_shape
-        cols = 5
-        for j in range(n_chains):
+        self.cbar_maps = pg.ColorBarItem(values=(-1, 1), colorMap=self._cmap, interactive=False, width=12,
+                                         colorMapMenu=False)
+        self.glw_maps.scene().sigMouseClicked.connect(self._on_maps_click)
+        self.stack.addWidget(self.glw_maps)
+        for cb in (self.cbar, self.cbar_maps):
+            cb.axis.enableAutoSIPrefix(False)
+            cb.axis.setWidth(58)
+            theme.cache_item(cb.axis)
+            cb.axis.setTickFont(theme.axis_font(8.5))
+            cb.axis.setTextPen(pg.mkPen(theme.FG))
+        self._set_units(True, 1.0)
+        self.configure(1, 1, None)  # laid out for the real shape by the first state shown
+
+    # --- layout for a shape -----------------------------------------------------------------------------
+    def configure(self, n_chains: int, n_inputs: int, image_shape: Optional[tuple], class_names=()) -> None:
+        """Lay the view out for C chains of N inputs (image_shape None: inputs without a 2-D shape)."""
+        names = tuple(class_names) if class_names and len(class_names) == n_chains else \
+            tuple(str(j) for j in range(n_chains))
+        shape = tuple(image_shape) if image_shape is not None else None
+        if (n_chains, n_inputs, shape, names) == (self.n_chains, self.n_inputs, self.image_shape,
+                                                  self.class_names):
+            return
+        self.n_chains, self.n_inputs, self.image_shape, self.class_names = n_chains, n_inputs, shape, names
+        c, n = n_chains, n_inputs
+        self.image.setImage(np.zeros((c, n), np.float32), autoLevels=False)
+        self.image.setRect(QRectF(0, 0, n, c))
+        strip = np.array([[pg.mkColor(theme.chain_color(j)).getRgb()[:3]] for j in range(c)], np.uint8)
+        self.strip.setImage(strip)
+        self.strip.setRect(QRectF(-0.035 * n, 0, 0.025 * n, c))
+        self.plot.setXRange(-0.04 * n, n, padding=0)
+        self.plot.setYRange(0, c, padding=0)
+        every = max(1, math.ceil(c / MAX_ROW_TICKS))
+        self.plot.getAxis("left").setTicks([[(j + 0.5, _short(names[j])) for j in range(0, c, every)]])
+        what = "pixel index" if shape is not None else "feature index"
+        self.plot.setLabel("bottom", f"input neuron ({what}, N = {n:,})", **theme.label_style())
+        maps = f"Pixel maps ({shape[0]}×{shape[1]})" if shape is not None else f"Input strips (1×{n:,})"
+        self.mode_combo.setItemText(1, maps)
+        self.selected_chain = min(self.selected_chain, c - 1)
+        self._maps_key = None
+        if self.mode == 1:
+            self._build_maps()
+        self.set_selected_chain(self.selected_chain)
+
+    def _build_maps(self) -> None:
+        """(Re)build the grid of input maps for the current shape."""
+        key = (self.n_chains, self.n_inputs, self.image_shape, self.class_names)
+        if key == self._maps_key:
+            return
+        self._maps_key = key
+        self.glw_maps.clear()
+        self.map_boxes, self.map_images, self.map_titles, self.map_marks = [], [], [], []
+        strips = self.image_shape is None
+        h, w = self.image_shape if not strips else (1, self.n_inputs)
+        cols = map_grid_columns(self.n_chains, self.image_shape)
+        for j in range(self.n_chains):
             r, c = divmod(j, cols)
-            title = pg.LabelItem(f"chain {j}", color=theme.chain_color(j), size="9pt")
-            self.glw_maps.addItem(title, row=2 * r, col=c)
-            vb = self.glw_maps.addViewBox(row=2 * r + 1, col=c, lockAspect=True, enableMouse=False,
-                                          invertY=True, defaultPadding=0.02)
+            title = pg.LabelItem("", color=theme.chain_color(j), size="9pt")
+            vb = pg.ViewBox(lockAspect=not strips, enableMouse=False, invertY=True, defaultPadding=0.02)
+            if strips:  # title on the left of its strip, one chain per row
+                self.glw_maps.addItem(title, row=r, col=0)
+                self.glw_maps.addItem(vb, row=r, col=1)
+            else:
+                self.glw_maps.addItem(title, row=2 * r, col=c)
+                self.glw_maps.addItem(vb, row=2 * r + 1, col=c)
             img = pg.ImageItem(np.zeros((h, w), np.float32), autoLevels=False)
             vb.addItem(img)
             marks = pg.ScatterPlotItem(size=6, pen=pg.mkPen("#ffffff", width=1), brush=pg.mkBrush(None),
@@ -110,22 +175,27 @@ class AssignmentView(ViewCard):
             self.map_images.append(img)
             self.map_titles.append(title)
             self.map_marks.append(marks)
-        for r in range(0, 2 * ((n_chains + cols - 1) // cols), 2):
-            self.glw_maps.ci.layout.setRowMaximumHeight(r, 20)
-        self.cbar_maps = pg.ColorBarItem(values=(-1, 1), colorMap=cmap, interactive=False, width=12,
-                                         colorMapMenu=False)
+        layout = self.glw_maps.ci.layout
+        if strips:
+            layout.setColumnMaximumWidth(0, 110)
+            for r in range(self.n_chains):
+                layout.setRowMaximumHeight(r, STRIP_ROW_HEIGHT)
+            rows, bar_col = self.n_chains, 2
+        else:
+            rows = 2 * ((self.n_chains + cols - 1) // cols)
+            for r in range(0, rows, 2):
+                layout.setRowMaximumHeight(r, 20)
+            bar_col = cols
         self.cbar_maps.setImageItem(self.map_images)
-        rows = 2 * ((n_chains + cols - 1) // cols)
-        self.glw_maps.addItem(self.cbar_maps, row=0, col=cols, rowspan=rows)
-        self.glw_maps.scene().sigMouseClicked.connect(self._on_maps_click)
-        self.stack.addWidget(self.glw_maps)
-        for cb in (self.cbar, self.cbar_maps):
-            cb.axis.enableAutoSIPrefix(False)
-            cb.axis.setWidth(58)
-            theme.cache_item(cb.axis)
-            cb.axis.setTickFont(theme.axis_font(8.5))
-            cb.axis.setTextPen(pg.mkPen(theme.FG))
-        self._set_units(True, 1.0)
+        self.glw_maps.addItem(self.cbar_maps, row=0, col=bar_col, rowspan=max(rows, 1))
+        self._title_maps()
+
+    def _title_maps(self) -> None:
+        for k, t in enumerate(self.map_titles):
+            name = self.class_names[k] if k < len(self.class_names) else str(k)
+            text = (f"{k}: {_short(name, 14)}" if name != str(k) else f"chain {k}") + \
+                (" ◀" if k == self.selected_chain else "")
+            t.setText(text, color=theme.chain_color(k), size="9pt", bold=(k == self.selected_chain))
 
     # --- public API ---------------------------------------------------------------------------------------
     @property
@@ -138,11 +208,13 @@ class AssignmentView(ViewCard):
     def reset_scale(self) -> None:
         self._level = 0.0
 
+    @Slot(object)
     def show_state(self, state: DisplayState) -> None:
         self._state = state
         self.set_source(state.label)
         w = np.asarray(state.weight, dtype=np.float32)
-        rf = state.is_rf or state.model.startswith("rf")
+        self.configure(state.n_chains, state.n_inputs, state.image_shape, state.class_names)
+        rf = state.is_rf
         if rf:  # fixed scale: one resonator at its peak coupling, K_SD, in mV/µW
             shown = np.ascontiguousarray(w * 1e3, dtype=np.float32)
             level = state.params.k_sd * 1e3
@@ -167,31 +239,37 @@ class AssignmentView(ViewCard):
             self.image.setImage(shown, autoLevels=False, levels=(-level, level))
             self.image.setRect(QRectF(0, 0, n_inputs, n_chains))
             return
-        h, wd = self.image_shape
+        self._build_maps()
+        shape = self.image_shape
+        h, wd = shape if shape is not None else (1, n_inputs)
         marks_ok = state.is_rf and state.attached_input is not None and state.resonators_per_chain <= MAX_MARKED
-        for j in range(self.n_chains):
-            if j < n_chains and n_inputs == h * wd:
-                self.map_images[j].setImage(np.ascontiguousarray(shown[j].reshape(h, wd)), autoLevels=False,
-                                            levels=(-level, level))
-            if marks_ok and j < n_chains:
+        for j in range(min(n_chains, len(self.map_images))):
+            self.map_images[j].setImage(np.ascontiguousarray(shown[j].reshape(h, wd)), autoLevels=False,
+                                        levels=(-level, level))
+            if marks_ok:
                 idx = np.asarray(state.attached_input[j], dtype=np.int64)
                 self.map_marks[j].setData(idx % wd + 0.5, idx // wd + 0.5)
             else:
                 self.map_marks[j].setData([], [])
 
+    @Slot(int)
     def set_selected_chain(self, j: int) -> None:
         j = int(max(0, min(self.n_chains - 1, j)))
         self.selected_chain = j
         self.sel_rect.setRect(0, j, self.n_inputs, 1)
         self.sel_rect.setPen(pg.mkPen(theme.chain_color(j), width=2, cosmetic=True))
-        for k, t in enumerate(self.map_titles):
-            text = f"chain {k}" + (" ◀" if k == j else "")
-            t.setText(text, color=theme.chain_color(k), size="9pt", bold=(k == j))
+        self._title_maps()
 
     def current_image(self) -> np.ndarray:
         """The chains × inputs matrix on display (as drawn in the heatmap mode)."""
         shown = self._shown
         return np.array(shown) if shown is not None else np.zeros(0)
+
+    def map_shape(self) -> Optional[tuple]:
+        """(rows, columns) of one input map as drawn: the image shape, or (1, N) for a strip."""
+        if not self.map_images or self.map_images[0].image is None:
+            return None
+        return tuple(self.map_images[0].image.shape[:2])
 
     # --- internals ----------------------------------------------------------------------------------------
     def _set_units(self, rf: bool, level: float) -> None:

@@ -15,6 +15,8 @@ from .common import TwinAxis, ViewCard, rich_legend
 TRAIN_COLOUR = "#5fa8ff"
 TEST_COLOUR = "#ffa54f"
 LOSS_COLOUR = "#b0b6c2"
+#: Runs up to this many epochs mark the test accuracy of each epoch.
+MARKED_EPOCHS = 40
 
 
 class HistoryView(ViewCard):
@@ -49,8 +51,15 @@ class HistoryView(ViewCard):
     def hasHeightForWidth(self) -> bool:  # noqa: N802 - size like a plot, not like wrapped text
         return False
 
+    def _mark_epochs(self) -> None:
+        """One marker per epoch for short runs; long runs (small datasets) get a plain line."""
+        many = self._epochs > MARKED_EPOCHS
+        self.test_curve.setSymbolSize(0 if many else 7)
+        self.test_curve.setSymbol(None if many else "o")
+
     def reset(self, epochs: int) -> None:
         self._epochs = max(1, int(epochs))
+        self._mark_epochs()
         self._trace: list[tuple[float, float, float]] = []
         self.train_curve.setData([], [])
         self.test_curve.setData([], [])
@@ -61,6 +70,7 @@ class HistoryView(ViewCard):
         """Append a live point (fractional epoch) and redraw the per-epoch test accuracy."""
         if snap.epochs != self._epochs:
             self._epochs = snap.epochs
+            self._mark_epochs()
             self.plot.setXRange(0, self._epochs, padding=0.02)
         if snap.step > 0 and not snap.final:
             x = snap.epochs * snap.step / max(snap.total_steps, 1)

@@ -17,15 +17,23 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel
 
-from engine.config import MODEL_LABELS, MODELS
+from engine.results import aggregate
 
 from .. import theme
-from ..session import SessionPoint, aggregate_rows
+from ..labels import model_label, model_order, uses_k
+from ..session import SessionPoint
 from .common import ViewCard
 
+#: Models drawn with a dashed line: the floor every sparse method should beat.
+DASHED = ("random",)
 SYMBOL_GLYPHS = {"o": "●", "s": "■", "t": "▼", "t1": "▲", "d": "◆", "star": "★", "x": "✕", "+": "+"}
-REMOVED_TICKS = (0, 50, 80, 90, 95, 98, 99, 99.5, 99.8, 99.9, 99.95)
-X_MAX = math.log10(100 / (100 * 1 / 784)) + 0.08  # K = 1 of 784, plus a margin
+REMOVED_TICKS = (0, 50, 80, 90, 95, 98, 99, 99.5, 99.8, 99.9, 99.95, 99.98, 99.99)
+X_MARGIN = 0.08
+
+
+def x_max(n_inputs: int) -> float:
+    """Right end of the x axis for N inputs: K = 1 (the sparsest network), plus a margin."""
+    return math.log10(max(int(n_inputs), 2)) + X_MARGIN
 
 
 def removed_to_x(removed_pct) -> np.ndarray:
@@ -62,12 +70,12 @@ class _ModelSeries:
     """The pyqtgraph items of one model, created once and updated with setData."""
 
     def __init__(self, view: "SparsityView", model: str) -> None:
-        colour, symbol = theme.MODEL_STYLE.get(model, ("#ffffff", "o"))
+        colour, symbol = theme.model_style(model)
         self.model = model
-        dashed = model in ("random",)
+        dashed = model in DASHED
         self.line = pg.PlotDataItem(pen=pg.mkPen(colour, width=2, style=Qt.DashLine if dashed else Qt.SolidLine),
                                     symbol=symbol, symbolSize=14 if symbol == "star" else 9, symbolBrush=colour, symbolPen=pg.mkPen(theme.BG),
-                                    name=MODEL_LABELS.get(model, model))
+                                    name=model_label(model))
         self.errors = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0),
                                       pen=pg.mkPen(colour, width=1.2), beam=0.035)
         self.runs = pg.ScatterPlotItem(size=6, symbol="o", pen=pg.mkPen(colour, width=1),
@@ -102,21 +110,15 @@ class SparsityView(ViewCard):
         lab = theme.label_style()
         self.plot.setLabel("bottom", "synapses removed (%, log scale of those kept)", **lab)
         self.plot.setLabel("left", "test accuracy (%)", **lab)
-        self.plot.setXRange(-0.05, X_MAX, padding=0)
         self.plot.setYRange(0, 100, padding=0)
-        self.plot.setLimits(xMin=-0.3, xMax=X_MAX + 0.3, yMin=-5, yMax=105)
         # the legend is a line of text under the plot: it never covers data and wraps in narrow windows
         self.legend = QLabel("")
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.RichText)
         self.body.addWidget(self.legend)
 
-        self.dense_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(theme.model_color("dense"), width=1,
-                                                                 style=Qt.DashLine),
-                                          label="dense {value:.1f} %",
-                                          labelOpts={"position": 0.97, "color": theme.FG, "anchors": [(1, 1), (1, 1)]})
-        self.dense_line.hide()
-        self.plot.addItem(self.dense_line, ignoreBounds=True)
+        #: one horizontal level per model that uses every input (no K), e.g. the dense perceptron
+        self.level_lines: dict[str, pg.InfiniteLine] = {}
 
         self.live = pg.ScatterPlotItem(size=16, symbol="o", pen=pg.mkPen("#ffffff", width=2),
                                        brush=pg.mkBrush(None))
@@ -127,38 +129,69 @@ class SparsityView(ViewCard):
         self.empty_note = pg.TextItem(html=f"<div style='color:{theme.FG_DIM}; font-size:10pt; text-align:center'>"
                                            "Results gather here: release a sparsity slider, press Train,<br>"
                                            "or run a sweep (Run ▸ Run sweep…).</div>", anchor=(0.5, 0.5))
-        self.empty_note.setPos(X_MAX / 2, 50)
         self.plot.addItem(self.empty_note, ignoreBounds=True)
+        self.n_inputs = 0
+        self._x_max = 0.0
+        self.set_n_inputs(2)  # the dataset's input count arrives with the dataset
 
         self.details = QLabel("Hover a point for its run's details.")
         self.details.setObjectName("Dim")
         self.details.setWordWrap(True)
         self.body.addWidget(self.details)
 
+    def set_n_inputs(self, n_inputs: int) -> None:
+        """Span the x axis from dense to K = 1 of N inputs (and of the largest N among the results shown)."""
+        n = max(int(n_inputs), 2, *(int(p.row.n_inputs or 0) for p in self._points.values()))
+        if n == self.n_inputs:
+            return
+        self.n_inputs = n
+        self._x_max = x_max(n)
+        self.plot.setLimits(xMin=-0.3, xMax=self._x_max + 0.3, yMin=-5, yMax=105)
+        self.plot.setXRange(-0.05, self._x_max, padding=0)
+        self.empty_note.setPos(self._x_max / 2, 50)
+
     # --- data ---------------------------------------------------------------------------------------------
+    def _level_line(self, model: str) -> pg.InfiniteLine:
+        if model not in self.level_lines:
+            line = pg.InfiniteLine(angle=0, pen=pg.mkPen(theme.model_color(model), width=1, style=Qt.DashLine),
+                                   label=model_label(model, short=True).lower() + " {value:.1f} %",
+                                   labelOpts={"position": 0.97, "color": theme.FG, "anchors": [(1, 1), (1, 1)]})
+            line.hide()
+            self.plot.addItem(line, ignoreBounds=True)
+            self.level_lines[model] = line
+        return self.level_lines[model]
+
     def _series_for(self, model: str) -> _ModelSeries:
         if model not in self._series:
             self._series[model] = _ModelSeries(self, model)
-            order = [m for m in MODELS if m in self._series] + [m for m in self._series if m not in MODELS]
             entries = []
-            for m in order:
-                colour, symbol = theme.MODEL_STYLE.get(m, ("#ffffff", "o"))
+            for m in model_order(self._series):
+                colour, symbol = theme.model_style(m)
                 glyph = SYMBOL_GLYPHS.get(symbol, "●")
-                entries.append(f"<span style='color:{colour}'>{'– –' if m == 'random' else '—'}{glyph}</span>"
-                               f"&nbsp;{theme.MODEL_SHORT.get(m, m)}")
-            if "dense" in self._series:
-                entries.append(f"<span style='color:{theme.model_color('dense')}'>- - -</span>&nbsp;dense level")
+                entries.append(f"<span style='color:{colour}'>{'– –' if m in DASHED else '—'}{glyph}</span>"
+                               f"&nbsp;{model_label(m, short=True)}")
+            for m in model_order(self._series):
+                if not uses_k(m):
+                    entries.append(f"<span style='color:{theme.model_color(m)}'>- - -</span>&nbsp;"
+                                   f"{model_label(m, short=True).lower()} level")
             self.legend.setText("&nbsp;&nbsp; ".join(entries))
         return self._series[model]
 
     def set_points(self, points: list[SessionPoint]) -> None:
-        """Redraw from every session point (called when the session changes)."""
+        """Redraw from every session point (called when the session changes). Means and stds come from
+        engine.results.aggregate: one per (dataset, model, K, budget), and a model's line joins the points of
+        one dataset only."""
+        points = [p for p in points if math.isfinite(p.accuracy)]
         self._points = {p.id: p for p in points}
+        self.set_n_inputs(self.n_inputs)
         self.empty_note.setVisible(not points)
         by_model: dict[str, list[SessionPoint]] = {}
         for p in points:
             by_model.setdefault(p.model, []).append(p)
-        agg = aggregate_rows([p.row for p in points])
+        stats: dict[str, list] = {}
+        for a in aggregate([p.row for p in points]):
+            if a.mean is not None:
+                stats.setdefault(a.model, []).append(a)
         lowest = 100.0
         for model in list(by_model) + [m for m in self._series if m not in by_model]:
             series = self._series_for(model)
@@ -166,12 +199,13 @@ class SparsityView(ViewCard):
             xs = removed_to_x([p.removed_pct for p in pts]) if pts else np.zeros(0)
             ys = np.array([100 * p.accuracy for p in pts], dtype=float)
             series.runs.setData(x=xs, y=ys, data=[p.id for p in pts])
-            stats = agg.get(model, [])
-            if stats:
-                sx = removed_to_x([d["removed"] for d in stats])
-                sy = np.array([100 * d["mean"] for d in stats])
-                sd = np.array([100 * d["std"] for d in stats])
-                series.line.setData(sx, sy)
+            groups = sorted(stats.get(model, []), key=lambda a: (str(a.dataset), a.removed_synapses_pct))
+            if groups:
+                sx = removed_to_x([a.removed_synapses_pct for a in groups])
+                sy = np.array([100 * a.mean for a in groups])
+                sd = np.array([100 * (a.std or 0.0) for a in groups])
+                same = np.array([a.dataset == b.dataset for a, b in zip(groups, groups[1:])] + [False])
+                series.line.setData(sx, sy, connect=same)
                 series.errors.setData(x=sx, y=sy, height=2 * sd)
                 lowest = min(lowest, float(np.min(sy - sd)))
             else:
@@ -179,12 +213,13 @@ class SparsityView(ViewCard):
                 series.errors.setData(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0))
             if len(ys):
                 lowest = min(lowest, float(np.min(ys)))
-        dense = agg.get("dense")
-        if dense:
-            self.dense_line.show()  # (the label only follows the value while visible)
-            self.dense_line.setValue(100 * float(np.mean([d["mean"] for d in dense])))
-        else:
-            self.dense_line.hide()
+            if not uses_k(model):
+                line = self._level_line(model)
+                if groups:
+                    line.show()  # (the label only follows the value while visible)
+                    line.setValue(100 * float(np.mean([a.mean for a in groups])))
+                else:
+                    line.hide()
         lo = max(0.0, 10 * math.floor((lowest - 5) / 10)) if points else 0.0
         self.plot.setYRange(min(lo, 80.0), 100, padding=0.02)
 

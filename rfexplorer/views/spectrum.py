@@ -20,14 +20,15 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
 
-from engine.config import MODEL_LABELS
-
 from .. import spectra, theme
+from ..labels import model_label
 from ..state import DisplayState
 from .common import FrequencyAxis, ViewCard, align_left_axes
 
-SUBTITLE = ("Input comb (power per oscillator for the test image) · selected chain's response (sum of its "
+SUBTITLE = ("Input comb (power per oscillator for the test sample) · selected chain's response (sum of its "
             "Lorentzians) · all resonators by chain, ▲ s = +1, ▼ s = −1")
+IMAGE_THUMB = (30, 30)  #: size of the test-image thumbnail (pixels)
+STRIP_THUMB = (64, 12)  #: size of the thumbnail of a sample without an image shape
 
 
 def _swatch(colour: str, size: int = 12) -> QIcon:
@@ -39,15 +40,17 @@ def _swatch(colour: str, size: int = 12) -> QIcon:
 class SpectrumView(ViewCard):
     chain_selected = Signal(int)
 
-    def __init__(self, n_chains: int = 10, parent=None) -> None:
+    def __init__(self, parent=None) -> None:
         super().__init__("Frequency spectrum", SUBTITLE, parent)
         self.setObjectName("ViewCard")
-        self.n_chains = n_chains
+        self.n_chains = 0
+        self.class_names: tuple = ()
         self.selected_chain = 0
         self._state: Optional[DisplayState] = None
         self._images: Optional[np.ndarray] = None
         self._labels: Optional[np.ndarray] = None
-        self._image_shape = (28, 28)
+        self._image_shape: Optional[tuple] = None  #: (rows, columns) of the samples, None: a 1 x N strip
+        self._sample_names: tuple = ()  #: class names of the samples' labels
         self._params_key = None
         self._probe = None
         self._comb_drawn: Optional[tuple] = None  # what the comb shows: ((images, index), params, input freqs)
@@ -57,14 +60,15 @@ class SpectrumView(ViewCard):
         self._log = True
 
         # header: test image on display, selected chain
-        self.add_header_widget(QLabel("Test image"))
+        self.sample_title = QLabel("Test image")
+        self.add_header_widget(self.sample_title)
         self.sample_spin = QSpinBox()
         self.sample_spin.setRange(0, 0)
-        self.sample_spin.setToolTip("Which test image drives the input comb")
+        self.sample_spin.setToolTip("Which test sample drives the input comb")
         self.sample_spin.valueChanged.connect(self._on_sample_changed)
         self.add_header_widget(self.sample_spin)
         self.thumb = QLabel()
-        self.thumb.setFixedSize(30, 30)
+        self.thumb.setFixedSize(*IMAGE_THUMB)
         self.thumb.setScaledContents(True)
         self.add_header_widget(self.thumb)
         self.sample_caption = QLabel("")
@@ -72,8 +76,7 @@ class SpectrumView(ViewCard):
         self.add_header_widget(self.sample_caption)
         self.add_header_widget(QLabel("  Chain"))
         self.chain_combo = QComboBox()
-        for j in range(n_chains):
-            self.chain_combo.addItem(_swatch(theme.chain_color(j)), f"{j}  (class {j})")
+        self.chain_combo.setMaximumWidth(190)
         self.chain_combo.setToolTip("Chain whose response is drawn (click a row of the bottom plot, too)")
         self.chain_combo.currentIndexChanged.connect(self._on_chain_combo)
         self.add_header_widget(self.chain_combo)
@@ -124,11 +127,9 @@ class SpectrumView(ViewCard):
         # one scatter for every chain's resonators (coloured per chain): one setData per frame, not C
         self.res_item = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None))
         self.res_plot.addItem(self.res_item)
-        self._chain_brushes = [pg.mkBrush(theme.chain_color(j)) for j in range(n_chains)]
+        self._chain_brushes: list = []
         self._res_style: Optional[tuple] = None  # (shape key, rows, brushes, symbols) of the last frame
         self.res_plot.invertY(True)
-        self.res_plot.setYRange(-0.6, n_chains - 0.4, padding=0)
-        self.res_plot.getAxis("left").setTicks([[(j, str(j)) for j in range(n_chains)]])
         self.res_plot.scene().sigMouseClicked.connect(self._on_scene_click)
 
         note_html = f"<span style='color:{theme.FG_DIM}; font-size:10pt'></span>"
@@ -138,25 +139,56 @@ class SpectrumView(ViewCard):
         self.res_plot.addItem(self.res_note, ignoreBounds=True)
         self.resp_note.hide()
         self.res_note.hide()
+        self.configure(1, ())  # laid out for the real number of chains by the first state shown
         self._set_chain_colour(0)
         self.comb_plot.setYRange(0, 1.05e-6, padding=0)
         self.resp_plot.setYRange(-1, 1)
 
     # --- public API -----------------------------------------------------------------------------------------
-    def set_dataset(self, images: np.ndarray, labels: np.ndarray, image_shape=(28, 28)) -> None:
-        """Test images (S, N) in [0, 1] that can drive the comb."""
+    def configure(self, n_chains: int, class_names=()) -> None:
+        """Lay the view out for C chains (the chain selector, the rows of the resonator plot)."""
+        names = tuple(class_names) if class_names and len(class_names) == n_chains else \
+            tuple(str(j) for j in range(n_chains))
+        if n_chains == self.n_chains and names == self.class_names:
+            return
+        self.n_chains, self.class_names = n_chains, names
+        self._chain_brushes = [pg.mkBrush(theme.chain_color(j)) for j in range(n_chains)]
+        self._res_style = None
+        self.chain_combo.blockSignals(True)
+        self.chain_combo.clear()
+        for j, name in enumerate(names):
+            text = f"{j}  (class {name})" if name != str(j) else f"{j}"
+            self.chain_combo.addItem(_swatch(theme.chain_color(j)), text)
+        self.selected_chain = min(self.selected_chain, n_chains - 1)
+        self.chain_combo.setCurrentIndex(self.selected_chain)
+        self.chain_combo.blockSignals(False)
+        self.res_plot.setYRange(-0.6, n_chains - 0.4, padding=0)
+        every = max(1, -(-n_chains // 16))
+        self.res_plot.getAxis("left").setTicks([[(j, str(j)) for j in range(0, n_chains, every)]])
+        self._set_chain_colour(self.selected_chain)
+
+    def set_dataset(self, images: np.ndarray, labels: np.ndarray, image_shape=None, class_names=()) -> None:
+        """Test samples (S, N) in [0, 1] that can drive the comb; image_shape None: inputs without a 2-D
+        shape (the thumbnail is a 1 x N strip)."""
         self._images = np.asarray(images, dtype=np.float32)
         self._labels = np.asarray(labels)
-        self._image_shape = tuple(image_shape)
+        self._image_shape = tuple(image_shape) if image_shape is not None else None
+        self._sample_names = tuple(class_names or ())
+        strip = self._image_shape is None
+        self.sample_title.setText("Test sample" if strip else "Test image")
+        self.thumb.setFixedSize(*(STRIP_THUMB if strip else IMAGE_THUMB))
+        self.thumb.setScaledContents(not strip)
         self.sample_spin.blockSignals(True)
         self.sample_spin.setRange(0, max(0, len(self._images) - 1))
         self.sample_spin.blockSignals(False)
         self._update_thumb()
         self._update_comb()
 
+    @Slot(object)
     def show_state(self, state: DisplayState) -> None:
         self._state = state
         self.set_source(state.label)
+        self.configure(state.n_chains, state.class_names)
         key = (state.params, state.n_inputs)
         if key != self._params_key:
             self._params_key = key
@@ -175,6 +207,7 @@ class SpectrumView(ViewCard):
         """Forget the response plot's y range (a new run starts)."""
         self._resp_max = 0.0
 
+    @Slot(int)
     def set_selected_chain(self, j: int) -> None:
         j = int(max(0, min(self.n_chains - 1, j)))
         if j == self.selected_chain and self.chain_combo.currentIndex() == j:
@@ -205,12 +238,23 @@ class SpectrumView(ViewCard):
         x = self._current_sample()
         if x is None:
             return
-        h, w = self._image_shape
-        img = np.ascontiguousarray((np.clip(x.reshape(h, w), 0, 1) * 255).astype(np.uint8))
+        if self._image_shape is not None:
+            h, w = self._image_shape
+            img = np.clip(x.reshape(h, w), 0, 1)
+        else:  # a strip drawn at the label's own size (Qt's smooth scaling of 1-pixel-high pixmaps fails),
+            # scaled to its own maximum so that a quiet sample still shows its shape
+            w, h = STRIP_THUMB
+            bins = np.array([b.mean() if b.size else 0.0 for b in np.array_split(np.asarray(x, np.float64), w)])
+            top = float(bins.max()) if bins.size else 0.0
+            img = np.repeat((bins / top if top > 0 else bins)[None, :], h, axis=0)
+        img = np.ascontiguousarray((img * 255).astype(np.uint8))
         qimg = QImage(img.data, w, h, w, QImage.Format_Grayscale8).copy()
         self.thumb.setPixmap(QPixmap.fromImage(qimg))
         label = int(self._labels[self.sample_spin.value()]) if self._labels is not None else None
-        self.sample_caption.setText(f"label {label}" if label is not None else "")
+        if label is not None and 0 <= label < len(self._sample_names) and self._sample_names[label] != str(label):
+            self.sample_caption.setText(f"label {label} ({self._sample_names[label][:16]})")
+        else:
+            self.sample_caption.setText(f"label {label}" if label is not None else "")
 
     def _update_comb(self) -> None:
         st = self._state
@@ -240,7 +284,7 @@ class SpectrumView(ViewCard):
             self.resp_markers.setData([], [])
             self.res_item.setData([], [])
             self.sel_band.hide()
-            label = MODEL_LABELS.get(st.model, st.model)
+            label = model_label(st.model)
             html = (f"<div style='color:{theme.FG_DIM}; font-size:10pt; text-align:center'>{label}: no "
                     f"resonators.<br>Only the input comb is drawn.</div>")
             xr = self.comb_plot.getViewBox().viewRange()[0]
