@@ -82,3 +82,18 @@ def test_screenshot_script_writes_the_window_and_each_view(tmp_path):
                      "spectrum.png"]
     main = QImage(str(tmp_path / "main_window.png"))
     assert (main.width(), main.height()) == (1400, 900)
+
+
+def test_the_dense_level_is_one_datasets_never_an_average_over_datasets(app_env):
+    """Sweep rows of one dataset and a single run of another: the level shows the dataset with most runs."""
+    from engine.results import ResultRow
+    from rfexplorer.session import SessionPoint
+    from rfexplorer.views.sparsity import SparsityView
+
+    view = SparsityView()
+    rows = [ResultRow(model="dense", dataset="mnist", resonators_per_chain=784, seed=s, test_accuracy=a)
+            for s, a in enumerate((0.928, 0.929, 0.927))]
+    rows.append(ResultRow(model="dense", dataset="mnist-mini", resonators_per_chain=784, seed=0, test_accuracy=0.85))
+    view.set_points([SessionPoint(row=r, source="sweep") for r in rows])
+    assert view.level_lines["dense"].value() == pytest.approx(92.8)
+    view.deleteLater()

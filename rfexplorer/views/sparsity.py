@@ -217,7 +217,9 @@ class SparsityView(ViewCard):
                 line = self._level_line(model)
                 if groups:
                     line.show()  # (the label only follows the value while visible)
-                    line.setValue(100 * float(np.mean([a.mean for a in groups])))
+                    # one dataset's level, never an average over datasets: the one with the most runs
+                    main = max(groups, key=lambda a: (a.n, a.dataset == groups[-1].dataset))
+                    line.setValue(100 * float(main.mean))
                 else:
                     line.hide()
         lo = max(0.0, 10 * math.floor((lowest - 5) / 10)) if points else 0.0
