@@ -195,6 +195,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads")
     p.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar on stderr (it is drawn only when stderr is a terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,16 +343,21 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(max(1, int(n)))
 
 
-def _epoch_printer(cfg):
+def _epoch_printer(cfg, bar=None):
     state = {"epochs": 0}
     label = "val" if cfg.validation_fraction > 0 else "test"
+    say = bar.write if bar is not None else _info
 
     def progress(snap) -> None:
         if len(snap.history) > state["epochs"]:
-            for epoch, loss, train_acc, test_acc in snap.history[state["epochs"]:]:
-                _info(f"epoch {epoch}/{snap.epochs}  loss {loss:.4f}  train {100 * train_acc:.2f} %  "
-                      f"{label} {100 * test_acc:.2f} %  {snap.elapsed_s:.1f} s")
+            new = snap.history[state["epochs"]:]
+            for epoch, loss, train_acc, test_acc in new:
+                say(f"epoch {epoch}/{snap.epochs}  loss {loss:.4f}  train {100 * train_acc:.2f} %  "
+                    f"{label} {100 * test_acc:.2f} %  {snap.elapsed_s:.1f} s")
             state["epochs"] = len(snap.history)
+            if bar is not None:
+                _, loss, _, test_acc = new[-1]
+                bar.update(len(new), postfix=f"loss {loss:.4f}, {label} {100 * test_acc:.2f} %")
     return progress
 
 
@@ -359,6 +366,7 @@ def _train(args):
     from .config import remaining_synapses_pct
     from .data import load_dataset
     from .progress import CancelToken
+    from .progress_bar import ProgressBar
     from .training import run_training
 
     cfg = config_from_args(args)
@@ -369,9 +377,10 @@ def _train(args):
           f"({remaining_synapses_pct(k, ds.n_inputs):.2f} % of synapses), "
           f"{cfg.epochs} epoch(s), seed {cfg.seed}")
     token = CancelToken()
-    with _cancel_on_sigint(token):
+    with _cancel_on_sigint(token), ProgressBar(cfg.epochs, desc="train", unit="epoch",
+                                               quiet=getattr(args, "quiet", False)) as bar:
         # epoch lines only: no mid-epoch snapshots (they copy W and the attachments, which costs at large K)
-        result = run_training(cfg, dataset=ds, progress=_epoch_printer(cfg), cancel=token,
+        result = run_training(cfg, dataset=ds, progress=_epoch_printer(cfg, bar), cancel=token,
                               snapshot_interval_s=float("inf"))
     if result.cancelled:
         raise Interrupted
@@ -515,7 +524,8 @@ def cmd_models(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .progress import CancelToken
-    from .sweep import SweepSpec, run_sweep, write_results
+    from .progress_bar import ProgressBar
+    from .sweep import ROWS_FILE, SweepSpec, result_paths, run_sweep
 
     spec = SweepSpec.quick() if args.quick else SweepSpec.full()
     if args.overrides and any(o.strip().startswith("model_params.") for o in args.overrides):
@@ -540,23 +550,59 @@ def cmd_sweep(args) -> int:
         raise CliError(f"the output folder {out_dir} is a file")
     _info(f"sweep: {n_jobs} runs ({', '.join(spec.models)}; K in {', '.join(map(str, spec.ks))}; seeds "
           f"{', '.join(map(str, spec.seeds))}) on {base.dataset}, {base.epochs} epoch(s), "
-          f"{workers_used} worker(s)")
+          f"{workers_used} worker(s); rows go to {out_dir / ROWS_FILE} as they finish")
     start = time.perf_counter()
-    count = {"n": 0}
+    state = {"n": 0, "total": n_jobs, "bar": None}
+    quiet = getattr(args, "quiet", False)
+
+    def on_plan(total: int, done: int) -> None:
+        state["n"], state["total"] = done, total
+        state["bar"] = ProgressBar(total, desc="sweep", unit="run", initial=done, quiet=quiet)
 
     def on_result(row: dict) -> None:
-        count["n"] += 1
+        state["n"] += 1
         acc = row.get("test_accuracy")
         status = f"{100 * acc:6.2f} %" if acc is not None else f"FAILED: {row.get('error')}"
         secs = row.get("train_seconds")
-        _info(f"[{count['n']:>{len(str(n_jobs))}}/{n_jobs}] {row['model']:<9} K={row['resonators_per_chain']:<4} "
-              f"seed {row['seed']}  {status}" + (f"  {secs:.1f} s" if secs is not None else ""))
+        what = f"{row['model']:<9} K={row['resonators_per_chain']:<4} seed {row['seed']}"
+        bar = state["bar"]
+        if bar is not None and bar.enabled:
+            if acc is None:
+                bar.write(f"{what}  {status}")
+            bar.update(1, postfix=f"{row['model']} K={row['resonators_per_chain']}: {status.strip()}")
+        else:
+            total = state["total"]
+            _info(f"[{state['n']:>{len(str(total))}}/{total}] {what}  {status}"
+                  + (f"  {secs:.1f} s" if secs is not None else ""))
 
     token = CancelToken()
-    with _cancel_on_sigint(token):
-        rows = run_sweep(spec, on_result=on_result, cancel=token)
+
+    def on_sigterm(signum, frame):
+        if token.is_set():
+            raise KeyboardInterrupt
+        token.set()
+        _info("terminated: stopping (finished runs are kept)")
+
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        try:
+            previous_term = signal.signal(signal.SIGTERM, on_sigterm)
+        except (ValueError, OSError):
+            previous_term = None
+    rows: list = []
+    try:
+        with _cancel_on_sigint(token):
+            try:
+                rows = run_sweep(spec, on_result=on_result, cancel=token, out_dir=out_dir, on_note=_info,
+                                 on_plan=on_plan)
+            finally:
+                if state["bar"] is not None:
+                    state["bar"].close()
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     elapsed = time.perf_counter() - start
-    paths = write_results(rows, out_dir, spec) if rows else {}
+    paths = result_paths(out_dir) if rows else {}
     if paths:
         _info(f"wrote {paths['csv']}, {paths['json']}, {paths['md']} ({len(rows)} runs in {elapsed:.0f} s)")
     if token.is_set():

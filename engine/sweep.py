@@ -8,11 +8,19 @@ are recorded at K = N (0 % removed). Rows are :class:`engine.results.ResultRow` 
 Runs go to a process pool (``spawn`` context, one torch thread per worker, the dataset loaded once per
 worker) when ``spec.workers > 1``, longest runs first; otherwise they run one after the other in the calling
 thread. Results are reported through ``on_result`` in the calling thread as each run finishes.
+
+Resuming: given an output folder, each finished row is appended to ``OUT/rows.jsonl`` (one JSON line, flushed
+and fsynced) as soon as it is reported, and a later sweep into the same folder skips the runs whose row is
+already there with the same resolved settings and dataset (failed rows are run again). The summary files
+(``sweep.csv``, ``sweep.json``, ``sweep_table.md``) are rewritten atomically from the sweep's rows at the end,
+also when the sweep is interrupted.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import multiprocessing
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -24,7 +32,7 @@ from .config import RunConfig, removed_synapses_pct
 from .files import atomic_write_text, dumps_json, json_safe
 from .models import get_spec, list_models
 from .progress import CancelToken, DivergenceError
-from .results import Aggregate, ResultRow, aggregate, software_versions, utc_now_iso
+from .results import Aggregate, ResultRow, aggregate, dataset_record, software_versions, utc_now_iso
 from .tables import csv_text
 
 #: Levels of the reference sweep: K = 1 ... 784 on a roughly logarithmic grid that includes K = 10 (98.72 %
@@ -39,6 +47,9 @@ PAPER_DENSE_MINUS_RF_INPUT = 3.71
 SPAWN_METHOD = "spawn"
 
 ResultCallback = Callable[[dict], None]
+NoteCallback = Callable[[str], None]
+#: The row log of a sweep folder: one finished run per line, appended as runs finish.
+ROWS_FILE = "rows.jsonl"
 
 
 @dataclass(frozen=True)
@@ -182,8 +193,141 @@ def _sort_key(row: dict):
             seed if isinstance(seed, int) else -1)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The row log (rows.jsonl) and resuming
+# ---------------------------------------------------------------------------------------------------------
+
+def _canonical(value) -> str:
+    """Settings as comparable text: JSON-safe, keys sorted (a row read back from JSON compares equal)."""
+    return json.dumps(json_safe(value), sort_keys=True, separators=(",", ":"))
+
+
+def settings_key(cfg: RunConfig) -> str:
+    """What identifies a run's settings: its resolved settings tree, canonically serialised."""
+    return _canonical(cfg.resolved().to_dict())
+
+
+#: The parts of :func:`engine.results.dataset_record` that identify the data (not where it was read from).
+_DATASET_IDENTITY = ("name", "n_inputs", "n_classes", "n_train", "n_test", "class_names", "image_shape",
+                     "scaling")
+
+
+def dataset_identity(record: dict) -> str:
+    record = record or {}
+    return _canonical({k: record.get(k) for k in _DATASET_IDENTITY})
+
+
+def read_rows_log(path) -> tuple[list[dict], list[str]]:
+    """The rows of a ``rows.jsonl`` file and notes about lines that were skipped (a last line cut short by a
+    crash, or a line that is not a JSON object). A missing file gives no rows."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], []
+    rows: list[dict] = []
+    notes: list[str] = []
+    lines = data.split(b"\n")
+    complete = data.endswith(b"\n")
+    last = len(lines) - (2 if complete else 1)  # index of the last non-empty-by-position line
+    for i, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError):
+            where = "last line" if i >= last else f"line {i + 1}"
+            notes.append(f"ignored the {where} of {path} (incomplete or not a result row)")
+            continue
+        rows.append(row)
+    return rows, notes
+
+
+class RowLog:
+    """Appends rows to a ``rows.jsonl`` file, one JSON line each, flushed and fsynced before returning, so an
+    interrupted sweep loses no finished row and never leaves a half-written line behind a complete one."""
+
+    def __init__(self, path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair_tail()
+        self._file = open(self.path, "ab")
+
+    def _repair_tail(self) -> None:
+        """A last line without its newline (a crash mid-write) is cut off, or ended if it is a whole row,
+        so the next row starts on a line of its own."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        if not data or data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        try:
+            ok = isinstance(json.loads(data[cut:].decode("utf-8")), dict)
+        except (ValueError, UnicodeDecodeError):
+            ok = False
+        with open(self.path, "r+b") as f:
+            if ok:
+                f.seek(0, os.SEEK_END)
+                f.write(b"\n")
+            else:
+                f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def append(self, row: dict) -> None:
+        line = json.dumps(json_safe(row), allow_nan=False, separators=(",", ":")) + "\n"
+        self._file.write(line.encode("utf-8"))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> "RowLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _is_done(row: dict) -> bool:
+    acc = row.get("test_accuracy")
+    return row.get("error") is None and not row.get("cancelled") and isinstance(acc, (int, float))
+
+
+def finished_rows(jobs: Sequence[RunConfig], logged: Sequence[dict], dataset) -> dict[int, dict]:
+    """Which of ``jobs`` already have a successful row in ``logged`` with the same resolved settings and the
+    same dataset: {job index: row} (the last matching row wins)."""
+    wanted = dataset_identity(dataset_record(dataset))
+    by_key: dict[str, dict] = {}
+    for row in logged:
+        if not _is_done(row) or not isinstance(row.get("config"), dict):
+            continue
+        if dataset_identity(row.get("dataset_info") or {}) != wanted:
+            continue
+        by_key[_canonical(row["config"])] = row
+    found = {}
+    for i, cfg in enumerate(jobs):
+        row = by_key.get(settings_key(cfg))
+        if row is not None:
+            found[i] = row
+    return found
+
+
+def result_paths(out_dir) -> dict[str, Path]:
+    """Where :func:`write_results` writes into ``out_dir``."""
+    out = Path(out_dir)
+    return {"csv": out / "sweep.csv", "json": out / "sweep.json", "md": out / "sweep_table.md"}
+
+
 def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback] = None,
-              cancel: Optional[CancelToken] = None) -> list[dict]:
+              cancel: Optional[CancelToken] = None, out_dir=None, on_note: Optional[NoteCallback] = None,
+              on_plan: Optional[Callable[[int, int], None]] = None) -> list[dict]:
     """Run every job of ``spec`` and return the rows (sorted by model, K, seed).
 
     ``dataset`` (an :class:`engine.data.Dataset` of ``spec.base.dataset``) avoids loading it again; worker
@@ -191,6 +335,13 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
     Setting ``cancel`` stops submitting runs, cancels those not started and stops running ones at their next
     batch; the runs cut short are not reported, and the rows finished so far are returned. A run that diverges
     gives a row with ``test_accuracy`` None and the reason in ``error`` (the sweep goes on).
+
+    With ``out_dir``, each reported row is first appended to ``out_dir/rows.jsonl``; runs already there with
+    the same resolved settings and dataset are skipped (their rows are returned, not reported again; failed
+    rows are run again; rows of other settings stay in the file but are not part of this sweep), and
+    ``sweep.csv``, ``sweep.json`` and ``sweep_table.md`` are written from the returned rows at the end, also
+    when interrupted. ``on_note(text)`` receives what a person should know (how many runs were skipped, lines
+    of the file that were ignored); ``on_plan(n_jobs, n_already_done)`` is called once before any run.
     """
     from .data import load_dataset
 
@@ -203,28 +354,59 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
     if dataset.n_inputs < max(c.resonators_per_chain for c in jobs):
         raise ValueError(f"resonators per chain must be between 1 and {dataset.n_inputs} for {dataset.name}")
     rows: list[dict] = []
+    log: Optional[RowLog] = None
+    todo = list(jobs)
+    if out_dir is not None:
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"the output folder {out} is a file")
+        log_path = out / ROWS_FILE
+        logged, notes = read_rows_log(log_path)
+        for text in notes:
+            if on_note is not None:
+                on_note(text)
+        done = finished_rows(jobs, logged, dataset)
+        if done and on_note is not None:
+            on_note(f"resuming: {len(done)} of {len(jobs)} runs already done in {log_path}")
+        rows.extend(done.values())
+        todo = [cfg for i, cfg in enumerate(jobs) if i not in done]
+        if todo:
+            log = RowLog(log_path)
+    if on_plan is not None:
+        on_plan(len(jobs), len(jobs) - len(todo))
 
     def deliver(row: dict) -> None:
+        if log is not None:
+            log.append(row)
+            row = json.loads(json.dumps(json_safe(row)))  # as it reads back from the file
         rows.append(row)
         if on_result is not None:
             on_result(row)
 
-    if spec.workers == 1:
-        from .training import run_training
+    try:
+        if not todo:
+            pass
+        elif spec.workers == 1:
+            from .training import run_training
 
-        for cfg in jobs:
-            if cancel is not None and cancel.is_set():
-                break
-            try:
-                result = run_training(cfg, dataset=dataset, cancel=cancel)
-            except DivergenceError as exc:
-                deliver(failed_row(cfg, str(exc), dataset.n_inputs, dataset.n_classes))
-                continue
-            if result.cancelled:
-                break
-            deliver(result_row(result))
-    else:
-        _run_pool(spec, jobs, dataset, deliver, cancel)
+            for cfg in todo:
+                if cancel is not None and cancel.is_set():
+                    break
+                try:
+                    result = run_training(cfg, dataset=dataset, cancel=cancel)
+                except DivergenceError as exc:
+                    deliver(failed_row(cfg, str(exc), dataset.n_inputs, dataset.n_classes))
+                    continue
+                if result.cancelled:
+                    break
+                deliver(result_row(result))
+        else:
+            _run_pool(spec, todo, dataset, deliver, cancel)
+    finally:
+        if log is not None:
+            log.close()
+        if out_dir is not None and rows:
+            write_results(rows, out_dir, spec)
     return sorted(rows, key=_sort_key)
 
 
@@ -404,6 +586,7 @@ def write_results(rows: Sequence[dict], out_dir, spec: Optional[SweepSpec] = Non
     }
 
 
-__all__ = ["DEFAULT_KS", "DEFAULT_SEEDS", "SweepSpec",
-           "estimated_cost", "failed_row", "markdown_table", "result_row", "rows_csv_text", "run_sweep",
+__all__ = ["DEFAULT_KS", "DEFAULT_SEEDS", "ROWS_FILE", "RowLog", "SweepSpec",
+           "dataset_identity", "estimated_cost", "failed_row", "finished_rows", "read_rows_log", "result_paths",
+           "settings_key", "markdown_table", "result_row", "rows_csv_text", "run_sweep",
            "sweep_document", "write_results"]
