@@ -315,7 +315,8 @@ def _apply_sparsity(args, cfg, n_inputs: int):
 
 @contextmanager
 def _cancel_on_sigint(token):
-    """First Ctrl-C sets ``token`` (the run stops at its next batch); a second one interrupts at once."""
+    """First Ctrl-C (or SIGTERM) sets ``token`` (the run stops at its next batch, keeping what is finished); a
+    second one interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -324,13 +325,15 @@ def _cancel_on_sigint(token):
         if token.is_set():
             raise KeyboardInterrupt
         token.set()
-        _info("interrupted: stopping (press Ctrl-C again to stop at once)")
+        what = "interrupted" if signum == signal.SIGINT else "terminated"
+        _info(f"{what}: stopping (press Ctrl-C again to stop at once)")
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # ---------------------------------------------------------------------------------------------------------
