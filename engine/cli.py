@@ -249,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="sweep-results", metavar="DIR", help="output folder (default: sweep-results)")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help=f"worker processes (default: usable cores, {_usable_cores()} here)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="'local': this machine's worker processes (default); 'ray': one Ray task per run, on a "
+                        "local Ray instance (127.0.0.1 only, --workers CPUs) or the cluster at --address "
+                        "(needs pip install 'rfexplorer[cluster]')")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --backend ray: join the Ray cluster at ADDR (e.g. HEAD:6379) instead of starting "
+                        "a local instance")
     p.add_argument("--models", type=_csv_list(_model_name), default=None, metavar="LIST",
                    help="comma-separated models (default: all)")
     p.add_argument("--ks", type=_csv_list(_k_value), default=None, metavar="LIST",
@@ -530,6 +537,17 @@ def cmd_sweep(args) -> int:
     from .progress_bar import ProgressBar
     from .sweep import ROWS_FILE, SweepSpec, result_paths, run_sweep
 
+    backend = getattr(args, "backend", "local")
+    address = getattr(args, "address", None)
+    if address and backend != "ray":
+        raise CliError("--address names a Ray cluster, so it needs --backend ray")
+    if backend == "ray":
+        from .sweep_ray import RayUnavailableError, import_ray
+
+        try:
+            import_ray()
+        except RayUnavailableError as exc:
+            raise CliError(str(exc)) from None
     spec = SweepSpec.quick() if args.quick else SweepSpec.full()
     if args.overrides and any(o.strip().startswith("model_params.") for o in args.overrides):
         raise CliError("a sweep trains several models, so model_params cannot be set with --set; train one "
@@ -547,13 +565,15 @@ def cmd_sweep(args) -> int:
     n_jobs = len(spec.jobs())
     workers_used = min(spec.workers, n_jobs)
     # The coordinating process needs one thread; the in-process path uses --threads (default 1).
-    _set_threads(spec.threads_per_worker if workers_used == 1 else 1)
+    _set_threads(spec.threads_per_worker if workers_used == 1 and backend == "local" else 1)
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise CliError(f"the output folder {out_dir} is a file")
     _info(f"sweep: {n_jobs} runs ({', '.join(spec.models)}; K in {', '.join(map(str, spec.ks))}; seeds "
           f"{', '.join(map(str, spec.seeds))}) on {base.dataset}, {base.epochs} epoch(s), "
-          f"{workers_used} worker(s); rows go to {out_dir / ROWS_FILE} as they finish")
+          + (f"{workers_used} worker(s)" if backend == "local" else
+             f"Ray cluster at {address}" if address else f"local Ray instance with {spec.workers} CPU(s)")
+          + f"; rows go to {out_dir / ROWS_FILE} as they finish")
     start = time.perf_counter()
     state = {"n": 0, "total": n_jobs, "bar": None}
     quiet = getattr(args, "quiet", False)
@@ -597,7 +617,7 @@ def cmd_sweep(args) -> int:
         with _cancel_on_sigint(token):
             try:
                 rows = run_sweep(spec, on_result=on_result, cancel=token, out_dir=out_dir, on_note=_info,
-                                 on_plan=on_plan)
+                                 on_plan=on_plan, backend=backend, address=address)
             finally:
                 if state["bar"] is not None:
                     state["bar"].close()

@@ -50,6 +50,8 @@ ResultCallback = Callable[[dict], None]
 NoteCallback = Callable[[str], None]
 #: The row log of a sweep folder: one finished run per line, appended as runs finish.
 ROWS_FILE = "rows.jsonl"
+#: Where runs execute: "local" (this thread or a process pool) or "ray" (engine/sweep_ray.py).
+BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,8 @@ def result_paths(out_dir) -> dict[str, Path]:
 
 def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback] = None,
               cancel: Optional[CancelToken] = None, out_dir=None, on_note: Optional[NoteCallback] = None,
-              on_plan: Optional[Callable[[int, int], None]] = None) -> list[dict]:
+              on_plan: Optional[Callable[[int, int], None]] = None, backend: str = "local",
+              address: Optional[str] = None) -> list[dict]:
     """Run every job of ``spec`` and return the rows (sorted by model, K, seed).
 
     ``dataset`` (an :class:`engine.data.Dataset` of ``spec.base.dataset``) avoids loading it again; worker
@@ -342,8 +345,18 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
     ``sweep.csv``, ``sweep.json`` and ``sweep_table.md`` are written from the returned rows at the end, also
     when interrupted. ``on_note(text)`` receives what a person should know (how many runs were skipped, lines
     of the file that were ignored); ``on_plan(n_jobs, n_already_done)`` is called once before any run.
+
+    ``backend`` is ``"local"`` (the default: this thread or a process pool) or ``"ray"`` (one Ray task per
+    run, see :mod:`engine.sweep_ray`; ``address`` joins a running cluster, none starts a local instance).
     """
     from .data import load_dataset
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown sweep backend {backend!r} (choose from: {', '.join(BACKENDS)})")
+    if backend == "ray":
+        from .sweep_ray import import_ray
+
+        import_ray()  # says how to install Ray before any data is loaded
 
     base = spec.base
     if dataset is None:
@@ -386,6 +399,10 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
     try:
         if not todo:
             pass
+        elif backend == "ray":
+            from .sweep_ray import run_ray
+
+            run_ray(spec, todo, dataset, deliver, cancel, address=address)
         elif spec.workers == 1:
             from .training import run_training
 
@@ -586,7 +603,7 @@ def write_results(rows: Sequence[dict], out_dir, spec: Optional[SweepSpec] = Non
     }
 
 
-__all__ = ["DEFAULT_KS", "DEFAULT_SEEDS", "ROWS_FILE", "RowLog", "SweepSpec",
+__all__ = ["BACKENDS", "DEFAULT_KS", "DEFAULT_SEEDS", "ROWS_FILE", "RowLog", "SweepSpec",
            "dataset_identity", "estimated_cost", "failed_row", "finished_rows", "read_rows_log", "result_paths",
            "settings_key", "markdown_table", "result_row", "rows_csv_text", "run_sweep",
            "sweep_document", "write_results"]
