@@ -7,7 +7,7 @@ import torch
 from engine import physics
 from engine.chain_layer import RFChainLayer
 from engine.config import RunConfig
-from engine.fast_weight import ShiftInvariantWeight, ShiftKernel, kernel
+from engine.fast_weight import ShiftKernel, kernel
 from engine.physics import DeviceParams
 from engine.training import run_training
 

@@ -21,7 +21,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..model_base import PerceptronModel
 from .dense import linear_parameters
