@@ -145,8 +145,8 @@ class StructuralPlasticity:
         model, chains = self.model, self.model.chains
         sites, site_lines = self.propose(self.grad_sum)
         idx = torch.randint(0, len(self.train_x), (P.sample_size,), generator=self.generator).to(self.device)
-        p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
-        y = self.train_y[idx]
+        p_in = torch.index_select(self.train_x, 0, idx) * model.params.p_max_uw  # (S, N)
+        y = torch.index_select(self.train_y, 0, idx)
         n_chains, k_res = chains.n_chains, chains.n_resonators
         gain = model.gain.expand(n_chains)
         signs = chains.signs  # (K,)
@@ -202,8 +202,8 @@ class StructuralPlasticity:
         model, chains = self.model, self.model.chains
         idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(
             self.device)
-        p_in = self.train_x[idx] * model.params.p_max_uw  # (S, N)
-        y = self.train_y[idx]
+        p_in = torch.index_select(self.train_x, 0, idx) * model.params.p_max_uw  # (S, N)
+        y = torch.index_select(self.train_y, 0, idx)
         w = chains.weight()  # (C, N)
         gain = model.gain.expand(w.shape[0])  # (C,)
         logits = (p_in @ w.t()) * gain + model.bias
