@@ -24,6 +24,9 @@ from PySide6.QtWidgets import (QAbstractSlider, QComboBox, QDoubleSpinBox, QGrid
                                QGroupBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
+import torch
+
+from engine.compute import COMPUTE_DEVICES
 from engine.config import RunConfig, removed_synapses_pct
 from engine.data import (DATASET_FILE_SUFFIXES, DATASET_NAMES, EMBEDDED_NAME, TORCHVISION_DATASETS,
                          available_datasets, resolve_data_root)
@@ -198,6 +201,19 @@ class ControlPanel(QWidget):
             tg.addWidget(w, r, 1)
             tg.addWidget(QLabel(label2), r, 2)
             tg.addWidget(w2, r, 3)
+        self.compute_combo = QComboBox()
+        self.compute_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.compute_combo.addItems(COMPUTE_DEVICES)
+        self.compute_combo.setCurrentText("cpu")
+        if torch.cuda.is_available():
+            self.compute_combo.setToolTip("Where training runs: cpu, cuda (the GPU) or auto (the GPU when there "
+                                          "is one). Seeds give the same draws everywhere; float sums differ.")
+        else:
+            self.compute_combo.setEnabled(False)
+            self.compute_combo.setToolTip("Where training runs. torch sees no GPU on this machine, so only the "
+                                          "CPU is offered.")
+        tg.addWidget(QLabel("Compute"), 2, 0)
+        tg.addWidget(self.compute_combo, 2, 1, 1, 3)
         tg.setColumnStretch(1, 1)
         tg.setColumnStretch(3, 1)
         self.epochs_spin.valueChanged.connect(self._on_epochs_edited)
@@ -471,7 +487,8 @@ class ControlPanel(QWidget):
         return RunConfig(model=self.model(), resonators_per_chain=self._k, dataset=self.dataset(),
                          data_dir=data_dir, epochs=int(self.epochs_spin.value()),
                          batch_size=int(self.batch_spin.value()), lr=lr if lr > 0 else None,
-                         seed=int(self.seed_spin.value()), device=self.device_params())
+                         seed=int(self.seed_spin.value()), device=self.device_params(),
+                         compute_device=self.compute_combo.currentText())
 
     def set_config(self, cfg: RunConfig) -> None:
         self.set_model(cfg.model)
@@ -480,6 +497,8 @@ class ControlPanel(QWidget):
         self.batch_spin.setValue(cfg.batch_size)
         self.lr_spin.setValue(cfg.lr or 0.0)
         self.seed_spin.setValue(cfg.seed)
+        if self.compute_combo.isEnabled():
+            self.compute_combo.setCurrentText(cfg.compute_device)
         d = cfg.device
         self.alpha_spin.setValue(d.alpha)
         self.phi_spin.setValue(math.degrees(d.phi))

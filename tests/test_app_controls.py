@@ -126,3 +126,13 @@ def test_default_epochs_follow_the_dataset_until_edited(window, qtbot):
     with qtbot.waitSignal(window.datasets.changed, timeout=60_000):
         c.select_dataset("mnist-mini")
     assert c.epochs_spin.value() == 7 and c.config().epochs == 7
+
+
+def test_the_compute_device_is_in_the_controls_and_the_config(window):
+    import torch
+
+    combo = window.controls.compute_combo
+    assert window.controls.config().compute_device == "cpu"
+    assert combo.isEnabled() == torch.cuda.is_available()
+    if not torch.cuda.is_available():
+        assert "no GPU" in combo.toolTip()
