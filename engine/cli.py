@@ -48,7 +48,9 @@ class Interrupted(Exception):
 
 def _sentence(msg: str) -> str:
     msg = " ".join(str(msg).split()) or "unknown error"
-    msg = msg[0].upper() + msg[1:]
+    first = msg.split(" ", 1)[0]
+    if not any(c in first for c in "._"):  # a setting's name (model_params.alpha, compute_device) stays as is
+        msg = msg[0].upper() + msg[1:]
     return msg if msg.endswith((".", "!", "?")) else msg + "."
 
 
