@@ -97,6 +97,11 @@ class RFChainLayer(nn.Module):
         return physics.coupling_tensor(f, self.resonator_freqs_ghz(), self.params, self.alpha_r, self.k_sd_r,
                                        self.signs)
 
+    def _inputs_nominal(self) -> bool:
+        """Whether the input oscillators sit, untrained, at their nominal comb positions 0..N-1."""
+        nominal = torch.arange(self.n_inputs, dtype=self.input_comb.dtype, device=self.input_comb.device)
+        return not self.input_comb.requires_grad and torch.equal(self.input_comb.detach(), nominal)
+
     def fast_build(self) -> Optional[ShiftKernel]:
         """The FFT build's kernel when it applies to this layer now (see engine.fast_weight), else None:
         inputs at their nominal comb positions, a geometric plan, one damping, and (for 'auto') K large."""
@@ -111,15 +116,13 @@ class RFChainLayer(nn.Module):
             why = "trained input frequencies move the inputs off the comb"
         elif self.weight_build == "auto" and self.n_resonators < FFT_MIN_RESONATORS:
             return None
-        elif not torch.equal(self.input_comb.detach(), torch.arange(self.n_inputs, dtype=self.input_comb.dtype,
-                                                                  device=self.input_comb.device)):
+        elif not self._inputs_nominal():
             why = "the input oscillators are not at their nominal frequencies"
-        elif self._shift_kernel is None:
-            self._shift_kernel = ShiftKernel(self.params, self.n_inputs, self.comb_range)
+        else:
+            if self._shift_kernel is None:
+                self._shift_kernel = ShiftKernel(self.params, self.n_inputs, self.comb_range)
             if not self._shift_kernel.available:
                 why = "the input spacing is too many linewidths for the expansion"
-        elif not self._shift_kernel.available:
-            why = "the input spacing is too many linewidths for the expansion"
         if why is not None:
             if self.weight_build == "fft":
                 raise ValueError(f"weight_build 'fft' cannot be used here: {why}")
@@ -169,9 +172,7 @@ class RFChainLayer(nn.Module):
     def _attachment_window(self) -> Optional[int]:
         """Half-width (inputs) of the window that holds each resonator's strongest coupling, or None when the
         inputs are not at their nominal positions or the window would not be much smaller than N."""
-        if self.params.plan != "geometric" or self.input_comb.requires_grad or not torch.equal(
-                self.input_comb.detach(), torch.arange(self.n_inputs, dtype=self.input_comb.dtype,
-                                                       device=self.input_comb.device)):
+        if self.params.plan != "geometric" or not self._inputs_nominal():
             return None
         alpha = self.params.alpha if self.alpha_r is None else float(self.alpha_r.max())
         ratio = physics.comb_ratio(self.params, self.n_inputs)

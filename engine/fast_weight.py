@@ -44,11 +44,6 @@ MAX_DEGREE = 40
 CHECK_POINTS = 41
 
 
-def is_shift_invariant(params: DeviceParams, has_damping_spread: bool) -> bool:
-    """Whether the coupling depends only on comb distance (geometric plan, one damping)."""
-    return params.plan == "geometric" and not has_damping_spread
-
-
 def _chebyshev(t: torch.Tensor, degree: int) -> tuple[torch.Tensor, torch.Tensor]:
     """T_q(t) and dT_q/dt for q < degree, stacked on a new last axis."""
     ts, dts = [torch.ones_like(t), t], [torch.zeros_like(t), torch.ones_like(t)]
@@ -94,17 +89,10 @@ class ShiftKernel:
         self.e_min = -self.m_max
         self.n_offsets = n_inputs + self.n_sites - 1
         e = torch.arange(self.n_offsets, dtype=torch.float64) + self.e_min
-        self.degree = self._choose_degree(e, params, n_inputs)
+        self.degree, coeffs = self._choose_degree(e, params, n_inputs)
         self.available = self.degree is not None
         if not self.available:
             return
-        q = self.degree
-        nodes = torch.cos(math.pi * (torch.arange(q, dtype=torch.float64) + 0.5) / q)  # t in [-1, 1]
-        samples = kernel(e.view(-1, 1) - 0.5 * nodes.view(1, -1), params, n_inputs)  # g(e - t/2): (E, Q)
-        tq, _ = _chebyshev(nodes, q)  # (Q nodes, Q terms)
-        weight = torch.full((q,), 2.0 / q, dtype=torch.float64)
-        weight[0] = 1.0 / q
-        coeffs = (samples @ tq) * weight  # (E, Q): c_q(e)
         self.fft_size = _fast_size(self.n_offsets)
         # single precision from here: the expansion error (KERNEL_RTOL) is far below float32 rounding
         self.kernel_fft = torch.fft.rfft(coeffs.t().contiguous(), n=self.fft_size).to(torch.complex64)
@@ -119,7 +107,21 @@ class ShiftKernel:
         return self.kernel_fft
 
     @staticmethod
-    def _choose_degree(e: torch.Tensor, params: DeviceParams, n_inputs: int) -> Optional[int]:
+    def _coefficients(e: torch.Tensor, params: DeviceParams, n_inputs: int, q: int) -> torch.Tensor:
+        """c_q(e) (E, Q): the Chebyshev coefficients of delta -> g(e - delta) on |delta| <= 1/2, from g at the
+        Q Chebyshev nodes."""
+        nodes = torch.cos(math.pi * (torch.arange(q, dtype=torch.float64) + 0.5) / q)  # t in [-1, 1]
+        samples = kernel(e.view(-1, 1) - 0.5 * nodes.view(1, -1), params, n_inputs)  # g(e - t/2): (E, Q)
+        tq, _ = _chebyshev(nodes, q)  # (Q nodes, Q terms)
+        weight = torch.full((q,), 2.0 / q, dtype=torch.float64)
+        weight[0] = 1.0 / q
+        return (samples @ tq) * weight
+
+    @staticmethod
+    def _choose_degree(e: torch.Tensor, params: DeviceParams, n_inputs: int
+                       ) -> tuple[Optional[int], Optional[torch.Tensor]]:
+        """The smallest even degree whose expansion meets KERNEL_RTOL, with its coefficients (None, None if
+        none up to MAX_DEGREE does)."""
         delta = torch.linspace(-0.5, 0.5, CHECK_POINTS, dtype=torch.float64)
         with torch.enable_grad():  # the kernel may first be needed inside a no_grad evaluation
             shifted = (e.view(-1, 1) - delta.view(1, -1)).requires_grad_(True)
@@ -128,20 +130,15 @@ class ShiftKernel:
         exact, exact_d = exact.detach(), -exact_d.detach()  # d/d(delta) g(e - delta) = -g'(e - delta)
         peak, peak_d = float(exact.abs().max()), float(exact_d.abs().max())
         for q in range(4, MAX_DEGREE + 1, 2):
-            nodes = torch.cos(math.pi * (torch.arange(q, dtype=torch.float64) + 0.5) / q)
-            samples = kernel(e.view(-1, 1) - 0.5 * nodes.view(1, -1), params, n_inputs)
-            tq, _ = _chebyshev(nodes, q)
-            weight = torch.full((q,), 2.0 / q, dtype=torch.float64)
-            weight[0] = 1.0 / q
-            coeffs = (samples @ tq) * weight  # (E, Q)
+            coeffs = ShiftKernel._coefficients(e, params, n_inputs, q)  # (E, Q)
             t_eval, dt_eval = _chebyshev(2 * delta, q)  # (D, Q)
             approx = coeffs @ t_eval.t()  # (E, D)
             approx_d = 2 * coeffs @ dt_eval.t()
             err = float((approx - exact).abs().max()) / peak
             err_d = float((approx_d - exact_d).abs().max()) / peak_d
             if err <= KERNEL_RTOL and err_d <= 10 * KERNEL_RTOL:
-                return q
-        return None
+                return q, coeffs
+        return None, None
 
 
 def _fast_size(n: int) -> int:

@@ -132,10 +132,6 @@ def spacing_in_linewidths(params: DeviceParams, n_inputs: int) -> float:
     return comb_spacing_ghz(params, n_inputs) / (params.alpha * f_mid)
 
 
-def comb_units_per_linewidth(params: DeviceParams, n_inputs: int) -> float:
-    """How many input spacings make one linewidth."""
-    return 1.0 / spacing_in_linewidths(params, n_inputs)
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Resonator response

@@ -298,8 +298,10 @@ class RowLog:
 
 
 def _is_done(row: dict) -> bool:
-    acc = row.get("test_accuracy")
-    return row.get("error") is None and not row.get("cancelled") and isinstance(acc, (int, float))
+    try:
+        return ResultRow.from_dict(row).ok
+    except (TypeError, ValueError):  # not a result row
+        return False
 
 
 def finished_rows(jobs: Sequence[RunConfig], logged: Sequence[dict], dataset) -> dict[int, dict]:

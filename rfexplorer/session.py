@@ -101,9 +101,6 @@ class Session(QObject):
     def get(self, point_id: int) -> Optional[SessionPoint]:
         return next((p for p in self.points if p.id == point_id), None)
 
-    def result_rows(self) -> list[ResultRow]:
-        return [p.row for p in self.points]
-
     def rows(self, sources: Optional[tuple] = None) -> list[dict]:
         """Every point as a dict row (ResultRow.to_dict() plus its source), for the results files."""
         return [dict(p.row.to_dict(), source=p.source) for p in self.points

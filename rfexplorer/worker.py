@@ -82,9 +82,6 @@ class DatasetInfo:
                    ds.test_y[:n].detach().cpu().numpy().copy(), str(getattr(ds, "source", "")),
                    int(len(ds.train_y)), int(len(ds.test_y)))
 
-    def label_of(self, c: int) -> str:
-        return self.class_names[c] if 0 <= c < len(self.class_names) else str(c)
-
 
 def describe_exception(exc: BaseException) -> str:
     """A one-paragraph message for the status line and dialogs."""
