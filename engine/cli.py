@@ -601,31 +601,14 @@ def cmd_sweep(args) -> int:
                   + (f"  {secs:.1f} s" if secs is not None else ""))
 
     token = CancelToken()
-
-    def on_sigterm(signum, frame):
-        if token.is_set():
-            raise KeyboardInterrupt
-        token.set()
-        _info("terminated: stopping (finished runs are kept)")
-
-    previous_term = None
-    if threading.current_thread() is threading.main_thread():
-        try:
-            previous_term = signal.signal(signal.SIGTERM, on_sigterm)
-        except (ValueError, OSError):
-            previous_term = None
     rows: list = []
-    try:
-        with _cancel_on_sigint(token):
-            try:
-                rows = run_sweep(spec, on_result=on_result, cancel=token, out_dir=out_dir, on_note=_info,
-                                 on_plan=on_plan, backend=backend, address=address)
-            finally:
-                if state["bar"] is not None:
-                    state["bar"].close()
-    finally:
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
+    with _cancel_on_sigint(token):  # Ctrl-C and SIGTERM: finished runs are kept
+        try:
+            rows = run_sweep(spec, on_result=on_result, cancel=token, out_dir=out_dir, on_note=_info,
+                             on_plan=on_plan, backend=backend, address=address)
+        finally:
+            if state["bar"] is not None:
+                state["bar"].close()
     elapsed = time.perf_counter() - start
     paths = result_paths(out_dir) if rows else {}
     if paths:
