@@ -107,6 +107,11 @@ def test_forward_is_relu_between_linear_layers(mini):
     assert torch.allclose(model(x), expected)
 
 
+def test_one_hidden_width_may_be_given_as_a_number():
+    assert make("rigl", hidden=100, ks=(30, 100)).layer_sizes == (784, 100, 10)
+    assert DenseMLP(784, 10, 64).layer_sizes == (784, 64, 10)
+
+
 def test_pruned_starts_from_the_dense_networks_weights():
     dense, pruned = make("dense"), make("prune")
     for a, b in zip(dense.layer_weights(), pruned.layer_weights()):
@@ -242,7 +247,7 @@ def test_bad_inputs_raise(kind, hidden, ks, budget, match):
         make(kind, hidden=hidden, ks=ks, budget=budget)
 
 
-@pytest.mark.parametrize("hidden", [(0,), (10, -1), (1.5,)])
+@pytest.mark.parametrize("hidden", [(0,), (10, -1), (1.5,), 0, 2.5])
 def test_dense_bad_hidden_raises(hidden):
     with pytest.raises(ValueError, match="hidden layer sizes"):
         make("dense", hidden=hidden)

@@ -40,8 +40,9 @@ from .rigl import RigL, RigLParams
 
 # --- validation --------------------------------------------------------------------------------------------
 def layer_sizes_of(n_inputs: int, n_classes: int, hidden) -> tuple[int, ...]:
-    """The widths (N, H1, ..., C) of a network; raises ValueError unless every hidden width is >= 1."""
-    hidden = tuple(hidden)
+    """The widths (N, H1, ..., C) of a network (``hidden``: a tuple of widths, or one width); raises ValueError
+    unless every hidden width is a whole number >= 1."""
+    hidden = (hidden,) if isinstance(hidden, (int, float)) else tuple(hidden)
     if any(int(h) != h or h < 1 for h in hidden):
         raise ValueError(f"hidden layer sizes must be whole numbers >= 1 (got {hidden})")
     return (int(n_inputs), *(int(h) for h in hidden), int(n_classes))
