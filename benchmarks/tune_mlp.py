@@ -18,6 +18,7 @@ Shapes (``--shapes``):
 
     cd /work/main && .venv/bin/python benchmarks/tune_mlp.py                       # everything (~15 min)
     .venv/bin/python benchmarks/tune_mlp.py --shapes drones-sparse --models rigl --no-test
+    .venv/bin/python benchmarks/tune_mlp.py --models prune --optimizer adam   # the other optimizer
     .venv/bin/python benchmarks/tune_mlp.py --shapes mnist --epochs 1 --dataset-override mnist-mini  # smoke
 
 The training loop mirrors engine.training.run_training (same hook order, the model's own generator, a separate
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from engine.baselines import DenseParams, PruneParams, RigLParams  # noqa: E402
 from engine.baselines.mlp import DenseMLP, PrunedMLP, RigLMLP  # noqa: E402
 from engine.data import Dataset, load_dataset  # noqa: E402
 from engine.model_base import TrainingContext  # noqa: E402
@@ -74,12 +76,21 @@ SHAPES = {"mnist": Shape("mnist", (100,), (30, 100), 10, 100, (0,)),
           "drones-sparse": Shape("drones", (128,), (10, 10), 100, 20, (0, 1, 2))}
 
 
-def build(model: str, ds: Dataset, shape: Shape, seed: int):
-    """The model ``model`` for ``ds`` in ``shape``, initialised from a generator seeded ``seed``."""
+#: Learning rates tried per optimizer when ``--optimizer`` overrides the model's default.
+OPTIMIZER_LRS = {"adam": (1e-3, 3e-3, 1e-2, 3e-2), "sgd": (0.01, 0.03, 0.1, 0.3)}
+
+
+def build(model: str, ds: Dataset, shape: Shape, seed: int, optimizer: str | None = None):
+    """The model ``model`` for ``ds`` in ``shape``, initialised from a generator seeded ``seed``; ``optimizer``
+    ('adam', 'sgd') replaces its default optimizer."""
     gen = torch.Generator().manual_seed(seed)
+    params = None
+    if optimizer is not None:
+        params_class = {"dense": DenseParams, "prune": PruneParams, "rigl": RigLParams}[model]
+        params = params_class(optimizer=optimizer)
     if model == "dense":
-        return DenseMLP(ds.n_inputs, ds.n_classes, shape.hidden, generator=gen)
-    return MODELS[model](ds.n_inputs, ds.n_classes, shape.hidden, shape.ks, generator=gen)
+        return DenseMLP(ds.n_inputs, ds.n_classes, shape.hidden, params=params, generator=gen)
+    return MODELS[model](ds.n_inputs, ds.n_classes, shape.hidden, shape.ks, params=params, generator=gen)
 
 
 @torch.no_grad()
@@ -151,6 +162,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
+                        help="train every model with this optimizer (default: each model's own)")
     parser.add_argument("--test-seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--no-test", action="store_true", help="tune only (never train for the test set)")
     parser.add_argument("--epochs", type=int, default=None, help="override every shape's epochs (smoke tests)")
@@ -174,20 +187,21 @@ def main(argv=None) -> int:
         print(f"{'model':6} {'optimizer':9} {'lr':>7}  {'val acc % (seeds)':>22}  {'synapses':>8}  {'s/run':>6}")
         for model in args.models:
             results = {}
-            lrs = list(LRS[model])
+            grid = LRS[model] if args.optimizer is None else OPTIMIZER_LRS[args.optimizer]
+            lrs = list(grid)
             while lrs:
                 lr = lrs.pop(0)
                 t = time.perf_counter()
                 accs = []
                 for s in shape.tune_seeds:
-                    net = build(model, splits[s], shape, s)
+                    net = build(model, splits[s], shape, s, args.optimizer)
                     accs.append(train(net, splits[s], shape.epochs, shape.batch, lr, s))
                 results[lr] = accs
                 per_run = (time.perf_counter() - t) / len(accs)
                 print(f"{model:6} {net.params.optimizer:9} {lr:7.0e}  {fmt(accs):>22}  {net.synapse_count():8d}  "
                       f"{per_run:6.1f}", flush=True)
                 if not lrs:  # the best at an edge of the grid: extend it that way (x3), at most MAX_EXTEND times
-                    lrs = extension(results, len(LRS[model]))
+                    lrs = extension(results, len(grid))
             finite = {lr: a for lr, a in results.items() if all(math.isfinite(v) for v in a)}
             best = max(finite, key=lambda lr: statistics.fmean(finite[lr]))
             chosen.append((shape_name, shape, name, model, net.params.optimizer, best, finite[best]))
@@ -196,7 +210,8 @@ def main(argv=None) -> int:
         print(f"{'shape':14} {'model':6} {'optimizer':9} {'lr':>7}  {'val acc %':>22}  {'test acc % (seeds)':>22}")
         for shape_name, shape, name, model, opt, lr, val in chosen:
             ds = datasets[name]
-            tests = [train(build(model, ds, shape, s), ds, shape.epochs, shape.batch, lr, s) for s in args.test_seeds]
+            tests = [train(build(model, ds, shape, s, args.optimizer), ds, shape.epochs, shape.batch, lr, s)
+                     for s in args.test_seeds]
             print(f"{shape_name:14} {model:6} {opt:9} {lr:7.0e}  {fmt(val):>22}  {fmt(tests):>22}", flush=True)
     else:
         print("\n## chosen settings (validation)")

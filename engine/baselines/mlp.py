@@ -64,7 +64,9 @@ def check_ks(ks, layer_sizes: tuple[int, ...]) -> tuple[int, ...]:
 
 # --- the models ---------------------------------------------------------------------------------------------
 class MLPBase(PerceptronModel):
-    """A stack of single-layer models (``self.layers``) with ReLU between them; the hooks reach every layer."""
+    """A stack of single-layer models (``self.layers``) with ReLU between them. The training context,
+    ``after_step`` and ``after_epoch`` reach every layer; ``after_backward`` does not (a layer's own would treat
+    the network's input as its own)."""
 
     def __init__(self, n_inputs: int, n_classes: int, hidden, params: BaselineParams,
                  generator: torch.Generator | None) -> None:
