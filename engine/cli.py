@@ -114,6 +114,30 @@ def _k_value(text: str) -> int:
     return _positive_int(text)  # the upper bound (N inputs) is checked against the dataset
 
 
+def _k_values(text: str) -> list:
+    """``K`` or ``K1,K2,...``: one K for every layer, or one per layer."""
+    parts = [p for p in text.replace(",", " ").split()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected K or a comma-separated list of K, one per layer")
+    return [_k_value(p) for p in parts]
+
+
+def _hidden_sizes(text: str) -> list:
+    """``H1[,H2...]``: hidden layer sizes, each >= 1."""
+    out = []
+    for part in text.replace(",", " ").split():
+        try:
+            v = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"hidden sizes must be whole numbers, got {part!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"a hidden layer needs at least 1 neuron, got {v}")
+        out.append(v)
+    if not out:
+        raise argparse.ArgumentTypeError("expected hidden sizes like 100 or 200,100")
+    return out
+
+
 def _csv_list(kind):
     def parse(text: str) -> list:
         out = []
@@ -158,10 +182,13 @@ def _add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None
     if single:
         g.add_argument("--model", choices=list_models(), default=None, help="model to train (default: rf)")
         k = g.add_mutually_exclusive_group()
-        k.add_argument("-K", "--resonators-per-chain", dest="k", type=_k_value, default=None, metavar="K",
-                       help="resonators per chain = weights per class, 1..N inputs (default: 10)")
+        k.add_argument("-K", "--resonators-per-chain", dest="k", type=_k_values, default=None, metavar="K",
+                       help="resonators per chain = weights per class, 1..N inputs (default: 10); with "
+                            "--hidden, one value per layer (-K 30,100) or one for all")
         k.add_argument("--sparsity", type=_finite_float, default=None, metavar="PCT",
                        help="percentage of synapses removed, 0..100, converted to the nearest K")
+    g.add_argument("--hidden", type=_hidden_sizes, default=None, metavar="H1[,H2...]",
+                   help="hidden layers of H chains each, driving STNO neurons (RF) or ReLU units (baselines)")
     g.add_argument("--dataset", default=None, metavar="NAME|FILE",
                    help=f"a dataset name ({', '.join(DATASET_NAMES)}) or a .npz/.csv/.h5 file "
                         "(default: mnist-mini)")
@@ -286,7 +313,10 @@ def _flag_changes(args) -> dict:
     changes.update({f"device.{field}": getattr(args, name) for name, field in _DEVICE_FLAGS.items()
                     if getattr(args, name, None) is not None})
     if getattr(args, "k", None) is not None:
-        changes["resonators_per_chain"] = args.k
+        changes["resonators_per_chain"] = args.k[0]
+        changes["layer_resonators"] = tuple(args.k[1:])
+    if getattr(args, "hidden", None) is not None:
+        changes["hidden"] = tuple(args.hidden)
     return changes
 
 
@@ -385,9 +415,15 @@ def _train(args):
     ds = load_dataset(cfg.dataset, cfg.data_dir)
     cfg = _apply_sparsity(args, cfg, ds.n_inputs)
     k = cfg.resonators_per_chain if cfg.spec.uses_k else ds.n_inputs
-    _info(f"{ds.describe()}; model {cfg.model}, K = {k} "
-          f"({remaining_synapses_pct(k, ds.n_inputs):.2f} % of synapses), "
-          f"{cfg.epochs} epoch(s), seed {cfg.seed}")
+    if cfg.hidden:
+        shape = "-".join(str(n) for n in (ds.n_inputs, *cfg.hidden, ds.n_classes))
+        ks = ",".join(str(v) for v in cfg.layer_ks) if cfg.spec.uses_k else "all"
+        _info(f"{ds.describe()}; model {cfg.model}, layers {shape}, K = {ks}, {cfg.epochs} epoch(s), "
+              f"seed {cfg.seed}")
+    else:
+        _info(f"{ds.describe()}; model {cfg.model}, K = {k} "
+              f"({remaining_synapses_pct(k, ds.n_inputs):.2f} % of synapses), "
+              f"{cfg.epochs} epoch(s), seed {cfg.seed}")
     token = CancelToken()
     with _cancel_on_sigint(token), ProgressBar(cfg.epochs, desc="train", unit="epoch",
                                                quiet=getattr(args, "quiet", False)) as bar:
@@ -415,8 +451,13 @@ def _export_paths(path: str) -> tuple[Path, Path]:
 def _report_train(args, result, exported: Optional[tuple] = None) -> None:
     s = result.summary()
     where = "validation" if result.evaluated_on == "validation" else "test"
-    _info(f"{s['model']} K={s['resonators_per_chain']} ({s['remaining_synapses_pct']:.2f} % of synapses): "
-          f"{where} accuracy {100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s")
+    if result.config.hidden:
+        shape = "-".join(str(n) for n in (result.n_inputs, *result.config.hidden, result.n_classes))
+        _info(f"{s['model']} {shape} ({result.synapses} synapses): "
+              f"{where} accuracy {100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s")
+    else:
+        _info(f"{s['model']} K={s['resonators_per_chain']} ({s['remaining_synapses_pct']:.2f} % of synapses): "
+              f"{where} accuracy {100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s")
     if exported:
         _info(f"wrote {exported[0]}" + (f" and {exported[1]}" if exported[1] else ""))
     if args.json:

@@ -66,6 +66,10 @@ class PlasticityParams:
     """An input jump must lower the sampled mean loss by at least this much (nats)."""
     heartbeat_every: int = 64
     """Input oscillators checked between two progress reports / cancellation checks inside a round."""
+    hidden_sample_size: int = 1024
+    """Multilayer networks: training samples drawn at every round to evaluate a hidden layer's swaps."""
+    hidden_drop_candidates: int = 4
+    """Multilayer networks: resonators per hidden chain considered for a jump at a round."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -73,7 +77,7 @@ class PlasticityParams:
             if getattr(self, name) < 0:
                 problems.append(f"plasticity.{name} must be >= 0 (got {getattr(self, name)})")
         for name in ("sample_size", "candidates", "drop_candidates", "input_sample_size", "input_sites",
-                     "heartbeat_every"):
+                     "heartbeat_every", "hidden_sample_size", "hidden_drop_candidates"):
             if getattr(self, name) < 1:
                 problems.append(f"plasticity.{name} must be >= 1 (got {getattr(self, name)})")
         for name in ("grid_step", "input_grid_step"):
@@ -87,6 +91,12 @@ class PlasticityParams:
                 problems.append(f"plasticity.{name} must be >= 0 (got {getattr(self, name)})")
         if problems:
             raise ValueError("; ".join(problems))
+
+
+def _multilayer_models() -> list[str]:
+    from .models import list_models, get_spec
+
+    return [m for m in list_models() if get_spec(m).supports_hidden]
 
 
 def _spec(model: str):
@@ -130,6 +140,12 @@ class RunConfig:
     """Structural plasticity of the RF models."""
     model_params: Any = None
     """The model's own parameters (the params class of its registry entry); None means its defaults."""
+    hidden: tuple[int, ...] = ()
+    """Sizes of the hidden layers, first to last (chains of STNO neurons for RF, ReLU units for baselines);
+    empty: a single-layer network."""
+    layer_resonators: tuple[int, ...] = ()
+    """K of each layer after the first (one value per hidden layer); empty: every layer uses
+    resonators_per_chain (capped at the layer's input count)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -162,12 +178,46 @@ class RunConfig:
         if self.compute_device not in COMPUTE_DEVICES:
             problems.append(f"compute_device must be one of {', '.join(COMPUTE_DEVICES)} "
                             f"(got {self.compute_device!r})")
+        problems += self._layer_problems(spec)
         if not 0.0 <= self.validation_fraction < 1.0:
             problems.append(f"validation fraction must be in [0, 1) (got {self.validation_fraction})")
         if problems:
             raise ValueError("; ".join(problems))
 
+    def _layer_problems(self, spec) -> list[str]:
+        problems = []
+        if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
+            problems.append(f"hidden layer sizes must be whole numbers >= 1 (got {list(self.hidden)})")
+            return problems
+        if self.hidden and spec is not None and not spec.supports_hidden:
+            problems.append(f"model {self.model!r} has no multilayer version (hidden layers work with "
+                            f"{', '.join(_multilayer_models())})")
+        if len(self.layer_resonators) > len(self.hidden):
+            problems.append(f"got {len(self.layer_resonators) + 1} K values for a network of "
+                            f"{len(self.hidden) + 1} layer(s)")
+        elif self.layer_resonators and len(self.layer_resonators) != len(self.hidden):
+            problems.append(f"give one K for every layer ({len(self.hidden) + 1}) or one for all "
+                            f"(got {len(self.layer_resonators) + 1})")
+        else:
+            for layer, (k, fan_in) in enumerate(zip(self.layer_resonators, self.hidden), start=2):
+                if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                    problems.append(f"K of layer {layer} must be a whole number >= 1 (got {k})")
+                elif k > fan_in:
+                    problems.append(f"K of layer {layer} is {k}, more than its {fan_in} inputs")
+        return problems
+
     # --- tree operations ---------------------------------------------------------------------------------
+    @property
+    def layer_ks(self) -> tuple[int, ...]:
+        """K of every layer, first to last: resonators per chain (RF) or weights per neuron (baselines)."""
+        if self.layer_resonators:
+            return (self.resonators_per_chain, *self.layer_resonators)
+        return (self.resonators_per_chain,) + tuple(min(self.resonators_per_chain, h) for h in self.hidden)
+
+    @property
+    def is_multilayer(self) -> bool:
+        return bool(self.hidden)
+
     @property
     def spec(self):
         """The model's registry entry (engine.models.ModelSpec)."""

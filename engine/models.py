@@ -61,6 +61,8 @@ class ModelSpec:
     """pyqtgraph marker symbol."""
     description: str = ""
     """One sentence on what the model is."""
+    supports_hidden: bool = False
+    """Whether the model has a multilayer version (``RunConfig.hidden``)."""
 
     @property
     def is_rf(self) -> bool:
@@ -117,20 +119,35 @@ def get_model(name: str, n_inputs: int, n_classes: int, *, generator: Optional[t
 
 def _rf_builder(train_inputs: bool, plastic: bool) -> Builder:
     def build(cfg, n_inputs, n_classes, generator):
+        if cfg.hidden:
+            from .multilayer import RFNetwork
+
+            return RFNetwork(n_inputs, n_classes, cfg.hidden, cfg.layer_ks, device=cfg.device,
+                             params=cfg.model_params, plasticity=cfg.plasticity if plastic else None,
+                             train_inputs=train_inputs, generator=generator)
         return RFPerceptron(n_inputs, n_classes, cfg.resonators_per_chain, device=cfg.device,
                             params=cfg.model_params, plasticity=cfg.plasticity if plastic else None,
                             train_inputs=train_inputs, generator=generator)
     return build
 
 
-def _masked_builder(cls) -> Builder:
+def _masked_builder(cls, mlp_class: str = "") -> Builder:
     def build(cfg, n_inputs, n_classes, generator):
+        if cfg.hidden:
+            from .baselines import mlp
+
+            return getattr(mlp, mlp_class)(n_inputs, n_classes, cfg.hidden, cfg.layer_ks, cfg.budget,
+                                           params=cfg.model_params, generator=generator)
         return cls(n_inputs, n_classes, cfg.resonators_per_chain, cfg.budget, params=cfg.model_params,
                    generator=generator)
     return build
 
 
 def _dense_builder(cfg, n_inputs, n_classes, generator):
+    if cfg.hidden:
+        from .baselines.mlp import DenseMLP
+
+        return DenseMLP(n_inputs, n_classes, cfg.hidden, params=cfg.model_params, generator=generator)
     return DensePerceptron(n_inputs, n_classes, params=cfg.model_params, generator=generator)
 
 
@@ -140,26 +157,26 @@ def _dense_builder(cfg, n_inputs, n_classes, generator):
 
 register_model(ModelSpec(
     "rf", "RF (trained topology)", "RF", "rf", uses_k=True, trains_topology=True, params_class=RFParams,
-    default_lr=0.2, builder=_rf_builder(train_inputs=False, plastic=True), color="#ff8c42",
+    default_lr=0.2, builder=_rf_builder(train_inputs=False, plastic=True), color="#ff8c42", supports_hidden=True,
     color_light="#e4572e", symbol="star",
     description="RF network: resonance frequencies trained by gradient, topology by structural plasticity."))
 register_model(ModelSpec(
     "rf-input", "RF + trained input frequencies", "RF + input freq.", "rf", uses_k=True, trains_topology=True,
-    params_class=RFParams, default_lr=0.2, builder=_rf_builder(train_inputs=True, plastic=True),
+    params_class=RFParams, default_lr=0.2, builder=_rf_builder(train_inputs=True, plastic=True), supports_hidden=True,
     color="#ff4f6d", color_light="#b5179e", symbol="star",
     description="RF network whose input-oscillator frequencies are trained too, by gradient and by jumps."))
 register_model(ModelSpec(
     "rf-frozen", "RF, frozen topology (ablation)", "RF frozen topology", "rf", uses_k=True,
     trains_topology=False, params_class=RFParams, default_lr=0.2,
-    builder=_rf_builder(train_inputs=False, plastic=False), color="#f6d55c", color_light="#c9a227", symbol="d",
+    builder=_rf_builder(train_inputs=False, plastic=False), color="#f6d55c", supports_hidden=True, color_light="#c9a227", symbol="d",
     description="RF network trained by gradient only: resonators never jump (the ablation)."))
 register_model(ModelSpec(
     "dense", "Dense perceptron", "Dense", "baseline", uses_k=False, trains_topology=False,
-    params_class=DenseParams, default_lr=3e-3, builder=_dense_builder, color="#e6e6e6", color_light="#222222",
+    params_class=DenseParams, default_lr=3e-3, builder=_dense_builder, color="#e6e6e6", supports_hidden=True, color_light="#222222",
     symbol="o", description="Softmax-linear classifier with every weight."))
 register_model(ModelSpec(
     "prune", "Gradual magnitude pruning", "Magnitude pruning", "baseline", uses_k=True, trains_topology=True,
-    params_class=PruneParams, default_lr=0.1, builder=_masked_builder(GradualMagnitudePruning),
+    params_class=PruneParams, default_lr=0.1, builder=_masked_builder(GradualMagnitudePruning, "PrunedMLP"), supports_hidden=True,
     color="#5fa8ff", color_light="#1f77b4", symbol="s",
     description="Dense start, pruned by magnitude down to the budget (Zhu & Gupta)."))
 register_model(ModelSpec(
@@ -169,7 +186,7 @@ register_model(ModelSpec(
     description="A random mask with the budget, fixed at initialisation (the floor)."))
 register_model(ModelSpec(
     "rigl", "RigL", "RigL", "baseline", uses_k=True, trains_topology=True, params_class=RigLParams,
-    default_lr=3e-2, builder=_masked_builder(RigL), color="#5cd17a", color_light="#2ca02c", symbol="t1",
+    default_lr=3e-2, builder=_masked_builder(RigL, "RigLMLP"), color="#5cd17a", supports_hidden=True, color_light="#2ca02c", symbol="t1",
     description="Drop by magnitude, grow by gradient (Evci et al.), constant fan-in."))
 register_model(ModelSpec(
     "set", "SET", "SET", "baseline", uses_k=True, trains_topology=True, params_class=SETParams, default_lr=0.3,

@@ -10,7 +10,7 @@ frequency of input oscillator i, so one unit is one input spacing whatever the p
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 
@@ -18,6 +18,51 @@ import torch
 K_SD_PUBLISHED = math.tan(math.pi / 4) / (8 * math.sqrt(2)) / 10.0
 FREQUENCY_PLANS = ("geometric", "linear")
 PARITIES = ("even", "odd")
+
+
+@dataclass(frozen=True)
+class STNOParams:
+    """A hidden neuron of a multilayer network: a spin-torque nano-oscillator (STNO) driven by its chain.
+
+    The chain voltage V (plus a per-chain bias) becomes a DC current I = g_m (V + V_bias), clamped to
+    [I_th, clamp_ratio * I_th]; the STNO then emits P = A (xi - 1) / (xi + Q) R I^2 with xi = I / I_th, at its
+    own frequency, into the next layer's chains (Ross, Leroux et al., Nature Nanotechnology 18, 1273 (2023)).
+    """
+
+    g_m: float = 3.39
+    """Voltage-to-current conversion of the chain's read-out (µA per mV): I = g_m (V + V_bias)."""
+    v_bias: float = 0.011
+    """Voltage bias added to every hidden chain before conversion (V, normalised units)."""
+    i_th_ua: float = 10.0
+    """Threshold current of auto-oscillation (µA): below it the STNO does not emit."""
+    clamp_ratio: float = 4.0
+    """The current is clamped at this multiple of I_th to protect the oscillator (dimensionless)."""
+    q: float = 2.0
+    """Non-linear damping coefficient Q of the oscillator (dimensionless)."""
+    r_ohm: float = 1000.0
+    """Resistance of the oscillator (Ohm)."""
+    amplification: float = 1.25
+    """Power amplification A after the oscillator (dimensionless); 1.25 makes the largest power 1 µW."""
+    train_gain: bool = True
+    """Whether each hidden layer's g_m is trained (a tunable read-out amplifier) or kept at ``g_m``."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("g_m", "i_th_ua", "r_ohm", "amplification"):
+            if not getattr(self, name) > 0:
+                problems.append(f"device.stno.{name} must be > 0 (got {getattr(self, name)})")
+        if not self.clamp_ratio > 1:
+            problems.append(f"device.stno.clamp_ratio must be > 1 (got {self.clamp_ratio})")
+        if self.q < 0:
+            problems.append(f"device.stno.q must be >= 0 (got {self.q})")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def max_power_uw(self) -> float:
+        """The largest power the STNO emits (µW), at the clamp current."""
+        xi = self.clamp_ratio
+        return self.amplification * (xi - 1.0) / (xi + self.q) * self.r_ohm * (xi * self.i_th_ua) ** 2 * 1e-6
 
 
 @dataclass(frozen=True)
@@ -48,6 +93,8 @@ class DeviceParams:
     """Device-to-device spread of the resonators' sensitivity K_SD (relative std), frozen at fabrication."""
     readout_noise_v: float = 0.0
     """Std of additive noise on each chain voltage at every read-out (V, normalised units); 0 = ideal."""
+    stno: STNOParams = field(default_factory=STNOParams)
+    """The spin-torque nano-oscillators of the hidden layers (multilayer networks only)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -80,6 +127,13 @@ class DeviceParams:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown device parameter(s): {', '.join(sorted(unknown))}")
+        d = dict(d)
+        if isinstance(d.get("stno"), dict):
+            stno_known = {f.name for f in fields(STNOParams)}
+            bad = set(d["stno"]) - stno_known
+            if bad:
+                raise ValueError(f"unknown STNO parameter(s): {', '.join(sorted(bad))}")
+            d["stno"] = STNOParams(**d["stno"])
         return cls(**d)
 
     def with_(self, **changes) -> "DeviceParams":
@@ -211,3 +265,19 @@ def effective_weight(f_in: torch.Tensor, f_res: torch.Tensor, params: DevicePara
                      alpha: torch.Tensor | None = None, k_sd: torch.Tensor | None = None) -> torch.Tensor:
     """Effective weight matrix W (C, N): W_ji = K_SD sum_k s_k L(x_ijk), so that V = P W^T + b."""
     return coupling_tensor(f_in, f_res, params, alpha, k_sd).sum(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Spin-torque nano-oscillator neurons (hidden layers)
+# ---------------------------------------------------------------------------------------------------------
+
+def stno_current_ua(v: torch.Tensor, g_m: torch.Tensor | float, stno: STNOParams) -> torch.Tensor:
+    """DC current (µA) driven into an STNO by a chain voltage v (V, bias included): g_m (µA/mV) * 1000 v,
+    clamped to [I_th, clamp_ratio * I_th]."""
+    return (v * (1000.0 * g_m)).clamp(stno.i_th_ua, stno.clamp_ratio * stno.i_th_ua)
+
+
+def stno_power_uw(i_ua: torch.Tensor, stno: STNOParams) -> torch.Tensor:
+    """Power (µW) an STNO emits at DC current i_ua (µA, already clamped): A (xi - 1)/(xi + Q) R I^2."""
+    xi = i_ua / stno.i_th_ua
+    return (stno.amplification * stno.r_ohm * 1e-6) * (xi - 1.0) / (xi + stno.q) * i_ua * i_ua

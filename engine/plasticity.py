@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 
@@ -38,7 +39,9 @@ from . import physics
 from .config import PlasticityParams
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .chain_layer import RFChainLayer
     from .model_base import TrainingContext
+    from .multilayer import RFNetwork
     from .rf_perceptron import RFPerceptron
 
 #: Per-input variance of a training set, kept while the set lives (runs of a sweep share one set): id(train_x)
@@ -58,6 +61,24 @@ def _input_variance(train_x: torch.Tensor) -> torch.Tensor:
     return var
 
 
+@dataclass
+class LayerTarget:
+    """The chain layer whose resonators jump, and how its inputs and the class scores are computed."""
+
+    chains: "RFChainLayer"
+    gain: Callable[[], torch.Tensor]
+    """Read-out gain of the output layer (scores per volt)."""
+    bias: Callable[[], torch.Tensor]
+    """Read-out bias (C,)."""
+    inputs: Callable[[torch.Tensor], torch.Tensor]
+    """Training inputs (S, N) in [0, 1] -> the powers (S, N_l) that reach this layer's chains (µW)."""
+
+    @classmethod
+    def of_perceptron(cls, model: "RFPerceptron") -> "LayerTarget":
+        p = model.params.p_max_uw
+        return cls(model.chains, lambda: model.gain, lambda: model.bias, lambda x: x * p)
+
+
 class StructuralPlasticity:
     """Gradient-proposed, exactly-evaluated resonator jumps for an :class:`RFPerceptron`.
 
@@ -65,17 +86,26 @@ class StructuralPlasticity:
     it holds the training data, the gradient sum and cached lineshapes only for the length of the run.
     """
 
-    def __init__(self, model: "RFPerceptron", params: PlasticityParams, context: "TrainingContext") -> None:
+    def __init__(self, model: "RFPerceptron", params: PlasticityParams, context: "TrainingContext",
+                 target: Optional[LayerTarget] = None, input_jumps: bool = True) -> None:
         self.model = model
         self.params = params
+        self.target = target if target is not None else LayerTarget.of_perceptron(model)
+        self.chains = self.target.chains
+        #: whether input oscillators jump too (when their frequencies are trained): single-layer networks only
+        self.input_jumps = input_jumps
         self.optimizer = context.optimizer
         self.generator = context.generator
         self.end_step = int(params.end_fraction * context.total_steps)
         self.grad_sum: torch.Tensor | None = None
         self.train_x, self.train_y = context.train_x, context.train_y
         self.device = self.train_x.device
-        p = model.params.p_max_uw
-        self.input_var = _input_variance(self.train_x) * p * p  # (N,) µW^2
+        # (N,) µW^2: the variance of each input's power over the training set (for the first layer; deeper
+        # layers estimate it on each round's sample)
+        self.input_var = None
+        if target is None:
+            p = model.params.p_max_uw
+            self.input_var = _input_variance(self.train_x) * p * p
         self._lines: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def accumulate(self, weight_grad: torch.Tensor) -> None:
@@ -87,7 +117,7 @@ class StructuralPlasticity:
         if step >= self.end_step or self.end_step <= 0:
             return 0
         frac = 0.5 * self.params.fraction * (1.0 + math.cos(math.pi * step / self.end_step))
-        return max(1, int(round(frac * self.model.n_resonators)))
+        return max(1, int(round(frac * self.chains.n_resonators)))
 
     def maybe_rewire(self, step: int) -> int:
         """Run a rewiring round if one is due; return the number of resonators that jumped."""
@@ -96,7 +126,7 @@ class StructuralPlasticity:
         n = self.moves_at(step)
         moved = self.rewire(n) if n > 0 else 0
         self.model.heartbeat()
-        if n > 0 and self.model.chains.input_comb.requires_grad:
+        if n > 0 and self.input_jumps and self.chains.input_comb.requires_grad:
             moved += self.rewire_inputs(self.params.input_fraction * n / max(1, self.moves_at(0)))
         self.grad_sum = None
         return moved
@@ -107,7 +137,7 @@ class StructuralPlasticity:
         """Candidate sites: comb positions (C, 2, T) for chain sign +1 (index 0) and -1 (index 1), and the
         couplings to every input (C, 2, T, N) of a resonator of that sign there."""
         P = self.params
-        chains = self.model.chains
+        chains = self.chains
         grid, lines = self._grid_lines()
         first_order = grad @ lines.t()  # (C, M): loss change per unit of a +1 resonator at u
         site_idx = torch.empty(chains.n_chains, 2, P.candidates, dtype=torch.long, device=grad.device)
@@ -129,7 +159,7 @@ class StructuralPlasticity:
         """Landing grid (M,) and the couplings of a +1 resonator at each grid site to every input (M, N);
         cached while the input frequencies cannot change."""
         P = self.params
-        chains = self.model.chains
+        chains = self.chains
         if self._lines is not None and not chains.input_comb.requires_grad:
             return self._lines
         lo, hi = chains.comb_range
@@ -142,22 +172,22 @@ class StructuralPlasticity:
     @torch.no_grad()
     def rewire(self, max_moves: int) -> int:
         P = self.params
-        model, chains = self.model, self.model.chains
+        chains = self.chains
         sites, site_lines = self.propose(self.grad_sum)
         idx = torch.randint(0, len(self.train_x), (P.sample_size,), generator=self.generator).to(self.device)
-        p_in = torch.index_select(self.train_x, 0, idx) * model.params.p_max_uw  # (S, N)
+        p_in = self.target.inputs(torch.index_select(self.train_x, 0, idx))  # (S, N)
         y = torch.index_select(self.train_y, 0, idx)
         n_chains, k_res = chains.n_chains, chains.n_resonators
-        gain = model.gain.expand(n_chains)
+        gain = self.target.gain().expand(n_chains)
         signs = chains.signs  # (K,)
         sign_slot = (signs < 0).long()  # 0 for +1, 1 for -1
         # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
         cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
             -1, n_chains, 2, P.candidates)
-        var_in = self.input_var  # (N,): variance of each input's power over the training set
+        var_in = self.input_var if self.input_var is not None else p_in.var(dim=0)  # (N,): power variance
         n_drop = min(k_res, P.drop_candidates)
         coupling = chains.coupling()  # (C, K, N), device spreads included
-        logits = (p_in @ coupling.sum(dim=1).t()) * gain + model.bias  # (S, C)
+        logits = (p_in @ coupling.sum(dim=1).t()) * gain + self.target.bias()  # (S, C)
         # drop candidates: the resonators whose voltage varies least over images (independent-input estimate)
         drop = (coupling.square() @ var_in).argsort(dim=1)[:, :n_drop]  # (C, D)
         picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (C, D, N)
@@ -199,7 +229,7 @@ class StructuralPlasticity:
     def rewire_inputs(self, fraction: float) -> int:
         """Let up to ``fraction`` of the input oscillators jump to better frequencies; return how many did."""
         P = self.params
-        model, chains = self.model, self.model.chains
+        model, chains = self.model, self.chains
         idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(
             self.device)
         p_in = torch.index_select(self.train_x, 0, idx) * model.params.p_max_uw  # (S, N)
@@ -292,3 +322,115 @@ class StructuralPlasticity:
         for key in ("exp_avg", "exp_avg_sq"):
             if state and key in state:
                 state[key][index] = 0.0
+
+
+class HiddenLayerPlasticity(StructuralPlasticity):
+    """Structural plasticity of a hidden layer of an :class:`~engine.multilayer.RFNetwork`.
+
+    Candidate sites are proposed from the accumulated gradient dL/dW of the layer, as for the output layer.
+    A swap in hidden chain j changes that chain's voltage, hence its STNO's power h_j, hence every class
+    score, through the column J_j = d(scores)/d(h_j) of the rest of the network. On a fresh sample, every
+    (resonator, site) pair of every chain is evaluated with the STNO's exact response and the scores moved
+    along J_j; J is exact when the next layer is the output layer (the scores are linear in its input
+    powers), a linearisation (computed by autograd, frozen for the round) deeper in the network. The best
+    swap of each chain is applied when it lowers the sampled loss, then the sample's scores are recomputed
+    exactly; if the true sampled loss went up, that batch of jumps is undone and the round ends.
+    """
+
+    #: Elements of one (S, chains, D, T, C) block of the evaluation (memory bound).
+    BLOCK_ELEMENTS = 1 << 24
+
+    def __init__(self, model: "RFNetwork", params: PlasticityParams, context: "TrainingContext", *, layer: int,
+                 target: LayerTarget) -> None:
+        super().__init__(model, params, context, target=target, input_jumps=False)
+        self.layer = layer
+
+    def _powers(self, v: torch.Tensor, chain_idx: torch.Tensor) -> torch.Tensor:
+        """STNO powers for voltages v (S, h, ...) of the chains ``chain_idx`` (h,) of this layer."""
+        model, stno = self.model, self.model.stno
+        g = model.g_m(self.layer)
+        b = model.hidden_bias[self.layer][chain_idx].view(1, -1, *([1] * (v.dim() - 2)))
+        i = ((v + stno.v_bias) * (1000.0 * g) + stno.i_th_ua * b).clamp(stno.i_th_ua,
+                                                                       stno.clamp_ratio * stno.i_th_ua)
+        return physics.stno_power_uw(i, stno)
+
+    def _jacobian(self, h: torch.Tensor) -> torch.Tensor:
+        """d(scores)/d(h) per sample (S, H, C) for this layer's STNO powers h (S, H)."""
+        model = self.model
+        nxt = self.layer + 1
+        if nxt == model.n_layers - 1:  # the output layer: scores = gain (h W^T) + b, the same J for all
+            w = model.layers[nxt].weight()  # (C, H)
+            return (model.gain * w).t().unsqueeze(0).expand(h.shape[0], -1, -1)
+        with torch.enable_grad():
+            h_req = h.detach().requires_grad_(True)
+            scores = model.scores_from(nxt, h_req)
+            cols = [torch.autograd.grad(scores[:, c].sum(), h_req, retain_graph=c < scores.shape[1] - 1)[0]
+                    for c in range(scores.shape[1])]
+        return torch.stack(cols, dim=-1)
+
+    @torch.no_grad()
+    def rewire(self, max_moves: int) -> int:
+        P = self.params
+        model, chains, layer = self.model, self.chains, self.layer
+        sites, site_lines = self.propose(self.grad_sum)
+        idx = torch.randint(0, len(self.train_x), (P.hidden_sample_size,), generator=self.generator).to(
+            self.device)
+        x = torch.index_select(self.train_x, 0, idx)
+        y = torch.index_select(self.train_y, 0, idx)
+        p_in = self.target.inputs(x)  # (S, N_l)
+        n_chains, k_res, n_cand = chains.n_chains, chains.n_resonators, P.candidates
+        s = len(y)
+        coupling = chains.coupling()  # (H, K, N_l)
+        v = p_in @ coupling.sum(dim=1).t()  # (S, H) chain voltages
+        h = model.activation(layer, v)
+        jac = self._jacobian(h)  # (S, H, C)
+        scores = model.scores_from(layer + 1, h)
+        n_drop = min(k_res, P.hidden_drop_candidates)
+        drop = (coupling.square() @ p_in.var(dim=0)).argsort(dim=1)[:, :n_drop]  # (H, D): least varying
+        picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (H, D, N_l)
+        contrib = (p_in @ picked.reshape(n_chains * n_drop, -1).t()).view(s, n_chains, n_drop)  # (S, H, D) V
+        slot = (chains.signs < 0).long()[drop]  # (H, D)
+        cand = (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(s, n_chains, 2, n_cand)
+        cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(s, n_chains, n_drop, n_cand))
+        open_ = torch.ones(n_chains, n_drop, n_cand, dtype=torch.bool, device=self.device)
+        all_chains = torch.arange(n_chains, device=self.device)
+        per_block = max(1, self.BLOCK_ELEMENTS // max(1, s * n_drop * n_cand * scores.shape[1]))
+        moved = 0
+        for _ in range(max_moves):
+            base = torch.nn.functional.cross_entropy(scores, y)
+            loss = torch.empty(n_chains, n_drop, n_cand, device=self.device)
+            for j0 in range(0, n_chains, per_block):
+                js = all_chains[j0:j0 + per_block]
+                v_new = (v[:, js].unsqueeze(-1) - contrib[:, js]).unsqueeze(-1) + cand_for[:, js]  # (S,h,D,T)
+                dh = self._powers(v_new, js) - h[:, js].view(s, -1, 1, 1)
+                trial = scores.view(s, 1, 1, 1, -1) + dh.unsqueeze(-1) * jac[:, js].view(s, -1, 1, 1,
+                                                                                         scores.shape[1])
+                ce = trial.logsumexp(-1) - trial.gather(-1, y.view(s, 1, 1, 1, 1).expand(
+                    *trial.shape[:-1], 1)).squeeze(-1)
+                loss[js] = ce.mean(0)
+            improvement = (base - loss).masked_fill(~open_, -float("inf"))
+            best = improvement.reshape(n_chains, -1).max(dim=1)
+            chosen = (best.values > P.min_improvement).nonzero().flatten().tolist()
+            if not chosen:
+                break
+            undo = []
+            for j in chosen:
+                d, t = divmod(int(best.indices[j]), n_cand)
+                k = int(drop[j, d])
+                undo.append((j, k, d, float(chains.resonator_comb[j, k])))
+                chains.resonator_comb[j, k] = sites[j, int(slot[j, d]), t]
+                v[:, j] += cand_for[:, j, d, t] - contrib[:, j, d]
+                contrib[:, j, d] = cand_for[:, j, d, t]
+                open_[j, d, :] = False
+                open_[j, slot[j] == slot[j, d], t] = False
+            h = model.activation(layer, v)
+            new_scores = model.scores_from(layer + 1, h)
+            if float(torch.nn.functional.cross_entropy(new_scores, y)) >= float(base):
+                for j, k, d, old in undo:  # the jumps together made the sample worse: take them back
+                    chains.resonator_comb[j, k] = old
+                break
+            scores = new_scores
+            for j, k, _d, _old in undo:
+                self._reset_optimizer_state(chains.resonator_comb, (j, k))
+            moved += len(undo)
+        return moved

@@ -149,11 +149,16 @@ class ResultRow:
     created: str = ""
     history: list = field(default_factory=list)
     dataset_info: dict = field(default_factory=dict)
+    hidden: tuple = ()
+    """Hidden layer sizes (empty for a single-layer network)."""
+    layer_ks: tuple = ()
+    """K of every layer, first to last (multilayer networks; empty for a single layer)."""
 
     #: Columns of the CSV form, in order (config.* columns follow).
     CSV_COLUMNS = ("model", "dataset", "resonators_per_chain", "remaining_synapses_pct", "removed_synapses_pct",
                    "test_accuracy", "evaluated_on", "seed", "epochs", "epochs_completed", "train_seconds",
-                   "rewiring_events", "synapses", "budget", "cancelled", "error", "n_inputs", "n_classes")
+                   "rewiring_events", "synapses", "budget", "cancelled", "error", "n_inputs", "n_classes", "hidden",
+                   "layer_ks")
 
     @property
     def ok(self) -> bool:
@@ -173,7 +178,8 @@ class ResultRow:
                    train_seconds=round(result.train_seconds, 3), rewiring_events=result.rewiring_events,
                    synapses=result.synapses, budget=cfg.budget, cancelled=result.cancelled, error=None,
                    config=cfg.to_dict(), versions=dict(result.versions), created=result.created,
-                   history=[list(h) for h in result.history], dataset_info=dict(result.dataset_info))
+                   history=[list(h) for h in result.history], dataset_info=dict(result.dataset_info),
+                   **_layer_fields(cfg))
 
     @classmethod
     def failed(cls, cfg: RunConfig, message: str, n_inputs: int, n_classes: int) -> "ResultRow":
@@ -185,7 +191,7 @@ class ResultRow:
                    removed_synapses_pct=round(removed_synapses_pct(k, n_inputs), 4),
                    evaluated_on="validation" if cfg.validation_fraction > 0 else "test", epochs=cfg.epochs,
                    budget=cfg.budget, error=message, config=cfg.resolved().to_dict(),
-                   versions=dict(software_versions()), created=utc_now_iso())
+                   versions=dict(software_versions()), created=utc_now_iso(), **_layer_fields(cfg))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -203,6 +209,9 @@ class ResultRow:
         values.setdefault("dataset", "")
         values.setdefault("seed", 0)
         values.setdefault("test_accuracy", None)
+        for key in ("hidden", "layer_ks"):
+            if key in values:
+                values[key] = tuple(int(v) for v in values[key] or ())
         if "removed_synapses_pct" not in d and "n_inputs" in d:
             values["removed_synapses_pct"] = removed_synapses_pct(int(d["resonators_per_chain"]), int(d["n_inputs"]))
         return cls(**values)
@@ -211,9 +220,17 @@ class ResultRow:
         return dataclasses.replace(self, **changes)
 
 
+def _layer_fields(cfg: RunConfig) -> dict:
+    """The row's layer columns: empty for a single-layer network."""
+    if not cfg.hidden:
+        return {}
+    return {"hidden": tuple(cfg.hidden), "layer_ks": tuple(cfg.layer_ks)}
+
+
 @dataclass(frozen=True)
 class Aggregate:
-    """Accuracy of one (dataset, model, K, budget) group over seeds: mean and sample std (std 0 when n = 1)."""
+    """Accuracy of one (dataset, model, K, budget, hidden layers) group over seeds: mean and sample std (std
+    0 when n = 1)."""
 
     dataset: str
     model: str
@@ -232,10 +249,17 @@ class Aggregate:
     max: Optional[float]
     seeds: tuple
     mean_train_seconds: Optional[float]
+    hidden: tuple = ()
+    """Hidden layer sizes (empty: single layer)."""
+    layer_ks: tuple = ()
+    """K of every layer (multilayer networks)."""
+    synapses: Optional[int] = None
+    """Resonators (RF) or active weights (baselines) in the whole network."""
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["seeds"] = list(self.seeds)
+        d["hidden"], d["layer_ks"] = list(self.hidden), list(self.layer_ks)
         return d
 
 
@@ -266,11 +290,12 @@ def aggregate(rows: Iterable[Any], model_order: Sequence[str] = ()) -> list[Aggr
     groups: dict[tuple, list[ResultRow]] = {}
     for row in as_rows(rows):
         budget = row.budget if _uses_budget(row.model) else ""
-        groups.setdefault((row.dataset, row.model, int(row.resonators_per_chain), budget), []).append(row)
+        groups.setdefault((row.dataset, row.model, int(row.resonators_per_chain), budget, tuple(row.hidden),
+                           tuple(row.layer_ks)), []).append(row)
     out = []
-    for (dataset, model, k, budget), group in sorted(
+    for (dataset, model, k, budget, hidden, ks), group in sorted(
             groups.items(), key=lambda kv: (str(kv[0][0]), order.get(kv[0][1], len(order)), kv[0][1], kv[0][2],
-                                            kv[0][3])):
+                                            kv[0][3], kv[0][4], kv[0][5])):
         good = [r for r in group if r.ok]
         accs = [float(r.test_accuracy) for r in good]
         times = [float(r.train_seconds) for r in good
@@ -284,7 +309,8 @@ def aggregate(rows: Iterable[Any], model_order: Sequence[str] = ()) -> list[Aggr
             std=(statistics.stdev(accs) if len(accs) > 1 else 0.0) if accs else None,
             min=min(accs) if accs else None, max=max(accs) if accs else None,
             seeds=tuple(sorted(r.seed for r in good)),
-            mean_train_seconds=statistics.fmean(times) if times else None))
+            mean_train_seconds=statistics.fmean(times) if times else None, hidden=hidden, layer_ks=ks,
+            synapses=first.synapses))
     return out
 
 

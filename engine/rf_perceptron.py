@@ -35,6 +35,9 @@ class RFParams:
     """How W is computed: 'exact' (every input-resonator pair), 'fft' (shift-invariant expansion, see
     engine.fast_weight; for fixed inputs, a geometric plan and one damping) or 'auto' (fft where it applies
     and K >= 64). Both agree to 1e-5 of max|W|; the choice changes float rounding, not the physics."""
+    hidden_lr_scale: float = 0.1
+    """Multilayer networks: learning rate of the hidden STNOs' bias currents (units of I_th) and g_m (log),
+    as a multiple of the frequencies' learning rate."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -48,6 +51,8 @@ class RFParams:
                             f"(got {self.weight_build!r})")
         if not (self.initial_gain > 0 and math.isfinite(self.initial_gain)):
             problems.append(f"model_params.initial_gain must be a finite number > 0 (got {self.initial_gain})")
+        if not (self.hidden_lr_scale > 0 and math.isfinite(self.hidden_lr_scale)):
+            problems.append(f"model_params.hidden_lr_scale must be a finite number > 0 (got {self.hidden_lr_scale})")
         if problems:
             raise ValueError("; ".join(problems))
 

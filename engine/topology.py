@@ -44,10 +44,13 @@ from .tables import csv_text, write_csv
 
 FORMAT_NAME = "rfexplorer-topology"
 #: The version this module writes. It reads this one and every older one (upgraded in memory).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 KIND_RF = "rf-perceptron"
 KIND_SPARSE = "sparse-perceptron"
-KINDS = (KIND_RF, KIND_SPARSE)
+KIND_RF_NETWORK = "rf-network"
+KINDS = (KIND_RF, KIND_SPARSE, KIND_RF_NETWORK)
+#: Kinds that hold an RF model (the registry's 'rf' family).
+RF_KINDS = (KIND_RF, KIND_RF_NETWORK)
 #: Files larger than this are refused before they are read.
 MAX_FILE_BYTES = 200 * 1024 * 1024
 #: Image shape assumed for a run when nothing says otherwise (kept only where it matches the input count).
@@ -68,6 +71,8 @@ COMB_SLACK = 1e-3
 #: (which has no docs/) checks files exactly as the published schema says.
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "topology.schema.json"
 
+NETWORK_CSV_COLUMNS = ("layer", "chain", "index", "frequency_ghz", "comb_position", "sign", "attached_input",
+                       "pixel_row", "pixel_col", "coupling")
 RF_CSV_COLUMNS = ("chain", "index", "frequency_ghz", "comb_position", "sign", "attached_input", "pixel_row",
                   "pixel_col", "coupling")
 SPARSE_CSV_COLUMNS = ("class", "input", "pixel_row", "pixel_col", "weight")
@@ -139,10 +144,15 @@ def topology_document(model: PerceptronModel, config: RunConfig, *, metrics: Opt
             image_shape = getattr(dataset, "image_shape", None)
     shape = _resolve_image_shape(DEFAULT_IMAGE_SHAPE if image_shape is _UNSET else image_shape, n_inputs)
     names = _resolve_class_names(None if class_names is _UNSET else class_names, n_classes)
+    if getattr(model, "is_multilayer", False) and not getattr(model, "is_rf", False):
+        raise ValueError("multilayer software baselines cannot be exported yet (only RF networks)")
+    kind = KIND_SPARSE
+    if getattr(model, "is_rf", False):
+        kind = KIND_RF_NETWORK if getattr(model, "is_multilayer", False) else KIND_RF
     doc: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "kind": KIND_RF if getattr(model, "is_rf", False) else KIND_SPARSE,
+        "kind": kind,
         "model": config.model,
         "dataset": name,
         "n_inputs": n_inputs,
@@ -151,7 +161,8 @@ def topology_document(model: PerceptronModel, config: RunConfig, *, metrics: Opt
         "image_shape": list(shape) if shape else None,
     }
     with torch.no_grad():
-        doc.update(_rf_body(model, shape) if doc["kind"] == KIND_RF else _sparse_body(model))
+        body = {KIND_RF: _rf_body, KIND_RF_NETWORK: _rf_network_body}.get(kind)
+        doc.update(body(model, shape) if body is not None else _sparse_body(model))
     doc.update({
         "metrics": dict(metrics) if metrics is not None else {},
         "history": [list(h) for h in (history or [])],
@@ -162,21 +173,20 @@ def topology_document(model: PerceptronModel, config: RunConfig, *, metrics: Opt
     return json_safe(doc)
 
 
-def _rf_body(model, shape) -> dict:
-    chains = model.chains
-    params: DeviceParams = model.params
+def _chain_records(chains, shape, bias: Optional[list], bias_key: str = "bias") -> list:
+    """One record per chain of an RF chain layer, each with its resonators (``shape``: the inputs' image shape,
+    or None); ``bias`` (one value per chain) is stored under ``bias_key``."""
     res_comb = chains.resonator_comb.detach()
-    n_classes, k = res_comb.shape
+    n_chains, k = res_comb.shape
     res_ghz = _floats(chains.resonator_freqs_ghz())
     res_u = _floats(res_comb)
     signs = chains.signs.detach().cpu().tolist()
-    idx, coupling = model.attachments()
+    idx, coupling = chains.attachments()
     idx, coupling = idx.cpu().tolist(), _floats(coupling)
     alpha_r = _floats(chains.alpha_r) if getattr(chains, "alpha_r", None) is not None else None
     k_sd_r = _floats(chains.k_sd_r) if getattr(chains, "k_sd_r", None) is not None else None
-    bias = _floats(model.bias)
     out_chains = []
-    for j in range(n_classes):
+    for j in range(n_chains):
         resonators = []
         for r in range(k):
             row, col = _pixel(int(idx[j][r]), shape)
@@ -188,15 +198,56 @@ def _rf_body(model, shape) -> dict:
             if k_sd_r is not None:
                 res["k_sd"] = k_sd_r[j][r]
             resonators.append(res)
-        out_chains.append({"index": j, "bias": bias[j], "resonators": resonators})
+        out_chains.append({"index": j, bias_key: bias[j], "resonators": resonators})
+    return out_chains
+
+
+def _inputs_record(chains) -> dict:
+    return {"frequency_ghz": _floats(chains.input_freqs_ghz()), "comb_position": _floats(chains.input_comb.detach()),
+            "trained": bool(chains.input_comb.requires_grad)}
+
+
+def _readout_record(model) -> dict:
+    return {"log_gain": float(model.log_gain.detach()), "gain": float(model.gain.detach()),
+            "note": "class score j = gain * V_j + bias_j; gain = exp(log_gain) / (k_sd * p_max_uw)"}
+
+
+def _rf_network_body(model, shape) -> dict:
+    params: DeviceParams = model.params
+    layers = []
+    last = model.n_layers - 1
+    for l, chains in enumerate(model.layers):
+        record: dict[str, Any] = {"index": l, "inputs": _inputs_record(chains)}
+        if l < last:
+            record["chains"] = _chain_records(chains, shape if l == 0 else None,
+                                              _floats(model.hidden_bias[l]), "bias_current_ith")
+            record["stno"] = {"log_gm": float(model.log_gm[l].detach()), "g_m": float(model.g_m(l).detach())}
+        else:
+            record["chains"] = _chain_records(chains, shape if l == 0 else None, _floats(model.bias))
+        layers.append(record)
     return {
-        "resonators_per_chain": int(k),
+        "layer_sizes": [int(n) for n in model.layer_sizes],
+        "layer_ks": [int(k) for k in model.layer_ks],
         "physics": params.to_dict(),
-        "readout": {"log_gain": float(model.log_gain.detach()), "gain": float(model.gain.detach()),
-                    "note": "class score j = gain * V_j + bias_j; gain = exp(log_gain) / (k_sd * p_max_uw)"},
-        "inputs": {"frequency_ghz": _floats(chains.input_freqs_ghz()),
-                   "comb_position": _floats(chains.input_comb.detach()),
-                   "trained": bool(chains.input_comb.requires_grad)},
+        "readout": _readout_record(model),
+        "layers": layers,
+        "units": {"frequency_ghz": "GHz", "comb_position": "input spacings of the layer (comb units; authoritative)",
+                  "coupling_v_per_uw": "V/µW (normalised units)", "bias": "class-score units",
+                  "bias_current_ith": "units of the STNO threshold current I_th",
+                  "g_m": "µA per mV (g_m = physics.stno.g_m * exp(log_gm))"},
+    }
+
+
+def _rf_body(model, shape) -> dict:
+    chains = model.chains
+    params: DeviceParams = model.params
+    k = int(chains.resonator_comb.shape[1])
+    out_chains = _chain_records(chains, shape, _floats(model.bias))
+    return {
+        "resonators_per_chain": k,
+        "physics": params.to_dict(),
+        "readout": _readout_record(model),
+        "inputs": _inputs_record(chains),
         "chains": out_chains,
         "units": {"frequency_ghz": "GHz", "comb_position": "input spacings (comb units; authoritative)",
                   "coupling_v_per_uw": "V/µW (normalised units)", "bias": "class-score units"},
@@ -257,6 +308,12 @@ def _topology_table(doc: Union[dict, "Topology"]) -> tuple[list, list]:
     """Columns and rows of the lab CSV: one row per resonator (RF) or per non-zero weight (sparse)."""
     if isinstance(doc, Topology):
         doc = doc.document
+    if doc["kind"] == KIND_RF_NETWORK:
+        rows = [[layer["index"], j, r, float(res["frequency_ghz"]), float(res["comb_position"]), res["sign"],
+                 res["attached_input"], res.get("pixel_row"), res.get("pixel_col"), float(res["coupling_v_per_uw"])]
+                for layer in doc["layers"] for j, chain in enumerate(layer["chains"])
+                for r, res in enumerate(chain["resonators"])]
+        return list(NETWORK_CSV_COLUMNS), rows
     if doc["kind"] == KIND_RF:
         first = doc["chains"][0]["resonators"][0] if doc["chains"] and doc["chains"][0]["resonators"] else {}
         extra = [c for c in ("alpha", "k_sd") if c in first]
@@ -369,6 +426,9 @@ class Topology:
                                 versions=self.versions, created=self.created or None)
         if doc["kind"] == KIND_RF and "inputs" in self.document:  # rebuilt models are frozen: keep the record
             doc["inputs"]["trained"] = bool(self.document["inputs"].get("trained", doc["inputs"]["trained"]))
+        if doc["kind"] == KIND_RF_NETWORK and "layers" in self.document:
+            for new, old in zip(doc["layers"], self.document["layers"]):
+                new["inputs"]["trained"] = bool(old["inputs"].get("trained", new["inputs"]["trained"]))
         return doc
 
 
@@ -430,7 +490,15 @@ def _upgrade_v1(doc: dict) -> dict:
     return doc
 
 
-_UPGRADES = {1: _upgrade_v1}
+def _upgrade_v2(doc: dict) -> dict:
+    """A version-2 document as version 3: version 3 only adds the ``rf-network`` kind and the optional
+    ``physics.stno`` entry, so a version-2 file is a valid version-3 file once relabelled."""
+    doc = dict(doc)
+    doc["format_version"] = 3
+    return doc
+
+
+_UPGRADES = {1: _upgrade_v1, 2: _upgrade_v2}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -495,7 +563,7 @@ def _check_model(name: str, kind: str) -> None:
         spec = get_spec(name)
     except ValueError:
         raise _Problem(f"its model {name!r} is unknown (this version has: {', '.join(list_models())})") from None
-    if spec.is_rf != (kind == KIND_RF):
+    if spec.is_rf != (kind in RF_KINDS):
         family = "an RF model" if spec.is_rf else "a baseline model"
         raise _Problem(f"its model {name!r} is {family}, which does not match kind {kind!r}")
 
@@ -520,6 +588,88 @@ def _device_params(d: dict) -> DeviceParams:
         raise _Problem(f"its physics parameters are not valid ({exc})") from None
 
 
+def _check_frequencies(where, u: torch.Tensor, f: torch.Tensor, params: DeviceParams, n_in: int) -> None:
+    """u, f: float64 comb positions and GHz of the same shape on a comb of ``n_in`` inputs;
+    ``where(name, index)`` names an entry."""
+    lo, hi = tuning_range_comb(params, n_in)
+    lo, hi = lo - COMB_SLACK, hi + COMB_SLACK
+    bad = _first_false((u >= lo) & (u <= hi))
+    if bad is not None:
+        raise _Problem(f"{where('comb_position', bad)} is {u[bad].item()}, outside the tuning range "
+                       f"[{lo:g}, {hi:g}]")
+    expected = comb_to_ghz(u, params, n_in)
+    bad = _first_false(_close(f, expected, FREQ_RTOL))
+    if bad is not None:
+        raise _Problem(f"{where('frequency_ghz', bad)} is {f[bad].item()} GHz but its comb position "
+                       f"{u[bad].item()} gives {expected[bad].item():.9g} GHz")
+
+
+def _check_inputs(inputs: dict, n_in: int, params: DeviceParams, prefix: str = "") -> torch.Tensor:
+    """The comb positions (float64) of a layer's emitters, checked."""
+    _count(f"{prefix}inputs.comb_position", inputs["comb_position"], n_in, "one per input")
+    _count(f"{prefix}inputs.frequency_ghz", inputs["frequency_ghz"], n_in, "one per input")
+    in_u = torch.tensor(inputs["comb_position"], dtype=torch.float64)
+    _check_frequencies(lambda name, i: f"{prefix}inputs.{name}[{i[0]}]", in_u,
+                       torch.tensor(inputs["frequency_ghz"], dtype=torch.float64), params, n_in)
+    return in_u
+
+
+def _check_readout(readout: dict, params: DeviceParams) -> float:
+    log_gain = float(readout["log_gain"])
+    if "gain" in readout:
+        expected = math.exp(log_gain) / (params.k_sd * params.p_max_uw) if log_gain < 700 else math.inf
+        if not abs(readout["gain"] - expected) <= GAIN_RTOL * max(abs(expected), abs(readout["gain"])):
+            raise _Problem(f"readout.gain is {readout['gain']} but exp(log_gain) / (k_sd p_max) gives "
+                           f"{expected:.9g}")
+    return log_gain
+
+
+def _check_chains(chains: list, n_chains: int, k: int, n_in: int, params: DeviceParams, shape, prefix: str = "",
+                  bias_key: str = "bias", what: str = "one per class"):
+    """Check one layer's chain records; returns (comb positions (C, K) float64, biases, alpha, k_sd), the last
+    two per resonator or None."""
+    _count(f"{prefix}chains", chains, n_chains, what)
+    signs = [int(s) for s in chain_signs(k, params.parity).tolist()]
+    first = chains[0]["resonators"][0] if chains[0]["resonators"] else {}
+    has = {name: name in first or params_spread > 0
+           for name, params_spread in (("alpha", params.alpha_dtod), ("k_sd", params.k_sd_dtod))}
+    for j, chain in enumerate(chains):
+        where = f"{prefix}chains[{j}]"
+        if chain.get("index", j) != j:
+            raise _Problem(f"{where}.index is {chain['index']} where {j} was expected")
+        if bias_key not in chain:
+            raise _Problem(f"{where} has no {bias_key!r} entry")
+        _count(f"{where}.resonators", chain["resonators"], k, "resonators_per_chain")
+        for r, res in enumerate(chain["resonators"]):
+            w = f"{where}.resonators[{r}]"
+            if res.get("index", r) != r:
+                raise _Problem(f"{w}.index is {res['index']} where {r} was expected")
+            if res["sign"] != signs[r]:
+                raise _Problem(f"{w}.sign is {res['sign']} but a chain with parity {params.parity!r} has "
+                               f"s_{r} = {signs[r]}")
+            att = int(res["attached_input"])
+            if att >= n_in:
+                raise _Problem(f"{w}.attached_input is {att}, out of range (must be < n_inputs = {n_in})")
+            for name, pos in (("pixel_row", 0), ("pixel_col", 1)):
+                v = res.get(name)
+                if v is not None and shape is not None and v != _pixel(att, shape)[pos]:
+                    raise _Problem(f"{w}.{name} is {v} but attached input {att} is at row {att // shape[1]}, "
+                                   f"column {att % shape[1]}")
+            for name, needed in has.items():
+                if needed and name not in res:
+                    why = f"the physics has {name}_dtod > 0" if name not in first else "resonator 0 of chain 0 has one"
+                    raise _Problem(f"{w} has no {name!r} entry ({why})")
+    res_u = torch.tensor([[res["comb_position"] for res in c["resonators"]] for c in chains], dtype=torch.float64)
+    res_f = torch.tensor([[res["frequency_ghz"] for res in c["resonators"]] for c in chains], dtype=torch.float64)
+    _check_frequencies(lambda name, i: f"{prefix}chains[{i[0]}].resonators[{i[1]}].{name}", res_u, res_f,
+                       params, n_in)
+
+    def per_resonator(name: str):
+        return [[res[name] for res in c["resonators"]] for c in chains] if has[name] else None
+
+    return res_u, [float(c[bias_key]) for c in chains], per_resonator("alpha"), per_resonator("k_sd")
+
+
 def _load_rf(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig):
     from .rf_perceptron import RFParams, RFPerceptron
 
@@ -530,81 +680,72 @@ def _load_rf(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig)
     if config.resonators_per_chain != k:
         raise _Problem(f"its run config has {config.resonators_per_chain} resonators per chain but the file "
                        f"holds {k}")
-    lo, hi = tuning_range_comb(params, n_inputs)
-    lo, hi = lo - COMB_SLACK, hi + COMB_SLACK
-
-    def check_frequencies(where, u: torch.Tensor, f: torch.Tensor) -> None:
-        """u, f: float64 comb positions and GHz of the same shape; ``where(name, index)`` names an entry."""
-        bad = _first_false((u >= lo) & (u <= hi))
-        if bad is not None:
-            raise _Problem(f"{where('comb_position', bad)} is {u[bad].item()}, outside the tuning range "
-                           f"[{lo:g}, {hi:g}]")
-        expected = comb_to_ghz(u, params, n_inputs)
-        bad = _first_false(_close(f, expected, FREQ_RTOL))
-        if bad is not None:
-            raise _Problem(f"{where('frequency_ghz', bad)} is {f[bad].item()} GHz but its comb position "
-                           f"{u[bad].item()} gives {expected[bad].item():.9g} GHz")
-
-    inputs = doc["inputs"]
-    _count("inputs.comb_position", inputs["comb_position"], n_inputs, "one per input")
-    _count("inputs.frequency_ghz", inputs["frequency_ghz"], n_inputs, "one per input")
-    in_u = torch.tensor(inputs["comb_position"], dtype=torch.float64)
-    check_frequencies(lambda name, i: f"inputs.{name}[{i[0]}]", in_u,
-                      torch.tensor(inputs["frequency_ghz"], dtype=torch.float64))
-
-    readout = doc["readout"]
-    log_gain = float(readout["log_gain"])
-    if "gain" in readout:
-        expected = math.exp(log_gain) / (params.k_sd * params.p_max_uw) if log_gain < 700 else math.inf
-        if not abs(readout["gain"] - expected) <= GAIN_RTOL * max(abs(expected), abs(readout["gain"])):
-            raise _Problem(f"readout.gain is {readout['gain']} but exp(log_gain) / (k_sd p_max) gives "
-                           f"{expected:.9g}")
-
-    chains = doc["chains"]
-    _count("chains", chains, n_classes, "one per class")
-    signs = [int(s) for s in chain_signs(k, params.parity).tolist()]
-    first = chains[0]["resonators"][0] if chains[0]["resonators"] else {}
-    has = {name: name in first or params_spread > 0
-           for name, params_spread in (("alpha", params.alpha_dtod), ("k_sd", params.k_sd_dtod))}
-    attached = []
-    for j, chain in enumerate(chains):
-        where = f"chains[{j}]"
-        if chain.get("index", j) != j:
-            raise _Problem(f"{where}.index is {chain['index']} where {j} was expected")
-        _count(f"{where}.resonators", chain["resonators"], k, "resonators_per_chain")
-        row = []
-        for r, res in enumerate(chain["resonators"]):
-            w = f"{where}.resonators[{r}]"
-            if res.get("index", r) != r:
-                raise _Problem(f"{w}.index is {res['index']} where {r} was expected")
-            if res["sign"] != signs[r]:
-                raise _Problem(f"{w}.sign is {res['sign']} but a chain with parity {params.parity!r} has "
-                               f"s_{r} = {signs[r]}")
-            att = int(res["attached_input"])
-            if att >= n_inputs:
-                raise _Problem(f"{w}.attached_input is {att}, out of range (must be < n_inputs = {n_inputs})")
-            for name, pos in (("pixel_row", 0), ("pixel_col", 1)):
-                v = res.get(name)
-                if v is not None and shape is not None and v != _pixel(att, shape)[pos]:
-                    raise _Problem(f"{w}.{name} is {v} but attached input {att} is at row {att // shape[1]}, "
-                                   f"column {att % shape[1]}")
-            for name, needed in has.items():
-                if needed and name not in res:
-                    why = f"the physics has {name}_dtod > 0" if name not in first else "resonator 0 of chain 0 has one"
-                    raise _Problem(f"{w} has no {name!r} entry ({why})")
-            row.append(att)
-        attached.append(row)
-    res_u = torch.tensor([[res["comb_position"] for res in c["resonators"]] for c in chains], dtype=torch.float64)
-    res_f = torch.tensor([[res["frequency_ghz"] for res in c["resonators"]] for c in chains], dtype=torch.float64)
-    check_frequencies(lambda name, i: f"chains[{i[0]}].resonators[{i[1]}].{name}", res_u, res_f)
-
-    def per_resonator(name: str):
-        return [[res[name] for res in c["resonators"]] for c in chains] if has[name] else None
-
+    if config.hidden:
+        raise _Problem("its run config has hidden layers but the file holds a single-layer network")
+    in_u = _check_inputs(doc["inputs"], n_inputs, params)
+    log_gain = _check_readout(doc["readout"], params)
+    res_u, bias, alpha_r, k_sd_r = _check_chains(doc["chains"], n_classes, k, n_inputs, params, shape)
     rf_params = config.model_params if isinstance(config.model_params, RFParams) else None
-    return RFPerceptron.from_state(params, in_u.to(torch.float32), res_u.to(torch.float32),
-                                   [c["bias"] for c in chains], log_gain, alpha_r=per_resonator("alpha"),
-                                   k_sd_r=per_resonator("k_sd"), rf_params=rf_params)
+    return RFPerceptron.from_state(params, in_u.to(torch.float32), res_u.to(torch.float32), bias, log_gain,
+                                   alpha_r=alpha_r, k_sd_r=k_sd_r, rf_params=rf_params)
+
+
+def _load_rf_network(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig):
+    from .multilayer import RFNetwork
+    from .rf_perceptron import RFParams
+
+    params = _device_params(doc["physics"])
+    sizes = [int(n) for n in doc["layer_sizes"]]
+    ks = [int(k) for k in doc["layer_ks"]]
+    if sizes[0] != n_inputs or sizes[-1] != n_classes:
+        raise _Problem(f"layer_sizes {sizes} must start with n_inputs = {n_inputs} and end with n_classes = "
+                       f"{n_classes}")
+    _count("layer_ks", ks, len(sizes) - 1, "one per layer")
+    _count("layers", doc["layers"], len(sizes) - 1, "one per layer")
+    for l, (k, fan_in) in enumerate(zip(ks, sizes)):
+        if k > fan_in:
+            raise _Problem(f"layer_ks[{l}] is {k}, more than the layer's {fan_in} inputs")
+    if tuple(config.hidden) != tuple(sizes[1:-1]) or tuple(config.layer_ks) != tuple(ks):
+        raise _Problem(f"its run config has hidden layers {list(config.hidden)} and K {list(config.layer_ks)} "
+                       f"but the file holds layers {sizes} and K {ks}")
+    log_gain = _check_readout(doc["readout"], params)
+    states = []
+    last = len(ks) - 1
+    for l, layer in enumerate(doc["layers"]):
+        prefix = f"layers[{l}]."
+        if layer.get("index", l) != l:
+            raise _Problem(f"layers[{l}].index is {layer['index']} where {l} was expected")
+        in_u = _check_inputs(layer["inputs"], sizes[l], params, prefix)
+        hidden = l < last
+        if hidden and "stno" not in layer:
+            raise _Problem(f"layers[{l}] is a hidden layer but has no 'stno' entry")
+        if not hidden and "stno" in layer:
+            raise _Problem(f"layers[{l}] is the output layer, which has no oscillators, but has an 'stno' entry")
+        res_u, bias, alpha_r, k_sd_r = _check_chains(
+            layer["chains"], sizes[l + 1], ks[l], sizes[l], params, shape if l == 0 else None, prefix,
+            "bias_current_ith" if hidden else "bias", "one per neuron of the layer")
+        states.append((in_u, res_u, bias, alpha_r, k_sd_r, layer.get("stno")))
+    rf_params = config.model_params if isinstance(config.model_params, RFParams) else None
+    model = RFNetwork(n_inputs, n_classes, sizes[1:-1], ks, device=params, params=rf_params, train_inputs=False)
+    f32 = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731
+    with torch.no_grad():
+        for l, (in_u, res_u, bias, alpha_r, k_sd_r, stno) in enumerate(states):
+            chains = model.layers[l]
+            chains.input_comb.copy_(f32(in_u))
+            chains.resonator_comb.copy_(f32(res_u))
+            if alpha_r is not None:
+                chains.alpha_r = f32(alpha_r).clone()
+            if k_sd_r is not None:
+                chains.k_sd_r = f32(k_sd_r).clone()
+            if l < last:
+                model.hidden_bias[l].copy_(f32(bias))
+                model.log_gm[l].fill_(float(stno["log_gm"]))
+            else:
+                model.bias.copy_(f32(bias))
+        model.log_gain.fill_(log_gain)
+    model.calibrated = True
+    model.eval()
+    return model
 
 
 def _load_sparse(doc: dict, n_inputs: int, n_classes: int, config: RunConfig) -> PerceptronModel:
@@ -664,6 +805,8 @@ def _topology(doc: Any) -> Topology:
     config = _run_config(doc)
     if doc["kind"] == KIND_RF:
         model = _load_rf(doc, n_inputs, n_classes, shape, config)
+    elif doc["kind"] == KIND_RF_NETWORK:
+        model = _load_rf_network(doc, n_inputs, n_classes, shape, config)
     else:
         model = _load_sparse(doc, n_inputs, n_classes, config)
     return Topology(kind=doc["kind"], model_name=doc["model"], model=model, dataset=doc["dataset"],
@@ -702,16 +845,16 @@ def load_topology(path: PathLike) -> Topology:
 
 SCHEMA_TEXT = r"""{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "$id": "urn:rfexplorer:topology-format:2",
-  "title": "rfexplorer topology file, format version 2",
-  "description": "A trained single-layer network (RF spintronic perceptron or sparse/dense baseline) with its metadata. This schema checks structure, types and ranges; the cross-checks between fields (list lengths against n_inputs, n_classes and resonators_per_chain, frequencies against comb positions, chain signs against the parity, ...) are described in topology-format.md and done by rfexplorer's reader. Strict JSON only: NaN and Infinity are not numbers.",
+  "$id": "urn:rfexplorer:topology-format:3",
+  "title": "rfexplorer topology file, format version 3",
+  "description": "A trained network (RF spintronic perceptron, multilayer RF network, or sparse/dense single-layer baseline) with its metadata. This schema checks structure, types and ranges; the cross-checks between fields (list lengths against n_inputs, n_classes and resonators_per_chain, frequencies against comb positions, chain signs against the parity, ...) are described in topology-format.md and done by rfexplorer's reader. Strict JSON only: NaN and Infinity are not numbers.",
   "type": "object",
   "required": ["format", "format_version", "kind", "model", "dataset", "n_inputs", "n_classes", "class_names",
                "image_shape", "config", "versions"],
   "properties": {
     "format": {"const": "rfexplorer-topology"},
-    "format_version": {"const": 2},
-    "kind": {"enum": ["rf-perceptron", "sparse-perceptron"]},
+    "format_version": {"const": 3},
+    "kind": {"enum": ["rf-perceptron", "sparse-perceptron", "rf-network"]},
     "model": {
       "description": "Registered model name (rf, rf-input, rf-frozen, dense, prune, random, rigl, set, ...); the reader checks that it exists and belongs to the kind's family.",
       "type": "string", "minLength": 1
@@ -758,6 +901,16 @@ SCHEMA_TEXT = r"""{
     "chains": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/chain"}},
     "units": {"type": "object", "additionalProperties": {"type": "string"}},
 
+    "layer_sizes": {
+      "description": "Neurons per layer, inputs first, classes last: [N, H1, ..., C].",
+      "type": "array", "minItems": 3, "items": {"type": "integer", "minimum": 1, "maximum": 1000000}
+    },
+    "layer_ks": {
+      "description": "Resonators per chain of every layer, first to last.",
+      "type": "array", "minItems": 2, "items": {"type": "integer", "minimum": 1, "maximum": 1000000}
+    },
+    "layers": {"type": "array", "minItems": 2, "items": {"$ref": "#/$defs/layer"}},
+
     "bias": {"type": "array", "minItems": 1, "items": {"type": "number"}},
     "weights": {"type": "array", "items": {"$ref": "#/$defs/weight"}},
     "weights_columns": {"const": ["class", "input", "weight"]},
@@ -770,7 +923,19 @@ SCHEMA_TEXT = r"""{
       "then": {
         "required": ["resonators_per_chain", "physics", "readout", "inputs", "chains"],
         "properties": {
-          "bias": {"not": {}}, "weights": {"not": {}}, "weights_columns": {"not": {}}, "nonzero_weights": {"not": {}}
+          "bias": {"not": {}}, "weights": {"not": {}}, "weights_columns": {"not": {}}, "nonzero_weights": {"not": {}},
+          "layer_sizes": {"not": {}}, "layer_ks": {"not": {}}, "layers": {"not": {}},
+          "chains": {"items": {"required": ["bias"]}}
+        }
+      }
+    },
+    {
+      "if": {"properties": {"kind": {"const": "rf-network"}}, "required": ["kind"]},
+      "then": {
+        "required": ["layer_sizes", "layer_ks", "physics", "readout", "layers"],
+        "properties": {
+          "bias": {"not": {}}, "weights": {"not": {}}, "weights_columns": {"not": {}}, "nonzero_weights": {"not": {}},
+          "resonators_per_chain": {"not": {}}, "inputs": {"not": {}}, "chains": {"not": {}}
         }
       }
     },
@@ -780,7 +945,8 @@ SCHEMA_TEXT = r"""{
         "required": ["bias", "weights"],
         "properties": {
           "resonators_per_chain": {"not": {}}, "physics": {"not": {}}, "readout": {"not": {}}, "inputs": {"not": {}},
-          "chains": {"not": {}}, "units": {"not": {}}
+          "chains": {"not": {}}, "units": {"not": {}}, "layer_sizes": {"not": {}}, "layer_ks": {"not": {}},
+          "layers": {"not": {}}
         }
       }
     }
@@ -804,7 +970,40 @@ SCHEMA_TEXT = r"""{
         "tuning_margin": {"description": "In input spacings (comb units).", "type": "number", "minimum": 0},
         "alpha_dtod": {"type": "number", "minimum": 0},
         "k_sd_dtod": {"type": "number", "minimum": 0},
-        "readout_noise_v": {"type": "number", "minimum": 0}
+        "readout_noise_v": {"type": "number", "minimum": 0},
+        "stno": {"$ref": "#/$defs/stno_params"}
+      },
+      "additionalProperties": false
+    },
+    "stno_params": {
+      "description": "engine.physics.STNOParams: the hidden layers' spin-torque nano-oscillators.",
+      "type": "object",
+      "properties": {
+        "g_m": {"description": "Voltage-to-current conversion, µA per mV.", "type": "number", "exclusiveMinimum": 0},
+        "v_bias": {"description": "Voltage bias added to every hidden chain, V.", "type": "number"},
+        "i_th_ua": {"description": "Threshold current, µA.", "type": "number", "exclusiveMinimum": 0},
+        "clamp_ratio": {"description": "Clamp current / threshold current.", "type": "number", "exclusiveMinimum": 1},
+        "q": {"description": "Non-linear damping Q.", "type": "number", "minimum": 0},
+        "r_ohm": {"description": "Oscillator resistance, Ohm.", "type": "number", "exclusiveMinimum": 0},
+        "amplification": {"description": "Power amplification A.", "type": "number", "exclusiveMinimum": 0},
+        "train_gain": {"type": "boolean"}
+      },
+      "additionalProperties": false
+    },
+    "layer": {
+      "description": "One layer of an rf-network: its emitters (the inputs or the previous layer's STNOs) and its chains; hidden layers also give their STNO conversion.",
+      "type": "object",
+      "required": ["inputs", "chains"],
+      "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "inputs": {"$ref": "#/$defs/inputs"},
+        "chains": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/chain"}},
+        "stno": {
+          "type": "object",
+          "required": ["log_gm"],
+          "properties": {"log_gm": {"type": "number"}, "g_m": {"type": "number", "exclusiveMinimum": 0}},
+          "additionalProperties": false
+        }
       },
       "additionalProperties": false
     },
@@ -829,11 +1028,14 @@ SCHEMA_TEXT = r"""{
       "additionalProperties": false
     },
     "chain": {
+      "description": "A chain: an output chain has a class-score bias, a hidden chain a bias current (units of I_th).",
       "type": "object",
-      "required": ["bias", "resonators"],
+      "required": ["resonators"],
+      "oneOf": [{"required": ["bias"]}, {"required": ["bias_current_ith"]}],
       "properties": {
         "index": {"type": "integer", "minimum": 0},
         "bias": {"type": "number"},
+        "bias_current_ith": {"type": "number"},
         "resonators": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/resonator"}}
       },
       "additionalProperties": false

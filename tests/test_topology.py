@@ -66,7 +66,7 @@ def test_rf_round_trip_is_bit_exact(rf_result, mini, tmp_path):
     assert csv_path == tmp_path / "rf.csv" and csv_path.is_file()
     topo = load_topology(json_path)
     assert isinstance(topo, Topology) and topo.kind == "rf-perceptron" and topo.model_name == "rf"
-    assert topo.format_version == FORMAT_VERSION == 2 and topo.source == json_path
+    assert topo.format_version == FORMAT_VERSION == 3 and topo.source == json_path
     assert isinstance(topo.model, RFPerceptron) and not topo.model.training
     trained = rf_result.model
     assert torch.equal(topo.model.chains.resonator_comb, trained.chains.resonator_comb)
@@ -85,9 +85,9 @@ def test_rf_round_trip_is_bit_exact(rf_result, mini, tmp_path):
     assert evaluate_topology(json_path, "mnist-mini") == acc  # a path and a dataset name work too
 
 
-def test_version_2_document_carries_the_dataset_description_and_config(rf_doc_text, rf_result):
+def test_current_document_carries_the_dataset_description_and_config(rf_doc_text, rf_result):
     doc = json.loads(rf_doc_text)
-    assert doc["format"] == FORMAT_NAME and doc["format_version"] == 2
+    assert doc["format"] == FORMAT_NAME and doc["format_version"] == 3
     assert doc["n_inputs"] == 784 and doc["image_shape"] == [28, 28]
     assert doc["class_names"] == [str(c) for c in range(10)]
     assert doc["config"] == json.loads(json.dumps(rf_result.config.to_dict()))
@@ -231,13 +231,13 @@ def test_version_1_files_load_and_evaluate(mini, path, kind, model_type):
 
 
 @pytest.mark.parametrize("path", [V1_RF, V1_RIGL])
-def test_version_1_file_upgrades_to_version_2_with_identical_weights(path, mini, tmp_path):
+def test_version_1_file_upgrades_to_the_current_version_with_identical_weights(path, mini, tmp_path):
     old = load_topology(path)
     new_path = write_topology(old, tmp_path / "upgraded.json")
     doc = json.loads(new_path.read_text())
-    assert doc["format_version"] == 2 and doc["class_names"] == [str(c) for c in range(10)]
+    assert doc["format_version"] == 3 and doc["class_names"] == [str(c) for c in range(10)]
     new = load_topology(new_path)
-    assert new.format_version == 2 and new.class_names_recorded
+    assert new.format_version == 3 and new.class_names_recorded
     assert torch.equal(new.model.effective_weight(), old.model.effective_weight())
     assert torch.equal(new.model.bias, old.model.bias)
     for name, tensor in old.model.state_dict().items():
@@ -312,7 +312,7 @@ def _mutated(text: str, mutate) -> dict:
 
 RF_MUTATIONS = {
     "wrong format name": (lambda d: d.update(format="something-else"), "format is 'something-else'"),
-    "newer version": (lambda d: d.update(format_version=3), "newer rfexplorer"),
+    "newer version": (lambda d: d.update(format_version=4), "newer rfexplorer"),
     "older version": (lambda d: d.update(format_version=0), "not supported"),
     "version as string": (lambda d: d.update(format_version="2"), "format_version must be a whole number"),
     "unknown kind": (lambda d: d.update(kind="mlp"), "kind is 'mlp', not one of: rf-perceptron"),
