@@ -16,7 +16,7 @@ Shapes (``--shapes``):
                    batch 20, tuning seeds 0 1 2 (70 validation samples: one seed is too noisy)
     drones-sparse  256-128-10, ks (10, 10), 100 epochs, batch 20, tuning seeds 0 1 2
 
-    cd /work/main && .venv/bin/python benchmarks/tune_mlp.py                       # everything (~15 min)
+    cd /work/main && .venv/bin/python benchmarks/tune_mlp.py                       # everything (~6 min)
     .venv/bin/python benchmarks/tune_mlp.py --shapes drones-sparse --models rigl --no-test
     .venv/bin/python benchmarks/tune_mlp.py --models prune --optimizer adam   # the other optimizer
     .venv/bin/python benchmarks/tune_mlp.py --shapes mnist --epochs 1 --dataset-override mnist-mini  # smoke
