@@ -1,7 +1,9 @@
 """Entry point of the desktop app: ``rfexplorer`` (or ``python -m rfexplorer.app``).
 
 Options (for demos and smoke tests): ``--train`` starts a run with the default settings as soon as the dataset
-is loaded; ``--quit-after SECONDS`` closes the window after that long (a run in progress is cancelled cleanly).
+is loaded; ``--quit-after SECONDS`` closes the window after that long (a run in progress is cancelled cleanly;
+with ``--train``, counted from the run's start, so that the window closes mid-run however long the engine
+process took to start and load the dataset).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="rfexplorer", description="Visual explorer for RF spintronic neural networks")
     p.add_argument("--train", action="store_true", help="start a training run at start-up")
     p.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
-                   help="close the window after this many seconds")
+                   help="close the window after this many seconds (with --train: after the run started)")
     return p.parse_args(argv)
 
 
@@ -61,7 +63,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         window.datasets.changed.connect(train_once)
     if args.quit_after is not None:
-        QTimer.singleShot(int(1000 * args.quit_after), window.close)
+        delay_ms = int(1000 * args.quit_after)
+        if args.train:
+            def close_later(_cfg) -> None:
+                window.controller.run_started.disconnect(close_later)
+                QTimer.singleShot(delay_ms, window.close)
+
+            window.controller.run_started.connect(close_later)
+        else:
+            QTimer.singleShot(delay_ms, window.close)
     return int(app.exec())
 
 

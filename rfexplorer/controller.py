@@ -1,20 +1,23 @@
-"""The main-thread side of training: owns the worker threads, relays their signals, throttles redraws.
+"""The main-thread side of the engine: owns the engine process (through :class:`~rfexplorer.worker.EngineClient`),
+relays its signals, throttles redraws.
 
-The GUI talks only to :class:`Controller`. Worker signals (emitted from worker threads) arrive here in @Slot
-methods through queued connections; the controller re-emits main-thread signals (``run_started``,
-``run_finished``, ``run_cancelled``, ``run_failed``, ...) that views and tests can wait on safely. Of the
-snapshots it keeps only the latest and hands it to the views from an 11 Hz QTimer.
+The GUI talks only to :class:`Controller`. Every engine job runs in the engine process
+(:mod:`rfexplorer.engine_process`); its messages arrive here, in the GUI thread, as signals of the
+EngineClient, and the controller re-emits main-thread signals (``run_started``, ``run_finished``,
+``run_cancelled``, ``run_failed``, ...) that views and tests can wait on safely. Of the snapshots it keeps only
+the latest and hands it to the views from an 11 Hz QTimer. If the engine process dies, ``engine_lost`` says so
+(the run in flight is lost, a new process takes the next jobs; results already received stay).
 """
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from .labels import describe_config
-from .worker import DatasetInfo, Job, SweepWorker, TrainingWorker
+from .worker import DatasetInfo, EngineClient, Job
 
-REDRAW_INTERVAL_MS = 90  # 11 Hz: just above the 10 Hz target, as every frame costs the training loop time
+REDRAW_INTERVAL_MS = 90  # 11 Hz: just above the 10 Hz target
 
 
 class Controller(QObject):
@@ -41,10 +44,8 @@ class Controller(QObject):
     sweep_finished = Signal(list)           #: all rows (a cancelled sweep gives the rows done so far)
     sweep_failed = Signal(str)
     sweep_busy_changed = Signal(bool)
-
-    # private: hand a job to a worker (queued to its thread)
-    _submit_train = Signal(object)
-    _submit_sweep = Signal(object)
+    # --- the engine process --------------------------------------------------------------------------------
+    engine_lost = Signal(str)               #: the engine process died (message); a new one was started
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
@@ -56,36 +57,23 @@ class Controller(QObject):
         self._shut_down = False
         self.dataset_info: Optional[DatasetInfo] = None  #: the dataset the training worker last loaded
 
-        self._thread = QThread(self)
-        self._thread.setObjectName("rfexplorer-training")
-        self._worker = TrainingWorker()
-        self._worker.moveToThread(self._thread)
-        self._submit_train.connect(self._worker.run_job)
-        self._worker.started.connect(self._on_started)
-        self._worker.snapshot.connect(self._on_snapshot)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.previewed.connect(self._on_previewed)
-        self._worker.imported.connect(self._on_imported)
-        self._worker.evaluated.connect(self._on_evaluated)
-        self._worker.failed.connect(self._on_failed)
-        self._worker.skipped.connect(self._on_skipped)
-        self._worker.loaded.connect(self._on_skipped)
-        self._worker.dataset_ready.connect(self._on_dataset_ready)
-        self._thread.finished.connect(self._worker.deleteLater)
-
-        self._sweep_thread = QThread(self)
-        self._sweep_thread.setObjectName("rfexplorer-sweep")
-        self._sweep_worker = SweepWorker()
-        self._sweep_worker.moveToThread(self._sweep_thread)
-        self._submit_sweep.connect(self._sweep_worker.run_job)
-        self._sweep_worker.started.connect(self._on_sweep_started)
-        self._sweep_worker.row.connect(self._on_sweep_row)
-        self._sweep_worker.finished.connect(self._on_sweep_finished)
-        self._sweep_worker.failed.connect(self._on_sweep_failed)
-        self._sweep_thread.finished.connect(self._sweep_worker.deleteLater)
-
-        self._thread.start()
-        self._sweep_thread.start()
+        self._engine = EngineClient(self)
+        e = self._engine
+        e.started.connect(self._on_started)
+        e.snapshot.connect(self._on_snapshot)
+        e.finished.connect(self._on_finished)
+        e.previewed.connect(self._on_previewed)
+        e.imported.connect(self._on_imported)
+        e.evaluated.connect(self._on_evaluated)
+        e.failed.connect(self._on_failed)
+        e.skipped.connect(self._on_skipped)
+        e.loaded.connect(self._on_skipped)
+        e.dataset_ready.connect(self._on_dataset_ready)
+        e.sweep_started.connect(self._on_sweep_started)
+        e.sweep_row.connect(self._on_sweep_row)
+        e.sweep_finished.connect(self._on_sweep_finished)
+        e.sweep_failed.connect(self._on_sweep_failed)
+        e.lost.connect(self._on_engine_lost)
 
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_INTERVAL_MS)
@@ -93,6 +81,17 @@ class Controller(QObject):
         self._timer.start()
 
     # --- queries -----------------------------------------------------------------------------------------
+    @property
+    def engine(self) -> EngineClient:
+        return self._engine
+
+    @property
+    def _thread(self):
+        """The thread that reads the engine process's messages (stopped once the controller is shut down)."""
+        return self._engine.reader
+
+    _sweep_thread = _thread  # sweeps report through the same pipe and reader
+
     @property
     def busy(self) -> bool:
         return any(j.kind == "train" for j in self._jobs)
@@ -125,7 +124,7 @@ class Controller(QObject):
         self._cancel_previews()
         running = [j for j in self._jobs if j.kind == "train" and not j.cancelled]
         for job in running:
-            job.cancel(f"superseded by {self.describe(cfg)}")
+            self._engine.cancel(job, f"superseded by {self.describe(cfg)}")
         was_busy = self.busy
         job = Job("train", cfg, dataset=cfg.dataset, data_dir=data_dir)
         self._jobs.append(job)
@@ -136,7 +135,7 @@ class Controller(QObject):
         else:
             self.status.emit(f"Starting {self.describe(cfg)} on {_dataset_name(cfg.dataset)}…", "busy")
         self.run_requested.emit(cfg)
-        self._submit_train.emit(job)
+        self._engine.submit(job)
         if not was_busy:
             self.busy_changed.emit(True)
 
@@ -144,7 +143,7 @@ class Controller(QObject):
         """Cancel the running (and any queued) training run; it stops before the next batch."""
         jobs = [j for j in self._jobs if j.kind == "train" and not j.cancelled]
         for job in jobs:
-            job.cancel("stopped by user")
+            self._engine.cancel(job, "stopped by user")
         if jobs:
             self.status.emit("Stopping…", "warn")
 
@@ -156,12 +155,12 @@ class Controller(QObject):
         self._cancel_previews()
         job = Job("preview", cfg, dataset=cfg.dataset, data_dir=data_dir)
         self._jobs.append(job)
-        self._submit_train.emit(job)
+        self._engine.submit(job)
 
     def _cancel_previews(self) -> None:
         for job in self._jobs:
             if job.kind == "preview":
-                job.cancel("superseded")
+                self._engine.cancel(job, "superseded")
 
     def import_topology(self, path, dataset: str, data_dir: Optional[str] = None) -> None:
         """Read a topology file, rebuild and show its network, then evaluate it on ``dataset`` (in the training
@@ -171,7 +170,7 @@ class Controller(QObject):
         job = Job("import", payload=str(path), dataset=dataset, data_dir=data_dir)
         self._jobs.append(job)
         self.status.emit(f"Importing {_dataset_name(str(path))}…", "busy")
-        self._submit_train.emit(job)
+        self._engine.submit(job)
 
     def load_dataset(self, dataset: str, data_dir: Optional[str] = None) -> None:
         """Load a dataset in the training thread (dataset_ready follows); runs reuse it."""
@@ -179,24 +178,27 @@ class Controller(QObject):
             return
         job = Job("load", dataset=dataset, data_dir=data_dir)
         self._jobs.append(job)
-        self._submit_train.emit(job)
+        self._engine.submit(job)
 
-    def start_sweep(self, spec: Any, dataset: str = "mnist-mini", data_dir: Optional[str] = None) -> bool:
+    def start_sweep(self, spec: Any, dataset: str = "mnist-mini", data_dir: Optional[str] = None,
+                    backend: str = "local") -> bool:
+        """Run a sweep in the engine process on ``backend`` ('local' or 'ray', as the CLI's --backend)."""
         if self._shut_down or self._sweep_job is not None:
             return False
-        self._sweep_job = Job("sweep", spec, dataset=dataset, data_dir=data_dir)
+        self._sweep_job = Job("sweep", spec, dataset=dataset, data_dir=data_dir, backend=backend)
         self.sweep_busy_changed.emit(True)
-        self._submit_sweep.emit(self._sweep_job)
+        self._engine.submit(self._sweep_job)
         return True
 
     def stop_sweep(self) -> None:
         if self._sweep_job is not None:
-            self._sweep_job.cancel("stopped by user")
+            self._engine.cancel(self._sweep_job, "stopped by user")
             self.status.emit("Stopping the sweep after the current batch…", "warn")
 
     @Slot()
     def shutdown(self) -> None:
-        """Cancel everything, stop both threads and wait for them (call on window close)."""
+        """Cancel everything, let the engine process exit (join it; terminate it as a last resort) and stop the
+        reader thread (call on window close)."""
         if self._shut_down:
             return
         self._shut_down = True
@@ -205,12 +207,9 @@ class Controller(QObject):
             job.cancel("window closed")
         if self._sweep_job is not None:
             self._sweep_job.cancel("window closed")
-        for thread in (self._thread, self._sweep_thread):
-            thread.quit()
-        for thread in (self._thread, self._sweep_thread):
-            thread.wait()
+        self._engine.shutdown()
 
-    # --- worker slots (queued from the worker threads) ---------------------------------------------------
+    # --- engine slots (GUI thread) ------------------------------------------------------------------
     def _forget(self, job: Job) -> None:
         was_busy = self.busy
         if job in self._jobs:
@@ -332,6 +331,27 @@ class Controller(QObject):
         self.sweep_busy_changed.emit(False)
         self.status.emit(f"Sweep failed: {message}", "error")
         self.sweep_failed.emit(message)
+
+    @Slot(object)
+    def _on_engine_lost(self, item) -> None:
+        """The engine process died: forget the jobs it took with it (their results never come), say so."""
+        message, lost = item
+        if self._shut_down:
+            return
+        what = []
+        for job in lost:
+            if job.kind == "train":
+                what.append(f"the run {self.describe(job.config)} was lost")
+            elif job.kind == "sweep":
+                what.append("the sweep was stopped (its finished runs are kept)")
+            self._forget(job)
+            if job is self._sweep_job:
+                self._sweep_job = None
+                self.sweep_busy_changed.emit(False)
+        said = "; ".join(what)
+        text = message + (f" {said[0].upper()}{said[1:]}." if what else "")
+        self.status.emit(text, "error")
+        self.engine_lost.emit(text)
 
 
 def _dataset_name(name_or_path: str) -> str:

@@ -16,8 +16,8 @@ Layout (about 1400 x 900):
 
 What happens lives elsewhere, and this module only connects it:
 
-- :class:`~rfexplorer.controller.Controller`: the worker threads (training, loading, previews, imports,
-  sweeps) and their main-thread signals;
+- :class:`~rfexplorer.controller.Controller`: the engine process (training, loading, previews, imports,
+  sweeps) and its main-thread signals;
 - :class:`~rfexplorer.explorer.ExplorerModel`: what the spectrum and assignment views show (state, selected
   chain, follow the live run or a pinned result); the views subscribe to it;
 - :class:`~rfexplorer.datasets.DatasetPresenter`: the dataset and its shape (N inputs, C classes);
@@ -273,6 +273,7 @@ class MainWindow(QMainWindow):
         c.sweep_row.connect(runs.on_sweep_row)
         c.sweep_busy_changed.connect(self.controls.set_sweep_busy)
         c.sweep_failed.connect(runs.on_sweep_failed)
+        c.engine_lost.connect(runs.on_engine_lost)
         self.controls.run_requested.connect(runs.start_from_controls)
         self.controls.stop_requested.connect(c.stop)
         self.controls.sweep_requested.connect(runs.sweep_button_clicked)

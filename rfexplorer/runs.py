@@ -169,6 +169,15 @@ class RunPresenter(QObject):
         self.progress.setFormat("Failed — see the status line")
         dialogs.warning(self.parent_widget, "Training failed", message)
 
+    @Slot(str)
+    def on_engine_lost(self, message: str) -> None:
+        """The engine process died (a new one has started): the live run, if any, is gone; say so once."""
+        if not self.controller.busy:
+            self.sparsity.set_live(None, None)
+            self.progress.setValue(0)
+            self.progress.setFormat("The engine process stopped — see the status line")
+        dialogs.critical(self.parent_widget, "Engine process stopped", message)
+
     @Slot(bool)
     def on_busy_changed(self, busy: bool) -> None:
         self.controls.set_busy(busy)
@@ -250,10 +259,11 @@ class RunPresenter(QObject):
         dlg = SweepDialog(cfg, n, self.parent_widget)
         if dlg.exec() != SweepDialog.Accepted:
             return
-        self.start_sweep(dlg.spec())
+        self.start_sweep(dlg.spec(), dlg.backend())
 
-    def start_sweep(self, spec) -> bool:
-        return self.controller.start_sweep(spec, spec.base.dataset, self._data_dir(spec.base.dataset))
+    def start_sweep(self, spec, backend: str = "local") -> bool:
+        """Run a sweep in the engine process, on ``backend`` ('local' or 'ray', as the CLI's --backend)."""
+        return self.controller.start_sweep(spec, spec.base.dataset, self._data_dir(spec.base.dataset), backend)
 
     @Slot(dict)
     def on_sweep_row(self, row: dict) -> None:

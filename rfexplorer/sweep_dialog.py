@@ -1,11 +1,14 @@
-"""The "Run sweep" dialog: which models, chain lengths K and seeds to compare (engine.sweep.SweepSpec)."""
+"""The "Run sweep" dialog: which models, chain lengths K and seeds to compare (engine.sweep.SweepSpec), and
+where the runs execute: the same backends as ``rfexplorer-cli sweep --backend local|ray`` (Ray only when it can
+be imported). The sweep itself runs in the engine process (rfexplorer.engine_process)."""
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from PySide6.QtCore import Slot
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout, QGroupBox, QLabel,
-                               QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout,
+                               QGroupBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.config import RunConfig, removed_synapses_pct
 from engine.models import get_spec, list_models
@@ -15,6 +18,14 @@ from . import theme
 #: Chain lengths offered by default (those up to N), then N itself (the dense end).
 DEFAULT_KS = (1, 10, 100)
 DEFAULT_SEEDS = "0, 1, 2"
+#: The sweep backends offered, with their labels (engine.sweep.BACKENDS; 'ray' only when importable).
+BACKEND_LABELS = {"local": "This machine (local processes)", "ray": "Ray (a local instance)"}
+
+
+def available_backends() -> list[str]:
+    from engine.sweep_ray import ray_available
+
+    return ["local"] + (["ray"] if ray_available() else [])
 
 
 def default_ks(n_inputs: int) -> str:
@@ -75,6 +86,18 @@ class SweepDialog(QDialog):
         form.addRow("Resonators per chain K", self.ks_edit)
         form.addRow("Seeds", self.seeds_edit)
         form.addRow("Epochs per run", self.epochs_spin)
+        self.backend_combo = QComboBox()
+        for name in available_backends():
+            self.backend_combo.addItem(BACKEND_LABELS[name], name)
+        self.backend_combo.setToolTip("Where the runs execute, as rfexplorer-cli sweep --backend local|ray "
+                                      "(Ray is offered when it is installed: pip install 'rfexplorer[cluster]')")
+        self.workers_spin = QSpinBox()
+        self.workers_spin.setRange(1, max(1, os.cpu_count() or 1))
+        self.workers_spin.setValue(1)
+        self.workers_spin.setToolTip("Runs at the same time (worker processes, or Ray CPUs); each uses one "
+                                     "torch thread when more than one")
+        form.addRow("Run on", self.backend_combo)
+        form.addRow("Parallel runs", self.workers_spin)
         lay.addLayout(form)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
@@ -87,7 +110,12 @@ class SweepDialog(QDialog):
         for w in (self.ks_edit, self.seeds_edit):
             w.textChanged.connect(self._validate)
         self.epochs_spin.valueChanged.connect(self._validate)
+        self.workers_spin.valueChanged.connect(self._validate)
         self._validate()
+
+    def backend(self) -> str:
+        """'local' or 'ray' (engine.sweep.BACKENDS)."""
+        return str(self.backend_combo.currentData())
 
     def spec(self):
         """The SweepSpec described by the dialog (ValueError if invalid)."""
@@ -97,7 +125,7 @@ class SweepDialog(QDialog):
         ks = parse_ints(self.ks_edit.text(), "K", 1, self.n_inputs)
         seeds = parse_ints(self.seeds_edit.text(), "seeds", 0, 2**31 - 1)
         base = self.base.with_(lr=None, epochs=int(self.epochs_spin.value()))
-        return SweepSpec(models=models, ks=ks, seeds=seeds, base=base, workers=1)
+        return SweepSpec(models=models, ks=ks, seeds=seeds, base=base, workers=int(self.workers_spin.value()))
 
     @Slot()
     def _validate(self, *_args) -> None:

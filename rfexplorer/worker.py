@@ -1,46 +1,64 @@
-"""Workers that run engine jobs off the GUI thread.
+"""The GUI side of the engine process: spawns it, hands it jobs, turns its messages into Qt signals.
 
-A worker is a QObject moved to a QThread. Its slots run one job each (a training run, a dataset load, the
-preview of an untrained network, a topology import and its evaluation, a sweep); while a job runs, the thread's
-event loop is busy, so jobs are cancelled through the job's :class:`engine.progress.CancelToken` (a
-threading.Event), never through a queued signal. Every exception becomes a ``failed`` signal with a plain
-message; nothing dies silently. Every torch model the app shows is built here, never on the GUI thread.
+Engine jobs (training runs, dataset loads, previews of untrained networks, topology imports and their
+evaluation, sweeps) run in one separate process, :mod:`rfexplorer.engine_process`, spawned once per window
+(multiprocessing's 'spawn' start method: never fork a process that runs Qt) and reused for every job, so
+training never shares Python's interpreter lock with the GUI. :class:`EngineClient` lives in the GUI thread:
+
+- it keeps each slot's queue ('train': train, load, preview, import; 'sweep') and sends a slot's next job
+  only when the previous one is done, after clearing that slot's cancel Event; cancelling the job in flight
+  sets the Event, which the engine checks between batches; a queued job is cancelled here and never sent;
+- a thin reader QThread (:class:`PipeReader`) waits on the pipe (without the interpreter lock), unpickles each
+  message and hands it to :meth:`EngineClient._on_message` in the GUI thread, which emits the signals the
+  controller consumes, each carrying the GUI-side :class:`Job`;
+- when the process dies (killed, crashed, out of memory), the reader sees the pipe close: the jobs in flight
+  are reported in ``lost`` and a new process is started for the queued and later jobs;
+- :meth:`EngineClient.shutdown` cancels everything, asks the process to exit, joins it (terminates it as a
+  last resort) and stops the reader.
 
 Signals carry tuples ``(job, payload)`` so the controller can drop what belongs to a superseded job.
 """
 from __future__ import annotations
 
+import atexit
+import collections
 import itertools
+import multiprocessing
+import signal
 import traceback
+import weakref
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from engine.progress import CancelToken
 
-from .memory import release_free_memory
+from . import engine_process
+from .engine_process import (SAMPLE_COUNT, SNAPSHOT_INTERVAL_S, DatasetInfo, JobRequest,  # noqa: F401 (re-exported)
+                             describe_exception)
 
 _ids = itertools.count(1)
-#: How often a training run sends a snapshot (s): a little faster than the views redraw, so that every redraw
-#: has fresh data (the engine's own default, for headless callers, is 0.1 s).
-SNAPSHOT_INTERVAL_S = 0.05
-#: Test samples handed to the GUI to drive the input comb.
-SAMPLE_COUNT = 200
+#: How often the reader looks at its stop flag while the pipe is quiet (s).
+POLL_S = 0.2
+#: How long shutdown waits for the engine process to exit by itself before terminating it (s).
+JOIN_TIMEOUT_S = 5.0
+#: The engine process died this many times in a row before it said it was ready: stop restarting it.
+MAX_FAILED_STARTS = 3
+SPAWN = multiprocessing.get_context("spawn")
 
 
 @dataclass
 class Job:
-    """One unit of work for a worker. ``kind`` is 'train', 'load', 'preview', 'import' or 'sweep'."""
+    """One unit of work for the engine. ``kind`` is 'train', 'load', 'preview', 'import' or 'sweep'."""
 
     kind: str
     config: Any = None  #: RunConfig for 'train' and 'preview'; SweepSpec for 'sweep'
     dataset: str = "mnist-mini"  #: a registered dataset name or a dataset file path
     data_dir: Optional[str] = None
     payload: Any = None  #: the topology file path for 'import'
-    token: CancelToken = field(default_factory=CancelToken)
+    backend: str = "local"  #: the sweep backend
+    token: CancelToken = field(default_factory=CancelToken)  #: set here, in the GUI (the engine has an Event)
     id: int = field(default_factory=lambda: next(_ids))
     reason: str = ""  #: why it was cancelled, for the status line
 
@@ -53,199 +71,319 @@ class Job:
     def cancelled(self) -> bool:
         return self.token.is_set()
 
+    @property
+    def slot(self) -> str:
+        return "sweep" if self.kind in engine_process.SWEEP_SLOT_KINDS else "train"
 
-@dataclass
-class DatasetInfo:
-    """What the GUI needs of a loaded dataset: its shape, class names, description and a few test samples."""
-
-    name: str  #: the dataset's own name (the file name for a user file)
-    key: str  #: what was asked for: a registered name or the file path
-    description: str
-    n_inputs: int
-    n_classes: int
-    class_names: tuple
-    image_shape: Optional[tuple]  #: (rows, columns), or None when the inputs have no 2-D shape
-    sample_images: np.ndarray  #: (S, n_inputs) float32 copies in [0, 1]
-    sample_labels: np.ndarray  #: (S,)
-    source: str = ""
-    n_train: int = 0
-    n_test: int = 0
-
-    @classmethod
-    def from_dataset(cls, ds, key: str = "", n_samples: int = SAMPLE_COUNT) -> "DatasetInfo":
-        n = min(n_samples, len(ds.test_y))
-        shape = getattr(ds, "image_shape", None)
-        names = tuple(getattr(ds, "class_names", ()) or (str(c) for c in range(ds.n_classes)))
-        return cls(ds.name, key or ds.name, ds.describe(), int(ds.n_inputs), int(ds.n_classes), names,
-                   tuple(int(s) for s in shape) if shape else None,
-                   ds.test_x[:n].detach().cpu().numpy().astype(np.float32, copy=True),
-                   ds.test_y[:n].detach().cpu().numpy().copy(), str(getattr(ds, "source", "")),
-                   int(len(ds.train_y)), int(len(ds.test_y)))
+    def request(self) -> JobRequest:
+        return JobRequest(self.id, self.kind, self.config, self.dataset, self.data_dir, self.payload, self.backend)
 
 
-def describe_exception(exc: BaseException) -> str:
-    """A one-paragraph message for the status line and dialogs."""
-    from engine.progress import DivergenceError
+class PipeReader(QThread):
+    """Reads the engine's messages off the pipe in its own thread; ``received`` carries (generation, message)
+    to the GUI thread, ``closed`` (generation) says the pipe closed (the process exited or died)."""
 
-    if isinstance(exc, (ValueError, FileNotFoundError, DivergenceError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    received = Signal(object)
+    closed = Signal(int)
+
+    def __init__(self, conn, generation: int, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"rfexplorer-engine-reader-{generation}")
+        self._conn = conn
+        self.generation = generation
+        self._stop = False
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def run(self) -> None:
+        conn = self._conn
+        while not self._stop:
+            try:
+                if not conn.poll(POLL_S):  # waits without the interpreter lock
+                    continue
+                data = conn.recv_bytes()
+            except (EOFError, OSError):
+                break
+            try:
+                message = engine_process.loads(data)
+            except Exception:  # noqa: BLE001 - a message we cannot read must not kill the reader
+                message = ("garbled", traceback.format_exc())
+            self.received.emit((self.generation, message))
+        self.closed.emit(self.generation)
 
 
-class _DatasetCache:
-    """Keeps the last loaded dataset so consecutive runs do not reload full MNIST (seconds)."""
-
-    def __init__(self) -> None:
-        self._key = None
-        self._ds = None
-
-    def get(self, name: str, data_dir: Optional[str]):
-        from engine.data import load_dataset
-
-        key = (name, data_dir or "")
-        if self._key != key:
-            ds = load_dataset(name, data_dir)
-            self._key, self._ds = key, ds
-            return ds, True
-        return self._ds, False
+def describe_exit(exitcode: Optional[int]) -> str:
+    if exitcode is None:
+        return "it stopped answering"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = str(-exitcode)
+        hint = " (out of memory, or killed from outside)" if -exitcode == signal.SIGKILL else ""
+        return f"it was killed by {name}{hint}"
+    return f"it exited with status {exitcode}"
 
 
-class TrainingWorker(QObject):
-    """Runs training, loading, preview and import jobs, one at a time, in its own thread."""
+_live: "weakref.WeakSet[EngineClient]" = weakref.WeakSet()
+_atexit_registered = False
 
-    started = Signal(object)          #: job
+
+def _stop_live_processes() -> None:
+    """At interpreter exit, end engine processes a window never shut down (multiprocessing would otherwise
+    wait for them forever: they are not daemons, so that a sweep can start its own worker processes)."""
+    for client in list(_live):
+        client._end_process(timeout=1.0)
+
+
+class EngineClient(QObject):
+    """The engine process as the controller sees it: submit, cancel, shutdown, and signals."""
+
+    started = Signal(object)          #: job ('train')
     snapshot = Signal(object)         #: (job, engine.progress.Snapshot)
     finished = Signal(object)         #: (job, RunResult)  (also for cancelled runs: result.cancelled)
     previewed = Signal(object)        #: (job, DisplayState) of the untrained network of job.config
     imported = Signal(object)         #: (job, Topology, DisplayState): a topology file read and rebuilt
     evaluated = Signal(object)        #: (job, accuracy float) of the imported topology on job.dataset
     failed = Signal(object)           #: (job, message str, traceback str, stage str)
-    skipped = Signal(object)          #: job cancelled before it began
-    loaded = Signal(object)           #: job ('load': the dataset is in the cache)
-    dataset_ready = Signal(object)    #: DatasetInfo, whenever a different dataset was loaded
+    skipped = Signal(object)          #: job cancelled before it was sent
+    loaded = Signal(object)           #: job ('load': the dataset is in the engine's cache)
+    dataset_ready = Signal(object)    #: DatasetInfo, whenever a train-slot job used a different dataset
+    sweep_started = Signal(object)    #: job
+    sweep_row = Signal(object)        #: (job, row dict)
+    sweep_finished = Signal(object)   #: (job, rows list); a sweep cancelled before it began gives []
+    sweep_failed = Signal(object)     #: (job, message, traceback)
+    lost = Signal(object)             #: (message, [jobs that were in flight]): the process died
+    restarted = Signal(int)           #: pid of the new process started after a death
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._cache = _DatasetCache()
-        self._info: Optional[DatasetInfo] = None
-        self._stage = ""
+    def __init__(self, parent: Optional[QObject] = None, torch_threads: Optional[int] = None) -> None:
+        super().__init__(parent)
+        if torch_threads is None:
+            import torch
 
-    def _dataset(self, job: Job):
-        ds, fresh = self._cache.get(job.dataset, job.data_dir)
-        if fresh:
-            self._info = DatasetInfo.from_dataset(ds, key=job.dataset)
-            self.dataset_ready.emit(self._info)
-        return ds
+            torch_threads = torch.get_num_threads()  # the app set it at start-up (rfexplorer.app)
+        self._threads = int(torch_threads)
+        self._queues = {"train": collections.deque(), "sweep": collections.deque()}
+        self._inflight: dict[str, Optional[Job]] = {"train": None, "sweep": None}
+        self._jobs: dict[int, Job] = {}
+        self._generation = 0
+        self._proc = None
+        self._conn = None
+        self._cancels: dict = {}
+        self.reader: Optional[PipeReader] = None
+        self._ready = False
+        self._failed_starts = 0
+        self._broken: Optional[str] = None  #: why no engine process can be started any more
+        self._shut_down = False
+        self.restarts = 0
+        self._pump_timer = QTimer(self)
+        self._pump_timer.setSingleShot(True)
+        self._pump_timer.setInterval(0)
+        self._pump_timer.timeout.connect(self._pump)
+        self._spawn()
 
-    @Slot(object)
-    def run_job(self, job: Job) -> None:
-        if job.cancelled:
-            self.skipped.emit(job)
-            return
-        self._stage = job.kind
+    # --- the process ------------------------------------------------------------------------------------------
+    @property
+    def process(self):
+        """The current engine process (multiprocessing.Process)."""
+        return self._proc
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def ready(self) -> bool:
+        """The current process has started and said so."""
+        return self._ready
+
+    def _spawn(self) -> None:
+        global _atexit_registered
+        self._generation += 1
+        parent_conn, child_conn = SPAWN.Pipe(duplex=True)
+        # fresh Events for each process: one that died inside Event.is_set() may have left the old ones locked
+        self._cancels = {"train": SPAWN.Event(), "sweep": SPAWN.Event()}
+        proc = SPAWN.Process(target=engine_process.main, name="rfexplorer-engine",
+                             args=(child_conn, self._cancels["train"], self._cancels["sweep"], self._threads))
+        proc.daemon = False  # a sweep may start its own worker processes, which a daemon cannot
+        proc.start()
+        child_conn.close()  # so that the pipe reports EOF here when the process dies
+        self._proc, self._conn, self._ready = proc, parent_conn, False
+        _live.add(self)
+        if not _atexit_registered:  # after multiprocessing's own handler, so it runs before it
+            atexit.register(_stop_live_processes)
+            _atexit_registered = True
+        reader = PipeReader(parent_conn, self._generation, self)
+        reader.received.connect(self._on_message)
+        reader.closed.connect(self._on_closed)
+        self.reader = reader
+        reader.start()
+
+    def _send(self, message: tuple) -> bool:
         try:
-            if job.kind == "train":
-                self._train(job)
-            elif job.kind == "load":
-                self._dataset(job)
-                self.loaded.emit(job)
-            elif job.kind == "preview":
-                self._stage = "load"
-                ds = self._dataset(job)
-                self._stage = "preview"
-                self._preview(job, ds)
-            elif job.kind == "import":
-                topo = self._import(job)
-                self._stage = "evaluate"
-                self._evaluate(job, topo)
+            self._conn.send_bytes(engine_process.dumps(message))
+            return True
+        except (OSError, ValueError):  # the process is gone; the reader reports it
+            return False
+
+    def _end_process(self, timeout: float) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        for event in self._cancels.values():
+            event.set()
+        self._send(("shutdown",))
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(2.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(2.0)
+
+    def shutdown(self, timeout: float = JOIN_TIMEOUT_S) -> None:
+        """Cancel everything, let the engine process exit (terminate it if it does not in ``timeout``), stop
+        the reader thread. Call once, on window close."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._pump_timer.stop()
+        for job in list(self._jobs.values()):
+            job.cancel("window closed")
+        self._end_process(timeout)
+        if self.reader is not None:
+            self.reader.stop()
+            self.reader.wait()
+        if self._conn is not None:
+            self._conn.close()
+        _live.discard(self)
+
+    @property
+    def is_shut_down(self) -> bool:
+        return self._shut_down
+
+    # --- jobs -------------------------------------------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        """Queue a job; it is sent when its slot is free (a queued job that is cancelled is never sent)."""
+        if self._shut_down:
+            return
+        self._jobs[job.id] = job
+        self._queues[job.slot].append(job)
+        self._pump_timer.start()  # from the event loop, as a queued signal would
+
+    def cancel(self, job: Job, reason: str = "") -> None:
+        """Cancel a job: a queued one is dropped when its turn comes, the one in flight stops at its next
+        batch (its slot's Event is set)."""
+        job.cancel(reason)
+        if self._inflight.get(job.slot) is job and not self._shut_down:
+            self._cancels[job.slot].set()
+
+    @Slot()
+    def _pump(self) -> None:
+        for slot in ("train", "sweep"):
+            queue = self._queues[slot]
+            while self._inflight[slot] is None and queue and not self._shut_down:
+                job = queue.popleft()
+                if job.cancelled:
+                    self._jobs.pop(job.id, None)
+                    if slot == "sweep":
+                        self.sweep_finished.emit((job, []))
+                    else:
+                        self.skipped.emit(job)
+                    continue
+                if self._broken is not None:
+                    self._fail(job, self._broken)
+                    continue
+                self._cancels[slot].clear()  # no cancel request of an earlier job can reach this one
+                self._inflight[slot] = job
+                self._send(("job", job.request()))
+
+    def _fail(self, job: Job, message: str) -> None:
+        self._jobs.pop(job.id, None)
+        if job.slot == "sweep":
+            self.sweep_failed.emit((job, message, ""))
+        else:
+            self.failed.emit((job, message, "", job.kind))
+
+    # --- messages (GUI thread) --------------------------------------------------------------------------------
+    @Slot(object)
+    def _on_message(self, item) -> None:
+        generation, message = item
+        if generation != self._generation or self._shut_down:
+            return
+        kind = message[0]
+        if kind == "ready":
+            self._ready, self._failed_starts = True, 0
+            return
+        if kind == "dataset_ready":
+            self.dataset_ready.emit(message[1])
+            return
+        if kind == "garbled":
+            print(f"rfexplorer: unreadable message from the engine process:\n{message[1]}")
+            return
+        job = self._jobs.get(message[1])
+        if job is None:
+            return
+        if kind == "started":
+            (self.sweep_started if job.slot == "sweep" else self.started).emit(job)
+        elif kind == "snapshot":
+            self.snapshot.emit((job, message[2]))
+        elif kind == "finished":
+            self.finished.emit((job, message[2]))
+        elif kind == "previewed":
+            self.previewed.emit((job, message[2]))
+        elif kind == "imported":
+            self.imported.emit((job, message[2], message[3]))
+        elif kind == "evaluated":
+            self.evaluated.emit((job, message[2]))
+        elif kind == "loaded":
+            self.loaded.emit(job)
+        elif kind == "row":
+            self.sweep_row.emit((job, message[2]))
+        elif kind == "sweep_finished":
+            self.sweep_finished.emit((job, message[2]))
+        elif kind == "failed":
+            if job.slot == "sweep":
+                self.sweep_failed.emit((job, message[2], message[3]))
             else:
-                raise ValueError(f"unknown job kind {job.kind!r}")
-        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
-            # stage: 'train', 'load' (the dataset), 'preview', 'import' (the file) or 'evaluate'
-            self.failed.emit((job, describe_exception(exc), traceback.format_exc(), self._stage))
-        finally:
-            if job.kind in ("train", "load", "import"):
-                release_free_memory()  # what the job freed goes back to the OS (see rfexplorer.memory)
+                self.failed.emit((job, message[2], message[3], message[4]))
+        elif kind == "done":
+            self._jobs.pop(job.id, None)
+            if self._inflight[job.slot] is job:
+                self._inflight[job.slot] = None
+            self._pump()
 
-    def _train(self, job: Job) -> None:
-        from engine.training import run_training
-
-        self.started.emit(job)
-        ds = self._dataset(job)
-
-        def progress(snap) -> None:  # runs in this worker thread; snapshots are already copies
-            self.snapshot.emit((job, snap))
-
-        result = run_training(job.config, dataset=ds, progress=progress, cancel=job.token,
-                              snapshot_interval_s=SNAPSHOT_INTERVAL_S)
-        self.finished.emit((job, result))
-
-    def _preview(self, job: Job, ds) -> None:
-        """The untrained network of job.config on the job's dataset, seeded like a run of that config."""
-        import torch
-
-        from engine.models import build_model
-
-        from .labels import describe_config
-        from .state import state_from_model
-
-        cfg = job.config
-        if cfg.spec.uses_k and cfg.resonators_per_chain > ds.n_inputs:
-            cfg = cfg.with_(resonators_per_chain=ds.n_inputs)
-        # the run's own generator, as run_training seeds it: the preview is the run's starting point
-        model = build_model(cfg, ds.n_inputs, ds.n_classes, torch.Generator().manual_seed(cfg.seed))
-        state = state_from_model(model, cfg, f"— initial state: {describe_config(cfg, ds.n_inputs)} (untrained)",
-                                 class_names=getattr(ds, "class_names", ()),
-                                 image_shape=getattr(ds, "image_shape", None))
-        self.previewed.emit((job, state))
-
-    def _import(self, job: Job):
-        from engine.topology import load_topology
-
-        from .state import state_from_model
-
-        topo = load_topology(job.payload)
-        name = Path(job.payload).name
-        state = state_from_model(topo.model, topo.config, f"— imported {name}",
-                                 int(topo.metrics.get("rewiring_events", 0) or 0),
-                                 class_names=topo.class_names, image_shape=topo.image_shape)
-        self.imported.emit((job, topo, state))
-        return topo
-
-    def _evaluate(self, job: Job, topo) -> None:
-        from engine.evaluation import evaluate_topology
-
-        ds = self._dataset(job)
-        self.evaluated.emit((job, float(evaluate_topology(topo, ds))))
-
-
-class SweepWorker(QObject):
-    """Runs an accuracy-versus-sparsity sweep (engine.sweep.run_sweep) in its own thread."""
-
-    started = Signal(object)   #: job
-    row = Signal(object)       #: (job, row dict)
-    finished = Signal(object)  #: (job, rows list)
-    failed = Signal(object)    #: (job, message, traceback)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._cache = _DatasetCache()
-
-    @Slot(object)
-    def run_job(self, job: Job) -> None:
-        if job.cancelled:
-            self.finished.emit((job, []))
+    @Slot(int)
+    def _on_closed(self, generation: int) -> None:
+        """The pipe closed: unless we are shutting down, the engine process died. Report the jobs in flight,
+        start a new process and carry on with the queued jobs."""
+        if generation != self._generation or self._shut_down:
             return
-        try:
-            from engine.sweep import run_sweep
-
-            self.started.emit(job)
-            ds, _ = self._cache.get(job.dataset, job.data_dir)
-
-            def on_result(row) -> None:
-                self.row.emit((job, dict(row)))
-
-            rows = run_sweep(job.config, dataset=ds, on_result=on_result, cancel=job.token)
-            self.finished.emit((job, list(rows)))
-        except BaseException as exc:  # noqa: BLE001
-            self.failed.emit((job, describe_exception(exc), traceback.format_exc()))
+        proc = self._proc
+        proc.join(2.0)
+        how = describe_exit(proc.exitcode)
+        if proc.is_alive():  # the pipe broke but the process lives on: end it
+            proc.kill()
+            proc.join(2.0)
+        old_reader = self.reader
+        old_reader.wait()
+        old_reader.deleteLater()
+        self._conn.close()
+        lost = [job for job in self._inflight.values() if job is not None]
+        for job in lost:
+            self._jobs.pop(job.id, None)
+        self._inflight = {"train": None, "sweep": None}
+        if not self._ready:
+            self._failed_starts += 1
+        if self._failed_starts >= MAX_FAILED_STARTS:
+            self._broken = (f"The engine process cannot be started ({how}, {self._failed_starts} times in a "
+                            f"row). Restart rfexplorer.")
+            self.lost.emit((self._broken, lost))
+        else:
+            self._spawn()
+            self.restarts += 1
+            self.restarted.emit(self._proc.pid)
+            self.lost.emit((f"The engine process stopped unexpectedly: {how}. A new one was started; the "
+                            f"session's results are kept.", lost))
+        self._pump()

@@ -116,17 +116,45 @@ def test_closing_during_a_run_cancels_and_joins_the_thread(make_window, qtbot, s
     set_controls(w, "rf", 20, epochs=30)
     with qtbot.waitSignal(w.controller.snapshot_ready, timeout=RUN_MS):
         w.runs.start_from_controls()
+    engine = w.controller.engine.process
+    assert engine.is_alive()
     t0 = time.monotonic()
     w.close()
     assert time.monotonic() - t0 < 5.0
     assert not w.controller._thread.isRunning()
+    assert not engine.is_alive() and engine.exitcode == 0  # it exited by itself, not terminated
+    assert not Path(f"/proc/{engine.pid}").exists()  # joined: not even a zombie is left
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids of live processes whose environment holds ``marker`` (the app and everything it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+            state = next((line for line in (entry / "status").read_text().splitlines()
+                          if line.startswith("State:")), "")
+        except OSError:  # gone meanwhile, or not ours
+            continue
+        if marker.encode() in env and "zombie" not in state:
+            found.append(int(entry.name))
+    return found
 
 
 def test_app_exits_with_status_zero_when_closed_mid_training(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "rfexplorer.app", "--train", "--quit-after", "1.5"], cwd=ROOT,
+    marker = f"RFEXPLORER_TEST_MARK=exit-{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path),
+               RFEXPLORER_TEST_MARK=marker.split("=", 1)[1])
+    proc = subprocess.run([sys.executable, "-m", "rfexplorer.app", "--train", "--quit-after", "1.0"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "cancelled the run in progress" in proc.stderr  # it really was closed mid-training
     assert "Destroyed while thread" not in proc.stderr
     assert "Traceback" not in proc.stderr
+    # nothing the app started outlives it: the engine process (and multiprocessing's helper) are gone
+    deadline = time.monotonic() + 5.0
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)  # (the test process, no GUI here)
+    assert _processes_with(marker) == []

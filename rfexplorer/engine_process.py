@@ -1,0 +1,310 @@
+"""The engine process: where the app's engine jobs run. Qt-free (it must never import PySide6 or pyqtgraph).
+
+The GUI (:mod:`rfexplorer.worker`) spawns one such process per window ('spawn' start method, never fork) and
+reuses it for every job: training runs, dataset loads, previews of untrained networks, topology imports and
+their evaluation, and sweeps. Training here does not share Python's interpreter lock with the GUI.
+
+Wire protocol (one duplex pipe; every message is a tuple pickled with :mod:`pickle` by this module and
+``rfexplorer.worker``, between our own two processes only; nothing is ever read from a file):
+
+- GUI -> engine: ``("job", JobRequest)`` and ``("shutdown",)``.
+- engine -> GUI: ``("ready", pid)`` once, then per job ``("started", id)``, ``("snapshot", id, Snapshot)``,
+  ``("finished", id, RunResult)``, ``("previewed", id, DisplayState)``, ``("imported", id, Topology,
+  DisplayState)``, ``("evaluated", id, accuracy)``, ``("loaded", id)``, ``("dataset_ready", DatasetInfo)``,
+  ``("row", id, row)``, ``("sweep_finished", id, rows)``, ``("failed", id, message, traceback, stage)`` and
+  always last ``("done", id)``.
+
+There are two job slots, each with its own thread here: 'train' (train, load, preview, import; one job at a
+time) and 'sweep'. Each slot has a multiprocessing Event as its cancel token, which the engine checks between
+batches (``run_training`` and ``run_sweep`` only call its ``is_set()``). The GUI sends a slot's next job only
+after the previous one's ``done`` and clears the slot's event before it does, so a cancel request can never
+reach the wrong job. Datasets are cached here (the last two), so consecutive jobs do not load them again.
+
+When the GUI goes away (its end of the pipe closes) the process cancels what runs and exits.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import threading
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+#: How often a training run sends a snapshot (s): a little faster than the views redraw, so that every redraw
+#: has fresh data (the engine's own default, for headless callers, is 0.1 s).
+SNAPSHOT_INTERVAL_S = 0.05
+#: Test samples handed to the GUI to drive the input comb.
+SAMPLE_COUNT = 200
+#: Datasets kept loaded in the engine process (a run's and a sweep's may differ).
+CACHED_DATASETS = 2
+#: How long the process waits for a job to notice its cancel token when asked to shut down (s).
+JOB_JOIN_TIMEOUT_S = 3.0
+#: The job kinds of each slot.
+TRAIN_SLOT_KINDS = ("train", "load", "preview", "import")
+SWEEP_SLOT_KINDS = ("sweep",)
+
+
+def dumps(message) -> bytes:
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def loads(data: bytes):
+    return pickle.loads(data)  # only ever bytes from our own engine process or GUI, through their pipe
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What the engine process needs of a job (the GUI keeps the rest: cancel reason, bookkeeping)."""
+
+    id: int
+    kind: str  #: 'train', 'load', 'preview', 'import' or 'sweep'
+    config: Any = None  #: RunConfig for 'train' and 'preview'; SweepSpec for 'sweep'
+    dataset: str = "mnist-mini"
+    data_dir: Optional[str] = None
+    payload: Any = None  #: the topology file path for 'import'
+    backend: str = "local"  #: the sweep backend ('local' or 'ray'; engine.sweep.BACKENDS)
+
+    @property
+    def slot(self) -> str:
+        return "sweep" if self.kind in SWEEP_SLOT_KINDS else "train"
+
+
+@dataclass
+class DatasetInfo:
+    """What the GUI needs of a loaded dataset: its shape, class names, description and a few test samples."""
+
+    name: str  #: the dataset's own name (the file name for a user file)
+    key: str  #: what was asked for: a registered name or the file path
+    description: str
+    n_inputs: int
+    n_classes: int
+    class_names: tuple
+    image_shape: Optional[tuple]  #: (rows, columns), or None when the inputs have no 2-D shape
+    sample_images: np.ndarray  #: (S, n_inputs) float32 copies in [0, 1]
+    sample_labels: np.ndarray  #: (S,)
+    source: str = ""
+    n_train: int = 0
+    n_test: int = 0
+
+    @classmethod
+    def from_dataset(cls, ds, key: str = "", n_samples: int = SAMPLE_COUNT) -> "DatasetInfo":
+        n = min(n_samples, len(ds.test_y))
+        shape = getattr(ds, "image_shape", None)
+        names = tuple(getattr(ds, "class_names", ()) or (str(c) for c in range(ds.n_classes)))
+        return cls(ds.name, key or ds.name, ds.describe(), int(ds.n_inputs), int(ds.n_classes), names,
+                   tuple(int(s) for s in shape) if shape else None,
+                   ds.test_x[:n].detach().cpu().numpy().astype(np.float32, copy=True),
+                   ds.test_y[:n].detach().cpu().numpy().copy(), str(getattr(ds, "source", "")),
+                   int(len(ds.train_y)), int(len(ds.test_y)))
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A one-paragraph message for the status line and dialogs."""
+    from engine.progress import DivergenceError
+
+    if isinstance(exc, (ValueError, FileNotFoundError, DivergenceError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class DatasetCache:
+    """The last few loaded datasets, shared by both slots (thread-safe), so jobs do not reload full MNIST."""
+
+    def __init__(self, size: int = CACHED_DATASETS) -> None:
+        self._size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str, data_dir: Optional[str]):
+        from engine.data import load_dataset
+
+        key = (name, data_dir or "")
+        with self._lock:  # two slots asking for the same dataset load it once
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            ds = load_dataset(name, data_dir)
+            self._items[key] = ds
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+            return ds
+
+
+class EngineJobs:
+    """Runs jobs and reports through ``send(message)``; used by the engine process's slot threads."""
+
+    def __init__(self, send: Callable[[tuple], None], cancels: dict) -> None:
+        self.send = send
+        self.cancels = cancels  #: slot -> the Event the GUI sets to cancel that slot's job
+        self.cache = DatasetCache()
+        self._reported: Optional[tuple] = None  # the dataset the GUI last heard of (train slot only)
+
+    def _dataset(self, job: JobRequest, report: bool = True):
+        ds = self.cache.get(job.dataset, job.data_dir)
+        key = (job.dataset, job.data_dir or "")
+        if report and key != self._reported:
+            self._reported = key
+            self.send(("dataset_ready", DatasetInfo.from_dataset(ds, key=job.dataset)))
+        return ds
+
+    def run(self, job: JobRequest) -> None:
+        from .memory import release_free_memory
+
+        stage = job.kind
+        try:
+            if job.kind == "train":
+                self._train(job)
+            elif job.kind == "load":
+                stage = "load"
+                self._dataset(job)
+                self.send(("loaded", job.id))
+            elif job.kind == "preview":
+                stage = "load"
+                ds = self._dataset(job)
+                stage = "preview"
+                self._preview(job, ds)
+            elif job.kind == "import":
+                topo = self._import(job)
+                stage = "evaluate"
+                self._evaluate(job, topo)
+            elif job.kind == "sweep":
+                self._sweep(job)
+            else:
+                raise ValueError(f"unknown job kind {job.kind!r}")
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
+            # stage: 'train', 'load' (the dataset), 'preview', 'import' (the file), 'evaluate' or 'sweep'
+            self.send(("failed", job.id, describe_exception(exc), traceback.format_exc(), stage))
+        finally:
+            if job.kind in ("train", "load", "import", "sweep"):
+                release_free_memory()  # what the job freed goes back to the OS (see rfexplorer.memory)
+            self.send(("done", job.id))
+
+    def _train(self, job: JobRequest) -> None:
+        from engine.training import run_training
+
+        self.send(("started", job.id))
+        ds = self._dataset(job)
+
+        def progress(snap) -> None:  # snapshots are already copies (numpy arrays)
+            self.send(("snapshot", job.id, snap))
+
+        result = run_training(job.config, dataset=ds, progress=progress, cancel=self.cancels["train"],
+                              snapshot_interval_s=SNAPSHOT_INTERVAL_S)
+        self.send(("finished", job.id, result))
+
+    def _preview(self, job: JobRequest, ds) -> None:
+        """The untrained network of job.config on the job's dataset, seeded like a run of that config."""
+        import torch
+
+        from engine.models import build_model
+
+        from .labels import describe_config
+        from .state import state_from_model
+
+        cfg = job.config
+        if cfg.spec.uses_k and cfg.resonators_per_chain > ds.n_inputs:
+            cfg = cfg.with_(resonators_per_chain=ds.n_inputs)
+        # the run's own generator, as run_training seeds it: the preview is the run's starting point
+        model = build_model(cfg, ds.n_inputs, ds.n_classes, torch.Generator().manual_seed(cfg.seed))
+        state = state_from_model(model, cfg, f"— initial state: {describe_config(cfg, ds.n_inputs)} (untrained)",
+                                 class_names=getattr(ds, "class_names", ()),
+                                 image_shape=getattr(ds, "image_shape", None))
+        self.send(("previewed", job.id, state))
+
+    def _import(self, job: JobRequest):
+        from engine.topology import load_topology
+
+        from .state import state_from_model
+
+        topo = load_topology(job.payload)
+        name = Path(job.payload).name
+        state = state_from_model(topo.model, topo.config, f"— imported {name}",
+                                 int(topo.metrics.get("rewiring_events", 0) or 0),
+                                 class_names=topo.class_names, image_shape=topo.image_shape)
+        self.send(("imported", job.id, topo, state))
+        return topo
+
+    def _evaluate(self, job: JobRequest, topo) -> None:
+        from engine.evaluation import evaluate_topology
+
+        ds = self._dataset(job)
+        self.send(("evaluated", job.id, float(evaluate_topology(topo, ds))))
+
+    def _sweep(self, job: JobRequest) -> None:
+        from engine.sweep import run_sweep
+
+        self.send(("started", job.id))
+        ds = self._dataset(job, report=False)
+
+        def on_result(row) -> None:
+            self.send(("row", job.id, dict(row)))
+
+        rows = run_sweep(job.config, dataset=ds, on_result=on_result, cancel=self.cancels["sweep"],
+                         backend=job.backend)
+        self.send(("sweep_finished", job.id, list(rows)))
+
+
+def _slot_loop(jobs: EngineJobs, inbox: "queue.Queue") -> None:
+    while True:
+        job = inbox.get()
+        if job is None:
+            return
+        jobs.run(job)
+
+
+def main(conn, train_cancel, sweep_cancel, torch_threads: int) -> None:
+    """The engine process's entry point (the target of the spawned multiprocessing.Process)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(torch_threads)))  # once, before any torch op
+    send_lock = threading.Lock()
+    gone = threading.Event()  # the GUI's end of the pipe is closed
+
+    def send(message: tuple) -> None:
+        data = dumps(message)
+        with send_lock:
+            if gone.is_set():
+                return
+            try:
+                conn.send_bytes(data)
+            except OSError:  # the GUI is gone: stop what runs, the main thread exits
+                gone.set()
+                train_cancel.set()
+                sweep_cancel.set()
+
+    cancels = {"train": train_cancel, "sweep": sweep_cancel}
+    jobs = EngineJobs(send, cancels)
+    inboxes = {"train": queue.Queue(), "sweep": queue.Queue()}
+    threads = [threading.Thread(target=_slot_loop, args=(jobs, inboxes[slot]), name=f"rfexplorer-engine-{slot}",
+                                daemon=True) for slot in ("train", "sweep")]
+    for t in threads:
+        t.start()
+    send(("ready", os.getpid()))
+    try:
+        while not gone.is_set():
+            try:
+                message = loads(conn.recv_bytes())
+            except (EOFError, OSError):  # the GUI went away
+                break
+            if message[0] == "job":
+                job: JobRequest = message[1]
+                inboxes[job.slot].put(job)
+            elif message[0] == "shutdown":
+                break
+    finally:
+        train_cancel.set()
+        sweep_cancel.set()
+        for inbox in inboxes.values():
+            inbox.put(None)
+        for t in threads:
+            t.join(JOB_JOIN_TIMEOUT_S)
+        try:
+            conn.close()
+        except OSError:
+            pass
