@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 OUT    ?= results/reference
 
-.PHONY: venv run test bench reproduce reproduce-quick screenshots clean
+.PHONY: venv run test bench reproduce reproduce-quick reproduce-multilayer screenshots clean
 
 # Create .venv once and (re)install the project in editable mode when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -31,6 +31,13 @@ bench: venv
 reproduce: venv
 	$(VENV)/bin/rfexplorer-cli sweep --data-dir $(DATA) --dataset mnist --out $(OUT)
 	$(PY) -m rfexplorer.figures $(OUT)/sweep.json $(OUT)/sweep.png
+
+# Single-layer against multilayer networks at comparable synapse counts, on MNIST and drones, then the figure.
+ML_OUT ?= results/multilayer
+reproduce-multilayer: venv
+	$(VENV)/bin/rfexplorer-cli sweep --multilayer --dataset mnist --data-dir $(DATA) --out $(ML_OUT)/mnist
+	$(VENV)/bin/rfexplorer-cli sweep --multilayer --dataset drones --out $(ML_OUT)/drones
+	$(PY) -m rfexplorer.network_figure $(ML_OUT)/multilayer.png $(ML_OUT)/mnist/sweep.json $(ML_OUT)/drones/sweep.json
 
 reproduce-quick: venv
 	$(VENV)/bin/rfexplorer-cli sweep --quick --out results/quick

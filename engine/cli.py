@@ -275,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mnist-mini, K in 1,10,100,784, seeds 0,1,2, 3 epochs (minutes)")
     preset.add_argument("--full", action="store_true",
                         help="full MNIST, K in 1,3,10,30,100,392,784, seeds 0,1,2, 10 epochs (default)")
+    preset.add_argument("--multilayer", action="store_true",
+                        help="single-layer against multilayer networks at comparable synapse counts, on --dataset "
+                             "mnist (default) or drones; seeds 0,1,2")
     p.add_argument("--out", default="sweep-results", metavar="DIR", help="output folder (default: sweep-results)")
     p.add_argument("--workers", type=_positive_int, default=None,
                    help=f"worker processes (default: usable cores, {_usable_cores()} here)")
@@ -591,7 +594,10 @@ def cmd_sweep(args) -> int:
             import_ray()
         except RayUnavailableError as exc:
             raise CliError(str(exc)) from None
-    spec = SweepSpec.quick() if args.quick else SweepSpec.full()
+    if getattr(args, "multilayer", False):
+        spec = SweepSpec.multilayer(args.dataset or "mnist")
+    else:
+        spec = SweepSpec.quick() if args.quick else SweepSpec.full()
     if args.overrides and any(o.strip().startswith("model_params.") for o in args.overrides):
         raise CliError("a sweep trains several models, so model_params cannot be set with --set; train one "
                        "model with 'train' instead")
@@ -604,7 +610,8 @@ def cmd_sweep(args) -> int:
         changes["ks"] = tuple(args.ks)
     if args.seeds is not None:
         changes["seeds"] = tuple(args.seeds)
-    spec = SweepSpec(**{**{"models": spec.models, "ks": spec.ks, "seeds": spec.seeds}, **changes})
+    spec = SweepSpec(**{**{"models": spec.models, "ks": spec.ks, "seeds": spec.seeds, "variants": spec.variants},
+                        **changes})
     n_jobs = len(spec.jobs())
     workers_used = min(spec.workers, n_jobs)
     # The coordinating process needs one thread; the in-process path uses --threads (default 1).

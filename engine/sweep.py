@@ -45,6 +45,8 @@ REFERENCE_K = 10
 PAPER_RF_MINUS_SPARSE = 13.21
 PAPER_DENSE_MINUS_RF_INPUT = 3.71
 SPAWN_METHOD = "spawn"
+#: Models of the multilayer sweep (SweepSpec.multilayer).
+MULTILAYER_MODELS = ("rf-input", "rf", "dense", "prune", "rigl")
 
 ResultCallback = Callable[[dict], None]
 NoteCallback = Callable[[str], None]
@@ -67,9 +69,14 @@ class SweepSpec:
     """Worker processes (1 = run in the calling thread)."""
     threads_per_worker: int = 1
     """torch threads in each worker process (the in-process path leaves the caller's setting alone)."""
+    variants: tuple = ({},)
+    """Settings changed on top of ``base`` (``{dotted.path: value}``), each swept with every model, K and seed.
+    A variant that sets ``resonators_per_chain`` runs at that K only; one with hidden layers skips the models
+    that have no multilayer version."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "variants", tuple(dict(v) for v in self.variants) or ({},))
         object.__setattr__(self, "ks", tuple(sorted(set(int(k) for k in self.ks))))
         object.__setattr__(self, "seeds", tuple(dict.fromkeys(int(s) for s in self.seeds)))
         problems = []
@@ -92,8 +99,26 @@ class SweepSpec:
             problems.append(f"workers must be >= 1 (got {self.workers})")
         if self.threads_per_worker < 1:
             problems.append(f"threads per worker must be >= 1 (got {self.threads_per_worker})")
+        if not problems:
+            for variant in self.variants:
+                try:
+                    self._apply(self.base, variant)
+                except ValueError as exc:
+                    problems.append(f"sweep variant {variant}: {exc}")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @staticmethod
+    def _apply(cfg: RunConfig, variant: dict) -> RunConfig:
+        """``cfg`` with a variant's settings changed (validated)."""
+        if not variant:
+            return cfg
+        from .settings_tree import set_path
+
+        mapping = cfg.to_dict()
+        for path, value in variant.items():
+            mapping = set_path(mapping, path, value)
+        return RunConfig.from_dict(mapping)
 
     # --- presets -----------------------------------------------------------------------------------------------
     @classmethod
@@ -108,23 +133,55 @@ class SweepSpec:
         spec = cls(ks=DEFAULT_KS, seeds=DEFAULT_SEEDS, base=RunConfig(dataset="mnist", epochs=10))
         return replace(spec, **changes) if changes else spec
 
+    @classmethod
+    def multilayer(cls, dataset: str = "mnist", **changes) -> "SweepSpec":
+        """Single-layer against multilayer networks at comparable synapse counts (``make reproduce-multilayer``):
+        RF with trained inputs, RF, and the dense, pruned and RigL software networks, 3 seeds.
+
+        MNIST (10 epochs): one layer at K = 10 and 40, and 784-50-10 (K = 20, 50) and 784-100-10 (K = 30, 100),
+        i.e. 100, 400, 1,500 and 4,000 resonators. drones (120 epochs, batches of 20): one layer at K = 10,
+        and 256-32-10 (K = 10, 32), i.e. 100 and 640 resonators."""
+        if dataset == "drones":
+            base = RunConfig(dataset="drones", epochs=120, batch_size=20)
+            variants = ({"resonators_per_chain": 10},
+                        {"hidden": [32], "resonators_per_chain": 10, "layer_resonators": [32]})
+        else:
+            base = RunConfig(dataset=dataset, epochs=10)
+            variants = ({"resonators_per_chain": 10}, {"resonators_per_chain": 40},
+                        {"hidden": [50], "resonators_per_chain": 20, "layer_resonators": [50]},
+                        {"hidden": [100], "resonators_per_chain": 30, "layer_resonators": [100]})
+        spec = cls(models=MULTILAYER_MODELS, ks=(10,), seeds=DEFAULT_SEEDS, base=base, variants=variants)
+        return replace(spec, **changes) if changes else spec
+
     # --- jobs --------------------------------------------------------------------------------------------------
     def jobs(self, n_inputs: Optional[int] = None) -> list[RunConfig]:
         """The run configs, longest first (RF runs cost ~ K). Models that do not use K run once per seed, at
         K = ``n_inputs`` (default: the largest K of the sweep)."""
-        configs = []
+        configs: dict[str, RunConfig] = {}
         for model in self.models:
-            base = self.base.with_(model=model)
-            ks = self.ks if get_spec(model).uses_k else (n_inputs or max(self.ks),)
-            for k in ks:
-                for seed in self.seeds:
-                    configs.append(base.with_(resonators_per_chain=k, seed=seed))
+            spec = get_spec(model)
+            for variant in self.variants:
+                if variant.get("hidden") and not spec.supports_hidden:
+                    continue
+                base = self._apply(self.base.with_(model=model), variant)
+                if not spec.uses_k:  # one run per seed and layer shape, recorded at K = N
+                    ks, extra = (n_inputs or max(self.ks),), {"layer_resonators": ()}
+                elif "resonators_per_chain" in variant:
+                    ks, extra = (base.resonators_per_chain,), {}
+                else:
+                    ks, extra = self.ks, {}
+                for k in ks:
+                    for seed in self.seeds:
+                        cfg = base.with_(resonators_per_chain=k, seed=seed, **extra)
+                        configs.setdefault(settings_key(cfg), cfg)
         order = {m: i for i, m in enumerate(list_models())}
-        return sorted(configs, key=lambda c: (-estimated_cost(c), order[c.model], c.resonators_per_chain, c.seed))
+        return sorted(configs.values(), key=lambda c: (-estimated_cost(c), order[c.model], c.resonators_per_chain,
+                                                       c.hidden, c.seed))
 
     def to_dict(self) -> dict:
         return {"models": list(self.models), "ks": list(self.ks), "seeds": list(self.seeds),
-                "base": self.base.to_dict(), "workers": self.workers, "threads_per_worker": self.threads_per_worker}
+                "base": self.base.to_dict(), "workers": self.workers, "threads_per_worker": self.threads_per_worker,
+                "variants": [json_safe(v) for v in self.variants]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SweepSpec":
@@ -135,8 +192,12 @@ class SweepSpec:
 
 
 def estimated_cost(cfg: RunConfig) -> float:
-    """Relative run time, for ordering only: an RF step builds a (C, K, N) coupling tensor, so it costs ~ K."""
-    per_epoch = 1.0 + (cfg.resonators_per_chain / 5.0 if cfg.spec.is_rf else 0.0)
+    """Relative run time, for ordering only: an RF step builds a (C, K, N) coupling tensor, so it costs ~ K
+    (summed over the layers, in units of a 10-chain layer)."""
+    if not cfg.spec.is_rf:
+        return (1.0 + sum(cfg.hidden) / 50.0) * cfg.epochs
+    outs = (*cfg.hidden, 10)
+    per_epoch = 1.0 + sum(k * c / 10.0 for k, c in zip(cfg.layer_ks, outs)) / 5.0
     return per_epoch * cfg.epochs
 
 
@@ -191,8 +252,8 @@ def _worker_run(cfg: RunConfig) -> dict:
 def _sort_key(row: dict):
     order = {m: i for i, m in enumerate(list_models())}
     seed = row.get("seed")
-    return (order.get(row.get("model"), len(order)), row.get("resonators_per_chain") or 0,
-            seed if isinstance(seed, int) else -1)
+    return (order.get(row.get("model"), len(order)), tuple(row.get("hidden") or ()),
+            row.get("resonators_per_chain") or 0, seed if isinstance(seed, int) else -1)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -584,6 +645,30 @@ def _margin_lines(by: dict, dense: Optional[Aggregate]) -> list[str]:
     return out
 
 
+def network_table(rows: Sequence[dict], aggregated: Optional[Sequence[Aggregate]] = None) -> str:
+    """Mean ± std accuracy (%) against the whole network's synapse count (resonators for RF, active weights
+    for the baselines), one line per model and layer shape: how single-layer and multilayer networks compare
+    at a given budget."""
+    agg = [a for a in (aggregated if aggregated is not None else aggregate(rows)) if a.mean is not None]
+    n_in = {str(r.get("dataset")): (int(r.get("n_inputs") or 0), int(r.get("n_classes") or 0)) for r in rows}
+    evaluated = sorted({str(a.evaluated_on) for a in agg if a.evaluated_on}) or ["test"]
+    lines = ["# Accuracy vs. synapses in the whole network", "",
+             f"Mean ± std {'/'.join(evaluated)} accuracy (%) over seeds; synapses = resonators (RF) or active "
+             f"weights (software baselines), all layers together.", ""]
+    for dataset in sorted({str(a.dataset) for a in agg}):
+        n, c = n_in.get(dataset, (0, 0))
+        lines += [f"## {dataset}", "", "| model | layers | K per layer | synapses | accuracy % | seeds |",
+                  "|---|---|---|---:|:---:|---:|"]
+        for a in sorted((a for a in agg if str(a.dataset) == dataset),
+                        key=lambda a: (a.synapses or 0, a.model)):
+            shape = "-".join(str(v) for v in (n, *a.hidden, c))
+            spec = get_spec(a.model)
+            ks = ",".join(map(str, a.layer_ks or (a.resonators_per_chain,))) if spec.uses_k else "all"
+            lines.append(f"| {spec.short_label} | {shape} | {ks} | {a.synapses or 0:,} | {_cell(a)} | {a.n} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
 def sweep_document(rows: Sequence[dict], spec: Optional[SweepSpec] = None) -> dict:
     return {"format": "rfexplorer-sweep", "format_version": 1, "created": utc_now_iso(),
             "versions": software_versions(), "spec": spec.to_dict() if spec is not None else None,
@@ -598,14 +683,17 @@ def write_results(rows: Sequence[dict], out_dir, spec: Optional[SweepSpec] = Non
     rows = sorted(rows, key=_sort_key)
     doc = sweep_document(rows, spec)
     models = [m for m in spec.models] if spec is not None else None
+    agg = aggregate(rows)
+    multilayer = any(r.get("hidden") for r in rows)
+    table = network_table(rows, agg) if multilayer else markdown_table(rows, agg, models)
     return {
         "csv": atomic_write_text(out / "sweep.csv", rows_csv_text(rows)),
         "json": atomic_write_text(out / "sweep.json", dumps_json(doc)),
-        "md": atomic_write_text(out / "sweep_table.md", markdown_table(rows, aggregate(rows), models)),
+        "md": atomic_write_text(out / "sweep_table.md", table),
     }
 
 
 __all__ = ["BACKENDS", "DEFAULT_KS", "DEFAULT_SEEDS", "ROWS_FILE", "RowLog", "SweepSpec",
            "dataset_identity", "estimated_cost", "failed_row", "finished_rows", "read_rows_log", "result_paths",
-           "settings_key", "markdown_table", "result_row", "rows_csv_text", "run_sweep",
+           "settings_key", "markdown_table", "network_table", "result_row", "rows_csv_text", "run_sweep",
            "sweep_document", "write_results"]

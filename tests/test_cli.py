@@ -183,6 +183,13 @@ def _error_line(capsys) -> str:
     (["sweep", "--quick", "--ks", "1,2000"], "between 1 and 784"),
     (["sweep", "--models", "rf,mlp"], "unknown model 'mlp'"),
     (["frobnicate"], "invalid choice"),
+    (["train", "--hidden", "0"], "a hidden layer needs at least 1 neuron"),
+    (["train", "--hidden", "20,x"], "hidden sizes must be whole numbers"),
+    (["train", "-K", "10,5"], "Got 2 K values for a network of 1 layer"),
+    (["train", "--hidden", "20", "-K", "10,5,3"], "Got 3 K values for a network of 2 layer"),
+    (["train", "--hidden", "20", "-K", "10,30"], "K of layer 2 is 30, more than its 20 inputs"),
+    (["train", "--hidden", "20", "-K", "800,5", "--epochs", "1"], "between 1 and 784"),
+    (["train", "--hidden", "20", "--model", "set"], "has no multilayer version"),
 ])
 def test_wrong_input_exits_2(capsys, argv, expected):
     assert cli.main(argv) == 2

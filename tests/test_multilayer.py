@@ -192,3 +192,35 @@ def test_a_version_2_file_still_loads(mini, tmp_path):
     assert topo.format_version == 2 and topo.kind == "rf-perceptron"
     assert torch.equal(topo.model.effective_weight(), result.model.effective_weight())
     assert math.isclose(evaluate_topology(topo, mini), result.test_accuracy)
+
+
+# --- the multilayer sweep ----------------------------------------------------------------------------------
+
+def test_multilayer_sweep_preset_plans_every_shape_once():
+    from engine.sweep import SweepSpec
+
+    jobs = SweepSpec.multilayer("mnist").jobs(784)
+    shapes = {(c.model, c.hidden, c.layer_ks if c.spec.uses_k else None) for c in jobs}
+    assert ("rf-input", (100,), (30, 100)) in shapes and ("rf-input", (), (10,)) in shapes
+    assert ("rigl", (50,), (20, 50)) in shapes
+    dense = sorted(c.hidden for c in jobs if c.model == "dense")
+    assert dense == [(), (), (), (50,), (50,), (50,), (100,), (100,), (100,)]  # K does not apply: once per shape
+    assert len(jobs) == (4 + 4 + 3 + 4 + 4) * 3
+    assert {c.dataset for c in jobs} == {"mnist"} and {c.epochs for c in jobs} == {10}
+
+
+def test_a_sweep_with_hidden_layers_writes_the_network_table(mini, tmp_path):
+    from engine.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec(models=("rf-frozen", "dense"), ks=(5,), seeds=(0,), base=RunConfig(epochs=1),
+                     variants=({}, {"hidden": [12], "layer_resonators": [6]}))
+    rows = run_sweep(spec, dataset=mini, out_dir=tmp_path)
+    assert len(rows) == 4 and all(r["test_accuracy"] is not None for r in rows)
+    table = (tmp_path / "sweep_table.md").read_text()
+    assert "| RF frozen topology | 784-12-10 | 5,6 | 120 |" in table
+    assert "| RF frozen topology | 784-10 | 5 | 50 |" in table
+    assert "| Dense | 784-12-10 | all | 9,528 |" in table
+    # a second run into the same folder finds every row done
+    notes = []
+    again = run_sweep(spec, dataset=mini, out_dir=tmp_path, on_note=notes.append)
+    assert len(again) == 4 and any("4 of 4 runs already done" in n for n in notes)
