@@ -2,15 +2,18 @@
 
     python benchmarks/bench_app.py [--dataset mnist --data-dir ../shared/data] [--model rf] [--epochs 2]
 
-Targets (issue 4), on this 2-core machine:
-- no gap between two GUI event-loop ticks exceeds 100 ms while training runs (QTimer heartbeat every 10 ms);
+Targets (issue 12: the engine in its own process), on this 2-core machine:
+- no gap between two GUI event-loop ticks exceeds 50 ms while training runs (QTimer heartbeat every 10 ms);
 - the views redraw at >= 10 Hz during training;
-- training in the app costs at most 20 % more wall time per epoch than the same run headless.
-The window is real (offscreen platform); the run is started through the controller as the Train button does.
+- training in the app costs at most 5 % more wall time than the same run headless.
+The window is real (offscreen platform) and is opened once, as in a session; the runs are started through the
+controller as the Train button does, so they train in the window's engine process (rfexplorer/engine_process.py)
+with the app's torch threads. Both processes do a 1-epoch warm-up run first.
 Gaps and redraws are counted from the first snapshot (training under way, dataset loaded) to the end.
-App and headless runs alternate ``--repeats`` times. The gap is the worst over the app runs; the redraw rate
-is their median, and the overhead compares the median app and headless training times (a 2-epoch run lasts
-about 2 s, so one pair alone varies by several percent).
+App and headless runs alternate ``--repeats`` times, so both see the same background load. The gap target is
+judged on the median over the app runs of each run's largest gap (the worst run is printed too); the redraw
+rate is their median, and the overhead compares the median app and headless training times (a 2-epoch run
+lasts about 2 s, so one pair alone varies by several percent).
 """
 from __future__ import annotations
 
@@ -26,13 +29,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import torch  # noqa: E402
 
-MAX_GAP_MS = 100.0
+MAX_GAP_MS = 50.0
 MIN_REDRAW_HZ = 10.0
-MAX_OVERHEAD = 0.20
+MAX_OVERHEAD = 0.05
 
 
-def run_in_app(cfg, data_dir: str | None) -> dict:
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
+def open_window():
+    """The real main window, offscreen, once its engine process has loaded the dataset and shown a preview."""
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from rfexplorer.main_window import MainWindow
@@ -42,10 +46,18 @@ def run_in_app(cfg, data_dir: str | None) -> dict:
     win = MainWindow(settings=settings)
     win.resize(1400, 900)
     win.show()
-    ready = QEventLoop()  # the window loads its dataset and shows a preview first (worker thread)
+    ready = QEventLoop()  # the window loads its dataset and shows a preview first (engine process)
     win.explorer.state_changed.connect(ready.quit)
     QTimer.singleShot(60_000, ready.quit)
     ready.exec()
+    win.explorer.state_changed.disconnect(ready.quit)
+    return app, win
+
+
+def run_in_app(win, cfg, data_dir: str | None) -> dict:
+    """One run in the window, as the Train button starts it; the window (and its engine process) is reused, as
+    in a session, so the engine process is warm like the headless one."""
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 
     clock = QElapsedTimer()
     clock.start()
@@ -54,13 +66,18 @@ def run_in_app(cfg, data_dir: str | None) -> dict:
     heartbeat = QTimer()
     heartbeat.setInterval(10)
     heartbeat.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
-    win.views_updated.connect(lambda: redraws.append(clock.nsecsElapsed() / 1e6))
+
+    def redrawn():
+        redraws.append(clock.nsecsElapsed() / 1e6)
+
+    win.views_updated.connect(redrawn)
     done: dict = {}
     loop = QEventLoop()
 
     def finished(result):
         done["result"] = result
         done["end_ms"] = clock.nsecsElapsed() / 1e6
+        done["end_cpu"] = time.process_time()
         loop.quit()
 
     def failed(message):
@@ -68,15 +85,25 @@ def run_in_app(cfg, data_dir: str | None) -> dict:
         loop.quit()
 
     started: dict = {}  # training proper starts with the first snapshot (after the dataset is loaded)
-    win.controller.snapshot_ready.connect(lambda *_: started.setdefault("ms", clock.nsecsElapsed() / 1e6))
-    win.controller.run_finished.connect(finished)
-    win.controller.run_failed.connect(failed)
+
+    def first_snapshot(*_):
+        if "ms" not in started:
+            started["ms"], started["cpu"] = clock.nsecsElapsed() / 1e6, time.process_time()
+
+    c = win.controller
+    c.snapshot_ready.connect(first_snapshot)
+    c.run_finished.connect(finished)
+    c.run_failed.connect(failed)
     heartbeat.start()
-    win.controller.start_run(cfg, data_dir)
+    c.start_run(cfg, data_dir)
     loop.exec()
     heartbeat.stop()
-    win.close()
-    app.processEvents()
+    for signal, slot in ((c.snapshot_ready, first_snapshot), (c.run_finished, finished), (c.run_failed, failed),
+                         (win.views_updated, redrawn)):
+        signal.disconnect(slot)
+    settle = QEventLoop()  # let the end of the run be drawn before the next one
+    QTimer.singleShot(500, settle.quit)
+    settle.exec()
     if "error" in done:
         raise SystemExit(f"the run failed in the app: {done['error']}")
     t0, t1 = started.get("ms", 0.0), done["end_ms"]
@@ -86,7 +113,9 @@ def run_in_app(cfg, data_dir: str | None) -> dict:
     return {"train_seconds": done["result"].train_seconds, "test_accuracy": done["result"].test_accuracy,
             "max_gap_ms": max(gaps) if gaps else float("nan"),
             "p99_gap_ms": sorted(gaps)[int(0.99 * (len(gaps) - 1))] if gaps else float("nan"),
-            "redraw_hz": n_redraws / max((t1 - t0) / 1000.0, 1e-9), "window_seconds": (t1 - t0) / 1000.0}
+            "redraw_hz": n_redraws / max((t1 - t0) / 1000.0, 1e-9), "window_seconds": (t1 - t0) / 1000.0,
+            # CPU time of the GUI process (all its threads) per second of training: what it takes from the machine
+            "gui_cpu_fraction": (done["end_cpu"] - started.get("cpu", done["end_cpu"])) / max((t1 - t0) / 1000.0, 1e-9)}
 
 
 def main(argv=None) -> int:
@@ -109,27 +138,37 @@ def main(argv=None) -> int:
     cfg = RunConfig(model=args.model, resonators_per_chain=args.resonators_per_chain, dataset=args.dataset,
                     data_dir=args.data_dir, epochs=args.epochs, seed=0)
     ds = load_dataset(args.dataset, args.data_dir)
-    run_training(cfg.with_(epochs=1), ds)  # warm-up, so neither measured run pays first-run costs
+    app, win = open_window()
+    # warm-up, in this process and in the engine process, so no measured run pays first-run costs
+    run_training(cfg.with_(epochs=1), ds)
+    run_in_app(win, cfg.with_(epochs=1), args.data_dir)
     app_runs, headless_seconds = [], []
     for _ in range(max(1, args.repeats)):
-        app_runs.append(run_in_app(cfg, args.data_dir))
+        app_runs.append(run_in_app(win, cfg, args.data_dir))
         headless_seconds.append(run_training(cfg, ds).train_seconds)
+    win.close()
+    app.processEvents()
     app_seconds = [r["train_seconds"] for r in app_runs]
+    gap = statistics.median(r["max_gap_ms"] for r in app_runs)
     worst_gap = max(r["max_gap_ms"] for r in app_runs)
     worst_p99 = max(r["p99_gap_ms"] for r in app_runs)
     redraw_hz = statistics.median(r["redraw_hz"] for r in app_runs)
     overhead = statistics.median(app_seconds) / statistics.median(headless_seconds) - 1.0
     checks = {
-        f"max event-loop gap <= {MAX_GAP_MS:g} ms": worst_gap <= MAX_GAP_MS,
+        f"max event-loop gap <= {MAX_GAP_MS:g} ms (median run)": gap <= MAX_GAP_MS,
         f"redraw rate >= {MIN_REDRAW_HZ:g} Hz": redraw_hz >= MIN_REDRAW_HZ,
         f"app overhead <= {MAX_OVERHEAD:.0%}": overhead <= MAX_OVERHEAD,
     }
     seconds = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
     print(f"app responsiveness: {args.model} K={args.resonators_per_chain}, {args.dataset}, {args.epochs} epochs, "
           f"{len(app_runs)} app and {len(headless_seconds)} headless runs")
-    print(f"  event-loop gap: max {worst_gap:.1f} ms, p99 {worst_p99:.1f} ms (worst run)")
+    gaps = ", ".join(f"{r['max_gap_ms']:.0f}" for r in app_runs)
+    print(f"  event-loop gap: max {gap:.1f} ms (median run; all: {gaps}); worst run: max {worst_gap:.1f} ms, "
+          f"p99 {worst_p99:.1f} ms")
     rates = ", ".join(f"{r['redraw_hz']:.1f}" for r in app_runs)
     print(f"  redraw rate:    {redraw_hz:.1f} Hz (median; all: {rates})")
+    gui_cpu = statistics.median(r["gui_cpu_fraction"] for r in app_runs)
+    print(f"  GUI process:    {100 * gui_cpu:.0f} % of a core while training (median)")
     print(f"  training time:  app {seconds(app_seconds)} s, headless {seconds(headless_seconds)} s "
           f"(medians: {overhead:+.1%})")
     for name, ok in checks.items():
@@ -137,7 +176,7 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"app_runs": app_runs, "headless_train_seconds": headless_seconds, "overhead": overhead,
-                       "checks": checks}, fh, indent=2)
+                       "median_max_gap_ms": gap, "redraw_hz": redraw_hz, "checks": checks}, fh, indent=2)
     return 0 if all(checks.values()) else 1
 
 

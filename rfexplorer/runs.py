@@ -176,6 +176,7 @@ class RunPresenter(QObject):
             self.sparsity.set_live(None, None)
             self.progress.setValue(0)
             self.progress.setFormat("The engine process stopped — see the status line")
+            self.schedule_preview()  # the views leave the lost run for the new process's untrained network
         dialogs.critical(self.parent_widget, "Engine process stopped", message)
 
     @Slot(bool)

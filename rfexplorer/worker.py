@@ -25,8 +25,11 @@ import collections
 import itertools
 import multiprocessing
 import signal
+import sys
 import traceback
+import types
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -126,6 +129,22 @@ def describe_exit(exitcode: Optional[int]) -> str:
     return f"it exited with status {exitcode}"
 
 
+@contextmanager
+def _main_module_hidden():
+    """While a process is spawned, hide this process's ``__main__`` from multiprocessing, so that the engine
+    process does not import it again (spawn runs the parent's main script in the child: a script that opens
+    a window at top level, without ``if __name__ == "__main__"``, would open one there too, and any main script
+    would drag Qt into the engine). The engine process needs nothing from it: its entry point is
+    :func:`rfexplorer.engine_process.main`."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__: nothing to import
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 _live: "weakref.WeakSet[EngineClient]" = weakref.WeakSet()
 _atexit_registered = False
 
@@ -207,7 +226,8 @@ class EngineClient(QObject):
         proc = SPAWN.Process(target=engine_process.main, name="rfexplorer-engine",
                              args=(child_conn, self._cancels["train"], self._cancels["sweep"], self._threads))
         proc.daemon = False  # a sweep may start its own worker processes, which a daemon cannot
-        proc.start()
+        with _main_module_hidden():
+            proc.start()
         child_conn.close()  # so that the pipe reports EOF here when the process dies
         self._proc, self._conn, self._ready = proc, parent_conn, False
         _live.add(self)

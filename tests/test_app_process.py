@@ -73,6 +73,9 @@ def test_the_app_recovers_when_the_engine_process_is_killed_mid_run(window, qtbo
     assert new.pid != old.pid and new.is_alive() and c.engine.restarts == 1
     assert not c.busy and not window.controls.stop_button.isEnabled()
     assert "engine process stopped" in window.status_text().lower()
+    with qtbot.waitSignal(window.explorer.state_changed, timeout=RUN_MS) as shown:  # no stale "live" view
+        pass
+    assert not shown.args[0].live and "untrained" in shown.args[0].label
     # the session keeps its results
     assert len(window.session.points) == 1 and window.sparsity.n_points() == 1
     # and the next run works, in the new process
