@@ -581,6 +581,8 @@ def cmd_models(args) -> int:
 def cmd_sweep(args) -> int:
     from .progress import CancelToken
     from .progress_bar import ProgressBar
+    from dataclasses import replace
+
     from .sweep import ROWS_FILE, SweepSpec, result_paths, run_sweep
 
     backend = getattr(args, "backend", "local")
@@ -610,8 +612,12 @@ def cmd_sweep(args) -> int:
         changes["ks"] = tuple(args.ks)
     if args.seeds is not None:
         changes["seeds"] = tuple(args.seeds)
-    spec = SweepSpec(**{**{"models": spec.models, "ks": spec.ks, "seeds": spec.seeds, "variants": spec.variants},
-                        **changes})
+    kept = {m: v for m, v in spec.model_settings.items() if m in changes.get("models", spec.models)}
+    if getattr(args, "lr", None) is not None:  # a learning rate given on the command line applies to every model
+        kept = {m: {k: x for k, x in v.items() if k != "lr"} for m, v in kept.items()}
+    spec = replace(spec, model_settings=kept)
+    spec = SweepSpec(**{**{"models": spec.models, "ks": spec.ks, "seeds": spec.seeds, "variants": spec.variants,
+                           "model_settings": spec.model_settings}, **changes})
     n_jobs = len(spec.jobs())
     workers_used = min(spec.workers, n_jobs)
     # The coordinating process needs one thread; the in-process path uses --threads (default 1).

@@ -21,6 +21,7 @@ no gradient.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import torch
@@ -36,6 +37,17 @@ from .rf_perceptron import RFParams
 
 #: Training samples used to calibrate the hidden STNOs' operating points at the start of training.
 CALIBRATION_SAMPLES = 2048
+
+
+def attached_layout(n_inputs: int, n_chains: int, n_resonators: int, spacing_lw: float,
+                    generator: torch.Generator) -> torch.Tensor:
+    """Initial comb positions (C, K) for a layer fed by few, widely spaced emitters: in every chain, K distinct
+    emitters drawn at random, each with one resonator one linewidth above or below it (random side), where
+    its coupling is strongest. (A uniform layout would leave most resonators between emitters, many
+    linewidths from any, where they barely couple.)"""
+    emitters = torch.rand(n_chains, n_inputs, generator=generator).argsort(dim=1)[:, :n_resonators]
+    side = torch.randint(0, 2, (n_chains, n_resonators), generator=generator).to(torch.float32) * 2.0 - 1.0
+    return emitters.to(torch.float32) + side * min(0.5, 1.0 / spacing_lw)
 
 
 class RFNetwork(PerceptronModel):
@@ -68,6 +80,12 @@ class RFNetwork(PerceptronModel):
             RFChainLayer(n_in, n_out, k, device, train_inputs=train_inputs, generator=self.generator,
                          init_layout=rf.init_layout, init_jitter=rf.aligned_jitter, weight_build=rf.weight_build)
             for n_in, n_out, k in zip(sizes[:-1], sizes[1:], ks))
+        with torch.no_grad():  # deeper layers: every resonator starts on its own emitter (see attached_layout)
+            for l in range(1, len(self.layers)):
+                layer = self.layers[l]
+                layer.resonator_comb.copy_(attached_layout(layer.n_inputs, layer.n_chains, layer.n_resonators,
+                                                           physics.spacing_in_linewidths(device, layer.n_inputs),
+                                                           self.generator))
         #: per hidden chain: bias current in units of I_th (added to g_m (V + V_bias))
         self.hidden_bias = nn.ParameterList(nn.Parameter(torch.zeros(h)) for h in hidden)
         #: per hidden layer: log of g_m relative to device.stno.g_m
@@ -156,16 +174,27 @@ class RFNetwork(PerceptronModel):
         return sum(n_out * k for n_out, k in zip(self.layer_sizes[1:], self.layer_ks))
 
     # --- training ---------------------------------------------------------------------------------------------
+    def comb_scale(self, layer: int) -> float:
+        """How many of layer ``layer``'s comb units make one comb unit of the first layer, in linewidths (at
+        most 1): learning rates and plasticity grids of a layer with few, widely spaced emitters are scaled by
+        it, so that a step detunes a resonator by the same number of linewidths in every layer."""
+        first = physics.spacing_in_linewidths(self.params, self.layer_sizes[0])
+        here = physics.spacing_in_linewidths(self.params, self.layer_sizes[layer])
+        return min(1.0, first / here)
+
     def make_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        """Adam; the hidden bias currents (units of I_th) and g_m use ``hidden_lr_scale`` times lr."""
+        """Adam. Each layer's frequencies use lr times its :meth:`comb_scale`; the hidden bias currents (units
+        of I_th) and g_m use ``hidden_lr_scale`` times lr; the read-out gain and bias use lr."""
         from .model_base import make_adam
 
+        groups = []
+        for l, layer in enumerate(self.layers):
+            params = [p for p in (layer.resonator_comb, layer.input_comb) if p.requires_grad]
+            groups.append({"params": params, "lr": lr * self.comb_scale(l)})
         slow = [p for p in (*self.hidden_bias, *self.log_gm) if p.requires_grad]
-        slow_ids = {id(p) for p in slow}
-        fast = [p for p in self.parameters() if p.requires_grad and id(p) not in slow_ids]
-        groups = [{"params": fast}]
         if slow:
             groups.append({"params": slow, "lr": lr * self.rf_params.hidden_lr_scale})
+        groups.append({"params": [self.log_gain, self.bias], "lr": lr})
         return make_adam(groups, lr)
 
     @torch.no_grad()
@@ -196,14 +225,16 @@ class RFNetwork(PerceptronModel):
             return
         last = self.n_layers - 1
         for l, layer in enumerate(self.layers):
+            scale = self.comb_scale(l)
+            params = replace(self.plasticity_params, grid_step=self.plasticity_params.grid_step * scale,
+                             candidate_separation=self.plasticity_params.candidate_separation * scale)
             target = LayerTarget(chains=layer, gain=lambda: self.gain, bias=lambda: self.bias,
                                  inputs=(lambda x, l=l: self.layer_inputs(x, l)))
             if l == last:
-                self.plasticity.append(StructuralPlasticity(self, self.plasticity_params, context, target=target,
+                self.plasticity.append(StructuralPlasticity(self, params, context, target=target,
                                                             input_jumps=False))
             else:
-                self.plasticity.append(HiddenLayerPlasticity(self, self.plasticity_params, context, layer=l,
-                                                             target=target))
+                self.plasticity.append(HiddenLayerPlasticity(self, params, context, layer=l, target=target))
 
     def teardown_training(self) -> None:
         self.plasticity = []

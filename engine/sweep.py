@@ -69,6 +69,9 @@ class SweepSpec:
     """Worker processes (1 = run in the calling thread)."""
     threads_per_worker: int = 1
     """torch threads in each worker process (the in-process path leaves the caller's setting alone)."""
+    model_settings: dict = field(default_factory=dict)
+    """Per model, settings changed on top of ``base`` before the variants (``{model: {dotted.path: value}}``),
+    e.g. a learning rate tuned for one model on this dataset."""
     variants: tuple = ({},)
     """Settings changed on top of ``base`` (``{dotted.path: value}``), each swept with every model, K and seed.
     A variant that sets ``resonators_per_chain`` runs at that K only; one with hidden layers skips the models
@@ -77,6 +80,7 @@ class SweepSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
         object.__setattr__(self, "variants", tuple(dict(v) for v in self.variants) or ({},))
+        object.__setattr__(self, "model_settings", {m: dict(v) for m, v in dict(self.model_settings).items()})
         object.__setattr__(self, "ks", tuple(sorted(set(int(k) for k in self.ks))))
         object.__setattr__(self, "seeds", tuple(dict.fromkeys(int(s) for s in self.seeds)))
         problems = []
@@ -100,6 +104,14 @@ class SweepSpec:
         if self.threads_per_worker < 1:
             problems.append(f"threads per worker must be >= 1 (got {self.threads_per_worker})")
         if not problems:
+            for model, settings in self.model_settings.items():
+                if model not in self.models:
+                    problems.append(f"model_settings names {model!r}, which is not swept")
+                    continue
+                try:
+                    self._apply(self.base.with_(model=model), settings)
+                except ValueError as exc:
+                    problems.append(f"settings of {model}: {exc}")
             for variant in self.variants:
                 try:
                     self._apply(self.base, variant)
@@ -163,7 +175,8 @@ class SweepSpec:
             for variant in self.variants:
                 if variant.get("hidden") and not spec.supports_hidden:
                     continue
-                base = self._apply(self.base.with_(model=model), variant)
+                base = self._apply(self._apply(self.base.with_(model=model), self.model_settings.get(model, {})),
+                                   variant)
                 if not spec.uses_k:  # one run per seed and layer shape, recorded at K = N
                     ks, extra = (n_inputs or max(self.ks),), {"layer_resonators": ()}
                 elif "resonators_per_chain" in variant:
@@ -181,7 +194,7 @@ class SweepSpec:
     def to_dict(self) -> dict:
         return {"models": list(self.models), "ks": list(self.ks), "seeds": list(self.seeds),
                 "base": self.base.to_dict(), "workers": self.workers, "threads_per_worker": self.threads_per_worker,
-                "variants": [json_safe(v) for v in self.variants]}
+                "variants": [json_safe(v) for v in self.variants], "model_settings": json_safe(self.model_settings)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SweepSpec":
