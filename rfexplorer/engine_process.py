@@ -261,8 +261,12 @@ def _slot_loop(jobs: EngineJobs, inbox: "queue.Queue") -> None:
 
 def main(conn, train_cancel, sweep_cancel, torch_threads: int) -> None:
     """The engine process's entry point (the target of the spawned multiprocessing.Process)."""
+    import signal
+
     import torch
 
+    # Ctrl-C in a terminal reaches the whole process group: the GUI decides what it means and tells us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(max(1, int(torch_threads)))  # once, before any torch op
     send_lock = threading.Lock()
     gone = threading.Event()  # the GUI's end of the pipe is closed
