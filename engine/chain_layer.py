@@ -18,8 +18,9 @@ from .fast_weight import ShiftInvariantWeight, ShiftKernel
 from .physics import DeviceParams
 
 #: How W is built: 'exact' (every input-resonator pair, C·N·K work), 'fft' (the shift-invariant expansion of
-#: engine.fast_weight, O(C·N log N)) or 'auto' (fft where it applies and K is large enough to pay off).
-WEIGHT_BUILDS = ("auto", "exact", "fft")
+#: engine.fast_weight, O(C·N log N)), 'auto' (fft where it applies and K is large enough to pay off) or
+#: 'compiled' (the exact formula as torch.compile kernels, engine.compiled_weight: opt-in, for long runs).
+WEIGHT_BUILDS = ("auto", "exact", "fft", "compiled")
 #: 'auto' uses the FFT build from this many resonators per chain (measured crossover on full MNIST, 1 thread).
 FFT_MIN_RESONATORS = 64
 
@@ -105,7 +106,7 @@ class RFChainLayer(nn.Module):
     def fast_build(self) -> Optional[ShiftKernel]:
         """The FFT build's kernel when it applies to this layer now (see engine.fast_weight), else None:
         inputs at their nominal comb positions, a geometric plan, one damping, and (for 'auto') K large."""
-        if self.weight_build == "exact":
+        if self.weight_build in ("exact", "compiled"):
             return None
         why = None
         if self.alpha_r is not None:
@@ -140,6 +141,11 @@ class RFChainLayer(nn.Module):
         alpha = self.alpha_r if self.alpha_r is not None else torch.full_like(self.resonator_comb, self.params.alpha)
         k_sd = self.k_sd_r if self.k_sd_r is not None else self.params.k_sd
         amplitude = self.signs * k_sd if self.k_sd_r is not None else (self.signs * k_sd).expand_as(alpha)
+        if self.weight_build == "compiled":
+            from .compiled_weight import CompiledChainWeight
+
+            return CompiledChainWeight.apply(self.input_freqs_ghz(), self.resonator_freqs_ghz(), alpha,
+                                             amplitude.contiguous(), self.params.phi)
         return _ChainWeight.apply(self.input_freqs_ghz(), self.resonator_freqs_ghz(), alpha,
                                   amplitude.contiguous(), self.params.phi)
 

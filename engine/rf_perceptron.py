@@ -33,8 +33,10 @@ class RFParams:
     adds this much to a class score."""
     weight_build: str = "auto"
     """How W is computed: 'exact' (every input-resonator pair), 'fft' (shift-invariant expansion, see
-    engine.fast_weight; for fixed inputs, a geometric plan and one damping) or 'auto' (fft where it applies
-    and K >= 64). Both agree to 1e-5 of max|W|; the choice changes float rounding, not the physics."""
+    engine.fast_weight; for fixed inputs, a geometric plan and one damping), 'auto' (fft where it applies
+    and K >= 64) or 'compiled' (the exact formula as torch.compile kernels, engine.compiled_weight; tens of
+    seconds to compile per layer shape, so for long runs). All agree to 1e-5 of max|W|; the choice changes
+    float rounding, not the physics."""
     hidden_lr_scale: float = 0.1
     """Multilayer networks: learning rate of the hidden STNOs' bias currents (units of I_th) and g_m (log),
     as a multiple of the frequencies' learning rate."""
