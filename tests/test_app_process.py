@@ -119,6 +119,26 @@ def test_a_sweep_runs_in_the_engine_process_while_the_gui_stays_free(window, qtb
     assert not window.controller.sweep_busy
 
 
+def test_a_run_trains_while_a_sweep_runs_and_the_sweep_stops_on_request(window, qtbot, set_controls):
+    from engine.config import RunConfig
+    from engine.sweep import SweepSpec
+
+    c = window.controller
+    spec = SweepSpec(models=("rf",), ks=(20,), seeds=(0, 1, 2), base=RunConfig(dataset="mnist-mini", epochs=30))
+    with qtbot.waitSignal(c.sweep_started, timeout=RUN_MS):
+        assert window.runs.start_sweep(spec, "local")
+    set_controls(window, "rf", 4, epochs=1)
+    with qtbot.waitSignal(c.run_finished, timeout=RUN_MS) as done:  # the other slot of the same process
+        window.runs.start_from_controls()
+    assert not done.args[0].cancelled and c.sweep_busy
+    t0 = time.monotonic()
+    with qtbot.waitSignal(c.sweep_finished, timeout=5000) as finished:
+        c.stop_sweep()
+    assert time.monotonic() - t0 < 2.0
+    assert finished.args[0] == [] and not c.sweep_busy  # the run cut short is not a result
+    assert window.status_text().startswith("Sweep cancelled")
+
+
 def test_the_sweep_dialog_offers_ray_only_when_it_can_be_imported(app_env, monkeypatch):
     import engine.sweep_ray
     from engine.config import RunConfig
