@@ -1,6 +1,7 @@
 """GUI responsiveness while the app trains: event-loop gaps, redraw rate, and the cost of training in the app.
 
     python benchmarks/bench_app.py [--dataset mnist --data-dir ../shared/data] [--model rf] [--epochs 2]
+                                   [--repeats 3] [--without-window]
 
 Targets (issue 12: the engine in its own process), on this 2-core machine:
 - no gap between two GUI event-loop ticks exceeds 50 ms while training runs (QTimer heartbeat every 10 ms);
@@ -118,6 +119,35 @@ def run_in_app(win, cfg, data_dir: str | None) -> dict:
             "gui_cpu_fraction": (done["end_cpu"] - started.get("cpu", done["end_cpu"])) / max((t1 - t0) / 1000.0, 1e-9)}
 
 
+def run_in_engine_process(engine, cfg, data_dir: str | None) -> float:
+    """One run in an engine process without a window (its training seconds): what the process and the pipe cost
+    by themselves, without the GUI's drawing competing for the CPU."""
+    from PySide6.QtCore import QEventLoop
+
+    from rfexplorer.worker import Job
+
+    loop = QEventLoop()
+    out: dict = {}
+
+    def finished(item):
+        out["result"] = item[1]
+        loop.quit()
+
+    def failed(item):
+        out["error"] = item[1]
+        loop.quit()
+
+    engine.finished.connect(finished)
+    engine.failed.connect(failed)
+    engine.submit(Job("train", cfg, dataset=cfg.dataset, data_dir=data_dir))
+    loop.exec()
+    engine.finished.disconnect(finished)
+    engine.failed.disconnect(failed)
+    if "error" in out:
+        raise SystemExit(f"the run failed in the engine process: {out['error']}")
+    return out["result"].train_seconds
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="mnist")
@@ -127,6 +157,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="app and headless runs, alternating (default 3)")
     ap.add_argument("--json", help="write the measurements to this file")
+    ap.add_argument("--without-window", action="store_true",
+                    help="also time runs in an engine process without a window (a third run in each round)")
     args = ap.parse_args(argv)
     from rfexplorer.app import configure_runtime
 
@@ -142,10 +174,20 @@ def main(argv=None) -> int:
     # warm-up, in this process and in the engine process, so no measured run pays first-run costs
     run_training(cfg.with_(epochs=1), ds)
     run_in_app(win, cfg.with_(epochs=1), args.data_dir)
-    app_runs, headless_seconds = [], []
+    engine = None
+    if args.without_window:
+        from rfexplorer.worker import EngineClient
+
+        engine = EngineClient()
+        run_in_engine_process(engine, cfg.with_(epochs=1), args.data_dir)
+    app_runs, headless_seconds, engine_seconds = [], [], []
     for _ in range(max(1, args.repeats)):
         app_runs.append(run_in_app(win, cfg, args.data_dir))
         headless_seconds.append(run_training(cfg, ds).train_seconds)
+        if engine is not None:
+            engine_seconds.append(run_in_engine_process(engine, cfg, args.data_dir))
+    if engine is not None:
+        engine.shutdown()
     win.close()
     app.processEvents()
     app_seconds = [r["train_seconds"] for r in app_runs]
@@ -171,11 +213,16 @@ def main(argv=None) -> int:
     print(f"  GUI process:    {100 * gui_cpu:.0f} % of a core while training (median)")
     print(f"  training time:  app {seconds(app_seconds)} s, headless {seconds(headless_seconds)} s "
           f"(medians: {overhead:+.1%})")
+    if engine_seconds:
+        alone = statistics.median(engine_seconds) / statistics.median(headless_seconds) - 1.0
+        print(f"  no window:      engine process alone {seconds(engine_seconds)} s (median: {alone:+.1%} against "
+              f"headless): the rest of the app's cost is the GUI's drawing competing for the CPU")
     for name, ok in checks.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"app_runs": app_runs, "headless_train_seconds": headless_seconds, "overhead": overhead,
+                       "engine_alone_train_seconds": engine_seconds,
                        "median_max_gap_ms": gap, "redraw_hz": redraw_hz, "checks": checks}, fh, indent=2)
     return 0 if all(checks.values()) else 1
 
