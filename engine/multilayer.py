@@ -152,10 +152,12 @@ class RFNetwork(PerceptronModel):
             p = self.activation(l, self.layers[l](p))
         return p
 
-    def scores_from(self, layer: int, p: torch.Tensor) -> torch.Tensor:
-        """Class scores when layer ``layer`` receives powers p (differentiable)."""
+    def scores_from(self, layer: int, p: torch.Tensor, weights: Optional[Sequence[torch.Tensor]] = None
+                    ) -> torch.Tensor:
+        """Class scores when layer ``layer`` receives powers p (differentiable); ``weights`` optionally gives
+        the W of layers ``layer``, ``layer + 1``, ... already built."""
         for l in range(layer, self.n_layers):
-            v = self.layers[l](p)
+            v = self.layers[l](p, weight=None if weights is None else weights[l - layer])
             if l < len(self.hidden_bias):
                 p = self.activation(l, v)
             else:
@@ -234,7 +236,8 @@ class RFNetwork(PerceptronModel):
                 self.plasticity.append(StructuralPlasticity(self, params, context, target=target,
                                                             input_jumps=False))
             else:
-                self.plasticity.append(HiddenLayerPlasticity(self, params, context, layer=l, target=target))
+                self.plasticity.append(HiddenLayerPlasticity(self, params, context, layer=l, target=target,
+                                                             input_jumps=l == 0))
 
     def teardown_training(self) -> None:
         self.plasticity = []

@@ -341,8 +341,8 @@ class HiddenLayerPlasticity(StructuralPlasticity):
     BLOCK_ELEMENTS = 1 << 24
 
     def __init__(self, model: "RFNetwork", params: PlasticityParams, context: "TrainingContext", *, layer: int,
-                 target: LayerTarget) -> None:
-        super().__init__(model, params, context, target=target, input_jumps=False)
+                 target: LayerTarget, input_jumps: bool = False) -> None:
+        super().__init__(model, params, context, target=target, input_jumps=input_jumps and layer == 0)
         self.layer = layer
 
     def _powers(self, v: torch.Tensor, chain_idx: torch.Tensor) -> torch.Tensor:
@@ -433,4 +433,69 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             for j, k, _d, _old in undo:
                 self._reset_optimizer_state(chains.resonator_comb, (j, k))
             moved += len(undo)
+        return moved
+
+    @torch.no_grad()
+    def rewire_inputs(self, fraction: float) -> int:
+        """Input-oscillator jumps of the first layer of a multilayer network (``rf-input``).
+
+        Moving input i to grid site m changes every hidden voltage by P_i (w(u_m) - W[:, i]). The first-order
+        change of the loss, G_i . (w(u_m) - W[:, i]) with G_i = sum over the sample of P_i dL/dV, ranks the
+        inputs and their best sites; each candidate input is then checked exactly, its few best sites
+        evaluated through the STNOs and the rest of the network on the images where it emits, and it jumps to
+        the best one if that lowers the sampled loss (the sample's voltages and losses are updated before the
+        next input is checked)."""
+        P = self.params
+        model, chains = self.model, self.chains
+        idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(
+            self.device)
+        p_in = self.target.inputs(torch.index_select(self.train_x, 0, idx))  # (S, N)
+        y = torch.index_select(self.train_y, 0, idx)
+        s = len(y)
+        w = chains.weight()  # (H, N)
+        rest = [layer.weight() for layer in model.layers[1:]]
+        v = p_in @ w.t()  # (S, H)
+
+        def losses(volts: torch.Tensor) -> torch.Tensor:
+            scores = model.scores_from(1, model.activation(0, volts), rest)
+            return torch.nn.functional.cross_entropy(scores, y_rows, reduction="none")
+
+        with torch.enable_grad():
+            v_req = v.clone().requires_grad_(True)
+            scores = model.scores_from(1, model.activation(0, v_req), rest)
+            (delta,) = torch.autograd.grad(torch.nn.functional.cross_entropy(scores, y, reduction="sum"), v_req)
+        g = p_in.t() @ delta  # (N, H): dLoss/dW[:, i]
+        lo, hi = chains.comb_range
+        grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32, device=self.device)
+        curve = chains.response(chains.comb_to_ghz(grid))  # (H, M)
+        predicted = g @ curve - (g * w.t()).sum(1, keepdim=True)  # (N, M)
+        n_max = int(fraction * chains.n_inputs)
+        top_change, top_site = predicted.topk(P.input_sites, dim=1, largest=False)
+        order = top_change[:, 0].argsort()[:n_max]
+        order = order[top_change[order, 0] < 0]
+        y_rows = y
+        ce = losses(v)
+        p_rows = p_in.t().contiguous()  # (N, S)
+        n_sites, n_hidden = top_site.shape[1], v.shape[1]
+        moved = 0
+        for pos, i in enumerate(order.tolist()):
+            if pos % P.heartbeat_every == P.heartbeat_every - 1:
+                model.heartbeat()
+            rows = (p_rows[i] > 0).nonzero().flatten()
+            if len(rows) == 0:
+                continue
+            steps = curve.t()[top_site[i]] - w[:, i]  # (T, H)
+            trial = v[rows].unsqueeze(0) + p_rows[i][rows].view(1, -1, 1) * steps.unsqueeze(1)  # (T, R, H)
+            y_rows = y[rows].repeat(n_sites)
+            new_ce = losses(trial.reshape(-1, n_hidden)).view(n_sites, -1)
+            change = (new_ce - ce[rows]).sum(1)
+            t = int(change.argmin())
+            if float(change[t]) < -P.input_min_improvement * s:
+                v[rows] = trial[t]
+                ce[rows] = new_ce[t]
+                site = int(top_site[i, t])
+                w[:, i] = curve[:, site]
+                chains.input_comb[i] = grid[site]
+                self._reset_optimizer_state(chains.input_comb, i)
+                moved += 1
         return moved
