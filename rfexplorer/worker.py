@@ -176,8 +176,12 @@ class EngineClient(QObject):
     lost = Signal(object)             #: (message, [jobs that were in flight]): the process died
     restarted = Signal(int)           #: pid of the new process started after a death
 
-    def __init__(self, parent: Optional[QObject] = None, torch_threads: Optional[int] = None) -> None:
+    def __init__(self, parent: Optional[QObject] = None, torch_threads: Optional[int] = None,
+                 entry=None) -> None:
+        """``entry``: the engine process's entry point (default :func:`rfexplorer.engine_process.main`; tests
+        give one that fails)."""
         super().__init__(parent)
+        self._entry = entry if entry is not None else engine_process.main
         if torch_threads is None:
             import torch
 
@@ -223,7 +227,7 @@ class EngineClient(QObject):
         parent_conn, child_conn = SPAWN.Pipe(duplex=True)
         # fresh Events for each process: one that died inside Event.is_set() may have left the old ones locked
         self._cancels = {"train": SPAWN.Event(), "sweep": SPAWN.Event()}
-        proc = SPAWN.Process(target=engine_process.main, name="rfexplorer-engine",
+        proc = SPAWN.Process(target=self._entry, name="rfexplorer-engine",
                              args=(child_conn, self._cancels["train"], self._cancels["sweep"], self._threads))
         proc.daemon = False  # a sweep may start its own worker processes, which a daemon cannot
         with _main_module_hidden():
@@ -234,6 +238,8 @@ class EngineClient(QObject):
         if not _atexit_registered:  # after multiprocessing's own handler, so it runs before it
             atexit.register(_stop_live_processes)
             _atexit_registered = True
+        if self.reader is not None:  # the previous process's, finished
+            self.reader.deleteLater()
         reader = PipeReader(parent_conn, self._generation, self)
         reader.received.connect(self._on_message)
         reader.closed.connect(self._on_closed)
@@ -386,9 +392,7 @@ class EngineClient(QObject):
         if proc.is_alive():  # the pipe broke but the process lives on: end it
             proc.kill()
             proc.join(2.0)
-        old_reader = self.reader
-        old_reader.wait()
-        old_reader.deleteLater()
+        self.reader.wait()  # its loop has ended (the pipe closed); _spawn replaces it
         self._conn.close()
         lost = [job for job in self._inflight.values() if job is not None]
         for job in lost:

@@ -170,6 +170,29 @@ def test_a_ray_sweep_from_the_app_gives_the_local_rows(window, qtbot):
     assert len(results["ray"]) == 2 and results["ray"] == results["local"]
 
 
+def test_an_engine_process_that_cannot_start_is_given_up_after_three_tries(app_env, qtbot):
+    import functools
+
+    from rfexplorer.worker import MAX_FAILED_STARTS, EngineClient, Job
+
+    # an entry point that dies at once (os._exit does not take the engine's arguments: TypeError, status 1)
+    engine = EngineClient(entry=functools.partial(os._exit, 7))
+    lost, failed = [], []
+    engine.lost.connect(lambda item: lost.append(item[0]))
+    engine.failed.connect(lambda item: failed.append(item[1]))
+    try:
+        qtbot.waitUntil(lambda: len(lost) == MAX_FAILED_STARTS, timeout=60_000)
+        assert "exited with status 1" in lost[0] and "A new one was started" in lost[0]
+        assert "cannot be started" in lost[-1] and engine.restarts == MAX_FAILED_STARTS - 1
+        engine.submit(Job("load"))
+        qtbot.waitUntil(lambda: len(failed) == 1, timeout=5000)
+        assert "cannot be started" in failed[0]
+        assert not engine.process.is_alive()
+    finally:
+        engine.shutdown()
+    assert not engine.reader.isRunning()
+
+
 def test_closing_leaves_no_engine_process_behind(make_window):
     w = make_window()
     proc = w.controller.engine.process
