@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from .compute import COMPUTE_DEVICES
-from .physics import DeviceParams
+from .physics import HARDWARE_REGIMES, DeviceParams
 from .settings_tree import SettingError, field_type_at, from_mapping, parse_text, set_path, to_mapping
 
 BUDGETS = ("per-output", "global")
@@ -70,6 +70,9 @@ class PlasticityParams:
     """Multilayer networks: training samples drawn at every round to evaluate a hidden layer's swaps."""
     hidden_drop_candidates: int = 4
     """Multilayer networks: resonators per hidden chain considered for a jump at a round."""
+    network_input_fraction: float = 0.25
+    """Multilayer rf-input: largest fraction of the input oscillators checked for a jump at one round
+    (cosine-decayed); the ones with the largest predicted gains."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -83,7 +86,7 @@ class PlasticityParams:
         for name in ("grid_step", "input_grid_step"):
             if not getattr(self, name) > 0:
                 problems.append(f"plasticity.{name} must be > 0 (got {getattr(self, name)})")
-        for name in ("fraction", "end_fraction", "input_fraction"):
+        for name in ("fraction", "end_fraction", "input_fraction", "network_input_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"plasticity.{name} must be in [0, 1] (got {getattr(self, name)})")
         for name in ("candidate_separation", "min_improvement", "input_min_improvement"):
@@ -136,6 +139,11 @@ class RunConfig:
     when torch sees one). Seeds give the same draws on every device; float sums differ between devices."""
     device: DeviceParams = field(default_factory=DeviceParams)
     """Physics of the RF network (engine.physics.DeviceParams)."""
+    hardware: str = "in-situ"
+    """How RF training meets the device spreads and noise of ``device`` (docs/physics.md, hardware realism):
+    'ideal' (train the nominal device, deploy to a chip it never saw), 'aware' (a fresh chip and noise drawn
+    at every batch) or 'in-situ' (train on the one chip it is evaluated on). Identical without spreads and
+    noise."""
     plasticity: PlasticityParams = field(default_factory=PlasticityParams)
     """Structural plasticity of the RF models."""
     model_params: Any = None
@@ -175,6 +183,8 @@ class RunConfig:
             problems.append(f"seed must be >= 0 (got {self.seed})")
         if self.budget not in BUDGETS:
             problems.append(f"budget must be one of {', '.join(BUDGETS)} (got {self.budget!r})")
+        if self.hardware not in HARDWARE_REGIMES:
+            problems.append(f"hardware must be one of {', '.join(HARDWARE_REGIMES)} (got {self.hardware!r})")
         if self.compute_device not in COMPUTE_DEVICES:
             problems.append(f"compute_device must be one of {', '.join(COMPUTE_DEVICES)} "
                             f"(got {self.compute_device!r})")

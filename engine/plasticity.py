@@ -330,15 +330,14 @@ class HiddenLayerPlasticity(StructuralPlasticity):
     Candidate sites are proposed from the accumulated gradient dL/dW of the layer, as for the output layer.
     A swap in hidden chain j changes that chain's voltage, hence its STNO's power h_j, hence every class
     score, through the column J_j = d(scores)/d(h_j) of the rest of the network. On a fresh sample, every
-    (resonator, site) pair of every chain is evaluated with the STNO's exact response and the scores moved
-    along J_j; J is exact when the next layer is the output layer (the scores are linear in its input
-    powers), a linearisation (computed by autograd, frozen for the round) deeper in the network. The best
-    swap of each chain is applied when it lowers the sampled loss, then the sample's scores are recomputed
-    exactly; if the true sampled loss went up, that batch of jumps is undone and the round ends.
+    (resonator, site) pair of every chain gets its exact change of h_j (through the STNO's response), and the
+    first-order change of the loss, sum_s dL/dh_j dh_j, picks each chain's most promising swap. That swap's
+    sampled loss is then computed with the scores moved along J_j; J is exact when the next layer is the
+    output layer (the scores are linear in its input powers), a linearisation (computed by autograd, frozen
+    for the round) deeper in the network. Each chain's swap is applied when it lowers the sampled loss, then
+    the sample's scores are recomputed exactly; if the true sampled loss went up, that pass's jumps are undone
+    and the round ends.
     """
-
-    #: Elements of one (S, chains, D, T, C) block of the evaluation (memory bound).
-    BLOCK_ELEMENTS = 1 << 24
 
     def __init__(self, model: "RFNetwork", params: PlasticityParams, context: "TrainingContext", *, layer: int,
                  target: LayerTarget, input_jumps: bool = False) -> None:
@@ -394,20 +393,24 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(s, n_chains, n_drop, n_cand))
         open_ = torch.ones(n_chains, n_drop, n_cand, dtype=torch.bool, device=self.device)
         all_chains = torch.arange(n_chains, device=self.device)
-        per_block = max(1, self.BLOCK_ELEMENTS // max(1, s * n_drop * n_cand * scores.shape[1]))
         moved = 0
         for _ in range(max_moves):
             base = torch.nn.functional.cross_entropy(scores, y)
-            loss = torch.empty(n_chains, n_drop, n_cand, device=self.device)
-            for j0 in range(0, n_chains, per_block):
-                js = all_chains[j0:j0 + per_block]
-                v_new = (v[:, js].unsqueeze(-1) - contrib[:, js]).unsqueeze(-1) + cand_for[:, js]  # (S,h,D,T)
-                dh = self._powers(v_new, js) - h[:, js].view(s, -1, 1, 1)
-                trial = scores.view(s, 1, 1, 1, -1) + dh.unsqueeze(-1) * jac[:, js].view(s, -1, 1, 1,
-                                                                                         scores.shape[1])
-                ce = trial.logsumexp(-1) - trial.gather(-1, y.view(s, 1, 1, 1, 1).expand(
-                    *trial.shape[:-1], 1)).squeeze(-1)
-                loss[js] = ce.mean(0)
+            # first order: dLoss/dh_j per sample, times each swap's exact change of the STNO power
+            resid = scores.softmax(dim=1)
+            resid[torch.arange(s, device=self.device), y] -= 1.0
+            dl_dh = torch.einsum("shc,sc->sh", jac, resid) / s  # (S, H)
+            v_new = (v.unsqueeze(-1) - contrib).unsqueeze(-1) + cand_for  # (S, H, D, T)
+            dh = self._powers(v_new, all_chains) - h.view(s, -1, 1, 1)
+            guess = torch.einsum("sh,shdt->hdt", dl_dh, dh).masked_fill(~open_, float("inf"))
+            pick = guess.reshape(n_chains, -1).argmin(dim=1)  # (H,): each chain's most promising swap
+            # the exact sampled loss of that swap, chain by chain: (S, H, C)
+            dh_pick = dh.reshape(s, n_chains, -1).gather(2, pick.view(1, -1, 1).expand(s, -1, 1)).squeeze(2)
+            trial = scores.unsqueeze(1) + dh_pick.unsqueeze(-1) * jac
+            ce = trial.logsumexp(-1) - trial.gather(-1, y.view(s, 1, 1).expand(s, n_chains, 1)).squeeze(-1)
+            loss = torch.full((n_chains, n_drop * n_cand), float("inf"), device=self.device)
+            loss.scatter_(1, pick.view(-1, 1), ce.mean(0).view(-1, 1))
+            loss = loss.view(n_chains, n_drop, n_cand)
             improvement = (base - loss).masked_fill(~open_, -float("inf"))
             best = improvement.reshape(n_chains, -1).max(dim=1)
             chosen = (best.values > P.min_improvement).nonzero().flatten().tolist()
@@ -447,7 +450,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         next input is checked)."""
         P = self.params
         model, chains = self.model, self.chains
-        idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(
+        idx = torch.randint(0, len(self.train_x), (P.hidden_sample_size,), generator=self.generator).to(
             self.device)
         p_in = self.target.inputs(torch.index_select(self.train_x, 0, idx))  # (S, N)
         y = torch.index_select(self.train_y, 0, idx)
@@ -469,7 +472,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32, device=self.device)
         curve = chains.response(chains.comb_to_ghz(grid))  # (H, M)
         predicted = g @ curve - (g * w.t()).sum(1, keepdim=True)  # (N, M)
-        n_max = int(fraction * chains.n_inputs)
+        n_max = int(fraction * P.network_input_fraction / max(P.input_fraction, 1e-9) * chains.n_inputs)
         top_change, top_site = predicted.topk(P.input_sites, dim=1, largest=False)
         order = top_change[:, 0].argsort()[:n_max]
         order = order[top_change[order, 0] < 0]
