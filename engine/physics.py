@@ -18,6 +18,12 @@ import torch
 K_SD_PUBLISHED = math.tan(math.pi / 4) / (8 * math.sqrt(2)) / 10.0
 FREQUENCY_PLANS = ("geometric", "linear")
 PARITIES = ("even", "odd")
+#: Training regimes of a network with device spreads and noise (RunConfig.hardware, see docs/physics.md):
+#: 'ideal' trains the nominal device and deploys to a chip it never saw, 'aware' draws a fresh chip and noise
+#: at every batch, 'in-situ' trains on the one chip it is evaluated on (offsets known only through the forward).
+HARDWARE_REGIMES = ("ideal", "aware", "in-situ")
+#: Most set-point bits a device may have (2^24 levels is already far below float32 resolution of a position).
+MAX_TUNING_BITS = 24
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,23 @@ class DeviceParams:
     """Device-to-device spread of the resonators' sensitivity K_SD (relative std), frozen at fabrication."""
     readout_noise_v: float = 0.0
     """Std of additive noise on each chain voltage at every read-out (V, normalised units); 0 = ideal."""
+    tuning_range: float | None = None
+    """Relative half-width of each device's tuning range around its fabricated frequency f_fab
+    (|f - f_fab| <= tuning_range * f_fab, within the band plus tuning_margin); None = unlimited."""
+    tuning_bits: int | None = None
+    """Set-point resolution (bits): 2^bits levels, evenly spaced in comb units, across each device's tuning
+    range (the band plus tuning_margin when unlimited); None = continuous."""
+    freq_spread: float = 0.0
+    """Fabrication spread of each device's true frequency around its set-point (relative std), drawn once
+    per chip."""
+    calibrated: bool = True
+    """Whether each device's frequency offset is measured and trimmed (only the quantisation residual
+    remains) rather than acting in full."""
+    freq_jitter_lw: float = 0.0
+    """Cycle-to-cycle noise of each device's frequency at every read-out (std, in the device's own
+    linewidths alpha * f)."""
+    power_noise: float = 0.0
+    """Cycle-to-cycle noise of each input power at every read-out (relative std)."""
     stno: STNOParams = field(default_factory=STNOParams)
     """The spin-torque nano-oscillators of the hidden layers (multilayer networks only)."""
 
@@ -112,14 +135,31 @@ class DeviceParams:
             problems.append(f"parity must be one of {PARITIES} (got {self.parity!r})")
         if self.tuning_margin < 0:
             problems.append(f"tuning_margin must be >= 0 (got {self.tuning_margin})")
-        for name in ("alpha_dtod", "k_sd_dtod", "readout_noise_v"):
-            if getattr(self, name) < 0:
+        for name in ("alpha_dtod", "k_sd_dtod", "readout_noise_v", "freq_spread", "freq_jitter_lw", "power_noise"):
+            if not getattr(self, name) >= 0:
                 problems.append(f"{name} must be >= 0 (got {getattr(self, name)})")
+        if self.tuning_range is not None and not 0 < self.tuning_range <= 1:
+            problems.append(f"tuning_range must be in (0, 1] or None (got {self.tuning_range})")
+        bits = self.tuning_bits
+        if isinstance(bits, float) and bits.is_integer():  # a JSON file may store 6 as 6.0
+            bits = int(bits)
+            object.__setattr__(self, "tuning_bits", bits)
+        if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int)
+                                 or not 1 <= bits <= MAX_TUNING_BITS):
+            problems.append(f"tuning_bits must be a whole number from 1 to {MAX_TUNING_BITS} or None "
+                            f"(got {bits})")
+        if not isinstance(self.calibrated, bool):
+            problems.append(f"calibrated must be true or false (got {self.calibrated!r})")
         if problems:
             raise ValueError("; ".join(problems))
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def tuned_hardware(self) -> bool:
+        """Whether set-points pass through the hardware model (quantisation, fabrication offsets)."""
+        return self.tuning_bits is not None or self.freq_spread > 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "DeviceParams":
@@ -176,6 +216,53 @@ def input_frequencies_ghz(params: DeviceParams, n_inputs: int) -> torch.Tensor:
 def tuning_range_comb(params: DeviceParams, n_inputs: int) -> tuple[float, float]:
     """Range of comb positions a resonance (or a trained input) can be tuned to."""
     return -params.tuning_margin, n_inputs - 1 + params.tuning_margin
+
+
+def device_tuning_bounds(home_comb: torch.Tensor, params: DeviceParams, n_inputs: int
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Comb bounds (lo, hi), shaped like ``home_comb``, of the devices fabricated at comb positions
+    ``home_comb``: |f - f_fab| <= tuning_range * f_fab, intersected with :func:`tuning_range_comb`."""
+    g_lo, g_hi = tuning_range_comb(params, n_inputs)
+    if params.tuning_range is None:
+        return torch.full_like(home_comb, g_lo), torch.full_like(home_comb, g_hi)
+    f = comb_to_ghz(home_comb.to(torch.float64), params, n_inputs)
+    r = params.tuning_range
+    lo = ghz_to_comb(f * (1.0 - r), params, n_inputs).nan_to_num(neginf=g_lo).clamp(g_lo, g_hi)
+    hi = ghz_to_comb(f * (1.0 + r), params, n_inputs).clamp(g_lo, g_hi)
+    return lo.to(home_comb.dtype), hi.to(home_comb.dtype)
+
+
+def quantise_comb(u: torch.Tensor, lo: torch.Tensor | float, hi: torch.Tensor | float, bits: int) -> torch.Tensor:
+    """The nearest of 2^bits levels evenly spaced over [lo, hi] (comb units; both ends are levels) to each
+    set-point u (clamped into [lo, hi] first)."""
+    step = (hi - lo) / float(2 ** bits - 1)
+    if isinstance(lo, torch.Tensor) or isinstance(hi, torch.Tensor):
+        u = torch.maximum(torch.minimum(u, torch.as_tensor(hi, dtype=u.dtype)), torch.as_tensor(lo, dtype=u.dtype))
+    else:
+        u = u.clamp(lo, hi)
+    return lo + torch.round((u - lo) / step) * step
+
+
+def straight_through(u: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """q in the forward pass, the identity's gradient in the backward (straight-through estimator)."""
+    return u + (q - u).detach()
+
+
+def spread_factor(eps: torch.Tensor, params: DeviceParams) -> torch.Tensor:
+    """True frequency / set-point of devices whose standard-normal fabrication draws are ``eps``:
+    1 + freq_spread * eps (kept above 0.05)."""
+    return (1.0 + params.freq_spread * eps).clamp_min(0.05)
+
+
+def jittered(f: torch.Tensor, xi: torch.Tensor, alpha: torch.Tensor | float, params: DeviceParams) -> torch.Tensor:
+    """Frequencies f moved by cycle-to-cycle noise: f (1 + alpha * freq_jitter_lw * xi), i.e. xi standard
+    normal draws times freq_jitter_lw of the device's own linewidth alpha * f."""
+    return f * (1.0 + (alpha * params.freq_jitter_lw) * xi)
+
+
+def noisy_power(p_uw: torch.Tensor, xi: torch.Tensor, params: DeviceParams) -> torch.Tensor:
+    """Input powers with cycle-to-cycle relative noise: p (1 + power_noise * xi), never below 0."""
+    return (p_uw * (1.0 + params.power_noise * xi)).clamp_min(0.0)
 
 
 def spacing_in_linewidths(params: DeviceParams, n_inputs: int) -> float:
