@@ -28,6 +28,15 @@ FFT_MIN_RESONATORS = 64
 INIT_LAYOUTS = ("aligned", "random")
 
 
+def tiled_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int) -> torch.Tensor:
+    """The fabricated layout under a limited tuning range (device.tuning_range): resonator k of every chain at
+    (k + 1/2) (N - 1) / K, so the K reachable windows are spread evenly over the band and shared by the chains
+    (as in the 'aligned' layout). Deterministic, so a network read from a file recovers its fabricated
+    frequencies, which set its tuning ranges and set-point levels."""
+    sites = (torch.arange(n_resonators, dtype=torch.float64) + 0.5) * ((n_inputs - 1) / n_resonators)
+    return sites.to(torch.float32).view(1, -1).expand(n_chains, -1).clone()
+
+
 def initial_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int, generator: torch.Generator,
                            layout: str = "aligned", jitter: float = 2.0) -> torch.Tensor:
     """Initial comb positions (C, K) of the resonators. 'random': uniform over the band, independently per
@@ -62,9 +71,16 @@ class RFChainLayer(nn.Module):
         self.n_inputs, self.n_chains, self.n_resonators = n_inputs, n_chains, n_resonators
         lo, hi = physics.tuning_range_comb(params, n_inputs)
         self.comb_range = (lo, hi)
+        #: Training regime (physics.HARDWARE_REGIMES), set by engine.hardware.set_regime; decides which chip
+        #: and noise a training pass sees (an evaluation pass always sees this layer's own chip and noise).
+        self.regime = "in-situ"
+        self._train_chip: Optional[tuple] = None  # the 'aware' regime's chip of the current batch
         if resonator_comb is None:
-            resonator_comb = initial_resonator_comb(n_inputs, n_chains, n_resonators, self.generator,
-                                                    init_layout, init_jitter)
+            if params.tuning_range is not None:
+                resonator_comb = tiled_resonator_comb(n_inputs, n_chains, n_resonators)
+            else:
+                resonator_comb = initial_resonator_comb(n_inputs, n_chains, n_resonators, self.generator,
+                                                        init_layout, init_jitter)
         if input_comb is None:
             input_comb = torch.arange(n_inputs, dtype=torch.float32)
         self.resonator_comb = nn.Parameter(resonator_comb.to(torch.float32).clone())
@@ -80,6 +96,138 @@ class RFChainLayer(nn.Module):
                 noise = torch.randn(n_chains, n_resonators, generator=self.generator)
                 value = (base * (1.0 + spread * noise)).clamp_min(0.05 * base)
             self.register_buffer(name, value)
+        # Fabrication offsets of the true frequencies (standard-normal draws, see physics.spread_factor), drawn
+        # once per chip; None when device.freq_spread is 0.
+        self.freq_eps_r: Optional[torch.Tensor]
+        self.freq_eps_in: Optional[torch.Tensor]
+        eps_r = eps_in = None
+        if params.freq_spread > 0:
+            eps_r = torch.randn(n_chains, n_resonators, generator=self.generator)
+            eps_in = torch.randn(n_inputs, generator=self.generator)
+        self.register_buffer("freq_eps_r", eps_r)
+        self.register_buffer("freq_eps_in", eps_in)
+        # Fabricated comb positions (tuning-range centres) and the bounds they give; None when unlimited.
+        self.resonator_home: Optional[torch.Tensor]
+        self.input_home: Optional[torch.Tensor]
+        self._set_homes()
+
+    # --- hardware: tuning ranges, chips, set-points -------------------------------------------------------
+    def _set_homes(self, keep: bool = False) -> None:
+        """(Re)compute the tuning bounds from the fabricated positions: the resonators' current positions
+        (or, with ``keep``, the fabricated ones already recorded) and the inputs' nominal ones. Non-persistent
+        buffers, so state dicts are unchanged; None when the range is unlimited."""
+        limited = self.params.tuning_range is not None
+        res_home = in_home = None
+        if limited:
+            old = self._buffers.get("resonator_home")
+            res_home = old if keep and old is not None else self.resonator_comb.detach().clone()
+            in_home = torch.arange(self.n_inputs, dtype=torch.float32, device=res_home.device)
+        self.register_buffer("resonator_home", res_home, persistent=False)
+        self.register_buffer("input_home", in_home, persistent=False)
+        for prefix, home in (("res", res_home), ("in", in_home)):
+            lo, hi = physics.device_tuning_bounds(home, self.params, self.n_inputs) if limited else (None, None)
+            self.register_buffer(f"{prefix}_lo", lo, persistent=False)
+            self.register_buffer(f"{prefix}_hi", hi, persistent=False)
+
+    def set_fabricated(self) -> None:
+        """Declare the resonators' current comb positions their fabricated ones (the centres of their tuning
+        ranges), e.g. after a caller replaced the initial layout."""
+        self._set_homes()
+
+    def _bounds(self, which: str):
+        """(lo, hi) comb bounds of the resonators ('res', (C, K) tensors) or inputs ('in', (N,)); floats when
+        the range is unlimited."""
+        if self.resonator_home is None:
+            return self.comb_range
+        return getattr(self, f"{which}_lo"), getattr(self, f"{which}_hi")
+
+    def draw_chip(self, generator: Optional[torch.Generator] = None) -> tuple:
+        """A fresh chip: (alpha (C, K), k_sd (C, K), frequency draws of the resonators (C, K) and inputs
+        (N,)), each None when its spread is 0; drawn from ``generator`` (default: the layer's) in that order."""
+        g = generator if generator is not None else self.generator
+        p = self.params
+        c, k, n = self.n_chains, self.n_resonators, self.n_inputs
+        dev = self.resonator_comb.device
+        out = []
+        for base, spread in ((p.alpha, p.alpha_dtod), (p.k_sd, p.k_sd_dtod)):
+            value = None
+            if spread > 0:
+                value = (base * (1.0 + spread * torch.randn(c, k, generator=g))).clamp_min(0.05 * base).to(dev)
+            out.append(value)
+        if p.freq_spread > 0:
+            out += [torch.randn(c, k, generator=g).to(dev), torch.randn(n, generator=g).to(dev)]
+        else:
+            out += [None, None]
+        return tuple(out)
+
+    def fabricate(self, generator: Optional[torch.Generator] = None) -> None:
+        """Replace this layer's chip (its frozen spreads) by a fresh draw (robustness studies)."""
+        self.alpha_r, self.k_sd_r, self.freq_eps_r, self.freq_eps_in = self.draw_chip(generator)
+        self._shift_kernel = None
+
+    def set_device(self, params: DeviceParams, generator: Optional[torch.Generator] = None) -> None:
+        """Use other device parameters (same band, plan and parity) and draw a chip for them."""
+        if (params.f_min_ghz, params.f_max_ghz, params.plan, params.parity, params.tuning_margin) != (
+                self.params.f_min_ghz, self.params.f_max_ghz, self.params.plan, self.params.parity,
+                self.params.tuning_margin):
+            raise ValueError("set_device keeps the band, plan, parity and tuning margin of the layer")
+        if params.tuning_range != self.params.tuning_range:
+            raise ValueError("set_device keeps the tuning range the layer was fabricated with")
+        self.params = params
+        self._set_homes(keep=True)
+        self.fabricate(generator)
+
+    def _chip(self) -> tuple:
+        """The chip a pass sees: none (nominal) for an 'ideal' training pass, a fresh one per batch for an
+        'aware' training pass, otherwise this layer's own (alpha_r, k_sd_r, freq_eps_r, freq_eps_in)."""
+        if self.training and self.regime == "ideal":
+            return (None, None, None, None)
+        if self.training and self.regime == "aware":
+            if self._train_chip is None:
+                self._train_chip = self.draw_chip()
+            return self._train_chip
+        return (self.alpha_r, self.k_sd_r, self.freq_eps_r, self.freq_eps_in)
+
+    def _noisy(self) -> bool:
+        """Whether read-out noise acts in this pass (not in an 'ideal' training pass)."""
+        return not (self.training and self.regime == "ideal")
+
+    def _jitter_now(self) -> bool:
+        """Frequency jitter drawn once per weight build: in differentiable training passes (evaluation passes
+        draw it per sample, see :meth:`forward`)."""
+        return (self.params.freq_jitter_lw > 0 and self.training and torch.is_grad_enabled() and self._noisy())
+
+    def _set_point_freqs(self, u: torch.Tensor, eps: Optional[torch.Tensor], which: str, tuned: bool
+                         ) -> torch.Tensor:
+        """True frequencies (GHz) of devices asked to sit at comb positions u: trimmed for their fabrication
+        offset when calibrated, quantised (straight-through) when tuned, then moved by the offset."""
+        p = self.params
+        f = self.comb_to_ghz(u)
+        if not tuned:
+            return f if eps is None else f * physics.spread_factor(eps, p)
+        lo, hi = self._bounds(which)
+        u_cmd = u
+        if eps is not None and p.calibrated:  # the measured offset is trimmed by the set-point
+            u_cmd = physics.ghz_to_comb(f / physics.spread_factor(eps, p), p, self.n_inputs)
+        if p.tuning_bits is not None:
+            u_cmd = physics.straight_through(u_cmd, physics.quantise_comb(u_cmd.detach(), lo, hi, p.tuning_bits))
+        f_set = f if u_cmd is u else self.comb_to_ghz(u_cmd)
+        return f_set if eps is None else f_set * physics.spread_factor(eps, p)
+
+    def device_freqs(self, chip: Optional[tuple] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """True frequencies (GHz) of the inputs (N,) and resonators (C, K) in this pass (no jitter): the
+        set-points (comb positions) through the tuning resolution and the chip's fabrication offsets."""
+        if not self.params.tuned_hardware:
+            return self.input_freqs_ghz(), self.resonator_freqs_ghz()
+        _, _, eps_r, eps_in = self._chip() if chip is None else chip
+        tuned_in = self.input_comb.requires_grad or (eps_in is not None and self.params.calibrated)
+        f_in = self._set_point_freqs(self.input_comb, eps_in, "in", tuned_in)
+        f_res = self._set_point_freqs(self.resonator_comb, eps_r, "res", True)
+        return f_in, f_res
+
+    def _perturbed(self, chip: tuple) -> bool:
+        """Whether devices sit off their (quantised) comb positions in this pass."""
+        return chip[2] is not None or chip[3] is not None or self._jitter_now()
 
     # --- frequencies ------------------------------------------------------------------------------------
     def input_freqs_ghz(self) -> torch.Tensor:
@@ -94,8 +242,9 @@ class RFChainLayer(nn.Module):
     # --- couplings --------------------------------------------------------------------------------------
     def coupling(self, f_in: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Per-resonator signed couplings (C, K, N') to inputs at f_in (default: the input oscillators)."""
-        f = self.input_freqs_ghz() if f_in is None else f_in
-        return physics.coupling_tensor(f, self.resonator_freqs_ghz(), self.params, self.alpha_r, self.k_sd_r,
+        chip = self._chip()
+        f_dev, f_res = self.device_freqs(chip)
+        return physics.coupling_tensor(f_dev if f_in is None else f_in, f_res, self.params, chip[0], chip[1],
                                        self.signs)
 
     def _inputs_nominal(self) -> bool:
@@ -103,14 +252,17 @@ class RFChainLayer(nn.Module):
         nominal = torch.arange(self.n_inputs, dtype=self.input_comb.dtype, device=self.input_comb.device)
         return not self.input_comb.requires_grad and torch.equal(self.input_comb.detach(), nominal)
 
-    def fast_build(self) -> Optional[ShiftKernel]:
+    def fast_build(self, chip: Optional[tuple] = None) -> Optional[ShiftKernel]:
         """The FFT build's kernel when it applies to this layer now (see engine.fast_weight), else None:
         inputs at their nominal comb positions, a geometric plan, one damping, and (for 'auto') K large."""
         if self.weight_build in ("exact", "compiled"):
             return None
+        chip = (self.alpha_r, self.k_sd_r, self.freq_eps_r, self.freq_eps_in) if chip is None else chip
         why = None
-        if self.alpha_r is not None:
+        if chip[0] is not None:
             why = "a damping spread makes the coupling depend on each resonator"
+        elif self._perturbed(chip):
+            why = "fabrication offsets or frequency jitter move the devices off their comb positions"
         elif self.params.plan != "geometric":
             why = "the linear frequency plan is not shift-invariant"
         elif self.input_comb.requires_grad:
@@ -133,21 +285,32 @@ class RFChainLayer(nn.Module):
     def weight(self) -> torch.Tensor:
         """Effective weight matrix W (C, N) in V/µW (fused physics.effective_weight, see _ChainWeight, or the
         FFT build of engine.fast_weight where it applies)."""
-        kernel = self.fast_build()
+        chip = self._chip()
+        alpha_c, k_sd_c = chip[0], chip[1]
+        kernel = self.fast_build(chip)
         if kernel is not None:
-            k_sd = self.k_sd_r if self.k_sd_r is not None else self.params.k_sd
+            k_sd = k_sd_c if k_sd_c is not None else self.params.k_sd
             amplitude = (self.signs * k_sd).expand(self.n_chains, self.n_resonators).contiguous()
-            return ShiftInvariantWeight.apply(self.resonator_comb, amplitude, kernel)
-        alpha = self.alpha_r if self.alpha_r is not None else torch.full_like(self.resonator_comb, self.params.alpha)
-        k_sd = self.k_sd_r if self.k_sd_r is not None else self.params.k_sd
-        amplitude = self.signs * k_sd if self.k_sd_r is not None else (self.signs * k_sd).expand_as(alpha)
+            u = self.resonator_comb
+            if self.params.tuning_bits is not None:  # set-points on their levels (straight-through)
+                lo, hi = self._bounds("res")
+                u = physics.straight_through(u, physics.quantise_comb(u.detach(), lo, hi, self.params.tuning_bits))
+            return ShiftInvariantWeight.apply(u, amplitude, kernel)
+        alpha = alpha_c if alpha_c is not None else torch.full_like(self.resonator_comb, self.params.alpha)
+        k_sd = k_sd_c if k_sd_c is not None else self.params.k_sd
+        amplitude = self.signs * k_sd if k_sd_c is not None else (self.signs * k_sd).expand_as(alpha)
+        f_in, f_res = self.device_freqs(chip)
+        if self._jitter_now():  # one draw of cycle-to-cycle noise for the whole batch
+            g = self.generator
+            xi_in = torch.randn(self.n_inputs, generator=g).to(f_in.device)
+            xi_r = torch.randn(self.n_chains, self.n_resonators, generator=g).to(f_res.device)
+            f_in = physics.jittered(f_in, xi_in, self.params.alpha, self.params)
+            f_res = physics.jittered(f_res, xi_r, alpha, self.params)
         if self.weight_build == "compiled":
             from .compiled_weight import CompiledChainWeight
 
-            return CompiledChainWeight.apply(self.input_freqs_ghz(), self.resonator_freqs_ghz(), alpha,
-                                             amplitude.contiguous(), self.params.phi)
-        return _ChainWeight.apply(self.input_freqs_ghz(), self.resonator_freqs_ghz(), alpha,
-                                  amplitude.contiguous(), self.params.phi)
+            return CompiledChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi)
+        return _ChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi)
 
     def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:
         """Chain voltage per µW of a probe tone at each frequency (C, M): the chain's spectral response."""
@@ -159,6 +322,10 @@ class RFChainLayer(nn.Module):
         With the inputs at their nominal comb positions and a geometric plan, only the inputs within a few
         linewidths of each resonance are compared: beyond |x| = 3 the lineshape is below its peak, so the
         strongest coupling lies inside that window (C·K·window work instead of C·K·N)."""
+        if self.params.tuned_hardware:  # the devices' true frequencies, compared over every input
+            c = self.coupling()
+            idx = c.abs().argmax(dim=-1)
+            return idx, c.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
         window = self._attachment_window()
         if window is None:
             c = self.coupling()
@@ -187,19 +354,61 @@ class RFChainLayer(nn.Module):
 
     @torch.no_grad()
     def clamp_to_tuning_range(self) -> None:
-        lo, hi = self.comb_range
-        self.resonator_comb.clamp_(lo, hi)
-        if self.input_comb.requires_grad:
-            self.input_comb.clamp_(lo, hi)
+        """Keep every set-point within its device's reach (after each optimizer step). In the 'aware' regime
+        this also ends the batch's chip: the next pass draws a new one."""
+        if self.resonator_home is None:
+            lo, hi = self.comb_range
+            self.resonator_comb.clamp_(lo, hi)
+            if self.input_comb.requires_grad:
+                self.input_comb.clamp_(lo, hi)
+        else:
+            torch.maximum(torch.minimum(self.resonator_comb, self.res_hi), self.res_lo, out=self.resonator_comb)
+            if self.input_comb.requires_grad:
+                torch.maximum(torch.minimum(self.input_comb, self.in_hi), self.in_lo, out=self.input_comb)
+        self._train_chip = None
 
     def forward(self, power_uw: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Chain voltages V (B, C) for input powers (B, N) in µW."""
-        w = self.weight() if weight is None else weight
-        v = power_uw @ w.t()
-        if self.params.readout_noise_v > 0:  # thermal / read-out noise, at every read-out
+        noisy = self._noisy()
+        if noisy and self.params.power_noise > 0:  # each input power, at every read-out
+            xi = torch.randn(power_uw.shape, dtype=power_uw.dtype, generator=self.generator).to(power_uw.device)
+            power_uw = physics.noisy_power(power_uw, xi, self.params)
+        if noisy and self.params.freq_jitter_lw > 0 and not self._jitter_now():
+            v = self._jittered_voltages(power_uw)  # evaluation: every sample is read out with its own jitter
+        else:
+            w = self.weight() if weight is None else weight
+            v = power_uw @ w.t()
+        if noisy and self.params.readout_noise_v > 0:  # thermal / read-out noise, at every read-out
             noise = torch.randn(v.shape, dtype=v.dtype, generator=self.generator).to(v.device)
             v = v + self.params.readout_noise_v * noise
         return v
+
+    #: Elements of the (samples, chains, resonators, inputs) block of one per-sample jitter evaluation.
+    JITTER_BLOCK = 1 << 22
+
+    def _jittered_voltages(self, power_uw: torch.Tensor) -> torch.Tensor:
+        """Chain voltages (B, C) with each sample read out under its own draw of every device's frequency
+        jitter (physics.jittered), evaluated exactly, a block of samples at a time."""
+        chip = self._chip()
+        f_in, f_res = self.device_freqs(chip)
+        p = self.params
+        alpha = chip[0] if chip[0] is not None else p.alpha
+        k_sd = chip[1] if chip[1] is not None else p.k_sd
+        amp = (self.signs.view(1, -1) * k_sd).expand(self.n_chains, self.n_resonators).unsqueeze(-1)  # (C, K, 1)
+        a_res = alpha.unsqueeze(-1) if isinstance(alpha, torch.Tensor) else alpha
+        b_total = power_uw.shape[0]
+        per = max(1, self.JITTER_BLOCK // max(1, self.n_chains * self.n_resonators * self.n_inputs))
+        out = []
+        for b0 in range(0, b_total, per):
+            b = min(per, b_total - b0)
+            xi_in = torch.randn(b, self.n_inputs, generator=self.generator).to(f_in.device)
+            xi_r = torch.randn(b, self.n_chains, self.n_resonators, generator=self.generator).to(f_res.device)
+            fi = physics.jittered(f_in.unsqueeze(0), xi_in, p.alpha, p)  # (b, N)
+            fr = physics.jittered(f_res.unsqueeze(0), xi_r, alpha, p)  # (b, C, K)
+            x = physics.detuning(fi.view(b, 1, 1, -1), fr.unsqueeze(-1), a_res)
+            w = (amp * physics.lineshape(x, p.phi)).sum(dim=2)  # (b, C, N)
+            out.append(torch.einsum("bcn,bn->bc", w, power_uw[b0:b0 + b]))
+        return torch.cat(out) if out else power_uw.new_zeros(0, self.n_chains)
 
 
 class _ChainWeight(torch.autograd.Function):

@@ -155,6 +155,52 @@ class StructuralPlasticity:
         slot_sign = torch.tensor([1.0, -1.0], device=lines.device).view(1, 2, 1, 1)
         return grid[site_idx], lines[site_idx] * slot_sign  # (C, 2, T), (C, 2, T, N)
 
+    @torch.no_grad()
+    def propose_reachable(self, grad: torch.Tensor, drop: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Candidate sites per leaving resonator when tuning ranges are limited (device.tuning_range): for
+        resonator ``drop[j, d]``, the ``candidates`` best grid sites within its own reach. Returns sites
+        (C, D, T), the couplings of a resonator of its sign there (C, D, T, N) and which candidates exist
+        (C, D, T) (a narrow range may hold fewer grid sites than candidates)."""
+        P = self.params
+        chains = self.chains
+        grid, lines = self._grid_lines()
+        first_order = grad @ lines.t()  # (C, M)
+        sign = chains.signs[drop]  # (C, D)
+        benefit = -sign.unsqueeze(-1) * first_order.unsqueeze(1)  # (C, D, M), larger is better
+        lo, hi = chains.res_lo.gather(1, drop), chains.res_hi.gather(1, drop)
+        reach = (grid.view(1, 1, -1) >= lo.unsqueeze(-1) - 1e-6) & (grid.view(1, 1, -1) <= hi.unsqueeze(-1) + 1e-6)
+        benefit = benefit.masked_fill(~reach, -float("inf"))
+        sep = max(1, int(round(P.candidate_separation / P.grid_step)))
+        c, d = drop.shape
+        site_idx = torch.zeros(c, d, P.candidates, dtype=torch.long, device=grad.device)
+        valid = torch.zeros(c, d, P.candidates, dtype=torch.bool, device=grad.device)
+        positions = torch.arange(len(grid), device=grid.device).view(1, 1, -1)
+        for t in range(P.candidates):
+            best_val, best = benefit.max(dim=-1)  # (C, D)
+            site_idx[:, :, t] = best
+            valid[:, :, t] = torch.isfinite(best_val)
+            benefit = benefit.masked_fill((positions - best.unsqueeze(-1)).abs() < sep, -float("inf"))
+        return grid[site_idx], lines[site_idx] * sign.view(c, d, 1, 1), valid
+
+    def _reachable(self, sites: torch.Tensor, drop: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        """(C, D, T): whether resonator ``drop[j, d]`` can be tuned to candidate site ``sites[j, slot[j, d], t]``
+        (all True when ranges are unlimited)."""
+        chains = self.chains
+        c, d = drop.shape
+        cand = sites.gather(1, slot.view(c, d, 1).expand(c, d, sites.shape[2]))  # (C, D, T)
+        if chains.resonator_home is None:
+            return torch.ones_like(cand, dtype=torch.bool)
+        lo, hi = chains.res_lo.gather(1, drop).unsqueeze(-1), chains.res_hi.gather(1, drop).unsqueeze(-1)
+        return (cand >= lo - 1e-6) & (cand <= hi + 1e-6)
+
+    def _input_reach(self, grid: torch.Tensor) -> Optional[torch.Tensor]:
+        """(N, M): whether each input oscillator can be tuned to each grid site (None: unlimited)."""
+        chains = self.chains
+        if chains.input_home is None:
+            return None
+        return (grid.view(1, -1) >= chains.in_lo.view(-1, 1) - 1e-6) & (grid.view(1, -1) <= chains.in_hi.view(-1, 1) + 1e-6)
+
     def _grid_lines(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Landing grid (M,) and the couplings of a +1 resonator at each grid site to every input (M, N);
         cached while the input frequencies cannot change."""
@@ -181,9 +227,11 @@ class StructuralPlasticity:
         gain = self.target.gain().expand(n_chains)
         signs = chains.signs  # (K,)
         sign_slot = (signs < 0).long()  # 0 for +1, 1 for -1
-        # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
-        cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
-            -1, n_chains, 2, P.candidates)
+        limited = chains.resonator_home is not None  # tuning ranges: candidates per resonator, within reach
+        if not limited:
+            # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
+            cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
+                -1, n_chains, 2, P.candidates)
         var_in = self.input_var if self.input_var is not None else p_in.var(dim=0)  # (N,): power variance
         n_drop = min(k_res, P.drop_candidates)
         coupling = chains.coupling()  # (C, K, N), device spreads included
@@ -194,11 +242,18 @@ class StructuralPlasticity:
         contrib = gain.view(1, -1, 1) * (p_in @ picked.reshape(n_chains * n_drop, -1).t()).view(
             -1, n_chains, n_drop)  # (S, C, D): voltage of each drop candidate, as a score
         slot = sign_slot[drop]  # (C, D): which candidate sites fit each resonator's chain sign
-        cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(cand.shape[0], n_chains, n_drop,
-                                                                             P.candidates))  # (S, C, D, T)
+        if limited:
+            own_sites, own_lines, valid = self.propose_reachable(self.grad_sum, drop)
+            cand_for = gain.view(1, -1, 1, 1) * (p_in @ own_lines.reshape(-1, p_in.shape[1]).t()).view(
+                -1, n_chains, n_drop, P.candidates)  # (S, C, D, T)
+        else:
+            cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(cand.shape[0], n_chains, n_drop,
+                                                                                 P.candidates))  # (S, C, D, T)
         cand_own = torch.einsum("sc,scdt->cdt", (y.view(-1, 1) == torch.arange(n_chains, device=self.device).view(1, -1)).to(
             cand_for.dtype), cand_for)  # (C, D, T)
         open_ = torch.ones(n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device)  # swaps still allowed this round
+        if limited:
+            open_ &= valid
         moved = 0
         for _ in range(max_moves):
             base = torch.nn.functional.cross_entropy(logits, y)
@@ -212,13 +267,14 @@ class StructuralPlasticity:
                     continue
                 d, t = divmod(int(best.indices[j]), P.candidates)
                 k = int(drop[j, d])
-                chains.resonator_comb[j, k] = sites[j, int(slot[j, d]), t]
+                chains.resonator_comb[j, k] = own_sites[j, d, t] if limited else sites[j, int(slot[j, d]), t]
                 self._reset_optimizer_state(chains.resonator_comb, (j, k))
                 # exact bookkeeping of the sample's scores, instead of recomputing them
                 logits[:, j] += cand_for[:, j, d, t] - contrib[:, j, d]
                 contrib[:, j, d] = cand_for[:, j, d, t]
                 open_[j, d, :] = False  # a resonator jumps at most once per round
-                open_[j, slot[j] == slot[j, d], t] = False  # and a site takes one resonator
+                if not limited:
+                    open_[j, slot[j] == slot[j, d], t] = False  # and a site takes one resonator
                 moved += 1
                 any_move = True
             if not any_move:
@@ -257,8 +313,12 @@ class StructuralPlasticity:
         quad_curve = hess.reshape(-1, c * c) @ (curve.unsqueeze(1) * curve.unsqueeze(0)).reshape(c * c, -1)
         predicted = ((grad - h_w) @ curve + 0.5 * quad_curve
                      + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1))  # (N, M)
+        reach = self._input_reach(grid)
+        if reach is not None:  # limited tuning ranges: only sites within each input's reach
+            predicted = predicted.masked_fill(~reach, float("inf"))
         n_max = int(fraction * chains.n_inputs)
         top_change, top_site = predicted.topk(P.input_sites, dim=1, largest=False)  # (N, T)
+        site_ok = torch.isfinite(top_change) if reach is not None else None
         order = top_change[:, 0].argsort()[:n_max]
         order = order[top_change[order, 0] < 0]
         ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")  # (S,): per-image loss
@@ -280,6 +340,8 @@ class StructuralPlasticity:
             target = trial.gather(2, y[rows].view(1, -1, 1).expand(n_sites, -1, 1)).squeeze(2)
             new_ce = trial.logsumexp(2) - target  # (T, R)
             change = (new_ce - ce[rows]).sum(1)  # (T,): change of the sample's summed loss
+            if site_ok is not None:
+                change = change.masked_fill(~site_ok[i], float("inf"))
             t = int(change.argmin())
             if float(change[t]) < -P.input_min_improvement * s:
                 logits[rows] = trial[t]
@@ -391,7 +453,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         slot = (chains.signs < 0).long()[drop]  # (H, D)
         cand = (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(s, n_chains, 2, n_cand)
         cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(s, n_chains, n_drop, n_cand))
-        open_ = torch.ones(n_chains, n_drop, n_cand, dtype=torch.bool, device=self.device)
+        open_ = self._reachable(sites, drop, slot)  # (H, D, T): limited tuning ranges allow fewer sites
         all_chains = torch.arange(n_chains, device=self.device)
         moved = 0
         for _ in range(max_moves):
@@ -472,8 +534,12 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32, device=self.device)
         curve = chains.response(chains.comb_to_ghz(grid))  # (H, M)
         predicted = g @ curve - (g * w.t()).sum(1, keepdim=True)  # (N, M)
+        reach = self._input_reach(grid)
+        if reach is not None:  # limited tuning ranges: only sites within each input's reach
+            predicted = predicted.masked_fill(~reach, float("inf"))
         n_max = int(fraction * P.network_input_fraction / max(P.input_fraction, 1e-9) * chains.n_inputs)
         top_change, top_site = predicted.topk(P.input_sites, dim=1, largest=False)
+        site_ok = torch.isfinite(top_change) if reach is not None else None
         order = top_change[:, 0].argsort()[:n_max]
         order = order[top_change[order, 0] < 0]
         y_rows = y
@@ -492,6 +558,8 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             y_rows = y[rows].repeat(n_sites)
             new_ce = losses(trial.reshape(-1, n_hidden)).view(n_sites, -1)
             change = (new_ce - ce[rows]).sum(1)
+            if site_ok is not None:
+                change = change.masked_fill(~site_ok[i], float("inf"))
             t = int(change.argmin())
             if float(change[t]) < -P.input_min_improvement * s:
                 v[rows] = trial[t]

@@ -114,6 +114,7 @@ class RFPerceptron(PerceptronModel):
     def teardown_training(self) -> None:
         self.plasticity = None
         self._weight = None
+        self.chains._train_chip = None  # ('aware' regime) the last batch's chip is not kept
 
     def after_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
         if self.plasticity is not None and self._weight is not None and self._weight.grad is not None:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from .config import RunConfig
 from .data import Dataset, load_dataset
+from .hardware import set_regime
 from .model_base import PerceptronModel, TrainingContext
 from .models import build_model
 from .progress import CancelToken, DivergenceError, ProgressCallback, RunCancelled, Snapshot
@@ -74,6 +75,7 @@ def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Op
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
     device = resolve_device(cfg.compute_device)
     model = build_model(cfg, ds.n_inputs, ds.n_classes, model_gen).to(device)  # built on the CPU: same init
+    set_regime(model, cfg.hardware)  # which chip and noise RF training passes see (see engine.hardware)
     train_x, train_y, test_x, test_y = (t.to(device) for t in (ds.train_x, ds.train_y, ds.test_x, ds.test_y))
     # On the CPU a NaN loss is caught at its step; on a GPU that would cost a host sync per step, so the
     # running sums stay on the device and are checked when a snapshot is due and at every epoch end.
