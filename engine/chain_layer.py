@@ -210,7 +210,12 @@ class RFChainLayer(nn.Module):
         if eps is not None and p.calibrated:  # the measured offset is trimmed by the set-point
             u_cmd = physics.ghz_to_comb(f / physics.spread_factor(eps, p), p, self.n_inputs)
         if p.tuning_bits is not None:
-            u_cmd = physics.straight_through(u_cmd, physics.quantise_comb(u_cmd.detach(), lo, hi, p.tuning_bits))
+            q = physics.quantise_comb(u_cmd.detach(), lo, hi, p.tuning_bits)
+            if which == "in" and not (eps is not None and p.calibrated):
+                # an input oscillator left at its fabricated frequency needs no set-point: only moved ones
+                # pass through the DAC (the same rule in training and in a network read from a file)
+                q = torch.where(u.detach() == self._input_nominal(), u.detach(), q)
+            u_cmd = physics.straight_through(u_cmd, q)
         f_set = f if u_cmd is u else self.comb_to_ghz(u_cmd)
         return f_set if eps is None else f_set * physics.spread_factor(eps, p)
 
@@ -220,10 +225,18 @@ class RFChainLayer(nn.Module):
         if not self.params.tuned_hardware:
             return self.input_freqs_ghz(), self.resonator_freqs_ghz()
         _, _, eps_r, eps_in = self._chip() if chip is None else chip
-        tuned_in = self.input_comb.requires_grad or (eps_in is not None and self.params.calibrated)
+        tuned_in = ((eps_in is not None and self.params.calibrated)
+                    or (self.params.tuning_bits is not None and not self._inputs_nominal_all()))
         f_in = self._set_point_freqs(self.input_comb, eps_in, "in", tuned_in)
         f_res = self._set_point_freqs(self.resonator_comb, eps_r, "res", True)
         return f_in, f_res
+
+    def _input_nominal(self) -> torch.Tensor:
+        return torch.arange(self.n_inputs, dtype=self.input_comb.dtype, device=self.input_comb.device)
+
+    def _inputs_nominal_all(self) -> bool:
+        """Whether every input oscillator sits at its fabricated (nominal) comb position."""
+        return torch.equal(self.input_comb.detach(), self._input_nominal())
 
     def _perturbed(self, chip: tuple) -> bool:
         """Whether devices sit off their (quantised) comb positions in this pass."""

@@ -187,6 +187,11 @@ def _add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None
                             "--hidden, one value per layer (-K 30,100) or one for all")
         k.add_argument("--sparsity", type=_finite_float, default=None, metavar="PCT",
                        help="percentage of synapses removed, 0..100, converted to the nearest K")
+    from .physics import HARDWARE_REGIMES
+
+    g.add_argument("--hardware", choices=HARDWARE_REGIMES, default=None,
+                   help="how RF training meets device spreads and noise: 'ideal' (nominal device, deployed to a "
+                        "new chip), 'aware' (a fresh chip and noise every batch), 'in-situ' (one chip; default)")
     g.add_argument("--hidden", type=_hidden_sizes, default=None, metavar="H1[,H2...]",
                    help="hidden layers of H chains each, driving STNO neurons (RF) or ReLU units (baselines)")
     g.add_argument("--dataset", default=None, metavar="NAME|FILE",
@@ -294,8 +299,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated resonators-per-chain values")
     p.add_argument("--seeds", type=_csv_list(_nonneg_int), default=None, metavar="LIST",
                    help="comma-separated seeds")
+    p.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...",
+                   help="train at each value of any setting, e.g. device.freq_spread=0,0.001,0.003 (repeatable: "
+                        "the cross product of all --vary options); writes sweep_vary.csv, one row per value")
     _add_run_options(p, single=False)
     _add_common(p)
+
+    p = sub.add_parser("robustness", help="accuracy of a trained RF topology on fresh chips as a device knob varies",
+                       description="Evaluate the network of a topology file on --repeats fresh chips and noise draws "
+                                   "at each value of one device setting; writes robustness.csv, robustness.json and "
+                                   "robustness.png into --out. The last line of stdout is a JSON object whose 'rows' "
+                                   "hold knob, value, mean, std and n for every value.")
+    p.add_argument("file", metavar="TOPOLOGY", help="topology JSON file of an RF network")
+    p.add_argument("--knob", required=True, metavar="NAME",
+                   help="the device setting to vary: freq_spread, calibrated, tuning_bits, freq_jitter_lw, "
+                        "power_noise, readout_noise_v, alpha_dtod or k_sd_dtod (device. prefix optional)")
+    p.add_argument("--values", required=True, metavar="V1,V2,...", help="comma-separated values of the knob")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="fresh chips / noise draws per value (default 5)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="repeat r draws from seed + r (default 0)")
+    p.add_argument("--out", default="robustness-results", metavar="DIR",
+                   help="output folder (default: robustness-results)")
+    p.add_argument("--dataset", default=None, metavar="NAME|FILE", help="dataset (default: the recorded one)")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="data folder (see train --help)")
+    p.add_argument("--split", choices=("recorded", "test"), default="recorded",
+                   help="'recorded': the split the recorded accuracy was measured on (default); 'test': test set")
+    p.add_argument("--no-figure", action="store_true", help="do not draw robustness.png")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar on stderr (it is drawn only when stderr is a terminal)")
     return parser
 
 
@@ -307,7 +338,7 @@ _DEVICE_FLAGS = {"alpha": "alpha", "phi": "phi", "f_min": "f_min_ghz", "f_max": 
                  "parity": "parity", "alpha_dtod": "alpha_dtod", "k_sd_dtod": "k_sd_dtod",
                  "readout_noise": "readout_noise_v"}
 _RUN_FLAGS = ("model", "dataset", "data_dir", "epochs", "batch_size", "lr", "seed", "budget", "validation_fraction",
-              "compute_device")
+              "compute_device", "hardware")
 
 
 def _flag_changes(args) -> dict:
@@ -583,7 +614,7 @@ def cmd_sweep(args) -> int:
     from .progress_bar import ProgressBar
     from dataclasses import replace
 
-    from .sweep import ROWS_FILE, SweepSpec, result_paths, run_sweep
+    from .sweep import ROWS_FILE, SweepSpec, result_paths, run_sweep, vary_variants, write_vary_table
 
     backend = getattr(args, "backend", "local")
     address = getattr(args, "address", None)
@@ -616,6 +647,9 @@ def cmd_sweep(args) -> int:
     if getattr(args, "lr", None) is not None:  # a learning rate given on the command line applies to every model
         kept = {m: {k: x for k, x in v.items() if k != "lr"} for m, v in kept.items()}
     spec = replace(spec, model_settings=kept)
+    vary = _vary_settings(getattr(args, "vary", []) or [], base.model)
+    if vary:
+        changes["variants"] = vary_variants(spec.variants, vary)
     spec = SweepSpec(**{**{"models": spec.models, "ks": spec.ks, "seeds": spec.seeds, "variants": spec.variants,
                            "model_settings": spec.model_settings}, **changes})
     n_jobs = len(spec.jobs())
@@ -667,6 +701,9 @@ def cmd_sweep(args) -> int:
     paths = result_paths(out_dir) if rows else {}
     if paths:
         _info(f"wrote {paths['csv']}, {paths['json']}, {paths['md']} ({len(rows)} runs in {elapsed:.0f} s)")
+    if rows and vary:
+        paths["vary"] = write_vary_table(rows, [path for path, _ in vary], out_dir)
+        _info(f"wrote {paths['vary']}")
     if token.is_set():
         _info(f"interrupted after {len(rows)} of {n_jobs} runs" + (" (partial results written)" if rows else ""))
         raise Interrupted
@@ -680,8 +717,87 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
+def _vary_settings(texts: Sequence[str], model: str) -> list[tuple[str, list]]:
+    """``--vary path=v1,v2,...`` options -> [(path, typed values)] (CliError for a bad one)."""
+    from .config import parse_override
+
+    out = []
+    for text in texts:
+        path, sep, values = text.partition("=")
+        path = path.strip()
+        if not sep or not path or not values.strip():
+            raise CliError(f"--vary must look like path.to.setting=v1,v2,... (got {text!r})")
+        if path.startswith("model_params.") or path == "model_params":
+            raise CliError("a sweep trains several models, so model_params cannot be varied; train one model "
+                           "with 'train' instead")
+        if path in ("model", "seed"):
+            raise CliError(f"vary {path} with --{path}s instead of --vary")
+        if any(p == path for p, _ in out):
+            raise CliError(f"--vary names {path} twice")
+        typed = [parse_override(f"{path}={part}", model)[1] for part in values.replace(",", " ").split()]
+        out.append((path, list(dict.fromkeys(typed))))
+    return out
+
+
+def cmd_robustness(args) -> int:
+    from .data import load_dataset
+    from .evaluation import check_dataset, evaluation_split
+    from .files import atomic_write_text, dumps_json
+    from .hardware import parse_knob_values, robustness
+    from .progress_bar import ProgressBar
+    from .tables import csv_text
+    from .topology import load_topology
+
+    _set_threads(args.threads or _usable_cores())
+    knob = args.knob[len("device."):] if args.knob.startswith("device.") else args.knob
+    values = parse_knob_values(knob, args.values)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"the output folder {out_dir} is a file")
+    topo = load_topology(args.file)
+    if not getattr(topo.model, "is_rf", False):
+        raise CliError(f"{args.file} holds a {topo.model_name} network; robustness needs an RF network")
+    name = args.dataset or topo.dataset
+    ds = load_dataset(name, args.data_dir if args.data_dir is not None else topo.config.data_dir)
+    check_dataset(topo, ds)
+    x, y = evaluation_split(topo, ds, split=args.split)
+    _info(f"robustness of {topo.model_name} ({args.file}) on {name}: device.{knob} in "
+          f"{', '.join(map(str, values))}, {args.repeats} chip(s) each, seeds {args.seed}..{args.seed + args.repeats - 1}")
+    start = time.perf_counter()
+    with ProgressBar(len(values) * args.repeats, desc="robustness", unit="chip", quiet=args.quiet) as bar:
+        def on_eval(value, r, acc):
+            bar.update(1, postfix=f"{knob}={value}: {100 * acc:.2f} %")
+
+        rows = robustness(topo.model, x, y, knob, values, args.repeats, seed=args.seed, on_eval=on_eval)
+    for row in rows:
+        _info(f"{knob} = {row['value']}: {100 * row['mean']:.2f} ± {100 * row['std']:.2f} % (n = {row['n']})")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    header = ["knob", "value", "mean", "std", "n", "accuracies"]
+    table = [[r["knob"], r["value"], r["mean"], r["std"], r["n"], " ".join(f"{a:.6f}" for a in r["accuracies"])]
+             for r in rows]
+    files = {"csv": str(out_dir / "robustness.csv"), "json": str(out_dir / "robustness.json")}
+    atomic_write_text(files["csv"], csv_text(header, table))
+    doc = {"format": "rfexplorer-robustness", "file": str(args.file), "model": topo.model_name, "dataset": name,
+           "split": args.split, "knob": knob, "repeats": args.repeats, "seed": args.seed,
+           "physics": topo.model.params.to_dict(), "rows": rows}
+    atomic_write_text(files["json"], dumps_json(doc))
+    if not args.no_figure:
+        try:
+            from rfexplorer.robustness_figure import render_robustness_png  # Qt only here, and only if present
+
+            files["png"] = str(render_robustness_png(files["json"], out_dir / "robustness.png"))
+        except ImportError as exc:
+            _info(f"note: no robustness.png ({exc}); the CSV and JSON are written")
+    _info(f"wrote {', '.join(files.values())} in {time.perf_counter() - start:.1f} s")
+    summary = [{"knob": r["knob"], "value": r["value"], "mean": r["mean"], "std": r["std"], "n": r["n"]}
+               for r in rows]
+    print(json.dumps({"file": str(args.file), "knob": knob, "out": str(out_dir), "files": files, "rows": summary}),
+          flush=True)
+    return EXIT_OK
+
+
 COMMANDS = {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "sweep": cmd_sweep,
-            "models": cmd_models}
+            "models": cmd_models, "robustness": cmd_robustness}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

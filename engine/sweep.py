@@ -151,18 +151,24 @@ class SweepSpec:
         RF with trained inputs, RF, and the dense, pruned and RigL software networks, 3 seeds.
 
         MNIST (10 epochs): one layer at K = 10 and 40, and 784-50-10 (K = 20, 50) and 784-100-10 (K = 30, 100),
-        i.e. 100, 400, 1,500 and 4,000 resonators. drones (120 epochs, batches of 20): one layer at K = 10,
-        and 256-32-10 (K = 10, 32), i.e. 100 and 640 resonators."""
+        i.e. 100, 400, 1,500 and 4,000 resonators. drones (120 epochs, batches of 20, learning rates tuned on
+        validation splits): one layer at K = 10, and 256-32-10 (K = 20, 32), i.e. 100 and 960 resonators."""
+        settings: dict = {}
         if dataset == "drones":
             base = RunConfig(dataset="drones", epochs=120, batch_size=20)
             variants = ({"resonators_per_chain": 10},
-                        {"hidden": [32], "resonators_per_chain": 10, "layer_resonators": [32]})
+                        {"hidden": [32], "resonators_per_chain": 20, "layer_resonators": [32]})
+            # learning rates chosen on validation splits of the drones training set (benchmarks/tune_drones.py
+            # for RF, benchmarks/tune_mlp.py for the software networks)
+            settings = {"rf-input": {"lr": 0.1}, "rf": {"lr": 0.1}, "dense": {"lr": 1e-2},
+                        "prune": {"lr": 0.3}, "rigl": {"lr": 3e-2}}
         else:
             base = RunConfig(dataset=dataset, epochs=10)
             variants = ({"resonators_per_chain": 10}, {"resonators_per_chain": 40},
                         {"hidden": [50], "resonators_per_chain": 20, "layer_resonators": [50]},
                         {"hidden": [100], "resonators_per_chain": 30, "layer_resonators": [100]})
-        spec = cls(models=MULTILAYER_MODELS, ks=(10,), seeds=DEFAULT_SEEDS, base=base, variants=variants)
+        spec = cls(models=MULTILAYER_MODELS, ks=(10,), seeds=DEFAULT_SEEDS, base=base, variants=variants,
+                   model_settings=settings)
         return replace(spec, **changes) if changes else spec
 
     # --- jobs --------------------------------------------------------------------------------------------------
@@ -388,13 +394,71 @@ def finished_rows(jobs: Sequence[RunConfig], logged: Sequence[dict], dataset) ->
             continue
         if dataset_identity(row.get("dataset_info") or {}) != wanted:
             continue
-        by_key[_canonical(row["config"])] = row
+        try:  # a row written before a setting existed records no value for it: its default applies
+            key = settings_key(RunConfig.from_dict(row["config"]))
+        except (TypeError, ValueError):
+            key = _canonical(row["config"])
+        by_key[key] = row
     found = {}
     for i, cfg in enumerate(jobs):
         row = by_key.get(settings_key(cfg))
         if row is not None:
             found[i] = row
     return found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# --vary: settings swept on top of the presets' variants
+# ---------------------------------------------------------------------------------------------------------
+
+#: Per-value summary of a sweep with varied settings (the standard tables group by model, K and layers only).
+VARY_FILE = "sweep_vary.csv"
+
+
+def vary_variants(variants: Sequence[dict], vary: Sequence[tuple[str, Sequence]]) -> tuple[dict, ...]:
+    """Every variant of ``variants`` combined with every point of the cross product of ``vary``
+    ([(dotted path, values)]): the SweepSpec.variants of ``sweep --vary``."""
+    import itertools
+
+    combos = [dict(zip([p for p, _ in vary], point)) for point in itertools.product(*[list(v) for _, v in vary])]
+    return tuple({**dict(v), **c} for v in (variants or ({},)) for c in combos)
+
+
+def _at_path(mapping, path: str):
+    for part in path.split("."):
+        if not isinstance(mapping, dict) or part not in mapping:
+            return None
+        mapping = mapping[part]
+    return mapping
+
+
+def vary_table(rows: Sequence[dict], paths: Sequence[str]) -> tuple[list[str], list[list]]:
+    """(columns, table): mean and sample std of the accuracy over seeds per model, K, hidden layers and value
+    of each varied setting (read from each row's recorded config)."""
+    import statistics
+
+    groups: dict[tuple, list[float]] = {}
+    order = {m: i for i, m in enumerate(list_models())}
+    for row in rows:
+        if row.get("test_accuracy") is None or row.get("error") is not None:
+            continue
+        cfg = row.get("config") or {}
+        key = (row.get("model"), row.get("resonators_per_chain"), tuple(row.get("hidden") or ()),
+               tuple(json.dumps(_at_path(cfg, p)) for p in paths))
+        groups.setdefault(key, []).append(float(row["test_accuracy"]))
+    columns = ["model", "resonators_per_chain", "hidden", *paths, "mean", "std", "n"]
+    table = []
+    for (model, k, hidden, values), accs in sorted(groups.items(), key=lambda kv: (
+            order.get(kv[0][0], len(order)), kv[0][1] or 0, kv[0][2], kv[0][3])):
+        table.append([model, k, " ".join(map(str, hidden)), *[json.loads(v) for v in values],
+                      statistics.fmean(accs), statistics.stdev(accs) if len(accs) > 1 else 0.0, len(accs)])
+    return columns, table
+
+
+def write_vary_table(rows: Sequence[dict], paths: Sequence[str], out_dir) -> Path:
+    """Write :func:`vary_table` to ``OUT/sweep_vary.csv`` (atomically); returns its path."""
+    columns, table = vary_table(rows, paths)
+    return atomic_write_text(Path(out_dir) / VARY_FILE, csv_text(columns, table))
 
 
 def result_paths(out_dir) -> dict[str, Path]:

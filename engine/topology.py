@@ -971,6 +971,12 @@ SCHEMA_TEXT = r"""{
         "alpha_dtod": {"type": "number", "minimum": 0},
         "k_sd_dtod": {"type": "number", "minimum": 0},
         "readout_noise_v": {"type": "number", "minimum": 0},
+        "tuning_range": {"description": "Relative half-width of each device's tuning range around its fabricated frequency; null = unlimited.", "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
+        "tuning_bits": {"description": "Set-point resolution: 2^bits levels across each device's tuning range; null = continuous.", "type": ["integer", "null"], "minimum": 1, "maximum": 24},
+        "freq_spread": {"description": "Fabrication spread of each device's true frequency around its set-point, relative std.", "type": "number", "minimum": 0},
+        "calibrated": {"description": "Whether fabrication offsets are measured and trimmed (only the quantisation residual remains).", "type": "boolean"},
+        "freq_jitter_lw": {"description": "Cycle-to-cycle frequency noise at every read-out, std in the device's own linewidths.", "type": "number", "minimum": 0},
+        "power_noise": {"description": "Cycle-to-cycle noise of each input power at every read-out, relative std.", "type": "number", "minimum": 0},
         "stno": {"$ref": "#/$defs/stno_params"}
       },
       "additionalProperties": false

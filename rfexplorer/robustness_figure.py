@@ -1,0 +1,114 @@
+"""The robustness figure: accuracy (mean ± std over fresh chips) against one device knob, offscreen (PNG).
+
+    python -m rfexplorer.robustness_figure OUT/robustness.json OUT/robustness.png
+
+reads the ``robustness.json`` written by ``rfexplorer-cli robustness`` (``{"format": "rfexplorer-robustness",
+"knob": ..., "rows": [{"value", "mean", "std", "n"}, ...]}``). The CLI imports this module only to draw the
+PNG, so the engine and the CLI run without Qt.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+FIGURE_SIZE = (900, 560)
+
+
+def _ensure_app():
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QApplication([])
+    return app
+
+
+def _x_value(v) -> float:
+    if v is None:  # e.g. tuning_bits = None (continuous): drawn right of the largest value
+        return float("nan")
+    if isinstance(v, bool):
+        return float(v)
+    return float(v)
+
+
+def render_robustness_png(json_path: str | os.PathLike, out_png_path: str | os.PathLike,
+                          size: tuple[int, int] = FIGURE_SIZE) -> Path:
+    """Draw accuracy against the knob's values (mean ± std, in %) to a PNG, offscreen; returns its path."""
+    doc = json.loads(Path(json_path).read_text(encoding="utf-8"))
+    rows = [r for r in doc.get("rows", []) if r.get("mean") is not None]
+    if not rows:
+        raise ValueError(f"{json_path} holds no robustness rows to draw")
+    _ensure_app()
+    import numpy as np
+    import pyqtgraph as pg
+
+    xs = [_x_value(r["value"]) for r in rows]
+    finite = [x for x in xs if x == x]
+    if len(finite) < len(xs):  # None values sit one step right of the largest finite one
+        right = (max(finite) + 1.0) if finite else 0.0
+        xs = [x if x == x else right for x in xs]
+    x = np.array(xs, dtype=float)
+    y = np.array([100.0 * float(r["mean"]) for r in rows])
+    sd = np.array([100.0 * float(r.get("std") or 0.0) for r in rows])
+    order = np.argsort(x, kind="stable")
+    x, y, sd = x[order], y[order], sd[order]
+
+    pg.setConfigOptions(antialias=True)
+    fg = "#222222"
+    colour = "#e4572e"
+    glw = pg.GraphicsLayoutWidget()
+    glw.setBackground("w")
+    glw.resize(*size)
+    plot = glw.addPlot(row=0, col=0)
+    for name in ("left", "bottom"):
+        ax = plot.getAxis(name)
+        ax.setTextPen(pg.mkPen(fg))
+        ax.setPen(pg.mkPen(fg))
+    plot.showGrid(x=True, y=True, alpha=0.18)
+    label = {"color": fg, "font-size": "11pt"}
+    knob = str(doc.get("knob", "knob"))
+    plot.setLabel("bottom", f"device.{knob}", **label)
+    plot.setLabel("left", "accuracy (%)", **label)
+    n = max(int(r.get("n") or 0) for r in rows)
+    plot.setTitle(f"<span style='color:{fg}; font-size:13pt'>{doc.get('model', '')} on {doc.get('dataset', '')}"
+                  f": accuracy vs {knob}</span><br><span style='color:#555555; font-size:10pt'>mean ± std over "
+                  f"{n} fresh chip(s) per value</span>")
+    plot.addItem(pg.ErrorBarItem(x=x, y=y, height=2 * sd, beam=0.0, pen=pg.mkPen(colour, width=1.5)))
+    plot.addItem(pg.PlotDataItem(x, y, pen=pg.mkPen(colour, width=2.2), symbol="o", symbolSize=9,
+                                 symbolBrush=colour, symbolPen=pg.mkPen("w")))
+    low = float(np.min(y - sd))
+    plot.setYRange(max(0.0, low - 5.0), min(100.0, float(np.max(y + sd)) + 3.0), padding=0.02)
+
+    out = Path(out_png_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    glw.ci.layout.activate()
+    from .images import save_pixmap_png
+
+    try:
+        save_pixmap_png(glw.grab(), out)
+    finally:
+        glw.close()
+        glw.deleteLater()
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: python -m rfexplorer.robustness_figure ROBUSTNESS.json OUT.png", file=sys.stderr)
+        return 2
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        print(render_robustness_png(args[0], args[1]))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
