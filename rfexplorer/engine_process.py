@@ -28,6 +28,7 @@ import os
 import pickle
 import queue
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ SNAPSHOT_INTERVAL_S = 0.06
 SAMPLE_COUNT = 200
 #: Datasets kept loaded in the engine process (a run's and a sweep's may differ).
 CACHED_DATASETS = 2
-#: How long the process waits for a job to notice its cancel token when asked to shut down (s).
+#: How long the process waits for its jobs to notice their cancel tokens when asked to shut down (s, all jobs
+#: together; the GUI waits 5 s before it terminates the process).
 JOB_JOIN_TIMEOUT_S = 3.0
 #: The job kinds of each slot.
 TRAIN_SLOT_KINDS = ("train", "load", "preview", "import")
@@ -307,8 +309,9 @@ def main(conn, train_cancel, sweep_cancel, torch_threads: int) -> None:
         sweep_cancel.set()
         for inbox in inboxes.values():
             inbox.put(None)
+        deadline = time.monotonic() + JOB_JOIN_TIMEOUT_S
         for t in threads:
-            t.join(JOB_JOIN_TIMEOUT_S)
+            t.join(max(0.0, deadline - time.monotonic()))
         try:
             conn.close()
         except OSError:
