@@ -739,6 +739,25 @@ def _vary_settings(texts: Sequence[str], model: str) -> list[tuple[str, list]]:
     return out
 
 
+def _robustness_png(json_path: Path, png_path: Path) -> Optional[str]:
+    """Draw the robustness PNG with the app's offscreen figure tool (rfexplorer.robustness_figure), run as a
+    separate program so the engine never imports Qt; None, with a note, where it cannot run (no PySide6)."""
+    import subprocess
+
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "rfexplorer.robustness_figure", str(json_path), str(png_path)],
+                              capture_output=True, text=True, env=env, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        _info(f"note: robustness.png was not drawn ({exc}); the CSV and JSON are written")
+        return None
+    if proc.returncode != 0 or not png_path.exists():
+        why = (proc.stderr.strip().splitlines() or ["the figure tool failed"])[-1]
+        _info(f"note: robustness.png was not drawn ({why}); the CSV and JSON are written")
+        return None
+    return str(png_path)
+
+
 def cmd_robustness(args) -> int:
     from .data import load_dataset
     from .evaluation import check_dataset, evaluation_split
@@ -782,12 +801,9 @@ def cmd_robustness(args) -> int:
            "physics": topo.model.params.to_dict(), "rows": rows}
     atomic_write_text(files["json"], dumps_json(doc))
     if not args.no_figure:
-        try:
-            from rfexplorer.robustness_figure import render_robustness_png  # Qt only here, and only if present
-
-            files["png"] = str(render_robustness_png(files["json"], out_dir / "robustness.png"))
-        except ImportError as exc:
-            _info(f"note: no robustness.png ({exc}); the CSV and JSON are written")
+        png = _robustness_png(Path(files["json"]), out_dir / "robustness.png")
+        if png is not None:
+            files["png"] = png
     _info(f"wrote {', '.join(files.values())} in {time.perf_counter() - start:.1f} s")
     summary = [{"knob": r["knob"], "value": r["value"], "mean": r["mean"], "std": r["std"], "n": r["n"]}
                for r in rows]
