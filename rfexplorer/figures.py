@@ -70,6 +70,53 @@ def _ensure_app():
     return app
 
 
+#: Text colour of the white-background figures.
+FOREGROUND = "#222222"
+
+
+def light_canvas(size: tuple[int, int]):
+    """A white, offscreen pyqtgraph canvas of ``size`` pixels for a result figure."""
+    _ensure_app()
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True)
+    glw = pg.GraphicsLayoutWidget()
+    glw.setBackground("w")
+    glw.resize(*size)
+    return glw
+
+
+def style_plot(plot, x_label: str, y_label: str, font=None) -> None:
+    """Dark axes, a light grid and 11 pt axis labels on a white figure."""
+    import pyqtgraph as pg
+
+    for name in ("left", "bottom"):
+        ax = plot.getAxis(name)
+        if font is not None:
+            ax.setTickFont(font)
+        ax.setTextPen(pg.mkPen(FOREGROUND))
+        ax.setPen(pg.mkPen(FOREGROUND))
+    plot.showGrid(x=True, y=True, alpha=0.18)
+    label = {"color": FOREGROUND, "font-size": "11pt"}
+    plot.setLabel("bottom", x_label, **label)
+    plot.setLabel("left", y_label, **label)
+
+
+def save_canvas(glw, out_png_path: str | os.PathLike) -> Path:
+    """Lay out, grab and write the canvas as a PNG (atomically), then release it; returns the path."""
+    from .images import save_pixmap_png
+
+    out = Path(out_png_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    glw.ci.layout.activate()
+    try:
+        save_pixmap_png(glw.grab(), out)
+    finally:
+        glw.close()
+        glw.deleteLater()
+    return out
+
+
 def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.PathLike,
                      title: Optional[str] = None, size: tuple[int, int] = FIGURE_SIZE) -> Path:
     """Render accuracy vs % synapses removed (mean ± std per model) to a PNG, offscreen. Returns the path.
@@ -77,7 +124,7 @@ def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.
     Raises :class:`FigureError` for a missing or malformed sweep file; the PNG is written atomically.
     """
     agg, rows = load_sweep(sweep_json_path)
-    _ensure_app()
+    glw = light_canvas(size)
     import numpy as np
     import pyqtgraph as pg
     from PySide6.QtCore import Qt
@@ -87,24 +134,12 @@ def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.
     from .labels import model_label, model_order, uses_k
     from .views.sparsity import RemovedAxis, removed_to_x, x_max
 
-    pg.setConfigOptions(antialias=True)
-    fg = "#222222"
-    glw = pg.GraphicsLayoutWidget()
-    glw.setBackground("w")
-    glw.resize(*size)
+    fg = FOREGROUND
     axis = RemovedAxis("bottom")
     plot = glw.addPlot(row=0, col=0, axisItems={"bottom": axis})
     font = QFont()
     font.setPointSizeF(10)
-    for name in ("left", "bottom"):
-        ax = plot.getAxis(name)
-        ax.setTickFont(font)
-        ax.setTextPen(pg.mkPen(fg))
-        ax.setPen(pg.mkPen(fg))
-    plot.showGrid(x=True, y=True, alpha=0.18)
-    label = {"color": fg, "font-size": "11pt"}
-    plot.setLabel("bottom", "synapses removed (%, log scale of those kept)", **label)
-    plot.setLabel("left", "test accuracy (%)", **label)
+    style_plot(plot, "synapses removed (%, log scale of those kept)", "test accuracy (%)", font)
     datasets = sorted({str(a.get("dataset")) for a in agg if a.get("dataset")})
     seeds = sorted({s for a in agg for s in (a.get("seeds") or [])})
     heading = title or ("Accuracy vs synapses removed" + (f" — {', '.join(datasets)}" if datasets else ""))
@@ -148,18 +183,7 @@ def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.
                    [int(a.get("resonators_per_chain") or 0) for a in agg] + [2])
     plot.setXRange(-0.05, x_max(n_inputs), padding=0)
     plot.setYRange(max(0.0, 10 * math.floor((lowest - 3) / 10)), 100, padding=0.02)
-
-    out = Path(out_png_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    glw.ci.layout.activate()
-    from .images import save_pixmap_png
-
-    try:
-        save_pixmap_png(glw.grab(), out)
-    finally:
-        glw.close()
-        glw.deleteLater()
-    return out
+    return save_canvas(glw, out_png_path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -2,8 +2,8 @@
 
     python -m rfexplorer.network_figure OUT.png SWEEP.json [SWEEP.json ...]
 
-One panel per dataset. Each model gets one curve per depth (solid: one layer, dashed: with hidden layers),
-mean ± std over seeds, at the synapse count of the whole network (resonators for RF, active weights for the
+One panel per dataset. Each model gets one curve through its networks (filled markers: one layer, hollow:
+with hidden layers), mean ± std over seeds, at the synapse count of the whole network (resonators for RF, active weights for the
 software baselines) on a log axis. Reads the ``sweep.json`` files written by ``rfexplorer-cli sweep
 --multilayer`` (``make reproduce-multilayer``).
 """
@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 import os
 import sys
-from pathlib import Path
 from typing import Optional, Sequence
 
-from .figures import FigureError, _ensure_app, load_sweep
+from .figures import FOREGROUND, FigureError, light_canvas, load_sweep, save_canvas, style_plot
 
 PANEL_SIZE = (760, 560)
 
@@ -43,38 +42,26 @@ def render_network_png(sweep_paths: Sequence[str | os.PathLike], out_png_path: s
     agg = [a for a in agg if a.get("synapses")]
     if not agg:
         raise FigureError("the sweep files hold no run with a synapse count (rerun the sweep with this version)")
-    _ensure_app()
+    datasets = sorted({str(a.get("dataset")) for a in agg})
+    glw = light_canvas(size or (PANEL_SIZE[0] * len(datasets), PANEL_SIZE[1]))
     import numpy as np
     import pyqtgraph as pg
-    from PySide6.QtCore import Qt
     from PySide6.QtGui import QFont
 
     from . import theme
     from .labels import model_label, model_order
 
-    datasets = sorted({str(a.get("dataset")) for a in agg})
-    w, h = size or (PANEL_SIZE[0] * len(datasets), PANEL_SIZE[1])
-    pg.setConfigOptions(antialias=True)
-    fg = "#222222"
-    glw = pg.GraphicsLayoutWidget()
-    glw.setBackground("w")
-    glw.resize(w, h)
+    fg = FOREGROUND
     font = QFont()
     font.setPointSizeF(10)
     for col, dataset in enumerate(datasets):
         plot = glw.addPlot(row=0, col=col)
         plot.setLogMode(x=True, y=False)
-        for name in ("left", "bottom"):
-            ax = plot.getAxis(name)
-            ax.setTickFont(font)
-            ax.setTextPen(pg.mkPen(fg))
-            ax.setPen(pg.mkPen(fg))
-        plot.showGrid(x=True, y=True, alpha=0.18)
-        label = {"color": fg, "font-size": "11pt"}
-        plot.setLabel("bottom", "synapses in the network (resonators / active weights, log scale)", **label)
-        plot.setLabel("left", "test accuracy (%)", **label)
-        plot.setTitle(f"<span style='color:{fg}; font-size:13pt'>{dataset}: one layer (solid) vs hidden layers "
-                      f"(dashed)</span><br><span style='color:#555555; font-size:10pt'>mean ± std over seeds</span>")
+        style_plot(plot, "synapses in the network (resonators / active weights, log scale)", "test accuracy (%)",
+                   font)
+        plot.setTitle(f"<span style='color:{fg}; font-size:13pt'>{dataset}: accuracy vs synapses</span><br>"
+                      f"<span style='color:#555555; font-size:10pt'>mean ± std over seeds; filled markers: one "
+                      f"layer, hollow: with hidden layers</span>")
         legend = pg.LegendItem(labelTextColor=fg, labelTextSize="10pt", verSpacing=-4,
                                brush=pg.mkBrush(255, 255, 255, 235), pen=pg.mkPen("#cccccc"))
         here = [a for a in agg if str(a.get("dataset")) == dataset]
@@ -83,40 +70,28 @@ def render_network_png(sweep_paths: Sequence[str | os.PathLike], out_png_path: s
             groups.setdefault((a["model"], bool(a.get("hidden"))), []).append(a)
         lowest = 100.0
         for model in model_order({m for m, _ in groups}):
-            for deep in (False, True):
-                pts = sorted(groups.get((model, deep), []), key=lambda a: int(a["synapses"]))
-                if not pts:
-                    continue
-                colour, symbol = theme.model_style(model, light=True)
-                x = np.log10([float(a["synapses"]) for a in pts])
-                y = np.array([100 * float(a["mean"]) for a in pts])
-                sd = np.array([100 * float(a.get("std") or 0.0) for a in pts])
-                lowest = min(lowest, float(np.min(y - sd)))
-                curve = pg.PlotDataItem(10 ** x, y, pen=pg.mkPen(colour, width=2.2,
-                                                                 style=Qt.DashLine if deep else Qt.SolidLine),
-                                        symbol=symbol, symbolSize=14 if symbol == "star" else 9, symbolBrush=colour,
-                                        symbolPen=pg.mkPen("w"))
-                bars = pg.ErrorBarItem(x=x, y=y, height=2 * sd, beam=0.03, pen=pg.mkPen(colour, width=1.4))
-                plot.addItem(bars)
-                plot.addItem(curve)
-                legend.addItem(curve, model_label(model, short=True) + (" (hidden layers)" if deep else ""))
+            pts = sorted(groups.get((model, False), []) + groups.get((model, True), []),
+                         key=lambda a: int(a["synapses"]))
+            colour, symbol = theme.model_style(model, light=True)
+            x = np.log10([float(a["synapses"]) for a in pts])
+            y = np.array([100 * float(a["mean"]) for a in pts])
+            sd = np.array([100 * float(a.get("std") or 0.0) for a in pts])
+            deep = [bool(a.get("hidden")) for a in pts]
+            lowest = min(lowest, float(np.min(y - sd)))
+            size = 15 if symbol == "star" else 10
+            # one line per model through its networks, filled markers for one layer, hollow for hidden layers
+            curve = pg.PlotDataItem(10 ** x, y, pen=pg.mkPen(colour, width=2.2), symbol=symbol, symbolSize=size,
+                                    symbolBrush=[pg.mkBrush("w" if d else colour) for d in deep],
+                                    symbolPen=[pg.mkPen(colour if d else "w", width=2 if d else 1) for d in deep])
+            plot.addItem(pg.ErrorBarItem(x=x, y=y, height=2 * sd, beam=0.03, pen=pg.mkPen(colour, width=1.4)))
+            plot.addItem(curve)
+            legend.addItem(curve, model_label(model, short=True))
         counts = [float(a["synapses"]) for a in here]
         plot.getAxis("bottom").setTicks(_ticks(min(counts), max(counts)))
         legend.setParentItem(plot.getViewBox())
         legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-12, -12))
         plot.setYRange(max(0.0, 10 * math.floor((lowest - 3) / 10)), 100, padding=0.02)
-
-    out = Path(out_png_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    glw.ci.layout.activate()
-    from .images import save_pixmap_png
-
-    try:
-        save_pixmap_png(glw.grab(), out)
-    finally:
-        glw.close()
-        glw.deleteLater()
-    return out
+    return save_canvas(glw, out_png_path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

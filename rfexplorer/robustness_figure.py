@@ -14,17 +14,9 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .figures import FOREGROUND, light_canvas, save_canvas, style_plot
+
 FIGURE_SIZE = (900, 560)
-
-
-def _ensure_app():
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    if app is None:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QApplication([])
-    return app
 
 
 def _x_value(v) -> float:
@@ -42,7 +34,6 @@ def render_robustness_png(json_path: str | os.PathLike, out_png_path: str | os.P
     rows = [r for r in doc.get("rows", []) if r.get("mean") is not None]
     if not rows:
         raise ValueError(f"{json_path} holds no robustness rows to draw")
-    _ensure_app()
     import numpy as np
     import pyqtgraph as pg
 
@@ -57,22 +48,12 @@ def render_robustness_png(json_path: str | os.PathLike, out_png_path: str | os.P
     order = np.argsort(x, kind="stable")
     x, y, sd = x[order], y[order], sd[order]
 
-    pg.setConfigOptions(antialias=True)
-    fg = "#222222"
+    fg = FOREGROUND
     colour = "#e4572e"
-    glw = pg.GraphicsLayoutWidget()
-    glw.setBackground("w")
-    glw.resize(*size)
+    glw = light_canvas(size)
     plot = glw.addPlot(row=0, col=0)
-    for name in ("left", "bottom"):
-        ax = plot.getAxis(name)
-        ax.setTextPen(pg.mkPen(fg))
-        ax.setPen(pg.mkPen(fg))
-    plot.showGrid(x=True, y=True, alpha=0.18)
-    label = {"color": fg, "font-size": "11pt"}
     knob = str(doc.get("knob", "knob"))
-    plot.setLabel("bottom", f"device.{knob}", **label)
-    plot.setLabel("left", "accuracy (%)", **label)
+    style_plot(plot, f"device.{knob}", "accuracy (%)")
     n = max(int(r.get("n") or 0) for r in rows)
     plot.setTitle(f"<span style='color:{fg}; font-size:13pt'>{doc.get('model', '')} on {doc.get('dataset', '')}"
                   f": accuracy vs {knob}</span><br><span style='color:#555555; font-size:10pt'>mean ± std over "
@@ -82,18 +63,7 @@ def render_robustness_png(json_path: str | os.PathLike, out_png_path: str | os.P
                                  symbolBrush=colour, symbolPen=pg.mkPen("w")))
     low = float(np.min(y - sd))
     plot.setYRange(max(0.0, low - 5.0), min(100.0, float(np.max(y + sd)) + 3.0), padding=0.02)
-
-    out = Path(out_png_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    glw.ci.layout.activate()
-    from .images import save_pixmap_png
-
-    try:
-        save_pixmap_png(glw.grab(), out)
-    finally:
-        glw.close()
-        glw.deleteLater()
-    return out
+    return save_canvas(glw, out_png_path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
