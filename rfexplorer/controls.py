@@ -21,7 +21,7 @@ from typing import Optional
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (QAbstractSlider, QComboBox, QDoubleSpinBox, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QSpinBox,
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
 import torch
@@ -52,6 +52,42 @@ def default_epochs(n_train: int, batch_size: int) -> int:
     """Epochs that make a default run about TARGET_STEPS optimizer steps long."""
     steps = max(1, math.ceil(max(1, n_train) / max(1, batch_size)))
     return int(max(1, min(MAX_EPOCHS, round(TARGET_STEPS / steps))))
+
+
+def _sizes(text: str, what: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.replace(";", ",").replace(" ", ",").split(",")]
+    parts = [p for p in parts if p]
+    values = []
+    for p in parts:
+        try:
+            v = int(p)
+        except ValueError:
+            raise ValueError(f"{what}: '{p}' is not a whole number (write e.g. 100 or 200,100)") from None
+        if v < 1:
+            raise ValueError(f"{what}: every size must be at least 1 (got {v})")
+        values.append(v)
+    return tuple(values)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """Hidden layer sizes from '100' or '200, 100' (empty: a single-layer network). ValueError in plain words."""
+    return _sizes(text or "", "Hidden layers")
+
+
+def parse_layer_ks(text: str, hidden: tuple[int, ...]) -> tuple[int, ...]:
+    """K of the layers after the first from '16' (every later layer) or '16, 8' (one per later layer); empty:
+    the engine's default (the first layer's K). Each K is capped at its layer's input count."""
+    ks = _sizes(text or "", "K of later layers")
+    if not ks:
+        return ()
+    if not hidden:
+        raise ValueError("K of later layers: there are no later layers (set hidden layers first)")
+    if len(ks) == 1:
+        ks = ks * len(hidden)
+    if len(ks) != len(hidden):
+        raise ValueError(f"K of later layers: give one value for all, or one per later layer ({len(hidden)}); "
+                         f"got {len(ks)}")
+    return tuple(min(k, h) for k, h in zip(ks, hidden))
 
 
 def is_dataset_file(key: str) -> bool:
@@ -172,6 +208,22 @@ class ControlPanel(QWidget):
         self.sparsity_slider.setToolTip("Percentage of the dense perceptron's synapses removed, 100 (1 - K/N) "
                                         "(log scale of the remaining). Release to train at this setting.")
         grid.addWidget(self.sparsity_slider, 4, 0, 1, 3)
+        grid.addWidget(QLabel("Hidden layers"), 5, 0)
+        self.hidden_edit = QLineEdit()
+        self.hidden_edit.setPlaceholderText("e.g. 100 or 200,100 (empty: one layer)")
+        self.hidden_edit.setToolTip("Sizes of the hidden layers of STNO neurons, first to last, separated by "
+                                    "commas. Empty: a single-layer network. The K above sets the first layer.")
+        grid.addWidget(self.hidden_edit, 5, 1, 1, 2)
+        self.layer_k_label = QLabel("K later layers")
+        grid.addWidget(self.layer_k_label, 6, 0)
+        self.layer_k_edit = QLineEdit()
+        self.layer_k_edit.setPlaceholderText("empty: same as the first (capped)")
+        self.layer_k_edit.setToolTip("Resonators per chain of the layers after the first: one value for all, or "
+                                     "one per later layer (e.g. 16,8). Empty: the first layer's K, capped at "
+                                     "each layer's input count.")
+        grid.addWidget(self.layer_k_edit, 6, 1, 1, 2)
+        self.hidden_edit.textChanged.connect(self._on_hidden_text)
+        self._on_hidden_text(self.hidden_edit.text())
         self.k_slider.valueChanged.connect(self._on_k_slider)
         self.sparsity_slider.valueChanged.connect(self._on_sparsity_slider)
         self.k_spin.valueChanged.connect(self._on_k_spin)
@@ -385,6 +437,23 @@ class ControlPanel(QWidget):
         for w in (self.alpha_spin, self.phi_spin, self.fmin_spin, self.fmax_spin, self.plan_combo):
             w.setEnabled(spec.is_rf)
 
+    @Slot(str)
+    def _on_hidden_text(self, text: str) -> None:
+        try:
+            multi = bool(parse_hidden(text))
+        except ValueError:
+            multi = True
+        self.layer_k_edit.setEnabled(multi)
+        self.layer_k_label.setEnabled(multi)
+
+    def hidden(self) -> tuple[int, ...]:
+        """The hidden layer sizes typed (ValueError in plain words if the text is not valid)."""
+        return parse_hidden(self.hidden_edit.text())
+
+    def set_hidden(self, hidden, layer_resonators=()) -> None:
+        self.hidden_edit.setText(",".join(str(int(h)) for h in hidden))
+        self.layer_k_edit.setText(",".join(str(int(k)) for k in layer_resonators))
+
     # --- chain length <-> sparsity -----------------------------------------------------------------------
     def k(self) -> int:
         return self._k
@@ -484,7 +553,10 @@ class ControlPanel(QWidget):
         """The RunConfig these controls describe (ValueError with a readable message if invalid)."""
         lr = self.lr_spin.value()
         data_dir = self.data_dir if self.dataset() in TORCHVISION_DATASETS else None
+        hidden = self.hidden()
+        layer_ks = parse_layer_ks(self.layer_k_edit.text(), hidden) if hidden else ()  # disabled when empty
         return RunConfig(model=self.model(), resonators_per_chain=self._k, dataset=self.dataset(),
+                         hidden=hidden, layer_resonators=layer_ks,
                          data_dir=data_dir, epochs=int(self.epochs_spin.value()),
                          batch_size=int(self.batch_spin.value()), lr=lr if lr > 0 else None,
                          seed=int(self.seed_spin.value()), device=self.device_params(),
@@ -492,6 +564,7 @@ class ControlPanel(QWidget):
 
     def set_config(self, cfg: RunConfig) -> None:
         self.set_model(cfg.model)
+        self.set_hidden(cfg.hidden, cfg.layer_resonators)
         self.set_k(cfg.resonators_per_chain)
         self.epochs_spin.setValue(cfg.epochs)
         self.batch_spin.setValue(cfg.batch_size)

@@ -18,11 +18,13 @@ class ExplorerModel(QObject):
     state_changed = Signal(object)   #: DisplayState now on display
     chain_changed = Signal(int)      #: selected chain (class)
     follow_changed = Signal(bool)    #: True: the views follow the live run
+    layer_changed = Signal(int)      #: selected layer of a multilayer network (0: the first)
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
         self.state: Optional[DisplayState] = None
         self.selected_chain = 0
+        self.selected_layer = 0
         self.follow_live = True
         self.pinned: Any = None  #: the session point on display while not following (None otherwise)
 
@@ -30,6 +32,8 @@ class ExplorerModel(QObject):
     def show(self, state: DisplayState) -> None:
         """Show a state now (whatever follow_live says)."""
         self.state = state
+        if self.selected_layer >= state.n_layers:
+            self.select_layer(state.n_layers - 1)
         if self.selected_chain >= state.n_chains:
             self.select_chain(state.n_chains - 1)
         self.state_changed.emit(state)
@@ -60,6 +64,13 @@ class ExplorerModel(QObject):
         if j != self.selected_chain:
             self.selected_chain = j
         self.chain_changed.emit(j)
+
+    @Slot(int)
+    def select_layer(self, layer: int) -> None:
+        n = self.state.n_layers if self.state is not None else max(layer + 1, 1)
+        layer = int(max(0, min(n - 1, layer)))
+        self.selected_layer = layer
+        self.layer_changed.emit(layer)
 
     @Slot(bool)
     def set_follow_live(self, on: bool) -> None:

@@ -49,7 +49,7 @@ from .file_actions import FileActions
 from .gcguard import GuiThreadGC
 from .runs import RunPresenter
 from .session import Session
-from .views import AssignmentView, HistoryView, SparsityView, SpectrumView
+from .views import AssignmentView, HistoryView, NetworkView, SparsityView, SpectrumView
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 ICON_PATH = RESOURCES / "rfexplorer.png"
@@ -146,9 +146,12 @@ class MainWindow(QMainWindow):
         self.assignment = AssignmentView()
         self.sparsity = SparsityView()
         bottom = QSplitter(Qt.Horizontal)
+        self.network = NetworkView()  # multilayer networks only
+        self.network.hide()
         bottom.addWidget(self.assignment)
+        bottom.addWidget(self.network)
         bottom.addWidget(self.sparsity)
-        bottom.setSizes([560, 520])
+        bottom.setSizes([560, 0, 520])
         main = QSplitter(Qt.Vertical)
         main.addWidget(self.spectrum)
         main.addWidget(bottom)
@@ -253,11 +256,17 @@ class MainWindow(QMainWindow):
         # the explorer model -> the views (the views first, then views_updated)
         ex.state_changed.connect(self.spectrum.show_state)
         ex.state_changed.connect(self.assignment.show_state)
+        ex.state_changed.connect(self.network.show_state)
         ex.state_changed.connect(self._on_state_shown)
         ex.chain_changed.connect(self.spectrum.set_selected_chain)
         ex.chain_changed.connect(self.assignment.set_selected_chain)
         ex.follow_changed.connect(self._sync_follow_action)
         self.spectrum.chain_selected.connect(ex.select_chain)
+        ex.layer_changed.connect(self.spectrum.set_layer)
+        ex.layer_changed.connect(self.assignment.set_layer)
+        ex.layer_changed.connect(self.network.set_layer)
+        self.spectrum.layer_selected.connect(ex.select_layer)
+        self.assignment.layer_selected.connect(ex.select_layer)
         self.assignment.chain_selected.connect(ex.select_chain)
         # runs
         c.run_started.connect(runs.on_started)
@@ -283,6 +292,8 @@ class MainWindow(QMainWindow):
                   self.controls.fmax_spin, self.controls.seed_spin):
             w.valueChanged.connect(runs.schedule_preview)
         self.controls.plan_combo.currentIndexChanged.connect(runs.schedule_preview)
+        for edit in (self.controls.hidden_edit, self.controls.layer_k_edit):
+            edit.editingFinished.connect(runs.schedule_preview)
         self.sparsity.point_clicked.connect(runs.show_point)
         self.session.changed.connect(self._on_session_changed)
         # datasets
@@ -310,7 +321,12 @@ class MainWindow(QMainWindow):
 
     # --- small wiring slots -------------------------------------------------------------------------------
     @Slot(object)
-    def _on_state_shown(self, _state) -> None:
+    def _on_state_shown(self, state) -> None:
+        multi = bool(getattr(state, "is_multilayer", False))
+        if multi != self.network.isVisible():
+            self.network.setVisible(multi)
+            if multi:
+                self.splitters[1].setSizes([480, 300, 400])
         self.views_updated.emit()
 
     @Slot(bool)

@@ -60,8 +60,9 @@ class RunPresenter(QObject):
     def _dataset_extras(self, n_chains: int, n_inputs: int) -> dict:
         """Class names and image shape of the loaded dataset, if they fit a state of this shape."""
         info = self.datasets.info
-        if info is None or info.n_inputs != n_inputs or info.n_classes != n_chains:
+        if info is None or info.n_inputs != n_inputs:
             return {}
+        # a multilayer network's first layer has hidden chains: DisplayState keeps the names for its outputs
         return {"class_names": info.class_names, "image_shape": info.image_shape}
 
     def current_config(self) -> Optional[RunConfig]:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QLabel, QStackedWidg
 
 from .. import theme
 from ..state import DisplayState
-from .common import ViewCard
+from .common import LayerCombo, ViewCard
 
 MODES = ("Chains × inputs", "Input maps")
 MAX_MARKED = 64  # circle attached inputs only for chains this short (beyond, the maps speak for themselves)
@@ -50,18 +50,25 @@ def map_grid_columns(n_chains: int, image_shape: Optional[tuple]) -> int:
 
 class AssignmentView(ViewCard):
     chain_selected = Signal(int)
+    layer_selected = Signal(int)
 
     def __init__(self, parent=None) -> None:
         super().__init__("Synapse-to-neuron assignment", "", parent)
         self.n_chains, self.n_inputs, self.image_shape, self.class_names = 0, 0, None, ()
         self.selected_chain = 0
-        self._state: Optional[DisplayState] = None
+        self._state: Optional[DisplayState] = None  #: the state drawn (of the selected layer)
+        self._full: Optional[DisplayState] = None  #: the whole network's state as received
+        self.layer = 0
+        self._axis_key = None
         self._level = 0.0
         self._units_rf: Optional[bool] = None
         self._shown: Optional[np.ndarray] = None  #: the matrix on display (mV/µW for RF, raw for baselines)
         self._bar_level: Optional[float] = None
         self._maps_key = None  #: layout the input maps were built for (they are built when first shown)
 
+        self.layer_combo = LayerCombo()
+        self.layer_combo.currentIndexChanged.connect(self._on_layer_combo)
+        self.add_header_widget(self.layer_combo)
         self.rewiring_label = QLabel("Rewiring events: 0")
         self.rewiring_label.setToolTip("Topology changes so far: resonator jumps (RF) or regrown mask positions")
         self.add_header_widget(self.rewiring_label)
@@ -124,6 +131,7 @@ class AssignmentView(ViewCard):
                                                   self.class_names):
             return
         self.n_chains, self.n_inputs, self.image_shape, self.class_names = n_chains, n_inputs, shape, names
+        self._axis_key = None  # the axis titles are set again for the state shown (see _label_axes)
         c, n = n_chains, n_inputs
         self.image.setImage(np.zeros((c, n), np.float32), autoLevels=False)
         self.image.setRect(QRectF(0, 0, n, c))
@@ -210,10 +218,14 @@ class AssignmentView(ViewCard):
 
     @Slot(object)
     def show_state(self, state: DisplayState) -> None:
+        self._full = state
+        self.layer_combo.sync(state, self.layer)
+        state = state.for_layer(self.layer)
         self._state = state
         self.set_source(state.label)
         w = np.asarray(state.weight, dtype=np.float32)
         self.configure(state.n_chains, state.n_inputs, state.image_shape, state.class_names)
+        self._label_axes(state)
         rf = state.is_rf
         if rf:  # fixed scale: one resonator at its peak coupling, K_SD, in mV/µW
             shown = np.ascontiguousarray(w * 1e3, dtype=np.float32)
@@ -251,6 +263,41 @@ class AssignmentView(ViewCard):
                 self.map_marks[j].setData(idx % wd + 0.5, idx // wd + 0.5)
             else:
                 self.map_marks[j].setData([], [])
+
+    @Slot(int)
+    def set_layer(self, layer: int) -> None:
+        """Show layer ``layer`` of a multilayer network: its chains x its emitters (the previous layer's)."""
+        layer = max(0, int(layer))
+        if layer == self.layer:
+            return
+        self.layer = layer
+        self._level = 0.0
+        if self._full is not None:
+            self.show_state(self._full)
+
+    def _label_axes(self, state: DisplayState) -> None:
+        """Row and column titles: classes and input neurons, or a multilayer network's hidden chains/emitters."""
+        last = state.layer_index == state.n_layers - 1
+        key = (state.layer_index, state.n_layers, state.n_inputs, state.image_shape is not None)
+        if key == self._axis_key:
+            return
+        self._axis_key = key
+        lab = theme.label_style()
+        self.plot.setLabel("left", "chain (class)" if last else f"hidden chain (layer {state.layer_index + 1})",
+                           **lab)
+        if state.layer_index > 0:
+            self.plot.setLabel("bottom", f"emitter (hidden STNO of layer {state.layer_index}, "
+                                         f"N = {state.n_inputs:,})", **lab)
+            self.mode_combo.setItemText(1, f"Emitter strips (1×{state.n_inputs:,})")
+        else:
+            what = "pixel index" if state.image_shape is not None else "feature index"
+            self.plot.setLabel("bottom", f"input neuron ({what}, N = {state.n_inputs:,})", **lab)
+
+    @Slot(int)
+    def _on_layer_combo(self, layer: int) -> None:
+        if layer >= 0:
+            self.set_layer(layer)
+            self.layer_selected.emit(layer)
 
     @Slot(int)
     def set_selected_chain(self, j: int) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .. import theme
 
@@ -66,6 +66,30 @@ class ViewCard(QFrame):
         """What the view is showing: 'live run', 'run #3 …', 'imported …' (full text in the tooltip)."""
         self.source_label.setText(text)
         self.source_label.setToolTip(text.lstrip("— "))
+
+
+class LayerCombo(QComboBox):
+    """Which layer of a multilayer network a view shows ('Layer 1 (784 inputs → 32)', …); hidden for a
+    single-layer network. ``sync(state, layer)`` follows the state on display without emitting."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setToolTip("Layer of the network to show: its inputs (the previous layer's emitters) and its chains")
+        self.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self._titles: tuple = ()
+        self.hide()
+
+    def sync(self, state, layer: int) -> None:
+        titles = tuple(state.layer_title(l) for l in range(state.n_layers)) if state.is_multilayer else ()
+        self.blockSignals(True)
+        if titles != self._titles:
+            self._titles = titles
+            self.clear()
+            self.addItems(titles)
+        if titles:
+            self.setCurrentIndex(max(0, min(len(titles) - 1, layer)))
+        self.blockSignals(False)
+        self.setVisible(bool(titles))
 
 
 def nice_linear_ticks(lo: float, hi: float, target: int = 6) -> list[float]:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
 from .. import spectra, theme
 from ..labels import model_label
 from ..state import DisplayState
-from .common import FrequencyAxis, ViewCard, align_left_axes
+from .common import FrequencyAxis, LayerCombo, ViewCard, align_left_axes
 
 SUBTITLE = ("Input comb (power per oscillator for the test sample) · selected chain's response (sum of its "
             "Lorentzians) · all resonators by chain, ▲ s = +1, ▼ s = −1")
@@ -39,6 +39,7 @@ def _swatch(colour: str, size: int = 12) -> QIcon:
 
 class SpectrumView(ViewCard):
     chain_selected = Signal(int)
+    layer_selected = Signal(int)
 
     def __init__(self, parent=None) -> None:
         super().__init__("Frequency spectrum", SUBTITLE, parent)
@@ -46,7 +47,9 @@ class SpectrumView(ViewCard):
         self.n_chains = 0
         self.class_names: tuple = ()
         self.selected_chain = 0
-        self._state: Optional[DisplayState] = None
+        self._state: Optional[DisplayState] = None  #: the state drawn (of the selected layer)
+        self._full: Optional[DisplayState] = None  #: the whole network's state as received
+        self.layer = 0
         self._images: Optional[np.ndarray] = None
         self._labels: Optional[np.ndarray] = None
         self._image_shape: Optional[tuple] = None  #: (rows, columns) of the samples, None: a 1 x N strip
@@ -59,7 +62,10 @@ class SpectrumView(ViewCard):
         self._resp_max = 0.0
         self._log = True
 
-        # header: test image on display, selected chain
+        # header: layer (multilayer networks), test image on display, selected chain
+        self.layer_combo = LayerCombo()
+        self.layer_combo.currentIndexChanged.connect(self._on_layer_combo)
+        self.add_header_widget(self.layer_combo)
         self.sample_title = QLabel("Test image")
         self.add_header_widget(self.sample_title)
         self.sample_spin = QSpinBox()
@@ -186,6 +192,9 @@ class SpectrumView(ViewCard):
 
     @Slot(object)
     def show_state(self, state: DisplayState) -> None:
+        self._full = state
+        self.layer_combo.sync(state, self.layer)
+        state = state.for_layer(self.layer)
         self._state = state
         self.set_source(state.label)
         self.configure(state.n_chains, state.class_names)
@@ -206,6 +215,17 @@ class SpectrumView(ViewCard):
     def reset_scale(self) -> None:
         """Forget the response plot's y range (a new run starts)."""
         self._resp_max = 0.0
+
+    @Slot(int)
+    def set_layer(self, layer: int) -> None:
+        """Show layer ``layer`` of a multilayer network (its emitters as the comb, its chains)."""
+        layer = max(0, int(layer))
+        if layer == self.layer:
+            return
+        self.layer = layer
+        self._resp_max = 0.0
+        if self._full is not None:
+            self.show_state(self._full)
 
     @Slot(int)
     def set_selected_chain(self, j: int) -> None:
@@ -259,11 +279,15 @@ class SpectrumView(ViewCard):
     def _update_comb(self) -> None:
         st = self._state
         x = self._current_sample()
-        if st is None or x is None or len(x) != st.n_inputs:
+        hidden = st is not None and st.layer_index > 0  # a deeper layer: its inputs are hidden STNOs
+        if st is None or (not hidden and (x is None or len(x) != st.n_inputs)):
             return
+        if hidden:  # their power depends on the sample through the previous layers: drawn at P_max
+            x = np.ones(st.n_inputs, np.float32)
         f_in = st.input_freqs_ghz if st.input_freqs_ghz is not None else \
             spectra.nominal_input_frequencies_ghz(st.params, st.n_inputs)
-        drawn, sample = self._comb_drawn, (self._images, self.sample_spin.value())
+        drawn = self._comb_drawn
+        sample = (None, -1 - st.layer_index) if hidden else (self._images, self.sample_spin.value())
         if (drawn is not None and drawn[0][0] is sample[0] and drawn[0][1] == sample[1] and drawn[1] == st.params
                 and np.array_equal(drawn[2], f_in)):
             return  # unchanged (inputs are fixed except in rf-input): skip the repaint of the comb plot
@@ -334,6 +358,12 @@ class SpectrumView(ViewCard):
     def _on_sample_changed(self, _value: int) -> None:
         self._update_thumb()
         self._update_comb()
+
+    @Slot(int)
+    def _on_layer_combo(self, layer: int) -> None:
+        if layer >= 0:
+            self.set_layer(layer)
+            self.layer_selected.emit(layer)
 
     @Slot(int)
     def _on_chain_combo(self, j: int) -> None:
