@@ -326,7 +326,7 @@ class MainWindow(QMainWindow):
         if multi != self.network.isVisible():
             self.network.setVisible(multi)
             if multi:
-                self.splitters[1].setSizes([480, 300, 400])
+                self.splitters[1].setSizes([500, 240, 380])
         self.views_updated.emit()
 
     @Slot(bool)

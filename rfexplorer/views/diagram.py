@@ -20,7 +20,7 @@ from .common import ViewCard
 
 MAX_NODES = 40  #: a column with more chains is drawn as a bar
 STRONGEST = 3  #: attachment lines per chain (its strongest couplings)
-MARGIN_TOP, MARGIN_BOTTOM, MARGIN_X = 10, 34, 46
+MARGIN_TOP, MARGIN_BOTTOM, MARGIN_X = 8, 36, 28
 
 
 class NetworkDiagram(QWidget):
@@ -121,21 +121,25 @@ class NetworkDiagram(QWidget):
             for j, y in enumerate(self._y(np.arange(n), n, top, bottom)):
                 p.setBrush(QColor(theme.chain_color(j) if c == last else theme.FG_DIM))
                 p.drawEllipse(QPointF(xs[c], y), r, r)
-        # column titles
+        # column titles, two short lines each, within the column's share of the width
         p.setPen(QColor(theme.FG))
+        font = p.font()
+        font.setPointSizeF(8.0)
+        p.setFont(font)
+        width = max(40.0, (xs[-1] - xs[0]) / max(len(xs) - 1, 1))
         for c, n in enumerate(self.sizes):
-            text = f"{n:,} inputs" if c == 0 else (f"{n} outputs" if c == last else f"{n:,} hidden")
-            p.drawText(QRectF(xs[c] - 45, bottom + 4, 90, 16), Qt.AlignCenter, text)
-        p.setPen(QColor(theme.FG_DIM))
-        p.drawText(QRectF(0, bottom + 18, self.width(), 14), Qt.AlignCenter,
-                   f"lines: the {STRONGEST} strongest attachments per chain · layer {self.layer + 1} highlighted")
+            what = "inputs" if c == 0 else ("outputs" if c == last else "hidden")
+            rect = QRectF(xs[c] - width / 2, bottom + 4, width, 30)
+            p.drawText(rect, Qt.AlignHCenter | Qt.AlignTop, f"{n:,}\n{what}")
 
 
 class NetworkView(ViewCard):
     """The diagram in a card (shown by the main window for multilayer networks only)."""
 
     def __init__(self, parent=None) -> None:
-        super().__init__("Network", "", parent)
+        super().__init__("Network", f"Lines: each chain's {STRONGEST} strongest attachments; the selected layer's "
+                         f"bright", parent)
+        self.setMinimumWidth(200)
         self.diagram = NetworkDiagram()
         self.body.addWidget(self.diagram, 1)
 
