@@ -50,4 +50,8 @@ def describe_config(cfg, n_inputs: Optional[int] = None) -> str:
     if n_inputs:
         k = min(cfg.resonators_per_chain, n_inputs)
         text += f" ({removed_synapses_pct(k, n_inputs):.2f} % removed)"
+    hidden = tuple(getattr(cfg, "hidden", ()) or ())
+    if hidden:  # a multilayer network: its hidden sizes and every layer's K
+        ks = "/".join(str(k) for k in cfg.layer_ks)
+        text += f", hidden {','.join(str(h) for h in hidden)} (K {ks})"
     return text

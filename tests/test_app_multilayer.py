@@ -94,6 +94,7 @@ def test_multilayer_run_layer_selector_and_diagram(window, qtbot, set_controls):
     state = _run_multilayer(window, qtbot, set_controls, "mnist-mini")
     n_in, h1, n_cls = state.layer_sizes
     assert (n_in, h1, n_cls) == (784, 32, 10)
+    assert "hidden 32 (K 10/16)" in window.status_text()
     sp, asg, net = window.spectrum, window.assignment, window.network
     # the selectors are shown, with one entry per layer, on layer 1
     for combo in (sp.layer_combo, asg.layer_combo):
