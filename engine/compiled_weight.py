@@ -28,22 +28,36 @@ def _forward(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: 
     return (lv * amp.unsqueeze(-1)).sum(dim=1)
 
 
-def _backward(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor, grad_w: torch.Tensor,
-              cos_phi: float, sin_phi: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, cos_phi, sin_phi):
+    """(dLoss/dx (C, K, N), dx/df (C, K), dx/df_r / f (C, K))."""
     a, b = physics.detuning_partials(f_res, alpha)  # dx/df = a, dx/df_r = f * b
     x = (f_in.view(1, 1, -1) - f_res.unsqueeze(-1)) * a.unsqueeze(-1)
     d = 1.0 / (1.0 + x * x)
     dl = (2.0 * cos_phi * (2.0 * d - 1.0) - 2.0 * sin_phi * x * d) * d  # dL/dx
-    g = dl * amp.unsqueeze(-1) * grad_w.unsqueeze(1)  # dLoss/dx (C, K, N)
+    return dl * amp.unsqueeze(-1) * grad_w.unsqueeze(1), a, b
+
+
+def _backward(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor, grad_w: torch.Tensor,
+              cos_phi: float, sin_phi: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients for the resonances and the inputs."""
+    g, a, b = _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, cos_phi, sin_phi)
     grad_fr = (g * f_in.view(1, 1, -1)).sum(dim=-1) * b
     grad_fin = (g * a.unsqueeze(-1)).sum(dim=(0, 1))
     return grad_fr, grad_fin
 
 
+def _backward_resonances(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor,
+                         grad_w: torch.Tensor, cos_phi: float, sin_phi: float) -> torch.Tensor:
+    """The gradient for the resonances only (fixed inputs: one reduction, over the inputs)."""
+    g, _a, b = _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, cos_phi, sin_phi)
+    return (g * f_in.view(1, 1, -1)).sum(dim=-1) * b
+
+
 @functools.lru_cache(maxsize=1)
 def _kernels():
     return (torch.compile(_forward, dynamic=False, fullgraph=True),
-            torch.compile(_backward, dynamic=False, fullgraph=True))
+            torch.compile(_backward, dynamic=False, fullgraph=True),
+            torch.compile(_backward_resonances, dynamic=False, fullgraph=True))
 
 
 class CompiledChainWeight(torch.autograd.Function):
@@ -51,17 +65,19 @@ class CompiledChainWeight(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, f_in, f_res, alpha, amplitude, phi):
-        fwd, _ = _kernels()
+        fwd = _kernels()[0]
         ctx.save_for_backward(f_in, f_res, alpha, amplitude)
         ctx.trig = (math.cos(phi), math.sin(phi))
         return fwd(f_in, f_res, alpha, amplitude, *ctx.trig)
 
     @staticmethod
     def backward(ctx, grad_w):
-        _, bwd = _kernels()
+        _, both, resonances_only = _kernels()
         f_in, f_res, alpha, amplitude = ctx.saved_tensors
-        grad_fr, grad_fin = bwd(f_in, f_res, alpha, amplitude, grad_w.contiguous(), *ctx.trig)
-        return (grad_fin if ctx.needs_input_grad[0] else None), grad_fr, None, None, None
+        if ctx.needs_input_grad[0]:
+            grad_fr, grad_fin = both(f_in, f_res, alpha, amplitude, grad_w.contiguous(), *ctx.trig)
+            return grad_fin, grad_fr, None, None, None
+        return None, resonances_only(f_in, f_res, alpha, amplitude, grad_w.contiguous(), *ctx.trig), None, None, None
 
 
 def available() -> bool:
