@@ -155,6 +155,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="rf")
     ap.add_argument("-K", "--resonators-per-chain", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--hidden", default="", help="hidden layer sizes, e.g. 100 (default: a single layer)")
+    ap.add_argument("--layer-k", default="", help="K of the layers after the first, e.g. 100")
     ap.add_argument("--repeats", type=int, default=3, help="app and headless runs, alternating (default 3)")
     ap.add_argument("--json", help="write the measurements to this file")
     ap.add_argument("--without-window", action="store_true",
@@ -167,8 +169,10 @@ def main(argv=None) -> int:
     from engine.data import load_dataset
     from engine.training import run_training
 
+    ints = lambda text: tuple(int(v) for v in text.replace(",", " ").split())  # noqa: E731
     cfg = RunConfig(model=args.model, resonators_per_chain=args.resonators_per_chain, dataset=args.dataset,
-                    data_dir=args.data_dir, epochs=args.epochs, seed=0)
+                    data_dir=args.data_dir, epochs=args.epochs, seed=0, hidden=ints(args.hidden),
+                    layer_resonators=ints(args.layer_k))
     ds = load_dataset(args.dataset, args.data_dir)
     app, win = open_window()
     # warm-up, in this process and in the engine process, so no measured run pays first-run costs
@@ -202,7 +206,8 @@ def main(argv=None) -> int:
         f"app overhead <= {MAX_OVERHEAD:.0%}": overhead <= MAX_OVERHEAD,
     }
     seconds = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
-    print(f"app responsiveness: {args.model} K={args.resonators_per_chain}, {args.dataset}, {args.epochs} epochs, "
+    shape = f" hidden {args.hidden} (K {args.layer_k or 'same'})" if args.hidden else ""
+    print(f"app responsiveness: {args.model} K={args.resonators_per_chain}{shape}, {args.dataset}, {args.epochs} epochs, "
           f"{len(app_runs)} app and {len(headless_seconds)} headless runs")
     gaps = ", ".join(f"{r['max_gap_ms']:.0f}" for r in app_runs)
     print(f"  event-loop gap: max {gap:.1f} ms (median run; all: {gaps}); worst run: max {worst_gap:.1f} ms, "
