@@ -659,7 +659,11 @@ def cmd_sweep(args) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise CliError(f"the output folder {out_dir} is a file")
-    _info(f"sweep: {n_jobs} runs ({', '.join(spec.models)}; K in {', '.join(map(str, spec.ks))}; seeds "
+    sets_k = any("resonators_per_chain" in v for v in spec.variants)
+    shapes = (f"{len(spec.variants)} setting variant(s)" if sets_k else
+              f"K in {', '.join(map(str, spec.ks))}" + (f" x {len(spec.variants)} setting variants"
+                                                         if len(spec.variants) > 1 else ""))
+    _info(f"sweep: {n_jobs} runs ({', '.join(spec.models)}; {shapes}; seeds "
           f"{', '.join(map(str, spec.seeds))}) on {base.dataset}, {base.epochs} epoch(s), "
           + (f"{workers_used} worker(s)" if backend == "local" else
              f"Ray cluster at {address}" if address else f"local Ray instance with {spec.workers} CPU(s)")
@@ -677,7 +681,10 @@ def cmd_sweep(args) -> int:
         acc = row.get("test_accuracy")
         status = f"{100 * acc:6.2f} %" if acc is not None else f"FAILED: {row.get('error')}"
         secs = row.get("train_seconds")
-        what = f"{row['model']:<9} K={row['resonators_per_chain']:<4} seed {row['seed']}"
+        layers = row.get("hidden") or ()
+        k_text = ",".join(map(str, row.get("layer_ks") or ())) if layers else str(row["resonators_per_chain"])
+        shape = f" hidden {','.join(map(str, layers))}" if layers else ""
+        what = f"{row['model']:<9} K={k_text:<4}{shape} seed {row['seed']}"
         bar = state["bar"]
         if bar is not None and bar.enabled:
             if acc is None:
