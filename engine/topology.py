@@ -48,7 +48,8 @@ FORMAT_VERSION = 3
 KIND_RF = "rf-perceptron"
 KIND_SPARSE = "sparse-perceptron"
 KIND_RF_NETWORK = "rf-network"
-KINDS = (KIND_RF, KIND_SPARSE, KIND_RF_NETWORK)
+KIND_SPARSE_NETWORK = "sparse-network"
+KINDS = (KIND_RF, KIND_SPARSE, KIND_RF_NETWORK, KIND_SPARSE_NETWORK)
 #: Kinds that hold an RF model (the registry's 'rf' family).
 RF_KINDS = (KIND_RF, KIND_RF_NETWORK)
 #: Files larger than this are refused before they are read.
@@ -144,11 +145,11 @@ def topology_document(model: PerceptronModel, config: RunConfig, *, metrics: Opt
             image_shape = getattr(dataset, "image_shape", None)
     shape = _resolve_image_shape(DEFAULT_IMAGE_SHAPE if image_shape is _UNSET else image_shape, n_inputs)
     names = _resolve_class_names(None if class_names is _UNSET else class_names, n_classes)
-    if getattr(model, "is_multilayer", False) and not getattr(model, "is_rf", False):
-        raise ValueError("multilayer software baselines cannot be exported yet (only RF networks)")
-    kind = KIND_SPARSE
+    multilayer = len(getattr(model, "layer_sizes", ())) > 2  # inputs, hidden layer(s), classes
     if getattr(model, "is_rf", False):
-        kind = KIND_RF_NETWORK if getattr(model, "is_multilayer", False) else KIND_RF
+        kind = KIND_RF_NETWORK if multilayer else KIND_RF
+    else:
+        kind = KIND_SPARSE_NETWORK if multilayer else KIND_SPARSE
     doc: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -161,8 +162,14 @@ def topology_document(model: PerceptronModel, config: RunConfig, *, metrics: Opt
         "image_shape": list(shape) if shape else None,
     }
     with torch.no_grad():
-        body = {KIND_RF: _rf_body, KIND_RF_NETWORK: _rf_network_body}.get(kind)
-        doc.update(body(model, shape) if body is not None else _sparse_body(model))
+        if kind == KIND_RF:
+            doc.update(_rf_body(model, shape))
+        elif kind == KIND_RF_NETWORK:
+            doc.update(_rf_network_body(model, shape))
+        elif kind == KIND_SPARSE_NETWORK:
+            doc.update(_sparse_network_body(model))
+        else:
+            doc.update(_sparse_body(model))
     doc.update({
         "metrics": dict(metrics) if metrics is not None else {},
         "history": [list(h) for h in (history or [])],
@@ -254,17 +261,32 @@ def _rf_body(model, shape) -> dict:
     }
 
 
-def _sparse_body(model: PerceptronModel) -> dict:
-    w = model.effective_weight().detach().cpu().to(torch.float32)
+def _triplets(w: torch.Tensor) -> list:
+    """[row, column, value] of every non-zero entry of a weight matrix."""
+    w = w.detach().cpu().to(torch.float32)
     nz = torch.nonzero(w, as_tuple=False)
     values = w[nz[:, 0], nz[:, 1]].tolist() if len(nz) else []
-    triplets = [[int(c), int(i), v] for (c, i), v in zip(nz.tolist(), values)]
+    return [[int(c), int(i), v] for (c, i), v in zip(nz.tolist(), values)]
+
+
+def _sparse_body(model: PerceptronModel) -> dict:
+    triplets = _triplets(model.effective_weight())
     return {
         "bias": _floats(model.bias),
         "weights": triplets,
         "weights_columns": ["class", "input", "weight"],
         "nonzero_weights": len(triplets),
     }
+
+
+def _sparse_network_body(model) -> dict:
+    """A multilayer software network (engine.baselines.mlp): each layer's non-zero weights and biases."""
+    layers = []
+    for l, (w, b) in enumerate(zip(model.layer_weights(), model.layer_biases())):
+        triplets = _triplets(w)
+        layers.append({"index": l, "bias": _floats(b), "weights": triplets, "nonzero_weights": len(triplets)})
+    return {"layer_sizes": [int(n) for n in model.layer_sizes], "layer_ks": [int(k) for k in model.layer_ks],
+            "weights_columns": ["neuron", "input", "weight"], "layers": layers}
 
 
 def result_document(result: RunResult, *, dataset: Any = None, class_names: Any = _UNSET,
@@ -308,6 +330,11 @@ def _topology_table(doc: Union[dict, "Topology"]) -> tuple[list, list]:
     """Columns and rows of the lab CSV: one row per resonator (RF) or per non-zero weight (sparse)."""
     if isinstance(doc, Topology):
         doc = doc.document
+    if doc["kind"] == KIND_SPARSE_NETWORK:
+        shape = doc.get("image_shape")
+        rows = [[layer["index"], c, i, *(_pixel(int(i), shape) if layer["index"] == 0 else (None, None)), float(w)]
+                for layer in doc["layers"] for c, i, w in layer["weights"]]
+        return ["layer", "neuron", "input", "pixel_row", "pixel_col", "weight"], rows
     if doc["kind"] == KIND_RF_NETWORK:
         rows = [[layer["index"], j, r, float(res["frequency_ghz"]), float(res["comb_position"]), res["sign"],
                  res["attached_input"], res.get("pixel_row"), res.get("pixel_col"), float(res["coupling_v_per_uw"])]
@@ -786,6 +813,82 @@ def _load_sparse(doc: dict, n_inputs: int, n_classes: int, config: RunConfig) ->
                                        budget=budget if budget in BUDGET_SHAPES else "per-output")
 
 
+def _layer_matrix(where: str, triplets: list, n_out: int, n_in: int) -> torch.Tensor:
+    """The (n_out, n_in) weight matrix of [row, column, value] triplets, checked."""
+    weight = torch.zeros(n_out, n_in, dtype=torch.float32)
+    seen = set()
+    for t, (c, i, w) in enumerate(triplets):
+        if c >= n_out:
+            raise _Problem(f"{where}weights[{t}] neuron index is {c}, out of range (must be < {n_out})")
+        if i >= n_in:
+            raise _Problem(f"{where}weights[{t}] input index is {i}, out of range (must be < {n_in})")
+        if (c, i) in seen:
+            raise _Problem(f"{where}weights lists the weight of neuron {c}, input {i} twice")
+        seen.add((c, i))
+        weight[int(c), int(i)] = float(w)
+    return weight
+
+
+def _load_sparse_network(doc: dict, n_inputs: int, n_classes: int, config: RunConfig) -> PerceptronModel:
+    from .baselines.masked import BUDGET_SHAPES
+    from .baselines.mlp import DenseMLP, PrunedMLP, RigLMLP
+    from .models import get_spec
+
+    sizes = [int(n) for n in doc["layer_sizes"]]
+    ks = [int(k) for k in doc["layer_ks"]]
+    if sizes[0] != n_inputs or sizes[-1] != n_classes:
+        raise _Problem(f"layer_sizes {sizes} must start with n_inputs = {n_inputs} and end with n_classes = "
+                       f"{n_classes}")
+    _count("layer_ks", ks, len(sizes) - 1, "one per layer")
+    _count("layers", doc["layers"], len(sizes) - 1, "one per layer")
+    if tuple(config.hidden) != tuple(sizes[1:-1]):
+        raise _Problem(f"its run config has hidden layers {list(config.hidden)} but the file holds layers {sizes}")
+    spec = get_spec(doc["model"])
+    budget = find_setting(doc["config"], "budget")
+    budget = budget if budget in BUDGET_SHAPES else "per-output"
+    hidden = tuple(sizes[1:-1])
+    with torch.random.fork_rng(devices=[]):  # a throw-away initial state, replaced below
+        if not spec.uses_k:
+            model = DenseMLP(n_inputs, n_classes, hidden)
+        else:
+            mlp_class = {"prune": PrunedMLP, "rigl": RigLMLP}.get(doc["model"])
+            if mlp_class is None:
+                raise _Problem(f"model {doc['model']!r} has no multilayer version")
+            for l, (k, fan_in) in enumerate(zip(ks, sizes)):
+                if not 1 <= k <= fan_in:
+                    raise _Problem(f"layer_ks[{l}] is {k}, outside 1 to the layer's {fan_in} inputs")
+            model = mlp_class(n_inputs, n_classes, hidden, tuple(ks), budget)
+    rebuilt = []
+    for l, layer in enumerate(doc["layers"]):
+        where = f"layers[{l}]."
+        if layer.get("index", l) != l:
+            raise _Problem(f"layers[{l}].index is {layer['index']} where {l} was expected")
+        n_in, n_out = sizes[l], sizes[l + 1]
+        if n_in * n_out > MAX_WEIGHTS:
+            raise _Problem(f"layer {l} ({n_out} x {n_in}) is larger than the {MAX_WEIGHTS:,} weights this version "
+                           f"handles")
+        _count(f"{where}bias", layer["bias"], n_out, "one per neuron of the layer")
+        weight = _layer_matrix(where, layer["weights"], n_out, n_in)
+        if "nonzero_weights" in layer and layer["nonzero_weights"] != len(layer["weights"]):
+            raise _Problem(f"{where}nonzero_weights is {layer['nonzero_weights']} but it lists "
+                           f"{len(layer['weights'])} weights")
+        bias = torch.tensor(layer["bias"], dtype=torch.float32)
+        layer_class = type(model.layers[l])
+        if not spec.uses_k:
+            rebuilt.append(layer_class.from_state(weight, bias))
+            continue
+        k = ks[l]
+        active = int((weight != 0).sum(dim=1).max()) if budget == "per-output" else int((weight != 0).sum())
+        allowed = k if budget == "per-output" else k * n_out
+        if active > allowed:
+            raise _Problem(f"{where}weights hold {active} non-zero weights "
+                           f"{'for one neuron' if budget == 'per-output' else 'in the layer'}, more than its "
+                           f"budget of {allowed}")
+        rebuilt.append(layer_class.from_state(weight, weight != 0, bias, k=k, budget=budget))
+    model.layers = torch.nn.ModuleList(rebuilt)
+    return model.eval()
+
+
 def _topology(doc: Any) -> Topology:
     version = _envelope(doc)
     for v in range(version, FORMAT_VERSION):
@@ -807,6 +910,8 @@ def _topology(doc: Any) -> Topology:
         model = _load_rf(doc, n_inputs, n_classes, shape, config)
     elif doc["kind"] == KIND_RF_NETWORK:
         model = _load_rf_network(doc, n_inputs, n_classes, shape, config)
+    elif doc["kind"] == KIND_SPARSE_NETWORK:
+        model = _load_sparse_network(doc, n_inputs, n_classes, config)
     else:
         model = _load_sparse(doc, n_inputs, n_classes, config)
     return Topology(kind=doc["kind"], model_name=doc["model"], model=model, dataset=doc["dataset"],
@@ -847,14 +952,14 @@ SCHEMA_TEXT = r"""{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "urn:rfexplorer:topology-format:3",
   "title": "rfexplorer topology file, format version 3",
-  "description": "A trained network (RF spintronic perceptron, multilayer RF network, or sparse/dense single-layer baseline) with its metadata. This schema checks structure, types and ranges; the cross-checks between fields (list lengths against n_inputs, n_classes and resonators_per_chain, frequencies against comb positions, chain signs against the parity, ...) are described in topology-format.md and done by rfexplorer's reader. Strict JSON only: NaN and Infinity are not numbers.",
+  "description": "A trained network (RF spintronic perceptron, multilayer RF network, sparse/dense single-layer baseline, or multilayer software network) with its metadata. This schema checks structure, types and ranges; the cross-checks between fields (list lengths against n_inputs, n_classes and resonators_per_chain, frequencies against comb positions, chain signs against the parity, ...) are described in topology-format.md and done by rfexplorer's reader. Strict JSON only: NaN and Infinity are not numbers.",
   "type": "object",
   "required": ["format", "format_version", "kind", "model", "dataset", "n_inputs", "n_classes", "class_names",
                "image_shape", "config", "versions"],
   "properties": {
     "format": {"const": "rfexplorer-topology"},
     "format_version": {"const": 3},
-    "kind": {"enum": ["rf-perceptron", "sparse-perceptron", "rf-network"]},
+    "kind": {"enum": ["rf-perceptron", "sparse-perceptron", "rf-network", "sparse-network"]},
     "model": {
       "description": "Registered model name (rf, rf-input, rf-frozen, dense, prune, random, rigl, set, ...); the reader checks that it exists and belongs to the kind's family.",
       "type": "string", "minLength": 1
@@ -909,11 +1014,11 @@ SCHEMA_TEXT = r"""{
       "description": "Resonators per chain of every layer, first to last.",
       "type": "array", "minItems": 2, "items": {"type": "integer", "minimum": 1, "maximum": 1000000}
     },
-    "layers": {"type": "array", "minItems": 2, "items": {"$ref": "#/$defs/layer"}},
+    "layers": {"description": "One entry per layer, first to last.", "type": "array", "minItems": 2},
 
     "bias": {"type": "array", "minItems": 1, "items": {"type": "number"}},
     "weights": {"type": "array", "items": {"$ref": "#/$defs/weight"}},
-    "weights_columns": {"const": ["class", "input", "weight"]},
+    "weights_columns": {"enum": [["class", "input", "weight"], ["neuron", "input", "weight"]]},
     "nonzero_weights": {"type": "integer", "minimum": 0}
   },
   "additionalProperties": false,
@@ -935,7 +1040,20 @@ SCHEMA_TEXT = r"""{
         "required": ["layer_sizes", "layer_ks", "physics", "readout", "layers"],
         "properties": {
           "bias": {"not": {}}, "weights": {"not": {}}, "weights_columns": {"not": {}}, "nonzero_weights": {"not": {}},
-          "resonators_per_chain": {"not": {}}, "inputs": {"not": {}}, "chains": {"not": {}}
+          "resonators_per_chain": {"not": {}}, "inputs": {"not": {}}, "chains": {"not": {}},
+          "layers": {"items": {"$ref": "#/$defs/layer"}}
+        }
+      }
+    },
+    {
+      "if": {"properties": {"kind": {"const": "sparse-network"}}, "required": ["kind"]},
+      "then": {
+        "required": ["layer_sizes", "layer_ks", "layers"],
+        "properties": {
+          "bias": {"not": {}}, "weights": {"not": {}}, "nonzero_weights": {"not": {}},
+          "resonators_per_chain": {"not": {}}, "physics": {"not": {}}, "readout": {"not": {}}, "inputs": {"not": {}},
+          "chains": {"not": {}}, "units": {"not": {}},
+          "layers": {"items": {"$ref": "#/$defs/sparse_layer"}}
         }
       }
     },
@@ -1063,8 +1181,20 @@ SCHEMA_TEXT = r"""{
       },
       "additionalProperties": false
     },
+    "sparse_layer": {
+      "description": "One layer of a sparse-network: its biases and non-zero weights as [neuron, input, weight].",
+      "type": "object",
+      "required": ["bias", "weights"],
+      "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "bias": {"type": "array", "minItems": 1, "items": {"type": "number"}},
+        "weights": {"type": "array", "items": {"$ref": "#/$defs/weight"}},
+        "nonzero_weights": {"type": "integer", "minimum": 0}
+      },
+      "additionalProperties": false
+    },
     "weight": {
-      "description": "[class, input, weight] of one non-zero weight.",
+      "description": "[class (or neuron), input, weight] of one non-zero weight.",
       "type": "array",
       "prefixItems": [
         {"type": "integer", "minimum": 0},

@@ -256,3 +256,27 @@ def test_compiled_weight_build_matches_the_exact_one(phi, train_inputs):
         assert float((a - b).abs().max() / a.abs().max()) < 1e-5, name
     if not train_inputs:
         assert layers[1].input_comb.grad is None
+
+
+@pytest.mark.parametrize("model, budget", [("dense", "per-output"), ("prune", "per-output"), ("rigl", "global")])
+def test_multilayer_software_networks_round_trip_exactly(model, budget, mini, tmp_path):
+    cfg = RunConfig(model=model, hidden=(16,), resonators_per_chain=12, layer_resonators=(8,), epochs=1, seed=1,
+                    budget=budget)
+    result = run_training(cfg, dataset=mini)
+    json_path, csv_path = export_result(result, tmp_path / "mlp.json", dataset=mini)
+    doc = json.loads(json_path.read_text())
+    assert doc["kind"] == "sparse-network" and doc["layer_sizes"] == [784, 16, 10]
+    assert sum(layer["nonzero_weights"] for layer in doc["layers"]) == result.synapses
+    topo = load_topology(json_path)
+    x = mini.test_x[:300]
+    with torch.no_grad():
+        assert torch.equal(topo.model(x), result.model(x))
+    assert evaluate_topology(topo, mini) == result.test_accuracy
+    assert csv_path.read_text().splitlines()[0] == "layer,neuron,input,pixel_row,pixel_col,weight"
+    if model != "dense":  # a weight beyond the budget is refused
+        doc["layers"][0]["weights"].append([0, 783 if [0, 783] not in [w[:2] for w in doc["layers"][0]["weights"]]
+                                            else 782, 0.5])
+        doc["layers"][0]["nonzero_weights"] += 1
+        if budget == "per-output":
+            with pytest.raises(ValueError, match="more than its budget of 12"):
+                topology_from_document(doc)
