@@ -43,7 +43,9 @@ def test_short_run_updates_all_views_live(window, qtbot, set_controls):
     assert any(p is not None for p in live_points)
     assert window.sparsity.live_position() is None
     assert window.sparsity.n_points() == 1
-    # history: the live trace and one test-accuracy marker per epoch
+    # history: the live trace and one test-accuracy marker per epoch. The views redraw the latest snapshot from
+    # a timer, so the run's last snapshot is drawn at the next tick after run_finished, not necessarily before.
+    qtbot.waitUntil(lambda: len(window.history.data()["test"]) == len(result.history), timeout=5_000)
     hist = window.history.data()
     assert len(hist["train"]) >= 2 and np.allclose(hist["test"], [100 * h[3] for h in result.history])
     assert window.progress.value() == 1000 and "Epoch 2/2" in window.progress.format()
