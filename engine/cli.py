@@ -114,14 +114,6 @@ def _k_value(text: str) -> int:
     return _positive_int(text)  # the upper bound (N inputs) is checked against the dataset
 
 
-def _k_values(text: str) -> list:
-    """``K`` or ``K1,K2,...``: one K for every layer, or one per layer."""
-    parts = [p for p in text.replace(",", " ").split()]
-    if not parts:
-        raise argparse.ArgumentTypeError("expected K or a comma-separated list of K, one per layer")
-    return [_k_value(p) for p in parts]
-
-
 def _hidden_sizes(text: str) -> list:
     """``H1[,H2...]``: hidden layer sizes, each >= 1."""
     out = []
@@ -182,7 +174,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None
     if single:
         g.add_argument("--model", choices=list_models(), default=None, help="model to train (default: rf)")
         k = g.add_mutually_exclusive_group()
-        k.add_argument("-K", "--resonators-per-chain", dest="k", type=_k_values, default=None, metavar="K",
+        k.add_argument("-K", "--resonators-per-chain", dest="k", type=_csv_list(_k_value), default=None,
+                       metavar="K",
                        help="resonators per chain = weights per class, 1..N inputs (default: 10); with "
                             "--hidden, one value per layer (-K 30,100) or one for all")
         k.add_argument("--sparsity", type=_finite_float, default=None, metavar="PCT",

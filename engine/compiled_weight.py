@@ -2,7 +2,8 @@
 
 The eager build (engine.chain_layer._ChainWeight) evaluates W_cn = sum_k a_ck L(x_ckn) and its gradients in a
 dozen tensor passes over the (C, K, N) block. Here the same formula is written as two plain functions,
-forward (the sum over k) and backward (the sums over n and over (c, k)), and ``torch.compile`` turns each
+forward (the sum over k) and backward (the sums over n and over (c, k)), calling the lineshape and its
+derivative of engine.physics, and ``torch.compile`` turns each
 into one loop nest that keeps x, L and dL/dx in registers. Same physics and same float32 arithmetic up to
 the order of the sums; the tests compare it with the eager build.
 
@@ -13,7 +14,6 @@ Every layer shape is compiled once per process (``dynamic=False``): the batch si
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 
@@ -21,35 +21,31 @@ from . import physics
 
 
 def _forward(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor,
-             cos_phi: float, sin_phi: float) -> torch.Tensor:
+             phi: float) -> torch.Tensor:
     x = physics.detuning(f_in.view(1, 1, -1), f_res.unsqueeze(-1), alpha.unsqueeze(-1))
-    inv = 1.0 / (1.0 + x * x)
-    lv = (2.0 * cos_phi * x + sin_phi) * inv
-    return (lv * amp.unsqueeze(-1)).sum(dim=1)
+    return (physics.lineshape(x, phi) * amp.unsqueeze(-1)).sum(dim=1)
 
 
-def _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, cos_phi, sin_phi):
+def _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, phi):
     """(dLoss/dx (C, K, N), dx/df (C, K), dx/df_r / f (C, K))."""
     a, b = physics.detuning_partials(f_res, alpha)  # dx/df = a, dx/df_r = f * b
     x = (f_in.view(1, 1, -1) - f_res.unsqueeze(-1)) * a.unsqueeze(-1)
-    d = 1.0 / (1.0 + x * x)
-    dl = (2.0 * cos_phi * (2.0 * d - 1.0) - 2.0 * sin_phi * x * d) * d  # dL/dx
-    return dl * amp.unsqueeze(-1) * grad_w.unsqueeze(1), a, b
+    return physics.lineshape_derivative(x, phi) * amp.unsqueeze(-1) * grad_w.unsqueeze(1), a, b
 
 
 def _backward(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor, grad_w: torch.Tensor,
-              cos_phi: float, sin_phi: float) -> tuple[torch.Tensor, torch.Tensor]:
+              phi: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients for the resonances and the inputs."""
-    g, a, b = _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, cos_phi, sin_phi)
+    g, a, b = _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, phi)
     grad_fr = (g * f_in.view(1, 1, -1)).sum(dim=-1) * b
     grad_fin = (g * a.unsqueeze(-1)).sum(dim=(0, 1))
     return grad_fr, grad_fin
 
 
 def _backward_resonances(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor,
-                         grad_w: torch.Tensor, cos_phi: float, sin_phi: float) -> torch.Tensor:
+                         grad_w: torch.Tensor, phi: float) -> torch.Tensor:
     """The gradient for the resonances only (fixed inputs: one reduction, over the inputs)."""
-    g, _a, b = _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, cos_phi, sin_phi)
+    g, _a, b = _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, phi)
     return (g * f_in.view(1, 1, -1)).sum(dim=-1) * b
 
 
@@ -67,17 +63,17 @@ class CompiledChainWeight(torch.autograd.Function):
     def forward(ctx, f_in, f_res, alpha, amplitude, phi):
         fwd = _kernels()[0]
         ctx.save_for_backward(f_in, f_res, alpha, amplitude)
-        ctx.trig = (math.cos(phi), math.sin(phi))
-        return fwd(f_in, f_res, alpha, amplitude, *ctx.trig)
+        ctx.phi = float(phi)
+        return fwd(f_in, f_res, alpha, amplitude, ctx.phi)
 
     @staticmethod
     def backward(ctx, grad_w):
         _, both, resonances_only = _kernels()
         f_in, f_res, alpha, amplitude = ctx.saved_tensors
         if ctx.needs_input_grad[0]:
-            grad_fr, grad_fin = both(f_in, f_res, alpha, amplitude, grad_w.contiguous(), *ctx.trig)
+            grad_fr, grad_fin = both(f_in, f_res, alpha, amplitude, grad_w.contiguous(), ctx.phi)
             return grad_fin, grad_fr, None, None, None
-        return None, resonances_only(f_in, f_res, alpha, amplitude, grad_w.contiguous(), *ctx.trig), None, None, None
+        return None, resonances_only(f_in, f_res, alpha, amplitude, grad_w.contiguous(), ctx.phi), None, None, None
 
 
 def available() -> bool:

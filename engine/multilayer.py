@@ -120,29 +120,23 @@ class RFNetwork(PerceptronModel):
 
     # --- forward ----------------------------------------------------------------------------------------------
     def hidden_current(self, layer: int, v: torch.Tensor) -> torch.Tensor:
-        """The STNO currents (µA) of hidden layer ``layer`` for its chain voltages v (B, H)."""
-        g = self.g_m(layer)
-        drive = (v + self.stno.v_bias) * (1000.0 * g) + self.stno.i_th_ua * self.hidden_bias[layer]
-        return drive.clamp(self.stno.i_th_ua, self.stno.clamp_ratio * self.stno.i_th_ua)
+        """The STNO currents (µA) of hidden layer ``layer`` for its chain voltages v (B, H, ...): chains on
+        dimension 1, any trailing dimensions (candidate voltages of a plasticity round) broadcast."""
+        bias = self.hidden_bias[layer].view(-1, *([1] * (v.dim() - 2)))
+        return physics.stno_current_ua(v + self.stno.v_bias, self.g_m(layer), self.stno, self.stno.i_th_ua * bias)
 
     def activation(self, layer: int, v: torch.Tensor) -> torch.Tensor:
         """Power (µW) the STNOs of hidden layer ``layer`` emit for chain voltages v."""
         return physics.stno_power_uw(self.hidden_current(layer, v), self.stno)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.params.p_max_uw * x
-        keep = self.training and bool(self.plasticity)
-        for l, layer in enumerate(self.layers):
-            w = layer.weight()
-            if keep and w.requires_grad:
-                w.retain_grad()
-                self._weights[l] = w
-            v = layer(p, weight=w)
-            if l < len(self.hidden_bias):
-                p = self.activation(l, v)
-            else:
-                return self.gain * v + self.bias
-        raise AssertionError("unreachable")
+        weights = self.layer_weights()
+        if self.training and self.plasticity:  # the plasticity of each layer sums dLoss/dW over batches
+            for l, w in enumerate(weights):
+                if w.requires_grad:
+                    w.retain_grad()
+                    self._weights[l] = w
+        return self.scores_from(0, self.params.p_max_uw * x, weights)
 
     @torch.no_grad()
     def layer_inputs(self, x: torch.Tensor, layer: int) -> torch.Tensor:

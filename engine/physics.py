@@ -358,10 +358,11 @@ def effective_weight(f_in: torch.Tensor, f_res: torch.Tensor, params: DevicePara
 # Spin-torque nano-oscillator neurons (hidden layers)
 # ---------------------------------------------------------------------------------------------------------
 
-def stno_current_ua(v: torch.Tensor, g_m: torch.Tensor | float, stno: STNOParams) -> torch.Tensor:
-    """DC current (µA) driven into an STNO by a chain voltage v (V, bias included): g_m (µA/mV) * 1000 v,
-    clamped to [I_th, clamp_ratio * I_th]."""
-    return (v * (1000.0 * g_m)).clamp(stno.i_th_ua, stno.clamp_ratio * stno.i_th_ua)
+def stno_current_ua(v: torch.Tensor, g_m: torch.Tensor | float, stno: STNOParams,
+                    bias_ua: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """DC current (µA) driven into an STNO by a chain voltage v (V, voltage bias included): g_m (µA/mV) * 1000 v
+    plus a bias current ``bias_ua``, clamped to [I_th, clamp_ratio * I_th]."""
+    return (v * (1000.0 * g_m) + bias_ua).clamp(stno.i_th_ua, stno.clamp_ratio * stno.i_th_ua)
 
 
 def stno_power_uw(i_ua: torch.Tensor, stno: STNOParams) -> torch.Tensor:

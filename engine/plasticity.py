@@ -406,15 +406,6 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         super().__init__(model, params, context, target=target, input_jumps=input_jumps and layer == 0)
         self.layer = layer
 
-    def _powers(self, v: torch.Tensor, chain_idx: torch.Tensor) -> torch.Tensor:
-        """STNO powers for voltages v (S, h, ...) of the chains ``chain_idx`` (h,) of this layer."""
-        model, stno = self.model, self.model.stno
-        g = model.g_m(self.layer)
-        b = model.hidden_bias[self.layer][chain_idx].view(1, -1, *([1] * (v.dim() - 2)))
-        i = ((v + stno.v_bias) * (1000.0 * g) + stno.i_th_ua * b).clamp(stno.i_th_ua,
-                                                                       stno.clamp_ratio * stno.i_th_ua)
-        return physics.stno_power_uw(i, stno)
-
     def _jacobian(self, h: torch.Tensor) -> torch.Tensor:
         """d(scores)/d(h) per sample (S, H, C) for this layer's STNO powers h (S, H)."""
         model = self.model
@@ -454,7 +445,6 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         cand = (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(s, n_chains, 2, n_cand)
         cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(s, n_chains, n_drop, n_cand))
         open_ = self._reachable(sites, drop, slot)  # (H, D, T): limited tuning ranges allow fewer sites
-        all_chains = torch.arange(n_chains, device=self.device)
         moved = 0
         for _ in range(max_moves):
             base = torch.nn.functional.cross_entropy(scores, y)
@@ -463,7 +453,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             resid[torch.arange(s, device=self.device), y] -= 1.0
             dl_dh = torch.einsum("shc,sc->sh", jac, resid) / s  # (S, H)
             v_new = (v.unsqueeze(-1) - contrib).unsqueeze(-1) + cand_for  # (S, H, D, T)
-            dh = self._powers(v_new, all_chains) - h.view(s, -1, 1, 1)
+            dh = model.activation(layer, v_new) - h.view(s, -1, 1, 1)
             guess = torch.einsum("sh,shdt->hdt", dl_dh, dh).masked_fill(~open_, float("inf"))
             pick = guess.reshape(n_chains, -1).argmin(dim=1)  # (H,): each chain's most promising swap
             # the exact sampled loss of that swap, chain by chain: (S, H, C)

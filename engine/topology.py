@@ -717,11 +717,8 @@ def _load_rf(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig)
                                    alpha_r=alpha_r, k_sd_r=k_sd_r, rf_params=rf_params)
 
 
-def _load_rf_network(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig):
-    from .multilayer import RFNetwork
-    from .rf_perceptron import RFParams
-
-    params = _device_params(doc["physics"])
+def _layer_shape(doc: dict, n_inputs: int, n_classes: int) -> tuple[list, list]:
+    """(layer_sizes, layer_ks) of a multilayer document, checked against n_inputs, n_classes and each other."""
     sizes = [int(n) for n in doc["layer_sizes"]]
     ks = [int(k) for k in doc["layer_ks"]]
     if sizes[0] != n_inputs or sizes[-1] != n_classes:
@@ -729,6 +726,15 @@ def _load_rf_network(doc: dict, n_inputs: int, n_classes: int, shape, config: Ru
                        f"{n_classes}")
     _count("layer_ks", ks, len(sizes) - 1, "one per layer")
     _count("layers", doc["layers"], len(sizes) - 1, "one per layer")
+    return sizes, ks
+
+
+def _load_rf_network(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig):
+    from .multilayer import RFNetwork
+    from .rf_perceptron import RFParams
+
+    params = _device_params(doc["physics"])
+    sizes, ks = _layer_shape(doc, n_inputs, n_classes)
     for l, (k, fan_in) in enumerate(zip(ks, sizes)):
         if k > fan_in:
             raise _Problem(f"layer_ks[{l}] is {k}, more than the layer's {fan_in} inputs")
@@ -834,13 +840,7 @@ def _load_sparse_network(doc: dict, n_inputs: int, n_classes: int, config: RunCo
     from .baselines.mlp import DenseMLP, PrunedMLP, RigLMLP
     from .models import get_spec
 
-    sizes = [int(n) for n in doc["layer_sizes"]]
-    ks = [int(k) for k in doc["layer_ks"]]
-    if sizes[0] != n_inputs or sizes[-1] != n_classes:
-        raise _Problem(f"layer_sizes {sizes} must start with n_inputs = {n_inputs} and end with n_classes = "
-                       f"{n_classes}")
-    _count("layer_ks", ks, len(sizes) - 1, "one per layer")
-    _count("layers", doc["layers"], len(sizes) - 1, "one per layer")
+    sizes, ks = _layer_shape(doc, n_inputs, n_classes)
     if tuple(config.hidden) != tuple(sizes[1:-1]):
         raise _Problem(f"its run config has hidden layers {list(config.hidden)} but the file holds layers {sizes}")
     spec = get_spec(doc["model"])
