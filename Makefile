@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 OUT    ?= results/reference
 
-.PHONY: venv run test bench reproduce reproduce-quick reproduce-multilayer screenshots clean
+.PHONY: venv run test bench reproduce reproduce-quick reproduce-multilayer reproduce-hardware screenshots clean
 
 # Create .venv once and (re)install the project in editable mode when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -38,6 +38,12 @@ reproduce-multilayer: venv
 	$(VENV)/bin/rfexplorer-cli sweep --multilayer --dataset mnist --data-dir $(DATA) --out $(ML_OUT)/mnist
 	$(VENV)/bin/rfexplorer-cli sweep --multilayer --dataset drones --out $(ML_OUT)/drones
 	$(PY) -m rfexplorer.network_figure $(ML_OUT)/multilayer.png $(ML_OUT)/mnist/sweep.json $(ML_OUT)/drones/sweep.json
+
+# What an RF chip needs: rf and rf-input at K = 10 against tuning range, bits, jitter and spread (about 40 min).
+HW_OUT ?= results/hardware
+reproduce-hardware: venv
+	$(VENV)/bin/rfexplorer-cli hardware-study --data-dir $(DATA) --out $(HW_OUT)
+	$(PY) -m rfexplorer.hardware_figure $(HW_OUT)/hardware.json $(HW_OUT)/hardware.png
 
 reproduce-quick: venv
 	$(VENV)/bin/rfexplorer-cli sweep --quick --out results/quick

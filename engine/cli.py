@@ -320,6 +320,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar on stderr (it is drawn only when stderr is a terminal)")
+
+    p = sub.add_parser("hardware-study", help="what an RF chip needs: accuracy against tuning range, bits, jitter "
+                                              "and spread, for the three training regimes",
+                       description="The README's hardware study (make reproduce-hardware): rf and rf-input at K = 10 "
+                                   "trained and evaluated at every level of tuning range, tuning bits, frequency "
+                                   "jitter (ideal and aware) and uncalibrated fabrication spread (ideal, aware and "
+                                   "in-situ). Writes rows.jsonl (resumable), hardware.json, hardware.csv and "
+                                   "hardware_tables.md into --out.")
+    p.add_argument("--quick", action="store_true",
+                   help="mnist-mini, 3 epochs, seeds 0,1 and fewer levels (minutes; for trying it out)")
+    p.add_argument("--out", default="hardware-results", metavar="DIR", help="output folder (default: hardware-results)")
+    p.add_argument("--dataset", default=None, metavar="NAME|FILE", help="dataset (default: mnist; --quick: mnist-mini)")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="data folder (see train --help)")
+    p.add_argument("--models", type=_csv_list(_model_name), default=None, metavar="LIST",
+                   help="comma-separated RF models (default: rf,rf-input)")
+    p.add_argument("--seeds", type=_csv_list(_nonneg_int), default=None, metavar="LIST", help="comma-separated seeds")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default 10; --quick: 3)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: usable cores)")
+    p.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar on stderr (it is drawn only when stderr is a terminal)")
     return parser
 
 
@@ -812,8 +833,84 @@ def cmd_robustness(args) -> int:
     return EXIT_OK
 
 
+def cmd_hardware_study(args) -> int:
+    from dataclasses import replace
+
+    from .hardware_study import ROWS_FILE, StudySpec, run_study
+    from .models import get_spec
+    from .progress import CancelToken
+    from .progress_bar import ProgressBar
+
+    spec = StudySpec.quick() if args.quick else StudySpec()
+    changes: dict = {"workers": args.workers or _usable_cores()}
+    if args.dataset:
+        changes["dataset"] = args.dataset
+    if args.data_dir is not None:
+        changes["data_dir"] = args.data_dir
+    if args.models:
+        for m in args.models:
+            if not get_spec(m).is_rf:
+                raise CliError(f"the hardware study needs RF models ({m} has no resonators)")
+        changes["models"] = tuple(dict.fromkeys(args.models))
+    if args.seeds is not None:
+        changes["seeds"] = tuple(dict.fromkeys(args.seeds))
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    spec = replace(spec, **changes)
+    n_jobs = len(spec.jobs())
+    _set_threads(1)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"the output folder {out_dir} is a file")
+    _info(f"hardware study: {n_jobs} training runs ({', '.join(spec.models)}, K = {spec.resonators_per_chain}, "
+          f"seeds {', '.join(map(str, spec.seeds))}) on {spec.dataset}, {spec.epochs} epoch(s), "
+          f"{min(spec.workers, n_jobs)} worker(s); rows go to {out_dir / ROWS_FILE} as they finish")
+    start = time.perf_counter()
+    state = {"n": 0, "total": n_jobs, "bar": None}
+
+    def on_plan(total: int, done: int) -> None:
+        state["n"], state["total"] = done, total
+        if done:
+            _info(f"resuming: {done} of {total} runs already done in {out_dir / ROWS_FILE}")
+        state["bar"] = ProgressBar(total, desc="hardware study", unit="run", initial=done, quiet=args.quiet)
+
+    def on_result(row: dict) -> None:
+        state["n"] += 1
+        acc = row.get("test_accuracy")
+        status = f"{100 * acc:6.2f} %" if acc is not None else f"FAILED: {row.get('error')}"
+        what = f"{row['model']:<9} {row['part']:<15} {row['level']!s:<7} seed {row['seed']}"
+        bar = state["bar"]
+        if bar is not None and bar.enabled:
+            bar.update(1, postfix=f"{what}: {status.strip()}")
+        else:
+            _info(f"[{state['n']:>{len(str(state['total']))}}/{state['total']}] {what}  {status}  "
+                  f"{float(row.get('train_seconds') or 0.0):.1f} s")
+
+    token = CancelToken()
+    with _cancel_on_sigint(token):
+        try:
+            doc = run_study(spec, out_dir=out_dir, on_result=on_result, cancel=token, on_plan=on_plan)
+        finally:
+            if state["bar"] is not None:
+                state["bar"].close()
+    elapsed = time.perf_counter() - start
+    if doc["runs"]:
+        _info(f"wrote {out_dir / 'hardware.json'}, {out_dir / 'hardware.csv'}, {out_dir / 'hardware_tables.md'} "
+              f"({doc['runs']} runs, {elapsed:.0f} s)")
+    if token.is_set():
+        _info(f"interrupted after {doc['runs']} of {n_jobs} runs" + (" (partial results written)" if doc["runs"] else ""))
+        raise Interrupted
+    if args.json:
+        print(json.dumps({"out": str(out_dir), "runs": doc["runs"], "seconds": round(elapsed, 1),
+                          "verdicts": doc["verdicts"], "conclusion": doc["conclusion"]}), flush=True)
+    else:
+        print(doc["tables"] + "\n" + doc["verdict_text"], flush=True)
+    return EXIT_OK
+
+
 COMMANDS = {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "sweep": cmd_sweep,
-            "models": cmd_models, "robustness": cmd_robustness}
+            "models": cmd_models, "robustness": cmd_robustness,
+            "hardware-study": cmd_hardware_study}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

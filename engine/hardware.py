@@ -74,12 +74,14 @@ def _set_device(model: torch.nn.Module, params: DeviceParams, generator: torch.G
 
 
 def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, knob: str, values: Sequence[Any],
-               repeats: int, *, seed: int = 0, on_eval: Optional[Callable[[Any, int, float], None]] = None
-               ) -> list[dict]:
+               repeats: int, *, seed: int = 0, on_eval: Optional[Callable[[Any, int, float], None]] = None,
+               fixed: Optional[dict] = None) -> list[dict]:
     """Accuracy of a trained RF ``model`` on (x, y) for each value of device setting ``knob``: ``repeats``
     evaluations per value, evaluation r on a fresh chip and noise drawn from a generator seeded with
     ``seed + r`` (the same draws at every value). Returns one row per value: knob, value, mean, std (sample
-    std, 0 for one repeat), n, accuracies. The model is left as it was (device settings and chip)."""
+    std, 0 for one repeat), n, accuracies. ``fixed`` ({DeviceParams field: value}) changes other device settings
+    at every value, e.g. ``{"calibrated": False}`` for a spread study of uncalibrated chips. The model is left as
+    it was (device settings and chip)."""
     from .training import accuracy
 
     layers = chain_layers(model)
@@ -90,6 +92,7 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, knob: s
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1 (got {repeats})")
     base: DeviceParams = model.params
+    nominal = dataclasses.replace(base, **dict(fixed)) if fixed else base
     saved = [(layer.params, layer.alpha_r, layer.k_sd_r, layer.freq_eps_r, layer.freq_eps_in) for layer in layers]
     saved_state = model.generator.get_state()
     was_training = model.training
@@ -97,7 +100,7 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, knob: s
     rows = []
     try:
         for value in values:
-            params = dataclasses.replace(base, **{name: value})
+            params = dataclasses.replace(nominal, **{name: value})
             accs = []
             for r in range(repeats):
                 model.generator.manual_seed(int(seed) + r)  # chips first, then the read-out noise

@@ -586,7 +586,11 @@ def _sigint_ignored_in_children():
         signal.signal(signal.SIGINT, previous)
 
 
-def _run_pool(spec: SweepSpec, jobs: list[RunConfig], dataset, deliver, cancel) -> None:
+def _run_pool(spec: SweepSpec, jobs: list, dataset, deliver, cancel, run_job: Callable = None) -> None:
+    """Run ``jobs`` in a spawned process pool, ``deliver``-ing each row in this thread as it comes.
+    ``run_job(job) -> row`` runs in a worker (a module-level function; default: train one RunConfig); it reads
+    the worker's dataset and cancel event from this module (set by ``_worker_init``)."""
+    run_job = _worker_run if run_job is None else run_job
     ctx = multiprocessing.get_context(SPAWN_METHOD)
     stop = ctx.Event()
     workers = min(spec.workers, len(jobs))
@@ -602,7 +606,7 @@ def _run_pool(spec: SweepSpec, jobs: list[RunConfig], dataset, deliver, cancel) 
                 pending.clear()
             while pending and len(running) < workers:
                 with _sigint_ignored_in_children():
-                    running.add(pool.submit(_worker_run, pending.pop(0)))
+                    running.add(pool.submit(run_job, pending.pop(0)))
             if not running:
                 break
             done, running = cf.wait(running, timeout=0.2, return_when=cf.FIRST_COMPLETED)

@@ -117,6 +117,22 @@ def save_canvas(glw, out_png_path: str | os.PathLike) -> Path:
     return out
 
 
+def run_figure_tool(render, usage: str, argv: Optional[Sequence[str]] = None) -> int:
+    """The command line of a figure module that reads one JSON file and writes one PNG: ``render(json, png)``
+    runs offscreen; exit 0 printing the PNG's path, or 2 with one line on stderr."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print(f"usage: {usage}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        print(render(args[0], args[1]))
+    except (FigureError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.PathLike,
                      title: Optional[str] = None, size: tuple[int, int] = FIGURE_SIZE) -> Path:
     """Render accuracy vs % synapses removed (mean ± std per model) to a PNG, offscreen. Returns the path.

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .figures import FOREGROUND, light_canvas, save_canvas, style_plot
+from .figures import FOREGROUND, light_canvas, run_figure_tool, save_canvas, style_plot
 
 FIGURE_SIZE = (900, 560)
 
@@ -67,17 +67,7 @@ def render_robustness_png(json_path: str | os.PathLike, out_png_path: str | os.P
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2:
-        print("usage: python -m rfexplorer.robustness_figure ROBUSTNESS.json OUT.png", file=sys.stderr)
-        return 2
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    try:
-        print(render_robustness_png(args[0], args[1]))
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_figure_tool(render_robustness_png, "python -m rfexplorer.robustness_figure ROBUSTNESS.json OUT.png", argv)
 
 
 if __name__ == "__main__":
