@@ -141,6 +141,16 @@ class RFChainLayer(nn.Module):
             return self.comb_range
         return getattr(self, f"{which}_lo"), getattr(self, f"{which}_hi")
 
+    @torch.no_grad()
+    def resonator_bounds_ghz(self):
+        """Each resonator's reachable band for snapshots: a (C, K, 2) float32 numpy copy of the (lowest,
+        highest) frequency (GHz) of its tuning range; None when the range is unlimited (every resonator then
+        reaches the band plus the tuning margin)."""
+        if self.resonator_home is None:
+            return None
+        bounds = torch.stack((self.comb_to_ghz(self.res_lo), self.comb_to_ghz(self.res_hi)), dim=-1)
+        return bounds.to(torch.float32).cpu().numpy().copy()
+
     def draw_chip(self, generator: Optional[torch.Generator] = None) -> tuple:
         """A fresh chip: (alpha (C, K), k_sd (C, K), frequency draws of the resonators (C, K) and inputs
         (N,)), each None when its spread is 0; drawn from ``generator`` (default: the layer's) in that order."""

@@ -262,6 +262,7 @@ class RFNetwork(PerceptronModel):
             "resonator_signs": chains.signs.cpu().numpy().copy(),
             "attached_input": idx.cpu().numpy().copy(),
             "attached_coupling": coupling.cpu().numpy().copy(),
+            "resonator_bounds_ghz": chains.resonator_bounds_ghz(),
         }
 
     @torch.no_grad()

@@ -59,7 +59,9 @@ class Snapshot:
     attached_input: Optional[np.ndarray] = None  #: (C, K) index of the input each resonator couples to most
     attached_coupling: Optional[np.ndarray] = None  #: (C, K) that coupling (signed, V/µW)
     gain: Optional[float] = None  #: read-out gain (scores = gain * V + b)
-    #: multilayer RF networks: per layer, first to last, a dict with the five RF fields above for that layer
+    #: (C, K, 2) each resonator's reachable band (GHz) under a limited device.tuning_range; None when unlimited
+    resonator_bounds_ghz: Optional[np.ndarray] = None
+    #: multilayer RF networks: per layer, first to last, a dict with the RF fields above for that layer
     #: (layer l's inputs are layer l-1's emitters); the fields above then describe the first layer
     layers: Optional[list] = None
     final: bool = False  #: True for the last snapshot of a run

@@ -136,6 +136,7 @@ class RFPerceptron(PerceptronModel):
             "resonator_signs": self.chains.signs.cpu().numpy().copy(),
             "attached_input": idx.cpu().numpy().copy(),
             "attached_coupling": coupling.cpu().numpy().copy(),
+            "resonator_bounds_ghz": self.chains.resonator_bounds_ghz(),
             "gain": float(self.gain),
         }
 

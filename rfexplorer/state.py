@@ -35,6 +35,8 @@ class DisplayState:
     resonator_freqs_ghz: Optional[np.ndarray] = None  #: (C, K)
     resonator_signs: Optional[np.ndarray] = None  #: (K,)
     attached_input: Optional[np.ndarray] = None  #: (C, K)
+    #: (C, K, 2) each resonator's reachable band (GHz) under a limited device.tuning_range; None: unlimited
+    resonator_bounds_ghz: Optional[np.ndarray] = None
     live: bool = False
     class_names: tuple = ()  #: one name per chain (class); empty: "0" .. "C-1"
     image_shape: Optional[tuple] = None  #: (rows, columns) when the inputs are an image, else None
@@ -120,7 +122,7 @@ class DisplayState:
         st = DisplayState(model=self.model, weight=w, params=self.params, resonators_per_chain=int(f_res.shape[1]),
                           label=self.label, rewiring_events=self.rewiring_events, input_freqs_ghz=f_in,
                           resonator_freqs_ghz=f_res, resonator_signs=signs, attached_input=d.get("attached_input"),
-                          live=self.live, class_names=names, image_shape=None, layers=self.layers,
+                          resonator_bounds_ghz=d.get("resonator_bounds_ghz"), live=self.live, class_names=names, image_shape=None, layers=self.layers,
                           output_names=self.output_names, layer_index=layer)
         cache[layer] = st
         return st
@@ -133,7 +135,8 @@ class DisplayState:
                    resonators_per_chain=snap.resonators_per_chain, label=label,
                    rewiring_events=int(snap.rewiring_events), input_freqs_ghz=snap.input_freqs_ghz,
                    resonator_freqs_ghz=snap.resonator_freqs_ghz, resonator_signs=snap.resonator_signs,
-                   attached_input=snap.attached_input, live=live, class_names=tuple(class_names or ()),
+                   attached_input=snap.attached_input,
+                   resonator_bounds_ghz=getattr(snap, "resonator_bounds_ghz", None), live=live, class_names=tuple(class_names or ()),
                    image_shape=image_shape, layers=getattr(snap, "layers", None))
 
 
@@ -155,5 +158,6 @@ def state_from_model(model, cfg, label: str, rewiring_events: int = 0, class_nam
                         input_freqs_ghz=extras.get("input_freqs_ghz"),
                         resonator_freqs_ghz=extras.get("resonator_freqs_ghz"),
                         resonator_signs=extras.get("resonator_signs"),
-                        attached_input=extras.get("attached_input"), class_names=tuple(class_names or ()),
+                        attached_input=extras.get("attached_input"),
+                        resonator_bounds_ghz=extras.get("resonator_bounds_ghz"), class_names=tuple(class_names or ()),
                         image_shape=image_shape, layers=extras.get("layers"))
