@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import (QAbstractSlider, QComboBox, QDoubleSpinBox, QGridLayout,
+from PySide6.QtWidgets import (QAbstractSlider, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout,
                                QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QSpinBox,
-                               QVBoxLayout, QWidget)
+                               QTabWidget, QVBoxLayout, QWidget)
 
 import torch
 
@@ -31,7 +31,7 @@ from engine.config import RunConfig, removed_synapses_pct
 from engine.data import (DATASET_FILE_SUFFIXES, DATASET_NAMES, EMBEDDED_NAME, TORCHVISION_DATASETS,
                          available_datasets, resolve_data_root)
 from engine.models import get_spec, list_models
-from engine.physics import FREQUENCY_PLANS, DeviceParams
+from engine.physics import FREQUENCY_PLANS, HARDWARE_REGIMES, MAX_TUNING_BITS, DeviceParams
 
 SLIDER_STEPS = 1000
 KEY_DEBOUNCE_MS = 600
@@ -46,6 +46,13 @@ DATASET_TIPS = {"mnist-mini": "6,000 train / 1,000 test MNIST images shipped wit
                           "rfexplorer (inputs without an image shape)"}
 SETTINGS_DATA_DIR = "data/folder"
 SETTINGS_DATASET = "data/dataset"
+SETTINGS_DEVICE_TAB = "controls/device_tab"
+DEVICE_TAB, HARDWARE_TAB = 0, 1
+REGIME_TIPS = {"ideal": "Train on the nominal device (no fabrication spreads, no noise); evaluate on the "
+                        "network's own chip, which training never saw",
+               "aware": "Train on a fresh chip (all enabled spreads) and the enabled noise at every batch",
+               "in-situ": "Train on the one chip the network lives on (its offsets known only through the "
+                          "forward pass), with the noise; evaluate on that chip"}
 
 
 def default_epochs(n_train: int, batch_size: int) -> int:
@@ -106,6 +113,11 @@ def pos_to_k(pos: int, n: int) -> int:
     if n <= 1:
         return 1
     return int(max(1, min(n, round(math.exp(pos / SLIDER_STEPS * math.log(n))))))
+
+
+def _fraction(percent: float) -> float:
+    """A spin box's percentage as a fraction, without binary noise (2.5 % -> 0.025, not 0.025000000000000001)."""
+    return round(float(percent) / 100.0, 10)
 
 
 def _spin(lo: float, hi: float, value: float, decimals: int = 0, step: float = 1.0, suffix: str = "",
@@ -271,8 +283,8 @@ class ControlPanel(QWidget):
         self.epochs_spin.valueChanged.connect(self._on_epochs_edited)
         outer.addWidget(train)
 
-        # --- device ---------------------------------------------------------------------------------------
-        dev = QGroupBox("Device")
+        # --- device and hardware realism: two tabs sharing one box ---------------------------------------------
+        dev = QWidget()
         dg = QGridLayout(dev)
         dg.setContentsMargins(8, 6, 8, 6)
         dg.setVerticalSpacing(4)
@@ -303,7 +315,20 @@ class ControlPanel(QWidget):
         dg.addWidget(self.plan_combo, 2, 1, 1, 3)
         dg.setColumnStretch(1, 1)
         dg.setColumnStretch(3, 1)
-        outer.addWidget(dev)
+        dg.setRowStretch(3, 1)
+        self.device_tabs = QTabWidget()
+        self.device_tabs.setObjectName("DeviceTabs")
+        self.device_tabs.setDocumentMode(True)
+        self.device_tabs.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        self.device_tabs.addTab(dev, "Device")
+        self.device_tabs.addTab(self._build_hardware(d), "Hardware")
+        self.device_tabs.setTabToolTip(HARDWARE_TAB, "Hardware realism: training regime, tuning range and "
+                                                     "resolution, fabrication spread, noise")
+        tab = self.settings.value(SETTINGS_DEVICE_TAB, DEVICE_TAB, type=int)
+        self.device_tabs.setCurrentIndex(tab if tab in (DEVICE_TAB, HARDWARE_TAB) else DEVICE_TAB)
+        self.device_tabs.currentChanged.connect(self._on_device_tab)
+        self._sync_hardware_tab()
+        outer.addWidget(self.device_tabs)
 
         # --- buttons --------------------------------------------------------------------------------------
         buttons = QGridLayout()
@@ -322,12 +347,105 @@ class ControlPanel(QWidget):
         self.sweep_button.clicked.connect(self.sweep_requested)
         buttons.addWidget(self.train_button, 0, 0)
         buttons.addWidget(self.stop_button, 0, 1)
-        buttons.addWidget(self.sweep_button, 1, 0, 1, 2)
+        buttons.addWidget(self.sweep_button, 0, 2)
         outer.addLayout(buttons)
 
         self._load_settings()
         self.set_k(DEFAULT_K)
         self._on_model(self.model_combo.currentIndex())
+
+    def _build_hardware(self, d: DeviceParams) -> QWidget:
+        """The Hardware tab: training regime and the hardware-realism device fields (docs/physics.md), at the
+        engine's defaults (an ideal device, so the default configuration is unchanged)."""
+        page = QWidget()
+        hg = QGridLayout(page)
+        hg.setContentsMargins(8, 6, 8, 6)
+        hg.setVerticalSpacing(4)
+        self.regime_combo = QComboBox()
+        self.regime_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        for i, regime in enumerate(HARDWARE_REGIMES):
+            self.regime_combo.addItem(regime, regime)
+            self.regime_combo.setItemData(i, REGIME_TIPS.get(regime, ""), Qt.ToolTipRole)
+        self.regime_combo.setCurrentIndex(HARDWARE_REGIMES.index(RunConfig().hardware))
+        self.regime_combo.setToolTip("Training regime: which chip and noise a training pass sees "
+                                     "(ideal, aware, in-situ; hover the items)")
+        self.calibrated_check = QCheckBox("calibrated")
+        self.calibrated_check.setChecked(d.calibrated)
+        self.calibrated_check.setToolTip("Fabrication offsets are measured and trimmed by the set-points (only "
+                                         "the quantisation residual remains); unchecked, they act in full")
+        self.range_spin = _spin(0.0, 100.0, 100.0 * (d.tuning_range or 0.0), decimals=2, step=1.0, suffix=" %",
+                                tip="Tuning range: each device reaches ± this fraction of its fabricated "
+                                    "frequency. 'unlimited': the whole band plus the margin")
+        self.range_spin.setSpecialValueText("unlimited")
+        self.bits_spin = _spin(0, MAX_TUNING_BITS, d.tuning_bits or 0,
+                               tip="Set-point resolution: 2^bits levels across each device's tuning range. "
+                                   "'continuous': no quantisation")
+        self.bits_spin.setSpecialValueText("continuous")
+        self.spread_spin = _spin(0.0, 50.0, 100.0 * d.freq_spread, decimals=3, step=0.1, suffix=" %",
+                                 tip="Fabrication spread: relative std of each device's true frequency around "
+                                     "its set-point, drawn once per chip")
+        self.jitter_spin = _spin(0.0, 10.0, d.freq_jitter_lw, decimals=3, step=0.05, suffix=" lw",
+                                 tip="Frequency jitter: cycle-to-cycle std of each device's frequency at every "
+                                     "read-out, in its own linewidths α·f")
+        self.power_noise_spin = _spin(0.0, 100.0, 100.0 * d.power_noise, decimals=2, step=0.5, suffix=" %",
+                                      tip="Power noise: cycle-to-cycle relative std of each input power at every "
+                                          "read-out")
+        rows = (("Regime", self.regime_combo, None, self.calibrated_check),
+                ("Range ±", self.range_spin, "Bits", self.bits_spin),
+                ("Spread", self.spread_spin, "Jitter", self.jitter_spin),
+                ("Power noise", self.power_noise_spin, None, None))
+        for r, (label, w, label2, w2) in enumerate(rows):
+            hg.addWidget(QLabel(label), r, 0)
+            hg.addWidget(w, r, 1)
+            if label2 is not None:
+                hg.addWidget(QLabel(label2), r, 2)
+            if w2 is not None:
+                hg.addWidget(w2, r, 3 if label2 is not None else 2, 1, 1 if label2 is not None else 2)
+        hg.setColumnStretch(1, 1)
+        hg.setColumnStretch(3, 1)
+        self.hardware_widgets = (self.regime_combo, self.calibrated_check, self.range_spin, self.bits_spin,
+                                 self.spread_spin, self.jitter_spin, self.power_noise_spin)
+        for w in (self.range_spin, self.bits_spin, self.spread_spin, self.jitter_spin, self.power_noise_spin):
+            w.valueChanged.connect(self._sync_hardware_tab)
+        self.regime_combo.currentIndexChanged.connect(self._sync_hardware_tab)
+        self.calibrated_check.toggled.connect(self._sync_hardware_tab)
+        return page
+
+    @Slot()
+    def _sync_hardware_tab(self, *_args) -> None:
+        """The Hardware tab's title says when its settings are not the ideal device (a dot), its tooltip what
+        they are, so a setting hidden behind the Device tab is never forgotten."""
+        text = self.hardware_summary()
+        self.device_tabs.setTabText(HARDWARE_TAB, "Hardware" if text is None else "Hardware ●")
+        self.device_tabs.setTabToolTip(HARDWARE_TAB, "Hardware realism: " + (text or "ideal device (defaults)"))
+
+    def hardware_summary(self) -> Optional[str]:
+        """The hardware settings in a few words, or None when they are the engine's defaults."""
+        try:
+            d, regime = self.device_params(), self.regime_combo.currentData()
+        except ValueError as exc:
+            return str(exc)
+        base = DeviceParams()
+        parts = []
+        if regime != RunConfig().hardware:
+            parts.append(f"{regime} training")
+        if d.tuning_range is not None:
+            parts.append(f"range ±{100 * d.tuning_range:g} %")
+        if d.tuning_bits is not None:
+            parts.append(f"{d.tuning_bits} bits")
+        if d.freq_spread != base.freq_spread:
+            parts.append(f"spread {100 * d.freq_spread:g} %")
+        if d.calibrated != base.calibrated:
+            parts.append("not calibrated")
+        if d.freq_jitter_lw != base.freq_jitter_lw:
+            parts.append(f"jitter {d.freq_jitter_lw:g} lw")
+        if d.power_noise != base.power_noise:
+            parts.append(f"power noise {100 * d.power_noise:g} %")
+        return ", ".join(parts) if parts else None
+
+    @Slot(int)
+    def _on_device_tab(self, index: int) -> None:
+        self.settings.setValue(SETTINGS_DEVICE_TAB, int(index))
 
     # --- settings and data folder ------------------------------------------------------------------------
     def _load_settings(self) -> None:
@@ -434,7 +552,8 @@ class ControlPanel(QWidget):
                                 f"{spec.label}: {spec.default_lr:g}{unit}.")
         for w in (self.k_slider, self.sparsity_slider, self.k_spin):
             w.setEnabled(spec.uses_k)
-        for w in (self.alpha_spin, self.phi_spin, self.fmin_spin, self.fmax_spin, self.plan_combo):
+        for w in (self.alpha_spin, self.phi_spin, self.fmin_spin, self.fmax_spin, self.plan_combo,
+                  *self.hardware_widgets):
             w.setEnabled(spec.is_rf)
 
     @Slot(str)
@@ -545,9 +664,19 @@ class ControlPanel(QWidget):
 
     # --- the run's configuration ---------------------------------------------------------------------------
     def device_params(self) -> DeviceParams:
+        rng = self.range_spin.value()
+        bits = int(self.bits_spin.value())
         return DeviceParams(alpha=self.alpha_spin.value(), phi=math.radians(self.phi_spin.value()),
                             f_min_ghz=self.fmin_spin.value(), f_max_ghz=self.fmax_spin.value(),
-                            plan=self.plan_combo.currentText())
+                            plan=self.plan_combo.currentText(),
+                            tuning_range=_fraction(rng) if rng > 0 else None, tuning_bits=bits if bits > 0 else None,
+                            freq_spread=_fraction(self.spread_spin.value()), calibrated=self.calibrated_check.isChecked(),
+                            freq_jitter_lw=float(self.jitter_spin.value()),
+                            power_noise=_fraction(self.power_noise_spin.value()))
+
+    def hardware(self) -> str:
+        """The training regime chosen (RunConfig.hardware)."""
+        return self.regime_combo.currentData()
 
     def config(self) -> RunConfig:
         """The RunConfig these controls describe (ValueError with a readable message if invalid)."""
@@ -560,7 +689,7 @@ class ControlPanel(QWidget):
                          data_dir=data_dir, epochs=int(self.epochs_spin.value()),
                          batch_size=int(self.batch_spin.value()), lr=lr if lr > 0 else None,
                          seed=int(self.seed_spin.value()), device=self.device_params(),
-                         compute_device=self.compute_combo.currentText())
+                         hardware=self.hardware(), compute_device=self.compute_combo.currentText())
 
     def set_config(self, cfg: RunConfig) -> None:
         self.set_model(cfg.model)
@@ -578,6 +707,13 @@ class ControlPanel(QWidget):
         self.fmin_spin.setValue(d.f_min_ghz)
         self.fmax_spin.setValue(d.f_max_ghz)
         self.plan_combo.setCurrentText(d.plan)
+        self.regime_combo.setCurrentIndex(max(0, self.regime_combo.findData(cfg.hardware)))
+        self.range_spin.setValue(100.0 * d.tuning_range if d.tuning_range is not None else 0.0)
+        self.bits_spin.setValue(d.tuning_bits or 0)
+        self.spread_spin.setValue(100.0 * d.freq_spread)
+        self.calibrated_check.setChecked(bool(d.calibrated))
+        self.jitter_spin.setValue(d.freq_jitter_lw)
+        self.power_noise_spin.setValue(100.0 * d.power_noise)
 
     def set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)
