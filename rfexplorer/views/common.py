@@ -108,6 +108,7 @@ class FrequencyAxis(pg.AxisItem):
     def __init__(self, orientation: str = "bottom", **kwargs) -> None:
         super().__init__(orientation, **kwargs)
         self.log = True
+        self.enableAutoSIPrefix(False)  # the tick labels are GHz as written, never "(x0.001)" of log10 values
 
     def set_log(self, log: bool) -> None:
         self.log = log
