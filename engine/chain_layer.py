@@ -406,8 +406,12 @@ class RFChainLayer(nn.Module):
             v = v + self.params.readout_noise_v * noise
         return v
 
-    #: Elements of the (samples, chains, resonators, inputs) block of one per-sample jitter evaluation.
+    #: Elements of the (samples, chains, resonators, inputs) block of one per-sample jitter evaluation (the
+    #: draws of a block are made together).
     JITTER_BLOCK = 1 << 22
+    #: Elements computed at a time within a block, so that the temporaries stay in cache (the arithmetic of
+    #: every sample is the same whatever the split).
+    JITTER_CHUNK = 1 << 17
 
     def _jittered_voltages(self, power_uw: torch.Tensor) -> torch.Tensor:
         """Chain voltages (B, C) with each sample read out under its own draw of every device's frequency
@@ -420,7 +424,9 @@ class RFChainLayer(nn.Module):
         amp = (self.signs.view(1, -1) * k_sd).expand(self.n_chains, self.n_resonators).unsqueeze(-1)  # (C, K, 1)
         a_res = alpha.unsqueeze(-1) if isinstance(alpha, torch.Tensor) else alpha
         b_total = power_uw.shape[0]
-        per = max(1, self.JITTER_BLOCK // max(1, self.n_chains * self.n_resonators * self.n_inputs))
+        per_sample = max(1, self.n_chains * self.n_resonators * self.n_inputs)
+        per = max(1, self.JITTER_BLOCK // per_sample)
+        chunk = max(1, self.JITTER_CHUNK // per_sample)
         out = []
         for b0 in range(0, b_total, per):
             b = min(per, b_total - b0)
@@ -428,9 +434,11 @@ class RFChainLayer(nn.Module):
             xi_r = torch.randn(b, self.n_chains, self.n_resonators, generator=self.generator).to(f_res.device)
             fi = physics.jittered(f_in.unsqueeze(0), xi_in, p.alpha, p)  # (b, N)
             fr = physics.jittered(f_res.unsqueeze(0), xi_r, alpha, p)  # (b, C, K)
-            x = physics.detuning(fi.view(b, 1, 1, -1), fr.unsqueeze(-1), a_res)
-            w = (amp * physics.lineshape(x, p.phi)).sum(dim=2)  # (b, C, N)
-            out.append(torch.einsum("bcn,bn->bc", w, power_uw[b0:b0 + b]))
+            for c0 in range(0, b, chunk):
+                c1 = min(b, c0 + chunk)
+                x = physics.detuning(fi[c0:c1].view(c1 - c0, 1, 1, -1), fr[c0:c1].unsqueeze(-1), a_res)
+                w = (amp * physics.lineshape(x, p.phi)).sum(dim=2)  # (samples, C, N)
+                out.append(torch.einsum("bcn,bn->bc", w, power_uw[b0 + c0:b0 + c1]))
         return torch.cat(out) if out else power_uw.new_zeros(0, self.n_chains)
 
 

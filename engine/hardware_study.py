@@ -184,7 +184,7 @@ def run_job(job: StudyJob, dataset, cancel=None) -> dict:
     else:
         row = result_row(result)
     row.update(part=job.part, level=job.level, key=job.key(), evaluations=[])
-    if result is not None and result.cancelled:
+    if result is not None and (result.cancelled or (cancel is not None and cancel.is_set())):
         row["_cancelled"] = True
         return row
     if result is not None:
