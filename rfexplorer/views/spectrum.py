@@ -9,6 +9,12 @@ input comb is evenly spaced):
   3. every chain's resonators, one row per chain in the chain's colour (▲ s = +1, ▼ s = −1).
 Resonators slide (weight tuning) and jump (structural plasticity) as the run trains; trained input
 frequencies move the comb. For baselines (no resonators) only the comb is drawn, with a note.
+
+Hardware realism (docs/physics.md): with a limited tuning range each resonator's reachable band is shaded
+behind it in its chain's row (and behind the selected chain's response); with a finite tuning resolution its
+set-point levels are drawn as ticks once the view is zoomed in far enough to tell them apart (fewer than
+:data:`GRID_MAX_VISIBLE` levels across the visible range). Both are one item each, updated in place: the
+bands when the network's bounds change, the ticks when the visible range does (debounced).
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
 
@@ -27,6 +33,14 @@ from .common import FrequencyAxis, LayerCombo, ViewCard, align_left_axes
 
 SUBTITLE = ("Input comb (power per oscillator for the test sample) · selected chain's response (sum of its "
             "Lorentzians) · all resonators by chain, ▲ s = +1, ▼ s = −1")
+HARDWARE_NOTE = " · shaded: tuning ranges · ticks: set-point levels (zoom in)"
+#: Set-point levels are drawn when the visible range holds fewer than this many levels of one device.
+GRID_MAX_VISIBLE = 200
+#: ... and at most this many ticks in all (every device's visible levels together).
+GRID_MAX_TICKS = 40_000
+#: Half-height of a band and of a level tick in the resonator plot (rows are 1 apart).
+BAND_HALF = 0.36
+GRID_DEBOUNCE_MS = 40
 IMAGE_THUMB = (30, 30)  #: size of the test-image thumbnail (pixels)
 STRIP_THUMB = (64, 12)  #: size of the thumbnail of a sample without an image shape
 
@@ -137,6 +151,29 @@ class SpectrumView(ViewCard):
         self._res_style: Optional[tuple] = None  # (shape key, rows, brushes, symbols) of the last frame
         self.res_plot.invertY(True)
         self.res_plot.scene().sigMouseClicked.connect(self._on_scene_click)
+        # hardware realism: tuning ranges (bands) and set-point levels (ticks), one item each, behind the rest
+        self.band_item = pg.BarGraphItem(x0=[0.0], x1=[0.0], y0=[0.0], y1=[0.0], pen=pg.mkPen(None),
+                                         brush=pg.mkBrush(255, 255, 255, 30))
+        self.band_item.setZValue(-5)
+        self.res_plot.addItem(self.band_item, ignoreBounds=True)
+        self.resp_band_item = pg.BarGraphItem(x0=[0.0], x1=[0.0], y0=[-1.0], y1=[1.0], pen=pg.mkPen(None),
+                                              brush=pg.mkBrush(255, 255, 255, 22))
+        self.resp_band_item.setZValue(-5)
+        self.resp_plot.addItem(self.resp_band_item, ignoreBounds=True)
+        self.grid_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(200, 205, 215, 120, width=1), antialias=False,
+                                         skipFiniteCheck=True)
+        self.grid_item.setZValue(-4)
+        self.res_plot.addItem(self.grid_item, ignoreBounds=True)
+        for item in (self.band_item, self.resp_band_item, self.grid_item):
+            item.hide()
+        self._hw_key = None  #: what the bands were drawn for
+        self._hw_comb: Optional[tuple] = None  #: (lo, hi) comb bounds (C, K) of the resonators, bits; or None
+        self._grid_drawn = None  #: (hardware key, visible range) the ticks were drawn for
+        self._grid_timer = QTimer(self)
+        self._grid_timer.setSingleShot(True)
+        self._grid_timer.setInterval(GRID_DEBOUNCE_MS)
+        self._grid_timer.timeout.connect(self._update_grid)
+        self.comb_plot.getViewBox().sigXRangeChanged.connect(self._on_x_range)
 
         note_html = f"<span style='color:{theme.FG_DIM}; font-size:10pt'></span>"
         self.resp_note = pg.TextItem(html=note_html, anchor=(0.5, 0.5))
@@ -211,6 +248,7 @@ class SpectrumView(ViewCard):
             self._resp_max = 0.0
         self._update_comb()
         self._update_resonators()
+        self._update_hardware()
 
     def reset_scale(self) -> None:
         """Forget the response plot's y range (a new run starts)."""
@@ -238,6 +276,7 @@ class SpectrumView(ViewCard):
         self.chain_combo.blockSignals(False)
         self._set_chain_colour(j)
         self._update_resonators()
+        self._update_selected_band()
 
     # --- drawing ----------------------------------------------------------------------------------------------
     def _x(self, f):
@@ -352,6 +391,110 @@ class SpectrumView(ViewCard):
         if peak > self._resp_max or peak < 0.3 * self._resp_max:
             self._resp_max = peak
             self.resp_plot.setYRange(-1.1 * peak, 1.1 * peak, padding=0)
+
+    # --- hardware realism: tuning ranges and set-point levels -------------------------------------------------
+    def _update_hardware(self) -> None:
+        """Bands (tuning ranges) and the level grid of the state on display, redrawn only when they change."""
+        st = self._state
+        p = st.params if st is not None else None
+        limited = st is not None and st.is_rf and st.resonator_bounds_ghz is not None
+        bits = p.tuning_bits if (st is not None and st.is_rf) else None
+        if not limited and bits is None:
+            if self._hw_key is not None:
+                self._hw_key, self._hw_comb, self._grid_drawn = None, None, None
+                for item in (self.band_item, self.resp_band_item, self.grid_item):
+                    item.hide()
+                self.subtitle_label.setText(SUBTITLE)
+            return
+        bounds = np.asarray(st.resonator_bounds_ghz) if limited else None
+        key = (p, st.n_inputs, st.n_chains, st.resonators_per_chain, None if bounds is None else bounds.tobytes())
+        if key == self._hw_key:
+            return
+        self._hw_key = key
+        self.subtitle_label.setText(SUBTITLE + HARDWARE_NOTE)
+        shape = np.shape(st.resonator_freqs_ghz)
+        lo, hi = spectra.tuning_bounds_comb(bounds, p, st.n_inputs, shape)
+        self._hw_comb = (lo, hi, bits, limited)
+        if limited:
+            n_ch, k = shape
+            rows = np.repeat(np.arange(n_ch, dtype=float), k)
+            brushes = [pg.mkBrush(*pg.mkColor(theme.chain_color(int(j))).getRgb()[:3], 34) for j in range(n_ch)]
+            self.band_item.setOpts(x0=self._x(bounds[..., 0]).ravel(), x1=self._x(bounds[..., 1]).ravel(),
+                                   y0=rows - BAND_HALF, y1=rows + BAND_HALF,
+                                   brushes=[brushes[int(j)] for j in rows])
+            self.band_item.show()
+        else:
+            self.band_item.hide()
+        self._update_selected_band()
+        self._grid_drawn = None
+        self._update_grid()
+
+    def _update_selected_band(self) -> None:
+        """The selected chain's tuning ranges behind its response."""
+        st, hw = self._state, self._hw_comb
+        if st is None or hw is None or not hw[3] or st.resonator_bounds_ghz is None:
+            self.resp_band_item.hide()
+            return
+        b = np.asarray(st.resonator_bounds_ghz)
+        j = min(self.selected_chain, b.shape[0] - 1)
+        k = b.shape[1]
+        self.resp_band_item.setOpts(x0=self._x(b[j, :, 0]), x1=self._x(b[j, :, 1]), y0=np.full(k, -1.0),
+                                    y1=np.full(k, 1.0))
+        self.resp_band_item.show()
+
+    @Slot(object, object)
+    def _on_x_range(self, *_args) -> None:
+        if self._hw_comb is not None and self._hw_comb[2] is not None:
+            self._grid_timer.start()  # once the zoom or pan settles
+
+    @Slot()
+    def _update_grid(self) -> None:
+        """Ticks at the set-point levels in the visible range, when they are few enough to tell apart."""
+        st, hw = self._state, self._hw_comb
+        if st is None or hw is None or hw[2] is None:
+            self.grid_item.hide()
+            return
+        lo, hi, bits, limited = hw
+        xr = self.comb_plot.getViewBox().viewRange()[0]
+        drawn = (self._hw_key, tuple(xr))
+        if drawn == self._grid_drawn:
+            return
+        self._grid_drawn = drawn
+        f = 10.0 ** np.asarray(xr, dtype=np.float64) if self._log else np.asarray(xr, dtype=np.float64)
+        if f[0] <= 0:
+            f[0] = min(float(st.params.f_min_ghz) * 0.5, f[1] * 0.5)
+        u_lo, u_hi = spectra.ghz_to_comb(f, st.params, st.n_inputs)
+        step = float(np.min((hi - lo) / (2 ** bits - 1)))
+        levels = None
+        if step > 0 and (u_hi - u_lo) / step < GRID_MAX_VISIBLE:
+            if limited:
+                levels = spectra.set_point_levels(lo, hi, bits, u_lo, u_hi, GRID_MAX_TICKS)
+            else:  # one grid shared by every resonator: lines across all the rows
+                levels = spectra.set_point_levels(lo.ravel()[:1], hi.ravel()[:1], bits, u_lo, u_hi, GRID_MAX_TICKS)
+        if levels is None or not len(levels[1]):
+            self.grid_item.setData([], [])
+            self.grid_item.hide()
+            return
+        device, u = levels
+        xs = np.repeat(self._x(spectra.comb_to_ghz(u, st.params, st.n_inputs)), 2)
+        if limited:
+            row = (device // np.shape(lo)[1]).astype(float)
+            ys = np.empty_like(xs)
+            ys[0::2], ys[1::2] = row - BAND_HALF, row + BAND_HALF
+        else:
+            ys = np.tile([-0.6, self.n_chains - 0.4], len(u)).astype(float)
+        self.grid_item.setData(xs, ys)
+        self.grid_item.show()
+
+    def hardware_summary(self) -> dict:
+        """What the hardware items draw (for tests): band count, tick count, whether each is visible."""
+        x0 = self.band_item.opts.get("x0")
+        gx, _ = self.grid_item.getData()
+        return {"bands": 0 if x0 is None or not self.band_item.isVisible() else len(x0),
+                "bands_visible": self.band_item.isVisible(),
+                "selected_bands_visible": self.resp_band_item.isVisible(),
+                "ticks": 0 if gx is None or not self.grid_item.isVisible() else len(gx) // 2,
+                "ticks_visible": self.grid_item.isVisible()}
 
     # --- slots ------------------------------------------------------------------------------------------------
     @Slot(int)
