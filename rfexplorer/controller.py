@@ -44,6 +44,13 @@ class Controller(QObject):
     sweep_finished = Signal(list)           #: all rows (a cancelled sweep gives the rows done so far)
     sweep_failed = Signal(str)
     sweep_busy_changed = Signal(bool)
+    # --- robustness studies ------------------------------------------------------------------------------
+    robustness_started = Signal(object)       #: RobustnessRequest, when the engine begins the study
+    robustness_progress = Signal(list)        #: every evaluation so far [{value, repeat, accuracy}, ...], at
+                                              #: most every REDRAW_INTERVAL_MS
+    robustness_finished = Signal(object)      #: {rows, cancelled, evals, reason} (also after a cancel)
+    robustness_failed = Signal(str)           #: message
+    robustness_busy_changed = Signal(bool)
     # --- the engine process --------------------------------------------------------------------------------
     engine_lost = Signal(str)               #: the engine process died (message); a new one was started
 
@@ -52,6 +59,9 @@ class Controller(QObject):
         self._jobs: list[Job] = []          # training-thread jobs queued or running, oldest first
         self._current: Optional[Job] = None  # the training run the views follow
         self._sweep_job: Optional[Job] = None
+        self._robust_job: Optional[Job] = None
+        self._robust_evals: list = []  #: the running study's evaluations so far
+        self._robust_dirty = False
         self._latest: Optional[tuple] = None
         self._dirty = False
         self._shut_down = False
@@ -73,6 +83,10 @@ class Controller(QObject):
         e.sweep_row.connect(self._on_sweep_row)
         e.sweep_finished.connect(self._on_sweep_finished)
         e.sweep_failed.connect(self._on_sweep_failed)
+        e.robustness_started.connect(self._on_robustness_started)
+        e.robustness_eval.connect(self._on_robustness_eval)
+        e.robustness_finished.connect(self._on_robustness_finished)
+        e.robustness_failed.connect(self._on_robustness_failed)
         e.lost.connect(self._on_engine_lost)
 
         self._timer = QTimer(self)
@@ -99,6 +113,15 @@ class Controller(QObject):
     @property
     def sweep_busy(self) -> bool:
         return self._sweep_job is not None
+
+    @property
+    def robustness_busy(self) -> bool:
+        return self._robust_job is not None
+
+    @property
+    def robustness_evals(self) -> list:
+        """The evaluations of the running (or last) robustness study received so far."""
+        return list(self._robust_evals)
 
     @property
     def current_config(self):
@@ -195,6 +218,24 @@ class Controller(QObject):
             self._engine.cancel(self._sweep_job, "stopped by user")
             self.status.emit("Stopping the sweep after the current batch…", "warn")
 
+    def start_robustness(self, request, dataset: str, data_dir: Optional[str] = None) -> bool:
+        """Run a robustness study (rfexplorer.engine_process.RobustnessRequest) in the engine process's own
+        robustness slot (it runs beside training and sweeps); False if one is running already."""
+        if self._shut_down or self._robust_job is not None:
+            return False
+        self._robust_job = Job("robustness", dataset=dataset, data_dir=data_dir, payload=request)
+        self._robust_evals = []
+        self._robust_dirty = False
+        self.robustness_busy_changed.emit(True)
+        self._engine.submit(self._robust_job)
+        return True
+
+    def stop_robustness(self) -> None:
+        """Cancel the robustness study: it stops after the evaluation under way."""
+        if self._robust_job is not None:
+            self._engine.cancel(self._robust_job, "stopped by user")
+            self.status.emit("Stopping the robustness study after the current evaluation…", "warn")
+
     @Slot()
     def shutdown(self) -> None:
         """Cancel everything, let the engine process exit (join it; terminate it as a last resort) and stop the
@@ -205,8 +246,9 @@ class Controller(QObject):
         self._timer.stop()
         for job in self._jobs:
             job.cancel("window closed")
-        if self._sweep_job is not None:
-            self._sweep_job.cancel("window closed")
+        for job in (self._sweep_job, self._robust_job):
+            if job is not None:
+                job.cancel("window closed")
         self._engine.shutdown()
 
     # --- engine slots (GUI thread) ------------------------------------------------------------------
@@ -237,6 +279,9 @@ class Controller(QObject):
         if self._dirty and self._latest is not None:
             self._dirty = False
             self.snapshot_ready.emit(*self._latest)
+        if self._robust_dirty:
+            self._robust_dirty = False
+            self.robustness_progress.emit(list(self._robust_evals))
 
     @Slot(object)
     def _on_finished(self, item) -> None:
@@ -333,6 +378,49 @@ class Controller(QObject):
         self.sweep_failed.emit(message)
 
     @Slot(object)
+    def _on_robustness_started(self, job: Job) -> None:
+        if job is self._robust_job:
+            self.status.emit("Robustness study running in the background…", "busy")
+            self.robustness_started.emit(job.payload)
+
+    @Slot(object)
+    def _on_robustness_eval(self, item) -> None:
+        job, ev = item
+        if job is self._robust_job:
+            self._robust_evals.append(ev)
+            self._robust_dirty = True  # drawn by the redraw timer (_flush), not per message
+
+    def _end_robustness(self, job: Job) -> None:
+        if job is self._robust_job:
+            self._robust_job = None
+            self.robustness_busy_changed.emit(False)
+
+    @Slot(object)
+    def _on_robustness_finished(self, item) -> None:
+        job, out = item
+        if job is not self._robust_job:
+            return
+        self._flush()
+        self._end_robustness(job)
+        cancelled = bool(out.get("cancelled"))
+        n = len(self._robust_evals)
+        if cancelled:
+            self.status.emit(f"Robustness study cancelled ({job.reason or 'cancelled'}) after {n} evaluation(s).",
+                             "warn")
+        else:
+            self.status.emit(f"Robustness study finished: {n} evaluation(s).", "ok")
+        self.robustness_finished.emit(dict(out, evals=list(self._robust_evals), reason=job.reason))
+
+    @Slot(object)
+    def _on_robustness_failed(self, item) -> None:
+        job, message, _tb = item
+        if job is not self._robust_job:
+            return
+        self._end_robustness(job)
+        self.status.emit(f"Robustness study failed: {message}", "error")
+        self.robustness_failed.emit(message)
+
+    @Slot(object)
     def _on_engine_lost(self, item) -> None:
         """The engine process died: forget the jobs it took with it (their results never come), say so."""
         message, lost = item
@@ -344,10 +432,15 @@ class Controller(QObject):
                 what.append(f"the run {self.describe(job.config)} was lost")
             elif job.kind == "sweep":
                 what.append("the sweep was stopped (its finished runs are kept)")
+            elif job.kind == "robustness":
+                what.append("the robustness study was stopped (its evaluations so far are kept)")
             self._forget(job)
             if job is self._sweep_job:
                 self._sweep_job = None
                 self.sweep_busy_changed.emit(False)
+            if job is self._robust_job:
+                self._end_robustness(job)
+                self.robustness_failed.emit("the engine process stopped during the study")
         said = "; ".join(what)
         text = message + (f" {said[0].upper()}{said[1:]}." if what else "")
         self.status.emit(text, "error")

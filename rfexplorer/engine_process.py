@@ -11,12 +11,15 @@ Wire protocol (one duplex pipe; every message is a tuple pickled with :mod:`pick
 - engine -> GUI: ``("ready", pid)`` once, then per job ``("started", id)``, ``("snapshot", id, Snapshot)``,
   ``("finished", id, RunResult)``, ``("previewed", id, DisplayState)``, ``("imported", id, Topology,
   DisplayState)``, ``("evaluated", id, accuracy)``, ``("loaded", id)``, ``("dataset_ready", DatasetInfo)``,
-  ``("row", id, row)``, ``("sweep_finished", id, rows)``, ``("failed", id, message, traceback, stage)`` and
-  always last ``("done", id)``.
+  ``("row", id, row)``, ``("sweep_finished", id, rows)``, ``("robust_eval", id, {value, repeat, accuracy})``,
+  ``("robust_finished", id, {rows, cancelled})``, ``("failed", id, message, traceback, stage)`` and always last
+  ``("done", id)``.
 
-There are two job slots, each with its own thread here: 'train' (train, load, preview, import; one job at a
-time) and 'sweep'. Each slot has a multiprocessing Event as its cancel token, which the engine checks between
-batches (``run_training`` and ``run_sweep`` only call its ``is_set()``). The GUI sends a slot's next job only
+There are three job slots, each with its own thread here: 'train' (train, load, preview, import; one job at a
+time), 'sweep' and 'robustness' (accuracy of a trained network on fresh chips as one device setting varies,
+engine.hardware.robustness). Each slot has a multiprocessing Event as its cancel token, which the engine checks
+between batches, or between two evaluations of a robustness study (``run_training`` and ``run_sweep`` only
+call its ``is_set()``). The GUI sends a slot's next job only
 after the previous one's ``done`` and clears the slot's event before it does, so a cancel request can never
 reach the wrong job. Datasets are cached here (the last two), so consecutive jobs do not load them again.
 
@@ -51,6 +54,18 @@ JOB_JOIN_TIMEOUT_S = 3.0
 #: The job kinds of each slot.
 TRAIN_SLOT_KINDS = ("train", "load", "preview", "import")
 SWEEP_SLOT_KINDS = ("sweep",)
+ROBUSTNESS_SLOT_KINDS = ("robustness",)
+#: The job slots, each with its own thread and cancel Event.
+SLOTS = ("train", "sweep", "robustness")
+
+
+def slot_of(kind: str) -> str:
+    """The slot a job kind runs in."""
+    if kind in SWEEP_SLOT_KINDS:
+        return "sweep"
+    if kind in ROBUSTNESS_SLOT_KINDS:
+        return "robustness"
+    return "train"
 
 
 def dumps(message) -> bytes:
@@ -66,16 +81,29 @@ class JobRequest:
     """What the engine process needs of a job (the GUI keeps the rest: cancel reason, bookkeeping)."""
 
     id: int
-    kind: str  #: 'train', 'load', 'preview', 'import' or 'sweep'
+    kind: str  #: 'train', 'load', 'preview', 'import', 'sweep' or 'robustness'
     config: Any = None  #: RunConfig for 'train' and 'preview'; SweepSpec for 'sweep'
     dataset: str = "mnist-mini"
     data_dir: Optional[str] = None
-    payload: Any = None  #: the topology file path for 'import'
+    payload: Any = None  #: the topology file path for 'import'; a RobustnessRequest for 'robustness'
     backend: str = "local"  #: the sweep backend ('local' or 'ray'; engine.sweep.BACKENDS)
 
     @property
     def slot(self) -> str:
-        return "sweep" if self.kind in SWEEP_SLOT_KINDS else "train"
+        return slot_of(self.kind)
+
+
+@dataclass(frozen=True)
+class RobustnessRequest:
+    """A robustness study of a trained network (engine.hardware.robustness) on the job's dataset."""
+
+    model: Any  #: the trained network (a torch module, pickled to the engine process: the GUI keeps its own)
+    knob: str  #: one of engine.hardware.ROBUSTNESS_KNOBS
+    values: tuple  #: the knob's values, typed (engine.hardware.parse_knob_values)
+    repeats: int = 3  #: fresh chips (and noise draws) per value
+    seed: int = 0  #: repeat r draws from seed + r at every value (common random numbers)
+    config: Any = None  #: the network's RunConfig, if known (its validation split is measured on, as recorded)
+    fixed: Any = None  #: {DeviceParams field: value} held at every value, e.g. {"calibrated": False}
 
 
 @dataclass
@@ -178,13 +206,16 @@ class EngineJobs:
                 self._evaluate(job, topo)
             elif job.kind == "sweep":
                 self._sweep(job)
+            elif job.kind == "robustness":
+                self._robustness(job)
             else:
                 raise ValueError(f"unknown job kind {job.kind!r}")
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
-            # stage: 'train', 'load' (the dataset), 'preview', 'import' (the file), 'evaluate' or 'sweep'
+            # stage: 'train', 'load' (the dataset), 'preview', 'import' (the file), 'evaluate', 'sweep' or
+            # 'robustness'
             self.send(("failed", job.id, describe_exception(exc), traceback.format_exc(), stage))
         finally:
-            if job.kind in ("train", "load", "import", "sweep"):
+            if job.kind in ("train", "load", "import", "sweep", "robustness"):
                 release_free_memory()  # what the job freed goes back to the OS (see rfexplorer.memory)
             self.send(("done", job.id))
 
@@ -253,6 +284,44 @@ class EngineJobs:
         self.send(("sweep_finished", job.id, list(rows)))
 
 
+    def _robustness(self, job: JobRequest) -> None:
+        """Accuracy of the request's network on fresh chips at each value of one knob; every evaluation is sent
+        as it comes (robust_eval), and the slot's cancel Event is checked after each one."""
+        from engine.hardware import chain_layers, robustness
+        from engine.progress import RunCancelled
+
+        req: RobustnessRequest = job.payload
+        cancel = self.cancels["robustness"]
+        self.send(("started", job.id))
+        model = req.model  # this process's own copy (unpickled from the job)
+        layers = chain_layers(model)
+        if not layers:
+            raise ValueError("robustness needs a trained RF network (this one has no resonator chains)")
+        ds = self._dataset(job, report=False)
+        n_inputs, n_classes = layers[0].n_inputs, layers[-1].n_chains
+        if (int(ds.n_inputs), int(ds.n_classes)) != (n_inputs, n_classes):
+            raise ValueError(f"the network has {n_inputs} inputs and {n_classes} classes but dataset {ds.name} "
+                             f"has {ds.n_inputs} and {ds.n_classes}, so it cannot be evaluated on it")
+        cfg = req.config
+        fraction = float(getattr(cfg, "validation_fraction", 0.0) or 0.0)
+        if fraction > 0 and ds.name == getattr(cfg, "dataset", None):  # measured where it was, as recorded
+            ds = ds.validation_split(fraction, seed=cfg.seed)
+
+        def on_eval(value, repeat: int, acc: float) -> None:
+            self.send(("robust_eval", job.id, {"value": value, "repeat": int(repeat), "accuracy": float(acc)}))
+            if cancel.is_set():
+                raise RunCancelled
+
+        rows, cancelled = [], cancel.is_set()
+        if not cancelled:
+            try:
+                rows = robustness(model, ds.test_x, ds.test_y, req.knob, list(req.values), int(req.repeats),
+                                  seed=int(req.seed), on_eval=on_eval, fixed=dict(req.fixed) if req.fixed else None)
+            except RunCancelled:
+                cancelled = True
+        self.send(("robust_finished", job.id, {"rows": rows, "cancelled": cancelled}))
+
+
 def _slot_loop(jobs: EngineJobs, inbox: "queue.Queue") -> None:
     while True:
         job = inbox.get()
@@ -261,7 +330,7 @@ def _slot_loop(jobs: EngineJobs, inbox: "queue.Queue") -> None:
         jobs.run(job)
 
 
-def main(conn, train_cancel, sweep_cancel, torch_threads: int) -> None:
+def main(conn, train_cancel, sweep_cancel, torch_threads: int, robustness_cancel=None) -> None:
     """The engine process's entry point (the target of the spawned multiprocessing.Process)."""
     import signal
 
@@ -282,14 +351,15 @@ def main(conn, train_cancel, sweep_cancel, torch_threads: int) -> None:
                 conn.send_bytes(data)
             except OSError:  # the GUI is gone: stop what runs, the main thread exits
                 gone.set()
-                train_cancel.set()
-                sweep_cancel.set()
+                for event in cancels.values():
+                    event.set()
 
-    cancels = {"train": train_cancel, "sweep": sweep_cancel}
+    cancels = {"train": train_cancel, "sweep": sweep_cancel,
+               "robustness": robustness_cancel if robustness_cancel is not None else threading.Event()}
     jobs = EngineJobs(send, cancels)
-    inboxes = {"train": queue.Queue(), "sweep": queue.Queue()}
+    inboxes = {slot: queue.Queue() for slot in SLOTS}
     threads = [threading.Thread(target=_slot_loop, args=(jobs, inboxes[slot]), name=f"rfexplorer-engine-{slot}",
-                                daemon=True) for slot in ("train", "sweep")]
+                                daemon=True) for slot in SLOTS]
     for t in threads:
         t.start()
     send(("ready", os.getpid()))
@@ -305,8 +375,8 @@ def main(conn, train_cancel, sweep_cancel, torch_threads: int) -> None:
             elif message[0] == "shutdown":
                 break
     finally:
-        train_cancel.set()
-        sweep_cancel.set()
+        for event in cancels.values():
+            event.set()
         for inbox in inboxes.values():
             inbox.put(None)
         deadline = time.monotonic() + JOB_JOIN_TIMEOUT_S

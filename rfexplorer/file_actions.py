@@ -23,13 +23,16 @@ from .images import save_widget_png
 
 @dataclass
 class _Import:
-    """What the session row of an imported topology needs (its metadata; the network stays in the worker)."""
+    """What the session row of an imported topology needs (its metadata), and its network (robustness
+    studies send a copy of it to the engine process)."""
 
     path: str
     state: object
     recorded_accuracy: Optional[float]
     recorded_dataset: str
     row: dict
+    network: object = None
+    config: object = None
 
 
 class FileActions(QObject):
@@ -109,7 +112,8 @@ class FileActions(QObject):
                                     topo.metrics, model=topo.model_name, resonators_per_chain=cfg.resonators_per_chain,
                                     n_inputs=topo.n_inputs, n_classes=topo.n_classes, seed=cfg.seed,
                                     budget=cfg.budget, epochs=cfg.epochs, config=cfg.to_dict(),
-                                    versions=dict(topo.versions), history=[list(h) for h in topo.history]))
+                                    versions=dict(topo.versions), history=[list(h) for h in topo.history]),
+                                network=topo.model, config=cfg)
         self.explorer.pin(state)
 
     @Slot(str, str)

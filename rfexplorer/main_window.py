@@ -7,8 +7,9 @@ Layout (about 1400 x 900):
     |  data      | response / every chain's resonators (shared GHz axis)    |
     |  model, K  +------------------------------+--------------------------+
     |  training  | Synapse-to-neuron assignment  | Accuracy vs sparsity     |
-    |  device    | (heatmap or input maps)       | (session results, live)  |
-    |  buttons   |                               |                          |
+    |  device /  | (heatmap or input maps)       | (session results, live)  |
+    |  hardware  |                               | tab: Robustness (studies |
+    |  buttons   |                               | of a trained network)    |
     | History    +------------------------------+--------------------------+
     | (loss/acc) | progress: epoch · step · loss · accuracy · time left    |
     +------------+---------------------------------------------------------+
@@ -23,6 +24,7 @@ What happens lives elsewhere, and this module only connects it:
 - :class:`~rfexplorer.datasets.DatasetPresenter`: the dataset and its shape (N inputs, C classes);
 - :class:`~rfexplorer.runs.RunPresenter`: runs, their live presentation, results, previews and sweeps;
 - :class:`~rfexplorer.file_actions.FileActions`: the File menu (topologies, results, PNGs);
+- :class:`~rfexplorer.robustness_runs.RobustnessPresenter`: robustness studies of a trained network;
 - :class:`~rfexplorer.session.Session`: the results gathered so far.
 """
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Optional
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QProgressBar, QSizePolicy, QSplitter,
-                               QVBoxLayout, QWidget)
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from engine.data import DATASET_NAMES
 
@@ -47,9 +49,10 @@ from .datasets import DatasetPresenter
 from .explorer import ExplorerModel
 from .file_actions import FileActions
 from .gcguard import GuiThreadGC
+from .robustness_runs import RobustnessPresenter
 from .runs import RunPresenter
 from .session import Session
-from .views import AssignmentView, HistoryView, NetworkView, SparsityView, SpectrumView
+from .views import AssignmentView, HistoryView, NetworkView, RobustnessView, SparsityView, SpectrumView
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 ICON_PATH = RESOURCES / "rfexplorer.png"
@@ -111,6 +114,9 @@ class MainWindow(QMainWindow):
                                  self.progress, self.history, self.sparsity, self.set_status, self.status_text)
         self.files = FileActions(self, self.controller, self.session, self.explorer, self.runs, self.datasets,
                                  self.set_status)
+        self.robustness_runs = RobustnessPresenter(self, self.robustness, self.controller, self.session,
+                                                   self.explorer, self.files, self.runs, self.datasets,
+                                                   self.set_status)
         self._build_menus()
         self._connect()
         self.datasets.start()  # the dataset loads in the worker; its shape, then a preview, follow
@@ -145,12 +151,21 @@ class MainWindow(QMainWindow):
         self.spectrum = SpectrumView()
         self.assignment = AssignmentView()
         self.sparsity = SparsityView()
+        self.robustness = RobustnessView()
+        # the session's results and robustness studies share the bottom right, one tab each
+        self.results_tabs = QTabWidget()
+        self.results_tabs.setObjectName("ResultTabs")
+        self.results_tabs.setDocumentMode(True)
+        self.results_tabs.addTab(self.sparsity, "Accuracy vs sparsity")
+        self.results_tabs.addTab(self.robustness, "Robustness")
+        self.results_tabs.setTabToolTip(1, "Accuracy of a trained network on fresh chips as one device setting "
+                                           "varies")
         bottom = QSplitter(Qt.Horizontal)
         self.network = NetworkView()  # multilayer networks only
         self.network.hide()
         bottom.addWidget(self.assignment)
         bottom.addWidget(self.network)
-        bottom.addWidget(self.sparsity)
+        bottom.addWidget(self.results_tabs)
         bottom.setSizes([560, 0, 520])
         main = QSplitter(Qt.Vertical)
         main.addWidget(self.spectrum)
@@ -213,7 +228,7 @@ class MainWindow(QMainWindow):
         png = file_menu.addMenu("Save view as &PNG")
         files.png_targets.update({"Main window": self, "Frequency spectrum": self.spectrum,
                                   "Synapse assignment": self.assignment, "Accuracy vs sparsity": self.sparsity,
-                                  "Training history": self.history})
+                                  "Robustness": self.robustness, "Training history": self.history})
         for name in files.png_targets:
             act = png.addAction(name + "…")
             act.setData(name)
@@ -232,6 +247,9 @@ class MainWindow(QMainWindow):
         self.act_stop.triggered.connect(self.controller.stop)
         self.act_sweep = run_menu.addAction("Run s&weep…")
         self.act_sweep.triggered.connect(runs.sweep_button_clicked)
+        self.act_robustness = run_menu.addAction("&Robustness study")
+        self.act_robustness.setToolTip("Show the Robustness tab: accuracy of the trained network on fresh chips")
+        self.act_robustness.triggered.connect(self.show_robustness)
         run_menu.addSeparator()
         self.act_clear = run_menu.addAction("&Clear session results")
         self.act_clear.triggered.connect(self.session.clear)
@@ -292,6 +310,8 @@ class MainWindow(QMainWindow):
                   self.controls.fmax_spin, self.controls.seed_spin):
             w.valueChanged.connect(runs.schedule_preview)
         self.controls.plan_combo.currentIndexChanged.connect(runs.schedule_preview)
+        for w in (self.controls.range_spin, self.controls.bits_spin):  # they set the fabricated layout and levels
+            w.valueChanged.connect(runs.schedule_preview)
         for edit in (self.controls.hidden_edit, self.controls.layer_k_edit):
             edit.editingFinished.connect(runs.schedule_preview)
         self.sparsity.point_clicked.connect(runs.show_point)
@@ -318,6 +338,11 @@ class MainWindow(QMainWindow):
 
     def status_text(self) -> str:
         return self.status_line.text()
+
+    @Slot()
+    def show_robustness(self) -> None:
+        """Bring the Robustness tab to the front."""
+        self.results_tabs.setCurrentWidget(self.robustness)
 
     # --- small wiring slots -------------------------------------------------------------------------------
     @Slot(object)

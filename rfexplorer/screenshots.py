@@ -1,7 +1,8 @@
 """Capture the main window and each view as PNGs, offscreen: ``python -m rfexplorer.screenshots``.
 
 Runs a few short trainings on the embedded MNIST subset (baselines for the accuracy-vs-sparsity plot, then
-RF with K = 10 and the app's default epochs), waits for them, and writes the PNGs to ``$SCREENSHOTS_DIR``
+RF with K = 10 and the app's default epochs), waits for them, then a robustness study of the RF network
+(frequency jitter, the view's default values, 3 chips each), and writes the PNGs to ``$SCREENSHOTS_DIR``
 (default ``screenshots/``). It never touches the user's settings.
 """
 from __future__ import annotations
@@ -21,34 +22,54 @@ CONTEXT_RUNS = (("dense", 10, 3), ("random", 10, 3), ("rigl", 10, 3), ("prune", 
 FEATURED = ("rf", 10, None)
 
 
-def _run_and_wait(app, window, cfg, timeout_s: float = 300.0) -> bool:
+def _start_and_wait(start, finished, failed, what: str, timeout_s: float = 300.0, ok=lambda *_: True) -> bool:
+    """Call ``start()`` (False: nothing started) and run the event loop until the ``finished`` or ``failed``
+    signal (or the timeout); True when ``finished`` came and ``ok`` accepts its arguments."""
     from PySide6.QtCore import QEventLoop, QTimer
 
     loop = QEventLoop()
     outcome = {"ok": False}
 
-    def done(*_):
-        outcome["ok"] = True
+    def done(*args):
+        outcome["ok"] = bool(ok(*args))
         loop.quit()
 
-    def failed(msg):
-        print(f"run failed: {msg}", file=sys.stderr)
+    def fail(msg):
+        print(f"{what} failed: {msg}", file=sys.stderr)
         loop.quit()
 
-    c = window.controller
-    c.run_finished.connect(done)
-    c.run_failed.connect(failed)
+    finished.connect(done)
+    failed.connect(fail)
     timer = QTimer()
     timer.setSingleShot(True)
     timer.timeout.connect(loop.quit)
     timer.start(int(timeout_s * 1000))
-    window.controls.set_config(cfg)
-    window.runs.start_from_controls()
-    loop.exec()
+    if start() is not False:
+        loop.exec()
+    else:
+        print(f"{what} did not start", file=sys.stderr)
     timer.stop()
-    c.run_finished.disconnect(done)
-    c.run_failed.disconnect(failed)
+    finished.disconnect(done)
+    failed.disconnect(fail)
     return outcome["ok"]
+
+
+def _run_and_wait(app, window, cfg, timeout_s: float = 300.0) -> bool:
+    c = window.controller
+
+    def start():
+        window.controls.set_config(cfg)
+        return window.runs.start_from_controls()
+
+    return _start_and_wait(start, c.run_finished, c.run_failed, "run", timeout_s)
+
+
+def _robustness_and_wait(window, knob: str = "freq_jitter_lw", timeout_s: float = 300.0) -> bool:
+    """A robustness study of the last trained network, started from the Robustness tab's Run button."""
+    c = window.controller
+    window.robustness.set_knob(knob)
+    return _start_and_wait(window.robustness_runs.run, c.robustness_finished, c.robustness_failed,
+                           "robustness study", timeout_s, ok=lambda out: not out.get("cancelled"))
 
 
 def _settle(app, ms: int = 250) -> None:
@@ -127,9 +148,14 @@ def main(argv=None) -> int:
         _settle(app, 200)
         save_widget_png(window.assignment, out / "assignment_maps.png")
         window.assignment.set_mode(0)
+        window.show_robustness()
+        ok = _robustness_and_wait(window) and ok
+        _settle(app, 300)
+        save_widget_png(window.robustness, out / "robustness.png")
+        window.results_tabs.setCurrentWidget(window.sparsity)
         window.close()
         _settle(app, 50)
-    print(f"wrote {len(shots) + 1} screenshots to {out}/")
+    print(f"wrote {len(shots) + 2} screenshots to {out}/")
     return 0 if ok else 1
 
 

@@ -1,11 +1,11 @@
 """The GUI side of the engine process: spawns it, hands it jobs, turns its messages into Qt signals.
 
 Engine jobs (training runs, dataset loads, previews of untrained networks, topology imports and their
-evaluation, sweeps) run in one separate process, :mod:`rfexplorer.engine_process`, spawned once per window
+evaluation, sweeps, robustness studies) run in one separate process, :mod:`rfexplorer.engine_process`, spawned once per window
 (multiprocessing's 'spawn' start method: never fork a process that runs Qt) and reused for every job, so
 training never shares Python's interpreter lock with the GUI. :class:`EngineClient` lives in the GUI thread:
 
-- it keeps each slot's queue ('train': train, load, preview, import; 'sweep') and sends a slot's next job
+- it keeps each slot's queue ('train': train, load, preview, import; 'sweep'; 'robustness') and sends a slot's next job
   only when the previous one is done, after clearing that slot's cancel Event; cancelling the job in flight
   sets the Event, which the engine checks between batches; a queued job is cancelled here and never sent;
 - a thin reader QThread (:class:`PipeReader`) waits on the pipe (without the interpreter lock), unpickles each
@@ -38,8 +38,8 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from engine.progress import CancelToken
 
 from . import engine_process
-from .engine_process import (SAMPLE_COUNT, SNAPSHOT_INTERVAL_S, DatasetInfo, JobRequest,  # noqa: F401 (re-exported)
-                             describe_exception)
+from .engine_process import (SAMPLE_COUNT, SLOTS, SNAPSHOT_INTERVAL_S, DatasetInfo,  # noqa: F401 (re-exported)
+                             JobRequest, RobustnessRequest, describe_exception)
 
 _ids = itertools.count(1)
 #: How often the reader looks at its stop flag while the pipe is quiet (s).
@@ -53,13 +53,14 @@ SPAWN = multiprocessing.get_context("spawn")
 
 @dataclass
 class Job:
-    """One unit of work for the engine. ``kind`` is 'train', 'load', 'preview', 'import' or 'sweep'."""
+    """One unit of work for the engine. ``kind`` is 'train', 'load', 'preview', 'import', 'sweep' or
+    'robustness'."""
 
     kind: str
     config: Any = None  #: RunConfig for 'train' and 'preview'; SweepSpec for 'sweep'
     dataset: str = "mnist-mini"  #: a registered dataset name or a dataset file path
     data_dir: Optional[str] = None
-    payload: Any = None  #: the topology file path for 'import'
+    payload: Any = None  #: the topology file path for 'import'; a RobustnessRequest for 'robustness'
     backend: str = "local"  #: the sweep backend
     token: CancelToken = field(default_factory=CancelToken)  #: set here, in the GUI (the engine has an Event)
     id: int = field(default_factory=lambda: next(_ids))
@@ -76,7 +77,7 @@ class Job:
 
     @property
     def slot(self) -> str:
-        return "sweep" if self.kind in engine_process.SWEEP_SLOT_KINDS else "train"
+        return engine_process.slot_of(self.kind)
 
     def request(self) -> JobRequest:
         return JobRequest(self.id, self.kind, self.config, self.dataset, self.data_dir, self.payload, self.backend)
@@ -173,6 +174,10 @@ class EngineClient(QObject):
     sweep_row = Signal(object)        #: (job, row dict)
     sweep_finished = Signal(object)   #: (job, rows list); a sweep cancelled before it began gives []
     sweep_failed = Signal(object)     #: (job, message, traceback)
+    robustness_started = Signal(object)   #: job
+    robustness_eval = Signal(object)      #: (job, {value, repeat, accuracy}): one evaluation of the study
+    robustness_finished = Signal(object)  #: (job, {rows, cancelled}); cancelled before it began: no rows
+    robustness_failed = Signal(object)    #: (job, message, traceback)
     lost = Signal(object)             #: (message, [jobs that were in flight]): the process died
     restarted = Signal(int)           #: pid of the new process started after a death
 
@@ -187,8 +192,8 @@ class EngineClient(QObject):
 
             torch_threads = torch.get_num_threads()  # the app set it at start-up (rfexplorer.app)
         self._threads = int(torch_threads)
-        self._queues = {"train": collections.deque(), "sweep": collections.deque()}
-        self._inflight: dict[str, Optional[Job]] = {"train": None, "sweep": None}
+        self._queues = {slot: collections.deque() for slot in SLOTS}
+        self._inflight: dict[str, Optional[Job]] = {slot: None for slot in SLOTS}
         self._jobs: dict[int, Job] = {}
         self._generation = 0
         self._proc = None
@@ -226,9 +231,10 @@ class EngineClient(QObject):
         self._generation += 1
         parent_conn, child_conn = SPAWN.Pipe(duplex=True)
         # fresh Events for each process: one that died inside Event.is_set() may have left the old ones locked
-        self._cancels = {"train": SPAWN.Event(), "sweep": SPAWN.Event()}
+        self._cancels = {slot: SPAWN.Event() for slot in SLOTS}
         proc = SPAWN.Process(target=self._entry, name="rfexplorer-engine",
-                             args=(child_conn, self._cancels["train"], self._cancels["sweep"], self._threads))
+                             args=(child_conn, self._cancels["train"], self._cancels["sweep"], self._threads,
+                                   self._cancels["robustness"]))
         proc.daemon = False  # a sweep may start its own worker processes, which a daemon cannot
         with _main_module_hidden():
             proc.start()
@@ -307,7 +313,7 @@ class EngineClient(QObject):
 
     @Slot()
     def _pump(self) -> None:
-        for slot in ("train", "sweep"):
+        for slot in SLOTS:
             queue = self._queues[slot]
             while self._inflight[slot] is None and queue and not self._shut_down:
                 job = queue.popleft()
@@ -315,6 +321,8 @@ class EngineClient(QObject):
                     self._jobs.pop(job.id, None)
                     if slot == "sweep":
                         self.sweep_finished.emit((job, []))
+                    elif slot == "robustness":
+                        self.robustness_finished.emit((job, {"rows": [], "cancelled": True}))
                     else:
                         self.skipped.emit(job)
                     continue
@@ -329,6 +337,8 @@ class EngineClient(QObject):
         self._jobs.pop(job.id, None)
         if job.slot == "sweep":
             self.sweep_failed.emit((job, message, ""))
+        elif job.slot == "robustness":
+            self.robustness_failed.emit((job, message, ""))
         else:
             self.failed.emit((job, message, "", job.kind))
 
@@ -352,7 +362,7 @@ class EngineClient(QObject):
         if job is None:
             return
         if kind == "started":
-            (self.sweep_started if job.slot == "sweep" else self.started).emit(job)
+            {"sweep": self.sweep_started, "robustness": self.robustness_started}.get(job.slot, self.started).emit(job)
         elif kind == "snapshot":
             self.snapshot.emit((job, message[2]))
         elif kind == "finished":
@@ -369,9 +379,15 @@ class EngineClient(QObject):
             self.sweep_row.emit((job, message[2]))
         elif kind == "sweep_finished":
             self.sweep_finished.emit((job, message[2]))
+        elif kind == "robust_eval":
+            self.robustness_eval.emit((job, message[2]))
+        elif kind == "robust_finished":
+            self.robustness_finished.emit((job, message[2]))
         elif kind == "failed":
             if job.slot == "sweep":
                 self.sweep_failed.emit((job, message[2], message[3]))
+            elif job.slot == "robustness":
+                self.robustness_failed.emit((job, message[2], message[3]))
             else:
                 self.failed.emit((job, message[2], message[3], message[4]))
         elif kind == "done":
@@ -397,7 +413,7 @@ class EngineClient(QObject):
         lost = [job for job in self._inflight.values() if job is not None]
         for job in lost:
             self._jobs.pop(job.id, None)
-        self._inflight = {"train": None, "sweep": None}
+        self._inflight = {slot: None for slot in SLOTS}
         if not self._ready:
             self._failed_starts += 1
         if self._failed_starts >= MAX_FAILED_STARTS:

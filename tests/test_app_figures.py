@@ -78,8 +78,8 @@ def test_screenshot_script_writes_the_window_and_each_view(tmp_path):
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert names == ["assignment.png", "assignment_maps.png", "history.png", "main_window.png", "sparsity.png",
-                     "spectrum.png"]
+    assert names == ["assignment.png", "assignment_maps.png", "history.png", "main_window.png", "robustness.png",
+                     "sparsity.png", "spectrum.png"]
     main = QImage(str(tmp_path / "main_window.png"))
     assert (main.width(), main.height()) == (1400, 900)
 

@@ -2,7 +2,8 @@
 from .assignment import AssignmentView
 from .diagram import NetworkView
 from .history import HistoryView
+from .robustness import RobustnessView
 from .sparsity import SparsityView
 from .spectrum import SpectrumView
 
-__all__ = ["AssignmentView", "HistoryView", "NetworkView", "SparsityView", "SpectrumView"]
+__all__ = ["AssignmentView", "HistoryView", "NetworkView", "RobustnessView", "SparsityView", "SpectrumView"]
