@@ -2,6 +2,7 @@
 
     python benchmarks/bench_app.py [--dataset mnist --data-dir ../shared/data] [--model rf] [--epochs 2]
                                    [--repeats 3] [--without-window]
+    python benchmarks/bench_app.py --robustness [--knob freq_jitter_lw --values 0,0.1,... --chips 3]
 
 Targets (issue 12: the engine in its own process), on this 2-core machine:
 - no gap between two GUI event-loop ticks exceeds 50 ms while training runs (QTimer heartbeat every 10 ms);
@@ -15,6 +16,12 @@ App and headless runs alternate ``--repeats`` times, so both see the same backgr
 judged on the median over the app runs of each run's largest gap (the worst run is printed too); the redraw
 rate is their median, and the overhead compares the median app and headless training times (a 2-epoch run
 lasts about 2 s, so one pair alone varies by several percent).
+
+``--robustness`` measures a robustness study instead (issue 11: the Robustness view): one network is trained
+in the window, then ``--repeats`` studies of it run from the Robustness tab's Run button, in the engine
+process, while the view draws the evaluations as they come. Target: no event-loop gap over 100 ms, from the
+click to the end of the study (it includes sending the network to the engine process). The default knob,
+frequency jitter, is the slowest to evaluate (every test sample is read out with its own draw).
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import torch  # noqa: E402
 
 MAX_GAP_MS = 50.0
+MAX_ROBUSTNESS_GAP_MS = 100.0
 MIN_REDRAW_HZ = 10.0
 MAX_OVERHEAD = 0.05
 
@@ -55,18 +63,39 @@ def open_window():
     return app, win
 
 
+class Heartbeat:
+    """A QTimer that ticks every 10 ms in the GUI thread: the gaps between its ticks are the event loop's."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, QTimer
+
+        self.clock = QElapsedTimer()
+        self.clock.start()
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(lambda: self.ticks.append(self.now()))
+
+    def now(self) -> float:
+        """Milliseconds since the heartbeat was made."""
+        return self.clock.nsecsElapsed() / 1e6
+
+    def gaps(self, t0: float, t1: float) -> dict:
+        """The largest and the 99th-percentile gap between ticks from t0 to t1 (ms)."""
+        during = [t for t in self.ticks if t0 <= t <= t1]
+        gaps = [b - a for a, b in zip(during, during[1:])]
+        return {"max_gap_ms": max(gaps) if gaps else float("nan"),
+                "p99_gap_ms": sorted(gaps)[int(0.99 * (len(gaps) - 1))] if gaps else float("nan")}
+
+
 def run_in_app(win, cfg, data_dir: str | None) -> dict:
     """One run in the window, as the Train button starts it; the window (and its engine process) is reused, as
     in a session, so the engine process is warm like the headless one."""
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
 
-    clock = QElapsedTimer()
-    clock.start()
-    ticks: list[float] = []
+    beat = Heartbeat()
+    clock, heartbeat = beat.clock, beat.timer
     redraws: list[float] = []
-    heartbeat = QTimer()
-    heartbeat.setInterval(10)
-    heartbeat.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
 
     def redrawn():
         redraws.append(clock.nsecsElapsed() / 1e6)
@@ -108,15 +137,89 @@ def run_in_app(win, cfg, data_dir: str | None) -> dict:
     if "error" in done:
         raise SystemExit(f"the run failed in the app: {done['error']}")
     t0, t1 = started.get("ms", 0.0), done["end_ms"]
-    during = [t for t in ticks if t0 <= t <= t1]
-    gaps = [b - a for a, b in zip(during, during[1:])]
     n_redraws = sum(1 for t in redraws if t0 <= t <= t1)
     return {"train_seconds": done["result"].train_seconds, "test_accuracy": done["result"].test_accuracy,
-            "max_gap_ms": max(gaps) if gaps else float("nan"),
-            "p99_gap_ms": sorted(gaps)[int(0.99 * (len(gaps) - 1))] if gaps else float("nan"),
+            **beat.gaps(t0, t1),
             "redraw_hz": n_redraws / max((t1 - t0) / 1000.0, 1e-9), "window_seconds": (t1 - t0) / 1000.0,
             # CPU time of the GUI process (all its threads) per second of training: what it takes from the machine
             "gui_cpu_fraction": (done["end_cpu"] - started.get("cpu", done["end_cpu"])) / max((t1 - t0) / 1000.0, 1e-9)}
+
+
+def robustness_in_app(win, knob: str, values: str, chips: int) -> dict:
+    """One robustness study of the window's last trained network, started as the Run button does; event-loop
+    gaps from the click to the end of the study, and how often the view redrew the curve."""
+    from PySide6.QtCore import QEventLoop
+
+    beat = Heartbeat()
+    draws: list[float] = []
+    done: dict = {}
+    loop = QEventLoop()
+
+    def drawn(_evals):
+        draws.append(beat.now())
+
+    def finished(out):
+        done["out"], done["end_ms"] = out, beat.now()
+        loop.quit()
+
+    def failed(message):
+        done["error"] = message
+        loop.quit()
+
+    from rfexplorer.views.robustness import DEFAULT_VALUES
+
+    c, view = win.controller, win.robustness
+    view.set_knob(knob)
+    view.values_edit.setText(values or DEFAULT_VALUES.get(knob, ""))
+    view.repeats_spin.setValue(chips)
+    c.robustness_progress.connect(drawn)
+    c.robustness_finished.connect(finished)
+    c.robustness_failed.connect(failed)
+    beat.timer.start()
+    t0 = beat.now()
+    beat.ticks.append(t0)  # a gap before the first tick counts too (the click sends the network)
+    view.run_button.click()
+    if not c.robustness_busy:
+        done["error"] = win.status_text()
+    else:
+        loop.exec()
+    beat.timer.stop()
+    for signal, slot in ((c.robustness_progress, drawn), (c.robustness_finished, finished),
+                         (c.robustness_failed, failed)):
+        signal.disconnect(slot)
+    if "error" in done:
+        raise SystemExit(f"the robustness study failed in the app: {done['error']}")
+    t1 = done["end_ms"]
+    return {"seconds": (t1 - t0) / 1000.0, "evaluations": len(done["out"]["evals"]), **beat.gaps(t0, t1),
+            "redraw_hz": len(draws) / max((t1 - t0) / 1000.0, 1e-9)}
+
+
+def robustness_main(args, cfg) -> int:
+    """--robustness: train one network in the window, then time robustness studies of it."""
+    app, win = open_window()
+    run_in_app(win, cfg, args.data_dir)  # the network studied (and a warm engine process)
+    robustness_in_app(win, args.knob, "0", 1)  # warm-up: the engine's first study imports and loads
+    runs = [robustness_in_app(win, args.knob, args.values, args.chips) for _ in range(max(1, args.repeats))]
+    win.close()
+    app.processEvents()
+    gap = statistics.median(r["max_gap_ms"] for r in runs)
+    worst = max(r["max_gap_ms"] for r in runs)
+    ok = gap <= MAX_ROBUSTNESS_GAP_MS
+    values = win.robustness.values_text()
+    print(f"robustness study in the app: {args.model} K={args.resonators_per_chain}, {args.dataset}, "
+          f"device.{args.knob} in {values}, {args.chips} chips each, {len(runs)} studies")
+    seconds = ", ".join(f"{r['seconds']:.1f}" for r in runs)
+    gaps = ", ".join(f"{r['max_gap_ms']:.0f}" for r in runs)
+    print(f"  study:          {seconds} s ({runs[0]['evaluations']} evaluations each)")
+    print(f"  event-loop gap: max {gap:.1f} ms (median study; all: {gaps}); worst study: max {worst:.1f} ms, p99 "
+          f"{max(r['p99_gap_ms'] for r in runs):.1f} ms")
+    print(f"  curve redraws:  {statistics.median(r['redraw_hz'] for r in runs):.1f} Hz (median)")
+    print(f"  {'PASS' if ok else 'FAIL'}  max event-loop gap <= {MAX_ROBUSTNESS_GAP_MS:g} ms during a robustness "
+          f"study (median study)")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"robustness_runs": runs, "median_max_gap_ms": gap, "ok": ok}, fh, indent=2)
+    return 0 if ok else 1
 
 
 def run_in_engine_process(engine, cfg, data_dir: str | None) -> float:
@@ -161,6 +264,11 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the measurements to this file")
     ap.add_argument("--without-window", action="store_true",
                     help="also time runs in an engine process without a window (a third run in each round)")
+    ap.add_argument("--robustness", action="store_true",
+                    help="measure robustness studies in the Robustness view instead of training runs")
+    ap.add_argument("--knob", default="freq_jitter_lw", help="--robustness: the device setting that varies")
+    ap.add_argument("--values", default="", help="--robustness: its values (default: the view's for the knob)")
+    ap.add_argument("--chips", type=int, default=3, help="--robustness: fresh chips per value (default 3)")
     args = ap.parse_args(argv)
     from rfexplorer.app import configure_runtime
 
@@ -173,6 +281,8 @@ def main(argv=None) -> int:
     cfg = RunConfig(model=args.model, resonators_per_chain=args.resonators_per_chain, dataset=args.dataset,
                     data_dir=args.data_dir, epochs=args.epochs, seed=0, hidden=ints(args.hidden),
                     layer_resonators=ints(args.layer_k))
+    if args.robustness:
+        return robustness_main(args, cfg)
     ds = load_dataset(args.dataset, args.data_dir)
     app, win = open_window()
     # warm-up, in this process and in the engine process, so no measured run pays first-run costs
