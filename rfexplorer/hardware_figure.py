@@ -24,6 +24,8 @@ TITLES = {"range": "tuning range (± % of the fabricated frequency, log)",
           "jitter": "frequency jitter at each read-out (linewidths)",
           "spread": "uncalibrated fabrication spread (% std, log)"}
 STYLES = {"trained": None, "ideal": None, "aware": "dash", "in-situ": "dot"}
+#: Where each panel's legend sits (the corner its curves leave free): 1 = right, 0 = left.
+LEGEND_SIDE = {"range": 1, "bits": 1, "jitter": 0, "spread": 0}
 
 
 def _positions(panel: str, levels: Sequence, all_levels: Sequence) -> tuple[list[float], list[tuple[float, str]]]:
@@ -115,7 +117,8 @@ def render_hardware_png(json_path: str | os.PathLike, out_png_path: str | os.Pat
         span = [t[0] for t in ticks]
         plot.setXRange(min(span), max(span), padding=0.08)
         legend.setParentItem(plot.getViewBox())
-        legend.anchor(itemPos=(0, 1), parentPos=(0, 1), offset=(12, -12))
+        side = LEGEND_SIDE[panel]
+        legend.anchor(itemPos=(side, 1), parentPos=(side, 1), offset=(-12 if side else 12, -12))
         plot.setYRange(max(0.0, 10 * math.floor((lowest - 3) / 10)), 100, padding=0.02)
     return save_canvas(glw, out_png_path)
 
