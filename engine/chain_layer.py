@@ -241,6 +241,13 @@ class RFChainLayer(nn.Module):
         f_res = self._set_point_freqs(self.resonator_comb, eps_r, "res", True)
         return f_in, f_res
 
+    @torch.no_grad()
+    def set_point_freqs_ghz(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frequencies (GHz) the inputs (N,) and resonators (C, K) are set to: their comb positions on
+        the tuning levels when ``tuning_bits`` is set (what the network computes with, before any chip's
+        offsets), else the comb positions themselves. For display and snapshots."""
+        return self.device_freqs((None, None, None, None))
+
     def _input_nominal(self) -> torch.Tensor:
         return torch.arange(self.n_inputs, dtype=self.input_comb.dtype, device=self.input_comb.device)
 

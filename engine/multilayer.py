@@ -256,9 +256,10 @@ class RFNetwork(PerceptronModel):
         """Frequencies and attachments of one layer (numpy copies)."""
         chains = self.layers[layer]
         idx, coupling = chains.attachments()
+        f_in, f_res = chains.set_point_freqs_ghz()
         return {
-            "input_freqs_ghz": chains.input_freqs_ghz().cpu().numpy().copy(),
-            "resonator_freqs_ghz": chains.resonator_freqs_ghz().cpu().numpy().copy(),
+            "input_freqs_ghz": f_in.cpu().numpy().copy(),
+            "resonator_freqs_ghz": f_res.cpu().numpy().copy(),
             "resonator_signs": chains.signs.cpu().numpy().copy(),
             "attached_input": idx.cpu().numpy().copy(),
             "attached_coupling": coupling.cpu().numpy().copy(),

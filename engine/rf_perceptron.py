@@ -130,9 +130,10 @@ class RFPerceptron(PerceptronModel):
     @torch.no_grad()
     def snapshot_extras(self) -> dict:
         idx, coupling = self.chains.attachments()
+        f_in, f_res = self.chains.set_point_freqs_ghz()
         return {
-            "input_freqs_ghz": self.chains.input_freqs_ghz().cpu().numpy().copy(),
-            "resonator_freqs_ghz": self.chains.resonator_freqs_ghz().cpu().numpy().copy(),
+            "input_freqs_ghz": f_in.cpu().numpy().copy(),
+            "resonator_freqs_ghz": f_res.cpu().numpy().copy(),
             "resonator_signs": self.chains.signs.cpu().numpy().copy(),
             "attached_input": idx.cpu().numpy().copy(),
             "attached_coupling": coupling.cpu().numpy().copy(),

@@ -133,6 +133,21 @@ def test_quantisation_levels_are_exact():
     assert torch.equal(physics.quantise_comb(q, -2.0, 65.0, 3), q)  # idempotent
 
 
+def test_snapshots_show_the_set_points_the_network_computes_with(mini):
+    """With tuning bits, snapshot frequencies sit on the levels (the shadows do not); without, they are the
+    comb positions' frequencies exactly."""
+    net = train(mini, epochs=1, device={"tuning_range": 0.05, "tuning_bits": 5}).model
+    chains = net.chains
+    shown = torch.as_tensor(net.snapshot_extras()["resonator_freqs_ghz"])
+    lo, hi = chains._bounds("res")
+    levels = chains.comb_to_ghz(physics.quantise_comb(chains.resonator_comb.detach(), lo, hi, 5))
+    assert torch.equal(shown, levels)
+    assert not torch.equal(shown, chains.resonator_freqs_ghz().detach())
+    plain = train(mini, epochs=1).model
+    assert torch.equal(torch.as_tensor(plain.snapshot_extras()["resonator_freqs_ghz"]),
+                      plain.chains.resonator_freqs_ghz().detach())
+
+
 def test_set_points_are_quantised_and_gradients_flow_straight_through():
     p = DeviceParams(tuning_range=0.1, tuning_bits=4)
     lay = layer(p)
