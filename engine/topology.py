@@ -192,6 +192,7 @@ def _chain_records(chains, shape, bias: Optional[list], bias_key: str = "bias") 
     idx, coupling = idx.cpu().tolist(), _floats(coupling)
     alpha_r = _floats(chains.alpha_r) if getattr(chains, "alpha_r", None) is not None else None
     k_sd_r = _floats(chains.k_sd_r) if getattr(chains, "k_sd_r", None) is not None else None
+    eps_r = _floats(chains.freq_eps_r) if getattr(chains, "freq_eps_r", None) is not None else None
     out_chains = []
     for j in range(n_chains):
         resonators = []
@@ -204,14 +205,45 @@ def _chain_records(chains, shape, bias: Optional[list], bias_key: str = "bias") 
                 res["alpha"] = alpha_r[j][r]
             if k_sd_r is not None:
                 res["k_sd"] = k_sd_r[j][r]
+            if eps_r is not None:
+                res["fabrication_draw"] = eps_r[j][r]
             resonators.append(res)
         out_chains.append({"index": j, bias_key: bias[j], "resonators": resonators})
     return out_chains
 
 
 def _inputs_record(chains) -> dict:
-    return {"frequency_ghz": _floats(chains.input_freqs_ghz()), "comb_position": _floats(chains.input_comb.detach()),
-            "trained": bool(chains.input_comb.requires_grad)}
+    record = {"frequency_ghz": _floats(chains.input_freqs_ghz()), "comb_position": _floats(chains.input_comb.detach()),
+              "trained": bool(chains.input_comb.requires_grad)}
+    if getattr(chains, "freq_eps_in", None) is not None:
+        record["fabrication_draw"] = _floats(chains.freq_eps_in)
+    return record
+
+
+def _check_fabrication(chains: list, inputs: dict, params: DeviceParams, prefix: str = ""):
+    """The chip's fabrication draws stored with a layer (resonators (C, K), inputs (N,)), or None when the file
+    has none (a network read without them runs on a new chip). Both or neither must be there, and only with
+    physics.freq_spread > 0; the counts were checked with the chains and inputs."""
+    has_in = "fabrication_draw" in inputs
+    flags = [[("fabrication_draw" in res) for res in c["resonators"]] for c in chains]
+    has_res = all(all(f) for f in flags)
+    if not has_in and not any(any(f) for f in flags):
+        return None
+    if not (has_in and has_res):
+        raise _Problem(f"{prefix}inputs and every resonator of {prefix}chains must all have a 'fabrication_draw' "
+                       f"entry, or none of them")
+    if params.freq_spread <= 0:
+        where = f" in {prefix.rstrip('.')}" if prefix else ""
+        raise _Problem(f"it holds fabrication draws{where} but physics.freq_spread is 0")
+    draws_in = inputs["fabrication_draw"]
+    if len(draws_in) != len(inputs["comb_position"]):
+        raise _Problem(f"{prefix}inputs.fabrication_draw has {len(draws_in)} values where "
+                       f"{len(inputs['comb_position'])} (one per input) were expected")
+    eps_r = torch.tensor([[res["fabrication_draw"] for res in c["resonators"]] for c in chains], dtype=torch.float32)
+    eps_in = torch.tensor(draws_in, dtype=torch.float32)
+    if not (torch.isfinite(eps_r).all() and torch.isfinite(eps_in).all()):
+        raise _Problem(f"{prefix}fabrication draws must be finite numbers")
+    return eps_r, eps_in
 
 
 def _readout_record(model) -> dict:
@@ -712,9 +744,13 @@ def _load_rf(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig)
     in_u = _check_inputs(doc["inputs"], n_inputs, params)
     log_gain = _check_readout(doc["readout"], params)
     res_u, bias, alpha_r, k_sd_r = _check_chains(doc["chains"], n_classes, k, n_inputs, params, shape)
+    chip = _check_fabrication(doc["chains"], doc["inputs"], params)
     rf_params = config.model_params if isinstance(config.model_params, RFParams) else None
-    return RFPerceptron.from_state(params, in_u.to(torch.float32), res_u.to(torch.float32), bias, log_gain,
-                                   alpha_r=alpha_r, k_sd_r=k_sd_r, rf_params=rf_params)
+    model = RFPerceptron.from_state(params, in_u.to(torch.float32), res_u.to(torch.float32), bias, log_gain,
+                                    alpha_r=alpha_r, k_sd_r=k_sd_r, rf_params=rf_params)
+    if chip is not None:  # the chip it was trained or evaluated on, not a new one
+        model.chains.freq_eps_r, model.chains.freq_eps_in = chip
+    return model
 
 
 def _layer_shape(doc: dict, n_inputs: int, n_classes: int) -> tuple[list, list]:
@@ -757,13 +793,16 @@ def _load_rf_network(doc: dict, n_inputs: int, n_classes: int, shape, config: Ru
         res_u, bias, alpha_r, k_sd_r = _check_chains(
             layer["chains"], sizes[l + 1], ks[l], sizes[l], params, shape if l == 0 else None, prefix,
             "bias_current_ith" if hidden else "bias", "one per neuron of the layer")
-        states.append((in_u, res_u, bias, alpha_r, k_sd_r, layer.get("stno")))
+        chip = _check_fabrication(layer["chains"], layer["inputs"], params, prefix)
+        states.append((in_u, res_u, bias, alpha_r, k_sd_r, layer.get("stno"), chip))
     rf_params = config.model_params if isinstance(config.model_params, RFParams) else None
     model = RFNetwork(n_inputs, n_classes, sizes[1:-1], ks, device=params, params=rf_params, train_inputs=False)
     f32 = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731
     with torch.no_grad():
-        for l, (in_u, res_u, bias, alpha_r, k_sd_r, stno) in enumerate(states):
+        for l, (in_u, res_u, bias, alpha_r, k_sd_r, stno, chip) in enumerate(states):
             chains = model.layers[l]
+            if chip is not None:
+                chains.freq_eps_r, chains.freq_eps_in = chip
             chains.input_comb.copy_(f32(in_u))
             chains.resonator_comb.copy_(f32(res_u))
             if alpha_r is not None:
@@ -1147,7 +1186,8 @@ SCHEMA_TEXT = r"""{
       "properties": {
         "frequency_ghz": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}},
         "comb_position": {"type": "array", "items": {"type": "number"}},
-        "trained": {"type": "boolean"}
+        "trained": {"type": "boolean"},
+        "fabrication_draw": {"description": "The chip's standard-normal draw of each input oscillator: true frequency = set-point * (1 + physics.freq_spread * draw).", "type": "array", "items": {"type": "number"}}
       },
       "additionalProperties": false
     },
@@ -1177,7 +1217,8 @@ SCHEMA_TEXT = r"""{
         "pixel_col": {"type": ["integer", "null"], "minimum": 0},
         "coupling_v_per_uw": {"type": "number"},
         "alpha": {"type": "number", "exclusiveMinimum": 0},
-        "k_sd": {"type": "number", "exclusiveMinimum": 0}
+        "k_sd": {"type": "number", "exclusiveMinimum": 0},
+        "fabrication_draw": {"description": "The chip's standard-normal draw of this resonator: true frequency = set-point * (1 + physics.freq_spread * draw).", "type": "number"}
       },
       "additionalProperties": false
     },

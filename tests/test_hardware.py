@@ -299,6 +299,45 @@ def test_topology_round_trip_keeps_the_hardware_fields(topo_file, mini):
     assert evaluate_topology(topo, mini) == acc
 
 
+@pytest.mark.parametrize("hidden", [(), (8,)])
+def test_a_chip_trained_in_situ_is_saved_with_its_fabrication_draws(mini, tmp_path, hidden):
+    """An in-situ network on an uncalibrated chip keeps its accuracy through a file (the chip's draws are
+    stored); a file without them runs on a new chip; half-stored or misplaced draws are refused."""
+    from engine.evaluation import evaluate_topology
+    from engine.topology import TopologyFileError, export_result, load_topology
+
+    r = train(mini, hidden=hidden, device={"freq_spread": 0.01, "calibrated": False})
+    path = tmp_path / "chip.json"
+    export_result(r, path, csv_path=False)
+    topo = load_topology(path)
+    assert evaluate_topology(topo, mini) == r.test_accuracy
+    doc = json.loads(path.read_text())
+    layer = doc["layers"][0] if hidden else doc
+    assert len(layer["inputs"]["fabrication_draw"]) == mini.n_inputs
+
+    def strip(d):
+        d["inputs"].pop("fabrication_draw")
+        for c in d["chains"]:
+            for res in c["resonators"]:
+                res.pop("fabrication_draw")
+
+    new_chip = json.loads(path.read_text())
+    for part in (new_chip["layers"] if hidden else [new_chip]):
+        strip(part)
+    (tmp_path / "new_chip.json").write_text(json.dumps(new_chip))
+    assert evaluate_topology(load_topology(tmp_path / "new_chip.json"), mini) < r.test_accuracy - 0.05
+    half = json.loads(path.read_text())
+    (half["layers"][0] if hidden else half)["inputs"].pop("fabrication_draw")
+    (tmp_path / "half.json").write_text(json.dumps(half))
+    with pytest.raises(TopologyFileError, match="fabrication_draw"):
+        load_topology(tmp_path / "half.json")
+    no_spread = json.loads(path.read_text())
+    no_spread["physics"]["freq_spread"] = 0.0
+    (tmp_path / "no_spread.json").write_text(json.dumps(no_spread))
+    with pytest.raises(TopologyFileError, match="freq_spread is 0"):
+        load_topology(tmp_path / "no_spread.json")
+
+
 def test_robustness_rows_and_common_draws(topo_file, mini):
     from engine.topology import load_topology
 
