@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from .config import RunConfig
 from .files import atomic_write_text, dumps_json, json_safe
-from .progress import CancelToken, DivergenceError
+from .progress import CancelToken
 from .results import dataset_record, software_versions, utc_now_iso
 from .tables import csv_text
 
@@ -173,16 +173,9 @@ def evaluate_job(job: StudyJob, model, x, y) -> list[dict]:
 def run_job(job: StudyJob, dataset, cancel=None) -> dict:
     """Train ``job``'s network and evaluate it: its sweep-style result row with ``part``, ``level``, ``key``
     and ``evaluations`` added (``_cancelled`` True when cut short)."""
-    from .sweep import failed_row, result_row
-    from .training import run_training
+    from .sweep import train_row
 
-    try:
-        result = run_training(job.config, dataset=dataset, cancel=cancel)
-    except DivergenceError as exc:
-        row = failed_row(job.config, str(exc), dataset.n_inputs, dataset.n_classes)
-        result = None
-    else:
-        row = result_row(result)
+    row, result = train_row(job.config, dataset, cancel)
     row.update(part=job.part, level=job.level, key=job.key(), evaluations=[])
     if result is not None and (result.cancelled or (cancel is not None and cancel.is_set())):
         row["_cancelled"] = True
@@ -203,7 +196,7 @@ def run_study(spec: StudySpec, dataset=None, out_dir=None, on_result: Optional[C
     """Run the study and return its document (see :func:`study_document`); with ``out_dir``, resume from and
     append to ``out_dir/rows.jsonl`` and write the summary files at the end (also when interrupted)."""
     from .data import load_dataset
-    from .sweep import RowLog, SweepSpec, _run_pool, read_rows_log
+    from .sweep import RowLog, _run_pool, dataset_identity, read_rows_log
 
     if dataset is None:
         dataset = load_dataset(spec.dataset, spec.data_dir)
@@ -217,9 +210,10 @@ def run_study(spec: StudySpec, dataset=None, out_dir=None, on_result: Optional[C
             raise ValueError(f"the output folder {out} is a file")
         logged, _notes = read_rows_log(out / ROWS_FILE)
         wanted = {j.key() for j in jobs}
+        same_data = dataset_identity(dataset_record(dataset))
         done = {r["key"]: r for r in logged
                 if isinstance(r, dict) and r.get("key") in wanted and r.get("test_accuracy") is not None
-                and r.get("dataset_info", {}).get("n_test") == len(dataset.test_y)}
+                and dataset_identity(r.get("dataset_info") or {}) == same_data}
         rows.extend(done.values())
         todo = [j for j in jobs if j.key() not in done]
         log = RowLog(out / ROWS_FILE) if todo else None
@@ -244,8 +238,7 @@ def run_study(spec: StudySpec, dataset=None, out_dir=None, on_result: Optional[C
                     break
                 deliver(row)
         elif todo:
-            pool_spec = SweepSpec(models=(spec.models[0],), base=spec.base(), workers=spec.workers)
-            _run_pool(pool_spec, todo, dataset, deliver, cancel, run_job=_worker_job)
+            _run_pool(todo, dataset, deliver, cancel, workers=spec.workers, threads=1, run_job=_worker_job)
     finally:
         if log is not None:
             log.close()
@@ -262,6 +255,11 @@ def run_study(spec: StudySpec, dataset=None, out_dir=None, on_result: Optional[C
 def _stats(values: Sequence[float]) -> dict:
     vals = [float(v) for v in values]
     return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals)}
+
+
+def _evaluated(rows: Sequence[dict], name: str, value) -> list[float]:
+    """The mean accuracies of ``rows``' networks at ``value`` of evaluation ``name`` (those that have it)."""
+    return [m for m in (_eval_mean(r, name, value) for r in rows) if m is not None]
 
 
 def _eval_mean(row: dict, name: str, value) -> Optional[float]:
@@ -303,19 +301,15 @@ def study_series(rows: Sequence[dict], spec: StudySpec) -> list[dict]:
         add("bits", model, "trained", [(b, [x["test_accuracy"] for x in runs(model, "bits", b)])
                                        for b in spec.bits] + [(None, base_acc)])
         levels = (0.0, *spec.jitters)
-        add("jitter", model, "ideal", [(v, [m for m in (_eval_mean(r, "jitter", v) for r in nominal)
-                                            if m is not None]) for v in levels])
-        aware = [(0.0, [m for m in (_eval_mean(r, "jitter", 0.0) for r in nominal) if m is not None])]
-        aware += [(v, [m for m in (_eval_mean(r, "jitter", v) for r in runs(model, "jitter-aware", v))
-                       if m is not None]) for v in spec.trained_jitters]
-        add("jitter", model, "aware", aware)
+        ideal_jitter = [(v, _evaluated(nominal, "jitter", v)) for v in levels]
+        add("jitter", model, "ideal", ideal_jitter)
+        add("jitter", model, "aware", [ideal_jitter[0]] + [
+            (v, _evaluated(runs(model, "jitter-aware", v), "jitter", v)) for v in spec.trained_jitters])
         levels = (0.0, *spec.spreads)
-        ideal_spread = [(v, [m for m in (_eval_mean(r, "spread", v) for r in nominal) if m is not None])
-                        for v in levels]
+        ideal_spread = [(v, _evaluated(nominal, "spread", v)) for v in levels]
         add("spread", model, "ideal", ideal_spread)
         add("spread", model, "aware", [ideal_spread[0]] + [
-            (v, [m for m in (_eval_mean(r, "spread", v) for r in runs(model, "spread-aware", v)) if m is not None])
-            for v in spec.trained_spreads])
+            (v, _evaluated(runs(model, "spread-aware", v), "spread", v)) for v in spec.trained_spreads])
         add("spread", model, "in-situ", [ideal_spread[0]] + [
             (v, [r["test_accuracy"] for r in runs(model, "spread-in-situ", v)]) for v in spec.trained_spreads])
     return series
@@ -398,8 +392,8 @@ def _pct(level, panel: str) -> str:
 def _cell(s: Optional[dict], level) -> str:
     if s is None:
         return "–"
-    for lv, m, sd, n in zip(s["levels"], s["mean"], s["std"], s["n"]):
-        if (lv is None and level is None) or (lv is not None and level is not None and _same(lv, level)):
+    for lv, m, sd in zip(s["levels"], s["mean"], s["std"]):
+        if _same(lv, level):
             return f"{100 * m:.2f} ± {100 * sd:.2f}"
     return "–"
 
@@ -420,8 +414,7 @@ def study_tables(series: Sequence[dict], spec: StudySpec) -> str:
         for s in series:
             if s["panel"] == panel:
                 for lv in s["levels"]:
-                    if not any((lv is None and x is None) or (lv is not None and x is not None and _same(lv, x))
-                               for x in levels):
+                    if not any(_same(lv, x) for x in levels):
                         levels.append(lv)
         levels.sort(key=lambda v: (v is None, v if v is not None else 0.0))
         lines.append(f"**{titles[panel]}**")

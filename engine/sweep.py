@@ -32,7 +32,7 @@ from .config import RunConfig, removed_synapses_pct
 from .files import atomic_write_text, dumps_json, json_safe
 from .models import get_spec, list_models
 from .progress import CancelToken, DivergenceError
-from .results import Aggregate, ResultRow, aggregate, dataset_record, software_versions, utc_now_iso
+from .results import Aggregate, ResultRow, RunResult, aggregate, dataset_record, software_versions, utc_now_iso
 from .tables import csv_text
 
 #: Levels of the reference sweep: K = 1 ... 784 on a roughly logarithmic grid that includes K = 10 (98.72 %
@@ -239,7 +239,7 @@ _WORKER_DATASET = None
 _WORKER_CANCEL = None
 
 
-def _worker_init(dataset_name: str, data_dir, dataset, threads: int, cancel_event) -> None:
+def _worker_init(dataset, threads: int, cancel_event) -> None:
     global _WORKER_DATASET, _WORKER_CANCEL
     try:  # Ctrl-C goes to the whole process group: the parent decides, workers stop through cancel_event
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -248,23 +248,24 @@ def _worker_init(dataset_name: str, data_dir, dataset, threads: int, cancel_even
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
-    if dataset is None:
-        from .data import load_dataset
-
-        dataset = load_dataset(dataset_name, data_dir)
     _WORKER_DATASET = dataset
     _WORKER_CANCEL = cancel_event
 
 
-def _worker_run(cfg: RunConfig) -> dict:
+def train_row(cfg: RunConfig, dataset, cancel=None) -> tuple[dict, Optional[RunResult]]:
+    """Train one run of a sweep: (its row, its result), or (a failed row, None) when the run diverged."""
     from .training import run_training
 
     try:
-        result = run_training(cfg, dataset=_WORKER_DATASET, cancel=_WORKER_CANCEL)
+        result = run_training(cfg, dataset=dataset, cancel=cancel)
     except DivergenceError as exc:
-        return failed_row(cfg, str(exc), _WORKER_DATASET.n_inputs, _WORKER_DATASET.n_classes)
-    row = result_row(result)
-    row["_cancelled"] = result.cancelled
+        return failed_row(cfg, str(exc), dataset.n_inputs, dataset.n_classes), None
+    return result_row(result), result
+
+
+def _worker_run(cfg: RunConfig) -> dict:
+    row, result = train_row(cfg, _WORKER_DATASET, _WORKER_CANCEL)
+    row["_cancelled"] = result is not None and result.cancelled
     return row
 
 
@@ -544,21 +545,15 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
 
             run_ray(spec, todo, dataset, deliver, cancel, address=address)
         elif spec.workers == 1:
-            from .training import run_training
-
             for cfg in todo:
                 if cancel is not None and cancel.is_set():
                     break
-                try:
-                    result = run_training(cfg, dataset=dataset, cancel=cancel)
-                except DivergenceError as exc:
-                    deliver(failed_row(cfg, str(exc), dataset.n_inputs, dataset.n_classes))
-                    continue
-                if result.cancelled:
+                row, result = train_row(cfg, dataset, cancel)
+                if result is not None and result.cancelled:
                     break
-                deliver(result_row(result))
+                deliver(row)
         else:
-            _run_pool(spec, todo, dataset, deliver, cancel)
+            _run_pool(todo, dataset, deliver, cancel, workers=spec.workers, threads=spec.threads_per_worker)
     finally:
         if log is not None:
             log.close()
@@ -586,17 +581,18 @@ def _sigint_ignored_in_children():
         signal.signal(signal.SIGINT, previous)
 
 
-def _run_pool(spec: SweepSpec, jobs: list, dataset, deliver, cancel, run_job: Callable = None) -> None:
-    """Run ``jobs`` in a spawned process pool, ``deliver``-ing each row in this thread as it comes.
-    ``run_job(job) -> row`` runs in a worker (a module-level function; default: train one RunConfig); it reads
-    the worker's dataset and cancel event from this module (set by ``_worker_init``)."""
+def _run_pool(jobs: list, dataset, deliver, cancel, *, workers: int, threads: int,
+              run_job: Optional[Callable[[object], dict]] = None) -> None:
+    """Run ``jobs`` in a pool of ``workers`` spawned processes (``threads`` torch threads each, a copy of
+    ``dataset`` in each), ``deliver``-ing each row in this thread as it comes. ``run_job(job) -> row`` runs in
+    a worker (a module-level function; default: train one RunConfig); it reads the worker's dataset and cancel
+    event from this module (set by ``_worker_init``); a row with ``_cancelled`` true is dropped."""
     run_job = _worker_run if run_job is None else run_job
     ctx = multiprocessing.get_context(SPAWN_METHOD)
     stop = ctx.Event()
-    workers = min(spec.workers, len(jobs))
+    workers = min(workers, len(jobs))
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                                  initargs=(spec.base.dataset, spec.base.data_dir, dataset,
-                                            spec.threads_per_worker, stop))
+                                  initargs=(dataset, threads, stop))
     pending = list(jobs)
     running: set = set()
     try:

@@ -22,7 +22,7 @@ import os
 from typing import Callable, Optional, Sequence
 
 from .config import RunConfig
-from .progress import CancelToken, DivergenceError
+from .progress import CancelToken
 
 #: Said when ``--backend ray`` is chosen but Ray is not installed.
 INSTALL_HINT = "the ray backend needs Ray, which is not installed: install the extra with pip install 'rfexplorer[cluster]'"
@@ -54,15 +54,10 @@ def _ray_task(cfg: RunConfig, dataset, threads: int) -> dict:
     """One run in a Ray worker (``dataset`` arrives resolved from its object reference)."""
     import torch
 
-    from .sweep import failed_row, result_row
-    from .training import run_training
+    from .sweep import train_row
 
     torch.set_num_threads(max(1, int(threads)))
-    try:
-        result = run_training(cfg, dataset=dataset)
-    except DivergenceError as exc:
-        return failed_row(cfg, str(exc), dataset.n_inputs, dataset.n_classes)
-    return result_row(result)
+    return train_row(cfg, dataset)[0]
 
 
 def start_ray(ray, address: Optional[str], num_cpus: int) -> bool:
