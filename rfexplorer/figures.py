@@ -13,7 +13,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 FIGURE_SIZE = (1000, 620)
 
@@ -117,20 +117,27 @@ def save_canvas(glw, out_png_path: str | os.PathLike) -> Path:
     return out
 
 
+def figure_exit(render: Callable[[], Path], errors: tuple = (FigureError, OSError)) -> int:
+    """The end of a figure module's command line: ``render()`` offscreen, then exit 0 printing the PNG's path,
+    or 2 with one line on stderr for one of ``errors``."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        path = render()
+    except errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
 def run_figure_tool(render, usage: str, argv: Optional[Sequence[str]] = None) -> int:
     """The command line of a figure module that reads one JSON file and writes one PNG: ``render(json, png)``
-    runs offscreen; exit 0 printing the PNG's path, or 2 with one line on stderr."""
+    (see :func:`figure_exit`; a JSON file that does not parse is reported too)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
         print(f"usage: {usage}", file=sys.stderr)
         return 2
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    try:
-        print(render(args[0], args[1]))
-    except (FigureError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return figure_exit(lambda: render(args[0], args[1]), (OSError, ValueError))
 
 
 def render_sweep_png(sweep_json_path: str | os.PathLike, out_png_path: str | os.PathLike,
@@ -211,14 +218,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("out_png", help="PNG to write")
     p.add_argument("--title", default=None)
     args = p.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    try:
-        path = render_sweep_png(args.sweep_json, args.out_png, title=args.title)
-    except (FigureError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0
+    return figure_exit(lambda: render_sweep_png(args.sweep_json, args.out_png, title=args.title))
 
 
 if __name__ == "__main__":

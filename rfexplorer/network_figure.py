@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from .figures import FOREGROUND, FigureError, light_canvas, load_sweep, save_canvas, style_plot
+from .figures import FOREGROUND, FigureError, figure_exit, light_canvas, load_sweep, save_canvas, style_plot
 
 PANEL_SIZE = (760, 560)
 
@@ -102,14 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("out_png", help="PNG to write")
     p.add_argument("sweep_json", nargs="+", help="sweep.json files written by rfexplorer-cli sweep --multilayer")
     args = p.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    try:
-        path = render_network_png(args.sweep_json, args.out_png)
-    except (FigureError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0
+    return figure_exit(lambda: render_network_png(args.sweep_json, args.out_png))
 
 
 if __name__ == "__main__":
