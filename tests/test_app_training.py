@@ -160,3 +160,30 @@ def test_app_exits_with_status_zero_when_closed_mid_training(tmp_path):
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.1)  # (the test process, no GUI here)
     assert _processes_with(marker) == []
+
+
+def test_history_keeps_every_epoch_end_when_live_points_were_skipped(qtbot):
+    """The views draw only the latest snapshot: a run whose in-between snapshots were all coalesced away still
+    traces one training point per finished epoch, in epoch order, next to the live points it did draw."""
+    from engine.progress import Snapshot
+    from rfexplorer.views.history import HistoryView
+
+    view = HistoryView()
+    qtbot.addWidget(view)
+    view.reset(3)
+    hist = [(1, 0.9, 0.70, 0.80), (2, 0.5, 0.85, 0.88), (3, 0.4, 0.90, 0.91)]
+
+    def snap(step, history, final=False):
+        return Snapshot(model="rf", resonators_per_chain=10, epoch=len(history) + 1, epochs=3, step=step,
+                        total_steps=300, loss=0.6, train_accuracy=0.8, test_accuracy=None, elapsed_s=1.0, eta_s=1.0,
+                        weight=np.zeros((2, 4), np.float32), bias=np.zeros(2, np.float32), rewiring_events=0,
+                        history=history, final=final)
+
+    view.add_snapshot(snap(150, hist[:1]))  # one live point at epoch 1.5, drawn after epoch 1 ended
+    view.add_snapshot(snap(300, hist, final=True))  # then only the final snapshot
+    data = view.data()
+    assert np.allclose(data["train"], [70, 80, 85, 90])  # epochs 1, 1.5, 2, 3
+    assert np.allclose(data["test"], [80, 88, 91])
+    view.reset(3)
+    view.add_snapshot(snap(300, hist, final=True))  # a finished run shown from its history alone
+    assert np.allclose(view.data()["train"], [70, 85, 90])

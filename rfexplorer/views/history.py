@@ -60,7 +60,7 @@ class HistoryView(ViewCard):
     def reset(self, epochs: int) -> None:
         self._epochs = max(1, int(epochs))
         self._mark_epochs()
-        self._trace: list[tuple[float, float, float]] = []
+        self._trace: dict[float, tuple[float, float]] = {}  #: fractional epoch -> (loss, train acc. %)
         self.train_curve.setData([], [])
         self.test_curve.setData([], [])
         self.loss_curve.setData([], [])
@@ -72,19 +72,19 @@ class HistoryView(ViewCard):
             self._epochs = snap.epochs
             self._mark_epochs()
             self.plot.setXRange(0, self._epochs, padding=0.02)
+        hist = list(snap.history)
         if snap.step > 0 and not snap.final:
             x = snap.epochs * snap.step / max(snap.total_steps, 1)
-            if not self._trace or x > self._trace[-1][0]:
-                self._trace.append((x, float(snap.loss), 100 * float(snap.train_accuracy)))
-        hist = list(snap.history)
+            self._trace.setdefault(x, (float(snap.loss), 100 * float(snap.train_accuracy)))
+        # the epoch-end values always join the trace (and are all of it for a finished run shown from its
+        # history): the views draw only the latest snapshot, so on a busy machine every live point between two
+        # epoch ends may have been skipped
+        for e, lo, tr, _ in hist:
+            self._trace[float(e)] = (float(lo), 100 * float(tr))
         if self._trace:
-            t = np.asarray(self._trace, dtype=float)
+            t = np.asarray([(x, lo, tr) for x, (lo, tr) in sorted(self._trace.items())], dtype=float)
             self.train_curve.setData(t[:, 0], t[:, 2])
             self.loss_curve.setData(t[:, 0], t[:, 1])
-        elif hist:  # a finished run shown from its history only
-            h = np.asarray([(e, lo, tr) for e, lo, tr, _ in hist], dtype=float)
-            self.train_curve.setData(h[:, 0], 100 * h[:, 2])
-            self.loss_curve.setData(h[:, 0], h[:, 1])
         if hist:
             ep = np.array([h[0] for h in hist], dtype=float)
             te = np.array([100 * (h[3] if h[3] is not None else np.nan) for h in hist], dtype=float)
