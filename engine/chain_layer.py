@@ -452,9 +452,13 @@ class RFChainLayer(nn.Module):
 class _ChainWeight(torch.autograd.Function):
     """W (C, N) = sum_k s_k K_SD_jk L(x(f_i, f_jk)), with analytic gradients for f_in and f_res.
 
-    The same result as physics.effective_weight, in about a third of the tensor passes of plain autograd:
-    it matters because W is rebuilt at every training step. Large layers are processed a few chains at a
-    time, so that each block of temporaries stays in cache.
+    The same result as physics.effective_weight in a handful of tensor passes over the (C, K, N) block (it
+    matters because W is rebuilt at every training step): x = (f - f_r) a with a = 1/(alpha f_r) precomputed,
+    the parts x d and d of the lineshape (physics.lineshape_parts), and the sum over the resonators as a
+    batched product with their amplitudes. The half-slope of L is kept for the backward pass only when a
+    gradient is needed; the backward pass contracts it with the incoming gradient by two batched products,
+    never forming dLoss/dx. Large layers are processed a few chains at a time, so that each block of
+    temporaries stays in cache.
     """
 
     @staticmethod
@@ -462,25 +466,36 @@ class _ChainWeight(torch.autograd.Function):
         # alpha, amplitude: (C, K) damping and s_k * K_SD per resonator
         c, k = f_res.shape
         n = f_in.shape[0]
+        need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        a, b = physics.detuning_partials(f_res, alpha)  # dx/df = a, dx/df_r = f b, (C, K) each
+        c_xd, c_d = physics.lineshape_coefficients(phi)
+        amp_xd = (amplitude * c_xd).unsqueeze(1)  # (C, 1, K)
+        amp_d = (amplitude * c_d).unsqueeze(1) if c_d else None
         step = max(1, CHUNK_ELEMENTS // max(k * n, 1))
         w = f_in.new_empty(c, n)
-        dl_all = f_in.new_empty(c, k, n)
+        half_slope = f_in.new_empty(c, k, n) if need_grad else None
         for j0 in range(0, c, step):
             sl = slice(j0, j0 + step)
-            x = physics.detuning(f_in.view(1, 1, -1), f_res[sl].unsqueeze(-1), alpha[sl].unsqueeze(-1))
-            lv, dl = physics.lineshape_and_derivative(x, phi)
-            amp = amplitude[sl].unsqueeze(-1)
-            torch.mul(dl, amp, out=dl_all[sl])
-            torch.sum(lv.mul_(amp), dim=1, out=w[sl])
-        ctx.save_for_backward(f_in, f_res, alpha, dl_all)
+            x = physics.detuning_scaled(f_in.view(1, 1, -1), f_res[sl].unsqueeze(-1), a[sl].unsqueeze(-1))
+            xd, d = physics.lineshape_parts(x)
+            out = w[sl].unsqueeze(1)  # (chains, 1, N), a view of W's rows
+            torch.bmm(amp_xd[sl], xd, out=out)
+            if amp_d is not None:
+                out.baddbmm_(amp_d[sl], d)
+            if need_grad:
+                physics.lineshape_half_slope(xd, d, phi, out=half_slope[sl])
+        if need_grad:
+            ctx.save_for_backward(f_in, amplitude, a, b, half_slope)
         return w
 
     @staticmethod
     def backward(ctx, grad_w):
-        f_in, f_res, alpha, d = ctx.saved_tensors
-        g = d.mul_(grad_w.unsqueeze(1))  # dLoss/dx (C, K, N); the saved tensor is not needed again
-        dx_df, dx_dfr_per_f = physics.detuning_partials(f_res, alpha)  # (C, K) each
-        c, k, n = g.shape
-        grad_fr = (g.view(c * k, n) @ f_in).view(c, k) * dx_dfr_per_f
-        grad_fin = (dx_df.reshape(1, c * k) @ g.view(c * k, n)).view(n) if ctx.needs_input_grad[0] else None
+        f_in, amplitude, a, b, half_slope = ctx.saved_tensors
+        amp2 = 2.0 * amplitude  # dL/dx = 2 * half_slope
+        grad_fin = grad_fr = None
+        if ctx.needs_input_grad[1]:  # sum_n dL/dx grad_w f_n, times dx/df_r / f_n = b
+            grad_fr = torch.bmm(half_slope, (grad_w * f_in).unsqueeze(-1)).view_as(b).mul_(amp2 * b)
+        if ctx.needs_input_grad[0]:  # sum_c grad_w sum_k amp dL/dx dx/df
+            per_chain = torch.bmm((amp2 * a).unsqueeze(1), half_slope).squeeze(1)  # (C, N)
+            grad_fin = (per_chain * grad_w).sum(0)
         return grad_fin, grad_fr, None, None, None

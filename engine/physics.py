@@ -304,21 +304,35 @@ def lineshape_derivative(x: torch.Tensor, phi: float) -> torch.Tensor:
     return (math.cos(phi) * 2.0 * (1.0 - x * x) - math.sin(phi) * 2.0 * x) * inv * inv
 
 
-def lineshape_and_derivative(x: torch.Tensor, phi: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L(x), dL/dx) in few tensor passes (the training hot path); equal to :func:`lineshape` and
-    :func:`lineshape_derivative`. Uses 1 - x^2 = 2 - (1 + x^2), so dL/dx = 2c d(2d - 1) - 2s x d^2 with
-    d = 1/(1+x^2)."""
-    d = (x * x).add_(1.0).reciprocal_()
+def detuning_scaled(f: torch.Tensor, f_r: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """:func:`detuning` with a = 1/(alpha f_r) already computed (:func:`detuning_partials`): x = (f - f_r) a,
+    two tensor passes and no division (the training hot path)."""
+    return torch.sub(f, f_r).mul_(a)
+
+
+def lineshape_parts(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x d, d) with d = 1/(1+x^2), in three tensor passes; x is overwritten by x d. The lineshape is
+    L = 2 cos(phi) x d + sin(phi) d (coefficients: :func:`lineshape_coefficients`) and its slope follows from
+    the same parts (:func:`lineshape_half_slope`): the training hot path, equal to :func:`lineshape` and
+    :func:`lineshape_derivative`."""
+    d = torch.addcmul(x.new_ones(()), x, x).reciprocal_()
+    return x.mul_(d), d
+
+
+def lineshape_coefficients(phi: float) -> tuple[float, float]:
+    """(2 cos(phi), sin(phi)): the lineshape as a combination of the parts x d and d of :func:`lineshape_parts`."""
+    return 2.0 * math.cos(phi), math.sin(phi)
+
+
+def lineshape_half_slope(xd: torch.Tensor, d: torch.Tensor, phi: float,
+                         out: torch.Tensor | None = None) -> torch.Tensor:
+    """Half the slope dL/dx from the parts of :func:`lineshape_parts`: cos(phi) (d - 2 (x d)^2) - sin(phi) (x d) d
+    (with 1 - x^2 = 2 - (1 + x^2), so (1 - x^2) d^2 = d - 2 (x d)^2). Written into ``out`` when given."""
+    h = torch.addcmul(d, xd, xd, value=-2.0, out=out) if out is not None else torch.addcmul(d, xd, xd, value=-2.0)
     c, s = math.cos(phi), math.sin(phi)
-    lv = x * d
-    dl = (d * 2.0).sub_(1.0).mul_(d)  # (1 - x^2) d^2
     if s:
-        dl.mul_(2.0 * c).sub_(lv * d, alpha=2.0 * s)
-        lv.mul_(2.0 * c).add_(d, alpha=s)
-    else:
-        lv.mul_(2.0)
-        dl.mul_(2.0)
-    return lv, dl
+        h.mul_(c).addcmul_(xd, d, value=-s)
+    return h
 
 
 def rectified_voltage(p_uw: torch.Tensor, f: torch.Tensor, f_r: torch.Tensor, params: DeviceParams,

@@ -18,9 +18,18 @@ from engine.training import run_training
 
 def test_lean_lineshape_matches_reference():
     x = torch.linspace(-30, 30, 2001, dtype=torch.float64)
-    for phi in (0.0, 0.3, math.pi / 2):
-        lv, dl = physics.lineshape_and_derivative(x, phi)
-        assert torch.allclose(lv, physics.lineshape(x, phi)) and torch.allclose(dl, physics.lineshape_derivative(x, phi))
+    f_r, alpha = torch.tensor(1.7, dtype=torch.float64), 0.01
+    a, _b = physics.detuning_partials(f_r, alpha)
+    f = f_r * (1 + alpha * x)
+    assert torch.allclose(physics.detuning_scaled(f, f_r, a), physics.detuning(f, f_r, alpha))
+    for phi in (0.0, 0.3, math.pi / 2, -1.0):
+        xd, d = physics.lineshape_parts(x.clone())
+        c_xd, c_d = physics.lineshape_coefficients(phi)
+        assert torch.allclose(c_xd * xd + c_d * d, physics.lineshape(x, phi))
+        half = physics.lineshape_half_slope(xd, d, phi)
+        assert torch.allclose(2 * half, physics.lineshape_derivative(x, phi))
+        out = torch.empty_like(x)
+        assert physics.lineshape_half_slope(xd, d, phi, out=out) is out and torch.equal(out, half)
 
 
 @pytest.mark.parametrize("kw", [{}, {"phi": 0.4, "alpha_dtod": 0.1, "k_sd_dtod": 0.2}, {"plan": "linear"}])
