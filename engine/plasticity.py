@@ -61,6 +61,14 @@ def _input_variance(train_x: torch.Tensor) -> torch.Tensor:
     return var
 
 
+
+def _for_slots(cand: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+    """The candidates' values (S, C, D, T) for the slots ``slot`` (C, D) of every chain's leaving resonators,
+    picked from ``cand`` (S, C, 2, T) (an index_select of whole (T,) rows: several times faster than a gather)."""
+    s, c, n_slots, t = cand.shape
+    rows = (torch.arange(c, device=cand.device).view(-1, 1) * n_slots + slot).view(-1)
+    return cand.reshape(s, c * n_slots, t).index_select(1, rows).view(s, c, slot.shape[1], t)
+
 @dataclass
 class LayerTarget:
     """The chain layer whose resonators jump, and how its inputs and the class scores are computed."""
@@ -247,8 +255,7 @@ class StructuralPlasticity:
             cand_for = gain.view(1, -1, 1, 1) * (p_in @ own_lines.reshape(-1, p_in.shape[1]).t()).view(
                 -1, n_chains, n_drop, P.candidates)  # (S, C, D, T)
         else:
-            cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(cand.shape[0], n_chains, n_drop,
-                                                                                 P.candidates))  # (S, C, D, T)
+            cand_for = _for_slots(cand, slot)  # (S, C, D, T)
         cand_own = torch.einsum("sc,scdt->cdt", (y.view(-1, 1) == torch.arange(n_chains, device=self.device).view(1, -1)).to(
             cand_for.dtype), cand_for)  # (C, D, T)
         open_ = torch.ones(n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device)  # swaps still allowed this round
@@ -323,21 +330,26 @@ class StructuralPlasticity:
         order = order[top_change[order, 0] < 0]
         ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")  # (S,): per-image loss
         # an input's jump only changes the scores of the images where it emits: their rows, input by input
-        emit_in, emit_row = (p_in.t()[order] > 0).nonzero(as_tuple=True)
+        emitting = p_in.t()[order]  # (n, S)
+        emit_in, emit_row = (emitting > 0).nonzero(as_tuple=True)
         bounds = torch.searchsorted(emit_in, torch.arange(len(order) + 1, device=self.device)).tolist()
+        # what stays fixed through the greedy pass, gathered once: each emission's power, and its image's label
+        # (as a gather index over the T sites)
+        emit_p = emitting[emit_in, emit_row].view(1, -1, 1)  # (1, E, 1)
+        n_sites = top_site.shape[1]
+        emit_y = y[emit_row].view(1, -1, 1).expand(n_sites, -1, 1)  # (T, E, 1)
         steps = (curve.t()[top_site[order]] - wt[order].unsqueeze(1)) * gain  # (n, T, C): score change per µW
-        n_sites = steps.shape[1]
-        p_rows = p_in.t().contiguous()  # (N, S)
         moved = 0
         for pos, i in enumerate(order.tolist()):  # exact greedy check, the scores updated after every jump
             if pos % P.heartbeat_every == P.heartbeat_every - 1:
                 self.model.heartbeat()  # lets the app redraw, or stop the run, during a long round
-            rows = emit_row[bounds[pos]:bounds[pos + 1]]
-            if len(rows) == 0:
+            lo, hi = bounds[pos], bounds[pos + 1]
+            if hi == lo:
                 continue
-            trial = torch.addcmul(logits[rows].unsqueeze(0), p_rows[i][rows].view(1, -1, 1),
+            rows = emit_row[lo:hi]
+            trial = torch.addcmul(logits[rows].unsqueeze(0), emit_p[:, lo:hi],
                                   steps[pos].unsqueeze(1))  # (T, R, C): the rows' scores after each jump
-            target = trial.gather(2, y[rows].view(1, -1, 1).expand(n_sites, -1, 1)).squeeze(2)
+            target = trial.gather(2, emit_y[:, lo:hi]).squeeze(2)
             new_ce = trial.logsumexp(2) - target  # (T, R)
             change = (new_ce - ce[rows]).sum(1)  # (T,): change of the sample's summed loss
             if site_ok is not None:
@@ -443,7 +455,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         contrib = (p_in @ picked.reshape(n_chains * n_drop, -1).t()).view(s, n_chains, n_drop)  # (S, H, D) V
         slot = (chains.signs < 0).long()[drop]  # (H, D)
         cand = (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(s, n_chains, 2, n_cand)
-        cand_for = cand.gather(2, slot.view(1, n_chains, n_drop, 1).expand(s, n_chains, n_drop, n_cand))
+        cand_for = _for_slots(cand, slot)  # (S, H, D, T)
         open_ = self._reachable(sites, drop, slot)  # (H, D, T): limited tuning ranges allow fewer sites
         moved = 0
         for _ in range(max_moves):
