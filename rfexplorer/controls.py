@@ -15,6 +15,7 @@ samples) get 112 epochs the same way.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -47,6 +48,14 @@ DATASET_TIPS = {"mnist-mini": "6,000 train / 1,000 test MNIST images shipped wit
 SETTINGS_DATA_DIR = "data/folder"
 SETTINGS_DATASET = "data/dataset"
 SETTINGS_DEVICE_TAB = "controls/device_tab"
+#: The Device and Hardware tabs' values (a JSON object of DEVICE_FIELDS) and the training regime.
+SETTINGS_DEVICE = "controls/device"
+SETTINGS_REGIME = "controls/hardware_regime"
+#: The Hardware tab's device fields (the ideal device: their defaults).
+HARDWARE_FIELDS = ("tuning_range", "tuning_bits", "freq_spread", "calibrated", "freq_jitter_lw", "power_noise")
+#: The device fields the two tabs show, remembered between sessions.
+DEVICE_FIELDS = ("alpha", "phi", "f_min_ghz", "f_max_ghz", "plan", "tuning_range", "tuning_bits", "freq_spread",
+                 "calibrated", "freq_jitter_lw", "power_noise")
 DEVICE_TAB, HARDWARE_TAB = 0, 1
 REGIME_TIPS = {"ideal": "Train on the nominal device (no fabrication spreads, no noise); evaluate on the "
                         "network's own chip, which training never saw",
@@ -327,6 +336,13 @@ class ControlPanel(QWidget):
         tab = self.settings.value(SETTINGS_DEVICE_TAB, DEVICE_TAB, type=int)
         self.device_tabs.setCurrentIndex(tab if tab in (DEVICE_TAB, HARDWARE_TAB) else DEVICE_TAB)
         self.device_tabs.currentChanged.connect(self._on_device_tab)
+        self._restore_device()
+        for w in (self.alpha_spin, self.phi_spin, self.fmin_spin, self.fmax_spin, self.range_spin, self.bits_spin,
+                  self.spread_spin, self.jitter_spin, self.power_noise_spin):
+            w.valueChanged.connect(self._save_device)
+        self.plan_combo.currentIndexChanged.connect(self._save_device)
+        self.regime_combo.currentIndexChanged.connect(self._save_device)
+        self.calibrated_check.toggled.connect(self._save_device)
         self._sync_hardware_tab()
         outer.addWidget(self.device_tabs)
 
@@ -390,10 +406,14 @@ class ControlPanel(QWidget):
         self.power_noise_spin = _spin(0.0, 100.0, 100.0 * d.power_noise, decimals=2, step=0.5, suffix=" %",
                                       tip="Power noise: cycle-to-cycle relative std of each input power at every "
                                           "read-out")
+        self.ideal_button = QPushButton("Ideal device")
+        self.ideal_button.setToolTip("Back to the ideal device: every hardware setting at the engine's default "
+                                     "(the Device tab is kept)")
+        self.ideal_button.clicked.connect(self.reset_hardware)
         rows = (("Regime", self.regime_combo, None, self.calibrated_check),
                 ("Range ±", self.range_spin, "Bits", self.bits_spin),
                 ("Spread", self.spread_spin, "Jitter", self.jitter_spin),
-                ("Power noise", self.power_noise_spin, None, None))
+                ("Power noise", self.power_noise_spin, None, self.ideal_button))
         for r, (label, w, label2, w2) in enumerate(rows):
             hg.addWidget(QLabel(label), r, 0)
             hg.addWidget(w, r, 1)
@@ -404,7 +424,7 @@ class ControlPanel(QWidget):
         hg.setColumnStretch(1, 1)
         hg.setColumnStretch(3, 1)
         self.hardware_widgets = (self.regime_combo, self.calibrated_check, self.range_spin, self.bits_spin,
-                                 self.spread_spin, self.jitter_spin, self.power_noise_spin)
+                                 self.spread_spin, self.jitter_spin, self.power_noise_spin, self.ideal_button)
         for w in (self.range_spin, self.bits_spin, self.spread_spin, self.jitter_spin, self.power_noise_spin):
             w.valueChanged.connect(self._sync_hardware_tab)
         self.regime_combo.currentIndexChanged.connect(self._sync_hardware_tab)
@@ -701,19 +721,60 @@ class ControlPanel(QWidget):
         self.seed_spin.setValue(cfg.seed)
         if self.compute_combo.isEnabled():
             self.compute_combo.setCurrentText(cfg.compute_device)
-        d = cfg.device
+        self.set_device(cfg.device, cfg.hardware)
+
+    def set_device(self, d: DeviceParams, regime: str) -> None:
+        """Show these device parameters and this training regime in the Device and Hardware tabs."""
         self.alpha_spin.setValue(d.alpha)
         self.phi_spin.setValue(math.degrees(d.phi))
         self.fmin_spin.setValue(d.f_min_ghz)
         self.fmax_spin.setValue(d.f_max_ghz)
         self.plan_combo.setCurrentText(d.plan)
-        self.regime_combo.setCurrentIndex(max(0, self.regime_combo.findData(cfg.hardware)))
+        self.regime_combo.setCurrentIndex(max(0, self.regime_combo.findData(regime)))
         self.range_spin.setValue(100.0 * d.tuning_range if d.tuning_range is not None else 0.0)
         self.bits_spin.setValue(d.tuning_bits or 0)
         self.spread_spin.setValue(100.0 * d.freq_spread)
         self.calibrated_check.setChecked(bool(d.calibrated))
         self.jitter_spin.setValue(d.freq_jitter_lw)
         self.power_noise_spin.setValue(100.0 * d.power_noise)
+
+    @Slot()
+    def reset_hardware(self) -> None:
+        """The Hardware tab back to the ideal device (the engine's defaults); the Device tab is kept."""
+        try:
+            d = self.device_params()
+        except ValueError:
+            d = DeviceParams()
+        base = DeviceParams()
+        ideal = d.with_(**{name: getattr(base, name) for name in HARDWARE_FIELDS})
+        self.set_device(ideal, RunConfig().hardware)
+
+    @Slot()
+    def _save_device(self, *_args) -> None:
+        """Remember the Device and Hardware tabs (only a valid device: a half-typed band is not saved)."""
+        try:
+            d = self.device_params().to_dict()
+        except ValueError:
+            return
+        self.settings.setValue(SETTINGS_DEVICE, json.dumps({name: d[name] for name in DEVICE_FIELDS}))
+        self.settings.setValue(SETTINGS_REGIME, self.hardware())
+
+    def _restore_device(self) -> None:
+        """The Device and Hardware tabs as last left; the defaults when nothing (or nothing valid) was saved."""
+        text = self.settings.value(SETTINGS_DEVICE, "", type=str)
+        regime = self.settings.value(SETTINGS_REGIME, RunConfig().hardware, type=str)
+        if regime not in HARDWARE_REGIMES:
+            regime = RunConfig().hardware
+        d = DeviceParams()
+        if text:
+            try:
+                saved = json.loads(text)
+                if not isinstance(saved, dict) or set(saved) - set(DEVICE_FIELDS):
+                    raise ValueError("not a device")
+                d = DeviceParams.from_dict({**DeviceParams().to_dict(), **saved})
+            except (ValueError, TypeError):  # a damaged or older settings file: start from the defaults
+                d = DeviceParams()
+        self.set_device(d, regime)
 
     def set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)

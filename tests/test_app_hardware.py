@@ -84,6 +84,41 @@ def test_the_open_device_tab_is_remembered(settings, qtbot):
     assert second.device_tabs.currentIndex() == HARDWARE_TAB
 
 
+
+def test_device_and_hardware_tabs_are_remembered_and_reset(settings, qtbot):
+    from rfexplorer.controls import HARDWARE_TAB, SETTINGS_DEVICE, ControlPanel
+
+    first = ControlPanel(settings)
+    qtbot.addWidget(first)
+    dev = DeviceParams(tuning_range=0.2, tuning_bits=8, freq_spread=0.003, calibrated=False, freq_jitter_lw=0.1,
+                       power_noise=0.02, alpha=0.006, plan="linear")
+    first.set_config(RunConfig(model="rf-input", hardware="in-situ", device=dev))
+    second = ControlPanel(settings)  # the next session
+    qtbot.addWidget(second)
+    got = second.config()
+    assert got.hardware == "in-situ"
+    for name in HARDWARE_FIELDS + ("alpha", "plan"):
+        assert getattr(got.device, name) == getattr(dev, name), name
+    assert second.device_tabs.tabText(HARDWARE_TAB) == "Hardware ●"
+
+    # "Ideal device" puts every hardware field back to its default and keeps the Device tab
+    second.ideal_button.click()
+    ideal = second.config()
+    assert ideal.hardware == RunConfig().hardware and second.hardware_summary() is None
+    for name in HARDWARE_FIELDS:
+        assert getattr(ideal.device, name) == getattr(DeviceParams(), name), name
+    assert ideal.device.alpha == dev.alpha and ideal.device.plan == "linear"
+    third = ControlPanel(settings)
+    qtbot.addWidget(third)
+    assert third.config().device == ideal.device
+
+    # a damaged settings file (not JSON, unknown or invalid fields) starts from the defaults, without a word
+    for damaged in ("{not json", '{"tuning_bits": -3}', '{"mystery": 1}', "[1, 2]"):
+        settings.setValue(SETTINGS_DEVICE, damaged)
+        panel = ControlPanel(settings)
+        qtbot.addWidget(panel)
+        assert panel.config().device == DeviceParams(), damaged
+
 # --- the level grid helper ---------------------------------------------------------------------------------------
 
 def test_set_point_levels_are_the_engines_quantisation_levels():
