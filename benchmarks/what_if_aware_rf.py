@@ -4,8 +4,8 @@
     python benchmarks/what_if_aware_rf.py --dataset mnist-mini --epochs 1 --seeds 0 --lrs 0.2 --intervals 100
 
 The hardware study (make reproduce-hardware) finds that at a 1 % uncalibrated frequency spread `aware`
-training of `rf` recovers 42 % of what the ideal network loses. This script asks whether that is a matter of
-training settings. Each run trains `rf` (K = 10) in the `aware` regime at device.freq_spread = 0.01,
+training of `rf` recovers about half of what the ideal network loses (42 % in one run, 52 % in a run with other
+float rounding). This script asks whether that is a matter of training settings. Each run trains `rf` (K = 10) in the `aware` regime at device.freq_spread = 0.01,
 device.calibrated = false, on 90 % of the training set, and reports its accuracy on the 10 % validation split
 (never the test set) on ``--chips`` fresh chips, for every learning rate x rewiring interval x how rewiring
 rounds see the chip:
