@@ -494,7 +494,12 @@ class _ChainWeight(torch.autograd.Function):
         amp2 = 2.0 * amplitude  # dL/dx = 2 * half_slope
         grad_fin = grad_fr = None
         if ctx.needs_input_grad[1]:  # sum_n dL/dx grad_w f_n, times dx/df_r / f_n = b
-            grad_fr = (half_slope * (grad_w * f_in).unsqueeze(1)).sum(-1).mul_(amp2 * b)
+            v = grad_w * f_in  # (C, N)
+            if half_slope.numel() <= CHUNK_ELEMENTS:  # small layers: one product and sum beats a batched mat-vec
+                per_resonator = (half_slope * v.unsqueeze(1)).sum(-1)
+            else:  # large ones: no (C, K, N) temporary
+                per_resonator = torch.bmm(half_slope, v.unsqueeze(-1)).view_as(b)
+            grad_fr = per_resonator.mul_(amp2 * b)
         if ctx.needs_input_grad[0]:  # sum_c grad_w sum_k amp dL/dx dx/df
             per_chain = torch.bmm((amp2 * a).unsqueeze(1), half_slope).squeeze(1)  # (C, N)
             grad_fin = (per_chain * grad_w).sum(0)

@@ -33,16 +33,18 @@ def test_lean_lineshape_matches_reference():
 
 
 @pytest.mark.parametrize("kw", [{}, {"phi": 0.4, "alpha_dtod": 0.1, "k_sd_dtod": 0.2}, {"plan": "linear"}])
-def test_fused_weight_and_gradients_match_plain_autograd(kw):
-    layer = RFChainLayer(50, 4, 6, DeviceParams(**kw), train_inputs=True, generator=torch.Generator().manual_seed(0))
-    g = torch.randn(4, 50)
+@pytest.mark.parametrize("shape", [(50, 4, 6), (784, 10, 40)])  # (N, C, K): small and large (chunked, batched)
+def test_fused_weight_and_gradients_match_plain_autograd(kw, shape):
+    n, c, k = shape
+    layer = RFChainLayer(n, c, k, DeviceParams(**kw), train_inputs=True, generator=torch.Generator().manual_seed(0))
+    g = torch.randn(c, n)
     w_fast = layer.weight()
     (w_fast * g).sum().backward()
     grads_fast = layer.resonator_comb.grad.clone(), layer.input_comb.grad.clone()
     layer.zero_grad()
     w_ref = layer.coupling().sum(dim=1)  # physics.coupling_tensor through plain autograd
     (w_ref * g).sum().backward()
-    assert torch.allclose(w_fast, w_ref, rtol=1e-5, atol=1e-9)
+    assert torch.allclose(w_fast, w_ref, rtol=1e-5, atol=1e-6 * float(w_ref.detach().abs().max()))
     for fast, ref in zip(grads_fast, (layer.resonator_comb.grad, layer.input_comb.grad)):
         assert torch.allclose(fast, ref, rtol=1e-4, atol=1e-6 * float(ref.abs().max()))
 
