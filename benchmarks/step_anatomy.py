@@ -1,0 +1,123 @@
+"""Where an epoch's time goes at small K: the training step and the rewiring rounds, measured apart.
+
+    python benchmarks/step_anatomy.py [--data-dir ../shared/data] [--k 10] [--steps 2000] [--threads 1]
+
+For dense, rf-frozen, rf and rf-input at one K on full MNIST (batch 100): the mean time of one training step
+(forward, loss, backward, optimizer step, on the same batch, after a warm-up) and, inside it, of the RF weight
+build's forward pass; then, from one real 1-epoch run of rf and rf-input, the number and mean time of the
+resonator rewiring rounds and input-jump rounds. A diagnostic for the issue "Speed at every K" (the ratios
+it sets are measured by bench_engine.py); times depend on the machine's load, so run it on a quiet machine.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine import plasticity  # noqa: E402
+from engine.config import RunConfig  # noqa: E402
+from engine.data import load_dataset  # noqa: E402
+from engine.models import build_model  # noqa: E402
+from engine.training import run_training  # noqa: E402
+
+MODELS = ("dense", "rf-frozen", "rf", "rf-input")
+
+
+def step_times(model_name: str, k: int, ds, steps: int) -> tuple[float, float | None]:
+    """(mean step time, mean weight-build forward time inside it), in ms; the second is None for dense."""
+    cfg = RunConfig(model=model_name, resonators_per_chain=k, epochs=1).resolved()
+    model = build_model(cfg, ds.n_inputs, ds.n_classes, torch.Generator().manual_seed(0))
+    optimizer = model.make_optimizer(cfg.lr)
+    x, y = ds.train_x[:cfg.batch_size], ds.train_y[:cfg.batch_size]
+    model.train()
+    chains = getattr(model, "chains", None)
+    spent = [0.0]
+    if chains is not None:
+        build = chains.weight
+
+        def timed_weight():
+            t = time.perf_counter()
+            w = build()
+            spent[0] += time.perf_counter() - t
+            return w
+        chains.weight = timed_weight
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        model.after_step(1)
+
+    for _ in range(50):
+        step()
+    spent[0] = 0.0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    total = time.perf_counter() - t0
+    return 1e3 * total / steps, (1e3 * spent[0] / steps if chains is not None else None)
+
+
+def round_times(model_name: str, k: int, ds) -> dict:
+    """Rounds of a real 1-epoch run: count and mean ms of resonator rounds and of input-jump rounds."""
+    spent = {"rewire": [], "rewire_inputs": []}
+    originals = {name: getattr(plasticity.StructuralPlasticity, name) for name in spent}
+
+    def wrap(name):
+        original = originals[name]
+
+        def timed(self, *args):
+            t = time.perf_counter()
+            out = original(self, *args)
+            spent[name].append(time.perf_counter() - t)
+            return out
+        return timed
+
+    for name in spent:
+        setattr(plasticity.StructuralPlasticity, name, wrap(name))
+    try:
+        result = run_training(RunConfig(model=model_name, resonators_per_chain=k, epochs=1), dataset=ds)
+    finally:
+        for name, original in originals.items():
+            setattr(plasticity.StructuralPlasticity, name, original)
+    out = {"epoch_s": result.train_seconds}
+    for name, times in spent.items():
+        out[name] = (len(times), 1e3 * sum(times) / max(len(times), 1), sum(times))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    ds = load_dataset("mnist", args.data_dir)
+    print(f"one training step on one batch of 100, K = {args.k}, {args.steps} steps, {args.threads} thread(s):")
+    for name in MODELS:
+        step_ms, build_ms = step_times(name, args.k, ds, args.steps)
+        extra = "" if build_ms is None else f"  (weight build forward {build_ms:.2f} ms)"
+        print(f"  {name:10s} {step_ms:6.2f} ms per step{extra}")
+    print("rewiring rounds in a 1-epoch run:")
+    for name in ("rf", "rf-input"):
+        r = round_times(name, args.k, ds)
+        parts = [f"epoch {r['epoch_s']:.2f} s"]
+        for key, label in (("rewire", "resonator rounds"), ("rewire_inputs", "input rounds")):
+            n, mean_ms, total = r[key]
+            if n:
+                parts.append(f"{n} {label}, {mean_ms:.0f} ms each ({total:.2f} s)")
+        print(f"  {name:10s} " + "; ".join(parts))
+
+
+if __name__ == "__main__":
+    main()
