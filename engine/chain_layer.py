@@ -340,7 +340,8 @@ class RFChainLayer(nn.Module):
             from .compiled_weight import CompiledChainWeight
 
             return CompiledChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi)
-        return _ChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi)
+        return _ChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi,
+                                  torch.is_grad_enabled())
 
     def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:
         """Chain voltage per µW of a probe tone at each frequency (C, M): the chain's spectral response."""
@@ -462,11 +463,12 @@ class _ChainWeight(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, f_in, f_res, alpha, amplitude, phi):
-        # alpha, amplitude: (C, K) damping and s_k * K_SD per resonator
+    def forward(ctx, f_in, f_res, alpha, amplitude, phi, grad_enabled=True):
+        # alpha, amplitude: (C, K) damping and s_k * K_SD per resonator; grad_enabled: the caller's grad mode
+        # (inside forward it is always off), so that evaluation passes keep no slope
         c, k = f_res.shape
         n = f_in.shape[0]
-        need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        need_grad = grad_enabled and (ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
         a, b = physics.detuning_partials(f_res, alpha)  # dx/df = a, dx/df_r = f b, (C, K) each
         c_xd, c_d = physics.lineshape_coefficients(phi)
         amp_xd = (amplitude * c_xd).unsqueeze(1)  # (C, 1, K)
@@ -503,4 +505,4 @@ class _ChainWeight(torch.autograd.Function):
         if ctx.needs_input_grad[0]:  # sum_c grad_w sum_k amp dL/dx dx/df
             per_chain = torch.bmm((amp2 * a).unsqueeze(1), half_slope).squeeze(1)  # (C, N)
             grad_fin = (per_chain * grad_w).sum(0)
-        return grad_fin, grad_fr, None, None, None
+        return grad_fin, grad_fr, None, None, None, None

@@ -4,8 +4,8 @@ The eager build (engine.chain_layer._ChainWeight) evaluates W_cn = sum_k a_ck L(
 about seven tensor passes over the (C, K, N) block, each a separate kernel. Here the same formula is written as
 two plain functions, forward (the sum over k) and backward (the sums over n and over (c, k)), calling the
 lineshape and its derivative of engine.physics, and ``torch.compile`` turns each into one loop nest that keeps
-x, L and dL/dx in registers. Same physics and same float32 arithmetic up to
-the order of the sums; the tests compare it with the eager build.
+x, L and dL/dx in registers. Same physics and same float32 arithmetic up to the order of the sums; the tests
+compare it with the eager build.
 
 Compiling costs tens of seconds the first time a layer shape is seen (inductor caches the kernels on disk,
 so later runs start in seconds), which pays off for long runs only: it is opt-in, never chosen by 'auto'.

@@ -61,13 +61,13 @@ def _input_variance(train_x: torch.Tensor) -> torch.Tensor:
     return var
 
 
-
 def _for_slots(cand: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
     """The candidates' values (S, C, D, T) for the slots ``slot`` (C, D) of every chain's leaving resonators,
     picked from ``cand`` (S, C, 2, T) (an index_select of whole (T,) rows: several times faster than a gather)."""
     s, c, n_slots, t = cand.shape
     rows = (torch.arange(c, device=cand.device).view(-1, 1) * n_slots + slot).view(-1)
     return cand.reshape(s, c * n_slots, t).index_select(1, rows).view(s, c, slot.shape[1], t)
+
 
 @dataclass
 class LayerTarget:
