@@ -177,7 +177,7 @@ def test_spread_is_drawn_once_per_chip_and_calibration_trims_it():
     _, f_cal = trimmed.device_freqs()
     assert torch.allclose(f_cal, trimmed.resonator_freqs_ghz(), rtol=1e-5)
     bits = layer(DeviceParams(freq_spread=0.01, tuning_bits=8))  # calibrated: the quantisation residual
-    _, f_q = bits.device_freqs()
+    _, f_q = (t.detach() for t in bits.device_freqs())
     u_true = physics.ghz_to_comb(f_q.double(), bits.params, N)
     step = (bits.comb_range[1] - bits.comb_range[0]) / 255
     resid = (u_true - bits.resonator_comb.detach().double()).abs()
