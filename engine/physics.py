@@ -328,7 +328,7 @@ def lineshape_half_slope(xd: torch.Tensor, d: torch.Tensor, phi: float,
                          out: torch.Tensor | None = None) -> torch.Tensor:
     """Half the slope dL/dx from the parts of :func:`lineshape_parts`: cos(phi) (d - 2 (x d)^2) - sin(phi) (x d) d
     (with 1 - x^2 = 2 - (1 + x^2), so (1 - x^2) d^2 = d - 2 (x d)^2). Written into ``out`` when given."""
-    h = torch.addcmul(d, xd, xd, value=-2.0, out=out) if out is not None else torch.addcmul(d, xd, xd, value=-2.0)
+    h = torch.addcmul(d, xd, xd, value=-2.0, out=out)
     c, s = math.cos(phi), math.sin(phi)
     if s:
         h.mul_(c).addcmul_(xd, d, value=-s)

@@ -771,9 +771,9 @@ class ControlPanel(QWidget):
                 saved = json.loads(text)
                 if not isinstance(saved, dict) or set(saved) - set(DEVICE_FIELDS):
                     raise ValueError("not a device")
-                d = DeviceParams.from_dict({**DeviceParams().to_dict(), **saved})
-            except (ValueError, TypeError):  # a damaged or older settings file: start from the defaults
-                d = DeviceParams()
+                d = DeviceParams.from_dict({**d.to_dict(), **saved})
+            except (ValueError, TypeError):  # a damaged or older settings file: keep the defaults
+                pass
         self.set_device(d, regime)
 
     def set_busy(self, busy: bool) -> None:
