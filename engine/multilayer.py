@@ -136,12 +136,12 @@ class RFNetwork(PerceptronModel):
                 if w.requires_grad:
                     w.retain_grad()
                     self._weights[l] = w
-        return self.scores_from(0, self.params.p_max_uw * x, weights)
+        return self.scores_from(0, physics.input_power(x, self.params), weights)
 
     @torch.no_grad()
     def layer_inputs(self, x: torch.Tensor, layer: int) -> torch.Tensor:
         """The powers (µW) that reach layer ``layer``'s chains for inputs x (B, N)."""
-        p = self.params.p_max_uw * x
+        p = physics.input_power(x, self.params)
         for l in range(layer):
             p = self.activation(l, self.layers[l](p))
         return p
@@ -196,7 +196,7 @@ class RFNetwork(PerceptronModel):
     @torch.no_grad()
     def calibrate(self, x: torch.Tensor) -> None:
         """Set each hidden layer's bias currents and g_m so its STNOs start inside their active window."""
-        p = self.params.p_max_uw * x
+        p = physics.input_power(x, self.params)
         lo, hi = self.stno.i_th_ua, self.stno.clamp_ratio * self.stno.i_th_ua
         for l in range(len(self.hidden_bias)):
             v = self.layers[l](p) + self.stno.v_bias  # (S, H) in V

@@ -260,6 +260,12 @@ def jittered(f: torch.Tensor, xi: torch.Tensor, alpha: torch.Tensor | float, par
     return f * (1.0 + (alpha * params.freq_jitter_lw) * xi)
 
 
+def input_power(x: torch.Tensor, params: DeviceParams) -> torch.Tensor:
+    """Powers (µW) the input oscillators emit for pixel values x in [0, 1]: P = p_max_uw * x (x itself when
+    p_max_uw is 1, which is exact and saves a pass over the batch)."""
+    return x if params.p_max_uw == 1.0 else params.p_max_uw * x
+
+
 def noisy_power(p_uw: torch.Tensor, xi: torch.Tensor, params: DeviceParams) -> torch.Tensor:
     """Input powers with cycle-to-cycle relative noise: p (1 + power_noise * xi), never below 0."""
     return (p_uw * (1.0 + params.power_noise * xi)).clamp_min(0.0)

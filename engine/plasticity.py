@@ -83,8 +83,8 @@ class LayerTarget:
 
     @classmethod
     def of_perceptron(cls, model: "RFPerceptron") -> "LayerTarget":
-        p = model.params.p_max_uw
-        return cls(model.chains, lambda: model.gain, lambda: model.bias, lambda x: x * p)
+        params = model.params
+        return cls(model.chains, lambda: model.gain, lambda: model.bias, lambda x: physics.input_power(x, params))
 
 
 class StructuralPlasticity:
@@ -115,6 +115,8 @@ class StructuralPlasticity:
             p = model.params.p_max_uw
             self.input_var = _input_variance(self.train_x) * p * p
         self._lines: tuple[torch.Tensor, torch.Tensor] | None = None
+        #: the (S, C, D, T) block of swap_losses, reused from round to round
+        self._swap_work: torch.Tensor | None = None
 
     def accumulate(self, weight_grad: torch.Tensor) -> None:
         g = weight_grad.detach()
@@ -265,7 +267,9 @@ class StructuralPlasticity:
         for _ in range(max_moves):
             base = torch.nn.functional.cross_entropy(logits, y)
             # loss if chain j's resonator drop[j, d] jumps to candidate t: (C, D, T)
-            loss = self.swap_losses(logits, y, contrib, cand_for, cand_own)
+            if self._swap_work is None or self._swap_work.shape != cand_for.shape:
+                self._swap_work = torch.empty_like(cand_for)
+            loss = self.swap_losses(logits, y, contrib, cand_for, cand_own, self._swap_work)
             improvement = (base - loss).masked_fill(~open_, -float("inf"))
             best = improvement.reshape(n_chains, -1).max(dim=1)
             any_move = False
@@ -295,7 +299,7 @@ class StructuralPlasticity:
         model, chains = self.model, self.chains
         idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(
             self.device)
-        p_in = torch.index_select(self.train_x, 0, idx) * model.params.p_max_uw  # (S, N)
+        p_in = physics.input_power(torch.index_select(self.train_x, 0, idx), model.params)  # (S, N)
         y = torch.index_select(self.train_y, 0, idx)
         w = chains.weight()  # (C, N)
         gain = model.gain.expand(w.shape[0])  # (C,)
@@ -330,7 +334,7 @@ class StructuralPlasticity:
         order = order[top_change[order, 0] < 0]
         ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")  # (S,): per-image loss
         # an input's jump only changes the scores of the images where it emits: their rows, input by input
-        emitting = p_in.t()[order]  # (n, S)
+        emitting = p_in.t().contiguous().index_select(0, order)  # (n, S) (faster than indexing the transpose)
         emit_in, emit_row = (emitting > 0).nonzero(as_tuple=True)
         bounds = torch.searchsorted(emit_in, torch.arange(len(order) + 1, device=self.device)).tolist()
         # what stays fixed through the greedy pass, gathered once: each emission's power, and its image's label
@@ -354,8 +358,9 @@ class StructuralPlasticity:
             change = (new_ce - ce[rows]).sum(1)  # (T,): change of the sample's summed loss
             if site_ok is not None:
                 change = change.masked_fill(~site_ok[i], float("inf"))
-            t = int(change.argmin())
-            if float(change[t]) < -P.input_min_improvement * s:
+            best_change, t = change.min(0)  # the first smallest, as argmin
+            t = int(t)
+            if float(best_change) < -P.input_min_improvement * s:
                 logits[rows] = trial[t]
                 ce[rows] = new_ce[t]
                 chains.input_comb[i] = grid[top_site[i, t]]
@@ -365,12 +370,14 @@ class StructuralPlasticity:
 
     @staticmethod
     def swap_losses(logits: torch.Tensor, y: torch.Tensor, contrib: torch.Tensor, cand_for: torch.Tensor,
-                    cand_own: torch.Tensor) -> torch.Tensor:
+                    cand_own: torch.Tensor, work: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Mean cross-entropy on the sample for every swap (C, D, T): in chain j, resonator d's score
         contribution ``contrib[:, j, d]`` is replaced by candidate t's ``cand_for[:, j, d, t]``.
 
         ``cand_own[j, d, t]`` is the sum of ``cand_for[s, j, d, t]`` over the samples of class j (constant
-        over a round). Only the terms that depend on the candidate touch the (S, C, D, T) block.
+        over a round). Only the terms that depend on the candidate touch the (S, C, D, T) block; ``work``, a
+        tensor of that block's shape, holds it (a caller that evaluates many swaps reuses one: writing a
+        freshly allocated block of megabytes costs twice the arithmetic done on it).
         """
         s, c = logits.shape
         eye = torch.eye(c, dtype=torch.bool, device=logits.device)
@@ -379,7 +386,10 @@ class StructuralPlasticity:
         lse_others = torch.logsumexp(logits.unsqueeze(1).masked_fill(eye, -float("inf")), dim=2)
         base_col = logits.unsqueeze(-1) - contrib  # (S, C, D): chain j's score without resonator d
         # log(exp(lse_others) + exp(new)) = lse_others + log1p(exp(new - lse_others)); scores stay O(10)
-        shifted = (base_col - lse_others.unsqueeze(-1)).unsqueeze(-1) + cand_for  # (S, C, D, T)
+        if work is None or work.shape != cand_for.shape:
+            work = torch.empty_like(cand_for)
+        # (S, C, D, T); the large operand first: the same sums, faster than with the broadcast one first
+        shifted = torch.add(cand_for, (base_col - lse_others.unsqueeze(-1)).unsqueeze(-1), out=work)
         # (log(1 + e) rather than log1p: log1p has no vectorised CPU kernel in torch and is ~15x slower here;
         # the terms lost to rounding are below 1e-7 of a loss that is O(1))
         lse_sum = shifted.clamp_(max=80.0).exp_().add_(1.0).log_().sum(0) + lse_others.sum(0).view(c, 1, 1)
@@ -562,8 +572,9 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             change = (new_ce - ce[rows]).sum(1)
             if site_ok is not None:
                 change = change.masked_fill(~site_ok[i], float("inf"))
-            t = int(change.argmin())
-            if float(change[t]) < -P.input_min_improvement * s:
+            best_change, t = change.min(0)  # the first smallest, as argmin
+            t = int(t)
+            if float(best_change) < -P.input_min_improvement * s:
                 v[rows] = trial[t]
                 ce[rows] = new_ce[t]
                 site = int(top_site[i, t])

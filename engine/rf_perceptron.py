@@ -16,6 +16,7 @@ from torch import nn
 from .chain_layer import INIT_LAYOUTS, WEIGHT_BUILDS, RFChainLayer
 from .config import PlasticityParams
 from .model_base import PerceptronModel, TrainingContext
+from . import physics
 from .physics import DeviceParams
 from .plasticity import StructuralPlasticity
 
@@ -96,7 +97,7 @@ class RFPerceptron(PerceptronModel):
         if self.training and self.plasticity is not None and w.requires_grad:
             w.retain_grad()
             self._weight = w
-        v = self.chains(self.params.p_max_uw * x, weight=w)
+        v = self.chains(physics.input_power(x, self.params), weight=w)
         return self.gain * v + self.bias
 
     def effective_weight(self) -> torch.Tensor:

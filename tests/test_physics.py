@@ -45,6 +45,12 @@ def test_rectified_voltage_scales_with_power_and_k_sd():
     assert p.k_sd == pytest.approx(8.84e-3, rel=1e-3)
 
 
+def test_input_power_is_p_max_times_the_pixel_value():
+    x = torch.rand(4, 6, generator=torch.Generator().manual_seed(0))
+    assert physics.input_power(x, DeviceParams()) is x  # p_max_uw = 1: no pass over the batch
+    assert torch.equal(physics.input_power(x, DeviceParams(p_max_uw=2.5)), 2.5 * x)
+
+
 @pytest.mark.parametrize("plan", ["geometric", "linear"])
 def test_frequency_plan_round_trip_and_band(plan):
     p = DeviceParams(plan=plan)

@@ -58,6 +58,21 @@ def test_weight_is_the_physics_effective_weight():
     assert torch.allclose(layer.response(layer.input_freqs_ghz()), ref, rtol=1e-5, atol=1e-9)
 
 
+def test_scores_scale_with_the_input_power():
+    """Class scores = gain * (P_max x) W^T + b: doubling p_max_uw doubles the voltage term (the
+    p_max_uw = 1 path skips the multiplication, the others must not)."""
+    x = torch.rand(5, 30, generator=torch.Generator().manual_seed(1))
+    scores = {}
+    for p_max in (1.0, 2.0):
+        m = RFPerceptron(30, 4, 3, device=DeviceParams(p_max_uw=p_max), generator=torch.Generator().manual_seed(0))
+        m.eval()
+        with torch.no_grad():
+            scores[p_max] = m(x) - m.bias
+            assert torch.allclose(scores[p_max], m.gain * (p_max * x) @ m.chains.weight().t(), rtol=1e-5)
+    # the gain unit is 1/(K_SD P_max), so the same initial gain gives the same scores whatever P_max
+    assert torch.allclose(scores[1.0], scores[2.0], rtol=1e-5)
+
+
 def test_attachment_is_the_strongest_coupling():
     layer = RFChainLayer(784, 3, 4, DeviceParams(), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -78,6 +93,10 @@ def test_swap_losses_are_exact():
     contrib, cand = torch.randn(s, c, d), torch.randn(s, c, d, t) * 3
     own = torch.einsum("sc,scdt->cdt", torch.nn.functional.one_hot(y, c).float(), cand)
     out = StructuralPlasticity.swap_losses(logits, y, contrib, cand.clone(), own)
+    # a reused work block (whatever it held) gives the same losses, and the candidates are left untouched
+    kept = cand.clone()
+    again = StructuralPlasticity.swap_losses(logits, y, contrib, cand, own, work=torch.full_like(cand, float("nan")))
+    assert torch.equal(again, out) and torch.equal(cand, kept)
     for j in range(c):
         for dd in range(d):
             for tt in range(t):
