@@ -1,12 +1,15 @@
 """Where an epoch's time goes at small K: the training step and the rewiring rounds, measured apart.
 
     python benchmarks/step_anatomy.py [--data-dir ../shared/data] [--k 10] [--steps 2000] [--threads 1]
+                                      [--compiled]
 
 For dense, rf-frozen, rf and rf-input at one K on full MNIST (batch 100): the mean time of one training step
 (forward, loss, backward, optimizer step, on the same batch, after a warm-up) and, inside it, of the RF weight
 build's forward pass; then, from one real 1-epoch run of rf and rf-input, the number and mean time of the
 resonator rewiring rounds and input-jump rounds. A diagnostic for the issue "Speed at every K" (the ratios
 it sets are measured by bench_engine.py); times depend on the machine's load, so run it on a quiet machine.
+``--compiled`` adds the step of dense and rf-frozen with the forward pass and loss compiled by torch.compile:
+what fusing the eager operations of a step would give.
 """
 from __future__ import annotations
 
@@ -66,6 +69,35 @@ def step_times(model_name: str, k: int, ds, steps: int) -> tuple[float, float | 
     return 1e3 * total / steps, (1e3 * spent[0] / steps if chains is not None else None)
 
 
+def compiled_step_time(model_name: str, k: int, ds, steps: int) -> tuple[float, float]:
+    """(mean step time in ms, compile time in s) with the forward pass and the loss compiled as one
+    ``torch.compile`` graph (its backward compiled by AOTAutograd); the optimizer step stays eager. A probe of
+    what fusing the step would give, not a training path: rf's plasticity reads dLoss/dW through
+    ``retain_grad``, which a compiled graph does not offer, so it is measured for models without it."""
+    cfg = RunConfig(model=model_name, resonators_per_chain=k, epochs=1).resolved()
+    model = build_model(cfg, ds.n_inputs, ds.n_classes, torch.Generator().manual_seed(0))
+    optimizer = model.make_optimizer(cfg.lr)
+    x, y = ds.train_x[:cfg.batch_size], ds.train_y[:cfg.batch_size]
+    model.train()
+    loss_of = torch.compile(lambda xb, yb: F.cross_entropy(model(xb), yb), dynamic=False)
+
+    def step():
+        loss = loss_of(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        model.after_step(1)
+
+    t0 = time.perf_counter()
+    for _ in range(50):
+        step()
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return 1e3 * (time.perf_counter() - t0) / steps, warm
+
+
 def round_times(model_name: str, k: int, ds) -> dict:
     """Rounds of a real 1-epoch run: count and mean ms of resonator rounds and of input-jump rounds."""
     spent = {"rewire": [], "rewire_inputs": []}
@@ -100,6 +132,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--compiled", action="store_true",
+                    help="also time dense and rf-frozen steps with the forward pass and loss compiled")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ds = load_dataset("mnist", args.data_dir)
@@ -108,6 +142,12 @@ def main() -> None:
         step_ms, build_ms = step_times(name, args.k, ds, args.steps)
         extra = "" if build_ms is None else f"  (weight build forward {build_ms:.2f} ms)"
         print(f"  {name:10s} {step_ms:6.2f} ms per step{extra}")
+    if args.compiled:
+        print("the same step with the forward pass and loss as one torch.compile graph (a probe, not a training "
+              "path):")
+        for name in ("dense", "rf-frozen"):
+            step_ms, warm = compiled_step_time(name, args.k, ds, args.steps)
+            print(f"  {name:10s} {step_ms:6.2f} ms per step  (first 50 steps, compiling included: {warm:.1f} s)")
     print("rewiring rounds in a 1-epoch run:")
     for name in ("rf", "rf-input"):
         r = round_times(name, args.k, ds)
