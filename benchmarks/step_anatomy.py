@@ -1,7 +1,7 @@
 """Where an epoch's time goes at small K: the training step and the rewiring rounds, measured apart.
 
     python benchmarks/step_anatomy.py [--data-dir ../shared/data] [--k 10] [--steps 2000] [--threads 1]
-                                      [--compiled]
+                                      [--weight-build auto] [--compiled]
 
 For dense, rf-frozen, rf and rf-input at one K on full MNIST (batch 100): the mean time of one training step
 (forward, loss, backward, optimizer step, on the same batch, after a warm-up) and, inside it, of the RF weight
@@ -27,15 +27,18 @@ sys.path.insert(0, str(ROOT))
 from engine import plasticity  # noqa: E402
 from engine.config import RunConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
+from engine.chain_layer import WEIGHT_BUILDS  # noqa: E402
 from engine.models import build_model  # noqa: E402
+from engine.rf_perceptron import RFParams  # noqa: E402
 from engine.training import run_training  # noqa: E402
 
 MODELS = ("dense", "rf-frozen", "rf", "rf-input")
 
 
-def step_times(model_name: str, k: int, ds, steps: int) -> tuple[float, float | None]:
+def step_times(model_name: str, k: int, ds, steps: int, weight_build: str = "auto") -> tuple[float, float | None]:
     """(mean step time, mean weight-build forward time inside it), in ms; the second is None for dense."""
-    cfg = RunConfig(model=model_name, resonators_per_chain=k, epochs=1).resolved()
+    params = RFParams(weight_build=weight_build) if model_name.startswith("rf") else None
+    cfg = RunConfig(model=model_name, resonators_per_chain=k, epochs=1, model_params=params).resolved()
     model = build_model(cfg, ds.n_inputs, ds.n_classes, torch.Generator().manual_seed(0))
     optimizer = model.make_optimizer(cfg.lr)
     x, y = ds.train_x[:cfg.batch_size], ds.train_y[:cfg.batch_size]
@@ -132,14 +135,17 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--weight-build", default="auto", choices=WEIGHT_BUILDS,
+                    help="the RF models' weight build for the step times (model_params.weight_build)")
     ap.add_argument("--compiled", action="store_true",
                     help="also time dense and rf-frozen steps with the forward pass and loss compiled")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ds = load_dataset("mnist", args.data_dir)
-    print(f"one training step on one batch of 100, K = {args.k}, {args.steps} steps, {args.threads} thread(s):")
+    print(f"one training step on one batch of 100, K = {args.k}, {args.steps} steps, {args.threads} thread(s), "
+          f"weight build {args.weight_build}:")
     for name in MODELS:
-        step_ms, build_ms = step_times(name, args.k, ds, args.steps)
+        step_ms, build_ms = step_times(name, args.k, ds, args.steps, args.weight_build)
         extra = "" if build_ms is None else f"  (weight build forward {build_ms:.2f} ms)"
         print(f"  {name:10s} {step_ms:6.2f} ms per step{extra}")
     if args.compiled:
