@@ -220,7 +220,7 @@ def test_jittered_read_out_is_exact_per_sample_whatever_the_chunking(monkeypatch
     assert torch.allclose(whole, split, rtol=0, atol=1e-6 * float(whole.abs().max()))
     g = torch.Generator().manual_seed(11)
     xi_in, xi_r = torch.randn(7, N, generator=g), torch.randn(7, C, K, generator=g)
-    f_in, f_res = lay.device_freqs(lay._chip())
+    f_in, f_res = (f.detach() for f in lay.device_freqs(lay._chip()))
     amp = (lay.signs.view(1, -1) * p.k_sd).expand(C, K)
     for b in range(7):
         fi = physics.jittered(f_in, xi_in[b], p.alpha, p).double()
