@@ -15,6 +15,7 @@ import sys
 RUNS = {
     "rf": dict(model="rf"), "rf-input": dict(model="rf-input"), "rf-frozen": dict(model="rf-frozen"),
     "rf-hidden16": dict(model="rf", hidden=(16,)),
+    "rf-input-hidden16": dict(model="rf-input", hidden=(16,)),
     "rf-noise": dict(model="rf", device={"readout_noise_v": 0.002, "alpha_dtod": 0.05, "k_sd_dtod": 0.05}),
 }
 

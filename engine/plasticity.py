@@ -267,9 +267,7 @@ class StructuralPlasticity:
         for _ in range(max_moves):
             base = torch.nn.functional.cross_entropy(logits, y)
             # loss if chain j's resonator drop[j, d] jumps to candidate t: (C, D, T)
-            if self._swap_work is None or self._swap_work.shape != cand_for.shape:
-                self._swap_work = torch.empty_like(cand_for)
-            loss = self.swap_losses(logits, y, contrib, cand_for, cand_own, self._swap_work)
+            loss = self.swap_losses(logits, y, contrib, cand_for, cand_own, self._work_block(cand_for))
             improvement = (base - loss).masked_fill(~open_, -float("inf"))
             best = improvement.reshape(n_chains, -1).max(dim=1)
             any_move = False
@@ -376,8 +374,8 @@ class StructuralPlasticity:
 
         ``cand_own[j, d, t]`` is the sum of ``cand_for[s, j, d, t]`` over the samples of class j (constant
         over a round). Only the terms that depend on the candidate touch the (S, C, D, T) block; ``work``, a
-        tensor of that block's shape, holds it (a caller that evaluates many swaps reuses one: writing a
-        freshly allocated block of megabytes costs twice the arithmetic done on it).
+        tensor like ``cand_for`` (shape, dtype, device), holds it (a caller that evaluates many swaps reuses
+        one: writing a freshly allocated block of megabytes costs twice the arithmetic done on it).
         """
         s, c = logits.shape
         eye = torch.eye(c, dtype=torch.bool, device=logits.device)
@@ -386,7 +384,7 @@ class StructuralPlasticity:
         lse_others = torch.logsumexp(logits.unsqueeze(1).masked_fill(eye, -float("inf")), dim=2)
         base_col = logits.unsqueeze(-1) - contrib  # (S, C, D): chain j's score without resonator d
         # log(exp(lse_others) + exp(new)) = lse_others + log1p(exp(new - lse_others)); scores stay O(10)
-        if work is None or work.shape != cand_for.shape:
+        if work is None:
             work = torch.empty_like(cand_for)
         # (S, C, D, T); the large operand first: the same sums, faster than with the broadcast one first
         shifted = torch.add(cand_for, (base_col - lse_others.unsqueeze(-1)).unsqueeze(-1), out=work)
@@ -399,6 +397,13 @@ class StructuralPlasticity:
         own = (onehot.unsqueeze(-1) * base_col).sum(0)  # (C, D)
         picked = own.unsqueeze(-1) + cand_own + others_y.view(c, 1, 1)
         return (lse_sum - picked) / s
+
+    def _work_block(self, like: torch.Tensor) -> torch.Tensor:
+        """The run's work block for :meth:`swap_losses`, (re)allocated when ``like`` differs from it."""
+        w = self._swap_work
+        if w is None or w.shape != like.shape or w.dtype != like.dtype or w.device != like.device:
+            w = self._swap_work = torch.empty_like(like)
+        return w
 
     def _reset_optimizer_state(self, param: torch.Tensor, index) -> None:
         """Fresh Adam moments for the jumped entries of ``param``."""
