@@ -375,7 +375,7 @@ class StructuralPlasticity:
         ``cand_own[j, d, t]`` is the sum of ``cand_for[s, j, d, t]`` over the samples of class j (constant
         over a round). Only the terms that depend on the candidate touch the (S, C, D, T) block; ``work``, a
         tensor like ``cand_for`` (shape, dtype, device), holds it (a caller that evaluates many swaps reuses
-        one: writing a freshly allocated block of megabytes costs twice the arithmetic done on it).
+        one: writing a freshly allocated block of megabytes costs more than the arithmetic done on it).
         """
         s, c = logits.shape
         eye = torch.eye(c, dtype=torch.bool, device=logits.device)
