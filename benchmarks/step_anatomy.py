@@ -35,14 +35,40 @@ from engine.training import run_training  # noqa: E402
 MODELS = ("dense", "rf-frozen", "rf", "rf-input")
 
 
-def step_times(model_name: str, k: int, ds, steps: int, weight_build: str = "auto") -> tuple[float, float | None]:
-    """(mean step time, mean weight-build forward time inside it), in ms; the second is None for dense."""
+def _trainer(model_name: str, k: int, ds, weight_build: str = "auto"):
+    """(model in training mode, its optimizer, one batch x, y) for a step-time measurement."""
     params = RFParams(weight_build=weight_build) if model_name.startswith("rf") else None
     cfg = RunConfig(model=model_name, resonators_per_chain=k, epochs=1, model_params=params).resolved()
     model = build_model(cfg, ds.n_inputs, ds.n_classes, torch.Generator().manual_seed(0))
-    optimizer = model.make_optimizer(cfg.lr)
-    x, y = ds.train_x[:cfg.batch_size], ds.train_y[:cfg.batch_size]
     model.train()
+    return model, model.make_optimizer(cfg.lr), ds.train_x[:cfg.batch_size], ds.train_y[:cfg.batch_size]
+
+
+def _timed_steps(model, optimizer, loss_of, steps: int, on_warm=None) -> tuple[float, float]:
+    """(mean ms of ``steps`` training steps after 50 warm-up steps, seconds the warm-up took); a step is
+    loss_of(), backward, an optimizer step and the model's after_step hook. ``on_warm`` is called between."""
+    def step():
+        loss = loss_of()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        model.after_step(1)
+
+    t0 = time.perf_counter()
+    for _ in range(50):
+        step()
+    warm = time.perf_counter() - t0
+    if on_warm is not None:
+        on_warm()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return 1e3 * (time.perf_counter() - t0) / steps, warm
+
+
+def step_times(model_name: str, k: int, ds, steps: int, weight_build: str = "auto") -> tuple[float, float | None]:
+    """(mean step time, mean weight-build forward time inside it), in ms; the second is None for dense."""
+    model, optimizer, x, y = _trainer(model_name, k, ds, weight_build)
     chains = getattr(model, "chains", None)
     spent = [0.0]
     if chains is not None:
@@ -55,21 +81,12 @@ def step_times(model_name: str, k: int, ds, steps: int, weight_build: str = "aut
             return w
         chains.weight = timed_weight
 
-    def step():
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        model.after_step(1)
+    def forget_warm_up():
+        spent[0] = 0.0
 
-    for _ in range(50):
-        step()
-    spent[0] = 0.0
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    total = time.perf_counter() - t0
-    return 1e3 * total / steps, (1e3 * spent[0] / steps if chains is not None else None)
+    step_ms, _ = _timed_steps(model, optimizer, lambda: F.cross_entropy(model(x), y), steps,
+                              on_warm=forget_warm_up)
+    return step_ms, (1e3 * spent[0] / steps if chains is not None else None)
 
 
 def compiled_step_time(model_name: str, k: int, ds, steps: int) -> tuple[float, float]:
@@ -77,28 +94,9 @@ def compiled_step_time(model_name: str, k: int, ds, steps: int) -> tuple[float, 
     ``torch.compile`` graph (its backward compiled by AOTAutograd); the optimizer step stays eager. A probe of
     what fusing the step would give, not a training path: rf's plasticity reads dLoss/dW through
     ``retain_grad``, which a compiled graph does not offer, so it is measured for models without it."""
-    cfg = RunConfig(model=model_name, resonators_per_chain=k, epochs=1).resolved()
-    model = build_model(cfg, ds.n_inputs, ds.n_classes, torch.Generator().manual_seed(0))
-    optimizer = model.make_optimizer(cfg.lr)
-    x, y = ds.train_x[:cfg.batch_size], ds.train_y[:cfg.batch_size]
-    model.train()
+    model, optimizer, x, y = _trainer(model_name, k, ds)
     loss_of = torch.compile(lambda xb, yb: F.cross_entropy(model(xb), yb), dynamic=False)
-
-    def step():
-        loss = loss_of(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        model.after_step(1)
-
-    t0 = time.perf_counter()
-    for _ in range(50):
-        step()
-    warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return 1e3 * (time.perf_counter() - t0) / steps, warm
+    return _timed_steps(model, optimizer, lambda: loss_of(x, y), steps)
 
 
 def round_times(model_name: str, k: int, ds) -> dict:
