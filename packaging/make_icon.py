@@ -19,6 +19,7 @@ ROOT = HERE.parent
 SVG = HERE / "rfexplorer.svg"
 PNG = HERE / "rfexplorer.png"
 RUNTIME_PNG = ROOT / "rfexplorer" / "resources" / "rfexplorer.png"
+RUNTIME_SVG = RUNTIME_PNG.with_suffix(".svg")  # package data for rfexplorer --install-desktop-entry
 SIZES = (256,)
 _APP = None
 
@@ -93,7 +94,9 @@ def main() -> int:
     render_png(SVG, PNG, SIZES[0])
     RUNTIME_PNG.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PNG, RUNTIME_PNG)
-    print(f"wrote {SVG.relative_to(ROOT)}, {PNG.relative_to(ROOT)}, {RUNTIME_PNG.relative_to(ROOT)}")
+    shutil.copyfile(SVG, RUNTIME_SVG)
+    print(f"wrote {SVG.relative_to(ROOT)}, {PNG.relative_to(ROOT)}, {RUNTIME_PNG.relative_to(ROOT)}, "
+          f"{RUNTIME_SVG.relative_to(ROOT)}")
     return 0
 
 
