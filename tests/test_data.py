@@ -50,7 +50,7 @@ def test_missing_dataset_says_where_it_looked(tmp_path):
     with pytest.raises(data.DataNotFoundError) as err:
         data.load_dataset("fashion-mnist", tmp_path)
     msg = str(err.value)
-    assert str(tmp_path / "FashionMNIST" / "raw") in msg and "download=True" in msg
+    assert str(tmp_path / "FashionMNIST" / "raw") in msg and "rfexplorer-cli data fetch fashion-mnist" in msg
     assert not any(tmp_path.iterdir()), "loading must never download or write"
 
 
