@@ -1,9 +1,8 @@
 """Files the engine writes and reads: atomic writes, strict JSON out, a guarded JSON reader in.
 
-Writes never leave a half-written file behind: the bytes go to a temporary file in the destination's folder,
-which is flushed, fsync'ed and then renamed over the destination (``os.replace``), so a reader sees either the
-old file or the new one. The new file gets the permissions an ordinary ``open()`` would give it (0666 minus
-the process umask), not ``mkstemp``'s 0600.
+Writes never leave a half-written file behind and never go through a symbolic link: the write side lives in
+:mod:`engine.outputs` (atomic writes alone or as a group, O_NOFOLLOW opens, temporary-file clean-up, checks
+before long work) and is re-exported here.
 
 JSON is written strictly (no NaN or Infinity: non-finite floats become ``null``) and read with :mod:`json`
 only, after checks that refuse folders, oversized files, pickles and zip archives (``torch.save``
@@ -13,14 +12,17 @@ against a JSON Schema (draft 2020-12, with ``jsonschema``) by :func:`strict_sche
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
-PathLike = Union[str, os.PathLike]
+from .outputs import (STALE_TEMP_SECONDS, TEMP_SUFFIX, OutputPathError, PathLike, UnsafeOutputError,
+                      atomic_write_bytes, atomic_write_files, atomic_write_text, check_output_file,
+                      check_output_folder, clean_stale_temps, open_nofollow, read_bytes_nofollow, refuse_symlink,
+                      remove_live_temps)
 
 #: Default size limit of :func:`read_json` (bytes).
 DEFAULT_MAX_JSON_BYTES = 200 * 1024 * 1024
@@ -28,62 +30,6 @@ DEFAULT_MAX_JSON_BYTES = 200 * 1024 * 1024
 
 class JsonFileError(ValueError):
     """A JSON file is missing, unreadable, too large or not JSON; the message is one sentence."""
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Atomic writes
-# ---------------------------------------------------------------------------------------------------------
-
-def _process_umask() -> int:
-    """The process umask, read without changing it (Linux /proc; 0o022 elsewhere)."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o022
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync, then os.replace.
-
-    On any failure the temporary file is removed and an existing ``path`` is left untouched. Returns ``path``.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:  # mkstemp creates 0600; give the file the permissions an ordinary open() would
-            os.chmod(tmp_name, 0o666 & ~_process_umask())
-        except OSError:
-            pass
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort; not every platform can fsync a folder)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return path
-
-
-def atomic_write_text(path: PathLike, text: str) -> Path:
-    """:func:`atomic_write_bytes` for text, encoded as UTF-8."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -223,6 +169,8 @@ def read_json(path: PathLike, *, what: str = "JSON file", max_bytes: int = DEFAU
         raise error(f"The file {name} is not a UTF-8 text file, so it cannot be a {what}.") from None
     if not text.strip():
         raise error(f"The {what} {name} is empty.")
+    collecting = gc.isenabled()
+    gc.disable()  # parsed JSON holds no cycles; collecting during a parse of millions of lists doubles its time
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
@@ -230,9 +178,14 @@ def read_json(path: PathLike, *, what: str = "JSON file", max_bytes: int = DEFAU
         raise error(f"The {what} {name} is not valid JSON{hint}: {exc.msg} at line {exc.lineno}, column "
                     f"{exc.colno}.") from None
     except _DuplicateKey as exc:
-        raise error(f"The {what} {name} is not usable JSON: an object has the key {exc.key!r} twice.") from None
+        raise error(f"The {what} {name} is not usable JSON: an object has the key {_shown(exc.key)} twice.") from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise error(f"The {what} {name} holds a number too long to read.") from None
     except RecursionError:
         raise error(f"The {what} {name} nests too deeply to be read.") from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -258,9 +211,11 @@ def json_type_name(value: Any) -> str:
 
 def json_path_text(path) -> str:
     """A JSON path (keys and indices) as people write it: ``chains[3].resonators[1].sign``."""
+    from .messages import clipped
+
     out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else ("." if out else "") + str(p)
+    for p in path:  # keys come from the file: escaped and cut (a key may be megabytes long)
+        out += f"[{p}]" if isinstance(p, int) else ("." if out else "") + clipped(p, 40)
     return out
 
 
@@ -292,10 +247,10 @@ _BOUNDS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusive
 
 
 def _shown(v: Any) -> str:
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    text = json.dumps(v, ensure_ascii=False) if isinstance(v, (int, float, bool, type(None))) else repr(v)
-    return text if len(text) <= 40 else json_type_name(v)
+    """A user's value quoted in a message: bounded, control characters escaped (engine.messages.shown)."""
+    from .messages import shown
+
+    return shown(v, 40)
 
 
 def _were(n: int) -> str:
@@ -310,7 +265,7 @@ def schema_problem(error, *, where=json_path_text) -> str:
     v, inst, value = error.validator, error.instance, error.validator_value
     if v == "required":
         missing = [k for k in value if isinstance(inst, dict) and k not in inst]
-        return f"{at} has no {(missing or value)[0]!r} entry"
+        return f"{at} has no {_shown((missing or value)[0])} entry"
     if v == "type":
         if isinstance(inst, float) and not math.isfinite(inst):
             return f"{at} is {inst}, not a finite number"
@@ -338,15 +293,19 @@ def schema_problem(error, *, where=json_path_text) -> str:
             seen.add(key)
     if v == "minLength":
         return f"{at} is an empty string" if value == 1 else f"{at} is shorter than {value} characters"
+    if v == "maxLength" and isinstance(inst, str):
+        return f"{at} is {_shown(inst)}, longer than {value} characters"
     if v == "additionalProperties" and isinstance(inst, dict):
         known = error.schema.get("properties", {})
         extra = [k for k in inst if k not in known]
-        return f"{at} has an unknown entry {extra[0]!r}" if extra else f"{at} has unknown entries"
+        return f"{at} has an unknown entry {_shown(extra[0])}" if extra else f"{at} has unknown entries"
     if v == "not" and value == {} and path:
-        return f"{where(path[:-1]) or 'the file'} must not have an entry {path[-1]!r}"
+        return f"{where(path[:-1]) or 'the file'} must not have an entry {_shown(path[-1])}"
     return f"{at} does not match the schema (keyword {v!r})"
 
 
-__all__ = ["DEFAULT_MAX_JSON_BYTES", "JsonFileError", "atomic_write_bytes", "atomic_write_text",
-           "best_schema_error", "dumps_json", "json_path_text", "json_safe", "json_type_name", "read_json",
-           "schema_problem", "strict_schema_validator"]
+__all__ = ["DEFAULT_MAX_JSON_BYTES", "STALE_TEMP_SECONDS", "TEMP_SUFFIX", "JsonFileError", "OutputPathError",
+           "UnsafeOutputError", "atomic_write_bytes", "atomic_write_files", "atomic_write_text", "best_schema_error",
+           "check_output_file", "check_output_folder", "clean_stale_temps", "open_nofollow", "read_bytes_nofollow",
+           "refuse_symlink", "remove_live_temps", "dumps_json", "json_path_text", "json_safe", "json_type_name",
+           "read_json", "schema_problem", "strict_schema_validator"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from .config import RunConfig
-from .files import atomic_write_text, dumps_json, json_safe
+from .files import atomic_write_files, check_output_folder, dumps_json, json_safe, refuse_symlink
 from .progress import CancelToken
 from .results import dataset_record, software_versions, utc_now_iso
 from .tables import csv_text
@@ -198,6 +198,9 @@ def run_study(spec: StudySpec, dataset=None, out_dir=None, on_result: Optional[C
     from .data import load_dataset
     from .sweep import RowLog, _run_pool, dataset_identity, read_rows_log
 
+    if out_dir is not None:  # before any data is loaded or any run starts
+        check_output_folder(out_dir)
+        refuse_symlink(Path(out_dir) / ROWS_FILE)
     if dataset is None:
         dataset = load_dataset(spec.dataset, spec.data_dir)
     jobs = spec.jobs()
@@ -476,9 +479,9 @@ def write_study(doc: dict, out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "hardware.json", "csv": out / "hardware.csv", "md": out / "hardware_tables.md"}
-    atomic_write_text(paths["json"], dumps_json(doc))
-    atomic_write_text(paths["csv"], study_csv(doc["series"]))
-    atomic_write_text(paths["md"], doc["tables"] + "\n" + doc["verdict_text"] + "\n")
+    atomic_write_files([(paths["csv"], study_csv(doc["series"]).encode("utf-8")),  # one group, the JSON last
+                        (paths["md"], (doc["tables"] + "\n" + doc["verdict_text"] + "\n").encode("utf-8")),
+                        (paths["json"], dumps_json(doc).encode("utf-8"))])
     return paths
 
 

@@ -192,7 +192,7 @@ def test_sigterm_stops_a_sweep_cleanly(tmp_path, capsys, monkeypatch):
     before = signal.getsignal(signal.SIGTERM)
     out = tmp_path / "sw"
     code, stdout, err = run_cli(capsys, out)
-    assert code == cli.EXIT_INTERRUPTED and "interrupted after 1 of 4 runs" in err
+    assert code == cli.EXIT_TERMINATED == 143 and "interrupted after 1 of 4 runs" in err
     assert signal.getsignal(signal.SIGTERM) == before
     assert len(calls) == 1 and len(log_lines(out)) == 1
     assert len(json.loads((out / "sweep.json").read_text())["rows"]) == 1
