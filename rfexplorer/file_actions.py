@@ -161,7 +161,8 @@ class FileActions(QObject):
     def export_results(self, path: str | os.PathLike) -> bool:
         """Write every session result as CSV (the engine's writer, atomically) and the sweep JSON next to it
         (same name, .json), which ``python -m rfexplorer.figures`` renders."""
-        from engine.files import atomic_write_text, dumps_json
+        from engine.files import dumps_json
+        from engine.outputs import atomic_write_files
         from engine.sweep import rows_csv_text, sweep_document
 
         path = Path(path)
@@ -172,8 +173,8 @@ class FileActions(QObject):
         try:
             csv_text = rows_csv_text(rows)
             json_text = dumps_json(sweep_document(rows))
-            atomic_write_text(path, csv_text)
-            atomic_write_text(json_path, json_text)
+            # both or neither; the JSON, which figures read, is replaced last
+            atomic_write_files([(path, csv_text.encode("utf-8")), (json_path, json_text.encode("utf-8"))])
         except Exception as exc:  # noqa: BLE001
             dialogs.critical(self.parent_widget, "Export failed",
                              f"The results could not be written to {path}:\n\n{exc}")
