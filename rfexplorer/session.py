@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from engine.config import RunConfig
 from engine.results import ResultRow, RunResult
 
+from .series import dense_synapses, network_removed_pct, network_synapses, shape_text
 from .state import DisplayState
 
 _ids = itertools.count(1)
@@ -38,7 +39,8 @@ class SessionPoint:
 
     @property
     def removed_pct(self) -> float:
-        return float(self.row.removed_synapses_pct)
+        """% of synapses removed: of the whole network against the dense one of the same shape (multilayer)."""
+        return network_removed_pct(self.row)
 
     @property
     def accuracy(self) -> float:
@@ -67,6 +69,9 @@ class SessionPoint:
         r = self.row
         parts = [model_label(self.model), f"K = {r.resonators_per_chain}",
                  f"{self.removed_pct:.2f} % removed"]
+        if r.hidden:  # a multilayer network: its shape, every layer's K and its synapses of all layers
+            parts[1:2] = [shape_text(r), "K = " + " / ".join(str(k) for k in r.layer_ks),
+                          f"{network_synapses(r):,} of {dense_synapses(r):,} synapses"]
         if math.isfinite(self.accuracy):
             parts.append(f"accuracy {100 * self.accuracy:.2f} %")
         parts.append(f"seed {r.seed}")

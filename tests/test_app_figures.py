@@ -85,7 +85,8 @@ def test_screenshot_script_writes_the_window_and_each_view(tmp_path):
 
 
 def test_the_dense_level_is_one_datasets_never_an_average_over_datasets(app_env):
-    """Sweep rows of one dataset and a single run of another: the level shows the dataset with most runs."""
+    """Sweep rows of one dataset and a single run of another: the view shows one dataset at a time (the newest
+    run's), and its dense level is that dataset's, never an average over datasets."""
     from engine.results import ResultRow
     from rfexplorer.session import SessionPoint
     from rfexplorer.views.sparsity import SparsityView
@@ -95,5 +96,8 @@ def test_the_dense_level_is_one_datasets_never_an_average_over_datasets(app_env)
             for s, a in enumerate((0.928, 0.929, 0.927))]
     rows.append(ResultRow(model="dense", dataset="mnist-mini", resonators_per_chain=784, seed=0, test_accuracy=0.85))
     view.set_points([SessionPoint(row=r, source="sweep") for r in rows])
+    assert view.dataset == "mnist-mini"
+    assert view.level_lines["dense"].value() == pytest.approx(85.0)
+    view.set_dataset("mnist")
     assert view.level_lines["dense"].value() == pytest.approx(92.8)
     view.deleteLater()

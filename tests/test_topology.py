@@ -227,7 +227,9 @@ def test_version_1_files_load_and_evaluate(mini, path, kind, model_type):
     assert topo.class_names == tuple(str(c) for c in range(10)) and not topo.class_names_recorded
     assert topo.n_inputs == 784 and topo.image_shape == (28, 28) and topo.resonators_per_chain == 5
     assert topo.config.seed == 3 and topo.config.model == topo.model_name
-    assert evaluate_topology(topo, mini) == topo.recorded_accuracy
+    # recorded on the CPU that wrote the file: float32 sums may differ in the last digit here, so a near-tie may
+    # flip; allow one test image
+    assert evaluate_topology(topo, mini) == pytest.approx(topo.recorded_accuracy, abs=1 / len(mini.test_y))
 
 
 @pytest.mark.parametrize("path", [V1_RF, V1_RIGL])
@@ -247,8 +249,25 @@ def test_version_1_file_upgrades_to_the_current_version_with_identical_weights(p
     if old.kind == "rf-perceptron":
         assert doc["inputs"]["trained"] is json.loads(path.read_text())["inputs"]["trained"]
     assert evaluate_topology(new, mini) == evaluate_topology(old, mini)
-    assert write_topology_csv(new, tmp_path / "a.csv").read_bytes() == \
-        write_topology_csv(old, tmp_path / "b.csv").read_bytes()
+    _assert_same_csv_values(write_topology_csv(new, tmp_path / "a.csv"), write_topology_csv(old, tmp_path / "b.csv"))
+
+
+def _assert_same_csv_values(a: Path, b: Path, rtol: float = 1e-5) -> None:
+    """Same columns, rows and whole numbers; real numbers equal within ``rtol`` (topology.FREQ_RTOL).
+
+    Not byte for byte: the version-1 file's CSV shows the frequencies and couplings it stores, computed on the
+    machine that wrote it, and the upgraded file's shows them recomputed here from the same stored combs in
+    float32, whose last digits depend on the CPU's kernels (AVX-512, AVX2, MKL) and differ by an ulp or so."""
+    with a.open(newline="") as fa, b.open(newline="") as fb:
+        rows_a, rows_b = list(csv.reader(fa)), list(csv.reader(fb))
+    assert rows_a[0] == rows_b[0] and len(rows_a) == len(rows_b)
+    for ra, rb in zip(rows_a[1:], rows_b[1:]):
+        assert len(ra) == len(rb)
+        for column, x, y in zip(rows_a[0], ra, rb):
+            if "." in x or "e" in x.lower() or "." in y or "e" in y.lower():
+                assert float(x) == pytest.approx(float(y), rel=rtol, abs=1e-12), (column, x, y)
+            else:  # indices, signs, pixels, empty cells: exact
+                assert x == y, (column, x, y)
 
 
 def test_version_1_file_is_still_checked(tmp_path):
@@ -323,7 +342,7 @@ RF_MUTATIONS = {
     "sparse entry in rf file": (lambda d: d.update(weights=[]), "entry 'weights', which a file of kind"),
     "unknown top-level entry": (lambda d: d.update(colour="red"), "the file has an unknown entry 'colour'"),
     "n_inputs as string": (lambda d: d.update(n_inputs="784"), "n_inputs must be a whole number, not a string"),
-    "n_inputs too large": (lambda d: d.update(n_inputs=10 ** 7), "n_inputs is 10000000, out of range"),
+    "n_inputs too large": (lambda d: d.update(n_inputs=10 ** 7), "n_inputs is 10000000, over the limit"),
     "class names short": (lambda d: d.update(class_names=d["class_names"][:9]), "class_names has 9 entries"),
     "class names repeated": (lambda d: d["class_names"].__setitem__(1, "0"), "class_names lists '0' twice"),
     "class name empty": (lambda d: d["class_names"].__setitem__(1, ""), "class_names[1] is an empty string"),
@@ -381,7 +400,8 @@ def test_malformed_rf_file(rf_doc_text, tmp_path, name):
     with pytest.raises(TopologyFileError) as info:
         load_topology(path)
     msg = _check_message(info.value)
-    assert expected in msg and str(path) in msg
+    # the file is named; a long path is cut at its start so that the message stays within 200 characters
+    assert expected in msg and path.name in msg and (str(path) in msg or len(msg) > 150) and len(msg) <= 200
 
 
 SPARSE_MUTATIONS = {
@@ -443,7 +463,7 @@ def test_oversized_network_is_refused_before_allocating(rigl_doc_text):
     doc = json.loads(rigl_doc_text)
     doc.update(n_inputs=1_000_000, n_classes=100_000, class_names=[str(c) for c in range(100_000)],
                image_shape=None)
-    with pytest.raises(TopologyFileError, match="larger than the"):
+    with pytest.raises(TopologyFileError, match="over the limit"):
         topology_from_document(doc)
 
 

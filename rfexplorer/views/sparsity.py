@@ -1,24 +1,32 @@
 """View 3: test accuracy versus the percentage of synapses removed.
 
 The x axis is labelled in % of synapses removed, on a log scale of the synapses that remain (so 90 %, 99 %
-and 99.9 % removed are evenly spaced: that is where the RF models live). Each model is a line through its
-mean accuracy per sparsity with ± std error bars, plus its individual runs as markers; the dense perceptron is
-a horizontal level. Results from sweeps and single runs accumulate over the session. The run in progress is
-the hollow ring that moves live. Hovering a run shows its details; clicking it shows its topology in the
-spectrum and assignment views.
+and 99.9 % removed are evenly spaced: that is where the RF models live). A multilayer network counts the
+synapses of all its layers (resonators for RF, active weights for software models) against the dense network
+of the same shape (rfexplorer.series.network_removed_pct).
+
+One dataset is shown at a time (the combo box in the header; it follows the newest run). Each *series* -- the
+runs of one settings tree except the seed and the sparsity (rfexplorer.series) -- is a line through its mean
+accuracy per sparsity with ± std error bars, plus its individual runs as markers; a model that uses every input
+(the dense perceptron) is a horizontal level. Two series of one model share its colour and differ in line
+style; the legend names each by the settings in which it differs from the others ("RF · 3 ep"). Results from
+sweeps and single runs accumulate over the session. The run in progress is the hollow ring that moves live.
+Hovering a run shows its details; clicking it shows its topology in the spectrum and assignment views.
 """
 from __future__ import annotations
 
+import html
 import math
 from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QComboBox, QLabel
 
 from engine.results import aggregate
 
+from .. import series as series_mod
 from .. import theme
 from ..labels import model_label, model_order, uses_k
 from ..session import SessionPoint
@@ -29,6 +37,10 @@ DASHED = ("random",)
 SYMBOL_GLYPHS = {"o": "●", "s": "■", "t": "▼", "t1": "▲", "d": "◆", "star": "★", "x": "✕", "+": "+"}
 REMOVED_TICKS = (0, 50, 80, 90, 95, 98, 99, 99.5, 99.8, 99.9, 99.95, 99.98, 99.99)
 X_MARGIN = 0.08
+DETAILS_HINT = "Hover a point for its run's details."
+#: Line styles of a model's first, second, ... series (and their legend glyphs).
+#: (Box-drawing glyphs: no line break opportunity inside them, unlike dashes.)
+LINE_STYLES = ((Qt.SolidLine, "──"), (Qt.DashLine, "╌╌"), (Qt.DotLine, "┈┈"), (Qt.DashDotLine, "─·─"))
 
 
 def x_max(n_inputs: int) -> float:
@@ -49,6 +61,10 @@ def x_to_removed(x: float) -> float:
 class RemovedAxis(pg.AxisItem):
     """Ticks at round percentages of removed synapses on the log-of-remaining scale."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.enableAutoSIPrefix(False)  # the ticks are percentages as written, never "(x0.001)" of log values
+
     def tickValues(self, minVal, maxVal, size):  # noqa: N802
         vals = [(r, float(removed_to_x(r))) for r in REMOVED_TICKS]
         vals = [(r, x) for r, x in vals if minVal <= x <= maxVal]
@@ -66,28 +82,100 @@ class RemovedAxis(pg.AxisItem):
         return [f"{x_to_removed(v):.4g}" for v in values]
 
 
-class _ModelSeries:
-    """The pyqtgraph items of one model, created once and updated with setData."""
+def _line_style(model: str, variant: int) -> tuple:
+    """(Qt pen style, legend glyph) of a model's series number ``variant``: dashed first for the random floor
+    and for levels (models that use every input)."""
+    dashed_first = model in DASHED or not uses_k(model)
+    return LINE_STYLES[(variant + (1 if dashed_first else 0)) % len(LINE_STYLES)]
 
-    def __init__(self, view: "SparsityView", model: str) -> None:
+
+class _Series:
+    """The pyqtgraph items of one series (one model, one settings tree), updated with setData."""
+
+    def __init__(self, view: "SparsityView", model: str, variant: int) -> None:
         colour, symbol = theme.model_style(model)
-        self.model = model
-        dashed = model in DASHED
-        self.line = pg.PlotDataItem(pen=pg.mkPen(colour, width=2, style=Qt.DashLine if dashed else Qt.SolidLine),
-                                    symbol=symbol, symbolSize=14 if symbol == "star" else 9, symbolBrush=colour, symbolPen=pg.mkPen(theme.BG),
-                                    name=model_label(model))
+        self.model, self.variant, self.label = model, variant, model_label(model, short=True)
+        style, self.glyph = _line_style(model, variant)
+        hollow = variant > 0  # later series of a model: hollow markers as well as another line style
+        self.line = pg.PlotDataItem(pen=pg.mkPen(colour, width=2, style=style), symbol=symbol,
+                                    symbolSize=14 if symbol == "star" else 9,
+                                    symbolBrush=pg.mkBrush(theme.BG) if hollow else colour,
+                                    symbolPen=pg.mkPen(colour if hollow else theme.BG, width=1.5))
         self.errors = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0),
                                       pen=pg.mkPen(colour, width=1.2), beam=0.035)
+        c = pg.mkColor(colour)
         self.runs = pg.ScatterPlotItem(size=6, symbol="o", pen=pg.mkPen(colour, width=1),
-                                       brush=pg.mkBrush(pg.mkColor(colour).red(), pg.mkColor(colour).green(),
-                                                        pg.mkColor(colour).blue(), 70),
+                                       brush=pg.mkBrush(c.red(), c.green(), c.blue(), 70),
                                        hoverable=True, hoverSize=11, hoverPen=pg.mkPen("#ffffff", width=1.5),
                                        tip=view._tip)
         self.runs.sigHovered.connect(view._on_hover)
         self.runs.sigClicked.connect(view._on_click)
-        view.plot.addItem(self.errors)
-        view.plot.addItem(self.line)
-        view.plot.addItem(self.runs)
+        self.level: Optional[pg.InfiniteLine] = None
+        if not uses_k(model):  # a model that uses every input: a level across the plot
+            # labels at the right: the first level's above its line, the second's below, further ones to the left
+            below = variant % 2 == 1
+            self.level = pg.InfiniteLine(angle=0, pen=pg.mkPen(colour, width=1, style=style),
+                                         label="{value:.1f} %",
+                                         labelOpts={"position": max(0.2, 0.97 - 0.3 * (variant // 2)),
+                                                    "color": theme.FG,
+                                                    "anchors": [(1, 0), (1, 0)] if below else [(1, 1), (1, 1)]})
+            self.level.hide()
+            view.plot.addItem(self.level, ignoreBounds=True)
+        self.items = [self.errors, self.line, self.runs]
+        for item in self.items:
+            view.plot.addItem(item)
+
+    def remove(self, plot) -> None:
+        for item in self.items + ([self.level] if self.level is not None else []):
+            plot.removeItem(item)
+
+    def set_label(self, label: str) -> None:
+        self.label = label
+        if self.level is not None:
+            self.level.label.format = label.replace("{", "(").replace("}", ")") + " {value:.1f} %"
+            self.level.label.valueChanged()
+
+    def legend_html(self) -> str:
+        colour, symbol = theme.model_style(self.model)
+        glyph = SYMBOL_GLYPHS.get(symbol, "●")
+        if self.variant > 0:
+            glyph = {"●": "○", "■": "□", "▼": "▽", "▲": "△", "◆": "◇", "★": "☆"}.get(glyph, glyph)
+        if self.level is not None:
+            mark, text = self.glyph, f"{self.label} level"
+        else:
+            mark, text = self.glyph + glyph, self.label
+        # one entry is never broken inside (no-break spaces): the legend wraps between entries
+        return (f"<span style='color:{colour}'>{html.escape(mark)}</span>&nbsp;"
+                + html.escape(text).replace(" ", "&nbsp;"))
+
+    def set_data(self, pts: list[SessionPoint], x_of: dict) -> list[float]:
+        """Draw the runs and the mean ± std per sparsity (engine.results.aggregate over this series' rows,
+        which differ only in seed and sparsity). Returns the y values drawn (for the y range)."""
+        xs = removed_to_x([x_of[p.id] for p in pts]) if pts else np.zeros(0)
+        ys = np.array([100 * p.accuracy for p in pts], dtype=float)
+        self.runs.setData(x=xs, y=ys, data=[p.id for p in pts])
+        where = {(int(p.row.resonators_per_chain), tuple(p.row.layer_ks)): x_of[p.id] for p in pts}
+        groups = [a for a in aggregate([p.row for p in pts]) if a.mean is not None]
+        groups.sort(key=lambda a: where[(int(a.resonators_per_chain), tuple(a.layer_ks))])
+        drawn = list(ys)
+        if groups:
+            sx = removed_to_x([where[(int(a.resonators_per_chain), tuple(a.layer_ks))] for a in groups])
+            sy = np.array([100 * a.mean for a in groups])
+            sd = np.array([100 * (a.std or 0.0) for a in groups])
+            self.line.setData(sx, sy)
+            self.errors.setData(x=sx, y=sy, height=2 * sd)
+            drawn += list(sy - sd)
+        else:
+            self.line.setData([], [])
+            self.errors.setData(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0))
+        if self.level is not None:
+            if groups:
+                self.level.show()  # (the label only follows the value while visible)
+                self.level.setValue(100 * float(max(groups, key=lambda a: a.n).mean))
+                self.level.label.valueChanged()  # (its text may have changed while it was hidden)
+            else:
+                self.level.hide()
+        return drawn
 
 
 class SparsityView(ViewCard):
@@ -95,11 +183,23 @@ class SparsityView(ViewCard):
 
     def __init__(self, parent=None) -> None:
         super().__init__("Accuracy vs sparsity", "", parent)
-        self.subtitle_label.setText("Lines: mean ± std over seeds · dots: single runs (hover for details, click "
-                                    "to show the topology) · ring: the run in progress")
+        self.subtitle_label.setText("Lines: mean ± std over seeds of runs with the same settings · dots: single "
+                                    "runs (hover for details, click to show the topology) · ring: the run in "
+                                    "progress")
         self.subtitle_label.show()
+        self.dataset_combo = QComboBox()
+        self.dataset_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.dataset_combo.setToolTip("Dataset whose results are shown: accuracies on different datasets are "
+                                      "never compared on one plot (follows the newest run)")
+        self.dataset_combo.hide()
+        self.dataset_combo.currentIndexChanged.connect(self._on_dataset_chosen)
+        self.add_header_widget(self.dataset_combo)
         self._points: dict[int, SessionPoint] = {}
-        self._series: dict[str, _ModelSeries] = {}
+        self._keys: dict[int, tuple] = {}  #: SessionPoint.id -> its series key (cached: points never change)
+        self._series: dict[tuple, _Series] = {}
+        self._dataset: Optional[str] = None
+        self._newest_id = 0
+        self._details_id: Optional[int] = None  #: the run whose details are on display
         self.glw = pg.GraphicsLayoutWidget()
         self.body.addWidget(self.glw, 1)
         self.axis = RemovedAxis("bottom")
@@ -108,7 +208,8 @@ class SparsityView(ViewCard):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         lab = theme.label_style()
-        self.plot.setLabel("bottom", "synapses removed (%, log scale of those kept)", **lab)
+        self.plot.setLabel("bottom", "synapses removed (% of the dense network of the same shape, log scale of "
+                                     "those kept)", **lab)
         self.plot.setLabel("left", "test accuracy (%)", **lab)
         self.plot.setYRange(0, 100, padding=0)
         # the legend is a line of text under the plot: it never covers data and wraps in narrow windows
@@ -116,9 +217,6 @@ class SparsityView(ViewCard):
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.RichText)
         self.body.addWidget(self.legend)
-
-        #: one horizontal level per model that uses every input (no K), e.g. the dense perceptron
-        self.level_lines: dict[str, pg.InfiniteLine] = {}
 
         self.live = pg.ScatterPlotItem(size=16, symbol="o", pen=pg.mkPen("#ffffff", width=2),
                                        brush=pg.mkBrush(None))
@@ -134,95 +232,141 @@ class SparsityView(ViewCard):
         self._x_max = 0.0
         self.set_n_inputs(2)  # the dataset's input count arrives with the dataset
 
-        self.details = QLabel("Hover a point for its run's details.")
+        self.details = QLabel(DETAILS_HINT)
         self.details.setObjectName("Dim")
         self.details.setWordWrap(True)
         self.body.addWidget(self.details)
 
     def set_n_inputs(self, n_inputs: int) -> None:
-        """Span the x axis from dense to K = 1 of N inputs (and of the largest N among the results shown)."""
-        n = max(int(n_inputs), 2, *(int(p.row.n_inputs or 0) for p in self._points.values()))
-        if n == self.n_inputs:
+        """Span the x axis from dense to K = 1 of N inputs (and to the sparsest result shown)."""
+        n = max(int(n_inputs), 2)
+        shown = self._shown_points()
+        right = max([x_max(n)] + [x_max(p.row.n_inputs) for p in shown]
+                    + [float(removed_to_x(self._x_of(p))) + X_MARGIN for p in shown])
+        if n == self.n_inputs and right == self._x_max:
             return
-        self.n_inputs = n
-        self._x_max = x_max(n)
+        self.n_inputs, self._x_max = n, right
         self.plot.setLimits(xMin=-0.3, xMax=self._x_max + 0.3, yMin=-5, yMax=105)
         self.plot.setXRange(-0.05, self._x_max, padding=0)
         self.empty_note.setPos(self._x_max / 2, 50)
 
     # --- data ---------------------------------------------------------------------------------------------
-    def _level_line(self, model: str) -> pg.InfiniteLine:
-        if model not in self.level_lines:
-            line = pg.InfiniteLine(angle=0, pen=pg.mkPen(theme.model_color(model), width=1, style=Qt.DashLine),
-                                   label=model_label(model, short=True).lower() + " {value:.1f} %",
-                                   labelOpts={"position": 0.97, "color": theme.FG, "anchors": [(1, 1), (1, 1)]})
-            line.hide()
-            self.plot.addItem(line, ignoreBounds=True)
-            self.level_lines[model] = line
-        return self.level_lines[model]
+    @property
+    def level_lines(self) -> dict[str, pg.InfiniteLine]:
+        """Per model that uses every input, the level of its series on display with the most runs."""
+        out: dict[str, tuple] = {}
+        for s in self._series.values():
+            if s.level is not None:
+                n = len(s.runs.data)
+                if s.model not in out or n > out[s.model][0]:
+                    out[s.model] = (n, s.level)
+        return {m: line for m, (n, line) in out.items()}
 
-    def _series_for(self, model: str) -> _ModelSeries:
-        if model not in self._series:
-            self._series[model] = _ModelSeries(self, model)
-            entries = []
-            for m in model_order(self._series):
-                colour, symbol = theme.model_style(m)
-                glyph = SYMBOL_GLYPHS.get(symbol, "●")
-                entries.append(f"<span style='color:{colour}'>{'– –' if m in DASHED else '—'}{glyph}</span>"
-                               f"&nbsp;{model_label(m, short=True)}")
-            for m in model_order(self._series):
-                if not uses_k(m):
-                    entries.append(f"<span style='color:{theme.model_color(m)}'>- - -</span>&nbsp;"
-                                   f"{model_label(m, short=True).lower()} level")
-            self.legend.setText("&nbsp;&nbsp; ".join(entries))
-        return self._series[model]
+    @property
+    def dataset(self) -> Optional[str]:
+        """The dataset on display (None: no results)."""
+        return self._dataset
+
+    def datasets(self) -> list[str]:
+        """The datasets of the session's results, in the selector's order."""
+        return [self.dataset_combo.itemData(i) for i in range(self.dataset_combo.count())]
+
+    def set_dataset(self, dataset: str) -> None:
+        """Show the results of one dataset (one of :meth:`datasets`)."""
+        i = self.dataset_combo.findData(dataset)
+        if i < 0:
+            raise ValueError(f"no results on dataset {dataset!r} in this session")
+        self.dataset_combo.setCurrentIndex(i)  # -> _on_dataset_chosen
+
+    def series_labels(self) -> list[str]:
+        """Labels of the series on display, in legend order."""
+        return [s.label for s in self._series.values()]
+
+    def series_of(self, point_id: int) -> Optional[str]:
+        """The label of the series a point on display belongs to."""
+        key = self._keys.get(point_id)
+        return self._series[key].label if key in self._series else None
+
+    def _x_of(self, p: SessionPoint) -> float:
+        return series_mod.network_removed_pct(p.row)
+
+    def _shown_points(self) -> list[SessionPoint]:
+        return [p for p in self._points.values() if str(p.row.dataset or "") == self._dataset]
 
     def set_points(self, points: list[SessionPoint]) -> None:
-        """Redraw from every session point (called when the session changes). Means and stds come from
-        engine.results.aggregate: one per (dataset, model, K, budget), and a model's line joins the points of
-        one dataset only."""
+        """Redraw from every session point (called when the session changes). A new result switches the view
+        to its dataset; series come from rfexplorer.series, means and stds from engine.results.aggregate."""
         points = [p for p in points if math.isfinite(p.accuracy)]
         self._points = {p.id: p for p in points}
-        self.set_n_inputs(self.n_inputs)
-        self.empty_note.setVisible(not points)
-        by_model: dict[str, list[SessionPoint]] = {}
+        self._keys = {p.id: self._keys.get(p.id) or series_mod.series_key(p.row) for p in points}
+        if self._details_id not in self._points:
+            self.details.setText(DETAILS_HINT)
+        fresh = [p for p in points if p.id > self._newest_id]
+        if fresh:
+            self._newest_id = max(p.id for p in fresh)
+            self._dataset = str(max(fresh, key=lambda p: p.id).row.dataset or "")
+        counts: dict[str, int] = {}
         for p in points:
-            by_model.setdefault(p.model, []).append(p)
-        stats: dict[str, list] = {}
-        for a in aggregate([p.row for p in points]):
-            if a.mean is not None:
-                stats.setdefault(a.model, []).append(a)
+            counts[str(p.row.dataset or "")] = counts.get(str(p.row.dataset or ""), 0) + 1
+        if self._dataset not in counts:
+            self._dataset = str(points[-1].row.dataset or "") if points else None
+        self._fill_combo(counts)
+        self._redraw()
+
+    def _fill_combo(self, counts: dict[str, int]) -> None:
+        combo = self.dataset_combo
+        combo.blockSignals(True)
+        combo.clear()
+        for name, n in counts.items():
+            combo.addItem(f"{series_mod.dataset_text(name)} ({n} run{'s' if n != 1 else ''})", name)
+            combo.setItemData(combo.count() - 1, name or "(no dataset recorded)", Qt.ToolTipRole)
+        combo.setCurrentIndex(max(0, combo.findData(self._dataset)))
+        combo.blockSignals(False)
+        combo.setVisible(bool(counts))
+        combo.setEnabled(len(counts) > 1)
+
+    def _on_dataset_chosen(self, index: int) -> None:
+        if index >= 0 and self.dataset_combo.itemData(index) != self._dataset:
+            self._dataset = self.dataset_combo.itemData(index)
+            self._redraw()
+
+    def _sync_series(self, by_key: dict[tuple, list[SessionPoint]]) -> None:
+        """Create and remove series items so that there is one per key, styled by its rank within its model."""
+        rank = {m: i for i, m in enumerate(model_order(v[0].model for v in by_key.values()))}
+        order = sorted(by_key, key=lambda k: (rank[by_key[k][0].model], min(p.id for p in by_key[k])))
+        variants: dict[tuple, int] = {}
+        per_model: dict[str, int] = {}
+        for key in order:
+            model = by_key[key][0].model
+            variants[key] = per_model.get(model, 0)
+            per_model[model] = variants[key] + 1
+        for key in list(self._series):
+            s = self._series[key]
+            if key not in by_key or variants[key] != s.variant:
+                s.remove(self.plot)
+                del self._series[key]
+        for key in order:  # (re)inserted in legend order
+            s = self._series.pop(key, None) or _Series(self, by_key[key][0].model, variants[key])
+            self._series[key] = s
+
+    def _redraw(self) -> None:
+        shown = self._shown_points()
+        self.empty_note.setVisible(not self._points)
+        by_key: dict[tuple, list[SessionPoint]] = {}
+        for p in shown:
+            by_key.setdefault(self._keys[p.id], []).append(p)
+        self._sync_series(by_key)
+        settings = {k: series_mod.series_settings(v[0].row) for k, v in by_key.items()}
+        labels = series_mod.series_labels(settings, {k: v[0].row for k, v in by_key.items()},
+                                          lambda m: model_label(m, short=True))
+        x_of = {p.id: self._x_of(p) for p in shown}
         lowest = 100.0
-        for model in list(by_model) + [m for m in self._series if m not in by_model]:
-            series = self._series_for(model)
-            pts = by_model.get(model, [])
-            xs = removed_to_x([p.removed_pct for p in pts]) if pts else np.zeros(0)
-            ys = np.array([100 * p.accuracy for p in pts], dtype=float)
-            series.runs.setData(x=xs, y=ys, data=[p.id for p in pts])
-            groups = sorted(stats.get(model, []), key=lambda a: (str(a.dataset), a.removed_synapses_pct))
-            if groups:
-                sx = removed_to_x([a.removed_synapses_pct for a in groups])
-                sy = np.array([100 * a.mean for a in groups])
-                sd = np.array([100 * (a.std or 0.0) for a in groups])
-                same = np.array([a.dataset == b.dataset for a, b in zip(groups, groups[1:])] + [False])
-                series.line.setData(sx, sy, connect=same)
-                series.errors.setData(x=sx, y=sy, height=2 * sd)
-                lowest = min(lowest, float(np.min(sy - sd)))
-            else:
-                series.line.setData([], [])
-                series.errors.setData(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0))
-            if len(ys):
-                lowest = min(lowest, float(np.min(ys)))
-            if not uses_k(model):
-                line = self._level_line(model)
-                if groups:
-                    line.show()  # (the label only follows the value while visible)
-                    # one dataset's level, never an average over datasets: the one with the most runs
-                    main = max(groups, key=lambda a: (a.n, a.dataset == groups[-1].dataset))
-                    line.setValue(100 * float(main.mean))
-                else:
-                    line.hide()
-        lo = max(0.0, 10 * math.floor((lowest - 5) / 10)) if points else 0.0
+        for key, s in self._series.items():
+            s.set_label(labels[key])
+            lowest = min([lowest] + s.set_data(by_key[key], x_of))
+        self.legend.setText("&nbsp;&nbsp; ".join(s.legend_html() for s in self._series.values()))
+        self.set_n_inputs(self.n_inputs)
+        lo = max(0.0, 10 * math.floor((lowest - 5) / 10)) if shown else 0.0
         self.plot.setYRange(min(lo, 80.0), 100, padding=0.02)
 
     def set_live(self, removed_pct: Optional[float], accuracy: Optional[float], label: str = "") -> None:
@@ -245,12 +389,19 @@ class SparsityView(ViewCard):
         return (float(x[0]), float(y[0])) if x is not None and len(x) else None
 
     def n_points(self) -> int:
+        """Runs drawn (those of the dataset on display)."""
         return sum(len(s.runs.data) for s in self._series.values())
 
     # --- hover / click --------------------------------------------------------------------------------------
+    def _describe(self, point_id: int) -> str:
+        p = self._points.get(point_id)
+        if p is None:
+            return ""
+        label = self.series_of(point_id)
+        return f"{label}: {p.describe()}" if label else p.describe()
+
     def _tip(self, x, y, data) -> str:
-        p = self._points.get(data)
-        return p.describe() if p is not None else ""
+        return self._describe(data)
 
     def _on_hover(self, item, points, ev) -> None:
         if len(points):
@@ -259,8 +410,9 @@ class SparsityView(ViewCard):
     def show_details(self, point_id: int) -> None:
         p = self._points.get(point_id)
         if p is not None:
+            self._details_id = point_id
             hint = "" if p.state is not None else " (no topology kept for sweep runs)"
-            self.details.setText(p.describe() + hint)
+            self.details.setText(self._describe(point_id) + hint)
 
     def _on_click(self, item, points, ev) -> None:
         if len(points):
