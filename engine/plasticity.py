@@ -2,7 +2,7 @@
 
 Between two rounds, the loss gradient with respect to the effective weight, G = dL/dW (C, N), is accumulated
 over the training batches. At a round (every ``interval_steps`` optimizer steps until ``end_fraction`` of
-training):
+training; a short run rewires more often, so that it still gets ``min_rounds`` rounds: :func:`rewiring_interval`):
 
 1. *Propose* landing sites. For every comb position u on a fine grid, the first-order change of the loss if
    a resonator of sign s landed there is s * sum_i G_ji K_SD L(x_i(u)): the gradient correlated with the
@@ -87,6 +87,28 @@ class LayerTarget:
         return cls(model.chains, lambda: model.gain, lambda: model.bias, lambda x: physics.input_power(x, params))
 
 
+def rewiring_interval(params: PlasticityParams, total_steps: int) -> int:
+    """Optimizer steps between two rounds in a run of ``total_steps`` steps (0: rewiring is off).
+
+    ``interval_steps``, shortened when that would give fewer than ``min_rounds`` rounds before ``end_fraction``
+    of the run (rounds fall on the multiples of the interval below the end step). Runs long enough for
+    ``min_rounds`` rounds at the nominal interval keep it exactly, e.g. every reference run.
+    """
+    if params.interval_steps <= 0:
+        return 0
+    if params.min_rounds <= 0:
+        return params.interval_steps
+    end_step = int(params.end_fraction * total_steps)
+    return max(1, min(params.interval_steps, (end_step - 1) // params.min_rounds))
+
+
+def rewiring_rounds(params: PlasticityParams, total_steps: int) -> int:
+    """How many rewiring rounds a run of ``total_steps`` optimizer steps gets (0: its topology never changes)."""
+    interval = rewiring_interval(params, total_steps)
+    end_step = int(params.end_fraction * total_steps)
+    return (end_step - 1) // interval if interval > 0 and end_step > 1 else 0
+
+
 class StructuralPlasticity:
     """Gradient-proposed, exactly-evaluated resonator jumps for an :class:`RFPerceptron`.
 
@@ -105,6 +127,8 @@ class StructuralPlasticity:
         self.optimizer = context.optimizer
         self.generator = context.generator
         self.end_step = int(params.end_fraction * context.total_steps)
+        #: steps between two rounds (0: never), the same schedule for every layer of a network
+        self.interval = rewiring_interval(params, context.total_steps)
         self.grad_sum: torch.Tensor | None = None
         self.train_x, self.train_y = context.train_x, context.train_y
         self.device = self.train_x.device
@@ -131,7 +155,7 @@ class StructuralPlasticity:
 
     def maybe_rewire(self, step: int) -> int:
         """Run a rewiring round if one is due; return the number of resonators that jumped."""
-        if self.params.interval_steps <= 0 or step % self.params.interval_steps or self.grad_sum is None:
+        if self.interval <= 0 or step % self.interval or self.grad_sum is None:
             return 0
         n = self.moves_at(step)
         moved = self.rewire(n) if n > 0 else 0

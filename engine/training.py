@@ -35,6 +35,13 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return correct / max(len(y), 1)
 
 
+def planned_steps(cfg: RunConfig, n_train: int) -> int:
+    """Optimizer steps of a run of ``cfg`` on a training set of ``n_train`` samples (less its validation part)."""
+    if cfg.validation_fraction > 0:
+        n_train -= max(1, int(round(n_train * cfg.validation_fraction)))  # as Dataset.validation_split
+    return math.ceil(max(n_train, 0) / cfg.batch_size) * cfg.epochs
+
+
 def make_snapshot(model: PerceptronModel, cfg: RunConfig, *, epoch: int, step: int, total_steps: int,
                   loss: float, train_acc: float, test_acc: Optional[float], elapsed: float,
                   history: list, final: bool = False) -> Snapshot:

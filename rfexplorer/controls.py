@@ -6,12 +6,12 @@ loaded dataset's input count N. Releasing either slider asks for a run (``run_re
 wheel moves ask too, after a short pause. Models come from the engine's registry; what a model uses (K, the
 device settings) comes from its registry entry.
 
-The epoch count follows the dataset until it is edited: about :data:`TARGET_STEPS` optimizer steps, which
-makes a first RF run of about 2 s on two cores near its accuracy plateau. On the embedded MNIST subset that
-is 15 epochs. Measured for RF at K = 10, seeds 0-2, one torch thread: 5 epochs 74.8-77.9 % in 0.5 s,
-10 epochs 80.2-81.4 % in 1.0 s, 15 epochs 80.4-82.9 % in 1.5 s (2 s in the app), 20 epochs 80.8-83.1 % in
-2.0 s; RF + input frequencies gives 85.1-87.7 % in 2.5-3 s at 15 epochs. The drone spectra (702 training
-samples) get 112 epochs the same way.
+Epochs, batch size and learning rate follow the dataset until each is edited: the dataset's recommended
+settings for the model (engine.recommended, chosen on validation splits; e.g. 15 epochs of 100 on the
+embedded MNIST subset, 120 epochs of 20 at learning rate 0.1 for RF on the drone spectra). A dataset file
+gets batches of 100 and about :data:`TARGET_STEPS` optimizer steps, which makes a first RF run of about 2 s
+on two cores near its accuracy plateau (measured on the embedded subset, RF at K = 10, seeds 0-2, one torch
+thread: 5 epochs 74.8-77.9 % in 0.5 s, 10 epochs 80.2-81.4 % in 1.0 s, 15 epochs 80.4-82.9 % in 1.5 s).
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from engine.data import (DATASET_FILE_SUFFIXES, DATASET_NAMES, EMBEDDED_NAME, TO
                          available_datasets, resolve_data_root)
 from engine.models import get_spec, list_models
 from engine.physics import FREQUENCY_PLANS, HARDWARE_REGIMES, MAX_TUNING_BITS, DeviceParams
+from engine.recommended import recommended_values
 
 SLIDER_STEPS = 1000
 KEY_DEBOUNCE_MS = 600
@@ -166,8 +167,10 @@ class ControlPanel(QWidget):
         self.n_inputs: Optional[int] = None  #: the loaded dataset's input count (None until it is known)
         self._k = DEFAULT_K
         self._k_wanted = DEFAULT_K  #: K as last chosen; shown clamped to 1..N
-        self._epochs_edited = False  #: the epochs were set by hand (or by a caller): no longer follow datasets
-        self._setting_epochs = False
+        #: training fields ('epochs', 'batch_size', 'lr') set by hand (or by a caller): they no longer follow datasets
+        self._edited: set[str] = set()
+        self._following = False
+        self._n_train: Optional[int] = None  #: the loaded dataset's training-set size (None until it is known)
         self._syncing = False
         self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
         outer = QVBoxLayout(self)
@@ -289,7 +292,8 @@ class ControlPanel(QWidget):
         tg.addWidget(self.compute_combo, 2, 1, 1, 3)
         tg.setColumnStretch(1, 1)
         tg.setColumnStretch(3, 1)
-        self.epochs_spin.valueChanged.connect(self._on_epochs_edited)
+        for name, spin in self._training_spins().items():
+            spin.valueChanged.connect(lambda _v, name=name: self._on_training_edited(name))
         outer.addWidget(train)
 
         # --- device and hardware realism: two tabs sharing one box ---------------------------------------------
@@ -572,6 +576,7 @@ class ControlPanel(QWidget):
                                 f"{spec.label}: {spec.default_lr:g}{unit}.")
         for w in (self.k_slider, self.sparsity_slider, self.k_spin):
             w.setEnabled(spec.uses_k)
+        self._follow_dataset()  # the recommended learning rate is the model's
         for w in (self.alpha_spin, self.phi_spin, self.fmin_spin, self.fmax_spin, self.plan_combo,
                   *self.hardware_widgets):
             w.setEnabled(spec.is_rf)
@@ -618,19 +623,36 @@ class ControlPanel(QWidget):
             self._apply_k(self._k_wanted, source=None, remember=False)
 
     def set_dataset_size(self, n_train: int) -> None:
-        """Follow the dataset's size: the default epoch count, unless the epochs were edited."""
-        if self._epochs_edited:
-            return
-        self._setting_epochs = True
-        try:
-            self.epochs_spin.setValue(default_epochs(n_train, int(self.batch_spin.value())))
-        finally:
-            self._setting_epochs = False
+        """Follow the loaded dataset: its recommended training settings, unless edited."""
+        self._n_train = int(n_train)
+        self._follow_dataset()
 
-    @Slot(int)
-    def _on_epochs_edited(self, _value: int) -> None:
-        if not self._setting_epochs:
-            self._epochs_edited = True
+    def _training_spins(self) -> dict:
+        return {"epochs": self.epochs_spin, "batch_size": self.batch_spin, "lr": self.lr_spin}
+
+    def _follow_dataset(self) -> None:
+        """Epochs, batch size and learning rate not edited by hand: the dataset's recommendation for the model
+        (engine.recommended; the registry's learning rate shows as 'default'), or for a dataset file batches
+        of 100, the default learning rate and about TARGET_STEPS steps."""
+        if self._n_train is None or self.model() is None:
+            return
+        values = recommended_values(self.dataset(), self.model())
+        if not values:
+            batch = int(self.batch_spin.value()) if "batch_size" in self._edited else RunConfig.batch_size
+            values = {"batch_size": batch, "lr": 0.0, "epochs": default_epochs(self._n_train, batch)}
+        elif values["lr"] == self.spec().default_lr:
+            values["lr"] = 0.0
+        self._following = True
+        try:
+            for name, spin in self._training_spins().items():
+                if name not in self._edited:
+                    spin.setValue(values[name])
+        finally:
+            self._following = False
+
+    def _on_training_edited(self, name: str) -> None:
+        if not self._following:
+            self._edited.add(name)
 
     def _apply_k(self, k: int, source: Optional[QWidget], remember: bool = True) -> None:
         n = self._n()

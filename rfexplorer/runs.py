@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 
 from engine.config import RunConfig, removed_synapses_pct
 from engine.data import TORCHVISION_DATASETS
+from engine.recommended import plasticity_note
 
 from . import dialogs
 from .labels import describe_config, uses_k
@@ -84,6 +85,10 @@ class RunPresenter(QObject):
             return False
         self._preview_timer.stop()
         self.controller.start_run(cfg, self._data_dir(cfg.dataset))
+        info = self.datasets.info
+        note = plasticity_note(cfg, info.n_train) if info is not None and info.key == cfg.dataset else ""
+        if note:  # a rewiring model whose topology will not change: say so
+            self.status(f"{self.status_text()} ({note[0].upper()}{note[1:]}.)", "warn")
         if self.controller.sweep_busy:
             self.status(self.status_text() + " (a sweep is running too: both share the CPU, so both run slower)",
                         "warn")

@@ -120,12 +120,13 @@ def test_default_epochs_follow_the_dataset_until_edited(window, qtbot):
     c = window.controls
     assert c.epochs_spin.value() == 15  # embedded subset: 60 steps per epoch, a first RF run of about 2 s
     with qtbot.waitSignal(window.datasets.changed, timeout=60_000):
-        c.select_dataset("drones")  # 702 training samples: 8 steps per epoch
-    assert c.epochs_spin.value() == 112
+        c.select_dataset("drones")  # its recommended settings (engine.recommended)
+    assert (c.epochs_spin.value(), c.batch_spin.value(), c.lr_spin.value()) == (120, 20, 0.1)
     c.epochs_spin.setValue(7)  # edited: no longer follows the dataset
     with qtbot.waitSignal(window.datasets.changed, timeout=60_000):
         c.select_dataset("mnist-mini")
     assert c.epochs_spin.value() == 7 and c.config().epochs == 7
+    assert c.batch_spin.value() == 100 and c.config().lr is None  # not edited: they follow the dataset
 
 
 def test_the_compute_device_is_in_the_controls_and_the_config(window):

@@ -199,8 +199,9 @@ def test_long_rewiring_rounds_report_progress_and_can_be_cancelled(mini):
         if steps.count(100) >= 3:  # several reports at the step of the first rewiring round: inside it
             token.set()
 
-    # 3 epochs of 60 steps: rewiring rounds at steps 100 (inside the first 75 %) and not at 200
-    cfg = _cfg("rf-input", epochs=3, plasticity=PlasticityParams(heartbeat_every=8))
+    # 3 epochs of 60 steps: rewiring rounds at steps 100 (inside the first 75 %) and not at 200 (min_rounds=0:
+    # the nominal interval, not the one a short run is given)
+    cfg = _cfg("rf-input", epochs=3, plasticity=PlasticityParams(heartbeat_every=8, min_rounds=0))
     r = run_training(cfg, mini, progress=progress, cancel=token, snapshot_interval_s=0.0)
     assert r.cancelled and steps.count(100) == 3 and max(steps) == 100
     assert r.model.context is None and r.model.plasticity is None  # the loop's state does not outlive the run
