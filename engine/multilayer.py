@@ -24,6 +24,7 @@ import math
 from dataclasses import replace
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -48,6 +49,22 @@ def attached_layout(n_inputs: int, n_chains: int, n_resonators: int, spacing_lw:
     emitters = torch.rand(n_chains, n_inputs, generator=generator).argsort(dim=1)[:, :n_resonators]
     side = torch.randint(0, 2, (n_chains, n_resonators), generator=generator).to(torch.float32) * 2.0 - 1.0
     return emitters.to(torch.float32) + side * min(0.5, 1.0 / spacing_lw)
+
+
+@torch.no_grad()
+def emitted_powers_uw(first_weight, layers: Sequence[dict], device: DeviceParams, x, upto: int) -> np.ndarray:
+    """Powers (µW) that reach layer ``upto``'s chains for one input sample x (N,) in [0, 1], from a snapshot's
+    arrays (``first_weight``: the first layer's W in V/µW; ``layers``: Snapshot.layers, with the operating
+    points of :meth:`RFNetwork.emitter_operating_point`): the network's noise-free forward pass (as
+    :meth:`RFNetwork.layer_inputs`). Raises KeyError when the snapshot has no operating points."""
+    p = physics.input_power(torch.as_tensor(np.asarray(x, dtype=np.float32)), device)
+    for l in range(int(upto)):
+        d = layers[l]
+        w = torch.as_tensor(np.asarray(first_weight if l == 0 else d["weight"], dtype=np.float32))
+        v = w @ p + device.stno.v_bias
+        bias = torch.as_tensor(np.asarray(d["stno_bias_ua"], dtype=np.float32))
+        p = physics.stno_power_uw(physics.stno_current_ua(v, float(d["stno_gm"]), device.stno, bias), device.stno)
+    return p.numpy().astype(np.float64)
 
 
 class RFNetwork(PerceptronModel):
@@ -267,10 +284,32 @@ class RFNetwork(PerceptronModel):
         }
 
     @torch.no_grad()
+    def emitter_operating_point(self, layer: int) -> dict:
+        """What turns layer ``layer``'s chain voltages into the powers its emitters send on (numpy copies):
+        for a hidden layer, its STNOs' bias currents ``stno_bias_ua`` (H,) in µA and ``stno_gm`` (µA/mV); for
+        every layer after the first, its own W ``weight`` (C, N) in V/µW, as an evaluation pass builds it (the
+        layer's own chip; built in eval mode, so that no random draw of training is taken). The first layer's
+        W is the snapshot's weight; the last layer has no emitters. See :func:`emitted_powers_uw`."""
+        out = {}
+        if layer > 0:
+            chains = self.layers[layer]
+            was_training = chains.training
+            chains.eval()
+            try:
+                out["weight"] = chains.weight().detach().cpu().numpy().astype("float32", copy=True)
+            finally:
+                chains.train(was_training)
+        if layer < len(self.hidden_bias):
+            out["stno_bias_ua"] = (self.stno.i_th_ua * self.hidden_bias[layer]).detach().cpu().numpy().copy()
+            out["stno_gm"] = float(self.g_m(layer))
+        return out
+
+    @torch.no_grad()
     def snapshot_extras(self) -> dict:
         first = self.layer_snapshot(0)
         return {**first, "gain": float(self.gain),
-                "layers": [first] + [self.layer_snapshot(l) for l in range(1, self.n_layers)]}
+                "layers": [{**first, **self.emitter_operating_point(0)}]
+                + [{**self.layer_snapshot(l), **self.emitter_operating_point(l)} for l in range(1, self.n_layers)]}
 
     @torch.no_grad()
     def chain_response(self, freqs_ghz: torch.Tensor, layer: int = 0) -> torch.Tensor:

@@ -6,6 +6,10 @@ strip on the left matches the other views and the rows are labelled with the cla
 each chain's row of W drawn where its inputs are, as an image when the inputs have a 2-D shape (28×28 for
 MNIST), else as a 1×N strip, with the inputs its resonators are attached to circled. A counter shows the
 rewiring events. The view adapts to any N and C: it is laid out again whenever the shape changes.
+
+Pointing at a cell (either mode) reads it out in the line under the plots: the chain (and its class), the input
+(its pixel row and column for image inputs; the emitter on a deeper layer of a multilayer network) and the
+value drawn there with its unit; the line is cleared when the pointer leaves.
 """
 from __future__ import annotations
 
@@ -14,17 +18,18 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Signal, Slot
+from PySide6.QtCore import QEvent, QRectF, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QLabel, QStackedWidget
 
 from .. import theme
 from ..state import DisplayState
-from .common import LayerCombo, ViewCard
+from .common import ElidedLabel, LayerCombo, ViewCard
 
 MODES = ("Chains × inputs", "Input maps")
 MAX_MARKED = 64  # circle attached inputs only for chains this short (beyond, the maps speak for themselves)
 MAX_ROW_TICKS = 24  # label every row up to this many chains, every n-th beyond
 STRIP_ROW_HEIGHT = 34  # pixels per chain in the strip layout of the input maps
+READOUT_HINT = "Point at a cell to read its value"
 
 
 def _nice_ceil(v: float) -> float:
@@ -65,6 +70,8 @@ class AssignmentView(ViewCard):
         self._shown: Optional[np.ndarray] = None  #: the matrix on display (mV/µW for RF, raw for baselines)
         self._bar_level: Optional[float] = None
         self._maps_key = None  #: layout the input maps were built for (they are built when first shown)
+        self._readout = ""
+        self._hover: Optional[tuple] = None  #: (chain, input) under the pointer, read out again for a new state
 
         self.layer_combo = LayerCombo()
         self.layer_combo.currentIndexChanged.connect(self._on_layer_combo)
@@ -112,6 +119,15 @@ class AssignmentView(ViewCard):
                                          colorMapMenu=False)
         self.glw_maps.scene().sigMouseClicked.connect(self._on_maps_click)
         self.stack.addWidget(self.glw_maps)
+        # hover read-out: one line under the plots, rewritten in place, cleared when the pointer leaves
+        self.readout_label = ElidedLabel(READOUT_HINT)  # (never widens the card)
+        self.readout_label.setObjectName("Dim")
+        self.body.addWidget(self.readout_label)
+        self.glw.scene().sigMouseMoved.connect(self._on_heatmap_moved)
+        self.glw_maps.scene().sigMouseMoved.connect(self._on_maps_moved)
+        for w in (self.glw, self.glw_maps):
+            w.installEventFilter(self)
+            w.viewport().installEventFilter(self)
         for cb in (self.cbar, self.cbar_maps):
             cb.axis.enableAutoSIPrefix(False)
             cb.axis.setWidth(58)
@@ -240,6 +256,8 @@ class AssignmentView(ViewCard):
         self._shown = shown
         self.rewiring_label.setText(f"Rewiring events: {state.rewiring_events:,}")
         self._draw()
+        if self._hover is not None:  # the pointer rests on a cell: read out its new value
+            self._set_readout(self.cell_text(*self._hover), self._hover)
 
     def _draw(self) -> None:
         """Draw the stored state into the visible mode only (the other is drawn when it is shown)."""
@@ -349,6 +367,66 @@ class AssignmentView(ViewCard):
         if 0 <= j < self.n_chains:
             self.set_selected_chain(j)
             self.chain_selected.emit(j)
+
+    # --- hover read-out -----------------------------------------------------------------------------------
+    def readout_text(self) -> str:
+        """The read-out of the cell under the pointer ('' when the pointer is not over one)."""
+        return self._readout
+
+    def _set_readout(self, text: str, cell: Optional[tuple] = None) -> None:
+        self._hover = cell if text else None
+        if text != self._readout:
+            self._readout = text
+            self.readout_label.setText(text or READOUT_HINT)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt naming)
+        if event.type() == QEvent.Leave and obj in (self.glw, self.glw.viewport(), self.glw_maps,
+                                                    self.glw_maps.viewport()):
+            self._set_readout("")
+        return super().eventFilter(obj, event)
+
+    def _on_heatmap_moved(self, pos) -> None:
+        vb = self.plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            self._set_readout("")
+            return
+        pt = vb.mapSceneToView(pos)
+        cell = (int(np.floor(pt.y())), int(np.floor(pt.x())))
+        self._set_readout(self.cell_text(*cell), cell)
+
+    def _on_maps_moved(self, pos) -> None:
+        shown = self._shown
+        for j, vb in enumerate(self.map_boxes):
+            if vb.sceneBoundingRect().contains(pos):
+                pt = vb.mapSceneToView(pos)
+                h, w = self.image_shape if self.image_shape is not None else (1, self.n_inputs)
+                r, c = int(np.floor(pt.y())), int(np.floor(pt.x()))
+                cell = (j, r * w + c if shown is not None and 0 <= r < h and 0 <= c < w else -1)
+                self._set_readout(self.cell_text(*cell), cell)
+                return
+        self._set_readout("")
+
+    def cell_text(self, j: int, i: int) -> str:
+        """'chain 3 (class 3) · input 412 (pixel row 14, column 20) · W = +1.23 mV/µW' for chain j and input
+        i of the matrix on display; the chain alone when i is outside it; '' when j is."""
+        st, shown = self._state, self._shown
+        if st is None or shown is None or not 0 <= j < shown.shape[0]:
+            return ""
+        hidden = st.layer_index < st.n_layers - 1
+        name = st.names[j] if j < len(st.names) else str(j)
+        what = "chain" if st.is_rf else "output"
+        chain = f"hidden {what} {j}" if hidden else (f"{what} {j} (class {name})" if name != str(j) else f"{what} {j}")
+        if not 0 <= i < shown.shape[1]:
+            return chain
+        if st.layer_index > 0:
+            source = f"emitter {i} (hidden STNO {i} of layer {st.layer_index})"
+        elif self.image_shape is not None:
+            source = f"input {i} (pixel row {i // self.image_shape[1]}, column {i % self.image_shape[1]})"
+        else:
+            source = f"input {i}"
+        v = float(shown[j, i])
+        value = f"W = {v:+.3g} mV/µW" if self._units_rf else f"weight = {v:+.3g} (a.u.)"
+        return f"{chain} · {source} · {value}"
 
     def _on_maps_click(self, ev) -> None:
         for j, vb in enumerate(self.map_boxes):

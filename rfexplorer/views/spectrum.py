@@ -8,7 +8,12 @@ input comb is evenly spaced):
      resonators marked on the zero line;
   3. every chain's resonators, one row per chain in the chain's colour (▲ s = +1, ▼ s = −1).
 Resonators slide (weight tuning) and jump (structural plasticity) as the run trains; trained input
-frequencies move the comb. For baselines (no resonators) only the comb is drawn, with a note.
+frequencies move the comb. For baselines (no resonators) only the comb is drawn, with a note. On a deeper layer
+of a multilayer network the comb is the previous layer's STNOs, each at the power it emits for the test sample
+(engine.multilayer.emitted_powers_uw, from the operating points the snapshot carries).
+
+Pointing at a plot reads it out in the line under the plots (frequency, and the emitter, response or resonator
+there); the line is cleared when the pointer leaves.
 
 Hardware realism (docs/physics.md): with a limited tuning range each resonator's reachable band is shaded
 behind it in its chain's row (and behind the selected chain's response); with a finite tuning resolution its
@@ -22,17 +27,25 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
+
+from engine import physics
 
 from .. import spectra, theme
 from ..labels import model_label
 from ..state import DisplayState
-from .common import FrequencyAxis, LayerCombo, ViewCard, align_left_axes
+from .common import ElidedLabel, FrequencyAxis, LayerCombo, ViewCard, align_left_axes
 
-SUBTITLE = ("Input comb (power per oscillator for the test sample) · selected chain's response (sum of its "
-            "Lorentzians) · all resonators by chain, ▲ s = +1, ▼ s = −1")
+INPUT_COMB = "Input comb (power per oscillator for the test sample)"
+PLOTS_BELOW = "selected chain's response (sum of its Lorentzians) · all resonators by chain, ▲ s = +1, ▼ s = −1"
+SUBTITLE = f"{INPUT_COMB} · {PLOTS_BELOW}"
+#: The comb's caption on a deeper layer of a multilayer network (its inputs are the previous layer's STNOs).
+HIDDEN_COMB = "Hidden STNO comb (power each STNO emits for the test sample)"
+#: ... when the state carries no operating points of the STNOs (the powers cannot be computed).
+HIDDEN_COMB_UNKNOWN = "Hidden STNO comb (positions only: drawn at full power, the STNOs' operating points are unknown)"
+READOUT_HINT = "Point at a plot to read its values"
 HARDWARE_NOTE = " · shaded: tuning ranges · ticks: set-point levels (zoom in)"
 #: Set-point levels are drawn when the visible range holds fewer than this many levels of one device.
 GRID_MAX_VISIBLE = 200
@@ -70,11 +83,14 @@ class SpectrumView(ViewCard):
         self._sample_names: tuple = ()  #: class names of the samples' labels
         self._params_key = None
         self._probe = None
-        self._comb_drawn: Optional[tuple] = None  # what the comb shows: ((images, index), params, input freqs)
+        self._comb_drawn: Optional[tuple] = None  # what the comb shows: (full scale, powers µW, input freqs)
         self._probe_x = None
         self._probe_k = -1
         self._resp_max = 0.0
         self._log = True
+        self._comb_power_uw: Optional[np.ndarray] = None  #: power (µW) of each emitter of the comb on display
+        self._comb_caption = INPUT_COMB  #: the first part of the subtitle (what the comb shows)
+        self._hw_note = ""  #: the subtitle's hardware part
 
         # header: layer (multilayer networks), test image on display, selected chain
         self.layer_combo = LayerCombo()
@@ -104,6 +120,7 @@ class SpectrumView(ViewCard):
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.ci.setSpacing(0)
         self.body.addWidget(self.glw, 1)
+        self._add_readout()
         self.axes = [FrequencyAxis("bottom") for _ in range(3)]
         self.comb_plot = self.glw.addPlot(row=0, col=0, axisItems={"bottom": self.axes[0]})
         self.resp_plot = self.glw.addPlot(row=1, col=0, axisItems={"bottom": self.axes[1]})
@@ -249,6 +266,7 @@ class SpectrumView(ViewCard):
         self._update_comb()
         self._update_resonators()
         self._update_hardware()
+        self._refresh_readout()
 
     def reset_scale(self) -> None:
         """Forget the response plot's y range (a new run starts)."""
@@ -277,6 +295,7 @@ class SpectrumView(ViewCard):
         self._set_chain_colour(j)
         self._update_resonators()
         self._update_selected_band()
+        self._refresh_readout()
 
     # --- drawing ----------------------------------------------------------------------------------------------
     def _x(self, f):
@@ -315,28 +334,55 @@ class SpectrumView(ViewCard):
         else:
             self.sample_caption.setText(f"label {label}" if label is not None else "")
 
+    def _comb_powers(self, st: DisplayState) -> Optional[tuple]:
+        """(power in µW of each emitter of the comb, full-scale power in µW, caption) for the test sample on
+        display, or None when there is nothing to draw. The first layer's emitters are the input oscillators
+        (P = P_max x); a deeper layer's are the previous layer's STNOs, at the power each emits for the sample
+        (the network's noise-free forward pass on the state's weights and operating points)."""
+        x, full = self._current_sample(), self._full
+        if x is None or full is None or len(x) != full.n_inputs:
+            return None  # (test samples of another dataset: the comb waits for this one's)
+        if st.layer_index == 0:
+            return st.params.p_max_uw * x.astype(np.float64), st.params.p_max_uw, INPUT_COMB
+        from engine.multilayer import emitted_powers_uw  # (on first use: the app starts without the training code)
+
+        stno = st.params.stno
+        full_scale = float(physics.stno_power_uw(stno.clamp_ratio * stno.i_th_ua, stno))
+        try:
+            p = emitted_powers_uw(full.weight, full.layers, st.params, x, st.layer_index)
+            if p.shape != (st.n_inputs,):
+                raise KeyError("emitter count")
+        except KeyError:  # a state without the STNOs' operating points: positions only, said in the caption
+            return np.full(st.n_inputs, full_scale), full_scale, HIDDEN_COMB_UNKNOWN
+        return p, full_scale, HIDDEN_COMB
+
     def _update_comb(self) -> None:
         st = self._state
-        x = self._current_sample()
-        hidden = st is not None and st.layer_index > 0  # a deeper layer: its inputs are hidden STNOs
-        if st is None or (not hidden and (x is None or len(x) != st.n_inputs)):
+        if st is None:
             return
-        if hidden:  # their power depends on the sample through the previous layers: drawn at P_max
-            x = np.ones(st.n_inputs, np.float32)
+        got = self._comb_powers(st)
+        if got is None:
+            return
+        p_uw, full_scale, caption = got
+        if caption != self._comb_caption:
+            self._comb_caption = caption
+            self._set_subtitle()
         f_in = st.input_freqs_ghz if st.input_freqs_ghz is not None else \
             spectra.nominal_input_frequencies_ghz(st.params, st.n_inputs)
         drawn = self._comb_drawn
-        sample = (None, -1 - st.layer_index) if hidden else (self._images, self.sample_spin.value())
-        if (drawn is not None and drawn[0][0] is sample[0] and drawn[0][1] == sample[1] and drawn[1] == st.params
+        if (drawn is not None and drawn[0] == full_scale and np.array_equal(drawn[1], p_uw)
                 and np.array_equal(drawn[2], f_in)):
-            return  # unchanged (inputs are fixed except in rf-input): skip the repaint of the comb plot
-        self._comb_drawn = (sample, st.params, np.array(f_in, copy=True))
-        p_w = st.params.p_max_uw * x.astype(np.float64) * 1e-6  # µW -> W (axis shows SI units)
+            return  # unchanged (the same sample and emitters): skip the repaint of the comb plot
+        self._comb_drawn = (full_scale, np.array(p_uw, copy=True), np.array(f_in, copy=True))
+        self._comb_power_uw = self._comb_drawn[1]
         xs = np.repeat(self._x(f_in), 2)
         ys = np.zeros_like(xs)
-        ys[1::2] = p_w
+        ys[1::2] = p_uw * 1e-6  # µW -> W (the axis shows SI units)
         self.comb_item.setData(xs, ys)
-        self.comb_plot.setYRange(0, 1.05e-6 * st.params.p_max_uw, padding=0)
+        self.comb_plot.setYRange(0, 1.05e-6 * full_scale, padding=0)
+
+    def _set_subtitle(self) -> None:
+        self.subtitle_label.setText(f"{self._comb_caption} · {PLOTS_BELOW}{self._hw_note}")
 
     def _update_resonators(self) -> None:
         st = self._state
@@ -404,14 +450,16 @@ class SpectrumView(ViewCard):
                 self._hw_key, self._hw_comb, self._grid_drawn = None, None, None
                 for item in (self.band_item, self.resp_band_item, self.grid_item):
                     item.hide()
-                self.subtitle_label.setText(SUBTITLE)
+                self._hw_note = ""
+                self._set_subtitle()
             return
         bounds = np.asarray(st.resonator_bounds_ghz) if limited else None
         key = (p, st.n_inputs, st.n_chains, st.resonators_per_chain, None if bounds is None else bounds.tobytes())
         if key == self._hw_key:
             return
         self._hw_key = key
-        self.subtitle_label.setText(SUBTITLE + HARDWARE_NOTE)
+        self._hw_note = HARDWARE_NOTE
+        self._set_subtitle()
         shape = np.shape(st.resonator_freqs_ghz)
         lo, hi = spectra.tuning_bounds_comb(bounds, p, st.n_inputs, shape)
         self._hw_comb = (lo, hi, bits, limited)
@@ -501,6 +549,7 @@ class SpectrumView(ViewCard):
     def _on_sample_changed(self, _value: int) -> None:
         self._update_thumb()
         self._update_comb()
+        self._refresh_readout()
 
     @Slot(int)
     def _on_layer_combo(self, layer: int) -> None:
@@ -522,6 +571,93 @@ class SpectrumView(ViewCard):
         if 0 <= j < self.n_chains:
             self.set_selected_chain(j)
             self.chain_selected.emit(j)
+
+    # --- hover read-out ---------------------------------------------------------------------------------------
+    def _add_readout(self) -> None:
+        """One line under the plots, rewritten in place as the pointer moves, cleared when it leaves."""
+        self.readout_label = ElidedLabel(READOUT_HINT)  # (never widens the card)
+        self.readout_label.setObjectName("Dim")
+        self.body.addWidget(self.readout_label)
+        self._readout = ""
+        self._hover_pos = None  #: scene position of the pointer over a plot, read out again for a new state
+        self.glw.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.glw.installEventFilter(self)
+        self.glw.viewport().installEventFilter(self)
+
+    def readout_text(self) -> str:
+        """The read-out of the point under the pointer ('' when the pointer is not over a plot)."""
+        return self._readout
+
+    def _set_readout(self, text: str) -> None:
+        if not text:
+            self._hover_pos = None
+        if text != self._readout:
+            self._readout = text
+            self.readout_label.setText(text or READOUT_HINT)
+
+    def _refresh_readout(self) -> None:
+        """Read out the point under a resting pointer again (the state or the test sample changed)."""
+        if self._hover_pos is not None:
+            self._on_mouse_moved(self._hover_pos)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt naming)
+        if event.type() == QEvent.Leave and obj in (self.glw, self.glw.viewport()):
+            self._set_readout("")
+        return super().eventFilter(obj, event)
+
+    def _on_mouse_moved(self, pos) -> None:
+        """Read out what lies under the pointer (scene position ``pos``) in the plot it is over."""
+        st = self._state
+        plot = next((p for p in self.plots if p.getViewBox().sceneBoundingRect().contains(pos)), None)
+        if st is None or plot is None:
+            self._set_readout("")
+            return
+        self._hover_pos = pos
+        pt = plot.getViewBox().mapSceneToView(pos)
+        f = float(10.0 ** pt.x()) if self._log else float(pt.x())
+        text = f"f = {f:.4g} GHz"
+        if plot is self.comb_plot:
+            more = self._comb_readout(st, pt.x())
+        elif plot is self.resp_plot:
+            more = self._response_readout(st, pt.x())
+        else:
+            more = self._resonator_readout(st, pt.x(), pt.y())
+        self._set_readout(f"{text} · {more}" if more else text)
+
+    def _comb_readout(self, st: DisplayState, x: float) -> str:
+        p = self._comb_power_uw
+        f_in = st.input_freqs_ghz if st.input_freqs_ghz is not None else \
+            spectra.nominal_input_frequencies_ghz(st.params, st.n_inputs)
+        if p is None or len(p) != len(f_in) or not len(f_in):
+            return ""
+        i = int(np.argmin(np.abs(self._x(f_in) - x)))
+        what = f"input oscillator {i}" if st.layer_index == 0 else f"hidden STNO {i} (layer {st.layer_index})"
+        return f"nearest {what} at {float(f_in[i]):.5g} GHz: P = {float(p[i]):.3g} µW"
+
+    def _response_readout(self, st: DisplayState, x: float) -> str:
+        xs, ys = self.resp_curve.getData()
+        if not st.is_rf or xs is None or not len(xs) or not xs[0] <= x <= xs[-1]:
+            return ""
+        j = min(self.selected_chain, st.n_chains - 1)
+        v = float(np.interp(x, xs, ys)) * 1e3  # V/µW -> mV/µW
+        return f"{self._chain_name(st, j)} response {v:+.3g} mV/µW"
+
+    def _resonator_readout(self, st: DisplayState, x: float, y: float) -> str:
+        j = int(round(y))
+        if not st.is_rf or not 0 <= j < st.n_chains:
+            return ""
+        f_res = np.asarray(st.resonator_freqs_ghz)[j]
+        k = int(np.argmin(np.abs(self._x(f_res) - x)))
+        signs = st.resonator_signs
+        s = "" if signs is None else f", s = {'+1' if float(np.asarray(signs)[k]) > 0 else '−1'}"
+        return f"{self._chain_name(st, j)} · nearest resonator {k} at {float(f_res[k]):.5g} GHz{s}"
+
+    def _chain_name(self, st: DisplayState, j: int) -> str:
+        """'chain 3', 'chain 3 (class cat)', 'hidden chain 3' (a hidden layer of a multilayer network)."""
+        if st.layer_index < st.n_layers - 1:
+            return f"hidden chain {j}"
+        name = self.class_names[j] if j < len(self.class_names) else str(j)
+        return f"chain {j} (class {name})" if name != str(j) else f"chain {j}"
 
     # --- test / export helpers -------------------------------------------------------------------------------
     def data_summary(self) -> dict:
