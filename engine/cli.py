@@ -2,11 +2,13 @@
 
 Examples::
 
-    rfexplorer-cli train --model rf --resonators-per-chain 10 --dataset mnist --data-dir ../shared/data --json
+    rfexplorer-cli data fetch mnist                                # full MNIST into the per-user data folder
+    rfexplorer-cli data list                                       # which datasets are present, and where
+    rfexplorer-cli train --model rf --resonators-per-chain 10 --dataset mnist --json
     rfexplorer-cli train --model rigl --sparsity 98.72 --epochs 5 --export rigl.json
     rfexplorer-cli export rf.json --model rf-input -K 10          # train, then write rf.json and rf.csv
     rfexplorer-cli export --from rf.json lab.csv                   # re-export an existing file's CSV
-    rfexplorer-cli evaluate rf.json --data-dir ../shared/data
+    rfexplorer-cli evaluate rf.json
     rfexplorer-cli sweep --quick --out results/quick
     rfexplorer-cli train --config run.toml --set plasticity.interval_steps=50 --set model_params.initial_gain=0.5
     rfexplorer-cli models                                          # the registered models
@@ -16,9 +18,10 @@ file of that tree, the named options below change single fields, and ``--set pat
 (repeatable) changes any field, typed from its declaration; later sources win.
 
 Exit status: 0 on success, 2 on wrong input (unknown model or dataset, K out of range, missing data,
-unreadable or malformed file, diverged training), 130 when interrupted (Ctrl-C), 1 for ``evaluate --check``
-when the accuracy differs from the recorded one. Human progress goes to stderr; with ``--json`` the last line
-of stdout is one JSON object.
+unreadable or malformed file, diverged training, an output that cannot be written), 130 when interrupted
+(Ctrl-C), 143 when terminated (SIGTERM), 1 for ``evaluate --check`` when the accuracy differs from the recorded
+one. Both signals stop a run at its next batch and keep what is finished; no temporary file is left behind.
+Human progress goes to stderr; with ``--json`` the last line of stdout is one JSON object.
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ from typing import Optional, Sequence
 
 PROG = "rfexplorer-cli"
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_TERMINATED = 128 + 15  # SIGTERM
+#: The last SIGINT or SIGTERM the running command received (its exit status says which).
+_STOP_SIGNAL: dict = {"signum": None}
 
 
 class CliError(Exception):
@@ -43,11 +49,13 @@ class CliError(Exception):
 
 
 class Interrupted(Exception):
-    """The user pressed Ctrl-C (exit status 130)."""
+    """The user pressed Ctrl-C (exit status 130) or sent SIGTERM (exit status 143)."""
 
 
 def _sentence(msg: str) -> str:
-    msg = " ".join(str(msg).split()) or "unknown error"
+    from .messages import sentence
+
+    msg = sentence(msg) or "unknown error"  # one line, bounded, control characters escaped
     first = msg.split(" ", 1)[0]
     if not any(c in first for c in "._"):  # a setting's name (model_params.alpha, compute_device) stays as is
         msg = msg[0].upper() + msg[1:]
@@ -254,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "rate.")
     _add_common(p)
 
+    p = sub.add_parser("doctor", help="check this machine: Python, torch, BLAS, GPU, datasets, Ray, h5py",
+                       description="A checklist on stdout; exit status 1 when something needed is missing.")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="where MNIST-family data is looked for")
+    p.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
+
     p = sub.add_parser("evaluate", help="evaluate a topology file and compare with its recorded accuracy",
                        description="Rebuild the network of a topology file and measure its accuracy.")
     p.add_argument("file", metavar="FILE", help="topology JSON file (written by train --export or export)")
@@ -286,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="with --backend ray: join the Ray cluster at ADDR (e.g. HEAD:6379) instead of starting "
                         "a local instance")
+    p.add_argument("--max-retries", type=_nonneg_int, default=None, metavar="N",
+                   help="with --backend ray: start a run again up to N times when its worker process or node "
+                        "dies, then record it as failed (default 3; see docs/cluster.md)")
     p.add_argument("--models", type=_csv_list(_model_name), default=None, metavar="LIST",
                    help="comma-separated models (default: all)")
     p.add_argument("--ks", type=_csv_list(_k_value), default=None, metavar="LIST",
@@ -341,7 +357,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar on stderr (it is drawn only when stderr is a terminal)")
+    _add_data_parser(sub)
     return parser
+
+
+def _add_data_parser(sub) -> None:
+    """``data fetch NAME`` and ``data list`` (engine.fetch)."""
+    from .data import TORCHVISION_DATASETS
+
+    p = sub.add_parser("data", help="get the full MNIST, Fashion-MNIST or KMNIST, and see which datasets are present",
+                       description="'data fetch NAME' downloads and verifies a dataset's four files into the data "
+                                   "folder (torchvision's layout); 'data list' shows which datasets are present and "
+                                   "where.")
+    actions = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    f = actions.add_parser("fetch", help="download a dataset into the data folder (resumes; verifies every file)",
+                           description="Download NAME's four IDX files, check their size, header and checksum, "
+                                       "and put them in DIR/<MNIST|FashionMNIST|KMNIST>/raw.")
+    f.add_argument("name", choices=tuple(TORCHVISION_DATASETS), metavar="NAME",
+                   help=f"one of {', '.join(TORCHVISION_DATASETS)}")
+    f.add_argument("--mirror", action="append", default=[], metavar="URL",
+                   help="a URL prefix to download from, tried in order (repeatable; default: $RFEXPLORER_MIRRORS, "
+                        "space or comma separated, else the mirrors torchvision lists)")
+    f.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
+    f.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    w = actions.add_parser("list", aliases=["where"], help="which datasets are present, and where",
+                           description="The data folder and, for every named dataset, whether it is present.")
+    w.add_argument("--verify", action="store_true", help="also check the files' checksums (slower)")
+    w.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
+    for q in (f, w):
+        q.add_argument("--data-dir", default=None, metavar="DIR",
+                       help="the data folder (default: $RFEXPLORER_DATA, else the per-user data folder)")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -368,9 +413,11 @@ def _flag_changes(args) -> dict:
     return changes
 
 
-def config_from_args(args, base: Optional[dict] = None):
+def config_from_args(args, base: Optional[dict] = None, recommended: Optional[dict] = None):
     """The RunConfig of a command: ``base`` (a preset), then --config, then named options, then --set.
-    Raises SettingError / ValueError with the reason when a setting is invalid."""
+    Given a ``recommended`` dict, epochs, batch size and learning rate left unset come from the dataset's
+    recommendation (engine.recommended) and the dict receives its record. Raises SettingError / ValueError
+    with the reason when a setting is invalid."""
     from .config import build_config, load_toml
     from .settings_tree import set_path
 
@@ -380,7 +427,15 @@ def config_from_args(args, base: Optional[dict] = None):
             mapping[key] = value
     for key, value in _flag_changes(args).items():
         mapping = set_path(mapping, key, value)
-    return build_config(None, getattr(args, "overrides", []) or [], base=mapping)
+    overrides = getattr(args, "overrides", []) or []
+    if recommended is not None:
+        from .config import apply_overrides
+        from .recommended import fill_recommended
+
+        mapping, record = fill_recommended(apply_overrides(mapping, overrides))  # (what the user set is kept)
+        recommended.update(record)
+        overrides = []
+    return build_config(None, overrides, base=mapping)
 
 
 def _apply_sparsity(args, cfg, n_inputs: int):
@@ -409,6 +464,7 @@ def _cancel_on_sigint(token):
         return
 
     def handler(signum, frame):
+        _STOP_SIGNAL["signum"] = signum
         if token.is_set():
             raise KeyboardInterrupt
         token.set()
@@ -416,6 +472,29 @@ def _cancel_on_sigint(token):
         _info(f"{what}: stopping (press Ctrl-C again to stop at once)")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def _signals_as_interrupt():
+    """While a command runs, SIGTERM (and Ctrl-C) outside a run (loading data, writing files) stop it as an
+    exception, so ``finally`` clauses remove temporary files; which one it was decides the exit status."""
+    _STOP_SIGNAL["signum"] = None
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        _STOP_SIGNAL["signum"] = signum
+        raise KeyboardInterrupt
+
+    sigs = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler
+                               else [])  # an ignored Ctrl-C (a background job) stays ignored
+    previous = {sig: signal.signal(sig, handler) for sig in sigs}
     try:
         yield
     finally:
@@ -459,9 +538,15 @@ def _train(args):
     from .progress_bar import ProgressBar
     from .training import run_training
 
-    cfg = config_from_args(args)
+    args.recommended = {}  # (recorded by --json)
+    cfg = config_from_args(args, recommended=args.recommended)
     ds = load_dataset(cfg.dataset, cfg.data_dir)
     cfg = _apply_sparsity(args, cfg, ds.n_inputs)
+    from .recommended import describe_applied, plasticity_note
+
+    for line in (describe_applied(args.recommended), plasticity_note(cfg, len(ds.train_y))):
+        if line:
+            _info(line)
     k = cfg.resonators_per_chain if cfg.spec.uses_k else ds.n_inputs
     if cfg.hidden:
         shape = "-".join(str(n) for n in (ds.n_inputs, *cfg.hidden, ds.n_classes))
@@ -489,11 +574,11 @@ def _export_paths(path: str) -> tuple[Path, Path]:
     p = Path(path)
     if p.suffix.lower() == ".csv":
         raise CliError(f"the export file {p} must be the JSON file, not the .csv (the CSV is written next to it)")
-    if p.exists() and p.is_dir():
-        raise CliError(f"the export file {p} is a folder")
-    if not p.parent.exists() and str(p.parent) not in ("", "."):
-        raise CliError(f"the folder {p.parent} of the export file does not exist")
-    return p, csv_path_for(p)
+    from .files import check_output_file
+
+    # before training: an existing folder where files can be created, a usable name, not a folder nor a symbolic
+    # link (OutputPathError, one sentence)
+    return check_output_file(p, what="export file"), check_output_file(csv_path_for(p), what="export CSV")
 
 
 def _report_train(args, result, exported: Optional[tuple] = None) -> None:
@@ -513,6 +598,8 @@ def _report_train(args, result, exported: Optional[tuple] = None) -> None:
         out["test_accuracy"] = float(result.test_accuracy)
         out["config"] = result.config.to_dict()
         out["versions"] = dict(result.versions)
+        # the settings taken from the dataset's recommendation, not given by the user (engine.recommended)
+        out["recommended"] = getattr(args, "recommended", None) or None
         if exported:
             out["export"] = str(exported[0])
             out["export_csv"] = str(exported[1]) if exported[1] else None
@@ -576,12 +663,14 @@ def cmd_evaluate(args) -> int:
     name = args.dataset or topo.dataset
     ds = load_dataset(name, args.data_dir if args.data_dir is not None else topo.config.data_dir)
     acc = evaluate_topology(topo, ds, split=args.split)
+    from .messages import clipped  # names from the file are printed escaped (no terminal sequences)
+    shown_name = clipped(name, 200)
     recorded = topo.recorded_accuracy
     comparable = recorded is not None and name == topo.dataset and (
         args.split == "recorded" or topo.evaluated_on == "test")
     where = "validation split" if (args.split == "recorded" and topo.evaluated_on == "validation"
                                    and name == topo.dataset) else "test set"
-    line = f"{topo.model_name} (K={topo.resonators_per_chain}): accuracy {100 * acc:.2f} % on {name} {where}"
+    line = f"{topo.model_name} (K={topo.resonators_per_chain}): accuracy {100 * acc:.2f} % on {shown_name} {where}"
     # Files store the accuracy at full precision; allow for one rounded to 6 decimals (RunResult.summary()).
     matches = comparable and abs(acc - recorded) <= 5e-7
     if comparable:
@@ -590,7 +679,7 @@ def cmd_evaluate(args) -> int:
                  ("identical)" if acc == recorded else "the same to 6 decimals)" if matches
                   else f"differs by {100 * diff:+.2f} points)"))
     elif recorded is not None:
-        line += f"; recorded {100 * recorded:.2f} % on {topo.dataset} {topo.evaluated_on} (not comparable)"
+        line += f"; recorded {100 * recorded:.2f} % on {clipped(topo.dataset, 200)} {topo.evaluated_on} (not comparable)"
     _info(line)
     if args.json:
         print(json.dumps({"file": str(args.file), "kind": topo.kind, "model": topo.model_name,
@@ -623,6 +712,32 @@ def cmd_models(args) -> int:
     return EXIT_OK
 
 
+def cmd_data(args) -> int:
+    from .fetch import FetchCancelled, FetchError, run_data_command
+    from .progress import CancelToken
+
+    if not getattr(args, "data_command", None):
+        raise CliError("say what to do: 'data fetch NAME' or 'data list' (see rfexplorer-cli data --help)")
+    token = CancelToken()
+    try:
+        with _cancel_on_sigint(token):  # Ctrl-C: the file in progress is discarded, finished ones are kept
+            return run_data_command(args, cancel=token)
+    except FetchError as exc:
+        raise CliError(str(exc)) from None
+    except FetchCancelled:
+        raise Interrupted from None
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import exit_status, format_checklist, run_checks
+
+    checks = run_checks(args.data_dir)
+    print(format_checklist(checks), flush=True)
+    if args.json:
+        print(json.dumps({"checks": [c.to_dict() for c in checks]}), flush=True)
+    return exit_status(checks)
+
+
 def cmd_sweep(args) -> int:
     from .progress import CancelToken
     from .progress_bar import ProgressBar
@@ -634,6 +749,9 @@ def cmd_sweep(args) -> int:
     address = getattr(args, "address", None)
     if address and backend != "ray":
         raise CliError("--address names a Ray cluster, so it needs --backend ray")
+    max_retries = getattr(args, "max_retries", None)
+    if max_retries is not None and backend != "ray":
+        raise CliError("--max-retries applies to Ray tasks, so it needs --backend ray")
     if backend == "ray":
         from .sweep_ray import RayUnavailableError, import_ray
 
@@ -714,7 +832,7 @@ def cmd_sweep(args) -> int:
     with _cancel_on_sigint(token):  # Ctrl-C and SIGTERM: finished runs are kept
         try:
             rows = run_sweep(spec, on_result=on_result, cancel=token, out_dir=out_dir, on_note=_info,
-                             on_plan=on_plan, backend=backend, address=address)
+                             on_plan=on_plan, backend=backend, address=address, max_retries=max_retries)
         finally:
             if state["bar"] is not None:
                 state["bar"].close()
@@ -782,7 +900,7 @@ def _robustness_png(json_path: Path, png_path: Path) -> Optional[str]:
 def cmd_robustness(args) -> int:
     from .data import load_dataset
     from .evaluation import check_dataset, evaluation_split
-    from .files import atomic_write_text, dumps_json
+    from .files import atomic_write_files, check_output_folder, dumps_json
     from .hardware import parse_knob_values, robustness
     from .progress_bar import ProgressBar
     from .tables import csv_text
@@ -794,6 +912,7 @@ def cmd_robustness(args) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise CliError(f"the output folder {out_dir} is a file")
+    check_output_folder(out_dir)  # before the evaluations, not after
     topo = load_topology(args.file)
     if not getattr(topo.model, "is_rf", False):
         raise CliError(f"{args.file} holds a {topo.model_name} network; robustness needs an RF network")
@@ -816,11 +935,11 @@ def cmd_robustness(args) -> int:
     table = [[r["knob"], r["value"], r["mean"], r["std"], r["n"], " ".join(f"{a:.6f}" for a in r["accuracies"])]
              for r in rows]
     files = {"csv": str(out_dir / "robustness.csv"), "json": str(out_dir / "robustness.json")}
-    atomic_write_text(files["csv"], csv_text(header, table))
     doc = {"format": "rfexplorer-robustness", "file": str(args.file), "model": topo.model_name, "dataset": name,
            "split": args.split, "knob": knob, "repeats": args.repeats, "seed": args.seed,
            "physics": topo.model.params.to_dict(), "rows": rows}
-    atomic_write_text(files["json"], dumps_json(doc))
+    atomic_write_files([(files["csv"], csv_text(header, table).encode("utf-8")),  # a pair, the JSON last
+                        (files["json"], dumps_json(doc).encode("utf-8"))])
     if not args.no_figure:
         png = _robustness_png(Path(files["json"]), out_dir / "robustness.png")
         if png is not None:
@@ -909,8 +1028,8 @@ def cmd_hardware_study(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "export": cmd_export, "evaluate": cmd_evaluate, "sweep": cmd_sweep,
-            "models": cmd_models, "robustness": cmd_robustness,
-            "hardware-study": cmd_hardware_study}
+            "models": cmd_models, "doctor": cmd_doctor, "robustness": cmd_robustness,
+            "hardware-study": cmd_hardware_study, "data": cmd_data}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -927,8 +1046,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .progress import DivergenceError
 
     try:
-        return COMMANDS[args.command](args)
+        with _signals_as_interrupt():
+            return COMMANDS[args.command](args)
     except (Interrupted, KeyboardInterrupt):
+        if _STOP_SIGNAL["signum"] == signal.SIGTERM:
+            _info("terminated")
+            return EXIT_TERMINATED
         _info("interrupted")
         return EXIT_INTERRUPTED
     except CliError as exc:

@@ -44,14 +44,30 @@ Features are input powers
 
 A malformed user file raises :class:`DatasetFileError` (a ValueError) with one sentence naming the file and
 the problem.
+
+User files are untrusted
+    Only regular files are opened (a FIFO, device or socket is refused from its ``stat``). What a file
+    declares is checked against :mod:`engine.limits` before any array is allocated: an .npz archive's member
+    count (its zip end record), each member's compression (stored or deflated only) and ``.npy`` header
+    (shape, dtype; object dtypes and negative shapes refused, pickle never allowed) and the uncompressed size
+    of them all; an HDF5 file's dataset shapes and dtypes; a CSV file's size on disk, then its rows, columns
+    and record length while it is parsed. An HDF5 file is read as data only (:mod:`engine.safe_h5`: no
+    external storage, external links or virtual datasets). Class names must be distinct, non-empty,
+    printable and at most ``max_class_name_chars`` long, and a file name must be UTF-8 text, since a run
+    records both; anything else is refused at load time rather than when the result is written.
 """
 from __future__ import annotations
 
+import array
 import csv
 import dataclasses
 import hashlib
 import io
+import itertools
+import math
 import os
+import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -60,6 +76,8 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
+
+from .limits import ENV_PREFIX, FileLimits, current_limits
 
 PathLike = Union[str, os.PathLike]
 
@@ -185,9 +203,12 @@ class Dataset:
 
 
 def default_user_data_dir() -> Path:
-    """The per-user data folder: $XDG_DATA_HOME/rfexplorer/data (or ~/.local/share/rfexplorer/data)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "rfexplorer" / "data"
+    """The per-user data folder, platformdirs' user data folder of rfexplorer plus ``data``: on Linux
+    $XDG_DATA_HOME/rfexplorer/data (or ~/.local/share/rfexplorer/data), on macOS ~/Library/Application
+    Support/rfexplorer/data, on Windows %LOCALAPPDATA%\\rfexplorer\\data."""
+    from platformdirs import user_data_path
+
+    return user_data_path("rfexplorer", appauthor=False) / "data"
 
 
 def resolve_data_root(data_dir: PathLike | None = None) -> Path:
@@ -231,8 +252,29 @@ def _array_where(key: str) -> Where:
     return lambda r, c: f"{key}[{r}]" if c is None else f"{key}[{r}, {c}]"
 
 
+def display_text(text: str) -> str:
+    """``text`` with the undecodable bytes of a file name (Python's surrogate escapes) shown as ``\\xNN``, so
+    that it can be shown, and written as UTF-8, anywhere; text without them is returned unchanged."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _fail(path: PathLike, problem: str) -> DatasetFileError:
-    return DatasetFileError(f"Dataset file {path} {problem}.")
+    return DatasetFileError(f"Dataset file {display_text(os.fspath(path))} {problem}.")
+
+
+def _over(path: PathLike, what: str, field_name: str, limit: int) -> DatasetFileError:
+    """``what`` (e.g. "has 12 samples in train_x") is over the limit ``field_name``: one sentence saying so."""
+    return _fail(path, f"{what}, over the limit {field_name} = {limit:,} (set {ENV_PREFIX}{field_name.upper()} "
+                       f"to raise it)")
+
+
+def _quoted(text: str, limits: FileLimits) -> str:
+    """repr() of a user's text, cut to the limit max_message_chars."""
+    cut = text if len(text) <= limits.max_message_chars else text[:limits.max_message_chars] + "…"
+    return repr(cut)
 
 
 def _is_numeric(a: np.ndarray) -> bool:
@@ -287,8 +329,11 @@ def _as_labels_1d(path: PathLike, y: np.ndarray, key: str) -> np.ndarray:
     return y
 
 
-def _class_names_from(path: PathLike, names, n_classes: int) -> tuple[str, ...]:
+def _class_names_from(path: PathLike, names, n_classes: int, limits: FileLimits | None = None) -> tuple[str, ...]:
+    limits = limits or current_limits()
     a = np.asarray(names)
+    if a.size > limits.max_classes:
+        raise _over(path, f"has {a.size:,} class_names", "max_classes", limits.max_classes)
     if a.dtype == object:  # h5py gives variable-length strings as bytes objects
         items = list(a.ravel())
     elif a.dtype.kind in "US":
@@ -304,11 +349,33 @@ def _class_names_from(path: PathLike, names, n_classes: int) -> tuple[str, ...]:
     if len(out) != n_classes:
         raise _fail(path, f"has {len(out)} class_names but its labels number {n_classes} classes "
                           f"(0…{n_classes - 1})")
+    _check_class_names(path, out, limits)
     return out
+
+
+def _check_class_names(path: PathLike, names: tuple[str, ...], limits: FileLimits) -> None:
+    """Class names must be non-empty, printable, of bounded length and distinct (a result records them)."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        where = f"class_names[{i}]"
+        if len(name) > limits.max_class_name_chars:
+            raise _over(path, f"has a class name of {len(name):,} characters at {where}", "max_class_name_chars",
+                        limits.max_class_name_chars)
+        if not name.strip():
+            raise _fail(path, f"has an empty class name at {where}, but every class needs a name")
+        if not name.isprintable():
+            raise _fail(path, f"has a class name with a control or unprintable character at {where} "
+                              f"({_quoted(name, limits)})")
+        if name in first:
+            raise _fail(path, f"has the class name {_quoted(name, limits)} twice (class_names[{first[name]}] and "
+                              f"{where}), but class names must be distinct")
+        first[name] = i
 
 
 def _image_shape_from(path: PathLike, shape, n_inputs: int) -> tuple[int, int]:
     a = np.asarray(shape)
+    if a.size > 8:
+        raise _fail(path, f"has image_shape of {a.size:,} values, but it must be 2 positive integers (rows, columns)")
     if a.size != 2 or not _is_numeric(a) or a.dtype == np.bool_ or not np.all(np.isfinite(a)) \
             or np.any(a != np.round(a)) or np.any(a < 1):
         raise _fail(path, f"has image_shape {a.ravel().tolist()}, but it must be 2 positive integers "
@@ -325,18 +392,22 @@ def _scale_global_max(path: PathLike, train_x: np.ndarray, test_x: np.ndarray, k
     top, low = float(train_x.max()), float(train_x.min())
     if top <= 0:
         raise _fail(path, f"has only zeros in {keys[0]}, so there is no input power to scale by")
-    tr = np.minimum(train_x / top, 1.0).astype(np.float32)
+    tr = train_x / top  # float64 division, then clipping in place: one temporary array, not two
+    tr = np.minimum(tr, 1.0, out=tr).astype(np.float32)
     te = test_x / top
     clipped = int(np.count_nonzero(te > 1.0))
-    te = np.minimum(te, 1.0).astype(np.float32)
+    te = np.minimum(te, 1.0, out=te).astype(np.float32)
     scaling = {"method": "global-max", "min": low, "max": top, "test_clipped": clipped}
     return torch.from_numpy(np.ascontiguousarray(tr)), torch.from_numpy(np.ascontiguousarray(te)), scaling
 
 
 def dataset_from_arrays(path: PathLike, name: str, train_x, train_y, test_x, test_y, *, class_names=None,
-                        image_shape=None, keys: tuple[str, str, str, str] = NPZ_KEYS, source: str = "") -> Dataset:
+                        image_shape=None, keys: tuple[str, str, str, str] = NPZ_KEYS, source: str = "",
+                        limits: FileLimits | None = None) -> Dataset:
     """Check four arrays as read from ``path`` (``keys`` are their names in the file, for the messages), scale
-    the features by the training maximum and return the :class:`Dataset`. Raises :class:`DatasetFileError`."""
+    the features by the training maximum and return the :class:`Dataset`. Raises :class:`DatasetFileError`;
+    ``limits`` (default :func:`~engine.limits.current_limits`) bound the samples, features and classes."""
+    limits = limits or current_limits()
     kx, ky, kxt, kyt = keys
     arrays = {}
     for key, a in zip(keys, (train_x, train_y, test_x, test_y)):
@@ -350,6 +421,10 @@ def dataset_from_arrays(path: PathLike, name: str, train_x, train_y, test_x, tes
             raise _fail(path, f"has an empty {split} set ({kxx} has no rows)")
         if x.shape[0] != y.shape[0]:
             raise _fail(path, f"has {x.shape[0]} samples in {kxx} but {y.shape[0]} labels in {kyy}")
+        if x.shape[0] > limits.max_samples:
+            raise _over(path, f"has {x.shape[0]:,} samples in {kxx}", "max_samples", limits.max_samples)
+        if x.shape[1] > limits.max_features:
+            raise _over(path, f"has {x.shape[1]:,} features in {kxx}", "max_features", limits.max_features)
     if arrays[kx].shape[1] == 0:
         raise _fail(path, f"has no features in {kx} (0 columns)")
     if arrays[kx].shape[1] != arrays[kxt].shape[1]:
@@ -368,7 +443,9 @@ def dataset_from_arrays(path: PathLike, name: str, train_x, train_y, test_x, tes
         missing = int(gaps[0]) if len(gaps) else len(present)
         raise _fail(path, f"has labels up to {n_classes - 1} but no training sample of class {missing}; labels "
                           f"must number the classes 0…C−1 and every class needs training samples")
-    names = (_class_names_from(path, class_names, n_classes) if class_names is not None
+    if n_classes > limits.max_classes:
+        raise _over(path, f"has {n_classes:,} classes", "max_classes", limits.max_classes)
+    names = (_class_names_from(path, class_names, n_classes, limits) if class_names is not None
              else tuple(str(c) for c in range(n_classes)))
     n_inputs = int(arrays[kx].shape[1])
     shape = _image_shape_from(path, image_shape, n_inputs) if image_shape is not None else None
@@ -387,95 +464,395 @@ def _missing(path: PathLike, missing: list[str], needed: tuple[str, ...]) -> Dat
     return _fail(path, f"has no {noun} named {listed} (it needs {', '.join(needed[:-1])} and {needed[-1]})")
 
 
-def _read_npz(path: Path) -> Dataset:
+#: The first bytes of a .npy file (a single array, not an archive).
+_NPY_MAGIC = b"\x93NUMPY"
+#: Errors of reading a zip member: damaged deflate data, bad CRC, unsupported compression or encryption.
+_ZIP_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
+#: Characters one CSV record may have per column it is allowed (see :func:`_csv_records`).
+CSV_CHARS_PER_COLUMN = 32
+
+
+def _not_regular(path: PathLike, mode: int) -> DatasetFileError:
+    if stat.S_ISFIFO(mode):
+        kind = "a FIFO"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "a special file"
+    return _fail(path, f"is not a regular file (it is {kind}), so it is not read")
+
+
+def _open_regular(path: Path) -> tuple[io.BufferedReader, os.stat_result]:
+    """The file opened for binary reading, checked to be a regular file before anything is read from it (it is
+    opened non-blocking, so a FIFO put there after the caller's check cannot block)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
-        z = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
-        raise _fail(path, "is not a readable .npz archive") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise _fail(path, "holds a single array, not an .npz archive of named arrays")
-    with z:
-        missing = [k for k in NPZ_KEYS if k not in z.files]
-        if missing:
-            raise _missing(path, missing, NPZ_KEYS)
-        arrays = {}
-        for key in (*NPZ_KEYS, "class_names", "image_shape"):
-            if key not in z.files:
-                continue
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _fail(path, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(path, st.st_mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+Declared = dict[str, tuple[tuple[int, ...], np.dtype]]  # array name -> (shape, dtype) as a file declares them
+
+
+def _check_declared(path: PathLike, declared: Declared, keys: tuple[str, ...], limits: FileLimits) -> None:
+    """Compare the shapes and dtypes a file declares (before any data is read) with ``limits``."""
+    kx, _, kxt, _ = keys
+    total = 0
+    for key, (shape, dtype) in declared.items():
+        count = math.prod(shape)
+        if key in keys and shape and shape[0] > limits.max_samples:
+            raise _over(path, f"declares {shape[0]:,} samples in {key}", "max_samples", limits.max_samples)
+        if key in (kx, kxt) and len(shape) >= 2 and math.prod(shape[1:]) > limits.max_features:
+            raise _over(path, f"declares {math.prod(shape[1:]):,} features per sample in {key}", "max_features",
+                        limits.max_features)
+        if key == "class_names":
+            if count > limits.max_classes:
+                raise _over(path, f"declares {count:,} class_names", "max_classes", limits.max_classes)
+            most = limits.max_class_name_chars
+            if dtype.kind == "U" and dtype.itemsize // 4 > most:
+                raise _over(path, f"declares class names of up to {dtype.itemsize // 4:,} characters",
+                            "max_class_name_chars", most)
+            if dtype.kind == "S" and dtype.itemsize > 4 * most:  # UTF-8: up to 4 bytes a character
+                raise _over(path, f"declares class names of up to {dtype.itemsize:,} bytes", "max_class_name_chars",
+                            most)
+        total += count * dtype.itemsize
+    if total > limits.max_array_bytes:
+        raise _over(path, f"declares {total:,} bytes of arrays (uncompressed)", "max_array_bytes",
+                    limits.max_array_bytes)
+
+
+def _npy_header(path: PathLike, zf: zipfile.ZipFile, key: str, info: zipfile.ZipInfo):
+    """(shape, dtype, size of the header in bytes) from the .npy header of one archive member; reads only the
+    header, and refuses object dtypes and negative shapes."""
+    fmt = np.lib.format
+    try:
+        with zf.open(info) as member:
             try:
-                arrays[key] = z[key]
-            except ValueError:  # object arrays need pickle, which is off
-                raise _fail(path, f"has an array {key} of Python objects, which is not loaded (pickle is "
-                                  f"off); save it as a numeric or fixed-width string array") from None
-            except (OSError, EOFError, zipfile.BadZipFile, zlib.error):
-                raise _fail(path, f"is corrupt (its array {key} cannot be read)") from None
-    return dataset_from_arrays(path, path.name, *(arrays[k] for k in NPZ_KEYS),
+                version = fmt.read_magic(member)
+                if version not in ((1, 0), (2, 0)):
+                    raise _fail(path, f"has its array {key} in .npy format version {version[0]}.{version[1]}, "
+                                      f"which is not read (save it with numpy's default format)")
+                read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+            except DatasetFileError:
+                raise
+            except (ValueError, TypeError, SyntaxError):
+                raise _fail(path, f"has a damaged .npy header in its array {key}") from None
+            header = member.tell()
+    except _ZIP_ERRORS:
+        raise _fail(path, f"is corrupt (its array {key} cannot be read)") from None
+    if dtype.hasobject:
+        raise _fail(path, f"has an array {key} of Python objects, which is not loaded (pickle is off); save it "
+                          f"as a numeric or fixed-width string array")
+    if any(d < 0 for d in shape):
+        raise _fail(path, f"has a damaged .npy header in its array {key} (it declares the negative shape "
+                          f"{tuple(shape)})")
+    return tuple(int(d) for d in shape), dtype, header
+
+
+def _npz_arrays(path: PathLike, zf: zipfile.ZipFile, limits: FileLimits) -> dict[str, np.ndarray]:
+    """The arrays of an .npz archive that a dataset uses, their headers checked against ``limits`` first."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():  # the archive's central directory: names and declared sizes, no data
+        members.setdefault(info.filename[:-4] if info.filename.endswith(".npy") else info.filename, info)
+    missing = [k for k in NPZ_KEYS if k not in members]
+    if missing:
+        raise _missing(path, missing, NPZ_KEYS)
+    wanted = [k for k in (*NPZ_KEYS, "class_names", "image_shape") if k in members]
+    for key in wanted:  # zipfile bounds what it inflates per read only for these two (bzip2 or lzma may explode)
+        if members[key].compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _fail(path, f"has its array {key} compressed with method {members[key].compress_type}, but only "
+                              f"stored or deflated arrays are read (numpy's savez or savez_compressed)")
+    headers = {k: _npy_header(path, zf, k, members[k]) for k in wanted}
+    _check_declared(path, {k: (shape, dtype) for k, (shape, dtype, _) in headers.items()}, NPZ_KEYS, limits)
+    arrays = {}
+    for key in wanted:
+        shape, dtype, header = headers[key]
+        stored = members[key].file_size - header
+        if stored < math.prod(shape) * dtype.itemsize:
+            raise _fail(path, f"has a damaged array {key}: its header declares shape {shape} of "
+                              f"{math.prod(shape) * dtype.itemsize:,} bytes but it holds {max(stored, 0):,}")
+        try:
+            with zf.open(members[key]) as member:
+                arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+        except (ValueError, *_ZIP_ERRORS):
+            raise _fail(path, f"is corrupt (its array {key} cannot be read)") from None
+    return arrays
+
+
+def _check_zip_members(path: PathLike, fh, limits: FileLimits) -> None:
+    """The member count that the zip's end record declares, checked before zipfile reads its directory."""
+    try:
+        end = zipfile._EndRecData(fh)  # the record zipfile itself reads first; absent in some future Python?
+    except (AttributeError, OSError, struct.error):
+        end = None
+    finally:
+        fh.seek(0)
+    count = end[zipfile._ECD_ENTRIES_TOTAL] if end else 0
+    if count > limits.max_archive_members:
+        raise _over(path, f"declares {count:,} archive members", "max_archive_members", limits.max_archive_members)
+
+
+def _read_npz(path: Path, limits: FileLimits) -> Dataset:
+    fh, _ = _open_regular(path)
+    with fh:
+        if fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+            raise _fail(path, "holds a single array, not an .npz archive of named arrays")
+        fh.seek(0)
+        _check_zip_members(path, fh, limits)
+        try:
+            zf = zipfile.ZipFile(fh)
+        except (ValueError, *_ZIP_ERRORS):
+            raise _fail(path, "is not a readable .npz archive") from None
+        with zf:
+            arrays = _npz_arrays(path, zf, limits)
+    return dataset_from_arrays(path, display_text(path.name), *(arrays[k] for k in NPZ_KEYS),
                                class_names=arrays.get("class_names"), image_shape=arrays.get("image_shape"),
-                               source=str(path.resolve()))
+                               source=display_text(str(path.resolve())), limits=limits)
 
 
-def _read_h5(path: Path) -> Dataset:
+def _h5_declared(path: PathLike, dsets: dict, limits: FileLimits) -> None:
+    """Check the shapes and dtypes of the HDF5 datasets (none of their data is read)."""
+    declared: Declared = {}
+    for key, dset in dsets.items():
+        if dset is None:
+            continue
+        if dset.shape is None:
+            raise _fail(path, f"has a dataset {key} with no data (an empty dataspace)")
+        declared[key] = (tuple(int(d) for d in dset.shape), dset.dtype)
+    for key in H5_KEYS[0::2]:
+        if not _is_numeric(np.empty(0, declared[key][1])):
+            raise _fail(path, f"has values in {key} that are not numbers (dtype {declared[key][1]})")
+    for key in H5_KEYS[1::2]:
+        kind = declared[key][1].kind
+        if kind not in "iuf":
+            raise _fail(path, f"has labels in {key} that are not integers (dtype {declared[key][1]})")
+    _check_declared(path, declared, H5_KEYS, limits)
+
+
+def _h5_class_names(h5py, path: PathLike, dset, limits: FileLimits):
+    """The class_names dataset's values; variable-length strings are read one at a time, each bounded."""
+    from . import safe_h5
+
+    if dset is None:
+        return None
+    if safe_h5.string_kind(h5py, dset) != "vlen" or dset.ndim != 1:
+        return dset[()]
+    most = 4 * limits.max_class_name_chars  # UTF-8 takes at most 4 bytes a character
+    names = []
+    for i in range(dset.shape[0]):
+        item = dset[i]
+        if len(item) > most:
+            raise _over(path, f"has a class name of {len(item):,} bytes at class_names[{i}]",
+                        "max_class_name_chars", limits.max_class_name_chars)
+        names.append(item)
+    return np.array(names, dtype=object)
+
+
+def _h5_arrays(h5py, path: PathLike, f, limits: FileLimits) -> tuple[dict, object]:
+    """The four arrays and the class names (or None) of an open HDF5 file, read as data only and checked
+    against ``limits`` before any is read."""
+    from . import safe_h5
+
+    try:
+        dsets = {k: safe_h5.open_dataset(h5py, f, k) for k in (*H5_KEYS, "class_names")}
+    except safe_h5.H5Problem as exc:
+        raise _fail(path, str(exc)) from None
+    missing = [k for k in H5_KEYS if dsets[k] is None]
+    if missing:
+        raise _missing(path, missing, H5_KEYS)
+    _h5_declared(path, dsets, limits)
+    arrays = {k: np.asarray(dsets[k][()]) for k in H5_KEYS}
+    return arrays, _h5_class_names(h5py, path, dsets["class_names"], limits)
+
+
+def _read_h5(path: Path, limits: FileLimits) -> Dataset:
     try:
         import h5py
     except ImportError:
-        raise DatasetFileError(f"Reading the HDF5 dataset file {path} needs h5py, which is not installed; "
-                               f"install the h5 extra: pip install 'rfexplorer[h5]'.") from None
+        raise DatasetFileError(f"Reading the HDF5 dataset file {display_text(str(path))} needs h5py, which is not "
+                               f"installed; install the h5 extra: pip install 'rfexplorer[h5]'.") from None
     try:
         f = h5py.File(path, "r")
-    except OSError:
+    except (OSError, ValueError, RuntimeError):
         raise _fail(path, "is not a readable HDF5 file") from None
     with f:
-        missing = [k for k in H5_KEYS if not isinstance(f.get(k), h5py.Dataset)]
-        if missing:
-            raise _missing(path, missing, H5_KEYS)
         try:
-            arrays = {k: f[k][()] for k in H5_KEYS}
-            names = f["class_names"][()] if isinstance(f.get("class_names"), h5py.Dataset) else None
-        except (OSError, TypeError, ValueError):
+            arrays, names = _h5_arrays(h5py, path, f, limits)
+        except DatasetFileError:
+            raise
+        except (OSError, RuntimeError, TypeError, ValueError, KeyError):  # h5py's view of damaged metadata or data
             raise _fail(path, "is corrupt (an array cannot be read)") from None
-    return dataset_from_arrays(path, path.name, *(np.asarray(arrays[k]) for k in H5_KEYS), class_names=names,
-                               keys=H5_KEYS, source=str(path.resolve()))
+    return dataset_from_arrays(path, display_text(path.name), *(arrays[k] for k in H5_KEYS), class_names=names,
+                               keys=H5_KEYS, source=display_text(str(path.resolve())), limits=limits)
 
 
-def _read_csv(path: Path) -> Dataset:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise _fail(path, "is not a UTF-8 text file") from None
-    except OSError as exc:
-        raise _fail(path, f"cannot be read ({exc.strerror or exc})") from None
-    rows: list[list[float]] = []
-    lines: list[int] = []
-    header: Optional[bool] = None
-    width = ref_line = 0
-    reader = csv.reader(io.StringIO(text))
+#: Lines of a .csv file parsed together by numpy's fast reader (see :func:`_csv_table`).
+CSV_CHUNK_LINES = 8192
+
+
+class _CsvRows:
+    """Numeric CSV rows gathered into float64 blocks (8 bytes a number), bounded by the limits as they come."""
+
+    def __init__(self, path: PathLike, limits: FileLimits):
+        self.path, self.limits = path, limits
+        self.blocks: list[np.ndarray] = []
+        self.pending: list[list[float]] = []
+        self.lines = array.array("q")
+        self.header: Optional[bool] = None
+        self.width = self.ref_line = 0
+
+    def add(self, line_num: int, fields: list[str]) -> None:
+        """One record as the csv module split it (the first one may be a header)."""
+        path = self.path
+        if not any(f.strip() for f in fields):
+            return
+        if self.header is None:  # the first row: a header unless it is all numbers
+            self.header = not all(_is_float(f) for f in fields)
+            self.width, self.ref_line = len(fields), line_num
+            if self.width - 1 > self.limits.max_features:
+                raise _over(path, f"has {self.width - 1:,} feature columns at line {line_num}", "max_features",
+                            self.limits.max_features)
+            if self.header:
+                return
+        try:
+            values = [float(f) for f in fields]
+        except ValueError:
+            c = next(i for i, f in enumerate(fields) if not _is_float(f))
+            raise _fail(path, f"has {fields[c].strip()[:40]!r} at line {line_num}, column {c + 1}, which is not a "
+                              f"number") from None
+        if len(fields) != self.width:
+            raise _fail(path, f"has {len(fields)} columns at line {line_num} but {self.width} at line "
+                              f"{self.ref_line}")
+        self.pending.append(values)
+        self.lines.append(line_num)
+        self._bound(line_num)
+        if len(self.pending) * self.width >= 1 << 16:
+            self._flush()
+
+    def add_block(self, block: np.ndarray, first_line: int) -> None:
+        """Rows parsed by numpy from consecutive lines starting at ``first_line`` (no blank line among them)."""
+        self._flush()
+        self.blocks.append(block)
+        self.lines.extend(range(first_line, first_line + len(block)))
+        self._bound(first_line + len(block) - 1)
+
+    def _bound(self, line_num: int) -> None:
+        limits, most_rows = self.limits, 2 * self.limits.max_samples  # a training and a test split
+        if len(self.lines) > most_rows:
+            raise _over(self.path, f"has more than {most_rows:,} rows (two splits of max_samples)", "max_samples",
+                        limits.max_samples)
+        if len(self.lines) * self.width * 8 > limits.max_array_bytes:
+            raise _over(self.path, f"has more than {limits.max_array_bytes:,} bytes of numbers by line {line_num}",
+                        "max_array_bytes", limits.max_array_bytes)
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.blocks.append(np.asarray(self.pending, dtype=np.float64))
+            self.pending = []
+
+    def table(self) -> tuple[np.ndarray, np.ndarray]:
+        self._flush()
+        if not self.blocks:
+            raise _fail(self.path, "has no samples")
+        if self.width < 2:
+            raise _fail(self.path, "has a single column, but it needs features and then the label in the last "
+                                   "column")
+        return np.concatenate(self.blocks), np.frombuffer(self.lines, dtype=np.int64)
+
+
+def _csv_lines(path: PathLike, text: io.TextIOBase, limits: FileLimits, state: dict):
+    """The lines of ``text``; one record (the caller resets ``state["chars"]`` after each) may have at most
+    :data:`CSV_CHARS_PER_COLUMN` characters per column that max_features allows, counted *before* anything
+    splits it, so a huge line is refused without building millions of fields."""
+    most = CSV_CHARS_PER_COLUMN * (limits.max_features + 1)
+    while True:
+        line = text.readline(most + 1 - state["chars"])
+        if not line:
+            return
+        state["chars"] += len(line)
+        state["line"] += 1
+        if state["chars"] > most:
+            raise _fail(path, f"has a record of more than {most:,} characters at line {state['line']} (at most "
+                              f"{CSV_CHARS_PER_COLUMN} per column of the limit max_features = "
+                              f"{limits.max_features:,}; set {ENV_PREFIX}MAX_FEATURES to raise it)")
+        yield line
+
+
+def _csv_records(path: PathLike, lines, state: dict, rows: _CsvRows, offset: int, first_only: bool) -> None:
+    """Parse ``lines`` with the csv module into ``rows`` (``offset``: lines before them); with ``first_only``,
+    stop after the first non-blank record (the csv reader takes no line beyond the record it returns)."""
+    reader = csv.reader(lines)
     try:
         for fields in reader:
-            if not any(f.strip() for f in fields):
-                continue
-            if header is None:  # the first row: a header unless it is all numbers
-                header = not all(_is_float(f) for f in fields)
-                width, ref_line = len(fields), reader.line_num
-                if header:
-                    continue
-            try:
-                values = [float(f) for f in fields]
-            except ValueError:
-                c = next(i for i, f in enumerate(fields) if not _is_float(f))
-                raise _fail(path, f"has {fields[c].strip()[:40]!r} at line {reader.line_num}, column {c + 1}, "
-                                  f"which is not a number") from None
-            if len(fields) != width:
-                raise _fail(path, f"has {len(fields)} columns at line {reader.line_num} but {width} at line "
-                                  f"{ref_line}")
-            rows.append(values)
-            lines.append(reader.line_num)
+            state["chars"] = 0
+            rows.add(offset + reader.line_num, fields)
+            if first_only and rows.header is not None:
+                return
     except csv.Error as exc:
-        raise _fail(path, f"is not valid CSV at line {reader.line_num} ({exc})") from None
-    if not rows:
-        raise _fail(path, "has no samples")
-    if width < 2:
-        raise _fail(path, "has a single column, but it needs features and then the label in the last column")
-    table = np.asarray(rows, dtype=np.float64)
+        raise _fail(path, f"is not valid CSV at line {offset + reader.line_num} ({exc})") from None
+
+
+def _csv_table(path: PathLike, text: io.TextIOBase, limits: FileLimits) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 table, line number of each row) of the CSV ``text``. The first record goes through the csv
+    module (it may be a header); then chunks of plain numeric lines go through numpy's C reader, and any chunk
+    it does not take exactly (blank lines, a bad number, ragged rows) through the csv module, so messages and
+    values are the same either way; from the first quote character on, all of it goes through the csv module
+    (a quoted field may span lines)."""
+    state = {"chars": 0, "line": 0}
+    lines = _csv_lines(path, text, limits, state)
+    rows = _CsvRows(path, limits)
+    _csv_records(path, lines, state, rows, 0, first_only=True)
+    while True:
+        chunk: list[str] = []
+        for line in lines:
+            state["chars"] = 0
+            chunk.append(line)
+            if len(chunk) == CSV_CHUNK_LINES:
+                break
+        if not chunk:
+            return rows.table()
+        first = state["line"] - len(chunk) + 1
+        if any('"' in line for line in chunk):
+            _csv_records(path, itertools.chain(chunk, lines), state, rows, first - 1, first_only=False)
+            return rows.table()
+        block = None
+        if all(line.strip() for line in chunk):
+            try:
+                block = np.loadtxt(chunk, delimiter=",", dtype=np.float64, comments=None, ndmin=2)
+            except ValueError:
+                block = None
+        if block is not None and block.shape == (len(chunk), rows.width):
+            rows.add_block(block, first)
+        else:
+            _csv_records(path, iter(chunk), state, rows, first - 1, first_only=False)
+
+
+def _read_csv(path: Path, limits: FileLimits) -> Dataset:
+    fh, st = _open_regular(path)
+    with fh:
+        if st.st_size > limits.max_csv_bytes:
+            raise _over(path, f"has {st.st_size:,} bytes", "max_csv_bytes", limits.max_csv_bytes)
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig")
+        try:
+            table, lines = _csv_table(path, text, limits)
+        except UnicodeDecodeError:
+            raise _fail(path, "is not a UTF-8 text file") from None
+        except OSError as exc:
+            raise _fail(path, f"cannot be read ({exc.strerror or exc})") from None
     x = table[:, :-1]
     line_where: Where = lambda r, c: f"line {lines[r]}, column {c + 1}" if c is not None \
         else f"line {lines[r]}, last column"  # noqa: E731
@@ -489,10 +866,12 @@ def _read_csv(path: Path) -> Dataset:
         raise _fail(path, f"has too few samples for a test set: every {CSV_TEST_EVERY}th sample of each class is "
                           f"held out for testing, and no class has {CSV_TEST_EVERY}")
     tr, te = np.flatnonzero(~test), np.flatnonzero(test)
+    train_x, test_x = x[tr], x[te]
+    del table, x  # the whole table is no longer needed: free it before scaling
     rule = f"every {CSV_TEST_EVERY}th sample of each class held out as the test set"
-    return dataset_from_arrays(path, path.name, x[tr], y[tr], x[te], y[te], keys=("train_x", "train_y", "test_x",
-                                                                                 "test_y"),
-                               source=f"{path.resolve()} ({rule})")
+    return dataset_from_arrays(path, display_text(path.name), train_x, y[tr], test_x, y[te],
+                               keys=("train_x", "train_y", "test_x", "test_y"),
+                               source=f"{display_text(str(path.resolve()))} ({rule})", limits=limits)
 
 
 def _is_float(text: str) -> bool:
@@ -511,25 +890,40 @@ def is_dataset_file(name_or_path: PathLike) -> bool:
     return Path(name_or_path).suffix.lower() in DATASET_FILE_SUFFIXES
 
 
-def load_dataset_file(path: PathLike) -> Dataset:
+def load_dataset_file(path: PathLike, limits: FileLimits | None = None) -> Dataset:
     """Load a user dataset file (.npz, .csv, .h5/.hdf5; see the module docstring for the layouts).
 
-    The dataset's name is the file name; ``source`` is its absolute path (plus the split rule for .csv).
-    Raises :class:`DataNotFoundError` if there is no such file, :class:`DatasetFileError` if it is malformed.
+    The dataset's name is the file name; ``source`` is its absolute path (plus the split rule for .csv); bytes
+    of a file name that are not UTF-8 are shown as ``\\xNN`` in both. What the file declares (its sizes,
+    shapes and class names) is checked against ``limits`` (default: :func:`~engine.limits.current_limits`)
+    before any array is allocated. Only regular files are read (a FIFO, device or socket is refused unopened);
+    an HDF5 file is read as data only (:mod:`engine.safe_h5`). Raises :class:`DataNotFoundError` if there is
+    no such file, :class:`DatasetFileError` if it is malformed or over a limit.
     """
+    limits = limits or current_limits()
     p = Path(path).expanduser()
     suffix = p.suffix.lower()
     if suffix not in DATASET_FILE_SUFFIXES:
         raise _fail(p, f"is not a {', '.join(DATASET_FILE_SUFFIXES[:-1])} or {DATASET_FILE_SUFFIXES[-1]} file")
-    if not p.exists():
-        raise DataNotFoundError(f"Dataset file {p} does not exist.")
-    if not p.is_file():
+    try:
+        st = os.stat(p)  # before any open: opening a FIFO would block
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataNotFoundError(f"Dataset file {display_text(str(p))} does not exist.") from None
+    except (OSError, ValueError) as exc:
+        raise _fail(p, f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise _fail(p, "is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(p, st.st_mode)
+    given = os.fspath(path)
+    if isinstance(given, str) and display_text(given) != given:  # a run records the name as given, in UTF-8
+        raise _fail(p, "has a name that is not UTF-8 text, which a result or topology file cannot record; rename "
+                       "the file (or its folder)")
     if suffix == ".npz":
-        return _read_npz(p)
+        return _read_npz(p, limits)
     if suffix == ".csv":
-        return _read_csv(p)
-    return _read_h5(p)
+        return _read_csv(p, limits)
+    return _read_h5(p, limits)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -580,9 +974,8 @@ def load_torchvision(name: str, data_dir: PathLike | None = None) -> Dataset:
         test = getattr(tvd, cls_name)(root=str(root), train=False, download=False)
     except RuntimeError as exc:  # torchvision: "Dataset not found. You can use download=True ..."
         raise DataNotFoundError(
-            f"{cls_name} was not found in {raw}; get it with torchvision.datasets.{cls_name}(root='{root}', "
-            f"download=True) on a connected machine, or point --data-dir / ${DATA_ENV_VAR} at a folder that "
-            f"has it.") from exc
+            f"{cls_name} was not found in {raw}; run `rfexplorer-cli data fetch {name} --data-dir {root}` to get "
+            f"it, or point --data-dir / ${DATA_ENV_VAR} at a folder that has it.") from exc
     # MNIST's own names are "0 - zero" ...; the digits say it better. Fashion-MNIST and KMNIST keep theirs.
     names = tuple(str(c) for c in range(10)) if name == "mnist" else tuple(getattr(train, "classes", ()))
     return Dataset(name, _to_float(train.data), train.targets.to(torch.int64).clone(), _to_float(test.data),

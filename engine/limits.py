@@ -35,6 +35,8 @@ class FileLimits:
     """Characters of one class name, count."""
     max_csv_bytes: int = 512 * 1024**2
     """Size of a CSV dataset file on disk (bytes)."""
+    max_archive_members: int = 10_000
+    """Files (members) in an .npz archive, as its zip directory declares them, count."""
     max_layers: int = 16
     """Layers of a multilayer network in a topology file (hidden layers plus the output layer), count."""
     max_layer_size: int = 100_000

@@ -55,23 +55,38 @@ def software_versions() -> dict[str, str]:
 
     from . import __version__
 
+    try:  # the CPU kernels ATen dispatches to (DEFAULT, AVX2, AVX512, ...): float sums differ between them
+        aten_cpu = str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # noqa: BLE001 - informational only (older torch)
+        aten_cpu = "unknown"
     return {"rfexplorer": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "python": platform.python_version(), "platform": platform.platform(terse=True),
-            "cpu": _cpu_name(), "blas": _blas(), "torch_threads": str(torch.get_num_threads())}
+            "cpu": _cpu_name(), "blas": _blas(), "torch_threads": str(torch.get_num_threads()),
+            "aten_cpu_capability": aten_cpu}
 
 
 def utc_now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def _utf8_text(text) -> str:
+    """``str(text)`` with undecodable file-name bytes (surrogate escapes) shown as ``\\xNN``: valid UTF-8."""
+    text = str(text)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def dataset_record(ds) -> dict:
     """What a result records about its dataset: name, shape, class names, where it came from and how its
-    features were scaled to input powers."""
-    return {"name": ds.name, "n_inputs": int(ds.n_inputs), "n_classes": int(ds.n_classes),
+    features were scaled to input powers (texts made valid UTF-8, e.g. a file name with undecodable bytes)."""
+    names = getattr(ds, "class_names", None) or [str(c) for c in range(ds.n_classes)]
+    return {"name": _utf8_text(ds.name), "n_inputs": int(ds.n_inputs), "n_classes": int(ds.n_classes),
             "n_train": int(len(ds.train_y)), "n_test": int(len(ds.test_y)),
-            "class_names": list(getattr(ds, "class_names", None) or [str(c) for c in range(ds.n_classes)]),
+            "class_names": [_utf8_text(c) for c in names],
             "image_shape": list(ds.image_shape) if getattr(ds, "image_shape", None) else None,
-            "scaling": dict(getattr(ds, "scaling", None) or {}), "source": str(getattr(ds, "source", ""))}
+            "scaling": dict(getattr(ds, "scaling", None) or {}), "source": _utf8_text(getattr(ds, "source", ""))}
 
 
 @dataclass

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .config import RunConfig, removed_synapses_pct
-from .files import atomic_write_text, dumps_json, json_safe
+from .files import (atomic_write_files, atomic_write_text, check_output_folder, dumps_json, json_safe, open_nofollow,
+                    read_bytes_nofollow, refuse_symlink)
 from .models import get_spec, list_models
 from .progress import CancelToken, DivergenceError
 from .results import Aggregate, ResultRow, RunResult, aggregate, dataset_record, software_versions, utc_now_iso
@@ -302,10 +303,11 @@ def dataset_identity(record: dict) -> str:
 
 def read_rows_log(path) -> tuple[list[dict], list[str]]:
     """The rows of a ``rows.jsonl`` file and notes about lines that were skipped (a last line cut short by a
-    crash, or a line that is not a JSON object). A missing file gives no rows."""
+    crash, or a line that is not a JSON object). A missing file gives no rows; a symbolic link is refused
+    (:class:`engine.files.UnsafeOutputError`), never followed."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes_nofollow(path)
     except FileNotFoundError:
         return [], []
     rows: list[dict] = []
@@ -330,36 +332,51 @@ def read_rows_log(path) -> tuple[list[dict], list[str]]:
 
 class RowLog:
     """Appends rows to a ``rows.jsonl`` file, one JSON line each, flushed and fsynced before returning, so an
-    interrupted sweep loses no finished row and never leaves a half-written line behind a complete one."""
+    interrupted sweep loses no finished row and never leaves a half-written line behind a complete one. The file
+    is opened once, with O_NOFOLLOW: a symbolic link planted in its place is refused
+    (:class:`engine.files.UnsafeOutputError`), so nothing outside the output folder is ever written."""
 
     def __init__(self, path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._repair_tail()
-        self._file = open(self.path, "ab")
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        try:
+            self._repair_tail(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._file = os.fdopen(fd, "ab")
 
-    def _repair_tail(self) -> None:
+    def _repair_tail(self, fd: int) -> None:
         """A last line without its newline (a crash mid-write) is cut off, or ended if it is a whole row,
         so the next row starts on a line of its own."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
+        size = os.fstat(fd).st_size
+        if size == 0:
             return
-        if not data or data.endswith(b"\n"):
-            return
+        start = max(0, size - (1 << 16))
+        while True:  # read back from the end until the last newline (or the start) is in view
+            os.lseek(fd, start, os.SEEK_SET)
+            data = b""
+            while len(data) < size - start:
+                chunk = os.read(fd, size - start - len(data))
+                if not chunk:
+                    break
+                data += chunk
+            if data.endswith(b"\n"):
+                return
+            if b"\n" in data or start == 0:
+                break
+            start = max(0, start - (1 << 20))
         cut = data.rfind(b"\n") + 1
         try:
             ok = isinstance(json.loads(data[cut:].decode("utf-8")), dict)
         except (ValueError, UnicodeDecodeError):
             ok = False
-        with open(self.path, "r+b") as f:
-            if ok:
-                f.seek(0, os.SEEK_END)
-                f.write(b"\n")
-            else:
-                f.truncate(cut)
-            f.flush()
-            os.fsync(f.fileno())
+        if ok:
+            os.write(fd, b"\n")  # O_APPEND: at the end
+        else:
+            os.ftruncate(fd, start + cut)
+        os.fsync(fd)
 
     def append(self, row: dict) -> None:
         line = json.dumps(json_safe(row), allow_nan=False, separators=(",", ":")) + "\n"
@@ -471,7 +488,7 @@ def result_paths(out_dir) -> dict[str, Path]:
 def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback] = None,
               cancel: Optional[CancelToken] = None, out_dir=None, on_note: Optional[NoteCallback] = None,
               on_plan: Optional[Callable[[int, int], None]] = None, backend: str = "local",
-              address: Optional[str] = None) -> list[dict]:
+              address: Optional[str] = None, max_retries: Optional[int] = None) -> list[dict]:
     """Run every job of ``spec`` and return the rows (sorted by model, K, seed).
 
     ``dataset`` (an :class:`engine.data.Dataset` of ``spec.base.dataset``) avoids loading it again; worker
@@ -488,16 +505,21 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
     of the file that were ignored); ``on_plan(n_jobs, n_already_done)`` is called once before any run.
 
     ``backend`` is ``"local"`` (the default: this thread or a process pool) or ``"ray"`` (one Ray task per
-    run, see :mod:`engine.sweep_ray`; ``address`` joins a running cluster, none starts a local instance).
+    run, see :mod:`engine.sweep_ray`; ``address`` joins a running cluster, none starts a local instance;
+    ``max_retries`` (default 3) is how often a run whose worker or node died is started again).
     """
     from .data import load_dataset
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown sweep backend {backend!r} (choose from: {', '.join(BACKENDS)})")
     if backend == "ray":
-        from .sweep_ray import import_ray
+        from .sweep_ray import import_ray, max_retries_setting
 
+        max_retries = max_retries_setting(max_retries)
         import_ray()  # says how to install Ray before any data is loaded
+    if out_dir is not None:  # before any data is loaded or any run starts
+        check_output_folder(out_dir)
+        refuse_symlink(Path(out_dir) / ROWS_FILE)
 
     base = spec.base
     if dataset is None:
@@ -543,7 +565,7 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
         elif backend == "ray":
             from .sweep_ray import run_ray
 
-            run_ray(spec, todo, dataset, deliver, cancel, address=address)
+            run_ray(spec, todo, dataset, deliver, cancel, address=address, max_retries=max_retries)
         elif spec.workers == 1:
             for cfg in todo:
                 if cancel is not None and cancel.is_set():
@@ -640,9 +662,14 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+#: Row fields left out of sweep.csv: long records, and where a run ran (the Ray backend's ``ray_node``), which
+#: is not a result (it stays in rows.jsonl and sweep.json).
+_NOT_IN_CSV = ("history", "versions", "dataset_info", "ray_node")
+
+
 def rows_csv_text(rows: Sequence[dict]) -> str:
     """The tidy CSV: one row per run, the summary columns then the config flattened as ``config.<name>``."""
-    flat = [_flatten(json_safe({k: v for k, v in r.items() if k not in ("history", "versions", "dataset_info")}))
+    flat = [_flatten(json_safe({k: v for k, v in r.items() if k not in _NOT_IN_CSV}))
             for r in rows]
     columns: list[str] = [c for c in ResultRow.CSV_COLUMNS if any(c in r for r in flat)]
     for r in flat:
@@ -753,21 +780,21 @@ def sweep_document(rows: Sequence[dict], spec: Optional[SweepSpec] = None) -> di
 
 
 def write_results(rows: Sequence[dict], out_dir, spec: Optional[SweepSpec] = None) -> dict[str, Path]:
-    """Write ``sweep.csv``, ``sweep.json`` and ``sweep_table.md`` into ``out_dir`` (created if needed),
-    each atomically. Returns {'csv': path, 'json': path, 'md': path}."""
+    """Write ``sweep.csv``, ``sweep_table.md`` and ``sweep.json`` into ``out_dir`` (created if needed) as one
+    group (:func:`engine.files.atomic_write_files`: all new, or all as they were; the JSON is renamed last).
+    Returns {'csv': path, 'json': path, 'md': path}."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    paths = result_paths(out)
     rows = sorted(rows, key=_sort_key)
     doc = sweep_document(rows, spec)
     models = [m for m in spec.models] if spec is not None else None
     agg = aggregate(rows)
     multilayer = any(r.get("hidden") for r in rows)
     table = network_table(rows, agg) if multilayer else markdown_table(rows, agg, models)
-    return {
-        "csv": atomic_write_text(out / "sweep.csv", rows_csv_text(rows)),
-        "json": atomic_write_text(out / "sweep.json", dumps_json(doc)),
-        "md": atomic_write_text(out / "sweep_table.md", table),
-    }
+    atomic_write_files([(paths["csv"], rows_csv_text(rows).encode("utf-8")), (paths["md"], table.encode("utf-8")),
+                        (paths["json"], dumps_json(doc).encode("utf-8"))])
+    return paths
 
 
 __all__ = ["BACKENDS", "DEFAULT_KS", "DEFAULT_SEEDS", "ROWS_FILE", "RowLog", "SweepSpec",

@@ -15,10 +15,12 @@ The format is described for people in ``docs/topology-format.md`` and for progra
 Both carry the dataset name, the input count, class names and image shape, the metrics, the per-epoch history,
 the full run config, the software versions and the creation time.
 
-Reading is four steps: the guarded JSON reader of :mod:`engine.files` (size limit, no pickles), the envelope
-(format name and version; version-1 files are upgraded in memory), the published schema (structure, types,
-ranges) checked with ``jsonschema``, and finally the cross-checks kept in code (lengths against n_inputs,
-n_classes and K, frequencies against comb positions and the frequency plan, chain signs against the parity,
+Reading is six steps: the guarded JSON reader of :mod:`engine.files` (size limit, no pickles), the envelope
+(format name and version; version-1 files are upgraded in memory), the declared sizes against
+:class:`engine.limits.FileLimits` (inputs, classes, layers, layer sizes, K, total parameters, list lengths,
+history rows: before anything is allocated or walked), every number finite (the network's numbers float32),
+the published schema (structure, types, ranges) checked with ``jsonschema``, and finally the cross-checks kept
+in code (lengths against n_inputs, n_classes and K, frequencies against comb positions and the frequency plan, chain signs against the parity,
 pixel positions against the image shape, the read-out gain against its log, the run config). Every problem is
 reported as one sentence naming the file and the field (:class:`TopologyFileError`).
 """
@@ -35,8 +37,10 @@ from typing import Any, Optional, Sequence, Union
 import torch
 
 from .config import RunConfig
-from .files import (JsonFileError, PathLike, atomic_write_text, best_schema_error, dumps_json, json_path_text,
-                    json_safe, json_type_name, read_json, schema_problem, strict_schema_validator)
+from .files import (JsonFileError, PathLike, atomic_write_files, atomic_write_text, best_schema_error, dumps_json,
+                    json_path_text, json_safe, json_type_name, read_json, schema_problem, strict_schema_validator)
+from .limits import ENV_PREFIX, FileLimits, current_limits
+from .messages import ELLIPSIS, SENTENCE_CHARS, escaped, sentence, shown
 from .model_base import PerceptronModel
 from .physics import DeviceParams, chain_signs, comb_to_ghz, tuning_range_comb
 from .results import RunResult, software_versions, utc_now_iso
@@ -56,11 +60,20 @@ RF_KINDS = (KIND_RF, KIND_RF_NETWORK)
 MAX_FILE_BYTES = 200 * 1024 * 1024
 #: Image shape assumed for a run when nothing says otherwise (kept only where it matches the input count).
 DEFAULT_IMAGE_SHAPE = (28, 28)
-#: Limits that keep a malicious or corrupted file from allocating absurd tensors (also in the schema).
+#: The schema's hard bounds on the declared sizes. The resource limits checked before anything is allocated
+#: (smaller by default, raised with environment variables) are engine.limits.FileLimits.
 MAX_INPUTS = 1_000_000
 MAX_CLASSES = 100_000
-#: Largest n_classes x n_inputs weight matrix a file may describe (400 MB of float32).
+#: Largest n_classes x n_inputs weight matrix (kept for compatibility; FileLimits.max_parameters decides).
 MAX_WEIGHTS = 100_000_000
+#: Largest magnitude of a float32 (the engine's numbers); anything larger in a network's fields is refused.
+F32_MAX = 3.4028234663852886e38
+#: Half the smallest positive float32: a non-zero number smaller than this in size would become 0.
+F32_TINY = 7.006492321624085e-46
+#: The top-level entries holding the network itself: their numbers must be float32 values.
+NETWORK_FIELDS = ("physics", "readout", "inputs", "chains", "layers", "bias", "weights")
+#: Most values (numbers, strings, entries) the record entries (metrics, config, versions, units) may hold.
+MAX_RECORD_VALUES = 100_000
 #: Relative tolerance between a stored GHz value and the one implied by the comb position.
 FREQ_RTOL = 1e-5
 #: Relative tolerance between the stored read-out gain and exp(log_gain) / (k_sd p_max).
@@ -406,11 +419,28 @@ def export_result(result: RunResult, path: PathLike, *, csv_path: Union[PathLike
     if path.suffix.lower() == ".csv":
         raise ValueError(f"the topology file {path} must not end in .csv (the CSV is written next to the JSON)")
     doc = result_document(result, dataset=dataset, class_names=class_names, image_shape=image_shape)
-    json_out = write_topology(doc, path)
-    csv_out = None
-    if csv_path is not None and csv_path is not False:
-        csv_out = write_topology_csv(doc, csv_path_for(path) if csv_path is True else Path(csv_path))
-    return json_out, csv_out
+    if csv_path is None or csv_path is False:
+        return write_topology(doc, path), None
+    return write_topology_pair(doc, path, csv_path_for(path) if csv_path is True else Path(csv_path))
+
+
+def write_topology_pair(doc: Union[dict, "Topology"], path: PathLike, csv_path: PathLike) -> tuple[Path, Path]:
+    """Write a topology's JSON and its lab CSV as a pair: both new, or (when this raises) both as they were.
+
+    Both texts are built and written to fsynced temporary files first; then the CSV is renamed into place and
+    the JSON last (:func:`engine.files.atomic_write_files`; a failed rename puts the old CSV back, and SIGINT
+    or SIGTERM wait until both renames are done). After a kill (SIGKILL, power loss) a reader sees: while the
+    temporary files are written, the old pair (or none); between the two renames, which take microseconds,
+    the new CSV beside the old JSON (the JSON, which ``load_topology`` reads, is still the old network, and
+    ``rfexplorer-cli export --from FILE.json`` writes its CSV again); after them, the new pair."""
+    if isinstance(doc, Topology):
+        doc = doc.to_document()
+    path, csv_path = Path(path), Path(csv_path)
+    if path.resolve() == csv_path.resolve():
+        raise ValueError(f"the CSV {csv_path} would overwrite the topology file")
+    pair = [(csv_path, topology_csv_text(doc).encode("utf-8")), (path, dumps_json(doc).encode("utf-8"))]
+    atomic_write_files(pair)
+    return path, csv_path
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -499,9 +529,19 @@ class _Problem(Exception):
     """One problem with a document, in words; turned into a TopologyFileError naming the file."""
 
 
+def _file_name(source: str, limit: int = 48) -> str:
+    """A file's path for a message: escaped, and over ``limit`` characters its end kept (the file's name)."""
+    text = escaped(source)
+    return text if len(text) <= limit else ELLIPSIS + text[-(limit - 1):]
+
+
 def _fail(problem: str, source: str) -> TopologyFileError:
+    """The error naming the file: one bounded line (engine.messages.sentence), no control characters."""
     problem = re.sub(r"\s+", " ", problem).strip().rstrip(".")
-    return TopologyFileError(f"The topology file {source} is invalid: {problem}.")
+    rest = f" is invalid: {problem}."
+    # the file's name takes what the problem leaves of the bounded sentence, and at least 40 characters
+    room = max(40, SENTENCE_CHARS - len("The topology file ") - len(rest))
+    return TopologyFileError(sentence(f"The topology file {_file_name(source, room)}{rest}"))
 
 
 def _is_int(v) -> bool:
@@ -515,20 +555,22 @@ def _envelope(doc: Any) -> int:
     if "format" not in doc:
         raise _Problem("the file has no 'format' entry, so it is not an rfexplorer topology file")
     if doc["format"] != FORMAT_NAME:
-        shown = repr(doc["format"]) if isinstance(doc["format"], str) and len(doc["format"]) < 60 \
-            else json_type_name(doc["format"])
-        raise _Problem(f"its format is {shown}, not {FORMAT_NAME!r}")
+        what = shown(doc["format"]) if isinstance(doc["format"], str) else json_type_name(doc["format"])
+        raise _Problem(f"its format is {what}, not {FORMAT_NAME!r}")
     if "format_version" not in doc:
         raise _Problem("the file has no 'format_version' entry")
     version = doc["format_version"]
     if not _is_int(version):
         raise _Problem(f"format_version must be a whole number, not {json_type_name(version)}")
     if version > FORMAT_VERSION:
-        raise _Problem(f"it has format version {version}, written by a newer rfexplorer; this version reads "
+        raise _Problem(f"it has format version {shown(version)}, written by a newer rfexplorer; this version reads "
                        f"versions 1 to {FORMAT_VERSION}")
     if version < 1:
-        raise _Problem(f"its format version {version} is not supported (this version reads versions 1 to "
-                       f"{FORMAT_VERSION})")
+        raise _Problem(f"its format version {shown(version)} is not supported (this version reads versions 1 "
+                       f"to {FORMAT_VERSION})")
+    if version < 3 and doc.get("kind") in (KIND_RF_NETWORK, KIND_SPARSE_NETWORK):
+        raise _Problem(f"it has format version {version} but kind {doc['kind']!r}, which exists only from format "
+                       f"version 3 on")
     return version
 
 
@@ -558,6 +600,192 @@ def _upgrade_v2(doc: dict) -> dict:
 
 
 _UPGRADES = {1: _upgrade_v1, 2: _upgrade_v2}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading: the sizes a file declares (checked before the schema walks it and before anything is allocated)
+# ---------------------------------------------------------------------------------------------------------
+
+def _declared(v: Any) -> Optional[int]:
+    """A declared count (a positive whole number, 784 or 784.0), or None where the schema will complain."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return v if _is_int(v) and v >= 1 else None
+
+
+def _over(name: str, value: Any, limit: int, field_name: str) -> _Problem:
+    return _Problem(f"{name} is {shown(value)}, over the limit of {limit:,} ({ENV_PREFIX}{field_name.upper()} "
+                    f"raises it)")
+
+
+def _at_most(where: str, items: Any, most: int, what: str) -> None:
+    """Refuse a list longer than ``most`` (cheap, before the schema walks it); other lengths are checked later."""
+    if isinstance(items, list) and len(items) > most:
+        raise _Problem(f"{where} has {len(items):,} entries where at most {most:,} were expected ({what})")
+
+
+def _parameters(doc: dict, kind: Any, n_in: int, n_cls: int, sizes: Optional[list], ks: list) -> int:
+    """The numbers the rebuilt network will hold (what loading allocates), from the declared sizes."""
+    if kind == KIND_SPARSE:
+        return n_cls * n_in + n_cls  # the weight matrix is rebuilt dense
+    if kind == KIND_RF:
+        return n_in + n_cls * (_declared(doc.get("resonators_per_chain")) or 1) + n_cls
+    if sizes is None:
+        return n_in + n_cls
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    if kind == KIND_SPARSE_NETWORK:
+        return sum(a * b + b for a, b in pairs)
+    return sum(a + b * (ks[l] if l < len(ks) else 1) + b for l, (a, b) in enumerate(pairs))
+
+
+def _layer_sizes(doc: dict, lim: FileLimits) -> tuple[Optional[list], list]:
+    """The declared layer_sizes (None unless a list of counts) and layer_ks of a multilayer file, in limits."""
+    raw, raw_ks = doc.get("layer_sizes"), doc.get("layer_ks")
+    layers = max([len(raw) - 1 if isinstance(raw, list) else 0,
+                  *(len(v) for v in (raw_ks, doc.get("layers")) if isinstance(v, list))])
+    if layers > lim.max_layers:
+        raise _Problem(f"it has {layers:,} layers, over the limit of {lim.max_layers} ({ENV_PREFIX}MAX_LAYERS "
+                       f"raises it)")
+    ks = [_declared(k) or 1 for k in raw_ks] if isinstance(raw_ks, list) else []
+    for l, k in enumerate(ks):
+        if k > lim.max_resonators_per_chain:
+            raise _over(f"layer_ks[{l}]", k, lim.max_resonators_per_chain, "max_resonators_per_chain")
+    if not isinstance(raw, list) or not raw or any(_declared(n) is None for n in raw):
+        return None, ks
+    sizes = [_declared(n) for n in raw]
+    for l, n in enumerate(sizes[1:-1], start=1):
+        if n > lim.max_layer_size:
+            raise _over(f"layer_sizes[{l}]", n, lim.max_layer_size, "max_layer_size")
+    return sizes, ks
+
+
+def _check_lists(doc: dict, kind: Any, n_in: int, n_cls: int, sizes: Optional[list], ks: list) -> None:
+    """No list longer than the declared sizes allow (the exact counts are checked after the schema)."""
+    _at_most("class_names", doc.get("class_names"), n_cls, "one per class")
+    k = _declared(doc.get("resonators_per_chain")) or n_in
+    if kind in (KIND_SPARSE, KIND_RF):
+        layers = [("", doc, n_in, n_cls, k)]
+    else:
+        dims = sizes or [max(n_in, n_cls)] * (len(ks) + 1)
+        layers = [(f"layers[{l}].", layer, dims[l], dims[l + 1], ks[l] if l < len(ks) else dims[l])
+                  for l, layer in enumerate(doc.get("layers") or []) if isinstance(layer, dict) and l + 1 < len(dims)]
+    for prefix, record, fan_in, fan_out, k_l in layers:
+        _at_most(f"{prefix}bias", record.get("bias"), fan_out, "one per neuron")
+        _at_most(f"{prefix}weights", record.get("weights"), fan_in * fan_out, f"a {fan_out} x {fan_in} layer")
+        inputs = record.get("inputs")
+        for name in ("frequency_ghz", "comb_position", "fabrication_draw"):
+            _at_most(f"{prefix}inputs.{name}", inputs.get(name) if isinstance(inputs, dict) else None, fan_in,
+                     "one per input")
+        chains = record.get("chains")
+        _at_most(f"{prefix}chains", chains, fan_out, "one per neuron")
+        for j, chain in enumerate(chains if isinstance(chains, list) else ()):
+            if isinstance(chain, dict):
+                _at_most(f"{prefix}chains[{j}].resonators", chain.get("resonators"), k_l, "resonators per chain")
+
+
+def _check_declared_sizes(doc: dict, lim: FileLimits) -> None:
+    """Every size the file declares within ``lim``, and no list longer than those sizes, before the schema
+    walks the document and before anything is allocated (a small file may declare a huge network)."""
+    kind = doc.get("kind")
+    n_in, n_cls = _declared(doc.get("n_inputs")), _declared(doc.get("n_classes"))
+    if n_in is not None and n_in > lim.max_features:
+        raise _over("n_inputs", n_in, lim.max_features, "max_features")
+    if n_cls is not None and n_cls > lim.max_classes:
+        raise _over("n_classes", n_cls, lim.max_classes, "max_classes")
+    k = _declared(doc.get("resonators_per_chain"))
+    if k is not None and k > lim.max_resonators_per_chain:
+        raise _over("resonators_per_chain", k, lim.max_resonators_per_chain, "max_resonators_per_chain")
+    sizes, ks = _layer_sizes(doc, lim)
+    n_in, n_cls = n_in or lim.max_features, n_cls or lim.max_classes
+    if sizes is not None and kind in (KIND_RF_NETWORK, KIND_SPARSE_NETWORK):
+        n_in, n_cls = sizes[0], sizes[-1]
+        if n_in > lim.max_features:
+            raise _over("layer_sizes[0]", n_in, lim.max_features, "max_features")
+        if n_cls > lim.max_classes:
+            raise _over(f"layer_sizes[{len(sizes) - 1}]", n_cls, lim.max_classes, "max_classes")
+    if kind in KINDS and _declared(doc.get("n_inputs")) and _declared(doc.get("n_classes")):
+        total = _parameters(doc, kind, n_in, n_cls, sizes, ks)
+        if total > lim.max_parameters:
+            raise _Problem(f"its network would hold {total:,} numbers, over the limit of {lim.max_parameters:,} "
+                           f"({ENV_PREFIX}MAX_PARAMETERS raises it)")
+    _check_lists(doc, kind, n_in, n_cls, sizes, ks)
+    _check_history(doc, lim)
+
+
+def _check_history(doc: dict, lim: FileLimits) -> None:
+    """At most one history row per epoch of the recorded run config (and never over the limit)."""
+    history = doc.get("history")
+    config = doc.get("config")
+    epochs = _declared(find_setting(config, "epochs")) if isinstance(config, dict) else None
+    if epochs is not None and epochs < lim.max_history_epochs:
+        _at_most("history", history, epochs, f"one per epoch of config.epochs = {epochs}")
+    elif isinstance(history, list) and len(history) > lim.max_history_epochs:
+        raise _over("history", f"{len(history):,} rows", lim.max_history_epochs, "max_history_epochs")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading: every number finite, the network's numbers float32
+# ---------------------------------------------------------------------------------------------------------
+
+def _is_text(s: str) -> bool:
+    """Whether ``s`` is Unicode text (JSON's \\ud800 escapes can make lone surrogates, which are not)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _number_problem(v: Any, f32: bool) -> Optional[str]:
+    """What is wrong with one parsed value as a number of the file (None: nothing, or not a number)."""
+    if type(v) is float:
+        if not math.isfinite(v):
+            return f"is {v}, not a finite number"
+        if f32 and abs(v) > F32_MAX:
+            return f"is {shown(v)}, beyond float32 (largest {F32_MAX:.7g})"
+        if f32 and v != 0 and abs(v) < F32_TINY:
+            return f"is {shown(v)}, too small for float32 (it would become 0)"
+    elif type(v) is int and abs(v) > (F32_MAX if f32 else 1.7976931348623157e308):
+        return f"is {shown(v)}, beyond {'float32' if f32 else 'the float range'}"
+    return None
+
+
+def _walk_numbers(value: Any, path: tuple, f32: bool, budget: list) -> None:
+    """Check every number under ``value`` (at ``path``); ``budget[0]``: values left to visit (None: no limit)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    if budget[0] is not None:
+        budget[0] -= len(value)
+        if budget[0] < 0:
+            raise _Problem(f"{json_path_text(path[:1])} holds more than {MAX_RECORD_VALUES:,} values")
+    for key, v in items:
+        if isinstance(v, (dict, list)):
+            _walk_numbers(v, path + (key,), f32, budget)
+        elif type(v) is float or type(v) is int:
+            problem = _number_problem(v, f32)
+            if problem is not None:
+                raise _Problem(f"{_where(path + (key,))} {problem}")
+        elif isinstance(v, str) and not _is_text(v):
+            raise _Problem(f"{_where(path + (key,))} holds a lone surrogate (\\ud800-\\udfff), which is not text")
+        if isinstance(key, str) and not _is_text(key):
+            raise _Problem(f"{_where(path)} has a key with a lone surrogate (\\ud800-\\udfff), which is not text")
+
+
+def _check_numbers(doc: dict) -> None:
+    """NaN, ±Infinity and numbers beyond the float range refused everywhere; the network's numbers
+    (:data:`NETWORK_FIELDS`) must also be float32 values; strings and keys must be Unicode text (no lone
+    surrogates); each problem names the field's path. The record
+    entries hold at most :data:`MAX_RECORD_VALUES` values (the history: 5 a row more, its length was checked)."""
+    for key, value in doc.items():
+        f32 = key in NETWORK_FIELDS
+        if isinstance(value, (dict, list)):
+            budget = None if f32 else MAX_RECORD_VALUES + (5 * len(value) if key == "history" else 0)
+            _walk_numbers(value, (key,), f32, [budget])
+        else:
+            problem = _number_problem(value, f32)
+            if problem is not None:
+                raise _Problem(f"{_where((key,))} {problem}")
+            if isinstance(value, str) and not _is_text(value):
+                raise _Problem(f"{_where((key,))} holds a lone surrogate (\\ud800-\\udfff), which is not text")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -621,7 +849,7 @@ def _check_model(name: str, kind: str) -> None:
     try:
         spec = get_spec(name)
     except ValueError:
-        raise _Problem(f"its model {name!r} is unknown (this version has: {', '.join(list_models())})") from None
+        raise _Problem(f"its model {shown(name)} is unknown (this version has: {', '.join(list_models())})") from None
     if spec.is_rf != (kind in RF_KINDS):
         family = "an RF model" if spec.is_rf else "a baseline model"
         raise _Problem(f"its model {name!r} is {family}, which does not match kind {kind!r}")
@@ -630,10 +858,8 @@ def _check_model(name: str, kind: str) -> None:
 def _run_config(doc: dict) -> RunConfig:
     try:
         config = RunConfig.from_dict(doc["config"])
-    except (ValueError, TypeError, KeyError) as exc:
-        reason = re.sub(r"\s+", " ", str(exc)).strip().rstrip(".")
-        if len(reason) > 200:
-            reason = reason[:197] + "..."
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        reason = sentence(str(exc), 160).rstrip(".")
         raise _Problem(f"its run config is not valid ({reason or type(exc).__name__})") from None
     if config.model != doc["model"]:
         raise _Problem(f"its run config is for model {config.model!r} but the file holds model {doc['model']!r}")
@@ -886,6 +1112,10 @@ def _load_sparse_network(doc: dict, n_inputs: int, n_classes: int, config: RunCo
     budget = find_setting(doc["config"], "budget")
     budget = budget if budget in BUDGET_SHAPES else "per-output"
     hidden = tuple(sizes[1:-1])
+    for l, layer in enumerate(doc["layers"]):  # every count checked before a layer is allocated
+        if layer.get("index", l) != l:
+            raise _Problem(f"layers[{l}].index is {layer['index']} where {l} was expected")
+        _count(f"layers[{l}].bias", layer["bias"], sizes[l + 1], "one per neuron of the layer")
     with torch.random.fork_rng(devices=[]):  # a throw-away initial state, replaced below
         if not spec.uses_k:
             model = DenseMLP(n_inputs, n_classes, hidden)
@@ -900,13 +1130,7 @@ def _load_sparse_network(doc: dict, n_inputs: int, n_classes: int, config: RunCo
     rebuilt = []
     for l, layer in enumerate(doc["layers"]):
         where = f"layers[{l}]."
-        if layer.get("index", l) != l:
-            raise _Problem(f"layers[{l}].index is {layer['index']} where {l} was expected")
         n_in, n_out = sizes[l], sizes[l + 1]
-        if n_in * n_out > MAX_WEIGHTS:
-            raise _Problem(f"layer {l} ({n_out} x {n_in}) is larger than the {MAX_WEIGHTS:,} weights this version "
-                           f"handles")
-        _count(f"{where}bias", layer["bias"], n_out, "one per neuron of the layer")
         weight = _layer_matrix(where, layer["weights"], n_out, n_in)
         if "nonzero_weights" in layer and layer["nonzero_weights"] != len(layer["weights"]):
             raise _Problem(f"{where}nonzero_weights is {layer['nonzero_weights']} but it lists "
@@ -928,15 +1152,17 @@ def _load_sparse_network(doc: dict, n_inputs: int, n_classes: int, config: RunCo
     return model.eval()
 
 
-def _topology(doc: Any) -> Topology:
+def _topology(doc: Any, limits: Optional[FileLimits] = None) -> Topology:
     version = _envelope(doc)
     for v in range(version, FORMAT_VERSION):
         doc = _UPGRADES[v](doc)
+    _check_declared_sizes(doc, limits or current_limits())  # before the schema walks it, before any allocation
+    try:
+        _check_numbers(doc)
+    except RecursionError:
+        raise _Problem("it nests too deeply to be read") from None
     _check_schema(doc)
     n_inputs, n_classes = int(doc["n_inputs"]), int(doc["n_classes"])  # JSON Schema's integers include 784.0
-    if n_inputs * n_classes > MAX_WEIGHTS:
-        raise _Problem(f"a network of {n_classes} classes x {n_inputs} inputs is larger than the {MAX_WEIGHTS:,} "
-                       f"weights this version handles")
     _check_model(doc["model"], doc["kind"])
     _count("class_names", doc["class_names"], n_classes, "one per class")
     shape = doc["image_shape"]
@@ -960,24 +1186,33 @@ def _topology(doc: Any) -> Topology:
                     format_version=version, document=doc)
 
 
-def topology_from_document(doc: Any, source: str = "<document>") -> Topology:
-    """Validate a parsed document (any supported version) and rebuild its model (see :func:`load_topology`)."""
+def topology_from_document(doc: Any, source: str = "<document>", *,
+                           limits: Optional[FileLimits] = None) -> Topology:
+    """Validate a parsed document (any supported version) and rebuild its model (see :func:`load_topology`).
+
+    ``limits``: the sizes it may declare (default :func:`engine.limits.current_limits`), checked before anything
+    is allocated."""
     try:
-        return _topology(doc)
+        return _topology(doc, limits)
     except _Problem as exc:
         raise _fail(str(exc), source) from None
 
 
-def load_topology(path: PathLike) -> Topology:
-    """Read, validate and rebuild a topology file (version 1 or 2).
+def load_topology(path: PathLike, *, limits: Optional[FileLimits] = None) -> Topology:
+    """Read, validate and rebuild a topology file (any version from 1 to :data:`FORMAT_VERSION`).
 
     Raises :class:`TopologyFileError` (one sentence naming the file and the field) if anything is wrong:
     missing, unreadable, too large (:data:`MAX_FILE_BYTES`), a pickle or checkpoint, not JSON, wrong format
     or version, anything the schema refuses (missing keys, wrong types, values out of range, NaN or
-    Infinity), or a failed cross-check (lengths, frequencies, signs, pixels, gain, run config)."""
+    Infinity), or a failed cross-check (lengths, frequencies, signs, pixels, gain, run config). Sizes over
+    ``limits`` (default :func:`engine.limits.current_limits`: inputs, classes, layers, layer sizes, K, total
+    parameters, history rows) are refused before anything is allocated; every number must be finite, and
+    the network's numbers float32 values."""
     path = Path(path)
-    doc = read_json(path, what="topology file", max_bytes=MAX_FILE_BYTES, error=TopologyFileError)
-    topo = topology_from_document(doc, source=str(path))
+    lim = limits or current_limits()
+    doc = read_json(path, what="topology file", max_bytes=min(MAX_FILE_BYTES, lim.max_json_bytes),
+                    error=TopologyFileError)
+    topo = topology_from_document(doc, source=str(path), limits=lim)
     topo.source = path
     return topo
 
@@ -1001,15 +1236,16 @@ SCHEMA_TEXT = r"""{
     "kind": {"enum": ["rf-perceptron", "sparse-perceptron", "rf-network", "sparse-network"]},
     "model": {
       "description": "Registered model name (rf, rf-input, rf-frozen, dense, prune, random, rigl, set, ...); the reader checks that it exists and belongs to the kind's family.",
-      "type": "string", "minLength": 1
+      "type": "string", "minLength": 1, "maxLength": 64
     },
-    "dataset": {"type": "string", "minLength": 1},
+    "dataset": {"description": "A dataset name or the path of a dataset file.", "type": "string", "minLength": 1, "maxLength": 4096},
     "n_inputs": {"type": "integer", "minimum": 1, "maximum": 1000000},
     "n_classes": {"type": "integer", "minimum": 1, "maximum": 100000},
     "class_names": {
       "type": "array",
-      "items": {"type": "string", "minLength": 1},
+      "items": {"type": "string", "minLength": 1, "maxLength": 200},
       "minItems": 1,
+      "maxItems": 100000,
       "uniqueItems": true
     },
     "image_shape": {
@@ -1023,8 +1259,8 @@ SCHEMA_TEXT = r"""{
       "description": "The full resolved run configuration (RunConfig.to_dict()); checked by the reader.",
       "type": "object"
     },
-    "versions": {"type": "object", "additionalProperties": {"type": "string"}},
-    "created": {"type": "string"},
+    "versions": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 1000}},
+    "created": {"type": "string", "maxLength": 64},
     "metrics": {
       "type": "object",
       "properties": {
@@ -1033,9 +1269,10 @@ SCHEMA_TEXT = r"""{
       }
     },
     "history": {
-      "description": "One row per epoch: [epoch, loss, train_accuracy, test_accuracy]; null where not measured.",
+      "description": "One row per epoch: [epoch, loss, train_accuracy, test_accuracy]; null where not measured. At most config.epochs rows (checked by the reader).",
       "type": "array",
-      "items": {"type": "array", "items": {"type": ["number", "null"]}}
+      "maxItems": 100000,
+      "items": {"type": "array", "maxItems": 4, "items": {"type": ["number", "null"]}}
     },
 
     "resonators_per_chain": {"type": "integer", "minimum": 1, "maximum": 1000000},
@@ -1043,17 +1280,17 @@ SCHEMA_TEXT = r"""{
     "readout": {"$ref": "#/$defs/readout"},
     "inputs": {"$ref": "#/$defs/inputs"},
     "chains": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/chain"}},
-    "units": {"type": "object", "additionalProperties": {"type": "string"}},
+    "units": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 200}},
 
     "layer_sizes": {
       "description": "Neurons per layer, inputs first, classes last: [N, H1, ..., C].",
-      "type": "array", "minItems": 3, "items": {"type": "integer", "minimum": 1, "maximum": 1000000}
+      "type": "array", "minItems": 3, "maxItems": 65, "items": {"type": "integer", "minimum": 1, "maximum": 1000000}
     },
     "layer_ks": {
       "description": "Resonators per chain of every layer, first to last.",
-      "type": "array", "minItems": 2, "items": {"type": "integer", "minimum": 1, "maximum": 1000000}
+      "type": "array", "minItems": 2, "maxItems": 64, "items": {"type": "integer", "minimum": 1, "maximum": 1000000}
     },
-    "layers": {"description": "One entry per layer, first to last.", "type": "array", "minItems": 2},
+    "layers": {"description": "One entry per layer, first to last.", "type": "array", "minItems": 2, "maxItems": 64},
 
     "bias": {"type": "array", "minItems": 1, "items": {"type": "number"}},
     "weights": {"type": "array", "items": {"$ref": "#/$defs/weight"}},
@@ -1116,13 +1353,13 @@ SCHEMA_TEXT = r"""{
       "required": ["alpha", "k_sd", "phi", "parity", "p_max_uw", "f_min_ghz", "f_max_ghz", "plan",
                    "tuning_margin", "alpha_dtod", "k_sd_dtod", "readout_noise_v"],
       "properties": {
-        "alpha": {"description": "Gilbert damping (linewidth = alpha * f).", "type": "number", "exclusiveMinimum": 0},
+        "alpha": {"description": "Gilbert damping (linewidth = alpha * f); below 1e-6 or above 1 the physics is degenerate.", "type": "number", "minimum": 1e-6, "maximum": 1},
         "k_sd": {"description": "Spin-diode sensitivity, V per µW (normalised).", "type": "number", "exclusiveMinimum": 0},
         "phi": {"description": "Lineshape phase, rad.", "type": "number"},
         "parity": {"enum": ["even", "odd"]},
         "p_max_uw": {"description": "Input power for a pixel of value 1, µW.", "type": "number", "exclusiveMinimum": 0},
-        "f_min_ghz": {"type": "number", "exclusiveMinimum": 0},
-        "f_max_ghz": {"type": "number", "exclusiveMinimum": 0},
+        "f_min_ghz": {"description": "GHz (1 MHz to 10 THz).", "type": "number", "minimum": 0.001, "maximum": 10000},
+        "f_max_ghz": {"description": "GHz (1 MHz to 10 THz).", "type": "number", "minimum": 0.001, "maximum": 10000},
         "plan": {"enum": ["geometric", "linear"]},
         "tuning_margin": {"description": "In input spacings (comb units).", "type": "number", "minimum": 0},
         "alpha_dtod": {"type": "number", "minimum": 0},
@@ -1164,7 +1401,7 @@ SCHEMA_TEXT = r"""{
         "stno": {
           "type": "object",
           "required": ["log_gm"],
-          "properties": {"log_gm": {"type": "number"}, "g_m": {"type": "number", "exclusiveMinimum": 0}},
+          "properties": {"log_gm": {"description": "exp(log_gm) must be a float32: -80 to 80.", "type": "number", "minimum": -80, "maximum": 80}, "g_m": {"type": "number", "exclusiveMinimum": 0}},
           "additionalProperties": false
         }
       },
@@ -1174,9 +1411,9 @@ SCHEMA_TEXT = r"""{
       "type": "object",
       "required": ["log_gain"],
       "properties": {
-        "log_gain": {"type": "number"},
+        "log_gain": {"description": "exp(log_gain) must be a float32: -80 to 80.", "type": "number", "minimum": -80, "maximum": 80},
         "gain": {"type": "number", "exclusiveMinimum": 0},
-        "note": {"type": "string"}
+        "note": {"type": "string", "maxLength": 1000}
       },
       "additionalProperties": false
     },
@@ -1254,7 +1491,7 @@ __all__ = ["DEFAULT_IMAGE_SHAPE", "FORMAT_NAME", "FORMAT_VERSION", "KIND_RF", "K
            "MAX_FILE_BYTES", "RF_CSV_COLUMNS", "SCHEMA_PATH", "SPARSE_CSV_COLUMNS", "Topology",
            "TopologyFileError", "csv_path_for", "export_result", "find_setting", "load_topology",
            "result_document", "topology_csv_text", "topology_document", "topology_from_document",
-           "topology_schema", "write_topology", "write_topology_csv", "SCHEMA_TEXT"]
+           "topology_schema", "write_topology", "write_topology_csv", "write_topology_pair", "SCHEMA_TEXT"]
 
 
 if __name__ == "__main__":  # print the schema (see SCHEMA_TEXT)
