@@ -75,21 +75,29 @@ class STNOParams:
 class DeviceParams:
     """Physical parameters of the RF network. Spreads named ``*_dtod`` are device-to-device, relative (std/mean)."""
 
-    alpha: float = 0.005
+    # Field metadata describes the app's Device and Hardware tabs (rfexplorer.device_controls), nothing else: the
+    # tab, a short label, the unit a control shows ("%": a fraction shown in percent, "°": radians shown in
+    # degrees), its range and step in that unit, the choices of a text field, the text standing for None, and
+    # the words of a non-default value in the Hardware tab's summary. The docstrings below are the tooltips.
+    alpha: float = field(default=0.005, metadata={"tab": "device", "label": "Damping α", "unit": "", "min": 0.0001,
+                                                   "max": 0.5, "step": 0.0005, "decimals": 4})
     """Gilbert damping (dimensionless): a resonator's linewidth is alpha * f_r."""
     k_sd: float = K_SD_PUBLISHED
     """Spin-diode sensitivity K_SD (V per µW, normalised units): peak rectified voltage per unit power."""
-    phi: float = 0.0
+    phi: float = field(default=0.0, metadata={"tab": "device", "label": "Phase φ", "unit": "°", "min": -180.0,
+                                              "max": 180.0, "step": 5.0, "decimals": 1})
     """Lineshape phase (rad): 0 = purely antisymmetric Lorentzian, pi/2 = purely symmetric."""
     parity: str = "even"
     """Series-connection sign convention of a chain: 'even' gives s_k = (-1)^k, 'odd' gives (-1)^(k+1)."""
     p_max_uw: float = 1.0
     """Power emitted by an input oscillator for a pixel of value 1 (µW); P_i = p_max_uw * x_i."""
-    f_min_ghz: float = 1.0
+    f_min_ghz: float = field(default=1.0, metadata={"tab": "device", "label": "f min", "unit": "GHz", "min": 0.01,
+                                                    "max": 500.0, "step": 0.5, "decimals": 2})
     """Frequency of the first input oscillator (GHz)."""
-    f_max_ghz: float = 18.0
+    f_max_ghz: float = field(default=18.0, metadata={"tab": "device", "label": "f max", "unit": "GHz", "min": 0.02,
+                                                     "max": 1000.0, "step": 0.5, "decimals": 2})
     """Frequency of the last input oscillator (GHz)."""
-    plan: str = "geometric"
+    plan: str = field(default="geometric", metadata={"tab": "device", "label": "Plan", "choices": FREQUENCY_PLANS})
     """Input frequency plan: 'geometric' (constant spacing in linewidths) or 'linear' (constant spacing in GHz)."""
     tuning_margin: float = 2.0
     """How far resonances (and trained inputs) may be tuned beyond the input band, in input spacings."""
@@ -99,22 +107,33 @@ class DeviceParams:
     """Device-to-device spread of the resonators' sensitivity K_SD (relative std), frozen at fabrication."""
     readout_noise_v: float = 0.0
     """Std of additive noise on each chain voltage at every read-out (V, normalised units); 0 = ideal."""
-    tuning_range: float | None = None
+    tuning_range: float | None = field(default=None, metadata={
+        "tab": "hardware", "label": "Range ±", "unit": "%", "min": 0.01, "max": 100.0, "step": 1.0, "decimals": 2,
+        "none": "unlimited", "summary": "range ±{} %"})
     """Relative half-width of each device's tuning range around its fabricated frequency f_fab
     (|f - f_fab| <= tuning_range * f_fab, within the band plus tuning_margin); None = unlimited."""
-    tuning_bits: int | None = None
+    tuning_bits: int | None = field(default=None, metadata={
+        "tab": "hardware", "label": "Bits", "unit": "", "min": 1, "max": MAX_TUNING_BITS, "step": 1, "decimals": 0,
+        "none": "continuous", "summary": "{} bits"})
     """Set-point resolution (bits): 2^bits levels, evenly spaced in comb units, across each device's tuning
     range (the band plus tuning_margin when unlimited); None = continuous."""
-    freq_spread: float = 0.0
+    freq_spread: float = field(default=0.0, metadata={
+        "tab": "hardware", "label": "Spread", "unit": "%", "min": 0.0, "max": 50.0, "step": 0.1, "decimals": 3,
+        "summary": "spread {} %"})
     """Fabrication spread of each device's true frequency around its set-point (relative std), drawn once
     per chip."""
-    calibrated: bool = True
+    calibrated: bool = field(default=True, metadata={"tab": "hardware", "label": "calibrated",
+                                                     "summary": "not calibrated"})
     """Whether each device's frequency offset is measured and trimmed (only the quantisation residual
     remains) rather than acting in full."""
-    freq_jitter_lw: float = 0.0
+    freq_jitter_lw: float = field(default=0.0, metadata={
+        "tab": "hardware", "label": "Jitter", "unit": "lw", "min": 0.0, "max": 10.0, "step": 0.05, "decimals": 3,
+        "summary": "jitter {} lw"})
     """Cycle-to-cycle noise of each device's frequency at every read-out (std, in the device's own
     linewidths alpha * f)."""
-    power_noise: float = 0.0
+    power_noise: float = field(default=0.0, metadata={
+        "tab": "hardware", "label": "Power noise", "unit": "%", "min": 0.0, "max": 100.0, "step": 0.5,
+        "decimals": 2, "summary": "power noise {} %"})
     """Cycle-to-cycle noise of each input power at every read-out (relative std)."""
     stno: STNOParams = field(default_factory=STNOParams)
     """The spin-torque nano-oscillators of the hidden layers (multilayer networks only)."""

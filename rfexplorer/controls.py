@@ -4,7 +4,9 @@ The two sparsity sliders are logarithmic (the interesting chains are short: K = 
 in sync both ways: K resonators per chain <-> 100 (1 - K/N) % of synapses removed. Their range follows the
 loaded dataset's input count N. Releasing either slider asks for a run (``run_requested``); keyboard and
 wheel moves ask too, after a short pause. Models come from the engine's registry; what a model uses (K, the
-device settings) comes from its registry entry.
+device settings) comes from its registry entry. The panel composes one group box per concern, each built in
+rfexplorer.control_groups; the Device and Hardware tabs are generated from the engine's DeviceParams fields
+(rfexplorer.device_controls), which also remember them between sessions.
 
 Epochs, batch size and learning rate follow the dataset until each is edited: the dataset's recommended
 settings for the model (engine.recommended, chosen on validation splits; e.g. 15 epochs of 100 on the
@@ -15,54 +17,35 @@ thread: 5 epochs 74.8-77.9 % in 0.5 s, 10 epochs 80.2-81.4 % in 1.0 s, 15 epochs
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import (QAbstractSlider, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QSpinBox,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtWidgets import QAbstractSlider, QSizePolicy, QVBoxLayout, QWidget
 
-import torch
-
-from engine.compute import COMPUTE_DEVICES
 from engine.config import RunConfig, removed_synapses_pct
-from engine.data import (DATASET_FILE_SUFFIXES, DATASET_NAMES, EMBEDDED_NAME, TORCHVISION_DATASETS,
-                         available_datasets, resolve_data_root)
-from engine.models import get_spec, list_models
-from engine.physics import FREQUENCY_PLANS, HARDWARE_REGIMES, MAX_TUNING_BITS, DeviceParams
+from engine.data import DATASET_LABELS  # noqa: F401 (re-exported for the modules that read it here)
+from engine.data import DATASET_NAMES, EMBEDDED_NAME, TORCHVISION_DATASETS, available_datasets, resolve_data_root
+from engine.models import get_spec
+from engine.physics import DeviceParams
 from engine.recommended import recommended_values
+from engine.sizes import parse_sizes
 
-SLIDER_STEPS = 1000
-KEY_DEBOUNCE_MS = 600
-DEFAULT_K = 10
+from . import dialogs
+from .control_groups import (DEFAULT_K, MAX_EPOCHS, SLIDER_STEPS, build_buttons, build_data_group,
+                             build_device_tabs, build_model_group, build_training_group)
+from .device_controls import DEVICE_TAB, SETTINGS_DEVICE  # noqa: F401 (re-exported: the tests read them here)
+from .device_controls import (HARDWARE_TAB, SETTINGS_DEVICE_TAB, hardware_summary, ideal_hardware, restore_device,
+                              save_device)
+
 #: Optimizer steps of a default run (epochs = this / steps per epoch): 15 epochs of the embedded subset.
 TARGET_STEPS = 900
-MAX_EPOCHS = 500
-DATASET_LABELS = {"mnist-mini": "MNIST subset (embedded)", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST",
-                  "kmnist": "KMNIST", "drones": "Drone RF spectra (embedded)"}
 DATASET_TIPS = {"mnist-mini": "6,000 train / 1,000 test MNIST images shipped with rfexplorer",
                 "drones": "Radio-frequency spectra of drone remote controls and Wi-Fi emitters, shipped with "
                           "rfexplorer (inputs without an image shape)"}
 SETTINGS_DATA_DIR = "data/folder"
 SETTINGS_DATASET = "data/dataset"
-SETTINGS_DEVICE_TAB = "controls/device_tab"
-#: The Device and Hardware tabs' values (a JSON object of DEVICE_FIELDS) and the training regime.
-SETTINGS_DEVICE = "controls/device"
-SETTINGS_REGIME = "controls/hardware_regime"
-#: The Hardware tab's device fields (the ideal device: their defaults).
-HARDWARE_FIELDS = ("tuning_range", "tuning_bits", "freq_spread", "calibrated", "freq_jitter_lw", "power_noise")
-#: The device fields the two tabs show, remembered between sessions.
-DEVICE_FIELDS = ("alpha", "phi", "f_min_ghz", "f_max_ghz", "plan", "tuning_range", "tuning_bits", "freq_spread",
-                 "calibrated", "freq_jitter_lw", "power_noise")
-DEVICE_TAB, HARDWARE_TAB = 0, 1
-REGIME_TIPS = {"ideal": "Train on the nominal device (no fabrication spreads, no noise); evaluate on the "
-                        "network's own chip, which training never saw",
-               "aware": "Train on a fresh chip (all enabled spreads) and the enabled noise at every batch",
-               "in-situ": "Train on the one chip the network lives on (its offsets known only through the "
-                          "forward pass), with the noise; evaluate on that chip"}
 
 
 def default_epochs(n_train: int, batch_size: int) -> int:
@@ -71,30 +54,15 @@ def default_epochs(n_train: int, batch_size: int) -> int:
     return int(max(1, min(MAX_EPOCHS, round(TARGET_STEPS / steps))))
 
 
-def _sizes(text: str, what: str) -> tuple[int, ...]:
-    parts = [p.strip() for p in text.replace(";", ",").replace(" ", ",").split(",")]
-    parts = [p for p in parts if p]
-    values = []
-    for p in parts:
-        try:
-            v = int(p)
-        except ValueError:
-            raise ValueError(f"{what}: '{p}' is not a whole number (write e.g. 100 or 200,100)") from None
-        if v < 1:
-            raise ValueError(f"{what}: every size must be at least 1 (got {v})")
-        values.append(v)
-    return tuple(values)
-
-
 def parse_hidden(text: str) -> tuple[int, ...]:
     """Hidden layer sizes from '100' or '200, 100' (empty: a single-layer network). ValueError in plain words."""
-    return _sizes(text or "", "Hidden layers")
+    return parse_sizes(text or "", "Hidden layers")
 
 
 def parse_layer_ks(text: str, hidden: tuple[int, ...]) -> tuple[int, ...]:
     """K of the layers after the first from '16' (every later layer) or '16, 8' (one per later layer); empty:
     the engine's default (the first layer's K). Each K is capped at its layer's input count."""
-    ks = _sizes(text or "", "K of later layers")
+    ks = parse_sizes(text or "", "K of later layers")
     if not ks:
         return ()
     if not hidden:
@@ -125,34 +93,6 @@ def pos_to_k(pos: int, n: int) -> int:
     return int(max(1, min(n, round(math.exp(pos / SLIDER_STEPS * math.log(n))))))
 
 
-def _fraction(percent: float) -> float:
-    """A spin box's percentage as a fraction, without binary noise (2.5 % -> 0.025, not 0.025000000000000001)."""
-    return round(float(percent) / 100.0, 10)
-
-
-def _spin(lo: float, hi: float, value: float, decimals: int = 0, step: float = 1.0, suffix: str = "",
-          tip: str = ""):
-    if decimals:
-        box = QDoubleSpinBox()
-        box.setDecimals(decimals)
-        box.setRange(lo, hi)
-        box.setSingleStep(step)
-        box.setValue(value)
-    else:
-        box = QSpinBox()
-        box.setRange(int(lo), int(hi))
-        box.setSingleStep(int(step))
-        box.setValue(int(value))
-    box.setMinimumWidth(40)
-    box.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-    if suffix:
-        box.setSuffix(suffix)
-    if tip:
-        box.setToolTip(tip)
-    box.setKeyboardTracking(False)
-    return box
-
-
 class ControlPanel(QWidget):
     run_requested = Signal()        #: Train clicked, or a sparsity slider released
     stop_requested = Signal()
@@ -176,264 +116,14 @@ class ControlPanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 4, 8, 8)
         outer.setSpacing(4)
-
-        # --- data -----------------------------------------------------------------------------------------
-        data = QGroupBox("Data")
-        drow = QHBoxLayout(data)
-        drow.setContentsMargins(8, 6, 8, 6)
-        self.dataset_combo = QComboBox()
-        self.dataset_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-        for name in DATASET_NAMES:
-            self.dataset_combo.addItem(DATASET_LABELS.get(name, name), name)
-        self.dataset_combo.currentIndexChanged.connect(self._on_dataset)
-        self.folder_button = QPushButton("Folder…")
-        self.folder_button.clicked.connect(self.choose_data_dir)
-        self.open_button = QPushButton("File…")
-        self.open_button.setToolTip("Open a dataset file (" + ", ".join(DATASET_FILE_SUFFIXES) + ")")
-        drow.addWidget(self.dataset_combo, 1)
-        drow.addWidget(self.folder_button)
-        drow.addWidget(self.open_button)
-        outer.addWidget(data)
-
-        # --- model and sparsity -----------------------------------------------------------------------------
-        model = QGroupBox("Model and sparsity")
-        grid = QGridLayout(model)
-        grid.setContentsMargins(8, 6, 8, 6)
-        grid.setVerticalSpacing(4)
-        self.model_combo = QComboBox()
-        self.model_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-        for name in list_models():
-            spec = get_spec(name)
-            self.model_combo.addItem(spec.label, name)
-            self.model_combo.setItemData(self.model_combo.count() - 1, spec.description, Qt.ToolTipRole)
-        self.model_combo.setToolTip("RF models: resonator chains. Baselines: a sparse perceptron with the same "
-                                    "budget of K weights per class.")
-        self.model_combo.currentIndexChanged.connect(self._on_model)
-        grid.addWidget(self.model_combo, 0, 0, 1, 3)
-        grid.addWidget(QLabel("Resonators per chain K"), 1, 0, 1, 2)
-        self.k_spin = QSpinBox()
-        self.k_spin.setRange(1, DEFAULT_K)
-        self.k_spin.setKeyboardTracking(False)
-        self.k_spin.setMinimumWidth(70)
-        self.k_spin.setToolTip("Chain length: resonators (synapses) per output chain")
-        grid.addWidget(self.k_spin, 1, 2)
-        self.k_slider = QSlider(Qt.Horizontal)
-        self.k_slider.setRange(0, SLIDER_STEPS)
-        self.k_slider.setPageStep(50)
-        self.k_slider.setToolTip("Resonators per chain (log scale). Release to train at this setting.")
-        grid.addWidget(self.k_slider, 2, 0, 1, 3)
-        grid.addWidget(QLabel("Synapses removed"), 3, 0, 1, 2)
-        self.removed_label = QLabel()
-        self.removed_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        grid.addWidget(self.removed_label, 3, 2)
-        self.sparsity_slider = QSlider(Qt.Horizontal)
-        self.sparsity_slider.setRange(0, SLIDER_STEPS)
-        self.sparsity_slider.setPageStep(50)
-        self.sparsity_slider.setToolTip("Percentage of the dense perceptron's synapses removed, 100 (1 - K/N) "
-                                        "(log scale of the remaining). Release to train at this setting.")
-        grid.addWidget(self.sparsity_slider, 4, 0, 1, 3)
-        grid.addWidget(QLabel("Hidden layers"), 5, 0)
-        self.hidden_edit = QLineEdit()
-        self.hidden_edit.setPlaceholderText("e.g. 100 or 200,100 (empty: one layer)")
-        self.hidden_edit.setToolTip("Sizes of the hidden layers of STNO neurons, first to last, separated by "
-                                    "commas. Empty: a single-layer network. The K above sets the first layer.")
-        grid.addWidget(self.hidden_edit, 5, 1, 1, 2)
-        self.layer_k_label = QLabel("K later layers")
-        grid.addWidget(self.layer_k_label, 6, 0)
-        self.layer_k_edit = QLineEdit()
-        self.layer_k_edit.setPlaceholderText("empty: same as the first (capped)")
-        self.layer_k_edit.setToolTip("Resonators per chain of the layers after the first: one value for all, or "
-                                     "one per later layer (e.g. 16,8). Empty: the first layer's K, capped at "
-                                     "each layer's input count.")
-        grid.addWidget(self.layer_k_edit, 6, 1, 1, 2)
-        self.hidden_edit.textChanged.connect(self._on_hidden_text)
-        self._on_hidden_text(self.hidden_edit.text())
-        self.k_slider.valueChanged.connect(self._on_k_slider)
-        self.sparsity_slider.valueChanged.connect(self._on_sparsity_slider)
-        self.k_spin.valueChanged.connect(self._on_k_spin)
-        for slider in (self.k_slider, self.sparsity_slider):
-            slider.sliderReleased.connect(self._on_slider_released)
-            slider.actionTriggered.connect(self._on_slider_action)
-        self._key_timer = QTimer(self)
-        self._key_timer.setSingleShot(True)
-        self._key_timer.setInterval(KEY_DEBOUNCE_MS)
-        self._key_timer.timeout.connect(self.run_requested)
-        outer.addWidget(model)
-
-        # --- training -------------------------------------------------------------------------------------
-        train = QGroupBox("Training")
-        tg = QGridLayout(train)
-        tg.setContentsMargins(8, 6, 8, 6)
-        tg.setVerticalSpacing(4)
-        self.epochs_spin = _spin(1, MAX_EPOCHS, 1, tip="Passes over the training set (the default follows the "
-                                                     "dataset: about 2 s of training for a first RF run)")
-        self.batch_spin = _spin(1, 10000, 100, tip="Images per optimizer step")
-        self.lr_spin = _spin(0.0, 10.0, 0.0, decimals=4, step=0.01)
-        self.lr_spin.setSpecialValueText("default")
-        self.seed_spin = _spin(0, 999_999, 0, tip="Random seed (initial resonances, masks, batch order)")
-        for r, (label, w, label2, w2) in enumerate((("Epochs", self.epochs_spin, "Batch", self.batch_spin),
-                                                    ("Learn. rate", self.lr_spin, "Seed", self.seed_spin))):
-            tg.addWidget(QLabel(label), r, 0)
-            tg.addWidget(w, r, 1)
-            tg.addWidget(QLabel(label2), r, 2)
-            tg.addWidget(w2, r, 3)
-        self.compute_combo = QComboBox()
-        self.compute_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-        self.compute_combo.addItems(COMPUTE_DEVICES)
-        self.compute_combo.setCurrentText("cpu")
-        if torch.cuda.is_available():
-            self.compute_combo.setToolTip("Where training runs: cpu, cuda (the GPU) or auto (the GPU when there "
-                                          "is one). Seeds give the same draws everywhere; float sums differ.")
-        else:
-            self.compute_combo.setEnabled(False)
-            self.compute_combo.setToolTip("Where training runs. torch sees no GPU on this machine, so only the "
-                                          "CPU is offered.")
-        tg.addWidget(QLabel("Compute"), 2, 0)
-        tg.addWidget(self.compute_combo, 2, 1, 1, 3)
-        tg.setColumnStretch(1, 1)
-        tg.setColumnStretch(3, 1)
-        for name, spin in self._training_spins().items():
-            spin.valueChanged.connect(lambda _v, name=name: self._on_training_edited(name))
-        outer.addWidget(train)
-
-        # --- device and hardware realism: two tabs sharing one box ---------------------------------------------
-        dev = QWidget()
-        dg = QGridLayout(dev)
-        dg.setContentsMargins(8, 6, 8, 6)
-        dg.setVerticalSpacing(4)
-        d = DeviceParams()
-        self.alpha_spin = _spin(0.0001, 0.5, d.alpha, decimals=4, step=0.0005,
-                                tip="Gilbert damping α: a resonator's linewidth is α·f")
-        self.phi_spin = _spin(-180.0, 180.0, math.degrees(d.phi), decimals=1, step=5.0, suffix="°",
-                              tip="Lineshape phase φ: 0° antisymmetric Lorentzian, 90° symmetric")
-        self.fmin_spin = _spin(0.01, 500.0, d.f_min_ghz, decimals=2, step=0.5,
-                               tip="Frequency of the first input oscillator (GHz)")
-        self.fmax_spin = _spin(0.02, 1000.0, d.f_max_ghz, decimals=2, step=0.5,
-                               tip="Frequency of the last input oscillator (GHz)")
-        self.plan_combo = QComboBox()
-        self.plan_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-        self.plan_combo.addItems(FREQUENCY_PLANS)
-        self.plan_combo.setToolTip("Input frequency plan: geometric keeps the spacing constant in linewidths")
-        dg.addWidget(QLabel("Damping α"), 0, 0)
-        dg.addWidget(self.alpha_spin, 0, 1)
-        dg.addWidget(QLabel("Phase φ"), 0, 2)
-        dg.addWidget(self.phi_spin, 0, 3)
-        dg.addWidget(QLabel("Band (GHz)"), 1, 0)
-        dg.addWidget(self.fmin_spin, 1, 1)
-        dash = QLabel("to")
-        dash.setAlignment(Qt.AlignCenter)
-        dg.addWidget(dash, 1, 2)
-        dg.addWidget(self.fmax_spin, 1, 3)
-        dg.addWidget(QLabel("Plan"), 2, 0)
-        dg.addWidget(self.plan_combo, 2, 1, 1, 3)
-        dg.setColumnStretch(1, 1)
-        dg.setColumnStretch(3, 1)
-        dg.setRowStretch(3, 1)
-        self.device_tabs = QTabWidget()
-        self.device_tabs.setObjectName("DeviceTabs")
-        self.device_tabs.setDocumentMode(True)
-        self.device_tabs.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
-        self.device_tabs.addTab(dev, "Device")
-        self.device_tabs.addTab(self._build_hardware(d), "Hardware")
-        self.device_tabs.setTabToolTip(HARDWARE_TAB, "Hardware realism: training regime, tuning range and "
-                                                     "resolution, fabrication spread, noise")
-        tab = self.settings.value(SETTINGS_DEVICE_TAB, DEVICE_TAB, type=int)
-        self.device_tabs.setCurrentIndex(tab if tab in (DEVICE_TAB, HARDWARE_TAB) else DEVICE_TAB)
-        self.device_tabs.currentChanged.connect(self._on_device_tab)
-        self._restore_device()
-        for w in (self.alpha_spin, self.phi_spin, self.fmin_spin, self.fmax_spin, self.range_spin, self.bits_spin,
-                  self.spread_spin, self.jitter_spin, self.power_noise_spin):
-            w.valueChanged.connect(self._save_device)
-        self.plan_combo.currentIndexChanged.connect(self._save_device)
-        self.regime_combo.currentIndexChanged.connect(self._save_device)
-        self.calibrated_check.toggled.connect(self._save_device)
-        self._sync_hardware_tab()
-        outer.addWidget(self.device_tabs)
-
-        # --- buttons --------------------------------------------------------------------------------------
-        buttons = QGridLayout()
-        buttons.setSpacing(6)
-        self.train_button = QPushButton("Train")
-        self.train_button.setObjectName("Primary")
-        self.train_button.setToolTip("Train the selected model at this setting (Ctrl+Return)")
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setObjectName("Danger")
-        self.stop_button.setEnabled(False)
-        self.stop_button.setToolTip("Stop the run before the next batch (Esc)")
-        self.sweep_button = QPushButton("Run sweep…")
-        self.sweep_button.setToolTip("Accuracy versus sparsity for several models, in the background")
-        self.train_button.clicked.connect(self.run_requested)
-        self.stop_button.clicked.connect(self.stop_requested)
-        self.sweep_button.clicked.connect(self.sweep_requested)
-        buttons.addWidget(self.train_button, 0, 0)
-        buttons.addWidget(self.stop_button, 0, 1)
-        buttons.addWidget(self.sweep_button, 0, 2)
-        outer.addLayout(buttons)
-
+        outer.addWidget(build_data_group(self))
+        outer.addWidget(build_model_group(self))
+        outer.addWidget(build_training_group(self))
+        outer.addWidget(build_device_tabs(self))
+        outer.addLayout(build_buttons(self))
         self._load_settings()
         self.set_k(DEFAULT_K)
         self._on_model(self.model_combo.currentIndex())
-
-    def _build_hardware(self, d: DeviceParams) -> QWidget:
-        """The Hardware tab: training regime and the hardware-realism device fields (docs/physics.md), at the
-        engine's defaults (an ideal device, so the default configuration is unchanged)."""
-        page = QWidget()
-        hg = QGridLayout(page)
-        hg.setContentsMargins(8, 6, 8, 6)
-        hg.setVerticalSpacing(4)
-        self.regime_combo = QComboBox()
-        self.regime_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-        for i, regime in enumerate(HARDWARE_REGIMES):
-            self.regime_combo.addItem(regime, regime)
-            self.regime_combo.setItemData(i, REGIME_TIPS.get(regime, ""), Qt.ToolTipRole)
-        self.regime_combo.setCurrentIndex(HARDWARE_REGIMES.index(RunConfig().hardware))
-        self.regime_combo.setToolTip("Training regime: which chip and noise a training pass sees "
-                                     "(ideal, aware, in-situ; hover the items)")
-        self.calibrated_check = QCheckBox("calibrated")
-        self.calibrated_check.setChecked(d.calibrated)
-        self.calibrated_check.setToolTip("Fabrication offsets are measured and trimmed by the set-points (only "
-                                         "the quantisation residual remains); unchecked, they act in full")
-        self.range_spin = _spin(0.0, 100.0, 100.0 * (d.tuning_range or 0.0), decimals=2, step=1.0, suffix=" %",
-                                tip="Tuning range: each device reaches ± this fraction of its fabricated "
-                                    "frequency. 'unlimited': the whole band plus the margin")
-        self.range_spin.setSpecialValueText("unlimited")
-        self.bits_spin = _spin(0, MAX_TUNING_BITS, d.tuning_bits or 0,
-                               tip="Set-point resolution: 2^bits levels across each device's tuning range. "
-                                   "'continuous': no quantisation")
-        self.bits_spin.setSpecialValueText("continuous")
-        self.spread_spin = _spin(0.0, 50.0, 100.0 * d.freq_spread, decimals=3, step=0.1, suffix=" %",
-                                 tip="Fabrication spread: relative std of each device's true frequency around "
-                                     "its set-point, drawn once per chip")
-        self.jitter_spin = _spin(0.0, 10.0, d.freq_jitter_lw, decimals=3, step=0.05, suffix=" lw",
-                                 tip="Frequency jitter: cycle-to-cycle std of each device's frequency at every "
-                                     "read-out, in its own linewidths α·f")
-        self.power_noise_spin = _spin(0.0, 100.0, 100.0 * d.power_noise, decimals=2, step=0.5, suffix=" %",
-                                      tip="Power noise: cycle-to-cycle relative std of each input power at every "
-                                          "read-out")
-        self.ideal_button = QPushButton("Ideal device")
-        self.ideal_button.setToolTip("Back to the ideal device: every hardware setting at the engine's default "
-                                     "(the Device tab is kept)")
-        self.ideal_button.clicked.connect(self.reset_hardware)
-        rows = (("Regime", self.regime_combo, None, self.calibrated_check),
-                ("Range ±", self.range_spin, "Bits", self.bits_spin),
-                ("Spread", self.spread_spin, "Jitter", self.jitter_spin),
-                ("Power noise", self.power_noise_spin, None, self.ideal_button))
-        for r, (label, w, label2, w2) in enumerate(rows):
-            hg.addWidget(QLabel(label), r, 0)
-            hg.addWidget(w, r, 1)
-            if label2 is not None:
-                hg.addWidget(QLabel(label2), r, 2)
-            if w2 is not None:
-                hg.addWidget(w2, r, 3 if label2 is not None else 2, 1, 1 if label2 is not None else 2)
-        hg.setColumnStretch(1, 1)
-        hg.setColumnStretch(3, 1)
-        self.hardware_widgets = (self.regime_combo, self.calibrated_check, self.range_spin, self.bits_spin,
-                                 self.spread_spin, self.jitter_spin, self.power_noise_spin, self.ideal_button)
-        for w in (self.range_spin, self.bits_spin, self.spread_spin, self.jitter_spin, self.power_noise_spin):
-            w.valueChanged.connect(self._sync_hardware_tab)
-        self.regime_combo.currentIndexChanged.connect(self._sync_hardware_tab)
-        self.calibrated_check.toggled.connect(self._sync_hardware_tab)
-        return page
 
     @Slot()
     def _sync_hardware_tab(self, *_args) -> None:
@@ -446,26 +136,9 @@ class ControlPanel(QWidget):
     def hardware_summary(self) -> Optional[str]:
         """The hardware settings in a few words, or None when they are the engine's defaults."""
         try:
-            d, regime = self.device_params(), self.regime_combo.currentData()
+            return hardware_summary(self.device_params(), self.hardware())
         except ValueError as exc:
             return str(exc)
-        base = DeviceParams()
-        parts = []
-        if regime != RunConfig().hardware:
-            parts.append(f"{regime} training")
-        if d.tuning_range is not None:
-            parts.append(f"range ±{100 * d.tuning_range:g} %")
-        if d.tuning_bits is not None:
-            parts.append(f"{d.tuning_bits} bits")
-        if d.freq_spread != base.freq_spread:
-            parts.append(f"spread {100 * d.freq_spread:g} %")
-        if d.calibrated != base.calibrated:
-            parts.append("not calibrated")
-        if d.freq_jitter_lw != base.freq_jitter_lw:
-            parts.append(f"jitter {d.freq_jitter_lw:g} lw")
-        if d.power_noise != base.power_noise:
-            parts.append(f"power noise {100 * d.power_noise:g} %")
-        return ", ".join(parts) if parts else None
 
     @Slot(int)
     def _on_device_tab(self, index: int) -> None:
@@ -515,8 +188,6 @@ class ControlPanel(QWidget):
 
     @Slot()
     def choose_data_dir(self) -> None:
-        from . import dialogs
-
         folder = dialogs.open_folder(self, "Folder with MNIST-family datasets", self.data_dir)
         if folder:
             self.set_data_dir(folder)
@@ -577,8 +248,7 @@ class ControlPanel(QWidget):
         for w in (self.k_slider, self.sparsity_slider, self.k_spin):
             w.setEnabled(spec.uses_k)
         self._follow_dataset()  # the recommended learning rate is the model's
-        for w in (self.alpha_spin, self.phi_spin, self.fmin_spin, self.fmax_spin, self.plan_combo,
-                  *self.hardware_widgets):
+        for w in (*self.device_form.tab_widgets("device"), *self.hardware_widgets):
             w.setEnabled(spec.is_rf)
 
     @Slot(str)
@@ -706,15 +376,8 @@ class ControlPanel(QWidget):
 
     # --- the run's configuration ---------------------------------------------------------------------------
     def device_params(self) -> DeviceParams:
-        rng = self.range_spin.value()
-        bits = int(self.bits_spin.value())
-        return DeviceParams(alpha=self.alpha_spin.value(), phi=math.radians(self.phi_spin.value()),
-                            f_min_ghz=self.fmin_spin.value(), f_max_ghz=self.fmax_spin.value(),
-                            plan=self.plan_combo.currentText(),
-                            tuning_range=_fraction(rng) if rng > 0 else None, tuning_bits=bits if bits > 0 else None,
-                            freq_spread=_fraction(self.spread_spin.value()), calibrated=self.calibrated_check.isChecked(),
-                            freq_jitter_lw=float(self.jitter_spin.value()),
-                            power_noise=_fraction(self.power_noise_spin.value()))
+        """The device the Device and Hardware tabs show (ValueError in plain words if it is not valid)."""
+        return self.device_form.params()
 
     def hardware(self) -> str:
         """The training regime chosen (RunConfig.hardware)."""
@@ -747,18 +410,8 @@ class ControlPanel(QWidget):
 
     def set_device(self, d: DeviceParams, regime: str) -> None:
         """Show these device parameters and this training regime in the Device and Hardware tabs."""
-        self.alpha_spin.setValue(d.alpha)
-        self.phi_spin.setValue(math.degrees(d.phi))
-        self.fmin_spin.setValue(d.f_min_ghz)
-        self.fmax_spin.setValue(d.f_max_ghz)
-        self.plan_combo.setCurrentText(d.plan)
+        self.device_form.show(d)
         self.regime_combo.setCurrentIndex(max(0, self.regime_combo.findData(regime)))
-        self.range_spin.setValue(100.0 * d.tuning_range if d.tuning_range is not None else 0.0)
-        self.bits_spin.setValue(d.tuning_bits or 0)
-        self.spread_spin.setValue(100.0 * d.freq_spread)
-        self.calibrated_check.setChecked(bool(d.calibrated))
-        self.jitter_spin.setValue(d.freq_jitter_lw)
-        self.power_noise_spin.setValue(100.0 * d.power_noise)
 
     @Slot()
     def reset_hardware(self) -> None:
@@ -767,36 +420,20 @@ class ControlPanel(QWidget):
             d = self.device_params()
         except ValueError:
             d = DeviceParams()
-        base = DeviceParams()
-        ideal = d.with_(**{name: getattr(base, name) for name in HARDWARE_FIELDS})
-        self.set_device(ideal, RunConfig().hardware)
+        self.set_device(ideal_hardware(d), RunConfig().hardware)
 
     @Slot()
     def _save_device(self, *_args) -> None:
         """Remember the Device and Hardware tabs (only a valid device: a half-typed band is not saved)."""
         try:
-            d = self.device_params().to_dict()
+            d = self.device_params()
         except ValueError:
             return
-        self.settings.setValue(SETTINGS_DEVICE, json.dumps({name: d[name] for name in DEVICE_FIELDS}))
-        self.settings.setValue(SETTINGS_REGIME, self.hardware())
+        save_device(self.settings, d, self.hardware())
 
     def _restore_device(self) -> None:
         """The Device and Hardware tabs as last left; the defaults when nothing (or nothing valid) was saved."""
-        text = self.settings.value(SETTINGS_DEVICE, "", type=str)
-        regime = self.settings.value(SETTINGS_REGIME, RunConfig().hardware, type=str)
-        if regime not in HARDWARE_REGIMES:
-            regime = RunConfig().hardware
-        d = DeviceParams()
-        if text:
-            try:
-                saved = json.loads(text)
-                if not isinstance(saved, dict) or set(saved) - set(DEVICE_FIELDS):
-                    raise ValueError("not a device")
-                d = DeviceParams.from_dict({**d.to_dict(), **saved})
-            except (ValueError, TypeError):  # a damaged or older settings file: keep the defaults
-                pass
-        self.set_device(d, regime)
+        self.set_device(*restore_device(self.settings))
 
     def set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)
