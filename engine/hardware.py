@@ -13,13 +13,15 @@ See docs/physics.md, "Hardware realism".
 from __future__ import annotations
 
 import dataclasses
-import statistics
 from typing import Any, Callable, Optional, Sequence
 
 import torch
 
 from .chain_layer import RFChainLayer
+from .metrics import accuracy
 from .physics import HARDWARE_REGIMES, DeviceParams
+from .settings_tree import field_types, parse_text
+from .stats import mean_std
 
 #: Device settings a robustness study may vary on a trained network (the band, plan, parity, tuning range and
 #: lineshape define the network itself and stay as trained).
@@ -47,15 +49,11 @@ def knob_type(knob: str) -> Any:
         knob = knob[len("device."):]
     if knob not in ROBUSTNESS_KNOBS:
         raise ValueError(f"unknown robustness knob {knob!r} (choose from {', '.join(ROBUSTNESS_KNOBS)})")
-    from .settings_tree import field_types
-
     return field_types(DeviceParams)[knob]
 
 
 def parse_knob_values(knob: str, text: str) -> list:
     """``'v1,v2,...'`` -> typed values of ``knob`` (each checked by DeviceParams; ValueError in one sentence)."""
-    from .settings_tree import parse_text
-
     name = knob[len("device."):] if knob.startswith("device.") else knob
     tp = knob_type(name)
     values = [parse_text(part, tp, f"device.{name}") for part in text.replace(",", " ").split()]
@@ -82,8 +80,6 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, knob: s
     std, 0 for one repeat), n, accuracies. ``fixed`` ({DeviceParams field: value}) changes other device settings
     at every value, e.g. ``{"calibrated": False}`` for a spread study of uncalibrated chips. The model is left as
     it was (device settings and chip)."""
-    from .training import accuracy
-
     layers = chain_layers(model)
     if not layers:
         raise ValueError("a robustness study needs an RF network (this model has no resonator chains)")
@@ -109,8 +105,8 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, knob: s
                 accs.append(acc)
                 if on_eval is not None:
                     on_eval(value, r, acc)
-            rows.append({"knob": name, "value": value, "mean": statistics.fmean(accs),
-                         "std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "n": len(accs),
+            mean, std = mean_std(accs)
+            rows.append({"knob": name, "value": value, "mean": mean, "std": std, "n": len(accs),
                          "accuracies": accs})
     finally:
         model.params = base

@@ -11,7 +11,7 @@ For each model (``rf``, ``rf-input``) and seed it trains:
 - one ``aware`` and one ``in-situ`` network per trained spread level of uncalibrated chips; the aware one is
   evaluated on the same fresh chips as the nominal one, the in-situ one on the chip it was trained on.
 
-Runs go to the sweep's process pool (:func:`engine.sweep._run_pool`), each finished job is appended to
+Runs go to the sweep's local backend (:class:`engine.sweep_pool.LocalBackend`), each finished job is appended to
 ``OUT/rows.jsonl`` as it comes, and a later study into the same folder skips the jobs already there (as
 ``sweep`` does). The tables (``hardware_tables.md``), a long-format ``hardware.csv`` and ``hardware.json``
 (the series the figure draws, the verdicts on the issue's targets and the chip conclusion) are written from
@@ -21,15 +21,21 @@ several), ± the std over seeds.
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from .config import RunConfig
+from .data import load_dataset
 from .files import atomic_write_files, check_output_folder, dumps_json, json_safe, refuse_symlink
+from .hardware import robustness
 from .progress import CancelToken
 from .results import dataset_record, software_versions, utc_now_iso
+from .stats import mean_std
+from .sweep_backend import train_row
+from .sweep_log import RowLog, dataset_identity, read_rows_log
+from .sweep_pool import LocalBackend
+from .sweep_spec import settings_key
 from .tables import csv_text
 
 #: The parts of the study, in the order of the README's tables.
@@ -153,16 +159,12 @@ class StudyJob:
     evaluations: tuple = field(default_factory=tuple)
 
     def key(self) -> str:
-        from .sweep import settings_key
-
         return json.dumps({"part": self.part, "level": self.level, "settings": settings_key(self.config),
                            "evaluations": json_safe(list(self.evaluations))}, sort_keys=True)
 
 
 def evaluate_job(job: StudyJob, model, x, y) -> list[dict]:
     """The robustness rows of ``job``'s evaluations of the trained ``model`` on (x, y), seeds 0…repeats−1."""
-    from .hardware import robustness
-
     rows = []
     for ev in job.evaluations:
         for row in robustness(model, x, y, ev["knob"], ev["values"], ev["repeats"], seed=0, fixed=ev["fixed"]):
@@ -173,8 +175,6 @@ def evaluate_job(job: StudyJob, model, x, y) -> list[dict]:
 def run_job(job: StudyJob, dataset, cancel=None) -> dict:
     """Train ``job``'s network and evaluate it: its sweep-style result row with ``part``, ``level``, ``key``
     and ``evaluations`` added (``_cancelled`` True when cut short)."""
-    from .sweep import train_row
-
     row, result = train_row(job.config, dataset, cancel)
     row.update(part=job.part, level=job.level, key=job.key(), evaluations=[])
     if result is not None and (result.cancelled or (cancel is not None and cancel.is_set())):
@@ -185,19 +185,10 @@ def run_job(job: StudyJob, dataset, cancel=None) -> dict:
     return row
 
 
-def _worker_job(job: StudyJob) -> dict:
-    from . import sweep
-
-    return run_job(job, sweep._WORKER_DATASET, sweep._WORKER_CANCEL)
-
-
 def run_study(spec: StudySpec, dataset=None, out_dir=None, on_result: Optional[Callable[[dict], None]] = None,
               cancel: Optional[CancelToken] = None, on_plan: Optional[Callable[[int, int], None]] = None) -> dict:
     """Run the study and return its document (see :func:`study_document`); with ``out_dir``, resume from and
     append to ``out_dir/rows.jsonl`` and write the summary files at the end (also when interrupted)."""
-    from .data import load_dataset
-    from .sweep import RowLog, _run_pool, dataset_identity, read_rows_log
-
     if out_dir is not None:  # before any data is loaded or any run starts
         check_output_folder(out_dir)
         refuse_symlink(Path(out_dir) / ROWS_FILE)
@@ -231,17 +222,8 @@ def run_study(spec: StudySpec, dataset=None, out_dir=None, on_result: Optional[C
         if on_result is not None:
             on_result(row)
 
-    try:
-        if spec.workers == 1:
-            for job in todo:
-                if cancel is not None and cancel.is_set():
-                    break
-                row = run_job(job, dataset, cancel)
-                if row.pop("_cancelled", False):
-                    break
-                deliver(row)
-        elif todo:
-            _run_pool(todo, dataset, deliver, cancel, workers=spec.workers, threads=1, run_job=_worker_job)
+    try:  # run_job is read here, at call time: a test may stand in for it
+        LocalBackend(spec.workers, threads=1, run_job=run_job).run(todo, dataset, deliver, cancel)
     finally:
         if log is not None:
             log.close()
@@ -257,7 +239,8 @@ def run_study(spec: StudySpec, dataset=None, out_dir=None, on_result: Optional[C
 
 def _stats(values: Sequence[float]) -> dict:
     vals = [float(v) for v in values]
-    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals)}
+    mean, std = mean_std(vals)
+    return {"mean": mean, "std": std, "n": len(vals)}
 
 
 def _evaluated(rows: Sequence[dict], name: str, value) -> list[float]:

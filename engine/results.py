@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
 from .config import RunConfig, remaining_synapses_pct, removed_synapses_pct
+from .stats import mean_std
 
 
 def _cpu_name() -> str:
@@ -316,12 +317,12 @@ def aggregate(rows: Iterable[Any], model_order: Sequence[str] = ()) -> list[Aggr
         times = [float(r.train_seconds) for r in good
                  if isinstance(r.train_seconds, (int, float)) and math.isfinite(r.train_seconds)]
         first = group[0]
+        mean, std = mean_std(accs) if accs else (None, None)
         out.append(Aggregate(
             dataset=dataset, model=model, resonators_per_chain=k, budget=budget,
             removed_synapses_pct=first.removed_synapses_pct, remaining_synapses_pct=first.remaining_synapses_pct,
             evaluated_on=good[0].evaluated_on if good else None, n=len(accs), n_failed=len(group) - len(accs),
-            mean=statistics.fmean(accs) if accs else None,
-            std=(statistics.stdev(accs) if len(accs) > 1 else 0.0) if accs else None,
+            mean=mean, std=std,
             min=min(accs) if accs else None, max=max(accs) if accs else None,
             seeds=tuple(sorted(r.seed for r in good)),
             mean_train_seconds=statistics.fmean(times) if times else None, hidden=hidden, layer_ks=ks,

@@ -1,4 +1,5 @@
-"""The Ray backend of :func:`engine.sweep.run_sweep`: each run is one Ray task, on one machine or a cluster.
+"""The Ray backend of :func:`engine.sweep.run_sweep` (:class:`RayBackend`): each run is one Ray task, on one
+machine or a cluster.
 
 Ray is an optional dependency (``pip install 'rfexplorer[cluster]'``) and is imported only inside the functions
 of this module, so importing the engine never imports it.
@@ -10,7 +11,7 @@ When Ray is already initialised in this process (a script or a test that called 
 instance is used as it is and left running.
 
 The dataset is put in the object store once and every task receives it by reference; each task sets its torch
-threads to ``spec.threads_per_worker`` and calls :func:`engine.training.run_training`, so a row is the same,
+threads to ``spec.threads_per_worker`` and calls :func:`engine.sweep_backend.train_row`, so a row is the same,
 digit for digit, as the local backend's with the same seed and thread count. Each row also records where it
 ran (:data:`NODE_FIELD`). Rows are delivered in the calling thread as tasks finish, each run at most once.
 Setting the cancel token cancels the tasks not finished and stops delivering.
@@ -24,14 +25,18 @@ A Ray cluster has no authentication of its own: run it on a trusted network only
 """
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
 import os
 from contextlib import contextmanager
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
+
+import torch
 
 from .config import RunConfig
 from .progress import CancelToken
+from .sweep_backend import Deliver, failed_row, train_row
 
 #: Said when ``--backend ray`` is chosen but Ray is not installed.
 INSTALL_HINT = "the ray backend needs Ray, which is not installed: install the extra with pip install 'rfexplorer[cluster]'"
@@ -54,7 +59,7 @@ class RayUnavailableError(RuntimeError):
 def import_ray():
     """The ``ray`` module, or :class:`RayUnavailableError` with one sentence saying how to install it."""
     try:
-        import ray
+        import ray  # optional (the cluster extra): imported only when the Ray backend is used
     except ImportError as exc:
         raise RayUnavailableError(INSTALL_HINT) from exc
     return ray
@@ -62,8 +67,6 @@ def import_ray():
 
 def ray_available() -> bool:
     """Whether Ray can be imported (without importing it)."""
-    import importlib.util
-
     return importlib.util.find_spec("ray") is not None
 
 
@@ -88,10 +91,7 @@ def _where(ray) -> dict:
 
 def _ray_task(cfg: RunConfig, dataset, threads: int) -> dict:
     """One run in a Ray worker (``dataset`` arrives resolved from its object reference)."""
-    import ray
-    import torch
-
-    from .sweep import train_row
+    import ray  # optional dependency; this runs in a Ray worker, where it is installed
 
     torch.set_num_threads(max(1, int(threads)))
     row = train_row(cfg, dataset)[0]
@@ -123,7 +123,7 @@ def _single_machine():
     could reach it, except as a single-machine instance (as on Windows and macOS). Ask for that, so every
     server of the instance, and the connection to it, stays on 127.0.0.1."""
     try:
-        from ray._private import ray_constants
+        from ray._private import ray_constants  # optional dependency (Ray), and not public API
     except ImportError:  # a Ray without that switch: its servers bind as it decides
         ray_constants = None
     single = ray_constants is not None and hasattr(ray_constants, "ENABLE_RAY_CLUSTER")
@@ -180,30 +180,50 @@ def failure_reason(ray, exc: BaseException, max_retries: int) -> str:
 
 
 def _failed(ray, cfg: RunConfig, exc: BaseException, dataset, max_retries: int) -> dict:
-    from .sweep import failed_row
-
     row = failed_row(cfg, failure_reason(ray, exc, max_retries), dataset.n_inputs, dataset.n_classes)
     row[NODE_FIELD] = None
     return row
 
 
-def run_ray(spec, jobs: Sequence[RunConfig], dataset, deliver: Callable[[dict], None],
-            cancel: Optional[CancelToken] = None, address: Optional[str] = None,
-            max_retries: Optional[int] = None) -> None:
-    """Run ``jobs`` as Ray tasks and pass each row to ``deliver`` (in this thread) as its task finishes: one
-    row per job, a failed row for a job whose task failed for good (see the module's docstring)."""
-    max_retries = max_retries_setting(max_retries)
-    ray = import_ray()
-    if not jobs:
-        return
-    started = start_ray(ray, address, spec.workers)
-    job_of: dict = {}
-    try:
-        task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(_ray_task)
-        dataset_ref = ray.put(dataset)  # once: every task gets the same object by reference
-        threads = spec.threads_per_worker
-        for i, cfg in enumerate(jobs):  # longest first, as ordered
-            job_of[task.remote(cfg, dataset_ref, threads)] = i
+class RayBackend:
+    """A :class:`engine.sweep_backend.SweepBackend` on Ray: one task per run (see the module's docstring).
+    ``workers`` is the CPUs of a local instance (ignored when joining ``address``), ``threads`` the torch threads
+    of each task, ``max_retries`` how often a task whose worker or node died is started again. Creating one
+    checks ``max_retries`` and that Ray is installed (:class:`RayUnavailableError`)."""
+
+    def __init__(self, workers: int = 1, threads: int = 1, address: Optional[str] = None,
+                 max_retries: Optional[int] = None) -> None:
+        self.max_retries = max_retries_setting(max_retries)
+        self.ray = import_ray()
+        self.workers, self.threads, self.address = workers, threads, address
+
+    def run(self, jobs: Sequence[RunConfig], dataset, deliver: Deliver, cancel: Optional[CancelToken] = None) -> None:
+        """Run ``jobs`` as Ray tasks and pass each row to ``deliver`` (in this thread) as its task finishes: one
+        row per job, a failed row for a job whose task failed for good."""
+        if not jobs:
+            return
+        ray = self.ray
+        started = start_ray(ray, self.address, self.workers)
+        job_of: dict = {}
+        try:
+            task = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_ray_task)
+            dataset_ref = ray.put(dataset)  # once: every task gets the same object by reference
+            for i, cfg in enumerate(jobs):  # longest first, as ordered
+                job_of[task.remote(cfg, dataset_ref, self.threads)] = i
+            self._collect(job_of, jobs, dataset, deliver, cancel)
+        finally:
+            for ref in job_of:
+                try:
+                    ray.cancel(ref)
+                except Exception:  # already finished or gone: nothing to cancel
+                    pass
+            if started:
+                ray.shutdown()
+
+    def _collect(self, job_of: dict, jobs: Sequence[RunConfig], dataset, deliver: Deliver,
+                 cancel: Optional[CancelToken]) -> None:
+        """Deliver each task's row as it finishes, removing it from ``job_of`` (what is left is cancelled)."""
+        ray = self.ray
         # one object reference per run, each read once: a run is delivered once however often Ray started it
         while job_of:
             if cancel is not None and cancel.is_set():
@@ -216,17 +236,15 @@ def run_ray(spec, jobs: Sequence[RunConfig], dataset, deliver: Callable[[dict], 
                 try:
                     row = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    row = _failed(ray, jobs[i], exc, dataset, max_retries)
+                    row = _failed(ray, jobs[i], exc, dataset, self.max_retries)
                 deliver(row)
-    finally:
-        for ref in job_of:
-            try:
-                ray.cancel(ref)
-            except Exception:  # already finished or gone: nothing to cancel
-                pass
-        if started:
-            ray.shutdown()
 
 
-__all__ = ["DEFAULT_MAX_RETRIES", "INSTALL_HINT", "NODE_FIELD", "RayUnavailableError", "failure_reason",
+def run_ray(spec, jobs: Sequence[RunConfig], dataset, deliver: Deliver, cancel: Optional[CancelToken] = None,
+            address: Optional[str] = None, max_retries: Optional[int] = None) -> None:
+    """Run ``jobs`` of sweep ``spec`` as Ray tasks (:class:`RayBackend` with the spec's workers and threads)."""
+    RayBackend(spec.workers, spec.threads_per_worker, address, max_retries).run(jobs, dataset, deliver, cancel)
+
+
+__all__ = ["DEFAULT_MAX_RETRIES", "INSTALL_HINT", "NODE_FIELD", "RayBackend", "RayUnavailableError", "failure_reason",
            "import_ray", "is_loopback", "max_retries_setting", "ray_available", "run_ray", "start_ray"]

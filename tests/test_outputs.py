@@ -15,7 +15,7 @@ import pytest
 from engine import cli, outputs
 from engine.files import (TEMP_SUFFIX, UnsafeOutputError, atomic_write_files, atomic_write_text,
                           check_output_file, check_output_folder, clean_stale_temps)
-from engine.sweep import ROWS_FILE, RowLog, read_rows_log
+from engine.sweep_log import ROWS_FILE, RowLog, read_rows_log
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -51,14 +51,15 @@ def untouched(target: Path, data: bytes, mtime_ns: int) -> bool:
 # --- symbolic links -------------------------------------------------------------------------------------------
 
 def test_sweep_refuses_a_symlinked_rows_log_and_leaves_its_target_untouched(tmp_path, capsys, monkeypatch):
-    import engine.sweep
+    import engine.sweep_backend
 
     target, data, mtime = planted_target(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     (out / ROWS_FILE).symlink_to(target)
     runs: list = []
-    monkeypatch.setattr(engine.sweep, "train_row", lambda *a, **k: runs.append(a) or pytest.fail("a run started"))
+    monkeypatch.setattr(engine.sweep_backend, "train_row",
+                        lambda *a, **k: runs.append(a) or pytest.fail("a run started"))
     code = cli.main(["sweep", "--quick", "--models", "rigl", "--ks", "1", "--seeds", "0", "--epochs", "1",
                      "--workers", "1", "--out", str(out), "--json"])
     err = capsys.readouterr().err
@@ -303,10 +304,10 @@ def test_output_checks_create_nothing(tmp_path):
 
 
 def test_a_sweep_into_an_unwritable_folder_fails_before_any_run(tmp_path, capsys, monkeypatch):
-    import engine.sweep
+    import engine.sweep_backend
 
     (tmp_path / "a-file").write_text("x")
-    monkeypatch.setattr(engine.sweep, "train_row", lambda *a, **k: pytest.fail("a run started"))
+    monkeypatch.setattr(engine.sweep_backend, "train_row", lambda *a, **k: pytest.fail("a run started"))
     code = cli.main(["sweep", "--quick", "--models", "rigl", "--ks", "1", "--seeds", "0", "--epochs", "1",
                      "--workers", "1", "--out", str(tmp_path / "a-file" / "out"), "--json"])
     err = capsys.readouterr().err

@@ -204,3 +204,13 @@ def test_cli_sweep(tmp_path, capsys):
     assert "[3/3]" in captured.err
     doc = json.loads((out / "sweep.json").read_text())
     assert doc["spec"]["base"]["epochs"] == 1 and doc["spec"]["base"]["dataset"] == "mnist-mini"
+
+
+def test_mean_std_is_the_sample_std_and_zero_for_one_value():
+    from engine.stats import mean_std
+
+    values = [0.81, 0.79, 0.84]
+    assert mean_std(values) == (statistics.fmean(values), statistics.stdev(values))
+    assert mean_std([0.5]) == (0.5, 0.0)
+    with pytest.raises(ValueError):
+        mean_std([])

@@ -27,6 +27,14 @@ def test_engine_does_not_import_ray():
     assert out.stdout.strip() == "False"
 
 
+def test_imports_go_one_way_backends_below_the_runner_and_hardware_below_training():
+    code = ("import sys, engine.hardware; below_training = 'engine.training' not in sys.modules; "
+            "import engine.sweep_pool, engine.sweep_ray, engine.hardware_study; "
+            "print(below_training, 'engine.sweep' not in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
+
+
 def test_without_ray_the_cli_says_to_install_the_extra(tmp_path):
     # a 'ray' that cannot be imported, whether or not Ray is installed here
     (tmp_path / "ray.py").write_text("raise ImportError('no ray here')\n")
