@@ -15,6 +15,7 @@ from typing import Any, Optional, Union
 import torch
 
 from .files import PathLike
+from .metrics import accuracy
 from .topology import Topology, load_topology
 
 SPLITS = ("recorded", "test")
@@ -88,8 +89,6 @@ def evaluate_topology(topology: Union[Topology, PathLike], dataset: Any = None, 
     Raises :class:`engine.topology.TopologyFileError` for a bad file and :class:`DatasetMismatchError` for a
     dataset the network cannot classify (see :func:`check_dataset`).
     """
-    from .training import accuracy
-
     if split not in SPLITS:
         raise ValueError(f"split must be 'recorded' or 'test' (got {split!r})")
     if not isinstance(topology, Topology):
