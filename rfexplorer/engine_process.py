@@ -8,12 +8,13 @@ Wire protocol (one duplex pipe; every message is a tuple pickled with :mod:`pick
 ``rfexplorer.worker``, between our own two processes only; nothing is ever read from a file):
 
 - GUI -> engine: ``("job", JobRequest)`` and ``("shutdown",)``.
-- engine -> GUI: ``("ready", pid)`` once, then per job ``("started", id)``, ``("snapshot", id, Snapshot)``,
-  ``("finished", id, RunResult)``, ``("previewed", id, DisplayState)``, ``("imported", id, Topology,
-  DisplayState)``, ``("evaluated", id, accuracy)``, ``("loaded", id)``, ``("dataset_ready", DatasetInfo)``,
-  ``("row", id, row)``, ``("sweep_finished", id, rows)``, ``("robust_eval", id, {value, repeat, accuracy})``,
-  ``("robust_finished", id, {rows, cancelled})``, ``("failed", id, message, traceback, stage)`` and always last
-  ``("done", id)``.
+- engine -> GUI: ``("ready", pid)`` once, ``("warmed", {seconds, modules, error})`` once the background
+  warm-up is over (:func:`warm_up`; it may come between any two messages), then per job ``("started", id)``,
+  ``("snapshot", id, Snapshot)``, ``("finished", id, RunResult)``, ``("previewed", id, DisplayState)``,
+  ``("imported", id, Topology, DisplayState)``, ``("evaluated", id, accuracy)``, ``("loaded", id)``,
+  ``("dataset_ready", DatasetInfo)``, ``("row", id, row)``, ``("sweep_finished", id, rows)``, ``("robust_eval", id,
+  {value, repeat, accuracy})``, ``("robust_finished", id, {rows, cancelled})``, ``("failed", id, message,
+  traceback, stage)`` and always last ``("done", id)``.
 
 There are three job slots, each with its own thread here: 'train' (train, load, preview, import; one job at a
 time), 'sweep' and 'robustness' (accuracy of a trained network on fresh chips as one device setting varies,
@@ -23,7 +24,14 @@ call its ``is_set()``). The GUI sends a slot's next job only
 after the previous one's ``done`` and clears the slot's event before it does, so a cancel request can never
 reach the wrong job. Datasets are cached here (the last two), so consecutive jobs do not load them again.
 
-When the GUI goes away (its end of the pipe closes) the process cancels what runs and exits.
+When the GUI goes away (its end of the pipe closes) the process cancels what runs and exits. Once a sweep in
+progress has stopped (its worker processes ended; the other jobs only compute for a GUI that is going away) it
+ends with ``os._exit(0)`` after running the interpreter's exit handlers and flushing its output, skipping the
+interpreter's teardown (1.5-2 s with torch loaded on 2 cores), so that the window closes at once. A sweep that
+does not stop in time has its worker processes terminated first (none may outlive the engine process).
+
+Right after start-up a background thread warms the engine up (:func:`warm_up`): torch's first optimizer imports
+``torch._dynamo`` (2.5-4 s on 2 cores), which the first training run would otherwise wait for.
 """
 from __future__ import annotations
 
@@ -49,14 +57,22 @@ SAMPLE_COUNT = 200
 #: Datasets kept loaded in the engine process (a run's and a sweep's may differ).
 CACHED_DATASETS = 2
 #: How long the process waits for its jobs to notice their cancel tokens when asked to shut down (s, all jobs
-#: together; the GUI waits 5 s before it terminates the process).
-JOB_JOIN_TIMEOUT_S = 3.0
+#: together; the GUI waits 5 s before it terminates the process). A sweep that has not stopped by then (its worker
+#: processes are still starting) has its workers terminated, so that none outlives this process.
+JOB_JOIN_TIMEOUT_S = 1.5
+#: What :func:`warm_up` imports (reported in the "warmed" message).
+WARM_MODULES = ("torch._dynamo",)
 #: The job kinds of each slot.
 TRAIN_SLOT_KINDS = ("train", "load", "preview", "import")
 SWEEP_SLOT_KINDS = ("sweep",)
 ROBUSTNESS_SLOT_KINDS = ("robustness",)
 #: The job slots, each with its own thread and cancel Event.
 SLOTS = ("train", "sweep", "robustness")
+#: The slots whose job must end before the process does (a sweep has worker processes or a Ray instance to shut
+#: down): the other jobs only compute and send their results to a GUI that is going away, so on shutdown a
+#: cancelled run is not waited for (nor evaluated on the test set, as a cancelled run is), nor is a robustness
+#: study mid-evaluation.
+FINISHED_BEFORE_EXIT = ("sweep",)
 
 
 def slot_of(kind: str) -> str:
@@ -252,15 +268,17 @@ class EngineJobs:
         self.send(("previewed", job.id, state))
 
     def _import(self, job: JobRequest):
+        from engine.messages import escaped
         from engine.topology import load_topology
 
         from .state import state_from_model
 
         topo = load_topology(job.payload)
         name = Path(job.payload).name
-        state = state_from_model(topo.model, topo.config, f"— imported {name}",
-                                 int(topo.metrics.get("rewiring_events", 0) or 0),
-                                 class_names=topo.class_names, image_shape=topo.image_shape)
+        state = state_from_model(topo.model, topo.config, f"— imported {escaped(name)}",
+                                 int(topo.metrics.get("rewiring_events", 0) or 0),  # names shown escaped:
+                                 class_names=tuple(escaped(c) for c in topo.class_names),  # no control characters
+                                 image_shape=topo.image_shape)
         self.send(("imported", job.id, topo, state))
         return topo
 
@@ -322,6 +340,99 @@ class EngineJobs:
         self.send(("robust_finished", job.id, {"rows": rows, "cancelled": cancelled}))
 
 
+def warm_up() -> float:
+    """Do once what a first training run would otherwise wait for (seconds taken): a throwaway Adam, built as
+    engine.model_base.make_adam builds the models' (fused where it can be), on a 1-element tensor, and one step
+    of it with a learning-rate schedule; torch's first optimizer imports ``torch._dynamo``. Uses no random
+    numbers, and imports only torch's own modules, none of those the jobs import (the engine's and the app's;
+    they share none with torch._dynamo's), so it and a job never wait on each other's import locks (a circular
+    wait, which Python breaks with an ImportError); a first run started meanwhile waits for torch._dynamo."""
+    t0 = time.perf_counter()
+    import torch
+
+    param = torch.zeros(1, requires_grad=True)
+    try:
+        optimizer = torch.optim.Adam([param], lr=1e-3, fused=True)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.Adam([param], lr=1e-3)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    (param * param).sum().backward()
+    optimizer.step()
+    schedule.step()
+    return time.perf_counter() - t0
+
+
+def _warm_up_and_report(send: Callable[[tuple], None]) -> None:
+    import sys
+
+    seconds, error = float("nan"), ""
+    try:
+        seconds = warm_up()
+    except Exception as exc:  # noqa: BLE001 - only a head start: the first run does the same and reports
+        error = describe_exception(exc)
+    send(("warmed", {"seconds": seconds, "modules": tuple(m for m in WARM_MODULES if m in sys.modules),
+                     "error": error}))
+
+
+def _exit_at_once(threads: list) -> None:
+    """End this engine process now, without the interpreter's teardown, if that loses nothing: ``threads`` (the
+    slots of :data:`FINISHED_BEFORE_EXIT`) have ended (their messages sent: the pipe writes synchronously; their
+    worker processes ended) and no other non-daemon thread runs; or else (a sweep still busy after
+    :data:`JOB_JOIN_TIMEOUT_S`) once :func:`_end_children` has ended its worker processes and those threads have
+    ended within a second. The exit handlers still run (multiprocessing's, Ray's, logging's), and Python's own
+    output buffers are flushed. Only in a process multiprocessing started: a
+    caller of :func:`main` in its own process keeps it."""
+    import atexit
+    import multiprocessing
+    import sys
+
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if multiprocessing.parent_process() is None or run_exit_handlers is None:
+        return
+    if _busy(threads):
+        if not _end_children():
+            return
+        _join(_busy(threads), time.monotonic() + 1.0)  # the sweep sees its pool broken and ends
+        if _busy(threads):
+            return
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os._exit(0)
+
+
+def _busy(threads: list) -> list:
+    """Those of ``threads`` still alive, and every other non-daemon thread but this one."""
+    me = threading.current_thread()
+    return [t for t in {*threads, *threading.enumerate()}
+            if t is not me and t.is_alive() and (t in threads or not t.daemon)]
+
+
+def _end_children(timeout: float = 2.0) -> bool:
+    """Terminate this process's own worker processes (a cancelled sweep's, still starting, so not yet able to
+    see the cancel request; the rows it finished were sent). True when none is left."""
+    import multiprocessing
+
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + timeout
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join(1.0)
+    return not any(child.is_alive() for child in children)
+
+
+def _join(threads: list, deadline: float) -> None:
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+
+
 def _slot_loop(jobs: EngineJobs, inbox: "queue.Queue") -> None:
     while True:
         job = inbox.get()
@@ -363,6 +474,9 @@ def main(conn, train_cancel, sweep_cancel, torch_threads: int, robustness_cancel
     for t in threads:
         t.start()
     send(("ready", os.getpid()))
+    threading.Thread(target=_warm_up_and_report, args=(send,), name="rfexplorer-engine-warm-up",
+                     daemon=True).start()  # daemon: it never holds up the exit
+    told_to_stop = False
     try:
         while not gone.is_set():
             try:
@@ -374,15 +488,18 @@ def main(conn, train_cancel, sweep_cancel, torch_threads: int, robustness_cancel
                 inboxes[job.slot].put(job)
             elif message[0] == "shutdown":
                 break
+        told_to_stop = True  # (or the GUI is gone): not an error of this loop
     finally:
         for event in cancels.values():
             event.set()
         for inbox in inboxes.values():
             inbox.put(None)
         deadline = time.monotonic() + JOB_JOIN_TIMEOUT_S
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+        waited = [t for slot, t in zip(SLOTS, threads) if slot in FINISHED_BEFORE_EXIT]
+        _join(waited if told_to_stop else threads, deadline)
         try:
             conn.close()
         except OSError:
             pass
+    _exit_at_once(waited)
+    _join(threads, deadline)  # the ordinary exit, as a last resort: give the other jobs their time too

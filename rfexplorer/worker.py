@@ -14,7 +14,8 @@ training never shares Python's interpreter lock with the GUI. :class:`EngineClie
 - when the process dies (killed, crashed, out of memory), the reader sees the pipe close: the jobs in flight
   are reported in ``lost`` and a new process is started for the queued and later jobs;
 - :meth:`EngineClient.shutdown` cancels everything, asks the process to exit, joins it (terminates it as a
-  last resort) and stops the reader.
+  last resort) and stops the reader. The process exits as soon as its jobs have stopped, without the
+  interpreter's teardown (see :mod:`rfexplorer.engine_process`), so this takes a fraction of a second.
 
 Signals carry tuples ``(job, payload)`` so the controller can drop what belongs to a superseded job.
 """
@@ -201,6 +202,7 @@ class EngineClient(QObject):
         self._cancels: dict = {}
         self.reader: Optional[PipeReader] = None
         self._ready = False
+        self._warm_up: Optional[dict] = None
         self._failed_starts = 0
         self._broken: Optional[str] = None  #: why no engine process can be started any more
         self._shut_down = False
@@ -226,6 +228,12 @@ class EngineClient(QObject):
         """The current process has started and said so."""
         return self._ready
 
+    @property
+    def warm_up(self) -> Optional[dict]:
+        """The current process's report of its warm-up (rfexplorer.engine_process.warm_up: ``seconds``,
+        ``modules`` imported, ``error``), or None until it is over."""
+        return self._warm_up
+
     def _spawn(self) -> None:
         global _atexit_registered
         self._generation += 1
@@ -239,7 +247,7 @@ class EngineClient(QObject):
         with _main_module_hidden():
             proc.start()
         child_conn.close()  # so that the pipe reports EOF here when the process dies
-        self._proc, self._conn, self._ready = proc, parent_conn, False
+        self._proc, self._conn, self._ready, self._warm_up = proc, parent_conn, False, None
         _live.add(self)
         if not _atexit_registered:  # after multiprocessing's own handler, so it runs before it
             atexit.register(_stop_live_processes)
@@ -265,6 +273,10 @@ class EngineClient(QObject):
             return
         for event in self._cancels.values():
             event.set()
+        if not self._ready and self._inflight["sweep"] is None and self._inflight["robustness"] is None:
+            # still starting up (importing torch, for seconds), or at most loading, previewing or training for a
+            # window that is going away: nothing it does writes a file or starts a process, so do not wait for it
+            timeout = 0.0
         self._send(("shutdown",))
         proc.join(timeout)
         if proc.is_alive():
@@ -351,6 +363,11 @@ class EngineClient(QObject):
         kind = message[0]
         if kind == "ready":
             self._ready, self._failed_starts = True, 0
+            return
+        if kind == "warmed":
+            self._warm_up = message[1]
+            if message[1].get("error"):
+                print(f"rfexplorer: the engine process's warm-up failed: {message[1]['error']}", file=sys.stderr)
             return
         if kind == "dataset_ready":
             self.dataset_ready.emit(message[1])
