@@ -5,8 +5,9 @@ The tree (``RunConfig`` at the root)::
     model, resonators_per_chain, dataset, data_dir, epochs, batch_size, lr, lr_schedule, seed, budget,
     validation_fraction
     device       DeviceParams      the physics of the RF network (engine.physics)
-    plasticity   PlasticityParams  structural plasticity of the RF models (engine.plasticity)
-    model_params the model's own parameters: the dataclass its registry entry names (engine.models), e.g.
+    plasticity   PlasticityParams  structural plasticity of the RF models (engine.plasticity_params, re-exported
+                                   here)
+    model_params the model's own parameters: the dataclass its registry entry names (engine.registry), e.g.
                  RFParams for rf / rf-input / rf-frozen, RigLParams for rigl
 
 It is read from TOML (:func:`load_toml`), overridden field by field with ``path.to.field=value``
@@ -19,98 +20,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from . import builtin_models  # noqa: F401  (registers the built-in models, so every config knows them)
 from .compute import COMPUTE_DEVICES
 from .physics import HARDWARE_REGIMES, DeviceParams
+from .plasticity_params import PlasticityParams
+from .registry import ModelSpec, get_spec, multilayer_models
 from .settings_tree import SettingError, field_type_at, from_mapping, parse_text, set_path, to_mapping
 
 BUDGETS = ("per-output", "global")
 LR_SCHEDULES = ("cosine", "constant")
 #: Largest accepted learning rate (larger ones overflow inside the optimizer instead of diverging cleanly).
 MAX_LR = 1e3
-
-
-@dataclass(frozen=True)
-class PlasticityParams:
-    """Structural plasticity of the RF models: when rewiring rounds happen and how candidate jumps are chosen.
-
-    Comb units are input spacings (see engine.physics). Defaults are the tuned values of the reference sweep.
-    """
-
-    interval_steps: int = 100
-    """Optimizer steps between two rewiring rounds, at most (0 disables rewiring); short runs rewire more often
-    (``min_rounds``)."""
-    min_rounds: int = 4
-    """Rounds a run gets at least, in rounds: the interval shrinks to (end_fraction x total steps - 1) //
-    min_rounds steps when that is shorter (0: always interval_steps). 4 keeps every reference run's schedule
-    (full MNIST at 10 epochs, drones at 120 epochs of batches of 20, benchmarks/golden_hardware.py) unchanged."""
-    fraction: float = 0.3
-    """Initial fraction of each chain's resonators that may jump at a round (cosine-decayed to 0)."""
-    end_fraction: float = 0.75
-    """Rewiring stops after this fraction of the total training steps."""
-    grid_step: float = 0.25
-    """Resolution of the landing grid for resonator jumps (comb units)."""
-    sample_size: int = 4096
-    """Training samples drawn afresh at every round to evaluate resonator swaps exactly."""
-    candidates: int = 8
-    """Candidate landing sites proposed per chain and per chain sign."""
-    candidate_separation: float = 2.0
-    """Minimum distance between two candidate sites of one chain and sign (comb units)."""
-    drop_candidates: int = 10
-    """Resonators per chain considered for a jump at a round (those whose voltage varies least)."""
-    min_improvement: float = 1e-4
-    """A resonator swap must lower the sampled mean loss by at least this much (nats)."""
-    input_sample_size: int = 4096
-    """Training samples drawn afresh at every round to model and check input-oscillator jumps (rf-input)."""
-    input_grid_step: float = 0.5
-    """Resolution of the landing grid for input-oscillator jumps (comb units)."""
-    input_fraction: float = 1.0
-    """Largest fraction of the input oscillators considered for a jump at one round (cosine-decayed)."""
-    input_sites: int = 4
-    """Best predicted sites per input oscillator that are checked exactly."""
-    input_min_improvement: float = 1e-5
-    """An input jump must lower the sampled mean loss by at least this much (nats)."""
-    heartbeat_every: int = 64
-    """Input oscillators checked between two progress reports / cancellation checks inside a round."""
-    hidden_sample_size: int = 1024
-    """Multilayer networks: training samples drawn at every round to evaluate a hidden layer's swaps."""
-    hidden_drop_candidates: int = 4
-    """Multilayer networks: resonators per hidden chain considered for a jump at a round."""
-    network_input_fraction: float = 0.25
-    """Multilayer rf-input: largest fraction of the input oscillators checked for a jump at one round
-    (cosine-decayed); the ones with the largest predicted gains."""
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("interval_steps", "min_rounds"):
-            if getattr(self, name) < 0:
-                problems.append(f"plasticity.{name} must be >= 0 (got {getattr(self, name)})")
-        for name in ("sample_size", "candidates", "drop_candidates", "input_sample_size", "input_sites",
-                     "heartbeat_every", "hidden_sample_size", "hidden_drop_candidates"):
-            if getattr(self, name) < 1:
-                problems.append(f"plasticity.{name} must be >= 1 (got {getattr(self, name)})")
-        for name in ("grid_step", "input_grid_step"):
-            if not getattr(self, name) > 0:
-                problems.append(f"plasticity.{name} must be > 0 (got {getattr(self, name)})")
-        for name in ("fraction", "end_fraction", "input_fraction", "network_input_fraction"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"plasticity.{name} must be in [0, 1] (got {getattr(self, name)})")
-        for name in ("candidate_separation", "min_improvement", "input_min_improvement"):
-            if getattr(self, name) < 0:
-                problems.append(f"plasticity.{name} must be >= 0 (got {getattr(self, name)})")
-        if problems:
-            raise ValueError("; ".join(problems))
-
-
-def _multilayer_models() -> list[str]:
-    from .models import list_models, get_spec
-
-    return [m for m in list_models() if get_spec(m).supports_hidden]
-
-
-def _spec(model: str):
-    from .models import get_spec  # the registry imports the model modules, which import this one
-
-    return get_spec(model)
 
 
 @dataclass(frozen=True)
@@ -164,7 +84,7 @@ class RunConfig:
         problems = []
         spec = None
         try:
-            spec = _spec(self.model)
+            spec = get_spec(self.model)
         except ValueError as exc:
             problems.append(str(exc))
         if spec is not None:
@@ -206,7 +126,7 @@ class RunConfig:
             return problems
         if self.hidden and spec is not None and not spec.supports_hidden:
             problems.append(f"model {self.model!r} has no multilayer version (hidden layers work with "
-                            f"{', '.join(_multilayer_models())})")
+                            f"{', '.join(multilayer_models())})")
         if len(self.layer_resonators) > len(self.hidden):
             problems.append(f"got {len(self.layer_resonators) + 1} K values for a network of "
                             f"{len(self.hidden) + 1} layer(s)")
@@ -234,9 +154,9 @@ class RunConfig:
         return bool(self.hidden)
 
     @property
-    def spec(self):
-        """The model's registry entry (engine.models.ModelSpec)."""
-        return _spec(self.model)
+    def spec(self) -> ModelSpec:
+        """The model's registry entry (engine.registry.ModelSpec)."""
+        return get_spec(self.model)
 
     def with_(self, **changes) -> "RunConfig":
         """A copy with fields replaced; changing ``model`` resets ``model_params`` unless it is given too."""
@@ -267,7 +187,7 @@ class RunConfig:
         if name != "model_params" or value is None or not isinstance(value, dict):
             return value
         try:
-            params_class = _spec(mapping.get("model", RunConfig.model)).params_class
+            params_class = get_spec(mapping.get("model", RunConfig.model)).params_class
         except ValueError as exc:
             raise SettingError(str(exc)) from None
         return from_mapping(params_class, value, prefix=key + ".")
@@ -293,7 +213,7 @@ def load_toml(path: str | Path) -> dict:
 
 def _model_params_type(cls: type, name: str, model: str) -> Optional[type]:
     if cls is RunConfig and name == "model_params":
-        return _spec(model).params_class
+        return get_spec(model).params_class
     return None
 
 

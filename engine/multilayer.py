@@ -30,10 +30,11 @@ from torch import nn
 
 from . import physics
 from .chain_layer import RFChainLayer
-from .config import PlasticityParams
 from .model_base import PerceptronModel, TrainingContext
 from .physics import DeviceParams
-from .plasticity import HiddenLayerPlasticity, StructuralPlasticity, LayerTarget
+from .plasticity import LayerTarget, StructuralPlasticity
+from .plasticity_hidden import HiddenLayerPlasticity
+from .plasticity_params import PlasticityParams
 from .rf_perceptron import RFParams
 
 #: Training samples used to calibrate the hidden STNOs' operating points at the start of training.

@@ -13,12 +13,12 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .chain_layer import INIT_LAYOUTS, WEIGHT_BUILDS, RFChainLayer
-from .config import PlasticityParams
-from .model_base import PerceptronModel, TrainingContext
 from . import physics
+from .chain_layer import INIT_LAYOUTS, WEIGHT_BUILDS, RFChainLayer
+from .model_base import PerceptronModel, TrainingContext
 from .physics import DeviceParams
 from .plasticity import StructuralPlasticity
+from .plasticity_params import PlasticityParams
 
 
 @dataclass(frozen=True)

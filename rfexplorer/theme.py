@@ -25,7 +25,18 @@ OK = "#7ed491"
 #: beyond the tenth get evenly spread hues (golden-angle steps), so any number of classes stays distinct.
 CHAIN_COLORS = ("#5fa8ff", "#ffa54f", "#5cd17a", "#ff6b6b", "#b99cff",
                 "#d0a080", "#ff9ad5", "#c8c8c8", "#d6d65a", "#4fd6e6")
-#: Style of a model that the registry does not know (an imported row from another version, say).
+#: Each model's (colour on the dark background, colour on white figures, pyqtgraph marker symbol), by name.
+MODEL_STYLES = {
+    "rf": ("#ff8c42", "#e4572e", "star"),
+    "rf-input": ("#ff4f6d", "#b5179e", "star"),
+    "rf-frozen": ("#f6d55c", "#c9a227", "d"),
+    "dense": ("#e6e6e6", "#222222", "o"),
+    "prune": ("#5fa8ff", "#1f77b4", "s"),
+    "random": ("#9aa0ab", "#7f7f7f", "x"),
+    "rigl": ("#5cd17a", "#2ca02c", "t1"),
+    "set": ("#b99cff", "#9467bd", "t"),
+}
+#: Style of a model without an entry above (an imported row from another version, an experiment's model).
 UNKNOWN_MODEL_STYLE = ("#ffffff", "#000000", "o")
 
 #: Signed couplings: blue (negative) - black (zero) - red (positive), so "no coupling" is the background.
@@ -40,13 +51,10 @@ def chain_color(j: int) -> str:
 
 
 def model_style(model: str, light: bool = False) -> tuple[str, str]:
-    """(colour, pyqtgraph symbol) of a model, from its registry entry; ``light`` for white figures."""
-    from .labels import model_spec
-
-    spec = model_spec(model)
-    if spec is None:
-        return (UNKNOWN_MODEL_STYLE[1] if light else UNKNOWN_MODEL_STYLE[0]), UNKNOWN_MODEL_STYLE[2]
-    return (spec.color_light if light else spec.color), spec.symbol
+    """(colour, pyqtgraph symbol) of a model (:data:`MODEL_STYLES`, else the unknown style); ``light`` for
+    white figures."""
+    dark, white, symbol = MODEL_STYLES.get(model, UNKNOWN_MODEL_STYLE)
+    return (white if light else dark), symbol
 
 
 def model_color(model: str) -> str:

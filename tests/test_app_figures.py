@@ -101,3 +101,18 @@ def test_the_dense_level_is_one_datasets_never_an_average_over_datasets(app_env)
     view.set_dataset("mnist")
     assert view.level_lines["dense"].value() == pytest.approx(92.8)
     view.deleteLater()
+
+
+def test_every_registered_model_has_its_own_plot_style():
+    """Colours and markers live in the app's theme (the engine's registry carries none); unknown models get
+    the fallback style."""
+    from engine.models import get_spec, list_models
+    from rfexplorer import theme
+
+    assert not hasattr(get_spec("rf"), "color") and not hasattr(get_spec("rf"), "symbol")
+    styles = [theme.model_style(m) for m in list_models()]
+    assert set(list_models()) <= set(theme.MODEL_STYLES)
+    assert len({colour for colour, _ in styles}) == len(styles)
+    assert len({theme.model_style(m, light=True)[0] for m in list_models()}) == len(styles)
+    assert theme.model_style("rf", light=True) == ("#e4572e", "star")
+    assert theme.model_style("no-such-model") == (theme.UNKNOWN_MODEL_STYLE[0], theme.UNKNOWN_MODEL_STYLE[2])

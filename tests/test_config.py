@@ -129,7 +129,7 @@ def test_registry_lists_every_model_with_its_metadata():
     assert len(set(labels)) == len(labels)
     for name in names:
         spec = get_spec(name)
-        assert isinstance(spec, ModelSpec) and spec.default_lr > 0 and spec.color.startswith("#")
+        assert isinstance(spec, ModelSpec) and spec.default_lr > 0
         model = get_model(name, 30, 3, resonators_per_chain=4, generator=torch.Generator().manual_seed(0))
         assert model.effective_weight().shape == (3, 30)
     assert not get_spec("dense").uses_k and get_spec("rf").is_rf and not get_spec("rf-frozen").trains_topology

@@ -13,7 +13,7 @@ from engine.data import load_dataset
 from engine.evaluation import evaluate_topology
 from engine.multilayer import RFNetwork
 from engine.physics import DeviceParams, STNOParams
-from engine.plasticity import HiddenLayerPlasticity
+from engine.plasticity_hidden import HiddenLayerPlasticity
 from engine.topology import export_result, load_topology, topology_from_document
 from engine.training import run_training
 
