@@ -6,5 +6,34 @@ The public interface the app and scripts use:
   callback and honouring a :class:`engine.progress.CancelToken`;
 - :class:`engine.results.RunResult` — accuracy, timing, config and versions out.
 This package never imports Qt, pyqtgraph or the app.
+
+The names most scripts need are importable from ``engine`` itself, loaded on first use (so ``import engine``
+stays cheap): ``RunConfig``, ``train``, ``evaluate``, ``load_topology``, ``list_models``, ``get_model``,
+``run_sweep`` and ``SweepSpec`` (``engine.sweep`` is the sweep module itself, which holds both). The version below is the project's only one (pyproject.toml reads it).
 """
+from importlib import import_module
+
 __version__ = "0.1.0"
+
+#: public name -> (module, attribute)
+_PUBLIC = {
+    "RunConfig": ("engine.config", "RunConfig"),
+    "train": ("engine.training", "run_training"),
+    "evaluate": ("engine.evaluation", "evaluate_topology"),
+    "load_topology": ("engine.topology", "load_topology"),
+    "list_models": ("engine.models", "list_models"),
+    "get_model": ("engine.models", "get_model"),
+    "run_sweep": ("engine.sweep", "run_sweep"),
+    "SweepSpec": ("engine.sweep", "SweepSpec"),
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str):
+    """Load a public name from its module the first time it is asked for (PEP 562)."""
+    try:
+        module, attribute = _PUBLIC[name]
+    except KeyError:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}") from None
+    return getattr(import_module(module), attribute)

@@ -3,4 +3,6 @@
 ``rfexplorer.app.main`` opens the window; ``rfexplorer.figures`` renders result figures offscreen;
 ``rfexplorer.screenshots`` captures the window for documentation. The engine never imports this package.
 """
-__version__ = "0.1.0"
+from engine import __version__  # the project's one version number
+
+__all__ = ["__version__"]
