@@ -64,3 +64,17 @@ def test_import_contracts_catch_an_engine_module_that_imports_qt(tmp_path):
     (tmp_path / "engine" / "leaky.py").write_text("import PySide6.QtCore\n")
     proc = _lint_imports(tmp_path)
     assert proc.returncode != 0 and "BROKEN" in proc.stdout.upper(), proc.stdout[-2000:]
+
+
+def test_the_layers_contract_catches_a_lower_layer_importing_a_higher_one(tmp_path):
+    """On a copy of the tree where the physics (a low layer) imports the training loop, the layers contract
+    breaks, and only it."""
+    for name in ("engine", "rfexplorer"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    physics = tmp_path / "engine" / "physics.py"
+    physics.write_text(physics.read_text() + "\nfrom . import training  # a layer violation\n")
+    proc = _lint_imports(tmp_path)
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert "engine.physics is not allowed to import engine.training" in " ".join(proc.stdout.split())
+    assert "4 kept, 1 broken" in proc.stdout or "1 broken" in proc.stdout
