@@ -6,7 +6,8 @@ input comb is evenly spaced):
      display (P_i = P_max x_i);
   2. the selected chain's response (sum of its resonators' Lorentzians, from engine.physics), with its
      resonators marked on the zero line;
-  3. every chain's resonators, one row per chain in the chain's colour (▲ s = +1, ▼ s = −1).
+  3. every chain's resonators, one row per chain in the chain's colour (▲ s = +1, ▼ s = −1); every n-th row
+     is labelled, as many as fit the plot's height (:func:`chain_tick_step`).
 Resonators slide (weight tuning) and jump (structural plasticity) as the run trains; trained input
 frequencies move the comb. For baselines (no resonators) only the comb is drawn, with a note. On a deeper layer
 of a multilayer network the comb is the previous layer's STNOs, each at the power it emits for the test sample
@@ -23,12 +24,13 @@ bands when the network's bounds change, the ticks when the visible range does (d
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QFontMetricsF, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
 
 from engine import physics
@@ -54,8 +56,24 @@ GRID_MAX_TICKS = 40_000
 #: Half-height of a band and of a level tick in the resonator plot (rows are 1 apart).
 BAND_HALF = 0.36
 GRID_DEBOUNCE_MS = 40
+#: The resonator plot labels at most this many chains (every n-th row), fewer when its height holds fewer.
+CHAIN_TICKS_MAX = 16
+CHAIN_TICK_GAP = 2.0  #: ... and keeps at least this many pixels between two labels' digits
 IMAGE_THUMB = (30, 30)  #: size of the test-image thumbnail (pixels)
 STRIP_THUMB = (64, 12)  #: size of the thumbnail of a sample without an image shape
+
+
+def chain_tick_step(n_chains: int, height_px: float, label_px: float) -> int:
+    """Every how many rows the resonator plot labels a chain: at most :data:`CHAIN_TICKS_MAX` labels, and labels
+    at least ``label_px`` apart (a label's height and a gap) in a plot ``height_px`` high (its rows span
+    ``n_chains`` units), a round step when the height is what thins them; with an unknown height (not laid out
+    yet) the first rule alone."""
+    every = max(1, -(-n_chains // CHAIN_TICKS_MAX))
+    need = math.ceil(n_chains * label_px / height_px) if height_px > 0 and label_px > 0 else 0
+    if need > every:  # thinned for the height: a round step (1, 2, 5, 10, 20, 25, 50, ...)
+        mag = 10 ** int(math.floor(math.log10(need)))
+        every = next(int(m * mag) for m in (1, 2, 2.5, 5, 10) if m * mag >= need and float(m * mag).is_integer())
+    return min(every, max(1, n_chains))
 
 
 def _swatch(colour: str, size: int = 12) -> QIcon:
@@ -91,17 +109,36 @@ class SpectrumView(ViewCard):
         self._comb_power_uw: Optional[np.ndarray] = None  #: power (µW) of each emitter of the comb on display
         self._comb_caption = INPUT_COMB  #: the first part of the subtitle (what the comb shows)
         self._hw_note = ""  #: the subtitle's hardware part
+        self._chain_brushes: list = []
+        self._res_style: Optional[tuple] = None  # (shape key, rows, brushes, symbols) of the last frame
+        self._chain_tick_every = 0  #: every how many chains the resonator plot's rows are labelled
+        self._hw_key = None  #: what the bands were drawn for
+        self._hw_comb: Optional[tuple] = None  #: (lo, hi) comb bounds (C, K) of the resonators, bits; or None
+        self._grid_drawn = None  #: (hardware key, visible range) the ticks were drawn for
 
-        # header: layer (multilayer networks), test image on display, selected chain
+        self._build_header()
+        self._build_plots()
+        self._build_comb_plot()
+        self._build_response_plot()
+        self._build_resonator_plot()
+        self._build_hardware_items()
+        self._build_notes()
+        self._connect_signals()
+        self.configure(1, ())  # laid out for the real number of chains by the first state shown
+        self._set_chain_colour(0)
+        self.comb_plot.setYRange(0, 1.05e-6, padding=0)
+        self.resp_plot.setYRange(-1, 1)
+
+    # --- building the card (called once, by __init__) ----------------------------------------------------------
+    def _build_header(self) -> None:
+        """The header's selectors: layer (multilayer networks), test image on display, selected chain."""
         self.layer_combo = LayerCombo()
-        self.layer_combo.currentIndexChanged.connect(self._on_layer_combo)
         self.add_header_widget(self.layer_combo)
         self.sample_title = QLabel("Test image")
         self.add_header_widget(self.sample_title)
         self.sample_spin = QSpinBox()
         self.sample_spin.setRange(0, 0)
         self.sample_spin.setToolTip("Which test sample drives the input comb")
-        self.sample_spin.valueChanged.connect(self._on_sample_changed)
         self.add_header_widget(self.sample_spin)
         self.thumb = QLabel()
         self.thumb.setFixedSize(*IMAGE_THUMB)
@@ -114,9 +151,11 @@ class SpectrumView(ViewCard):
         self.chain_combo = QComboBox()
         self.chain_combo.setMaximumWidth(190)
         self.chain_combo.setToolTip("Chain whose response is drawn (click a row of the bottom plot, too)")
-        self.chain_combo.currentIndexChanged.connect(self._on_chain_combo)
         self.add_header_widget(self.chain_combo)
 
+    def _build_plots(self) -> None:
+        """The three stacked plots (comb, response, resonators) sharing the frequency axis, and the read-out
+        line under them."""
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.ci.setSpacing(0)
         self.body.addWidget(self.glw, 1)
@@ -145,10 +184,13 @@ class SpectrumView(ViewCard):
         self.res_plot.setLabel("left", "chain", **lab)
         self.res_plot.setLabel("bottom", "frequency (GHz)", **lab)
 
-        # 1. input comb: stems (x, x), (0, P)
+    def _build_comb_plot(self) -> None:
+        """1. The input comb: one stem (x, x), (0, P) per emitter."""
         self.comb_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen("#9fb4d0", width=1), antialias=False)
         self.comb_plot.addItem(self.comb_item)
-        # 2. selected chain's response and its resonators
+
+    def _build_response_plot(self) -> None:
+        """2. The selected chain's response and its resonators on the zero line."""
         self.resp_zero = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(theme.FG_DIM, width=1))
         self.resp_plot.addItem(self.resp_zero)
         # thin, non-antialiased pen: this curve has thousands of points and is redrawn at every frame
@@ -157,18 +199,20 @@ class SpectrumView(ViewCard):
         self.resp_plot.addItem(self.resp_curve)
         self.resp_markers = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None))
         self.resp_plot.addItem(self.resp_markers)
-        # 3. all chains' resonators
+
+    def _build_resonator_plot(self) -> None:
+        """3. Every chain's resonators, one row per chain (chain 0 on top), the selected row highlighted."""
         self.sel_band = pg.LinearRegionItem(values=(-0.45, 0.45), orientation="horizontal", movable=False,
                                             brush=pg.mkBrush(255, 255, 255, 22), pen=pg.mkPen(None))
         self.res_plot.addItem(self.sel_band)
         # one scatter for every chain's resonators (coloured per chain): one setData per frame, not C
         self.res_item = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None))
         self.res_plot.addItem(self.res_item)
-        self._chain_brushes: list = []
-        self._res_style: Optional[tuple] = None  # (shape key, rows, brushes, symbols) of the last frame
         self.res_plot.invertY(True)
-        self.res_plot.scene().sigMouseClicked.connect(self._on_scene_click)
-        # hardware realism: tuning ranges (bands) and set-point levels (ticks), one item each, behind the rest
+
+    def _build_hardware_items(self) -> None:
+        """Hardware realism: tuning ranges (bands) and set-point levels (ticks), one item each, behind the rest
+        and hidden until a state with a limited device asks for them."""
         self.band_item = pg.BarGraphItem(x0=[0.0], x1=[0.0], y0=[0.0], y1=[0.0], pen=pg.mkPen(None),
                                          brush=pg.mkBrush(255, 255, 255, 30))
         self.band_item.setZValue(-5)
@@ -183,15 +227,12 @@ class SpectrumView(ViewCard):
         self.res_plot.addItem(self.grid_item, ignoreBounds=True)
         for item in (self.band_item, self.resp_band_item, self.grid_item):
             item.hide()
-        self._hw_key = None  #: what the bands were drawn for
-        self._hw_comb: Optional[tuple] = None  #: (lo, hi) comb bounds (C, K) of the resonators, bits; or None
-        self._grid_drawn = None  #: (hardware key, visible range) the ticks were drawn for
         self._grid_timer = QTimer(self)
         self._grid_timer.setSingleShot(True)
         self._grid_timer.setInterval(GRID_DEBOUNCE_MS)
-        self._grid_timer.timeout.connect(self._update_grid)
-        self.comb_plot.getViewBox().sigXRangeChanged.connect(self._on_x_range)
 
+    def _build_notes(self) -> None:
+        """The notes drawn in place of the response and the resonator rows for a model without resonators."""
         note_html = f"<span style='color:{theme.FG_DIM}; font-size:10pt'></span>"
         self.resp_note = pg.TextItem(html=note_html, anchor=(0.5, 0.5))
         self.res_note = pg.TextItem(html=note_html, anchor=(0.5, 0.5))
@@ -199,10 +240,17 @@ class SpectrumView(ViewCard):
         self.res_plot.addItem(self.res_note, ignoreBounds=True)
         self.resp_note.hide()
         self.res_note.hide()
-        self.configure(1, ())  # laid out for the real number of chains by the first state shown
-        self._set_chain_colour(0)
-        self.comb_plot.setYRange(0, 1.05e-6, padding=0)
-        self.resp_plot.setYRange(-1, 1)
+
+    def _connect_signals(self) -> None:
+        """The header's selectors, a click on a resonator row, the zoom (level ticks), the resonator plot's
+        height (row labels). (The pointer's read-out is wired by :meth:`_add_readout`.)"""
+        self.layer_combo.currentIndexChanged.connect(self._on_layer_combo)
+        self.sample_spin.valueChanged.connect(self._on_sample_changed)
+        self.chain_combo.currentIndexChanged.connect(self._on_chain_combo)
+        self.res_plot.scene().sigMouseClicked.connect(self._on_scene_click)
+        self._grid_timer.timeout.connect(self._update_grid)
+        self.comb_plot.getViewBox().sigXRangeChanged.connect(self._on_x_range)
+        self.res_plot.getViewBox().sigResized.connect(self._update_chain_ticks)
 
     # --- public API -----------------------------------------------------------------------------------------
     def configure(self, n_chains: int, class_names=()) -> None:
@@ -223,8 +271,8 @@ class SpectrumView(ViewCard):
         self.chain_combo.setCurrentIndex(self.selected_chain)
         self.chain_combo.blockSignals(False)
         self.res_plot.setYRange(-0.6, n_chains - 0.4, padding=0)
-        every = max(1, -(-n_chains // 16))
-        self.res_plot.getAxis("left").setTicks([[(j, str(j)) for j in range(0, n_chains, every)]])
+        self._chain_tick_every = 0
+        self._update_chain_ticks()
         self._set_chain_colour(self.selected_chain)
 
     def set_dataset(self, images: np.ndarray, labels: np.ndarray, image_shape=None, class_names=()) -> None:
@@ -301,6 +349,18 @@ class SpectrumView(ViewCard):
     def _x(self, f):
         f = np.asarray(f, dtype=np.float64)
         return np.log10(f) if self._log else f
+
+    def _update_chain_ticks(self, *_args) -> None:
+        """Label every n-th row of the resonator plot: as many rows as fit the plot's height (see
+        :func:`chain_tick_step`), relabelled when the height or the number of chains changes."""
+        if self.n_chains <= 0:
+            return
+        axis = self.res_plot.getAxis("left")
+        digits = QFontMetricsF(axis.style.get("tickFont") or axis.font()).tightBoundingRect("0123456789")
+        every = chain_tick_step(self.n_chains, self.res_plot.getViewBox().height(), digits.height() + CHAIN_TICK_GAP)
+        if every != self._chain_tick_every:
+            self._chain_tick_every = every
+            axis.setTicks([[(j, str(j)) for j in range(0, self.n_chains, every)]])
 
     def _set_chain_colour(self, j: int) -> None:
         self.resp_curve.setPen(pg.mkPen(theme.chain_color(j), width=1))
