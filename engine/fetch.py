@@ -32,7 +32,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 import zlib
@@ -40,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from .data import TORCHVISION_DATASETS, PathLike, resolve_data_root
+from .datasets import TORCHVISION_DATASETS, PathLike, resolve_data_root
+from .fetch_checks import CHUNK, FILES, IdxFile, check_idx_file, problem_in_place, sha256_of
 
 #: Environment variable with mirror URL prefixes (space or comma separated), tried in order.
 MIRRORS_ENV_VAR = "RFEXPLORER_MIRRORS"
@@ -48,55 +48,9 @@ MIRRORS_ENV_VAR = "RFEXPLORER_MIRRORS"
 FETCHABLE = tuple(TORCHVISION_DATASETS)
 #: URL schemes a mirror may use (those pooch downloads).
 MIRROR_SCHEMES = ("http", "https", "ftp")
-IMAGE_MAGIC, LABEL_MAGIC = 0x0803, 0x0801  #: IDX magic numbers: unsigned bytes, 3 and 1 dimensions
-ROWS = COLS = 28
-N_CLASSES = 10
-CHUNK = 1 << 16
 #: Folders of interrupted fetches (killed processes) older than this are removed by the next fetch.
 STALE_TEMP_S = 3600
 TEMP_PREFIX = ".fetch-"
-
-
-@dataclass(frozen=True)
-class IdxFile:
-    """One decompressed IDX file of a dataset and what it must be."""
-
-    name: str  #: e.g. train-images-idx3-ubyte
-    count: int  #: number of images or labels
-    sha256: Optional[str] = None  #: sha256 of the decompressed file, where known
-
-    @property
-    def images(self) -> bool:
-        return "-images-" in self.name
-
-    @property
-    def size(self) -> int:
-        return 16 + self.count * ROWS * COLS if self.images else 8 + self.count
-
-    @property
-    def gz_name(self) -> str:
-        return self.name + ".gz"
-
-
-def _files(train_x=None, train_y=None, test_x=None, test_y=None) -> tuple[IdxFile, ...]:
-    return (IdxFile("train-images-idx3-ubyte", 60000, train_x), IdxFile("train-labels-idx1-ubyte", 60000, train_y),
-            IdxFile("t10k-images-idx3-ubyte", 10000, test_x), IdxFile("t10k-labels-idx1-ubyte", 10000, test_y))
-
-
-#: The four files of each dataset. sha256 of the decompressed files: MNIST's computed from a copy in
-#: torchvision's layout; Fashion-MNIST's label files computed from the upstream .gz files whose md5 match
-#: torchvision's list. No trustworthy sha256 of the decompressed Fashion-MNIST image files or of any KMNIST
-#: file was found, so those are verified by the md5 of their .gz file as torchvision lists it (read at run
-#: time): a mirror that recompresses them is refused.
-FILES: dict[str, tuple[IdxFile, ...]] = {
-    "mnist": _files("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-                    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-                    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-                    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
-    "fashion-mnist": _files(None, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-                            None, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
-    "kmnist": _files(),
-}
 
 
 class FetchError(RuntimeError):
@@ -159,7 +113,7 @@ def _check_name(name: str) -> None:
 
 
 def _torchvision_class(name: str):
-    import torchvision.datasets as tvd
+    import torchvision.datasets as tvd  # heavy: only fetching needs it
 
     return getattr(tvd, TORCHVISION_DATASETS[name])
 
@@ -208,46 +162,6 @@ def _url(mirror: str, file_name: str) -> str:
     return mirror + ("" if mirror.endswith("/") else "/") + file_name
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Checks
-# ---------------------------------------------------------------------------------------------------------
-
-def check_idx_file(path: PathLike, spec: IdxFile) -> Optional[str]:
-    """None if ``path`` has the size and IDX header ``spec`` needs (and labels 0-9), else what is wrong."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size != spec.size:
-        return f"has {size:,} bytes instead of the {spec.size:,} of {spec.name}"
-    with open(path, "rb") as f:
-        head = f.read(16 if spec.images else 8)
-        words = [int.from_bytes(head[i:i + 4], "big") for i in range(0, len(head), 4)]
-        magic = IMAGE_MAGIC if spec.images else LABEL_MAGIC
-        if words[0] != magic:
-            return f"is not an IDX {'image' if spec.images else 'label'} file (magic number {words[0]:#010x})"
-        shape = (spec.count, ROWS, COLS) if spec.images else (spec.count,)
-        if tuple(words[1:]) != shape:
-            return f"holds an IDX array of shape {tuple(words[1:])} instead of {shape}"
-        if not spec.images and max(f.read(), default=0) >= N_CLASSES:
-            return f"has labels outside 0..{N_CLASSES - 1}"
-    return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _problem_in_place(path: Path, spec: IdxFile) -> Optional[str]:
-    """What is wrong with a file already in the data folder (its sha256 is compared where it is known)."""
-    problem = check_idx_file(path, spec)
-    if problem is None and spec.sha256 and _sha256(path) != spec.sha256:
-        problem = "does not have the known content (sha256 mismatch)"
-    return problem
-
-
 @dataclass
 class DatasetStatus:
     name: str
@@ -280,7 +194,7 @@ def dataset_status(name: str, data_dir: PathLike | None = None, verify: bool = F
             status.missing.append(spec.name)
             continue
         try:
-            problem = _problem_in_place(path, spec) if verify else check_idx_file(path, spec)
+            problem = problem_in_place(path, spec) if verify else check_idx_file(path, spec)
         except OSError as exc:
             problem = f"cannot be read ({exc.strerror or exc})"
         if problem is None:
@@ -318,7 +232,7 @@ class _Bar:
 
 def _request_problem(exc: Exception) -> str:
     """A download error as a phrase that follows the URL."""
-    import requests
+    import requests  # pooch's HTTP library, imported with pooch only when downloading
 
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return f"answered HTTP {exc.response.status_code} {exc.response.reason or ''}".rstrip()
@@ -334,7 +248,7 @@ def _request_problem(exc: Exception) -> str:
 
 def _download(url: str, folder: Path, bar: _Bar, timeout: float) -> Path:
     """Download ``url`` into ``folder`` with pooch; _Refused with the reason when that fails."""
-    import pooch
+    import pooch  # only downloads need pooch (and its requests)
     import requests
 
     if url.lower().startswith(("http://", "https://")):
@@ -389,7 +303,7 @@ def _install(gz: Path, spec: IdxFile, target: Path, md5: Optional[str], cancel) 
     problem = check_idx_file(out, spec)
     if problem is not None:
         raise _Refused("decompresses to a file that " + problem)
-    if spec.sha256 and _sha256(out) != spec.sha256:
+    if spec.sha256 and sha256_of(out) != spec.sha256:
         raise _Refused("decompresses to the wrong data (sha256 mismatch)")
     os.replace(out, target)
 
@@ -478,7 +392,7 @@ def _fetch_all(result: FetchResult, urls: Sequence[str], md5s: dict, progress: O
             raise FetchCancelled()
         target = result.folder / spec.name
         if target.exists():
-            if target.is_file() and _problem_in_place(target, spec) is None:
+            if target.is_file() and problem_in_place(target, spec) is None:
                 result.kept.append(spec.name)
                 emit("kept")
                 continue
@@ -486,121 +400,3 @@ def _fetch_all(result: FetchResult, urls: Sequence[str], md5s: dict, progress: O
         result.urls.append(_fetch_file(spec, target, urls, md5s.get(spec.gz_name), emit, cancel, timeout))
         result.fetched.append(spec.name)
         emit("done")
-
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The `rfexplorer-cli data` command (engine.cli parses the arguments and maps the exceptions)
-# ---------------------------------------------------------------------------------------------------------
-
-class FetchBar:
-    """A fetch's progress on stderr: a tqdm byte bar per file on a terminal, else one plain line per step."""
-
-    def __init__(self, quiet: bool = False, stream=None) -> None:
-        from .progress_bar import stderr_is_terminal
-
-        self.stream = stream if stream is not None else sys.stderr
-        self.quiet = quiet
-        self.tty = not quiet and stderr_is_terminal(self.stream)
-        self.bar = None
-        self.key: tuple = ()
-
-    def _line(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=self.stream)
-        else:
-            print(text, file=self.stream, flush=True)
-
-    def __call__(self, p: FetchProgress) -> None:
-        if self.quiet:
-            return
-        tag = f"[{p.index + 1}/{p.n_files}] {p.file}"
-        if p.stage == "download":
-            if (p.index, p.url) != self.key:
-                self.close()
-                self.key = (p.index, p.url)
-                if self.tty:
-                    from tqdm import tqdm
-
-                    self.bar = tqdm(total=p.total, desc=tag, unit="B", unit_scale=True, unit_divisor=1024,
-                                    file=self.stream, dynamic_ncols=True, leave=True)
-                else:
-                    self._line(f"{tag}: downloading {p.url}")
-            if self.bar is not None:
-                if p.total and self.bar.total != p.total:
-                    self.bar.total = p.total
-                self.bar.update(max(0, p.done - self.bar.n))
-        elif p.stage == "failed":
-            self._line(f"{tag}: {p.url} {p.note}")
-            self.close()
-        elif p.stage == "kept":
-            self._line(f"{tag}: already in place and intact")
-        elif p.stage == "done":
-            self.close()
-            self._line(f"{tag}: verified")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-        self.key = ()
-
-
-def _root_origin(data_dir: PathLike | None) -> str:
-    from .data import DATA_ENV_VAR
-
-    if data_dir:
-        return "--data-dir"
-    if os.environ.get(DATA_ENV_VAR):
-        return f"${DATA_ENV_VAR}"
-    return "the per-user default; change it with --data-dir or $" + DATA_ENV_VAR
-
-
-def _list_rows(data_dir: PathLike | None, verify: bool) -> list[dict]:
-    from .data import EMBEDDED_DATASETS, embedded_path
-
-    rows = []
-    for name in FETCHABLE:
-        st = dataset_status(name, data_dir, verify=verify)
-        rows.append({"name": name, "status": st.describe(), "complete": st.complete, "path": str(st.folder),
-                     "missing": st.missing, "damaged": st.damaged})
-    for name in EMBEDDED_DATASETS:
-        path = embedded_path(name)
-        rows.append({"name": name, "status": "embedded" if path.is_file() else "missing", "complete": path.is_file(),
-                     "path": str(path), "missing": [] if path.is_file() else [path.name], "damaged": {}})
-    return rows
-
-
-def run_data_command(args, cancel=None) -> int:
-    """``rfexplorer-cli data fetch NAME`` / ``data list`` (alias ``where``); returns the exit status (0).
-    Raises FetchError (exit 2) and FetchCancelled (exit 130) for engine.cli to report."""
-    import json
-
-    root = resolve_data_root(args.data_dir)
-    if args.data_command == "fetch":
-        bar = FetchBar(quiet=args.quiet)
-        urls = resolve_mirrors(args.name, args.mirror)
-        print(f"fetching {args.name} into {raw_folder(args.name, args.data_dir)} ({_root_origin(args.data_dir)}) "
-              f"from {', '.join(urls)}", file=sys.stderr, flush=True)
-        try:
-            result = fetch_dataset(args.name, args.data_dir, urls, progress=bar, cancel=cancel)
-        finally:
-            bar.close()
-        fetched = f"fetched {len(result.fetched)} file(s)" + (f", kept {len(result.kept)} already there"
-                                                                if result.kept else "")
-        print(f"{args.name}: complete in {result.folder} ({fetched}); use it with --dataset {args.name}"
-              + (f" --data-dir {root}" if args.data_dir else ""), flush=True)
-        if args.json:
-            print(json.dumps({**result.to_dict(), "root": str(root)}), flush=True)
-        return 0
-    rows = _list_rows(args.data_dir, args.verify)
-    print(f"data folder: {root} ({_root_origin(args.data_dir)})")
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        hint = "" if r["complete"] or r["name"] not in FETCHABLE else \
-            f"  (get it: rfexplorer-cli data fetch {r['name']}" + (f" --data-dir {root})" if args.data_dir else ")")
-        print(f"{r['name']:<{width}}  {r['status']:<10}  {r['path']}{hint}")
-    if args.json:
-        print(json.dumps({"root": str(root), "datasets": rows}))
-    sys.stdout.flush()
-    return 0

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import data
+from engine import data, datasets
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -116,7 +116,7 @@ def test_drones_checksum_is_verified(tmp_path):
     np.savez_compressed(bad, **arrays)
     with pytest.raises(ValueError, match="corrupt"):
         data.load_embedded(bad, name="drones")
-    assert data._content_sha256(arrays, data.DRONES_KEYS) != data.DRONES_CONTENT_SHA256
+    assert datasets._content_sha256(arrays, data.DRONES_KEYS) != data.DRONES_CONTENT_SHA256
 
 
 def test_every_named_dataset_is_registered_and_embedded_ones_are_available(tmp_path):

@@ -108,8 +108,9 @@ def test_h5_without_h5py_says_to_install_the_extra(monkeypatch):
 
 
 def test_names_paths_and_suffixes(tmp_path, monkeypatch):
-    assert data.is_dataset_file("x.npz") and data.is_dataset_file(Path("a/b.CSV")) and data.is_dataset_file("c.hdf5")
-    assert not data.is_dataset_file("mnist") and not data.is_dataset_file("drones")
+    assert data.has_dataset_suffix("x.npz") and data.has_dataset_suffix(Path("a/b.CSV"))
+    assert data.has_dataset_suffix("c.hdf5")
+    assert not data.has_dataset_suffix("mnist") and not data.has_dataset_suffix("drones")
     monkeypatch.chdir(FIXTURES)
     assert data.load_dataset("dataset_bars.npz").source == str(BARS), "relative paths are from the cwd"
     with pytest.raises(data.DataNotFoundError) as err:
