@@ -326,20 +326,20 @@ def _fetch_file(spec: IdxFile, target: Path, urls: Sequence[str], md5: Optional[
         for mirror in urls:
             url = _url(mirror, spec.gz_name)
             emit(stage="download", url=url)
-            bar = _Bar(lambda **kw: emit(stage="download", url=url, **kw), cancel)
+            bar = _Bar(lambda _url=url, **kw: emit(stage="download", url=_url, **kw), cancel)
             try:
                 gz = _download(url, Path(tmp), bar, timeout)
                 emit(stage="verify", url=url)
                 _install(gz, spec, target, md5, cancel)
                 return url
             except _Refused as exc:
-                reasons.append(f"{url} {exc}")
+                reasons.append(f"{mirror} {exc}")  # the file's name is said once, before the reasons
                 emit(stage="failed", url=url, note=str(exc))
             for leftover in Path(tmp).iterdir():
                 leftover.unlink()
     others = f" (and {len(reasons) - 1} other mirror(s) failed)" if len(reasons) > 1 else ""
-    raise FetchError(f"could not fetch {spec.name}: {reasons[0]}{others}; nothing of it was kept, and running the "
-                     f"fetch again resumes")
+    raise FetchError(f"could not fetch {spec.gz_name}: the copy at {reasons[0]}{others}; nothing was kept, and "
+                     f"a rerun resumes")
 
 
 def fetch_dataset(name: str, data_dir: PathLike | None = None, mirrors: Sequence[str] = (),

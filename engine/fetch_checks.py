@@ -63,7 +63,7 @@ def check_idx_file(path: PathLike, spec: IdxFile) -> Optional[str]:
     path = Path(path)
     size = path.stat().st_size
     if size != spec.size:
-        return f"has {size:,} bytes instead of the {spec.size:,} of {spec.name}"
+        return f"has {size:,} bytes instead of the {spec.size:,} expected"
     with open(path, "rb") as f:
         head = f.read(16 if spec.images else 8)
         words = [int.from_bytes(head[i:i + 4], "big") for i in range(0, len(head), 4)]

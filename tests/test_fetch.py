@@ -214,7 +214,7 @@ def test_a_damaged_download_is_refused_and_not_left_in_place(site, tmp_path, cap
     rc, out, err = _run(capsys, "data", "fetch", "mnist", "--mirror", url, "--data-dir", str(root))
     assert rc == 2
     message = _one_error(err)
-    assert phrase in message and NAMES[1] in message and "running the fetch again resumes" in message
+    assert phrase in message and NAMES[1] in message and "a rerun resumes" in message and len(message) <= 200
     _only(_raw(root), NAMES[0])
 
 
