@@ -9,6 +9,7 @@ far below the memory of a laptop. A user with a bigger file raises a limit with 
 ``RFEXPLORER_LIMIT_<FIELD NAME IN CAPITALS>`` (for example ``RFEXPLORER_LIMIT_MAX_ARRAY_BYTES=8e9``), or by
 passing their own :class:`FileLimits` to the reader.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,9 @@ ENV_PREFIX = "RFEXPLORER_LIMIT_"
 class FileLimits:
     """What one untrusted file may declare. Each field: meaning, unit."""
 
-    max_array_bytes: int = 2 * 1024**3
-    """Uncompressed size of all the arrays a dataset file holds, together (bytes)."""
+    max_array_bytes: int = 1024**3
+    """Memory a dataset file takes once loaded: its arrays as stored (uncompressed) plus the float32 features
+    made of them, together (bytes). Full MNIST takes 0.24 GB."""
     max_samples: int = 10_000_000
     """Samples in one split of a dataset file (training or test), count."""
     max_features: int = 1_000_000

@@ -1269,9 +1269,12 @@ def crafted_dataset_cases() -> list[Case]:
         cases.append(Case("dataset", "trick.h5", h5_bytes(base, how), f"h5 whose X_train is: {how}", "refused"))
     cases.append(Case("dataset", "gzip.h5", h5_bytes(base, "gzip 300 MB of ones"),
                       "h5 whose X_train is 300 MB of gzip-compressed ones (a legal size, 3 MB on disk)"))
-    cases.append(Case("dataset", "big.h5", big_valid_h5(),
-                      "h5 of 400,000 x 784 uint8 ones with matching labels (a legal 300 MB dataset, small on disk)",
+    cases.append(Case("dataset", "big.h5", big_valid_h5(64 * 1024**2 // 784),
+                      "h5 of 85,600 x 784 uint8 ones with matching labels (64 MB, 0.33 GB once loaded: legal)",
                       "accepted"))
+    cases.append(Case("dataset", "big300.h5", big_valid_h5(),
+                      "h5 of 400,000 x 784 uint8 ones (300 MB, 1.5 GB once loaded: over the default max_array_bytes)",
+                      "refused"))
     return cases
 
 

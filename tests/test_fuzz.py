@@ -25,11 +25,7 @@ N_DATASETS = 24
 SEED = 0
 #: Cases that other people's reader work has not fixed yet, by label: they are reported, not failed. Each entry
 #: says what goes wrong; remove it once the reader is fixed (the test then checks the case like any other).
-KNOWN_FAILING: dict[str, str] = {
-    "h5 of 400,000 x 784 uint8 ones with matching labels (a legal 300 MB dataset, small on disk)":
-        "the dataset reader's _scale_global_max (engine/dataset_arrays.py) divides in float64, so a 300 MB uint8 "
-        "dataset needs a 2.3 GiB temporary, over the 1.5 GB cap",
-}
+KNOWN_FAILING: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
