@@ -1,19 +1,21 @@
 """The main window: layout and wiring only.
 
-Layout (about 1400 x 900):
+Layout (1400 x 900 at first, or the screen if smaller; minimum about 900 x 470, at most 1024 x 640):
 
     +------------+---------------------------------------------------------+
-    | Controls   | Frequency spectrum: input comb / selected chain's        |
-    |  data      | response / every chain's resonators (shared GHz axis)    |
-    |  model, K  +------------------------------+--------------------------+
-    |  training  | Synapse-to-neuron assignment  | Accuracy vs sparsity     |
-    |  device /  | (heatmap or input maps)       | (session results, live)  |
-    |  hardware  |                               | tab: Robustness (studies |
-    |  buttons   |                               | of a trained network)    |
-    | History    +------------------------------+--------------------------+
-    | (loss/acc) | progress: epoch · step · loss · accuracy · time left    |
-    +------------+---------------------------------------------------------+
+    | Controls   | Frequency spectrum (central): input comb / selected      |
+    | (scrolls)  | chain's response / every chain's resonators              |
+    |            +-------------------+-----------+--------------------------+
+    +------------+ Synapse assignment| Network   | Results: Accuracy vs     |
+    | Training   | (scrolls below    | (multi-   | sparsity | Robustness    |
+    | history    |  its minimum)     |  layer)   |                          |
+    +------------+-------------------+-----------+--------------------------+
+    | progress: epoch · step · loss · accuracy · time left                  |
     | status line                                  session results · dataset |
+
+Every panel but the spectrum is a dock: the View menu hides and shows each (the spectrum too), docks move and
+float, and the layout (docks and window geometry) is saved in the app's QSettings on close and restored at the
+next start; View > Reset layout puts everything back.
 
 What happens lives elsewhere, and this module only connects it:
 
@@ -34,10 +36,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QProgressBar, QSizePolicy, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFrame, QHBoxLayout, QMainWindow, QProgressBar, QScrollArea,
+                               QSizePolicy, QStyle, QTabWidget, QVBoxLayout, QWidget)
 
 from engine.data import DATASET_NAMES
 
@@ -47,16 +49,56 @@ from .controller import Controller
 from .controls import DATASET_LABELS, ControlPanel
 from .datasets import DatasetPresenter
 from .explorer import ExplorerModel
+from .fetch_action import FetchActions
 from .file_actions import FileActions
 from .gcguard import GuiThreadGC
 from .robustness_runs import RobustnessPresenter
 from .runs import RunPresenter
 from .session import Session
 from .views import AssignmentView, HistoryView, NetworkView, RobustnessView, SparsityView, SpectrumView
+from .views.common import ElidedLabel
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 ICON_PATH = RESOURCES / "rfexplorer.png"
 DOCK_WIDTH = 330
+MIN_VIEW_WIDTH = 240  #: the narrowest a view gets before its dock scrolls
+GEOMETRY_KEY, STATE_KEY, SPECTRUM_KEY = "layout/geometry", "layout/state", "layout/spectrum"
+LAYOUT_VERSION = 2  #: bump when the docks change, so an old saved layout is not applied
+
+
+class Fitted(QWidget):
+    """Holds one view and gives it all its room. Its minimum size is the view's, without height-for-width, so
+    a resizable scroll area around it scrolls only below the view's minimum size (a word-wrapped subtitle would
+    otherwise make the scroll area grow the view to its preferred height)."""
+
+    def __init__(self, child: QWidget) -> None:
+        super().__init__()
+        self.child = child
+        child.setParent(self)
+
+    def minimumSizeHint(self):  # noqa: N802
+        return self.child.minimumSizeHint().expandedTo(self.child.minimumSize())
+
+    def sizeHint(self):  # noqa: N802
+        return self.child.sizeHint()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        self.child.setGeometry(self.rect())
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.LayoutRequest:  # the view's minimum changed: tell the scroll area
+            self.updateGeometry()
+        return super().event(event)
+
+
+def scrolled(widget: QWidget, min_width: int, min_height: int = 100) -> QScrollArea:
+    """``widget`` in a frameless scroll area that fills its dock and scrolls once the dock is smaller."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setWidget(Fitted(widget))
+    area.setMinimumSize(min_width, min_height)
+    return area
 
 ABOUT_HTML = """
 <h3>rfexplorer {app}</h3>
@@ -118,84 +160,155 @@ class MainWindow(QMainWindow):
                                                    self.explorer, self.files, self.runs, self.datasets,
                                                    self.set_status)
         self._build_menus()
+        self.restore_layout()
         self._connect()
         self.datasets.start()  # the dataset loads in the worker; its shape, then a preview, follow
 
     # --- layout -------------------------------------------------------------------------------------------
     def _build_layout(self) -> None:
-        # controls and the small history plot (left dock)
+        """Every view is a dock (hide, move, float, restore from the View menu); the spectrum is the central
+        widget. Content that can outgrow its dock scrolls, and no view forces the window wider than a laptop."""
+        self.setDockNestingEnabled(True)
+        for corner in (Qt.TopLeftCorner, Qt.BottomLeftCorner):  # the controls column runs full height
+            self.setCorner(corner, Qt.LeftDockWidgetArea)
         self.controls = ControlPanel(self.settings)
         self.history = HistoryView()
-        self.history.setMinimumHeight(150)
-        self.history.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Ignored)  # takes what the controls leave
-        self.controls.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
-        left = QWidget()
-        left_lay = QVBoxLayout(left)
-        left_lay.setContentsMargins(0, 0, 0, 6)
-        left_lay.setSpacing(6)
-        left_lay.addWidget(self.controls)
-        hist_wrap = QWidget()
-        hl = QVBoxLayout(hist_wrap)
-        hl.setContentsMargins(8, 0, 8, 0)
-        hl.addWidget(self.history)
-        left_lay.addWidget(hist_wrap, 1)
-        left.setMinimumWidth(DOCK_WIDTH)
-        self.controls_dock = QDockWidget("Controls", self)
-        self.controls_dock.setObjectName("ControlsDock")
-        self.controls_dock.setWidget(left)
-        self.controls_dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
-        self.addDockWidget(Qt.LeftDockWidgetArea, self.controls_dock)
-        self.resizeDocks([self.controls_dock], [DOCK_WIDTH], Qt.Horizontal)
-
-        # views
+        self.history.setMinimumHeight(110)
         self.spectrum = SpectrumView()
         self.assignment = AssignmentView()
         self.sparsity = SparsityView()
         self.robustness = RobustnessView()
-        # the session's results and robustness studies share the bottom right, one tab each
+        self.network = NetworkView()  # multilayer networks only (its dock is shown for them)
+        # the session's results and robustness studies share one dock, one tab each
         self.results_tabs = QTabWidget()
         self.results_tabs.setObjectName("ResultTabs")
         self.results_tabs.setDocumentMode(True)
+        self.results_tabs.setUsesScrollButtons(True)
         self.results_tabs.addTab(self.sparsity, "Accuracy vs sparsity")
         self.results_tabs.addTab(self.robustness, "Robustness")
         self.results_tabs.setTabToolTip(1, "Accuracy of a trained network on fresh chips as one device setting "
                                            "varies")
-        bottom = QSplitter(Qt.Horizontal)
-        self.network = NetworkView()  # multilayer networks only
-        self.network.hide()
-        bottom.addWidget(self.assignment)
-        bottom.addWidget(self.network)
-        bottom.addWidget(self.results_tabs)
-        bottom.setSizes([560, 0, 520])
-        main = QSplitter(Qt.Vertical)
-        main.addWidget(self.spectrum)
-        main.addWidget(bottom)
-        main.setSizes([455, 355])
-        for s in (bottom, main):
-            s.setChildrenCollapsible(False)
-            s.setHandleWidth(6)
-        self.splitters = (main, bottom)
+        self.spectrum.setMinimumSize(MIN_VIEW_WIDTH, 150)
+        self.setCentralWidget(self.spectrum)
+        # the controls scroll up and down, never sideways: as wide as their narrowest plus a scroll bar
+        bar = self.style().pixelMetric(QStyle.PM_ScrollBarExtent)
+        self.controls_dock = self._add_dock("Controls", "ControlsDock",
+                                            scrolled(self.controls, self.controls.minimumSizeHint().width() + bar),
+                                            Qt.LeftDockWidgetArea)
+        self.history_dock = self._add_dock("Training history", "HistoryDock", self.history, Qt.LeftDockWidgetArea)
+        self.splitDockWidget(self.controls_dock, self.history_dock, Qt.Vertical)
+        self.assignment_dock = self._add_dock("Synapse assignment", "AssignmentDock",
+                                              scrolled(self.assignment, MIN_VIEW_WIDTH, 140), Qt.BottomDockWidgetArea)
+        self.network_dock = self._add_dock("Network", "NetworkDock", scrolled(self.network, 120, 120),
+                                           Qt.BottomDockWidgetArea)
+        self.results_dock = self._add_dock("Results", "ResultsDock", scrolled(self.results_tabs, MIN_VIEW_WIDTH, 140),
+                                           Qt.BottomDockWidgetArea)
+        self.splitDockWidget(self.assignment_dock, self.network_dock, Qt.Horizontal)
+        self.splitDockWidget(self.network_dock, self.results_dock, Qt.Horizontal)
+        self.network_dock.hide()
+        self._size_docks()
+        self._multilayer_shown: Optional[bool] = None
+        self._default_state = None
+        self._build_footer()
+
+    def _size_docks(self) -> None:
+        """The docks' starting sizes (the window's size set first)."""
+        self.resizeDocks([self.controls_dock, self.history_dock], [560, 260], Qt.Vertical)
+        self.resizeDocks([self.controls_dock], [DOCK_WIDTH], Qt.Horizontal)
+        self.resizeDocks([self.assignment_dock, self.results_dock], [560, 480], Qt.Horizontal)
+        self.resizeDocks([self.assignment_dock], [min(300, self.height() // 3 + 60)], Qt.Vertical)
+
+    def _add_dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable
+                         | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_footer(self) -> None:
+        """The progress bar above the status line, both in the status bar: always at the window's bottom."""
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setFormat("Idle — release a sparsity slider or press Train to start a run")
-        central = QWidget()
-        lay = QVBoxLayout(central)
-        lay.setContentsMargins(6, 6, 6, 4)
-        lay.setSpacing(6)
-        lay.addWidget(main, 1)
-        lay.addWidget(self.progress)
-        self.setCentralWidget(central)
-
-        # status bar
-        self.status_line = QLabel("Ready.")
+        self.progress.setMinimumWidth(120)
+        self.status_line = ElidedLabel("Ready.")
         self.status_line.setObjectName("StatusLine")
-        self.statusBar().addWidget(self.status_line, 1)
-        self.results_label = QLabel("No results yet")
+        self.results_label = ElidedLabel("No results yet")
         self.results_label.setObjectName("Dim")
-        self.dataset_label = QLabel("")
-        self.statusBar().addPermanentWidget(self.results_label)
-        self.statusBar().addPermanentWidget(self.dataset_label)
+        self.dataset_label = ElidedLabel("")
+        for label, width in ((self.results_label, 180), (self.dataset_label, 220)):
+            label.setMaximumWidth(width)
+            label.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+            label.setMinimumWidth(40)
+        footer = QWidget()
+        footer.setObjectName("Footer")
+        grid = QVBoxLayout(footer)
+        grid.setContentsMargins(0, 2, 0, 0)
+        grid.setSpacing(2)
+        grid.addWidget(self.progress)
+        row = QHBoxLayout()
+        row.setSpacing(12)
+        row.addWidget(self.status_line, 1)
+        row.addWidget(self.results_label)
+        row.addWidget(self.dataset_label)
+        grid.addLayout(row)
+        self.statusBar().addWidget(footer, 1)
+
+    def view_docks(self) -> dict[str, QDockWidget]:
+        """The docks by what they show, in View-menu order."""
+        return {"Controls": self.controls_dock, "Training history": self.history_dock,
+                "Synapse assignment": self.assignment_dock, "Network diagram": self.network_dock,
+                "Results (accuracy, robustness)": self.results_dock}
+
+    def _build_view_menu_docks(self, view_menu) -> None:
+        self.act_spectrum = view_menu.addAction("Frequency &spectrum")
+        self.act_spectrum.setCheckable(True)
+        self.act_spectrum.setChecked(True)
+        self.act_spectrum.toggled.connect(self.spectrum.setVisible)
+        self.view_actions = {"Frequency spectrum": self.act_spectrum}
+        for name, dock in self.view_docks().items():
+            act = dock.toggleViewAction()
+            act.setText(name)
+            view_menu.addAction(act)
+            self.view_actions[name] = act
+        view_menu.addSeparator()
+        reset = view_menu.addAction("&Reset layout")
+        reset.triggered.connect(self.reset_layout)
+
+    # --- layout memory ------------------------------------------------------------------------------------
+    def save_layout(self) -> None:
+        """Remember the window's geometry, its docks and whether the spectrum is shown (the app's QSettings)."""
+        self.settings.setValue(GEOMETRY_KEY, self.saveGeometry())
+        self.settings.setValue(STATE_KEY, self.saveState(LAYOUT_VERSION))
+        self.settings.setValue(SPECTRUM_KEY, self.act_spectrum.isChecked())
+        self.settings.sync()
+
+    def restore_layout(self) -> None:
+        geometry, state = self.settings.value(GEOMETRY_KEY), self.settings.value(STATE_KEY)
+        if self._default_state is None:  # the layout built in code, for Reset layout
+            self._default_state = self.saveState(LAYOUT_VERSION)
+        if geometry is None or not self.restoreGeometry(geometry):  # first start: fit the screen
+            room = self.screen().availableGeometry()
+            self.resize(min(self.width(), room.width()), min(self.height(), room.height()))
+            self._size_docks()
+        if state is not None:
+            self.restoreState(state, LAYOUT_VERSION)
+        self.act_spectrum.setChecked(str(self.settings.value(SPECTRUM_KEY, True)).lower() != "false")
+
+    @Slot()
+    def reset_layout(self) -> None:
+        """Every view back where it started (the View menu's Reset layout)."""
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        self.act_spectrum.setChecked(True)
+        self.network_dock.setVisible(bool(self._multilayer_shown))
+
+    def event(self, event) -> bool:  # the layout is remembered before any close handling
+        if event.type() == QEvent.Close:
+            self.save_layout()
+        return super().event(event)
 
     def _build_menus(self) -> None:
         files, runs = self.files, self.runs
@@ -214,6 +327,8 @@ class MainWindow(QMainWindow):
             self.dataset_actions.addAction(act)
         self.dataset_actions.triggered.connect(self._on_dataset_action)
         self.dataset_menu.aboutToShow.connect(self._sync_dataset_menu)
+        self.fetches = FetchActions(self, self.controls, self.controller, self.set_status)  # Get full MNIST…
+        self.fetches.add_to_menu(self.dataset_menu)
         file_menu.addSeparator()
         self.act_export = QAction("&Export topology…", self, shortcut=QKeySequence("Ctrl+E"))
         self.act_import = QAction("&Import topology…", self, shortcut=QKeySequence("Ctrl+O"))
@@ -263,7 +378,8 @@ class MainWindow(QMainWindow):
         self.act_maps.setCheckable(True)
         self.act_maps.toggled.connect(self._on_maps_toggled)
         self.assignment.mode_combo.currentIndexChanged.connect(self._sync_maps_action)
-        view_menu.addAction(self.controls_dock.toggleViewAction())
+        view_menu.addSeparator()
+        self._build_view_menu_docks(view_menu)
 
         help_menu = mb.addMenu("&Help")
         about = help_menu.addAction("&About rfexplorer")
@@ -348,10 +464,10 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_state_shown(self, state) -> None:
         multi = bool(getattr(state, "is_multilayer", False))
-        if multi != self.network.isVisible():
-            self.network.setVisible(multi)
-            if multi:
-                self.splitters[1].setSizes([500, 240, 380])
+        if multi != self._multilayer_shown:  # the diagram's dock comes and goes with multilayer networks
+            self._multilayer_shown = multi
+            self.network_dock.setVisible(multi)
+            self.view_actions["Network diagram"].setEnabled(multi)
         self.views_updated.emit()
 
     @Slot(bool)
@@ -399,6 +515,7 @@ class MainWindow(QMainWindow):
         dialogs.about(self, "About rfexplorer", self.about_html())
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.fetches.shutdown()
         self.runs.stop()
         if self.controller.busy:
             print(f"rfexplorer: closing; cancelled the run in progress "

@@ -13,6 +13,9 @@ from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolic
 from .. import theme
 
 
+HEADER_MIN_WIDTH = 64  #: the narrowest a card's title or header combo box gets
+
+
 class ElidedLabel(QLabel):
     """A one-line label that shrinks with its layout and ends in '…' when the text does not fit."""
 
@@ -39,8 +42,10 @@ class ViewCard(QFrame):
         outer.setSpacing(2)
         head = QHBoxLayout()
         head.setSpacing(8)
-        self.title_label = QLabel(title)
+        self.title_label = ElidedLabel(title)  # elided, never forcing the card wider than its dock
         self.title_label.setObjectName("ViewTitle")
+        self.title_label.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+        self.title_label.setMinimumWidth(HEADER_MIN_WIDTH)
         head.addWidget(self.title_label)
         self.source_label = ElidedLabel("")
         self.source_label.setObjectName("ViewSubtitle")
@@ -60,6 +65,13 @@ class ViewCard(QFrame):
         outer.addLayout(self.body, 1)
 
     def add_header_widget(self, widget: QWidget) -> None:
+        """Add ``widget`` right of the title. Combo boxes and text labels may shrink below their text (the
+        card stays narrow enough for a laptop); fixed-size widgets keep their size."""
+        if widget.minimumWidth() == 0 and widget.sizePolicy().horizontalPolicy() != QSizePolicy.Fixed:
+            if isinstance(widget, QComboBox):
+                widget.setMinimumWidth(HEADER_MIN_WIDTH)
+            elif isinstance(widget, QLabel) and not widget.wordWrap():
+                widget.setMinimumWidth(min(widget.minimumSizeHint().width(), 24) or 1)
         self.header_layout.addWidget(widget)
 
     def set_source(self, text: str) -> None:

@@ -26,7 +26,7 @@ MARGIN_TOP, MARGIN_BOTTOM, MARGIN_X = 8, 36, 28
 class NetworkDiagram(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(160, 120)
+        self.setMinimumSize(110, 100)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.sizes: tuple = ()  #: (inputs, hidden..., outputs)
         self.output_names: tuple = ()
@@ -139,7 +139,7 @@ class NetworkView(ViewCard):
     def __init__(self, parent=None) -> None:
         super().__init__("Network", f"Lines: each chain's {STRONGEST} strongest attachments; the selected layer's "
                          f"bright", parent)
-        self.setMinimumWidth(200)
+        self.setMinimumWidth(120)
         self.diagram = NetworkDiagram()
         self.body.addWidget(self.diagram, 1)
 

@@ -208,8 +208,7 @@ class SparsityView(ViewCard):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         lab = theme.label_style()
-        self.plot.setLabel("bottom", "synapses removed (% of the dense network of the same shape, log scale of "
-                                     "those kept)", **lab)
+        self.plot.setLabel("bottom", "synapses removed (%, log scale of those kept)", **lab)  # fits narrow docks
         self.plot.setLabel("left", "test accuracy (%)", **lab)
         self.plot.setYRange(0, 100, padding=0)
         # the legend is a line of text under the plot: it never covers data and wraps in narrow windows
