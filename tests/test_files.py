@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import files
+from engine import files, outputs
 from engine.files import (JsonFileError, atomic_write_bytes, atomic_write_text, best_schema_error, dumps_json,
                           json_safe, read_json, schema_problem, strict_schema_validator)
 
@@ -52,7 +52,7 @@ def test_failed_write_keeps_the_destination(tmp_path, monkeypatch, failing):
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files.os, failing, boom)
+    monkeypatch.setattr(outputs.os, failing, boom)  # the writes live in engine.outputs
     with pytest.raises(OSError, match="No space"):
         atomic_write_text(dest, "new content")
     monkeypatch.undo()

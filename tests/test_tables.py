@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import files
+from engine import outputs
 from engine.tables import csv_text, write_csv
 
 
@@ -65,7 +65,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files.os, "replace", boom)
+    monkeypatch.setattr(outputs.os, "replace", boom)  # the writes live in engine.outputs
     with pytest.raises(OSError):
         write_csv(dest, ["a"], [[1]])
     monkeypatch.undo()
