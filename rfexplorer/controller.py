@@ -10,12 +10,16 @@ the latest and hands it to the views from an 11 Hz QTimer. If the engine process
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from .labels import describe_config
+from .protocol import JobKind, RobustnessRequest
 from .worker import DatasetInfo, EngineClient, Job
+
+if TYPE_CHECKING:
+    from engine.sweep_spec import SweepSpec
 
 REDRAW_INTERVAL_MS = 90  # 11 Hz: just above the 10 Hz target
 
@@ -108,7 +112,7 @@ class Controller(QObject):
 
     @property
     def busy(self) -> bool:
-        return any(j.kind == "train" for j in self._jobs)
+        return any(j.kind is JobKind.TRAIN for j in self._jobs)
 
     @property
     def sweep_busy(self) -> bool:
@@ -145,11 +149,11 @@ class Controller(QObject):
         if self._shut_down:
             return
         self._cancel_previews()
-        running = [j for j in self._jobs if j.kind == "train" and not j.cancelled]
+        running = [j for j in self._jobs if j.kind is JobKind.TRAIN and not j.cancelled]
         for job in running:
             self._engine.cancel(job, f"superseded by {self.describe(cfg)}")
         was_busy = self.busy
-        job = Job("train", cfg, dataset=cfg.dataset, data_dir=data_dir)
+        job = Job(JobKind.TRAIN, cfg, dataset=cfg.dataset, data_dir=data_dir)
         self._jobs.append(job)
         self._current = job
         if running:
@@ -164,7 +168,7 @@ class Controller(QObject):
 
     def stop(self) -> None:
         """Cancel the running (and any queued) training run; it stops before the next batch."""
-        jobs = [j for j in self._jobs if j.kind == "train" and not j.cancelled]
+        jobs = [j for j in self._jobs if j.kind is JobKind.TRAIN and not j.cancelled]
         for job in jobs:
             self._engine.cancel(job, "stopped by user")
         if jobs:
@@ -176,13 +180,13 @@ class Controller(QObject):
         if self._shut_down:
             return
         self._cancel_previews()
-        job = Job("preview", cfg, dataset=cfg.dataset, data_dir=data_dir)
+        job = Job(JobKind.PREVIEW, cfg, dataset=cfg.dataset, data_dir=data_dir)
         self._jobs.append(job)
         self._engine.submit(job)
 
     def _cancel_previews(self) -> None:
         for job in self._jobs:
-            if job.kind == "preview":
+            if job.kind is JobKind.PREVIEW:
                 self._engine.cancel(job, "superseded")
 
     def import_topology(self, path, dataset: str, data_dir: Optional[str] = None) -> None:
@@ -190,7 +194,7 @@ class Controller(QObject):
         thread, after any queued run): topology_imported, then evaluation_finished (or a *_failed signal)."""
         if self._shut_down:
             return
-        job = Job("import", payload=str(path), dataset=dataset, data_dir=data_dir)
+        job = Job(JobKind.IMPORT, payload=str(path), dataset=dataset, data_dir=data_dir)
         self._jobs.append(job)
         self.status.emit(f"Importing {_dataset_name(str(path))}…", "busy")
         self._engine.submit(job)
@@ -199,16 +203,16 @@ class Controller(QObject):
         """Load a dataset in the training thread (dataset_ready follows); runs reuse it."""
         if self._shut_down:
             return
-        job = Job("load", dataset=dataset, data_dir=data_dir)
+        job = Job(JobKind.LOAD, dataset=dataset, data_dir=data_dir)
         self._jobs.append(job)
         self._engine.submit(job)
 
-    def start_sweep(self, spec: Any, dataset: str = "mnist-mini", data_dir: Optional[str] = None,
+    def start_sweep(self, spec: SweepSpec, dataset: str = "mnist-mini", data_dir: Optional[str] = None,
                     backend: str = "local") -> bool:
         """Run a sweep in the engine process on ``backend`` ('local' or 'ray', as the CLI's --backend)."""
         if self._shut_down or self._sweep_job is not None:
             return False
-        self._sweep_job = Job("sweep", spec, dataset=dataset, data_dir=data_dir, backend=backend)
+        self._sweep_job = Job(JobKind.SWEEP, spec, dataset=dataset, data_dir=data_dir, backend=backend)
         self.sweep_busy_changed.emit(True)
         self._engine.submit(self._sweep_job)
         return True
@@ -218,12 +222,12 @@ class Controller(QObject):
             self._engine.cancel(self._sweep_job, "stopped by user")
             self.status.emit("Stopping the sweep after the current batch…", "warn")
 
-    def start_robustness(self, request, dataset: str, data_dir: Optional[str] = None) -> bool:
-        """Run a robustness study (rfexplorer.engine_process.RobustnessRequest) in the engine process's own
+    def start_robustness(self, request: RobustnessRequest, dataset: str, data_dir: Optional[str] = None) -> bool:
+        """Run a robustness study (rfexplorer.protocol.RobustnessRequest) in the engine process's own
         robustness slot (it runs beside training and sweeps); False if one is running already."""
         if self._shut_down or self._robust_job is not None:
             return False
-        self._robust_job = Job("robustness", dataset=dataset, data_dir=data_dir, payload=request)
+        self._robust_job = Job(JobKind.ROBUSTNESS, dataset=dataset, data_dir=data_dir, payload=request)
         self._robust_evals = []
         self._robust_dirty = False
         self.robustness_busy_changed.emit(True)
@@ -261,7 +265,7 @@ class Controller(QObject):
 
     @Slot(object)
     def _on_started(self, job: Job) -> None:
-        if job.kind == "train" and job is self._current and not job.cancelled:
+        if job.kind is JobKind.TRAIN and job is self._current and not job.cancelled:
             self._latest = None
             self._dirty = False
             self.status.emit(f"Training {self.describe(job.config)} on {_dataset_name(job.dataset)}…", "busy")
@@ -428,11 +432,11 @@ class Controller(QObject):
             return
         what = []
         for job in lost:
-            if job.kind == "train":
+            if job.kind is JobKind.TRAIN:
                 what.append(f"the run {self.describe(job.config)} was lost")
-            elif job.kind == "sweep":
+            elif job.kind is JobKind.SWEEP:
                 what.append("the sweep was stopped (its finished runs are kept)")
-            elif job.kind == "robustness":
+            elif job.kind is JobKind.ROBUSTNESS:
                 what.append("the robustness study was stopped (its evaluations so far are kept)")
             self._forget(job)
             if job is self._sweep_job:

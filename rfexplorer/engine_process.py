@@ -4,24 +4,19 @@ The GUI (:mod:`rfexplorer.worker`) spawns one such process per window ('spawn' s
 reuses it for every job: training runs, dataset loads, previews of untrained networks, topology imports and
 their evaluation, and sweeps. Training here does not share Python's interpreter lock with the GUI.
 
-Wire protocol (one duplex pipe; every message is a tuple pickled with :mod:`pickle` by this module and
-``rfexplorer.worker``, between our own two processes only; nothing is ever read from a file):
-
-- GUI -> engine: ``("job", JobRequest)`` and ``("shutdown",)``.
-- engine -> GUI: ``("ready", pid)`` once, ``("warmed", {seconds, modules, error})`` once the background
-  warm-up is over (:func:`warm_up`; it may come between any two messages), then per job ``("started", id)``,
-  ``("snapshot", id, Snapshot)``, ``("finished", id, RunResult)``, ``("previewed", id, DisplayState)``,
-  ``("imported", id, Topology, DisplayState)``, ``("evaluated", id, accuracy)``, ``("loaded", id)``,
-  ``("dataset_ready", DatasetInfo)``, ``("row", id, row)``, ``("sweep_finished", id, rows)``, ``("robust_eval", id,
-  {value, repeat, accuracy})``, ``("robust_finished", id, {rows, cancelled})``, ``("failed", id, message,
-  traceback, stage)`` and always last ``("done", id)``.
+Wire protocol (one duplex pipe): the frozen dataclasses of :mod:`rfexplorer.protocol`, each pickled with
+:mod:`pickle` by this module and ``rfexplorer.worker``, between our own two processes only (nothing is ever read
+from a file), and matched by class on arrival. The GUI sends job requests (one class per job kind) and
+``Shutdown``; this process sends ``Ready`` once, ``Warmed`` once the background warm-up is over (:func:`warm_up`;
+it may come between any two messages), ``DatasetReady`` and, per job, the job's messages, always ending with
+``Done``.
 
 There are three job slots, each with its own thread here: 'train' (train, load, preview, import; one job at a
 time), 'sweep' and 'robustness' (accuracy of a trained network on fresh chips as one device setting varies,
 engine.hardware.robustness). Each slot has a multiprocessing Event as its cancel token, which the engine checks
 between batches, or between two evaluations of a robustness study (``run_training`` and ``run_sweep`` only
 call its ``is_set()``). The GUI sends a slot's next job only
-after the previous one's ``done`` and clears the slot's event before it does, so a cancel request can never
+after the previous one's ``Done`` and clears the slot's event before it does, so a cancel request can never
 reach the wrong job. Datasets are cached here (the last two), so consecutive jobs do not load them again.
 
 When the GUI goes away (its end of the pipe closes) the process cancels what runs and exits. Once a sweep in
@@ -42,113 +37,42 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
-import numpy as np
+from .protocol import (SAMPLE_COUNT, DatasetInfo, DatasetReady, Done, EngineMessage,  # noqa: F401 (re-exported)
+                       Evaluated, Failed, ImportJob, Imported, JobRequest, JobSlot, LoadJob, Loaded,
+                       PreviewJob, Previewed, Ready, RobustnessEval, RobustnessFinished, RobustnessJob,
+                       RobustnessRequest, RunFinished, Shutdown, SnapshotReady, Started, SweepFinished, SweepJob,
+                       SweepRow, TrainJob, Warmed)
 
 #: How often a training run sends a snapshot (s): a little faster than the views redraw (every 90 ms), so that
 #: every redraw has fresh data; each costs the run about 0.8 ms (build and pickle, RF K = 10 on MNIST), so 1.3 %
 #: at this rate (the engine's own default, for headless callers, is 0.1 s).
 SNAPSHOT_INTERVAL_S = 0.06
-#: Test samples handed to the GUI to drive the input comb.
-SAMPLE_COUNT = 200
 #: Datasets kept loaded in the engine process (a run's and a sweep's may differ).
 CACHED_DATASETS = 2
 #: How long the process waits for its jobs to notice their cancel tokens when asked to shut down (s, all jobs
 #: together; the GUI waits 5 s before it terminates the process). A sweep that has not stopped by then (its worker
 #: processes are still starting) has its workers terminated, so that none outlives this process.
 JOB_JOIN_TIMEOUT_S = 1.5
-#: What :func:`warm_up` imports (reported in the "warmed" message).
+#: What :func:`warm_up` imports (reported in the Warmed message).
 WARM_MODULES = ("torch._dynamo",)
-#: The job kinds of each slot.
-TRAIN_SLOT_KINDS = ("train", "load", "preview", "import")
-SWEEP_SLOT_KINDS = ("sweep",)
-ROBUSTNESS_SLOT_KINDS = ("robustness",)
-#: The job slots, each with its own thread and cancel Event.
-SLOTS = ("train", "sweep", "robustness")
+#: The job slots, each with its own thread and cancel Event (protocol.JobKind.slot: the kinds each one runs).
+SLOTS = tuple(JobSlot)
 #: The slots whose job must end before the process does (a sweep has worker processes or a Ray instance to shut
 #: down): the other jobs only compute and send their results to a GUI that is going away, so on shutdown a
 #: cancelled run is not waited for (nor evaluated on the test set, as a cancelled run is), nor is a robustness
 #: study mid-evaluation.
-FINISHED_BEFORE_EXIT = ("sweep",)
+FINISHED_BEFORE_EXIT = (JobSlot.SWEEP,)
 
 
-def slot_of(kind: str) -> str:
-    """The slot a job kind runs in."""
-    if kind in SWEEP_SLOT_KINDS:
-        return "sweep"
-    if kind in ROBUSTNESS_SLOT_KINDS:
-        return "robustness"
-    return "train"
-
-
-def dumps(message) -> bytes:
+def dumps(message: EngineMessage | JobRequest | Shutdown) -> bytes:
     return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def loads(data: bytes):
     return pickle.loads(data)  # only ever bytes from our own engine process or GUI, through their pipe
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """What the engine process needs of a job (the GUI keeps the rest: cancel reason, bookkeeping)."""
-
-    id: int
-    kind: str  #: 'train', 'load', 'preview', 'import', 'sweep' or 'robustness'
-    config: Any = None  #: RunConfig for 'train' and 'preview'; SweepSpec for 'sweep'
-    dataset: str = "mnist-mini"
-    data_dir: Optional[str] = None
-    payload: Any = None  #: the topology file path for 'import'; a RobustnessRequest for 'robustness'
-    backend: str = "local"  #: the sweep backend ('local' or 'ray'; engine.sweep.BACKENDS)
-
-    @property
-    def slot(self) -> str:
-        return slot_of(self.kind)
-
-
-@dataclass(frozen=True)
-class RobustnessRequest:
-    """A robustness study of a trained network (engine.hardware.robustness) on the job's dataset."""
-
-    model: Any  #: the trained network (a torch module, pickled to the engine process: the GUI keeps its own)
-    knob: str  #: one of engine.hardware.ROBUSTNESS_KNOBS
-    values: tuple  #: the knob's values, typed (engine.hardware.parse_knob_values)
-    repeats: int = 3  #: fresh chips (and noise draws) per value
-    seed: int = 0  #: repeat r draws from seed + r at every value (common random numbers)
-    config: Any = None  #: the network's RunConfig, if known (its validation split is measured on, as recorded)
-    fixed: Any = None  #: {DeviceParams field: value} held at every value, e.g. {"calibrated": False}
-
-
-@dataclass
-class DatasetInfo:
-    """What the GUI needs of a loaded dataset: its shape, class names, description and a few test samples."""
-
-    name: str  #: the dataset's own name (the file name for a user file)
-    key: str  #: what was asked for: a registered name or the file path
-    description: str
-    n_inputs: int
-    n_classes: int
-    class_names: tuple
-    image_shape: Optional[tuple]  #: (rows, columns), or None when the inputs have no 2-D shape
-    sample_images: np.ndarray  #: (S, n_inputs) float32 copies in [0, 1]
-    sample_labels: np.ndarray  #: (S,)
-    source: str = ""
-    n_train: int = 0
-    n_test: int = 0
-
-    @classmethod
-    def from_dataset(cls, ds, key: str = "", n_samples: int = SAMPLE_COUNT) -> "DatasetInfo":
-        n = min(n_samples, len(ds.test_y))
-        shape = getattr(ds, "image_shape", None)
-        names = tuple(getattr(ds, "class_names", ()) or (str(c) for c in range(ds.n_classes)))
-        return cls(ds.name, key or ds.name, ds.describe(), int(ds.n_inputs), int(ds.n_classes), names,
-                   tuple(int(s) for s in shape) if shape else None,
-                   ds.test_x[:n].detach().cpu().numpy().astype(np.float32, copy=True),
-                   ds.test_y[:n].detach().cpu().numpy().copy(), str(getattr(ds, "source", "")),
-                   int(len(ds.train_y)), int(len(ds.test_y)))
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -186,7 +110,7 @@ class DatasetCache:
 class EngineJobs:
     """Runs jobs and reports through ``send(message)``; used by the engine process's slot threads."""
 
-    def __init__(self, send: Callable[[tuple], None], cancels: dict) -> None:
+    def __init__(self, send: Callable[[EngineMessage], None], cancels: dict) -> None:
         self.send = send
         self.cancels = cancels  #: slot -> the Event the GUI sets to cancel that slot's job
         self.cache = DatasetCache()
@@ -197,58 +121,58 @@ class EngineJobs:
         key = (job.dataset, job.data_dir or "")
         if report and key != self._reported:
             self._reported = key
-            self.send(("dataset_ready", DatasetInfo.from_dataset(ds, key=job.dataset)))
+            self.send(DatasetReady(DatasetInfo.from_dataset(ds, key=job.dataset)))
         return ds
 
     def run(self, job: JobRequest) -> None:
         from .memory import release_free_memory
 
-        stage = job.kind
+        stage = job.kind.value
         try:
-            if job.kind == "train":
-                self._train(job)
-            elif job.kind == "load":
-                stage = "load"
-                self._dataset(job)
-                self.send(("loaded", job.id))
-            elif job.kind == "preview":
-                stage = "load"
-                ds = self._dataset(job)
-                stage = "preview"
-                self._preview(job, ds)
-            elif job.kind == "import":
-                topo = self._import(job)
-                stage = "evaluate"
-                self._evaluate(job, topo)
-            elif job.kind == "sweep":
-                self._sweep(job)
-            elif job.kind == "robustness":
-                self._robustness(job)
-            else:
-                raise ValueError(f"unknown job kind {job.kind!r}")
+            match job:
+                case TrainJob():
+                    self._train(job)
+                case LoadJob():
+                    self._dataset(job)
+                    self.send(Loaded(job.id))
+                case PreviewJob():
+                    stage = "load"
+                    ds = self._dataset(job)
+                    stage = "preview"
+                    self._preview(job, ds)
+                case ImportJob():
+                    topo = self._import(job)
+                    stage = "evaluate"
+                    self._evaluate(job, topo)
+                case SweepJob():
+                    self._sweep(job)
+                case RobustnessJob():
+                    self._robustness(job)
+                case _:
+                    raise ValueError(f"unknown job {type(job).__name__}")
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
             # stage: 'train', 'load' (the dataset), 'preview', 'import' (the file), 'evaluate', 'sweep' or
             # 'robustness'
-            self.send(("failed", job.id, describe_exception(exc), traceback.format_exc(), stage))
+            self.send(Failed(job.id, message=describe_exception(exc), traceback=traceback.format_exc(), stage=stage))
         finally:
-            if job.kind in ("train", "load", "import", "sweep", "robustness"):
+            if not isinstance(job, PreviewJob):
                 release_free_memory()  # what the job freed goes back to the OS (see rfexplorer.memory)
-            self.send(("done", job.id))
+            self.send(Done(job.id))
 
-    def _train(self, job: JobRequest) -> None:
+    def _train(self, job: TrainJob) -> None:
         from engine.training import run_training
 
-        self.send(("started", job.id))
+        self.send(Started(job.id))
         ds = self._dataset(job)
 
         def progress(snap) -> None:  # snapshots are already copies (numpy arrays)
-            self.send(("snapshot", job.id, snap))
+            self.send(SnapshotReady(job.id, snap))
 
-        result = run_training(job.config, dataset=ds, progress=progress, cancel=self.cancels["train"],
+        result = run_training(job.config, dataset=ds, progress=progress, cancel=self.cancels[JobSlot.TRAIN],
                               snapshot_interval_s=SNAPSHOT_INTERVAL_S)
-        self.send(("finished", job.id, result))
+        self.send(RunFinished(job.id, result))
 
-    def _preview(self, job: JobRequest, ds) -> None:
+    def _preview(self, job: PreviewJob, ds) -> None:
         """The untrained network of job.config on the job's dataset, seeded like a run of that config."""
         import torch
 
@@ -265,52 +189,51 @@ class EngineJobs:
         state = state_from_model(model, cfg, f"— initial state: {describe_config(cfg, ds.n_inputs)} (untrained)",
                                  class_names=getattr(ds, "class_names", ()),
                                  image_shape=getattr(ds, "image_shape", None))
-        self.send(("previewed", job.id, state))
+        self.send(Previewed(job.id, state))
 
-    def _import(self, job: JobRequest):
+    def _import(self, job: ImportJob):
         from engine.messages import escaped
         from engine.topology import load_topology
 
         from .state import state_from_model
 
-        topo = load_topology(job.payload)
-        name = Path(job.payload).name
+        topo = load_topology(job.path)
+        name = Path(job.path).name
         state = state_from_model(topo.model, topo.config, f"— imported {escaped(name)}",
                                  int(topo.metrics.get("rewiring_events", 0) or 0),  # names shown escaped:
                                  class_names=tuple(escaped(c) for c in topo.class_names),  # no control characters
                                  image_shape=topo.image_shape)
-        self.send(("imported", job.id, topo, state))
+        self.send(Imported(job.id, topo, state))
         return topo
 
-    def _evaluate(self, job: JobRequest, topo) -> None:
+    def _evaluate(self, job: ImportJob, topo) -> None:
         from engine.evaluation import evaluate_topology
 
         ds = self._dataset(job)
-        self.send(("evaluated", job.id, float(evaluate_topology(topo, ds))))
+        self.send(Evaluated(job.id, float(evaluate_topology(topo, ds))))
 
-    def _sweep(self, job: JobRequest) -> None:
+    def _sweep(self, job: SweepJob) -> None:
         from engine.sweep import run_sweep
 
-        self.send(("started", job.id))
+        self.send(Started(job.id))
         ds = self._dataset(job, report=False)
 
         def on_result(row) -> None:
-            self.send(("row", job.id, dict(row)))
+            self.send(SweepRow(job.id, dict(row)))
 
-        rows = run_sweep(job.config, dataset=ds, on_result=on_result, cancel=self.cancels["sweep"],
+        rows = run_sweep(job.spec, dataset=ds, on_result=on_result, cancel=self.cancels[JobSlot.SWEEP],
                          backend=job.backend)
-        self.send(("sweep_finished", job.id, list(rows)))
+        self.send(SweepFinished(job.id, list(rows)))
 
-
-    def _robustness(self, job: JobRequest) -> None:
+    def _robustness(self, job: RobustnessJob) -> None:
         """Accuracy of the request's network on fresh chips at each value of one knob; every evaluation is sent
-        as it comes (robust_eval), and the slot's cancel Event is checked after each one."""
+        as it comes (RobustnessEval), and the slot's cancel Event is checked after each one."""
         from engine.hardware import chain_layers, robustness
         from engine.progress import RunCancelled
 
-        req: RobustnessRequest = job.payload
-        cancel = self.cancels["robustness"]
-        self.send(("started", job.id))
+        req: RobustnessRequest = job.study
+        cancel = self.cancels[JobSlot.ROBUSTNESS]
+        self.send(Started(job.id))
         model = req.model  # this process's own copy (unpickled from the job)
         layers = chain_layers(model)
         if not layers:
@@ -326,7 +249,7 @@ class EngineJobs:
             ds = ds.validation_split(fraction, seed=cfg.seed)
 
         def on_eval(value, repeat: int, acc: float) -> None:
-            self.send(("robust_eval", job.id, {"value": value, "repeat": int(repeat), "accuracy": float(acc)}))
+            self.send(RobustnessEval(job.id, value=value, repeat=int(repeat), accuracy=float(acc)))
             if cancel.is_set():
                 raise RunCancelled
 
@@ -337,7 +260,7 @@ class EngineJobs:
                                   seed=int(req.seed), on_eval=on_eval, fixed=dict(req.fixed) if req.fixed else None)
             except RunCancelled:
                 cancelled = True
-        self.send(("robust_finished", job.id, {"rows": rows, "cancelled": cancelled}))
+        self.send(RobustnessFinished(job.id, rows=rows, cancelled=cancelled))
 
 
 def warm_up() -> float:
@@ -362,7 +285,7 @@ def warm_up() -> float:
     return time.perf_counter() - t0
 
 
-def _warm_up_and_report(send: Callable[[tuple], None]) -> None:
+def _warm_up_and_report(send: Callable[[EngineMessage], None]) -> None:
     import sys
 
     seconds, error = float("nan"), ""
@@ -370,8 +293,7 @@ def _warm_up_and_report(send: Callable[[tuple], None]) -> None:
         seconds = warm_up()
     except Exception as exc:  # noqa: BLE001 - only a head start: the first run does the same and reports
         error = describe_exception(exc)
-    send(("warmed", {"seconds": seconds, "modules": tuple(m for m in WARM_MODULES if m in sys.modules),
-                     "error": error}))
+    send(Warmed(seconds=seconds, modules=tuple(m for m in WARM_MODULES if m in sys.modules), error=error))
 
 
 def _exit_at_once(threads: list) -> None:
@@ -453,7 +375,7 @@ def main(conn, train_cancel, sweep_cancel, torch_threads: int, robustness_cancel
     send_lock = threading.Lock()
     gone = threading.Event()  # the GUI's end of the pipe is closed
 
-    def send(message: tuple) -> None:
+    def send(message: EngineMessage) -> None:
         data = dumps(message)
         with send_lock:
             if gone.is_set():
@@ -465,15 +387,15 @@ def main(conn, train_cancel, sweep_cancel, torch_threads: int, robustness_cancel
                 for event in cancels.values():
                     event.set()
 
-    cancels = {"train": train_cancel, "sweep": sweep_cancel,
-               "robustness": robustness_cancel if robustness_cancel is not None else threading.Event()}
+    cancels = {JobSlot.TRAIN: train_cancel, JobSlot.SWEEP: sweep_cancel,
+               JobSlot.ROBUSTNESS: robustness_cancel if robustness_cancel is not None else threading.Event()}
     jobs = EngineJobs(send, cancels)
     inboxes = {slot: queue.Queue() for slot in SLOTS}
     threads = [threading.Thread(target=_slot_loop, args=(jobs, inboxes[slot]), name=f"rfexplorer-engine-{slot}",
                                 daemon=True) for slot in SLOTS]
     for t in threads:
         t.start()
-    send(("ready", os.getpid()))
+    send(Ready(os.getpid()))
     threading.Thread(target=_warm_up_and_report, args=(send,), name="rfexplorer-engine-warm-up",
                      daemon=True).start()  # daemon: it never holds up the exit
     told_to_stop = False
@@ -483,10 +405,9 @@ def main(conn, train_cancel, sweep_cancel, torch_threads: int, robustness_cancel
                 message = loads(conn.recv_bytes())
             except (EOFError, OSError):  # the GUI went away
                 break
-            if message[0] == "job":
-                job: JobRequest = message[1]
-                inboxes[job.slot].put(job)
-            elif message[0] == "shutdown":
+            if isinstance(message, JobRequest):
+                inboxes[message.slot].put(message)
+            elif isinstance(message, Shutdown):
                 break
         told_to_stop = True  # (or the GUI is gone): not an error of this loop
     finally:

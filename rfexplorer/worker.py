@@ -9,8 +9,9 @@ training never shares Python's interpreter lock with the GUI. :class:`EngineClie
   only when the previous one is done, after clearing that slot's cancel Event; cancelling the job in flight
   sets the Event, which the engine checks between batches; a queued job is cancelled here and never sent;
 - a thin reader QThread (:class:`PipeReader`) waits on the pipe (without the interpreter lock), unpickles each
-  message and hands it to :meth:`EngineClient._on_message` in the GUI thread, which emits the signals the
-  controller consumes, each carrying the GUI-side :class:`Job`;
+  message (a dataclass of :mod:`rfexplorer.protocol`) and hands it to :meth:`EngineClient._on_message` in the
+  GUI thread, which matches it by class and emits the signals the controller consumes, each carrying the
+  GUI-side :class:`Job`;
 - when the process dies (killed, crashed, out of memory), the reader sees the pipe close: the jobs in flight
   are reported in ``lost`` and a new process is started for the queued and later jobs;
 - :meth:`EngineClient.shutdown` cancels everything, asks the process to exit, joins it (terminates it as a
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import dataclasses
 import itertools
 import multiprocessing
 import signal
@@ -32,7 +34,7 @@ import types
 import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
@@ -41,6 +43,14 @@ from engine.progress import CancelToken
 from . import engine_process
 from .engine_process import (SAMPLE_COUNT, SLOTS, SNAPSHOT_INTERVAL_S, DatasetInfo,  # noqa: F401 (re-exported)
                              JobRequest, RobustnessRequest, describe_exception)
+from .protocol import (DatasetReady, Done, EngineMessage, Evaluated, Failed, Garbled, ImportJob, Imported,
+                       JobKind, JobMessage, JobSlot, LoadJob, Loaded, PreviewJob, Previewed, Ready, RobustnessEval,
+                       RobustnessFinished, RobustnessJob, RunFinished, Shutdown, SnapshotReady, Started,
+                       SweepFinished, SweepJob, SweepRow, TrainJob, Warmed)
+
+if TYPE_CHECKING:
+    from engine.config import RunConfig
+    from engine.sweep_spec import SweepSpec
 
 _ids = itertools.count(1)
 #: How often the reader looks at its stop flag while the pipe is quiet (s).
@@ -54,18 +64,20 @@ SPAWN = multiprocessing.get_context("spawn")
 
 @dataclass
 class Job:
-    """One unit of work for the engine. ``kind`` is 'train', 'load', 'preview', 'import', 'sweep' or
-    'robustness'."""
+    """One unit of work for the engine, as the GUI keeps it; :meth:`request` is what the engine is sent."""
 
-    kind: str
-    config: Any = None  #: RunConfig for 'train' and 'preview'; SweepSpec for 'sweep'
+    kind: JobKind  #: a JobKind, or its value ('train', 'load', 'preview', 'import', 'sweep', 'robustness')
+    config: Union[RunConfig, SweepSpec, None] = None  #: RunConfig for 'train' and 'preview'; SweepSpec for 'sweep'
     dataset: str = "mnist-mini"  #: a registered dataset name or a dataset file path
     data_dir: Optional[str] = None
-    payload: Any = None  #: the topology file path for 'import'; a RobustnessRequest for 'robustness'
+    payload: Union[str, RobustnessRequest, None] = None  #: topology file path ('import'), RobustnessRequest
     backend: str = "local"  #: the sweep backend
     token: CancelToken = field(default_factory=CancelToken)  #: set here, in the GUI (the engine has an Event)
     id: int = field(default_factory=lambda: next(_ids))
     reason: str = ""  #: why it was cancelled, for the status line
+
+    def __post_init__(self) -> None:
+        self.kind = JobKind(self.kind)  # a bad kind fails here, in the GUI, not in the engine process
 
     def cancel(self, reason: str = "") -> None:
         if not self.token.is_set():
@@ -77,11 +89,26 @@ class Job:
         return self.token.is_set()
 
     @property
-    def slot(self) -> str:
-        return engine_process.slot_of(self.kind)
+    def slot(self) -> JobSlot:
+        return self.kind.slot
 
     def request(self) -> JobRequest:
-        return JobRequest(self.id, self.kind, self.config, self.dataset, self.data_dir, self.payload, self.backend)
+        """The typed request the engine process is sent for this job."""
+        where = {"id": self.id, "dataset": self.dataset, "data_dir": self.data_dir}
+        match self.kind:
+            case JobKind.TRAIN:
+                return TrainJob(config=self.config, **where)
+            case JobKind.LOAD:
+                return LoadJob(**where)
+            case JobKind.PREVIEW:
+                return PreviewJob(config=self.config, **where)
+            case JobKind.IMPORT:
+                return ImportJob(path=self.payload, **where)
+            case JobKind.SWEEP:
+                return SweepJob(spec=self.config, backend=self.backend, **where)
+            case JobKind.ROBUSTNESS:
+                return RobustnessJob(study=self.payload, **where)
+        raise ValueError(f"unknown job kind {self.kind!r}")
 
 
 class PipeReader(QThread):
@@ -113,7 +140,7 @@ class PipeReader(QThread):
             try:
                 message = engine_process.loads(data)
             except Exception:  # noqa: BLE001 - a message we cannot read must not kill the reader
-                message = ("garbled", traceback.format_exc())
+                message = Garbled(traceback.format_exc())
             self.received.emit((self.generation, message))
         self.closed.emit(self.generation)
 
@@ -194,7 +221,7 @@ class EngineClient(QObject):
             torch_threads = torch.get_num_threads()  # the app set it at start-up (rfexplorer.app)
         self._threads = int(torch_threads)
         self._queues = {slot: collections.deque() for slot in SLOTS}
-        self._inflight: dict[str, Optional[Job]] = {slot: None for slot in SLOTS}
+        self._inflight: dict[JobSlot, Optional[Job]] = {slot: None for slot in SLOTS}
         self._jobs: dict[int, Job] = {}
         self._generation = 0
         self._proc = None
@@ -241,8 +268,8 @@ class EngineClient(QObject):
         # fresh Events for each process: one that died inside Event.is_set() may have left the old ones locked
         self._cancels = {slot: SPAWN.Event() for slot in SLOTS}
         proc = SPAWN.Process(target=self._entry, name="rfexplorer-engine",
-                             args=(child_conn, self._cancels["train"], self._cancels["sweep"], self._threads,
-                                   self._cancels["robustness"]))
+                             args=(child_conn, self._cancels[JobSlot.TRAIN], self._cancels[JobSlot.SWEEP],
+                                   self._threads, self._cancels[JobSlot.ROBUSTNESS]))
         proc.daemon = False  # a sweep may start its own worker processes, which a daemon cannot
         with _main_module_hidden():
             proc.start()
@@ -260,7 +287,7 @@ class EngineClient(QObject):
         self.reader = reader
         reader.start()
 
-    def _send(self, message: tuple) -> bool:
+    def _send(self, message: Union[JobRequest, Shutdown]) -> bool:
         try:
             self._conn.send_bytes(engine_process.dumps(message))
             return True
@@ -273,11 +300,11 @@ class EngineClient(QObject):
             return
         for event in self._cancels.values():
             event.set()
-        if not self._ready and self._inflight["sweep"] is None and self._inflight["robustness"] is None:
+        if not self._ready and self._inflight[JobSlot.SWEEP] is None and self._inflight[JobSlot.ROBUSTNESS] is None:
             # still starting up (importing torch, for seconds), or at most loading, previewing or training for a
             # window that is going away: nothing it does writes a file or starts a process, so do not wait for it
             timeout = 0.0
-        self._send(("shutdown",))
+        self._send(Shutdown())
         proc.join(timeout)
         if proc.is_alive():
             proc.terminate()
@@ -331,9 +358,9 @@ class EngineClient(QObject):
                 job = queue.popleft()
                 if job.cancelled:
                     self._jobs.pop(job.id, None)
-                    if slot == "sweep":
+                    if slot is JobSlot.SWEEP:
                         self.sweep_finished.emit((job, []))
-                    elif slot == "robustness":
+                    elif slot is JobSlot.ROBUSTNESS:
                         self.robustness_finished.emit((job, {"rows": [], "cancelled": True}))
                     else:
                         self.skipped.emit(job)
@@ -343,13 +370,13 @@ class EngineClient(QObject):
                     continue
                 self._cancels[slot].clear()  # no cancel request of an earlier job can reach this one
                 self._inflight[slot] = job
-                self._send(("job", job.request()))
+                self._send(job.request())
 
     def _fail(self, job: Job, message: str) -> None:
         self._jobs.pop(job.id, None)
-        if job.slot == "sweep":
+        if job.slot is JobSlot.SWEEP:
             self.sweep_failed.emit((job, message, ""))
-        elif job.slot == "robustness":
+        elif job.slot is JobSlot.ROBUSTNESS:
             self.robustness_failed.emit((job, message, ""))
         else:
             self.failed.emit((job, message, "", job.kind))
@@ -360,58 +387,63 @@ class EngineClient(QObject):
         generation, message = item
         if generation != self._generation or self._shut_down:
             return
-        kind = message[0]
-        if kind == "ready":
-            self._ready, self._failed_starts = True, 0
-            return
-        if kind == "warmed":
-            self._warm_up = message[1]
-            if message[1].get("error"):
-                print(f"rfexplorer: the engine process's warm-up failed: {message[1]['error']}", file=sys.stderr)
-            return
-        if kind == "dataset_ready":
-            self.dataset_ready.emit(message[1])
-            return
-        if kind == "garbled":
-            print(f"rfexplorer: unreadable message from the engine process:\n{message[1]}")
-            return
-        job = self._jobs.get(message[1])
-        if job is None:
-            return
-        if kind == "started":
-            {"sweep": self.sweep_started, "robustness": self.robustness_started}.get(job.slot, self.started).emit(job)
-        elif kind == "snapshot":
-            self.snapshot.emit((job, message[2]))
-        elif kind == "finished":
-            self.finished.emit((job, message[2]))
-        elif kind == "previewed":
-            self.previewed.emit((job, message[2]))
-        elif kind == "imported":
-            self.imported.emit((job, message[2], message[3]))
-        elif kind == "evaluated":
-            self.evaluated.emit((job, message[2]))
-        elif kind == "loaded":
-            self.loaded.emit(job)
-        elif kind == "row":
-            self.sweep_row.emit((job, message[2]))
-        elif kind == "sweep_finished":
-            self.sweep_finished.emit((job, message[2]))
-        elif kind == "robust_eval":
-            self.robustness_eval.emit((job, message[2]))
-        elif kind == "robust_finished":
-            self.robustness_finished.emit((job, message[2]))
-        elif kind == "failed":
-            if job.slot == "sweep":
-                self.sweep_failed.emit((job, message[2], message[3]))
-            elif job.slot == "robustness":
-                self.robustness_failed.emit((job, message[2], message[3]))
-            else:
-                self.failed.emit((job, message[2], message[3], message[4]))
-        elif kind == "done":
-            self._jobs.pop(job.id, None)
-            if self._inflight[job.slot] is job:
-                self._inflight[job.slot] = None
-            self._pump()
+        match message:
+            case Ready():
+                self._ready, self._failed_starts = True, 0
+            case Warmed():
+                self._warm_up = dataclasses.asdict(message)  # {seconds, modules, error}
+                if message.error:
+                    print(f"rfexplorer: the engine process's warm-up failed: {message.error}", file=sys.stderr)
+            case DatasetReady():
+                self.dataset_ready.emit(message.info)
+            case Garbled():
+                print(f"rfexplorer: unreadable message from the engine process:\n{message.traceback}")
+            case JobMessage():
+                job = self._jobs.get(message.job_id)
+                if job is not None:
+                    self._on_job_message(job, message)
+
+    def _on_job_message(self, job: Job, message: EngineMessage) -> None:
+        """A message about ``job``, turned into the signal the controller consumes."""
+        match message:
+            case Started():
+                {JobSlot.SWEEP: self.sweep_started,
+                 JobSlot.ROBUSTNESS: self.robustness_started}.get(job.slot, self.started).emit(job)
+            case SnapshotReady():
+                self.snapshot.emit((job, message.snapshot))
+            case RunFinished():
+                self.finished.emit((job, message.result))
+            case Previewed():
+                self.previewed.emit((job, message.state))
+            case Imported():
+                self.imported.emit((job, message.topology, message.state))
+            case Evaluated():
+                self.evaluated.emit((job, message.accuracy))
+            case Loaded():
+                self.loaded.emit(job)
+            case SweepRow():
+                self.sweep_row.emit((job, message.row))
+            case SweepFinished():
+                self.sweep_finished.emit((job, message.rows))
+            case RobustnessEval():
+                self.robustness_eval.emit((job, message.as_dict()))
+            case RobustnessFinished():
+                self.robustness_finished.emit((job, message.as_dict()))
+            case Failed():
+                self._on_failed(job, message)
+            case Done():
+                self._jobs.pop(job.id, None)
+                if self._inflight[job.slot] is job:
+                    self._inflight[job.slot] = None
+                self._pump()
+
+    def _on_failed(self, job: Job, message: Failed) -> None:
+        if job.slot is JobSlot.SWEEP:
+            self.sweep_failed.emit((job, message.message, message.traceback))
+        elif job.slot is JobSlot.ROBUSTNESS:
+            self.robustness_failed.emit((job, message.message, message.traceback))
+        else:
+            self.failed.emit((job, message.message, message.traceback, message.stage))
 
     @Slot(int)
     def _on_closed(self, generation: int) -> None:
