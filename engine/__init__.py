@@ -9,8 +9,10 @@ This package never imports Qt, pyqtgraph or the app.
 
 The names most scripts need are importable from ``engine`` itself, loaded on first use (so ``import engine``
 stays cheap): ``RunConfig``, ``train``, ``evaluate``, ``load_topology``, ``list_models``, ``get_model``,
-``run_sweep`` and ``SweepSpec`` (``engine.sweep`` is the sweep module itself, which holds both). The version below is the project's only one (pyproject.toml reads it).
+``run_sweep`` and ``SweepSpec`` (``engine.sweep`` is the sweep module itself, which holds both). The version
+below is the project's only one (pyproject.toml reads it).
 """
+
 from importlib import import_module
 
 __version__ = "0.1.0"
@@ -27,7 +29,18 @@ _PUBLIC = {
     "SweepSpec": ("engine.sweep", "SweepSpec"),
 }
 
-__all__ = ["__version__", *_PUBLIC]
+# Literal strings, so that linters and type checkers can read it; tests/test_lint.py checks it names _PUBLIC.
+__all__ = [
+    "__version__",
+    "RunConfig",
+    "train",
+    "evaluate",
+    "load_topology",
+    "list_models",
+    "get_model",
+    "run_sweep",
+    "SweepSpec",
+]
 
 
 def __getattr__(name: str):

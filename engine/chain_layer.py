@@ -5,6 +5,7 @@ when input-frequency training is on, ``input_comb`` (N,). One comb unit is one i
 rates are in spacings per step whatever the band. The layer's output is the chain voltage V (B, C) in the
 normalised units of the published simulator; the physics itself is evaluated in engine.physics.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,14 @@ def tiled_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int) -> tor
     return sites.to(torch.float32).view(1, -1).expand(n_chains, -1).clone()
 
 
-def initial_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int, generator: torch.Generator,
-                           layout: str = "aligned", jitter: float = 2.0) -> torch.Tensor:
+def initial_resonator_comb(
+    n_inputs: int,
+    n_chains: int,
+    n_resonators: int,
+    generator: torch.Generator,
+    layout: str = "aligned",
+    jitter: float = 2.0,
+) -> torch.Tensor:
     """Initial comb positions (C, K) of the resonators. 'random': uniform over the band, independently per
     chain; 'aligned': the chains share K random sites, each resonator within ``jitter`` spacings (std) of it."""
     if layout == "aligned":
@@ -56,10 +63,27 @@ CHUNK_ELEMENTS = 1 << 18
 class RFChainLayer(nn.Module):
     """Series chains of resonators: V_j = sum_i P_i W_ji with W_ji = K_SD sum_k s_k L(x_ijk)."""
 
-    def __init__(self, n_inputs: int, n_chains: int, n_resonators: int, params: DeviceParams,
-                 train_inputs: bool = False, resonator_comb: Optional[torch.Tensor] = None,
-                 input_comb: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None,
-                 init_layout: str = "aligned", init_jitter: float = 2.0, weight_build: str = "auto") -> None:
+    # Buffers made by register_buffer in __init__, declared so the type checker sees tensors, not Module attributes.
+    signs: torch.Tensor
+    res_lo: torch.Tensor
+    res_hi: torch.Tensor
+    in_lo: torch.Tensor
+    in_hi: torch.Tensor
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_chains: int,
+        n_resonators: int,
+        params: DeviceParams,
+        train_inputs: bool = False,
+        resonator_comb: Optional[torch.Tensor] = None,
+        input_comb: Optional[torch.Tensor] = None,
+        generator: Optional[torch.Generator] = None,
+        init_layout: str = "aligned",
+        init_jitter: float = 2.0,
+        weight_build: str = "auto",
+    ) -> None:
         super().__init__()
         if weight_build not in WEIGHT_BUILDS:
             raise ValueError(f"weight_build must be one of {', '.join(WEIGHT_BUILDS)} (got {weight_build!r})")
@@ -79,8 +103,9 @@ class RFChainLayer(nn.Module):
             if params.tuning_range is not None:
                 resonator_comb = tiled_resonator_comb(n_inputs, n_chains, n_resonators)
             else:
-                resonator_comb = initial_resonator_comb(n_inputs, n_chains, n_resonators, self.generator,
-                                                        init_layout, init_jitter)
+                resonator_comb = initial_resonator_comb(
+                    n_inputs, n_chains, n_resonators, self.generator, init_layout, init_jitter
+                )
         if input_comb is None:
             input_comb = torch.arange(n_inputs, dtype=torch.float32)
         self.resonator_comb = nn.Parameter(resonator_comb.to(torch.float32).clone())
@@ -89,8 +114,10 @@ class RFChainLayer(nn.Module):
         # Device-to-device spreads, frozen at fabrication (None when the device is ideal: faster).
         self.alpha_r: Optional[torch.Tensor]
         self.k_sd_r: Optional[torch.Tensor]
-        for name, base, spread in (("alpha_r", params.alpha, params.alpha_dtod),
-                                   ("k_sd_r", params.k_sd, params.k_sd_dtod)):
+        for name, base, spread in (
+            ("alpha_r", params.alpha, params.alpha_dtod),
+            ("k_sd_r", params.k_sd, params.k_sd_dtod),
+        ):
             value = None
             if spread > 0:
                 noise = torch.randn(n_chains, n_resonators, generator=self.generator)
@@ -125,7 +152,9 @@ class RFChainLayer(nn.Module):
         self.register_buffer("resonator_home", res_home, persistent=False)
         self.register_buffer("input_home", in_home, persistent=False)
         for prefix, home in (("res", res_home), ("in", in_home)):
-            lo, hi = physics.device_tuning_bounds(home, self.params, self.n_inputs) if limited else (None, None)
+            lo, hi = (
+                physics.device_tuning_bounds(home, self.params, self.n_inputs) if home is not None else (None, None)
+            )
             self.register_buffer(f"{prefix}_lo", lo, persistent=False)
             self.register_buffer(f"{prefix}_hi", hi, persistent=False)
 
@@ -178,8 +207,12 @@ class RFChainLayer(nn.Module):
     def set_device(self, params: DeviceParams, generator: Optional[torch.Generator] = None) -> None:
         """Use other device parameters (same band, plan and parity) and draw a chip for them."""
         if (params.f_min_ghz, params.f_max_ghz, params.plan, params.parity, params.tuning_margin) != (
-                self.params.f_min_ghz, self.params.f_max_ghz, self.params.plan, self.params.parity,
-                self.params.tuning_margin):
+            self.params.f_min_ghz,
+            self.params.f_max_ghz,
+            self.params.plan,
+            self.params.parity,
+            self.params.tuning_margin,
+        ):
             raise ValueError("set_device keeps the band, plan, parity and tuning margin of the layer")
         if params.tuning_range != self.params.tuning_range:
             raise ValueError("set_device keeps the tuning range the layer was fabricated with")
@@ -205,10 +238,9 @@ class RFChainLayer(nn.Module):
     def _jitter_now(self) -> bool:
         """Frequency jitter drawn once per weight build: in differentiable training passes (evaluation passes
         draw it per sample, see :meth:`forward`)."""
-        return (self.params.freq_jitter_lw > 0 and self.training and torch.is_grad_enabled() and self._noisy())
+        return self.params.freq_jitter_lw > 0 and self.training and torch.is_grad_enabled() and self._noisy()
 
-    def _set_point_freqs(self, u: torch.Tensor, eps: Optional[torch.Tensor], which: str, tuned: bool
-                         ) -> torch.Tensor:
+    def _set_point_freqs(self, u: torch.Tensor, eps: Optional[torch.Tensor], which: str, tuned: bool) -> torch.Tensor:
         """True frequencies (GHz) of devices asked to sit at comb positions u: trimmed for their fabrication
         offset when calibrated, quantised (straight-through) when tuned, then moved by the offset."""
         p = self.params
@@ -235,8 +267,9 @@ class RFChainLayer(nn.Module):
         if not self.params.tuned_hardware:
             return self.input_freqs_ghz(), self.resonator_freqs_ghz()
         _, _, eps_r, eps_in = self._chip() if chip is None else chip
-        tuned_in = ((eps_in is not None and self.params.calibrated)
-                    or (self.params.tuning_bits is not None and not self._inputs_nominal_all()))
+        tuned_in = (eps_in is not None and self.params.calibrated) or (
+            self.params.tuning_bits is not None and not self._inputs_nominal_all()
+        )
         f_in = self._set_point_freqs(self.input_comb, eps_in, "in", tuned_in)
         f_res = self._set_point_freqs(self.resonator_comb, eps_r, "res", True)
         return f_in, f_res
@@ -274,8 +307,9 @@ class RFChainLayer(nn.Module):
         """Per-resonator signed couplings (C, K, N') to inputs at f_in (default: the input oscillators)."""
         chip = self._chip()
         f_dev, f_res = self.device_freqs(chip)
-        return physics.coupling_tensor(f_dev if f_in is None else f_in, f_res, self.params, chip[0], chip[1],
-                                       self.signs)
+        return physics.coupling_tensor(
+            f_dev if f_in is None else f_in, f_res, self.params, chip[0], chip[1], self.signs
+        )
 
     def _inputs_nominal(self) -> bool:
         """Whether the input oscillators sit, untrained, at their nominal comb positions 0..N-1."""
@@ -321,7 +355,7 @@ class RFChainLayer(nn.Module):
         if kernel is not None:
             k_sd = k_sd_c if k_sd_c is not None else self.params.k_sd
             amplitude = (self.signs * k_sd).expand(self.n_chains, self.n_resonators).contiguous()
-            u = self.resonator_comb
+            u: torch.Tensor = self.resonator_comb
             if self.params.tuning_bits is not None:  # set-points on their levels (straight-through)
                 lo, hi = self._bounds("res")
                 u = physics.straight_through(u, physics.quantise_comb(u.detach(), lo, hi, self.params.tuning_bits))
@@ -340,8 +374,7 @@ class RFChainLayer(nn.Module):
             from .compiled_weight import CompiledChainWeight
 
             return CompiledChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi)
-        return _ChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi,
-                                  torch.is_grad_enabled())
+        return _ChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi, torch.is_grad_enabled())
 
     def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:
         """Chain voltage per µW of a probe tone at each frequency (C, M): the chain's spectral response."""
@@ -364,7 +397,8 @@ class RFChainLayer(nn.Module):
             return idx, c.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
         near = torch.floor(self.resonator_comb.detach() + 0.5).long()
         cand = (near.unsqueeze(-1) + torch.arange(-window, window + 1, device=near.device)).clamp_(
-            0, self.n_inputs - 1)  # (C, K, window)
+            0, self.n_inputs - 1
+        )  # (C, K, window)
         alpha = self.params.alpha if self.alpha_r is None else self.alpha_r.unsqueeze(-1)
         k_sd = self.params.k_sd if self.k_sd_r is None else self.k_sd_r.unsqueeze(-1)
         f_in = self.input_freqs_ghz().detach()[cand]
@@ -446,7 +480,7 @@ class RFChainLayer(nn.Module):
                 c1 = min(b, c0 + chunk)
                 x = physics.detuning(fi[c0:c1].view(c1 - c0, 1, 1, -1), fr[c0:c1].unsqueeze(-1), a_res)
                 w = (amp * physics.lineshape(x, p.phi)).sum(dim=2)  # (samples, C, N)
-                out.append(torch.einsum("bcn,bn->bc", w, power_uw[b0 + c0:b0 + c1]))
+                out.append(torch.einsum("bcn,bn->bc", w, power_uw[b0 + c0 : b0 + c1]))
         return torch.cat(out) if out else power_uw.new_zeros(0, self.n_chains)
 
 

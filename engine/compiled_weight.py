@@ -11,6 +11,7 @@ Compiling costs tens of seconds the first time a layer shape is seen (inductor c
 so later runs start in seconds), which pays off for long runs only: it is opt-in, never chosen by 'auto'.
 Every layer shape is compiled once per process (``dynamic=False``): the batch size does not enter the build.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,8 +21,9 @@ import torch
 from . import physics
 
 
-def _forward(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor,
-             phi: float) -> torch.Tensor:
+def _forward(
+    f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor, phi: float
+) -> torch.Tensor:
     x = physics.detuning(f_in.view(1, 1, -1), f_res.unsqueeze(-1), alpha.unsqueeze(-1))
     return (physics.lineshape(x, phi) * amp.unsqueeze(-1)).sum(dim=1)
 
@@ -33,8 +35,9 @@ def _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, phi):
     return physics.lineshape_derivative(x, phi) * amp.unsqueeze(-1) * grad_w.unsqueeze(1), a, b
 
 
-def _backward(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor, grad_w: torch.Tensor,
-              phi: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _backward(
+    f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor, grad_w: torch.Tensor, phi: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients for the resonances and the inputs."""
     g, a, b = _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, phi)
     grad_fr = (g * f_in.view(1, 1, -1)).sum(dim=-1) * b
@@ -42,8 +45,9 @@ def _backward(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp:
     return grad_fr, grad_fin
 
 
-def _backward_resonances(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor,
-                         grad_w: torch.Tensor, phi: float) -> torch.Tensor:
+def _backward_resonances(
+    f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.Tensor, amp: torch.Tensor, grad_w: torch.Tensor, phi: float
+) -> torch.Tensor:
     """The gradient for the resonances only (fixed inputs: one reduction, over the inputs)."""
     g, _a, b = _loss_by_detuning(f_in, f_res, alpha, amp, grad_w, phi)
     return (g * f_in.view(1, 1, -1)).sum(dim=-1) * b
@@ -51,9 +55,11 @@ def _backward_resonances(f_in: torch.Tensor, f_res: torch.Tensor, alpha: torch.T
 
 @functools.lru_cache(maxsize=1)
 def _kernels():
-    return (torch.compile(_forward, dynamic=False, fullgraph=True),
-            torch.compile(_backward, dynamic=False, fullgraph=True),
-            torch.compile(_backward_resonances, dynamic=False, fullgraph=True))
+    return (
+        torch.compile(_forward, dynamic=False, fullgraph=True),
+        torch.compile(_backward, dynamic=False, fullgraph=True),
+        torch.compile(_backward_resonances, dynamic=False, fullgraph=True),
+    )
 
 
 class CompiledChainWeight(torch.autograd.Function):

@@ -4,6 +4,7 @@ Random draws always come from the run's CPU generators and are then moved to the
 same initialisation, shuffling and samples whatever the device (float results still differ between devices:
 their kernels sum in other orders).
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("compute_device 'cuda' was asked for, but torch sees no GPU on this machine; use "
-                         "'auto' or 'cpu'")
+        raise ValueError(
+            "compute_device 'cuda' was asked for, but torch sees no GPU on this machine; use 'auto' or 'cpu'"
+        )
     return torch.device(name)
 
 

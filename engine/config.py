@@ -13,14 +13,16 @@ The tree (``RunConfig`` at the root)::
 It is read from TOML (:func:`load_toml`), overridden field by field with ``path.to.field=value``
 (:func:`apply_overrides`), and written into every result and export as ``RunConfig.to_dict()``.
 """
+
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from . import builtin_models  # noqa: F401  (registers the built-in models, so every config knows them)
+import tomllib
+
+from . import builtin_models  # noqa: F401 - registers the built-in models, so every config knows them
 from .compute import COMPUTE_DEVICES
 from .physics import HARDWARE_REGIMES, DeviceParams
 from .plasticity_params import PlasticityParams
@@ -91,10 +93,15 @@ class RunConfig:
             if self.model_params is None:
                 object.__setattr__(self, "model_params", spec.params_class())
             elif not isinstance(self.model_params, spec.params_class):
-                problems.append(f"model_params of model {self.model!r} must be {spec.params_class.__name__} "
-                                f"(got {type(self.model_params).__name__})")
-        if isinstance(self.resonators_per_chain, bool) or not isinstance(self.resonators_per_chain, int) \
-                or self.resonators_per_chain < 1:
+                problems.append(
+                    f"model_params of model {self.model!r} must be {spec.params_class.__name__} "
+                    f"(got {type(self.model_params).__name__})"
+                )
+        if (
+            isinstance(self.resonators_per_chain, bool)
+            or not isinstance(self.resonators_per_chain, int)
+            or self.resonators_per_chain < 1
+        ):
             problems.append(f"resonators per chain must be a whole number >= 1 (got {self.resonators_per_chain})")
         if self.epochs < 1:
             problems.append(f"epochs must be >= 1 (got {self.epochs})")
@@ -111,8 +118,7 @@ class RunConfig:
         if self.hardware not in HARDWARE_REGIMES:
             problems.append(f"hardware must be one of {', '.join(HARDWARE_REGIMES)} (got {self.hardware!r})")
         if self.compute_device not in COMPUTE_DEVICES:
-            problems.append(f"compute_device must be one of {', '.join(COMPUTE_DEVICES)} "
-                            f"(got {self.compute_device!r})")
+            problems.append(f"compute_device must be one of {', '.join(COMPUTE_DEVICES)} (got {self.compute_device!r})")
         problems += self._layer_problems(spec)
         if not 0.0 <= self.validation_fraction < 1.0:
             problems.append(f"validation fraction must be in [0, 1) (got {self.validation_fraction})")
@@ -125,14 +131,19 @@ class RunConfig:
             problems.append(f"hidden layer sizes must be whole numbers >= 1 (got {list(self.hidden)})")
             return problems
         if self.hidden and spec is not None and not spec.supports_hidden:
-            problems.append(f"model {self.model!r} has no multilayer version (hidden layers work with "
-                            f"{', '.join(multilayer_models())})")
+            problems.append(
+                f"model {self.model!r} has no multilayer version (hidden layers work with "
+                f"{', '.join(multilayer_models())})"
+            )
         if len(self.layer_resonators) > len(self.hidden):
-            problems.append(f"got {len(self.layer_resonators) + 1} K values for a network of "
-                            f"{len(self.hidden) + 1} layer(s)")
+            problems.append(
+                f"got {len(self.layer_resonators) + 1} K values for a network of {len(self.hidden) + 1} layer(s)"
+            )
         elif self.layer_resonators and len(self.layer_resonators) != len(self.hidden):
-            problems.append(f"give one K for every layer ({len(self.hidden) + 1}) or one for all "
-                            f"(got {len(self.layer_resonators) + 1})")
+            problems.append(
+                f"give one K for every layer ({len(self.hidden) + 1}) or one for all "
+                f"(got {len(self.layer_resonators) + 1})"
+            )
         else:
             for layer, (k, fan_in) in enumerate(zip(self.layer_resonators, self.hidden), start=2):
                 if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -197,6 +208,7 @@ class RunConfig:
 # TOML files and --set overrides
 # ---------------------------------------------------------------------------------------------------------
 
+
 def load_toml(path: str | Path) -> dict:
     """The mapping of a TOML settings file (one sentence on a missing or malformed file)."""
     p = Path(path)
@@ -236,8 +248,9 @@ def apply_overrides(base: dict, overrides: Iterable[str]) -> dict:
     return out
 
 
-def build_config(toml_path: Optional[str | Path] = None, overrides: Iterable[str] = (),
-                 base: Optional[dict] = None) -> RunConfig:
+def build_config(
+    toml_path: Optional[str | Path] = None, overrides: Iterable[str] = (), base: Optional[dict] = None
+) -> RunConfig:
     """The RunConfig of a TOML file (if any), then ``base`` changes, then ``--set`` overrides, validated."""
     mapping: dict = load_toml(toml_path) if toml_path else {}
     if base:
@@ -250,6 +263,7 @@ def build_config(toml_path: Optional[str | Path] = None, overrides: Iterable[str
 # ---------------------------------------------------------------------------------------------------------
 # Sparsity <-> K
 # ---------------------------------------------------------------------------------------------------------
+
 
 def remaining_synapses_pct(k: int, n_inputs: int) -> float:
     """Percentage of the dense perceptron's synapses that K resonators per chain correspond to."""

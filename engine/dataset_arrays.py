@@ -4,6 +4,7 @@ non-negative features (input powers), whole-number labels 0…C−1, class names
 
 Every problem is a :class:`~engine.dataset_core.DatasetFileError` with one sentence naming the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,13 +39,14 @@ def file_error(path: PathLike, problem: str) -> DatasetFileError:
 
 def over_limit(path: PathLike, what: str, field_name: str, limit: int) -> DatasetFileError:
     """``what`` (e.g. "has 12 samples in train_x") is over the limit ``field_name``: one sentence saying so."""
-    return file_error(path, f"{what}, over the limit {field_name} = {limit:,} (set {ENV_PREFIX}{field_name.upper()} "
-                       f"to raise it)")
+    return file_error(
+        path, f"{what}, over the limit {field_name} = {limit:,} (set {ENV_PREFIX}{field_name.upper()} to raise it)"
+    )
 
 
 def _quoted(text: str, limits: FileLimits) -> str:
     """repr() of a user's text, cut to the limit max_message_chars."""
-    cut = text if len(text) <= limits.max_message_chars else text[:limits.max_message_chars] + "…"
+    cut = text if len(text) <= limits.max_message_chars else text[: limits.max_message_chars] + "…"
     return repr(cut)
 
 
@@ -66,8 +68,11 @@ def check_features(path: PathLike, x: np.ndarray, key: str, where: Where) -> np.
             raise file_error(path, f"has {what} at {where(r, c)}")
     if x.size and x.min() < 0:
         r, c = (int(i) for i in np.argwhere(x < 0)[0])
-        raise file_error(path, f"has a negative value ({x[r, c]:g}) at {where(r, c)}, but features are input powers "
-                          f"and must be at least 0")
+        raise file_error(
+            path,
+            f"has a negative value ({x[r, c]:g}) at {where(r, c)}, but features are input powers "
+            f"and must be at least 0",
+        )
     return x
 
 
@@ -105,6 +110,7 @@ def _class_names_from(path: PathLike, names, n_classes: int, limits: FileLimits 
     a = np.asarray(names)
     if a.size > limits.max_classes:
         raise over_limit(path, f"has {a.size:,} class_names", "max_classes", limits.max_classes)
+    items: Optional[list]
     if a.dtype == object:  # h5py gives variable-length strings as bytes objects
         items = list(a.ravel())
     elif a.dtype.kind in "US":
@@ -118,8 +124,9 @@ def _class_names_from(path: PathLike, names, n_classes: int, limits: FileLimits 
     except UnicodeDecodeError:
         raise file_error(path, "has class_names that are not UTF-8 text") from None
     if len(out) != n_classes:
-        raise file_error(path, f"has {len(out)} class_names but its labels number {n_classes} classes "
-                          f"(0…{n_classes - 1})")
+        raise file_error(
+            path, f"has {len(out)} class_names but its labels number {n_classes} classes (0…{n_classes - 1})"
+        )
     _check_class_names(path, out, limits)
     return out
 
@@ -130,31 +137,49 @@ def _check_class_names(path: PathLike, names: tuple[str, ...], limits: FileLimit
     for i, name in enumerate(names):
         where = f"class_names[{i}]"
         if len(name) > limits.max_class_name_chars:
-            raise over_limit(path, f"has a class name of {len(name):,} characters at {where}", "max_class_name_chars",
-                        limits.max_class_name_chars)
+            raise over_limit(
+                path,
+                f"has a class name of {len(name):,} characters at {where}",
+                "max_class_name_chars",
+                limits.max_class_name_chars,
+            )
         if not name.strip():
             raise file_error(path, f"has an empty class name at {where}, but every class needs a name")
         if not name.isprintable():
-            raise file_error(path, f"has a class name with a control or unprintable character at {where} "
-                              f"({_quoted(name, limits)})")
+            raise file_error(
+                path, f"has a class name with a control or unprintable character at {where} ({_quoted(name, limits)})"
+            )
         if name in first:
-            raise file_error(path, f"has the class name {_quoted(name, limits)} twice (class_names[{first[name]}] and "
-                              f"{where}), but class names must be distinct")
+            raise file_error(
+                path,
+                f"has the class name {_quoted(name, limits)} twice (class_names[{first[name]}] and "
+                f"{where}), but class names must be distinct",
+            )
         first[name] = i
 
 
 def _image_shape_from(path: PathLike, shape, n_inputs: int) -> tuple[int, int]:
     a = np.asarray(shape)
     if a.size > 8:
-        raise file_error(path, f"has image_shape of {a.size:,} values, but it must be 2 positive integers (rows, columns)")
-    if a.size != 2 or not is_numeric(a) or a.dtype == np.bool_ or not np.all(np.isfinite(a)) \
-            or np.any(a != np.round(a)) or np.any(a < 1):
-        raise file_error(path, f"has image_shape {a.ravel().tolist()}, but it must be 2 positive integers "
-                          f"(rows, columns)")
+        raise file_error(
+            path, f"has image_shape of {a.size:,} values, but it must be 2 positive integers (rows, columns)"
+        )
+    if (
+        a.size != 2
+        or not is_numeric(a)
+        or a.dtype == np.bool_
+        or not np.all(np.isfinite(a))
+        or np.any(a != np.round(a))
+        or np.any(a < 1)
+    ):
+        raise file_error(
+            path, f"has image_shape {a.ravel().tolist()}, but it must be 2 positive integers (rows, columns)"
+        )
     rows, cols = (int(v) for v in a.ravel())
     if rows * cols != n_inputs:
-        raise file_error(path, f"has image_shape {rows}x{cols} = {rows * cols} pixels, but its samples have "
-                          f"{n_inputs} features")
+        raise file_error(
+            path, f"has image_shape {rows}x{cols} = {rows * cols} pixels, but its samples have {n_inputs} features"
+        )
     return rows, cols
 
 
@@ -186,9 +211,20 @@ def _divided(x: np.ndarray, top: float) -> np.ndarray:
     return x / top
 
 
-def dataset_from_arrays(path: PathLike, name: str, train_x, train_y, test_x, test_y, *, class_names=None,
-                        image_shape=None, keys: tuple[str, str, str, str] = NPZ_KEYS, source: str = "",
-                        limits: FileLimits | None = None) -> Dataset:
+def dataset_from_arrays(
+    path: PathLike,
+    name: str,
+    train_x,
+    train_y,
+    test_x,
+    test_y,
+    *,
+    class_names=None,
+    image_shape=None,
+    keys: tuple[str, str, str, str] = NPZ_KEYS,
+    source: str = "",
+    limits: FileLimits | None = None,
+) -> Dataset:
     """Check four arrays as read from ``path`` (``keys`` are their names in the file, for the messages), scale
     the features by the training maximum and return the :class:`Dataset`. Raises :class:`DatasetFileError`;
     ``limits`` (default :func:`~engine.limits.current_limits`) bound the samples, features and classes."""
@@ -213,8 +249,9 @@ def dataset_from_arrays(path: PathLike, name: str, train_x, train_y, test_x, tes
     if arrays[kx].shape[1] == 0:
         raise file_error(path, f"has no features in {kx} (0 columns)")
     if arrays[kx].shape[1] != arrays[kxt].shape[1]:
-        raise file_error(path, f"has {arrays[kx].shape[1]} features per sample in {kx} but {arrays[kxt].shape[1]} "
-                          f"in {kxt}")
+        raise file_error(
+            path, f"has {arrays[kx].shape[1]} features per sample in {kx} but {arrays[kxt].shape[1]} in {kxt}"
+        )
     xs = {k: check_features(path, arrays[k], k, _array_where(k)) for k in (kx, kxt)}
     ys = {k: check_labels(path, arrays[k], k, _array_where(k)) for k in (ky, kyt)}
     n_classes = int(max(ys[ky].max(), ys[kyt].max())) + 1
@@ -226,15 +263,29 @@ def dataset_from_arrays(path: PathLike, name: str, train_x, train_y, test_x, tes
     if len(present) != n_classes:
         gaps = np.flatnonzero(present != np.arange(len(present)))
         missing = int(gaps[0]) if len(gaps) else len(present)
-        raise file_error(path, f"has labels up to {n_classes - 1} but no training sample of class {missing}; labels "
-                          f"must number the classes 0…C−1 and every class needs training samples")
+        raise file_error(
+            path,
+            f"has labels up to {n_classes - 1} but no training sample of class {missing}; labels "
+            f"must number the classes 0…C−1 and every class needs training samples",
+        )
     if n_classes > limits.max_classes:
         raise over_limit(path, f"has {n_classes:,} classes", "max_classes", limits.max_classes)
-    names = (_class_names_from(path, class_names, n_classes, limits) if class_names is not None
-             else tuple(str(c) for c in range(n_classes)))
+    names = (
+        _class_names_from(path, class_names, n_classes, limits)
+        if class_names is not None
+        else tuple(str(c) for c in range(n_classes))
+    )
     n_inputs = int(arrays[kx].shape[1])
     shape = _image_shape_from(path, image_shape, n_inputs) if image_shape is not None else None
     tr_x, te_x, scaling = _scale_global_max(path, xs[kx], xs[kxt], (kx, kxt))
-    return Dataset(name, tr_x, torch.from_numpy(ys[ky]), te_x, torch.from_numpy(ys[kyt]), image_shape=shape,
-                   class_names=names, source=source or str(path), scaling=scaling)
-
+    return Dataset(
+        name,
+        tr_x,
+        torch.from_numpy(ys[ky]),
+        te_x,
+        torch.from_numpy(ys[kyt]),
+        image_shape=shape,
+        class_names=names,
+        source=source or str(path),
+        scaling=scaling,
+    )

@@ -4,6 +4,7 @@ and the errors every dataset loader raises (engine.datasets, engine.dataset_arra
 A :class:`Dataset` holds float32 inputs in [0, 1], one row per sample (images are flattened), and int64 class
 numbers 0…C−1, so a whole epoch is a handful of tensor ops.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,13 @@ DRONES_NAME = "drones"
 TORCHVISION_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 DATASET_NAMES = (EMBEDDED_NAME, *TORCHVISION_DATASETS, DRONES_NAME)
 #: How the app and the CLI name each dataset of :data:`DATASET_NAMES` for people.
-DATASET_LABELS = {EMBEDDED_NAME: "MNIST subset (embedded)", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST",
-                  "kmnist": "KMNIST", DRONES_NAME: "Drone RF spectra (embedded)"}
+DATASET_LABELS = {
+    EMBEDDED_NAME: "MNIST subset (embedded)",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "kmnist": "KMNIST",
+    DRONES_NAME: "Drone RF spectra (embedded)",
+}
 #: File name endings :func:`load_dataset` reads as user dataset files.
 DATASET_FILE_SUFFIXES = (".npz", ".csv", ".h5", ".hdf5")
 #: The .csv split: within each class, in file order, every CSV_TEST_EVERY-th sample is a test sample.
@@ -32,7 +38,6 @@ CSV_TEST_EVERY = 5
 #: Names of the four arrays in a user .npz file and in an .h5 file.
 NPZ_KEYS = ("train_x", "train_y", "test_x", "test_y")
 H5_KEYS = ("X_train", "Y_train", "X_test", "Y_test")
-
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -65,8 +70,11 @@ class Dataset:
     def __post_init__(self) -> None:
         if self.image_shape is not None:
             self.image_shape = (int(self.image_shape[0]), int(self.image_shape[1]))
-        self.class_names = (tuple(str(c) for c in self.class_names) if self.class_names
-                            else _default_class_names(self.train_y, self.test_y))
+        self.class_names = (
+            tuple(str(c) for c in self.class_names)
+            if self.class_names
+            else _default_class_names(self.train_y, self.test_y)
+        )
 
     @property
     def n_inputs(self) -> int:
@@ -79,8 +87,10 @@ class Dataset:
     def describe(self) -> str:
         if self.image_shape is not None:
             return f"{self.name}: {len(self.train_y):,} train / {len(self.test_y):,} test images"
-        return (f"{self.name}: {len(self.train_y):,} train / {len(self.test_y):,} test samples of "
-                f"{self.n_inputs:,} features")
+        return (
+            f"{self.name}: {len(self.train_y):,} train / {len(self.test_y):,} test samples of "
+            f"{self.n_inputs:,} features"
+        )
 
     def validation_split(self, fraction: float = 0.1, seed: int = 0) -> "Dataset":
         """A dataset whose test part is a held-out slice of the training set (for tuning, never the test set)."""
@@ -90,7 +100,13 @@ class Dataset:
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         n_val = max(1, int(round(n * fraction)))
         val, tr = perm[:n_val], perm[n_val:]
-        return dataclasses.replace(self, name=f"{self.name}-val", train_x=self.train_x[tr],
-                                   train_y=self.train_y[tr], test_x=self.train_x[val], test_y=self.train_y[val],
-                                   source=self.source + " (validation split)", scaling=dict(self.scaling))
-
+        return dataclasses.replace(
+            self,
+            name=f"{self.name}-val",
+            train_x=self.train_x[tr],
+            train_y=self.train_y[tr],
+            test_x=self.train_x[val],
+            test_y=self.train_y[val],
+            source=self.source + " (validation split)",
+            scaling=dict(self.scaling),
+        )

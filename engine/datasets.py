@@ -16,6 +16,7 @@ Named datasets (:data:`DATASET_NAMES`)
     the source tree (or an editable install made before that mapping existed) directly. Their array contents
     are checked against a recorded sha256 on every load.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,17 @@ import torch
 from platformdirs import user_data_path
 
 from .dataset_arrays import dataset_from_arrays
-from .dataset_core import (DATASET_FILE_SUFFIXES, DATASET_NAMES, DRONES_NAME, EMBEDDED_NAME, NPZ_KEYS,
-                           TORCHVISION_DATASETS, DataNotFoundError, Dataset, PathLike)
+from .dataset_core import (
+    DATASET_FILE_SUFFIXES,
+    DATASET_NAMES,
+    DRONES_NAME,
+    EMBEDDED_NAME,
+    NPZ_KEYS,
+    TORCHVISION_DATASETS,
+    DataNotFoundError,
+    Dataset,
+    PathLike,
+)
 from .dataset_files import has_dataset_suffix, load_dataset_file
 
 #: Environment variable that names the data root (torchvision layout).
@@ -54,7 +64,6 @@ def embedded_data_dir() -> Path:
     if isinstance(root, Path) and (root / "mnist-mini.npz").is_file():
         return root
     return RESOURCES_DIR / "data"
-
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,6 @@ def _content_sha256(arrays: dict[str, np.ndarray], keys: tuple[str, ...] = MNIST
     return h.hexdigest()
 
 
-
 def embedded_path(name: str = EMBEDDED_NAME) -> Path:
     """Where the embedded dataset ``name`` is read from."""
     return embedded_data_dir() / EMBEDDED_DATASETS[name].file
@@ -128,8 +136,9 @@ def load_embedded(path: PathLike | None = None, name: str = EMBEDDED_NAME) -> Da
     spec = EMBEDDED_DATASETS[name]
     path = Path(path) if path is not None else embedded_path(name)
     if not path.is_file():
-        raise DataNotFoundError(f"The embedded dataset {name} is missing at {path}; restore it from git or run "
-                                f"resources/{spec.maker}.")
+        raise DataNotFoundError(
+            f"The embedded dataset {name} is missing at {path}; restore it from git or run resources/{spec.maker}."
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in spec.keys}
@@ -137,16 +146,24 @@ def load_embedded(path: PathLike | None = None, name: str = EMBEDDED_NAME) -> Da
         raise ValueError(f"The embedded dataset {path} is corrupt (it cannot be read as {name}).") from None
     digest = _content_sha256(arrays, spec.keys)
     if spec.sha256 != digest:
-        raise ValueError(f"The embedded dataset {path} is corrupt (content sha256 {digest[:12]}... does not "
-                         f"match the recorded {spec.sha256[:12]}...).")
+        raise ValueError(
+            f"The embedded dataset {path} is corrupt (content sha256 {digest[:12]}... does not "
+            f"match the recorded {spec.sha256[:12]}...)."
+        )
     if name == EMBEDDED_NAME:
-        return Dataset(EMBEDDED_NAME, _to_float(arrays["train_images"]),
-                       torch.as_tensor(arrays["train_labels"].astype(np.int64)),
-                       _to_float(arrays["test_images"]), torch.as_tensor(arrays["test_labels"].astype(np.int64)),
-                       image_shape=tuple(arrays["train_images"].shape[1:]), source=str(path),
-                       scaling=dict(FIXED_255))
-    return dataset_from_arrays(path, name, *(arrays[k] for k in NPZ_KEYS), class_names=arrays["class_names"],
-                               source=str(path))
+        return Dataset(
+            EMBEDDED_NAME,
+            _to_float(arrays["train_images"]),
+            torch.as_tensor(arrays["train_labels"].astype(np.int64)),
+            _to_float(arrays["test_images"]),
+            torch.as_tensor(arrays["test_labels"].astype(np.int64)),
+            image_shape=tuple(arrays["train_images"].shape[1:]),
+            source=str(path),
+            scaling=dict(FIXED_255),
+        )
+    return dataset_from_arrays(
+        path, name, *(arrays[k] for k in NPZ_KEYS), class_names=arrays["class_names"], source=str(path)
+    )
 
 
 def load_torchvision(name: str, data_dir: PathLike | None = None) -> Dataset:
@@ -162,12 +179,21 @@ def load_torchvision(name: str, data_dir: PathLike | None = None) -> Dataset:
     except RuntimeError as exc:  # torchvision: "Dataset not found. You can use download=True ..."
         raise DataNotFoundError(
             f"{cls_name} was not found in {raw}; run `rfexplorer-cli data fetch {name} --data-dir {root}` to get "
-            f"it, or point --data-dir / ${DATA_ENV_VAR} at a folder that has it.") from exc
+            f"it, or point --data-dir / ${DATA_ENV_VAR} at a folder that has it."
+        ) from exc
     # MNIST's own names are "0 - zero" ...; the digits say it better. Fashion-MNIST and KMNIST keep theirs.
     names = tuple(str(c) for c in range(10)) if name == "mnist" else tuple(getattr(train, "classes", ()))
-    return Dataset(name, _to_float(train.data), train.targets.to(torch.int64).clone(), _to_float(test.data),
-                   test.targets.to(torch.int64).clone(), image_shape=tuple(train.data.shape[1:]),
-                   class_names=names if len(names) == 10 else (), source=str(raw), scaling=dict(FIXED_255))
+    return Dataset(
+        name,
+        _to_float(train.data),
+        train.targets.to(torch.int64).clone(),
+        _to_float(test.data),
+        test.targets.to(torch.int64).clone(),
+        image_shape=tuple(train.data.shape[1:]),
+        class_names=names if len(names) == 10 else (),
+        source=str(raw),
+        scaling=dict(FIXED_255),
+    )
 
 
 def load_dataset(name_or_path: PathLike, data_dir: PathLike | None = None) -> Dataset:
@@ -182,8 +208,10 @@ def load_dataset(name_or_path: PathLike, data_dir: PathLike | None = None) -> Da
     text = os.fspath(name_or_path)
     if not isinstance(name_or_path, str) or os.sep in text or Path(text).exists():
         return load_dataset_file(text)  # raises: not a supported file type
-    raise ValueError(f"unknown dataset {text!r}; choose one of: {', '.join(DATASET_NAMES)}, or give the path of "
-                     f"a {', '.join(DATASET_FILE_SUFFIXES[:-1])} or {DATASET_FILE_SUFFIXES[-1]} file")
+    raise ValueError(
+        f"unknown dataset {text!r}; choose one of: {', '.join(DATASET_NAMES)}, or give the path of "
+        f"a {', '.join(DATASET_FILE_SUFFIXES[:-1])} or {DATASET_FILE_SUFFIXES[-1]} file"
+    )
 
 
 def available_datasets(data_dir: PathLike | None = None) -> list[str]:

@@ -5,6 +5,7 @@ no torch, no loadable dataset) makes :func:`exit_status` non-zero; optional ones
 informational. Qt-free: the app adds its own checks (``rfexplorer.platform_check.qt_checks``) for
 ``rfexplorer --check``.
 """
+
 from __future__ import annotations
 
 import platform
@@ -31,8 +32,13 @@ class Check:
 def _python() -> Check:
     ok = sys.version_info[:2] >= MIN_PYTHON
     need = ".".join(map(str, MIN_PYTHON))
-    return Check("Python", ok, True, f"{platform.python_version()} ({sys.executable})"
-                 + ("" if ok else f"; rfexplorer needs Python {need} or newer"))
+    return Check(
+        "Python",
+        ok,
+        True,
+        f"{platform.python_version()} ({sys.executable})"
+        + ("" if ok else f"; rfexplorer needs Python {need} or newer"),
+    )
 
 
 def _torch() -> list[Check]:
@@ -43,9 +49,11 @@ def _torch() -> list[Check]:
     from .results import software_versions
 
     versions = software_versions()
-    return [Check("torch", True, True, f"{torch.__version__}, {torch.get_num_threads()} threads"),
-            Check("ATen CPU capability", True, False, versions["aten_cpu_capability"]),
-            Check("BLAS", True, False, versions["blas"])]
+    return [
+        Check("torch", True, True, f"{torch.__version__}, {torch.get_num_threads()} threads"),
+        Check("ATen CPU capability", True, False, versions["aten_cpu_capability"]),
+        Check("BLAS", True, False, versions["blas"]),
+    ]
 
 
 def _gpu() -> Check:
@@ -87,9 +95,14 @@ def _optional_module(name: str, label: str, hint: str) -> Check:
 
 def run_checks(data_dir: Optional[str] = None) -> list[Check]:
     """The engine's checklist: Python, torch (ATen CPU capability, BLAS), GPU, datasets, Ray, h5py."""
-    return [_python(), *_torch(), _gpu(), _datasets(data_dir),
-            _optional_module("ray", "Ray", "sweeps on a cluster, pip install 'rfexplorer[cluster]'"),
-            _optional_module("h5py", "h5py", "reading .h5 dataset files, pip install 'rfexplorer[h5]'")]
+    return [
+        _python(),
+        *_torch(),
+        _gpu(),
+        _datasets(data_dir),
+        _optional_module("ray", "Ray", "sweeps on a cluster, pip install 'rfexplorer[cluster]'"),
+        _optional_module("h5py", "h5py", "reading .h5 dataset files, pip install 'rfexplorer[h5]'"),
+    ]
 
 
 def format_checklist(checks: Iterable[Check]) -> str:

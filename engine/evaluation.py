@@ -8,6 +8,7 @@ count differs from the network's, or when both record class names and the names 
 digits must not be scored on clothing labels that happen to have ten classes too). Version-1 files record no
 class names, so for them only the counts are compared.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Union
@@ -41,11 +42,15 @@ def check_dataset(topology: Topology, dataset: Any) -> None:
     name = getattr(dataset, "name", "the dataset")
     net = _network(topology)
     if int(dataset.n_inputs) != topology.n_inputs:
-        raise DatasetMismatchError(f"{net} has {topology.n_inputs} inputs but dataset {name} has "
-                                   f"{int(dataset.n_inputs)}, so it cannot be evaluated on it.")
+        raise DatasetMismatchError(
+            f"{net} has {topology.n_inputs} inputs but dataset {name} has "
+            f"{int(dataset.n_inputs)}, so it cannot be evaluated on it."
+        )
     if int(dataset.n_classes) != topology.n_classes:
-        raise DatasetMismatchError(f"{net} has {topology.n_classes} classes but dataset {name} has "
-                                   f"{int(dataset.n_classes)}, so it cannot be evaluated on it.")
+        raise DatasetMismatchError(
+            f"{net} has {topology.n_classes} classes but dataset {name} has "
+            f"{int(dataset.n_classes)}, so it cannot be evaluated on it."
+        )
     names = getattr(dataset, "class_names", None)
     if names and topology.class_names_recorded:
         names = tuple(str(c) for c in names)
@@ -54,19 +59,18 @@ def check_dataset(topology: Topology, dataset: Any) -> None:
             raise DatasetMismatchError(
                 f"{net} was trained on classes {_short(topology.class_names)} but dataset {name} "
                 f"has classes {_short(names)} (class {c} is {topology.class_names[c]!r} in the file and "
-                f"{names[c]!r} in the dataset), so it cannot be evaluated on it.")
+                f"{names[c]!r} in the dataset), so it cannot be evaluated on it."
+            )
 
 
-def evaluation_split(topology: Topology, dataset: Any, *, split: str = "recorded"
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluation_split(topology: Topology, dataset: Any, *, split: str = "recorded") -> tuple[torch.Tensor, torch.Tensor]:
     """The (x, y) the accuracy is measured on: the dataset's test set, or, for ``split='recorded'`` and a run
     that was evaluated on a validation split of the same dataset, that same split (same fraction and seed)."""
     if split not in SPLITS:
         raise ValueError(f"split must be 'recorded' or 'test' (got {split!r})")
     ds = dataset
     fraction = float(topology.setting("validation_fraction", 0.0) or 0.0)
-    if (split == "recorded" and topology.evaluated_on == "validation" and fraction > 0
-            and ds.name == topology.dataset):
+    if split == "recorded" and topology.evaluated_on == "validation" and fraction > 0 and ds.name == topology.dataset:
         ds = ds.validation_split(fraction, seed=topology.config.seed)
     return ds.test_x, ds.test_y
 
@@ -75,8 +79,13 @@ def _is_dataset(obj: Any) -> bool:
     return all(hasattr(obj, a) for a in ("name", "test_x", "test_y", "n_inputs", "n_classes"))
 
 
-def evaluate_topology(topology: Union[Topology, PathLike], dataset: Any = None, *,
-                      data_dir: Optional[PathLike] = None, split: str = "recorded") -> float:
+def evaluate_topology(
+    topology: Union[Topology, PathLike],
+    dataset: Any = None,
+    *,
+    data_dir: Optional[PathLike] = None,
+    split: str = "recorded",
+) -> float:
     """Accuracy (fraction) of a topology's network on ``dataset``.
 
     ``topology``: a loaded :class:`Topology` or the path of a topology file. ``dataset``: an
@@ -96,8 +105,10 @@ def evaluate_topology(topology: Union[Topology, PathLike], dataset: Any = None, 
     if dataset is None or isinstance(dataset, (str, bytes)) or hasattr(dataset, "__fspath__"):
         from .data import load_dataset
 
-        ds = load_dataset(dataset if dataset is not None else topology.dataset,
-                          data_dir if data_dir is not None else topology.config.data_dir)
+        ds = load_dataset(
+            dataset if dataset is not None else topology.dataset,
+            data_dir if data_dir is not None else topology.config.data_dir,
+        )
     elif _is_dataset(dataset):
         ds = dataset
     else:

@@ -26,10 +26,11 @@ engine.physics); where that would need more than ``MAX_DEGREE`` terms the build 
 one is used. The exact build (engine.chain_layer) stays the reference and the fallback: for trained input
 frequencies, a linear plan, or a damping spread.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, cast
 
 import torch
 
@@ -65,8 +66,7 @@ def _chebyshev_at(t: torch.Tensor, degree: int) -> tuple[torch.Tensor, torch.Ten
     sin_theta = torch.sin(theta)
     edge = sin_theta.abs() < 1e-4
     limit = torch.where(t.unsqueeze(-1) > 0, q * q, (-1.0) ** (q + 1) * q * q)
-    dtq = torch.where(edge, limit, q * torch.sin(q_theta) / torch.where(edge, torch.ones_like(sin_theta),
-                                                                        sin_theta))
+    dtq = torch.where(edge, limit, q * torch.sin(q_theta) / torch.where(edge, torch.ones_like(sin_theta), sin_theta))
     return tq, dtq
 
 
@@ -91,7 +91,7 @@ class ShiftKernel:
         e = torch.arange(self.n_offsets, dtype=torch.float64) + self.e_min
         self.degree, coeffs = self._choose_degree(e, params, n_inputs)
         self.available = self.degree is not None
-        if not self.available:
+        if coeffs is None:  # exactly when there is no degree
             return
         self.fft_size = _fast_size(self.n_offsets)
         # single precision from here: the expansion error (KERNEL_RTOL) is far below float32 rounding
@@ -118,8 +118,9 @@ class ShiftKernel:
         return (samples @ tq) * weight
 
     @staticmethod
-    def _choose_degree(e: torch.Tensor, params: DeviceParams, n_inputs: int
-                       ) -> tuple[Optional[int], Optional[torch.Tensor]]:
+    def _choose_degree(
+        e: torch.Tensor, params: DeviceParams, n_inputs: int
+    ) -> tuple[Optional[int], Optional[torch.Tensor]]:
         """The smallest even degree whose expansion meets KERNEL_RTOL, with its coefficients (None, None if
         none up to MAX_DEGREE does)."""
         delta = torch.linspace(-0.5, 0.5, CHECK_POINTS, dtype=torch.float64)
@@ -164,16 +165,17 @@ class ShiftInvariantWeight(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u: torch.Tensor, amplitude: torch.Tensor, plan: ShiftKernel) -> torch.Tensor:
         c, k = u.shape
+        q = cast(int, plan.degree)  # a plan is used only where it is available, i.e. has a degree
         u = u.detach()
         m = torch.floor(u + 0.5)
-        tq, dtq = _chebyshev_at(2.0 * (u - m), plan.degree)  # (C, K, Q), t = 2 delta in [-1, 1]
+        tq, dtq = _chebyshev_at(2.0 * (u - m), q)  # (C, K, Q), t = 2 delta in [-1, 1]
         site = (m.long() - plan.m_min).clamp_(0, plan.n_sites - 1)  # (C, K)
         a = amplitude.detach()
-        spikes = u.new_zeros(c, plan.n_sites, plan.degree)
-        spikes.scatter_add_(1, site.unsqueeze(-1).expand(c, k, plan.degree), a.unsqueeze(-1) * tq)
+        spikes = u.new_zeros(c, plan.n_sites, q)
+        spikes.scatter_add_(1, site.unsqueeze(-1).expand(c, k, q), a.unsqueeze(-1) * tq)
         spectrum = torch.fft.rfft(spikes.transpose(1, 2), n=plan.fft_size)  # (C, Q, F/2 + 1)
         total = (spectrum * plan.kernel_fft_on(u.device)).sum(1)
-        w = torch.fft.irfft(total, n=plan.fft_size)[:, plan.n_sites - 1:plan.n_sites - 1 + plan.n_inputs]
+        w = torch.fft.irfft(total, n=plan.fft_size)[:, plan.n_sites - 1 : plan.n_sites - 1 + plan.n_inputs]
         ctx.save_for_backward(site, a, dtq)
         ctx.plan = plan
         return w.contiguous()
@@ -185,7 +187,7 @@ class ShiftInvariantWeight(torch.autograd.Function):
         g = torch.fft.rfft(grad_w, n=plan.fft_size)  # (C, F/2 + 1)
         corr = torch.fft.irfft(g.conj().unsqueeze(1) * plan.kernel_fft_on(grad_w.device), n=plan.fft_size)
         # corr[j, q, p] = sum_n G_j[n] c_q(n - m) for site index s = n_sites - 1 - p
-        r = corr[:, :, :plan.n_sites].flip(-1)  # (C, Q, n_sites): R_jq[s]
+        r = corr[:, :, : plan.n_sites].flip(-1)  # (C, Q, n_sites): R_jq[s]
         picked = r.gather(2, site.unsqueeze(1).expand(-1, r.shape[1], -1))  # (C, Q, K)
         grad_u = a * 2.0 * (dtq * picked.transpose(1, 2)).sum(-1)
         return grad_u, None, None

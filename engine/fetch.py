@@ -24,6 +24,7 @@ Mirrors are tried in order for each file: those given (``--mirror``), else those
 attribute ``mirrors``, read at run time). A mirror is a URL prefix: the file's URL is the mirror followed by
 the file name (``train-images-idx3-ubyte.gz``).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -82,8 +83,11 @@ class FetchProgress:
     @property
     def fraction(self) -> float:
         """How far the whole fetch is, 0..1 (each file counts the same)."""
-        part = 1.0 if self.stage in ("verify", "kept", "done") else (
-            min(1.0, self.done / self.total) if self.total else 0.0)
+        part = (
+            1.0
+            if self.stage in ("verify", "kept", "done")
+            else (min(1.0, self.done / self.total) if self.total else 0.0)
+        )
         return (self.index + part) / max(self.n_files, 1)
 
 
@@ -99,13 +103,19 @@ class FetchResult:
     urls: list = field(default_factory=list)  #: where each fetched file came from
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "folder": str(self.folder), "fetched": list(self.fetched),
-                "kept": list(self.kept), "urls": list(self.urls)}
+        return {
+            "dataset": self.dataset,
+            "folder": str(self.folder),
+            "fetched": list(self.fetched),
+            "kept": list(self.kept),
+            "urls": list(self.urls),
+        }
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Where from and where to
 # ---------------------------------------------------------------------------------------------------------
+
 
 def _check_name(name: str) -> None:
     if name not in FILES:
@@ -140,13 +150,13 @@ def split_mirrors(text: str) -> list[str]:
 
 def resolve_mirrors(name: str, mirrors: Sequence[str] = ()) -> list[str]:
     """The mirrors to try, in order: ``mirrors`` if any, else $RFEXPLORER_MIRRORS, else torchvision's."""
-    chosen = [m for m in mirrors if m] or split_mirrors(os.environ.get(MIRRORS_ENV_VAR, "")) or \
-        default_mirrors(name)
+    chosen = [m for m in mirrors if m] or split_mirrors(os.environ.get(MIRRORS_ENV_VAR, "")) or default_mirrors(name)
     for m in chosen:
         scheme = m.split("://", 1)[0].lower() if "://" in m else ""
         if scheme not in MIRROR_SCHEMES:
-            raise FetchError(f"the mirror {m!r} is not a URL starting with "
-                             f"{', '.join(s + '://' for s in MIRROR_SCHEMES)}")
+            raise FetchError(
+                f"the mirror {m!r} is not a URL starting with {', '.join(s + '://' for s in MIRROR_SCHEMES)}"
+            )
     if not chosen:
         raise FetchError(f"no mirror is known for {name}; give one with --mirror URL or ${MIRRORS_ENV_VAR}")
     return list(dict.fromkeys(chosen))
@@ -208,6 +218,7 @@ def dataset_status(name: str, data_dir: PathLike | None = None, verify: bool = F
 # Fetching
 # ---------------------------------------------------------------------------------------------------------
 
+
 class _Bar:
     """The progress object pooch's HTTPDownloader drives (``total``, ``update``, ``reset``, ``close``): it
     forwards bytes to a :class:`FetchProgress` callback and stops the download when cancelled."""
@@ -259,8 +270,9 @@ def _download(url: str, folder: Path, bar: _Bar, timeout: float) -> Path:
     level = logger.level
     logger.setLevel(logging.WARNING)  # pooch logs every download and the hash to use at INFO
     try:
-        return Path(pooch.retrieve(url, known_hash=None, fname=url.rsplit("/", 1)[-1], path=str(folder),
-                                   downloader=downloader))
+        return Path(
+            pooch.retrieve(url, known_hash=None, fname=url.rsplit("/", 1)[-1], path=str(folder), downloader=downloader)
+        )
     except (requests.RequestException, ValueError) as exc:
         raise _Refused(_request_problem(exc)) from None
     except OSError as exc:
@@ -318,8 +330,9 @@ def _remove_stale_temps(folder: Path) -> None:
             pass
 
 
-def _fetch_file(spec: IdxFile, target: Path, urls: Sequence[str], md5: Optional[str], emit, cancel,
-                timeout: float) -> str:
+def _fetch_file(
+    spec: IdxFile, target: Path, urls: Sequence[str], md5: Optional[str], emit, cancel, timeout: float
+) -> str:
     """Fetch one file from the first mirror that gives a good copy; returns its URL."""
     reasons = []
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=TEMP_PREFIX) as tmp:
@@ -338,12 +351,19 @@ def _fetch_file(spec: IdxFile, target: Path, urls: Sequence[str], md5: Optional[
             for leftover in Path(tmp).iterdir():
                 leftover.unlink()
     others = f" (and {len(reasons) - 1} other mirror(s) failed)" if len(reasons) > 1 else ""
-    raise FetchError(f"could not fetch {spec.gz_name}: the copy at {reasons[0]}{others}; nothing was kept, and "
-                     f"a rerun resumes")
+    raise FetchError(
+        f"could not fetch {spec.gz_name}: the copy at {reasons[0]}{others}; nothing was kept, and a rerun resumes"
+    )
 
 
-def fetch_dataset(name: str, data_dir: PathLike | None = None, mirrors: Sequence[str] = (),
-                  progress: Optional[ProgressFn] = None, cancel=None, timeout: float = 60.0) -> FetchResult:
+def fetch_dataset(
+    name: str,
+    data_dir: PathLike | None = None,
+    mirrors: Sequence[str] = (),
+    progress: Optional[ProgressFn] = None,
+    cancel=None,
+    timeout: float = 60.0,
+) -> FetchResult:
     """Fetch dataset ``name`` (one of :data:`FETCHABLE`) into ``<data root>/<class>/raw``.
 
     ``data_dir``: the data root (default: $RFEXPLORER_DATA, else the per-user data folder); ``mirrors``: URL
@@ -380,10 +400,12 @@ def fetch_dataset(name: str, data_dir: PathLike | None = None, mirrors: Sequence
     return result
 
 
-def _fetch_all(result: FetchResult, urls: Sequence[str], md5s: dict, progress: Optional[ProgressFn], cancel,
-               timeout: float) -> None:
+def _fetch_all(
+    result: FetchResult, urls: Sequence[str], md5s: dict, progress: Optional[ProgressFn], cancel, timeout: float
+) -> None:
     files = FILES[result.dataset]
     for i, spec in enumerate(files):
+
         def emit(stage: str, _i=i, _spec=spec, **kw) -> None:
             if progress is not None:
                 progress(FetchProgress(result.dataset, _spec.name, _i, len(files), stage, **kw))

@@ -10,19 +10,33 @@ checkpoints) with one plain sentence. Nothing here ever unpickles anything. Pars
 against a JSON Schema (draft 2020-12, with ``jsonschema``) by :func:`strict_schema_validator` and
 :func:`best_schema_error`, and :func:`schema_problem` words an error as one sentence naming the field.
 """
+
 from __future__ import annotations
 
 import gc
 import json
 import math
-import os
+import os  # noqa: F401 - tests/test_files.py and test_tables.py patch engine.files.os
 from pathlib import Path
 from typing import Any
 
-from .outputs import (STALE_TEMP_SECONDS, TEMP_SUFFIX, OutputPathError, PathLike, UnsafeOutputError,
-                      atomic_write_bytes, atomic_write_files, atomic_write_text, check_output_file,
-                      check_output_folder, clean_stale_temps, open_nofollow, read_bytes_nofollow, refuse_symlink,
-                      remove_live_temps)
+from .outputs import (
+    STALE_TEMP_SECONDS,
+    TEMP_SUFFIX,
+    OutputPathError,
+    PathLike,
+    UnsafeOutputError,
+    atomic_write_bytes,
+    atomic_write_files,
+    atomic_write_text,
+    check_output_file,
+    check_output_folder,
+    clean_stale_temps,
+    open_nofollow,
+    read_bytes_nofollow,
+    refuse_symlink,
+    remove_live_temps,
+)
 
 #: Default size limit of :func:`read_json` (bytes).
 DEFAULT_MAX_JSON_BYTES = 200 * 1024 * 1024
@@ -35,6 +49,7 @@ class JsonFileError(ValueError):
 # ---------------------------------------------------------------------------------------------------------
 # JSON out
 # ---------------------------------------------------------------------------------------------------------
+
 
 def json_safe(value: Any) -> Any:
     """A copy of ``value`` that strict JSON can hold: non-finite floats become None, tuples become lists,
@@ -61,8 +76,10 @@ def _is_flat(value: Any) -> bool:
         return all(isinstance(v, _SCALARS) for v in value)
     if not isinstance(value, dict):
         return True  # json.dumps rejects it with a TypeError
-    return all(isinstance(v, _SCALARS) or (isinstance(v, list) and all(isinstance(x, _SCALARS) for x in v))
-               for v in value.values())
+    return all(
+        isinstance(v, _SCALARS) or (isinstance(v, list) and all(isinstance(x, _SCALARS) for x in v))
+        for v in value.values()
+    )
 
 
 def _dump(value: Any, indent: int, out: list) -> None:
@@ -100,6 +117,7 @@ def dumps_json(doc: Any) -> str:
 # JSON in
 # ---------------------------------------------------------------------------------------------------------
 
+
 class _DuplicateKey(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(key)
@@ -116,11 +134,12 @@ def _no_duplicates(pairs: list) -> dict:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2 ** 20:.0f} MB" if n >= 2 ** 20 else f"{n} bytes"
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n} bytes"
 
 
-def read_json(path: PathLike, *, what: str = "JSON file", max_bytes: int = DEFAULT_MAX_JSON_BYTES,
-              error: type = JsonFileError) -> Any:
+def read_json(
+    path: PathLike, *, what: str = "JSON file", max_bytes: int = DEFAULT_MAX_JSON_BYTES, error: type = JsonFileError
+) -> Any:
     """Read and parse a JSON file with :mod:`json` only, after guarding against what is not one.
 
     ``what`` names the file in messages ("topology file", "sweep file"); ``error`` is the exception class
@@ -146,8 +165,9 @@ def read_json(path: PathLike, *, what: str = "JSON file", max_bytes: int = DEFAU
     if not path.is_file():
         raise error(f"The path {name} is not a regular file, so it cannot be a {what}.")
     if st.st_size > max_bytes:
-        raise error(f"The {what} {name} is {_mb(st.st_size)}, larger than the {_mb(max_bytes)} limit, so it "
-                    f"was not read.")
+        raise error(
+            f"The {what} {name} is {_mb(st.st_size)}, larger than the {_mb(max_bytes)} limit, so it was not read."
+        )
     if st.st_size == 0:
         raise error(f"The {what} {name} is empty.")
     try:
@@ -158,11 +178,12 @@ def read_json(path: PathLike, *, what: str = "JSON file", max_bytes: int = DEFAU
     if len(raw) > max_bytes:
         raise error(f"The {what} {name} is larger than the {_mb(max_bytes)} limit, so it was not read.")
     if raw[:1] == b"\x80" or (raw[:1] in (b"(", b"c", b"]", b"}") and raw.rstrip().endswith(b".")):
-        raise error(f"The file {name} looks like a Python pickle, not a {what}; rfexplorer never loads "
-                    f"pickles.")
+        raise error(f"The file {name} looks like a Python pickle, not a {what}; rfexplorer never loads pickles.")
     if raw[:4] == b"PK\x03\x04":
-        raise error(f"The file {name} is a zip archive (such as a torch.save checkpoint), not a {what}; "
-                    f"rfexplorer never loads checkpoints.")
+        raise error(
+            f"The file {name} is a zip archive (such as a torch.save checkpoint), not a {what}; "
+            f"rfexplorer never loads checkpoints."
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -175,8 +196,9 @@ def read_json(path: PathLike, *, what: str = "JSON file", max_bytes: int = DEFAU
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
         hint = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) else ""
-        raise error(f"The {what} {name} is not valid JSON{hint}: {exc.msg} at line {exc.lineno}, column "
-                    f"{exc.colno}.") from None
+        raise error(
+            f"The {what} {name} is not valid JSON{hint}: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        ) from None
     except _DuplicateKey as exc:
         raise error(f"The {what} {name} is not usable JSON: an object has the key {_shown(exc.key)} twice.") from None
     except ValueError:  # Python refuses integers of more than 4300 digits
@@ -191,6 +213,7 @@ def read_json(path: PathLike, *, what: str = "JSON file", max_bytes: int = DEFAU
 # ---------------------------------------------------------------------------------------------------------
 # JSON Schema: validation with one-sentence problems (jsonschema is imported only here, on first use)
 # ---------------------------------------------------------------------------------------------------------
+
 
 def json_type_name(value: Any) -> str:
     """What a parsed JSON value is, in words: 'a number', 'a list', 'null', ..."""
@@ -225,8 +248,11 @@ def strict_schema_validator(schema: dict):
     from jsonschema import Draft202012Validator, validators
 
     def finite_number(checker, value) -> bool:
-        return (isinstance(value, (int, float)) and not isinstance(value, bool)
-                and (not isinstance(value, float) or math.isfinite(value)))
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and (not isinstance(value, float) or math.isfinite(value))
+        )
 
     Draft202012Validator.check_schema(schema)
     checker = Draft202012Validator.TYPE_CHECKER.redefine("number", finite_number)
@@ -241,8 +267,15 @@ def best_schema_error(validator, instance: Any):
     return best_match(validator.iter_errors(instance))
 
 
-_TYPE_WORDS = {"object": "a JSON object", "array": "a list", "string": "a string", "integer": "a whole number",
-               "number": "a number", "boolean": "true or false", "null": "null"}
+_TYPE_WORDS = {
+    "object": "a JSON object",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 _BOUNDS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
 
 
@@ -304,8 +337,29 @@ def schema_problem(error, *, where=json_path_text) -> str:
     return f"{at} does not match the schema (keyword {v!r})"
 
 
-__all__ = ["DEFAULT_MAX_JSON_BYTES", "STALE_TEMP_SECONDS", "TEMP_SUFFIX", "JsonFileError", "OutputPathError",
-           "UnsafeOutputError", "atomic_write_bytes", "atomic_write_files", "atomic_write_text", "best_schema_error",
-           "check_output_file", "check_output_folder", "clean_stale_temps", "open_nofollow", "read_bytes_nofollow",
-           "refuse_symlink", "remove_live_temps", "dumps_json", "json_path_text", "json_safe", "json_type_name",
-           "read_json", "schema_problem", "strict_schema_validator"]
+__all__ = [
+    "DEFAULT_MAX_JSON_BYTES",
+    "STALE_TEMP_SECONDS",
+    "TEMP_SUFFIX",
+    "JsonFileError",
+    "OutputPathError",
+    "UnsafeOutputError",
+    "atomic_write_bytes",
+    "atomic_write_files",
+    "atomic_write_text",
+    "best_schema_error",
+    "check_output_file",
+    "check_output_folder",
+    "clean_stale_temps",
+    "open_nofollow",
+    "read_bytes_nofollow",
+    "refuse_symlink",
+    "remove_live_temps",
+    "dumps_json",
+    "json_path_text",
+    "json_safe",
+    "json_type_name",
+    "read_json",
+    "schema_problem",
+    "strict_schema_validator",
+]

@@ -10,10 +10,11 @@ every chain layer of a model:
 
 See docs/physics.md, "Hardware realism".
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, cast
 
 import torch
 
@@ -23,10 +24,22 @@ from .physics import HARDWARE_REGIMES, DeviceParams
 from .settings_tree import field_types, parse_text
 from .stats import mean_std
 
+if TYPE_CHECKING:
+    from .multilayer import RFNetwork
+    from .rf_perceptron import RFPerceptron
+
 #: Device settings a robustness study may vary on a trained network (the band, plan, parity, tuning range and
 #: lineshape define the network itself and stay as trained).
-ROBUSTNESS_KNOBS = ("freq_spread", "calibrated", "tuning_bits", "freq_jitter_lw", "power_noise", "readout_noise_v",
-                    "alpha_dtod", "k_sd_dtod")
+ROBUSTNESS_KNOBS = (
+    "freq_spread",
+    "calibrated",
+    "tuning_bits",
+    "freq_jitter_lw",
+    "power_noise",
+    "readout_noise_v",
+    "alpha_dtod",
+    "k_sd_dtod",
+)
 
 
 def chain_layers(model: torch.nn.Module) -> list[RFChainLayer]:
@@ -46,7 +59,7 @@ def set_regime(model: torch.nn.Module, regime: str) -> None:
 def knob_type(knob: str) -> Any:
     """The declared type of a robustness knob (a DeviceParams field); ValueError for an unknown knob."""
     if knob.startswith("device."):
-        knob = knob[len("device."):]
+        knob = knob[len("device.") :]
     if knob not in ROBUSTNESS_KNOBS:
         raise ValueError(f"unknown robustness knob {knob!r} (choose from {', '.join(ROBUSTNESS_KNOBS)})")
     return field_types(DeviceParams)[knob]
@@ -54,7 +67,7 @@ def knob_type(knob: str) -> Any:
 
 def parse_knob_values(knob: str, text: str) -> list:
     """``'v1,v2,...'`` -> typed values of ``knob`` (each checked by DeviceParams; ValueError in one sentence)."""
-    name = knob[len("device."):] if knob.startswith("device.") else knob
+    name = knob[len("device.") :] if knob.startswith("device.") else knob
     tp = knob_type(name)
     values = [parse_text(part, tp, f"device.{name}") for part in text.replace(",", " ").split()]
     if not values:
@@ -64,16 +77,25 @@ def parse_knob_values(knob: str, text: str) -> list:
     return values
 
 
-def _set_device(model: torch.nn.Module, params: DeviceParams, generator: torch.Generator) -> None:
+def _set_device(model: RFPerceptron | RFNetwork, params: DeviceParams, generator: torch.Generator) -> None:
     """Give every chain layer ``params`` and a fresh chip drawn from ``generator`` (layer by layer)."""
     model.params = params
     for layer in chain_layers(model):
         layer.set_device(params, generator)
 
 
-def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, knob: str, values: Sequence[Any],
-               repeats: int, *, seed: int = 0, on_eval: Optional[Callable[[Any, int, float], None]] = None,
-               fixed: Optional[dict] = None) -> list[dict]:
+def robustness(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    knob: str,
+    values: Sequence[Any],
+    repeats: int,
+    *,
+    seed: int = 0,
+    on_eval: Optional[Callable[[Any, int, float], None]] = None,
+    fixed: Optional[dict] = None,
+) -> list[dict]:
     """Accuracy of a trained RF ``model`` on (x, y) for each value of device setting ``knob``: ``repeats``
     evaluations per value, evaluation r on a fresh chip and noise drawn from a generator seeded with
     ``seed + r`` (the same draws at every value). Returns one row per value: knob, value, mean, std (sample
@@ -83,14 +105,15 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, knob: s
     layers = chain_layers(model)
     if not layers:
         raise ValueError("a robustness study needs an RF network (this model has no resonator chains)")
-    name = knob[len("device."):] if knob.startswith("device.") else knob
+    name = knob[len("device.") :] if knob.startswith("device.") else knob
     knob_type(name)
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1 (got {repeats})")
-    base: DeviceParams = model.params
+    rf = cast("RFPerceptron | RFNetwork", model)  # only RF models have chain layers (checked above)
+    base: DeviceParams = rf.params
     nominal = dataclasses.replace(base, **dict(fixed)) if fixed else base
     saved = [(layer.params, layer.alpha_r, layer.k_sd_r, layer.freq_eps_r, layer.freq_eps_in) for layer in layers]
-    saved_state = model.generator.get_state()
+    saved_state = rf.generator.get_state()
     was_training = model.training
     model.eval()
     rows = []
@@ -99,22 +122,21 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, knob: s
             params = dataclasses.replace(nominal, **{name: value})
             accs = []
             for r in range(repeats):
-                model.generator.manual_seed(int(seed) + r)  # chips first, then the read-out noise
-                _set_device(model, params, model.generator)
+                rf.generator.manual_seed(int(seed) + r)  # chips first, then the read-out noise
+                _set_device(rf, params, rf.generator)
                 acc = accuracy(model, x, y)
                 accs.append(acc)
                 if on_eval is not None:
                     on_eval(value, r, acc)
             mean, std = mean_std(accs)
-            rows.append({"knob": name, "value": value, "mean": mean, "std": std, "n": len(accs),
-                         "accuracies": accs})
+            rows.append({"knob": name, "value": value, "mean": mean, "std": std, "n": len(accs), "accuracies": accs})
     finally:
-        model.params = base
+        rf.params = base
         for layer, (params, alpha_r, k_sd_r, eps_r, eps_in) in zip(layers, saved):
             layer.params = params
             layer.alpha_r, layer.k_sd_r, layer.freq_eps_r, layer.freq_eps_in = alpha_r, k_sd_r, eps_r, eps_in
             layer._shift_kernel = None
-        model.generator.set_state(saved_state)
+        rf.generator.set_state(saved_state)
         model.train(was_training)
     return rows
 

@@ -12,6 +12,7 @@ sequences (colours, cursor moves, a new window title, a right-to-left override).
 :func:`escaped` escapes a name to be printed as it is (no quotes), e.g. a recorded dataset or class name, and
 :func:`clipped` also cuts it (a path in a message).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,7 @@ def escaped(text: Any) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:max(limit - 1, 1)] + ELLIPSIS
+    return text if len(text) <= limit else text[: max(limit - 1, 1)] + ELLIPSIS
 
 
 def clipped(text: Any, limit: Optional[int] = None) -> str:
@@ -88,12 +89,12 @@ def sentence(text: Any, limit: Optional[int] = None) -> str:
     limit = SENTENCE_CHARS if limit is None else max(int(limit), 20)
     text = str(text)
     if len(text) > 8 * limit:  # a giant message: escape only the parts that can be kept
-        text = text[:4 * limit] + " " + text[-4 * limit:]
+        text = text[: 4 * limit] + " " + text[-4 * limit :]
     text = escaped(" ".join(text.split()))
     if len(text) <= limit:
         return text
     tail = limit // 3
-    return text[:limit - tail - 1] + ELLIPSIS + text[-tail:]
+    return text[: limit - tail - 1] + ELLIPSIS + text[-tail:]
 
 
 __all__ = ["ELLIPSIS", "SENTENCE_CHARS", "SHOWN_CHARS", "clipped", "escaped", "sentence", "shown"]

@@ -3,6 +3,7 @@
 A leaf of the engine (it imports only torch), so that training, the hardware studies and the evaluation
 tools can all use it without importing one another.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,7 +19,7 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
     correct = 0
     for i in range(0, len(y), EVAL_BATCH):
-        correct += int((model(x[i:i + EVAL_BATCH]).argmax(1) == y[i:i + EVAL_BATCH]).sum())
+        correct += int((model(x[i : i + EVAL_BATCH]).argmax(1) == y[i : i + EVAL_BATCH]).sum())
     model.train(was_training)
     return correct / max(len(y), 1)
 

@@ -10,13 +10,32 @@ then the per-step hooks, then :meth:`PerceptronModel.finish_training`, which dro
 model built from it (gradient sums, samples, caches). A finished model holds only what export and display
 need.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Generic, Iterator, Optional, TypeVar, overload
 
 import torch
 from torch import nn
+
+LayerT = TypeVar("LayerT", bound=nn.Module, covariant=True)
+
+if TYPE_CHECKING:
+
+    class LayerList(nn.ModuleList, Generic[LayerT]):
+        """What a model's ``nn.ModuleList`` of layers is to the type checker: a list of one kind of layer (torch
+        types every item as a plain ``Module``). Only annotations name it; at run time the list is a ModuleList."""
+
+        def __iter__(self) -> Iterator[LayerT]: ...
+
+        @overload
+        def __getitem__(self, idx: slice) -> LayerList[LayerT]: ...
+
+        @overload
+        def __getitem__(self, idx: int) -> LayerT: ...
+
+        def __getitem__(self, idx): ...
 
 
 def make_adam(params, lr: float) -> torch.optim.Optimizer:

@@ -5,6 +5,7 @@ engine.registry; the built-in models register from engine.builtin_models. This m
 and adds the builders that need a run configuration: :func:`build_model` (a model for a RunConfig) and
 :func:`get_model` (a model by name and settings).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
@@ -17,19 +18,30 @@ from .registry import FAMILIES, Builder, ModelSpec, default_lr, get_spec, list_m
 if TYPE_CHECKING:  # pragma: no cover
     from .model_base import PerceptronModel
 
-__all__ = ["FAMILIES", "Builder", "ModelSpec", "build_model", "default_lr", "get_model", "get_spec",
-           "list_models", "register_model"]
+__all__ = [
+    "FAMILIES",
+    "Builder",
+    "ModelSpec",
+    "build_model",
+    "default_lr",
+    "get_model",
+    "get_spec",
+    "list_models",
+    "register_model",
+]
 
 
-def build_model(cfg: RunConfig, n_inputs: int, n_classes: int,
-                generator: Optional[torch.Generator] = None) -> "PerceptronModel":
+def build_model(
+    cfg: RunConfig, n_inputs: int, n_classes: int, generator: Optional[torch.Generator] = None
+) -> "PerceptronModel":
     """A fresh model for ``cfg``; all its randomness comes from ``generator`` (default: seeded by cfg.seed)."""
     gen = generator if generator is not None else torch.Generator().manual_seed(cfg.seed)
     return cfg.spec.builder(cfg, n_inputs, n_classes, gen)
 
 
-def get_model(name: str, n_inputs: int, n_classes: int, *, generator: Optional[torch.Generator] = None,
-              **settings) -> "PerceptronModel":
+def get_model(
+    name: str, n_inputs: int, n_classes: int, *, generator: Optional[torch.Generator] = None, **settings
+) -> "PerceptronModel":
     """A fresh model by name, e.g. ``get_model('rigl', 784, 10, resonators_per_chain=10)``; ``settings`` are
     RunConfig fields."""
     return build_model(RunConfig(model=name, **settings), n_inputs, n_classes, generator)

@@ -18,11 +18,13 @@ inputs so that every STNO starts inside its active window (median current at the
 half of the currents spanning about half the window): an STNO held below threshold or at the clamp passes
 no gradient.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Optional, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Optional, Sequence, cast
 
 import numpy as np
 import torch
@@ -37,12 +39,16 @@ from .plasticity_hidden import HiddenLayerPlasticity
 from .plasticity_params import PlasticityParams
 from .rf_perceptron import RFParams
 
+if TYPE_CHECKING:
+    from .model_base import LayerList
+
 #: Training samples used to calibrate the hidden STNOs' operating points at the start of training.
 CALIBRATION_SAMPLES = 2048
 
 
-def attached_layout(n_inputs: int, n_chains: int, n_resonators: int, spacing_lw: float,
-                    generator: torch.Generator) -> torch.Tensor:
+def attached_layout(
+    n_inputs: int, n_chains: int, n_resonators: int, spacing_lw: float, generator: torch.Generator
+) -> torch.Tensor:
     """Initial comb positions (C, K) for a layer fed by few, widely spaced emitters: in every chain, K distinct
     emitters drawn at random, each with one resonator one linewidth above or below it (random side), where
     its coupling is strongest. (A uniform layout would leave most resonators between emitters, many
@@ -74,10 +80,19 @@ class RFNetwork(PerceptronModel):
     is_rf = True
     is_multilayer = True
 
-    def __init__(self, n_inputs: int, n_classes: int, hidden: Sequence[int], ks: Sequence[int], *,
-                 device: DeviceParams, params: Optional[RFParams] = None,
-                 plasticity: Optional[PlasticityParams] = None, train_inputs: bool = False,
-                 generator: Optional[torch.Generator] = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        hidden: Sequence[int],
+        ks: Sequence[int],
+        *,
+        device: DeviceParams,
+        params: Optional[RFParams] = None,
+        plasticity: Optional[PlasticityParams] = None,
+        train_inputs: bool = False,
+        generator: Optional[torch.Generator] = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, generator)
         hidden = tuple(int(h) for h in hidden)
         ks = tuple(int(k) for k in ks)
@@ -94,21 +109,39 @@ class RFNetwork(PerceptronModel):
         self.layer_sizes = sizes
         self.layer_ks = ks
         self.n_resonators = ks[-1]
-        self.layers = nn.ModuleList(
-            RFChainLayer(n_in, n_out, k, device, train_inputs=train_inputs, generator=self.generator,
-                         init_layout=rf.init_layout, init_jitter=rf.aligned_jitter, weight_build=rf.weight_build)
-            for n_in, n_out, k in zip(sizes[:-1], sizes[1:], ks))
+        layers = nn.ModuleList(
+            RFChainLayer(
+                n_in,
+                n_out,
+                k,
+                device,
+                train_inputs=train_inputs,
+                generator=self.generator,
+                init_layout=rf.init_layout,
+                init_jitter=rf.aligned_jitter,
+                weight_build=rf.weight_build,
+            )
+            for n_in, n_out, k in zip(sizes[:-1], sizes[1:], ks)
+        )
+        self.layers = cast("LayerList[RFChainLayer]", layers)
         with torch.no_grad():  # deeper layers: every resonator starts on its own emitter (see attached_layout)
             for l in range(1, len(self.layers)):
-                layer = self.layers[l]
-                layer.resonator_comb.copy_(attached_layout(layer.n_inputs, layer.n_chains, layer.n_resonators,
-                                                           physics.spacing_in_linewidths(device, layer.n_inputs),
-                                                           self.generator))
+                deeper = self.layers[l]
+                deeper.resonator_comb.copy_(
+                    attached_layout(
+                        deeper.n_inputs,
+                        deeper.n_chains,
+                        deeper.n_resonators,
+                        physics.spacing_in_linewidths(device, deeper.n_inputs),
+                        self.generator,
+                    )
+                )
         #: per hidden chain: bias current in units of I_th (added to g_m (V + V_bias))
         self.hidden_bias = nn.ParameterList(nn.Parameter(torch.zeros(h)) for h in hidden)
         #: per hidden layer: log of g_m relative to device.stno.g_m
-        self.log_gm = nn.ParameterList(nn.Parameter(torch.zeros(()), requires_grad=device.stno.train_gain)
-                                       for _ in hidden)
+        self.log_gm = nn.ParameterList(
+            nn.Parameter(torch.zeros(()), requires_grad=device.stno.train_gain) for _ in hidden
+        )
         self.bias = nn.Parameter(torch.zeros(n_classes))
         self.log_gain = nn.Parameter(torch.tensor(math.log(rf.initial_gain)))
         self._unit = 1.0 / (device.k_sd * device.p_max_uw)
@@ -164,8 +197,9 @@ class RFNetwork(PerceptronModel):
             p = self.activation(l, self.layers[l](p))
         return p
 
-    def scores_from(self, layer: int, p: torch.Tensor, weights: Optional[Sequence[torch.Tensor]] = None
-                    ) -> torch.Tensor:
+    def scores_from(
+        self, layer: int, p: torch.Tensor, weights: Optional[Sequence[torch.Tensor]] = None
+    ) -> torch.Tensor:
         """Class scores when layer ``layer`` receives powers p (differentiable); ``weights`` optionally gives
         the W of layers ``layer``, ``layer + 1``, ... already built."""
         for l in range(layer, self.n_layers):
@@ -240,16 +274,23 @@ class RFNetwork(PerceptronModel):
         last = self.n_layers - 1
         for l, layer in enumerate(self.layers):
             scale = self.comb_scale(l)
-            params = replace(self.plasticity_params, grid_step=self.plasticity_params.grid_step * scale,
-                             candidate_separation=self.plasticity_params.candidate_separation * scale)
-            target = LayerTarget(chains=layer, gain=lambda: self.gain, bias=lambda: self.bias,
-                                 inputs=(lambda x, l=l: self.layer_inputs(x, l)))
+            params = replace(
+                self.plasticity_params,
+                grid_step=self.plasticity_params.grid_step * scale,
+                candidate_separation=self.plasticity_params.candidate_separation * scale,
+            )
+            target = LayerTarget(
+                chains=layer,
+                gain=lambda: self.gain,
+                bias=lambda: self.bias,
+                inputs=partial(self.layer_inputs, layer=l),
+            )
             if l == last:
-                self.plasticity.append(StructuralPlasticity(self, params, context, target=target,
-                                                            input_jumps=False))
+                self.plasticity.append(StructuralPlasticity(self, params, context, target=target, input_jumps=False))
             else:
-                self.plasticity.append(HiddenLayerPlasticity(self, params, context, layer=l, target=target,
-                                                             input_jumps=l == 0))
+                self.plasticity.append(
+                    HiddenLayerPlasticity(self, params, context, layer=l, target=target, input_jumps=l == 0)
+                )
 
     def teardown_training(self) -> None:
         self.plasticity = []
@@ -291,7 +332,7 @@ class RFNetwork(PerceptronModel):
         every layer after the first, its own W ``weight`` (C, N) in V/µW, as an evaluation pass builds it (the
         layer's own chip; built in eval mode, so that no random draw of training is taken). The first layer's
         W is the snapshot's weight; the last layer has no emitters. See :func:`emitted_powers_uw`."""
-        out = {}
+        out: dict[str, object] = {}
         if layer > 0:
             chains = self.layers[layer]
             was_training = chains.training
@@ -308,9 +349,12 @@ class RFNetwork(PerceptronModel):
     @torch.no_grad()
     def snapshot_extras(self) -> dict:
         first = self.layer_snapshot(0)
-        return {**first, "gain": float(self.gain),
-                "layers": [{**first, **self.emitter_operating_point(0)}]
-                + [{**self.layer_snapshot(l), **self.emitter_operating_point(l)} for l in range(1, self.n_layers)]}
+        return {
+            **first,
+            "gain": float(self.gain),
+            "layers": [{**first, **self.emitter_operating_point(0)}]
+            + [{**self.layer_snapshot(l), **self.emitter_operating_point(l)} for l in range(1, self.n_layers)],
+        }
 
     @torch.no_grad()
     def chain_response(self, freqs_ghz: torch.Tensor, layer: int = 0) -> torch.Tensor:

@@ -10,6 +10,7 @@ exceptions in the command-line tool) and at exit; one left by a killed run is re
 its folder (:func:`clean_stale_temps`). Files that are appended to or read back (a sweep's ``rows.jsonl``)
 are opened with O_NOFOLLOW through :func:`open_nofollow`. :mod:`engine.files` re-exports all of this.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -26,7 +27,7 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Iterator, Sequence, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -176,7 +177,7 @@ def clean_stale_temps(folder: PathLike, *, max_age_s: float = STALE_TEMP_SECONDS
     nothing that does not match the pattern is. Returns what was removed."""
     removed: list[Path] = []
     try:
-        entries = [e for e in os.scandir(folder) if e.name.endswith(TEMP_SUFFIX)]
+        entries = [e for e in os.scandir(os.fspath(folder)) if e.name.endswith(TEMP_SUFFIX)]
     except OSError:
         return removed
     with _LIVE_LOCK:
@@ -230,7 +231,7 @@ def _fsync_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def _signals_deferred():
+def _signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back while a group of files is renamed (their Python handlers run right after),
     so Ctrl-C or a polite kill cannot land between two renames. Only the main thread can do this; in another
     thread the handlers run in the main thread anyway, never in the middle of this one's renames."""
@@ -365,13 +366,15 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
 # Checks before long work
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _probe_writable(folder: Path) -> None:
     """Create and remove a temporary file in ``folder`` (root ignores permission bits, so ask the system)."""
     try:
         fd, tmp = _new_temp(folder, "write-check")
     except OSError as exc:
-        raise OutputPathError(f"cannot write into the folder {folder} ({exc.strerror or exc})",
-                              exc.errno or errno.EACCES) from None
+        raise OutputPathError(
+            f"cannot write into the folder {folder} ({exc.strerror or exc})", exc.errno or errno.EACCES
+        ) from None
     os.close(fd)
     _drop_temp(tmp)
 
@@ -418,8 +421,10 @@ def check_output_file(path: PathLike, *, what: str = "output file") -> Path:
         raise OutputPathError(f"the folder {folder} of the {what} is a file", errno.ENOTDIR)
     limit = _name_max(folder)
     if len(os.fsencode(p.name)) > limit:
-        raise OutputPathError(f"the {what} name {p.name[:30]}... is longer than the {limit} bytes a file name "
-                              f"may have", errno.ENAMETOOLONG)
+        raise OutputPathError(
+            f"the {what} name {p.name[:30]}... is longer than the {limit} bytes a file name may have",
+            errno.ENAMETOOLONG,
+        )
     refuse_symlink(p)
     if p.is_dir():
         raise OutputPathError(f"the {what} {p} is a folder", errno.EISDIR)
@@ -427,7 +432,20 @@ def check_output_file(path: PathLike, *, what: str = "output file") -> Path:
     return p
 
 
-__all__ = ["STALE_TEMP_SECONDS", "TEMP_SUFFIX", "OutputPathError", "PathLike", "UnsafeOutputError",
-           "atomic_write_bytes", "atomic_write_files", "atomic_write_text", "check_output_file",
-           "check_output_folder", "clean_stale_temps", "open_nofollow", "read_bytes_nofollow", "refuse_symlink",
-           "remove_live_temps"]
+__all__ = [
+    "STALE_TEMP_SECONDS",
+    "TEMP_SUFFIX",
+    "OutputPathError",
+    "PathLike",
+    "UnsafeOutputError",
+    "atomic_write_bytes",
+    "atomic_write_files",
+    "atomic_write_text",
+    "check_output_file",
+    "check_output_folder",
+    "clean_stale_temps",
+    "open_nofollow",
+    "read_bytes_nofollow",
+    "refuse_symlink",
+    "remove_live_temps",
+]

@@ -7,6 +7,7 @@ Units: frequencies in GHz, powers in µW, voltages in the normalised units of th
 (K_SD in V/µW there). Frequency *positions* used for training are expressed in "comb units": u = i is the
 frequency of input oscillator i, so one unit is one input spacing whatever the plan or the band.
 """
+
 from __future__ import annotations
 
 import math
@@ -79,23 +80,63 @@ class DeviceParams:
     # tab, a short label, the unit a control shows ("%": a fraction shown in percent, "°": radians shown in
     # degrees), its range and step in that unit, the choices of a text field, the text standing for None, and
     # the words of a non-default value in the Hardware tab's summary. The docstrings below are the tooltips.
-    alpha: float = field(default=0.005, metadata={"tab": "device", "label": "Damping α", "unit": "", "min": 0.0001,
-                                                   "max": 0.5, "step": 0.0005, "decimals": 4})
+    alpha: float = field(
+        default=0.005,
+        metadata={
+            "tab": "device",
+            "label": "Damping α",
+            "unit": "",
+            "min": 0.0001,
+            "max": 0.5,
+            "step": 0.0005,
+            "decimals": 4,
+        },
+    )
     """Gilbert damping (dimensionless): a resonator's linewidth is alpha * f_r."""
     k_sd: float = K_SD_PUBLISHED
     """Spin-diode sensitivity K_SD (V per µW, normalised units): peak rectified voltage per unit power."""
-    phi: float = field(default=0.0, metadata={"tab": "device", "label": "Phase φ", "unit": "°", "min": -180.0,
-                                              "max": 180.0, "step": 5.0, "decimals": 1})
+    phi: float = field(
+        default=0.0,
+        metadata={
+            "tab": "device",
+            "label": "Phase φ",
+            "unit": "°",
+            "min": -180.0,
+            "max": 180.0,
+            "step": 5.0,
+            "decimals": 1,
+        },
+    )
     """Lineshape phase (rad): 0 = purely antisymmetric Lorentzian, pi/2 = purely symmetric."""
     parity: str = "even"
     """Series-connection sign convention of a chain: 'even' gives s_k = (-1)^k, 'odd' gives (-1)^(k+1)."""
     p_max_uw: float = 1.0
     """Power emitted by an input oscillator for a pixel of value 1 (µW); P_i = p_max_uw * x_i."""
-    f_min_ghz: float = field(default=1.0, metadata={"tab": "device", "label": "f min", "unit": "GHz", "min": 0.01,
-                                                    "max": 500.0, "step": 0.5, "decimals": 2})
+    f_min_ghz: float = field(
+        default=1.0,
+        metadata={
+            "tab": "device",
+            "label": "f min",
+            "unit": "GHz",
+            "min": 0.01,
+            "max": 500.0,
+            "step": 0.5,
+            "decimals": 2,
+        },
+    )
     """Frequency of the first input oscillator (GHz)."""
-    f_max_ghz: float = field(default=18.0, metadata={"tab": "device", "label": "f max", "unit": "GHz", "min": 0.02,
-                                                     "max": 1000.0, "step": 0.5, "decimals": 2})
+    f_max_ghz: float = field(
+        default=18.0,
+        metadata={
+            "tab": "device",
+            "label": "f max",
+            "unit": "GHz",
+            "min": 0.02,
+            "max": 1000.0,
+            "step": 0.5,
+            "decimals": 2,
+        },
+    )
     """Frequency of the last input oscillator (GHz)."""
     plan: str = field(default="geometric", metadata={"tab": "device", "label": "Plan", "choices": FREQUENCY_PLANS})
     """Input frequency plan: 'geometric' (constant spacing in linewidths) or 'linear' (constant spacing in GHz)."""
@@ -107,33 +148,86 @@ class DeviceParams:
     """Device-to-device spread of the resonators' sensitivity K_SD (relative std), frozen at fabrication."""
     readout_noise_v: float = 0.0
     """Std of additive noise on each chain voltage at every read-out (V, normalised units); 0 = ideal."""
-    tuning_range: float | None = field(default=None, metadata={
-        "tab": "hardware", "label": "Range ±", "unit": "%", "min": 0.01, "max": 100.0, "step": 1.0, "decimals": 2,
-        "none": "unlimited", "summary": "range ±{} %"})
+    tuning_range: float | None = field(
+        default=None,
+        metadata={
+            "tab": "hardware",
+            "label": "Range ±",
+            "unit": "%",
+            "min": 0.01,
+            "max": 100.0,
+            "step": 1.0,
+            "decimals": 2,
+            "none": "unlimited",
+            "summary": "range ±{} %",
+        },
+    )
     """Relative half-width of each device's tuning range around its fabricated frequency f_fab
     (|f - f_fab| <= tuning_range * f_fab, within the band plus tuning_margin); None = unlimited."""
-    tuning_bits: int | None = field(default=None, metadata={
-        "tab": "hardware", "label": "Bits", "unit": "", "min": 1, "max": MAX_TUNING_BITS, "step": 1, "decimals": 0,
-        "none": "continuous", "summary": "{} bits"})
+    tuning_bits: int | None = field(
+        default=None,
+        metadata={
+            "tab": "hardware",
+            "label": "Bits",
+            "unit": "",
+            "min": 1,
+            "max": MAX_TUNING_BITS,
+            "step": 1,
+            "decimals": 0,
+            "none": "continuous",
+            "summary": "{} bits",
+        },
+    )
     """Set-point resolution (bits): 2^bits levels, evenly spaced in comb units, across each device's tuning
     range (the band plus tuning_margin when unlimited); None = continuous."""
-    freq_spread: float = field(default=0.0, metadata={
-        "tab": "hardware", "label": "Spread", "unit": "%", "min": 0.0, "max": 50.0, "step": 0.1, "decimals": 3,
-        "summary": "spread {} %"})
+    freq_spread: float = field(
+        default=0.0,
+        metadata={
+            "tab": "hardware",
+            "label": "Spread",
+            "unit": "%",
+            "min": 0.0,
+            "max": 50.0,
+            "step": 0.1,
+            "decimals": 3,
+            "summary": "spread {} %",
+        },
+    )
     """Fabrication spread of each device's true frequency around its set-point (relative std), drawn once
     per chip."""
-    calibrated: bool = field(default=True, metadata={"tab": "hardware", "label": "calibrated",
-                                                     "summary": "not calibrated"})
+    calibrated: bool = field(
+        default=True, metadata={"tab": "hardware", "label": "calibrated", "summary": "not calibrated"}
+    )
     """Whether each device's frequency offset is measured and trimmed (only the quantisation residual
     remains) rather than acting in full."""
-    freq_jitter_lw: float = field(default=0.0, metadata={
-        "tab": "hardware", "label": "Jitter", "unit": "lw", "min": 0.0, "max": 10.0, "step": 0.05, "decimals": 3,
-        "summary": "jitter {} lw"})
+    freq_jitter_lw: float = field(
+        default=0.0,
+        metadata={
+            "tab": "hardware",
+            "label": "Jitter",
+            "unit": "lw",
+            "min": 0.0,
+            "max": 10.0,
+            "step": 0.05,
+            "decimals": 3,
+            "summary": "jitter {} lw",
+        },
+    )
     """Cycle-to-cycle noise of each device's frequency at every read-out (std, in the device's own
     linewidths alpha * f)."""
-    power_noise: float = field(default=0.0, metadata={
-        "tab": "hardware", "label": "Power noise", "unit": "%", "min": 0.0, "max": 100.0, "step": 0.5,
-        "decimals": 2, "summary": "power noise {} %"})
+    power_noise: float = field(
+        default=0.0,
+        metadata={
+            "tab": "hardware",
+            "label": "Power noise",
+            "unit": "%",
+            "min": 0.0,
+            "max": 100.0,
+            "step": 0.5,
+            "decimals": 2,
+            "summary": "power noise {} %",
+        },
+    )
     """Cycle-to-cycle noise of each input power at every read-out (relative std)."""
     stno: STNOParams = field(default_factory=STNOParams)
     """The spin-torque nano-oscillators of the hidden layers (multilayer networks only)."""
@@ -163,10 +257,10 @@ class DeviceParams:
         if isinstance(bits, float) and bits.is_integer():  # a JSON file may store 6 as 6.0
             bits = int(bits)
             object.__setattr__(self, "tuning_bits", bits)
-        if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int)
-                                 or not 1 <= bits <= MAX_TUNING_BITS):
-            problems.append(f"tuning_bits must be a whole number from 1 to {MAX_TUNING_BITS} or None "
-                            f"(got {bits})")
+        if bits is not None and (
+            isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_TUNING_BITS
+        ):
+            problems.append(f"tuning_bits must be a whole number from 1 to {MAX_TUNING_BITS} or None (got {bits})")
         if not isinstance(self.calibrated, bool):
             problems.append(f"calibrated must be true or false (got {self.calibrated!r})")
         if problems:
@@ -203,6 +297,7 @@ class DeviceParams:
 # Frequency plan: comb units <-> GHz
 # ---------------------------------------------------------------------------------------------------------
 
+
 def comb_ratio(params: DeviceParams, n_inputs: int) -> float:
     """Geometric plan: ratio r between neighbouring input frequencies."""
     return (params.f_max_ghz / params.f_min_ghz) ** (1.0 / max(n_inputs - 1, 1))
@@ -237,8 +332,9 @@ def tuning_range_comb(params: DeviceParams, n_inputs: int) -> tuple[float, float
     return -params.tuning_margin, n_inputs - 1 + params.tuning_margin
 
 
-def device_tuning_bounds(home_comb: torch.Tensor, params: DeviceParams, n_inputs: int
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
+def device_tuning_bounds(
+    home_comb: torch.Tensor, params: DeviceParams, n_inputs: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Comb bounds (lo, hi), shaped like ``home_comb``, of the devices fabricated at comb positions
     ``home_comb``: |f - f_fab| <= tuning_range * f_fab, intersected with :func:`tuning_range_comb`."""
     g_lo, g_hi = tuning_range_comb(params, n_inputs)
@@ -254,7 +350,7 @@ def device_tuning_bounds(home_comb: torch.Tensor, params: DeviceParams, n_inputs
 def quantise_comb(u: torch.Tensor, lo: torch.Tensor | float, hi: torch.Tensor | float, bits: int) -> torch.Tensor:
     """The nearest of 2^bits levels evenly spaced over [lo, hi] (comb units; both ends are levels) to each
     set-point u (clamped into [lo, hi] first)."""
-    step = (hi - lo) / float(2 ** bits - 1)
+    step = (hi - lo) / float(2**bits - 1)
     if isinstance(lo, torch.Tensor) or isinstance(hi, torch.Tensor):
         u = torch.maximum(torch.minimum(u, torch.as_tensor(hi, dtype=u.dtype)), torch.as_tensor(lo, dtype=u.dtype))
     else:
@@ -298,10 +394,10 @@ def spacing_in_linewidths(params: DeviceParams, n_inputs: int) -> float:
     return comb_spacing_ghz(params, n_inputs) / (params.alpha * f_mid)
 
 
-
 # ---------------------------------------------------------------------------------------------------------
 # Resonator response
 # ---------------------------------------------------------------------------------------------------------
+
 
 def detuning(f: torch.Tensor, f_r: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
     """Detuning in linewidths: x = (f - f_r) / (alpha * f_r)."""
@@ -349,8 +445,9 @@ def lineshape_coefficients(phi: float) -> tuple[float, float]:
     return 2.0 * math.cos(phi), math.sin(phi)
 
 
-def lineshape_half_slope(xd: torch.Tensor, d: torch.Tensor, phi: float,
-                         out: torch.Tensor | None = None) -> torch.Tensor:
+def lineshape_half_slope(
+    xd: torch.Tensor, d: torch.Tensor, phi: float, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Half the slope dL/dx from the parts of :func:`lineshape_parts`: cos(phi) (d - 2 (x d)^2) - sin(phi) (x d) d
     (with 1 - x^2 = 2 - (1 + x^2), so (1 - x^2) d^2 = d - 2 (x d)^2). Written into ``out`` when given."""
     h = torch.addcmul(d, xd, xd, value=-2.0, out=out)
@@ -360,9 +457,14 @@ def lineshape_half_slope(xd: torch.Tensor, d: torch.Tensor, phi: float,
     return h
 
 
-def rectified_voltage(p_uw: torch.Tensor, f: torch.Tensor, f_r: torch.Tensor, params: DeviceParams,
-                      alpha: torch.Tensor | float | None = None,
-                      k_sd: torch.Tensor | float | None = None) -> torch.Tensor:
+def rectified_voltage(
+    p_uw: torch.Tensor,
+    f: torch.Tensor,
+    f_r: torch.Tensor,
+    params: DeviceParams,
+    alpha: torch.Tensor | float | None = None,
+    k_sd: torch.Tensor | float | None = None,
+) -> torch.Tensor:
     """DC voltage of one resonator (resonance f_r) driven by power p_uw at frequency f."""
     a = params.alpha if alpha is None else alpha
     k = params.k_sd if k_sd is None else k_sd
@@ -376,9 +478,14 @@ def chain_signs(n_resonators: int, parity: str = "even") -> torch.Tensor:
     return s if parity == "even" else -s
 
 
-def coupling_tensor(f_in: torch.Tensor, f_res: torch.Tensor, params: DeviceParams,
-                    alpha: torch.Tensor | None = None, k_sd: torch.Tensor | None = None,
-                    signs: torch.Tensor | None = None) -> torch.Tensor:
+def coupling_tensor(
+    f_in: torch.Tensor,
+    f_res: torch.Tensor,
+    params: DeviceParams,
+    alpha: torch.Tensor | None = None,
+    k_sd: torch.Tensor | None = None,
+    signs: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Per-resonator couplings c_jki = s_k K_SD L(x_ijk), shape (C, K, N), for inputs f_in (N,), f_res (C, K)."""
     a = params.alpha if alpha is None else alpha.unsqueeze(-1)
     k = params.k_sd if k_sd is None else k_sd.unsqueeze(-1)
@@ -387,8 +494,13 @@ def coupling_tensor(f_in: torch.Tensor, f_res: torch.Tensor, params: DeviceParam
     return s.view(1, -1, 1) * k * lineshape(x, params.phi)
 
 
-def effective_weight(f_in: torch.Tensor, f_res: torch.Tensor, params: DeviceParams,
-                     alpha: torch.Tensor | None = None, k_sd: torch.Tensor | None = None) -> torch.Tensor:
+def effective_weight(
+    f_in: torch.Tensor,
+    f_res: torch.Tensor,
+    params: DeviceParams,
+    alpha: torch.Tensor | None = None,
+    k_sd: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Effective weight matrix W (C, N): W_ji = K_SD sum_k s_k L(x_ijk), so that V = P W^T + b."""
     return coupling_tensor(f_in, f_res, params, alpha, k_sd).sum(dim=1)
 
@@ -397,8 +509,10 @@ def effective_weight(f_in: torch.Tensor, f_res: torch.Tensor, params: DevicePara
 # Spin-torque nano-oscillator neurons (hidden layers)
 # ---------------------------------------------------------------------------------------------------------
 
-def stno_current_ua(v: torch.Tensor, g_m: torch.Tensor | float, stno: STNOParams,
-                    bias_ua: torch.Tensor | float = 0.0) -> torch.Tensor:
+
+def stno_current_ua(
+    v: torch.Tensor, g_m: torch.Tensor | float, stno: STNOParams, bias_ua: torch.Tensor | float = 0.0
+) -> torch.Tensor:
     """DC current (µA) driven into an STNO by a chain voltage v (V, voltage bias included): g_m (µA/mV) * 1000 v
     plus a bias current ``bias_ua``, clamped to [I_th, clamp_ratio * I_th]."""
     return (v * (1000.0 * g_m) + bias_ua).clamp(stno.i_th_ua, stno.clamp_ratio * stno.i_th_ua)

@@ -29,11 +29,12 @@ many inputs at once on the model's word alone overshoots: they all correct the s
 The hidden layers of a multilayer network rewire through the rest of the network: engine.plasticity_hidden.
 The settings are :class:`~engine.plasticity_params.PlasticityParams`.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, cast
 
 import torch
 
@@ -43,7 +44,9 @@ from .plasticity_params import PlasticityParams
 if TYPE_CHECKING:  # pragma: no cover
     from .chain_layer import RFChainLayer
     from .model_base import TrainingContext
+    from .multilayer import RFNetwork
     from .rf_perceptron import RFPerceptron
+
 
 def input_variance(train_x: torch.Tensor) -> torch.Tensor:
     """The variance of every input over the training samples (N,)."""
@@ -106,11 +109,18 @@ class StructuralPlasticity:
     it holds the training data, the gradient sum and cached lineshapes only for the length of the run.
     """
 
-    def __init__(self, model: "RFPerceptron", params: PlasticityParams, context: "TrainingContext",
-                 target: Optional[LayerTarget] = None, input_jumps: bool = True) -> None:
+    def __init__(
+        self,
+        model: "RFPerceptron | RFNetwork",
+        params: PlasticityParams,
+        context: "TrainingContext",
+        target: Optional[LayerTarget] = None,
+        input_jumps: bool = True,
+    ) -> None:
         self.model = model
         self.params = params
-        self.target = target if target is not None else LayerTarget.of_perceptron(model)
+        # without a target, a perceptron: a network (RFNetwork) always passes the target of one of its layers
+        self.target = target if target is not None else LayerTarget.of_perceptron(cast("RFPerceptron", model))
         self.chains = self.target.chains
         #: whether input oscillators jump too (when their frequencies are trained): single-layer networks only
         self.input_jumps = input_jumps
@@ -142,6 +152,12 @@ class StructuralPlasticity:
             return 0
         frac = 0.5 * self.params.fraction * (1.0 + math.cos(math.pi * step / self.end_step))
         return max(1, int(round(frac * self.chains.n_resonators)))
+
+    def _gradients(self) -> torch.Tensor:
+        """The gradient sum of this round; a round runs only when there is one (:meth:`maybe_rewire` checks)."""
+        if self.grad_sum is None:
+            raise RuntimeError("a rewiring round needs the gradients of at least one step")
+        return self.grad_sum
 
     def maybe_rewire(self, step: int) -> int:
         """Run a rewiring round if one is due; return the number of resonators that jumped."""
@@ -180,8 +196,9 @@ class StructuralPlasticity:
         return grid[site_idx], lines[site_idx] * slot_sign  # (C, 2, T), (C, 2, T, N)
 
     @torch.no_grad()
-    def propose_reachable(self, grad: torch.Tensor, drop: torch.Tensor
-                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def propose_reachable(
+        self, grad: torch.Tensor, drop: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Candidate sites per leaving resonator when tuning ranges are limited (device.tuning_range): for
         resonator ``drop[j, d]``, the ``candidates`` best grid sites within its own reach. Returns sites
         (C, D, T), the couplings of a resonator of its sign there (C, D, T, N) and which candidates exist
@@ -223,7 +240,9 @@ class StructuralPlasticity:
         chains = self.chains
         if chains.input_home is None:
             return None
-        return (grid.view(1, -1) >= chains.in_lo.view(-1, 1) - 1e-6) & (grid.view(1, -1) <= chains.in_hi.view(-1, 1) + 1e-6)
+        return (grid.view(1, -1) >= chains.in_lo.view(-1, 1) - 1e-6) & (
+            grid.view(1, -1) <= chains.in_hi.view(-1, 1) + 1e-6
+        )
 
     def _grid_lines(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Landing grid (M,) and the couplings of a +1 resonator at each grid site to every input (M, N);
@@ -234,8 +253,12 @@ class StructuralPlasticity:
             return self._lines
         lo, hi = chains.comb_range
         grid = torch.arange(lo, hi + 1e-9, P.grid_step, dtype=torch.float32, device=self.device)
-        lines = physics.coupling_tensor(chains.input_freqs_ghz(), chains.comb_to_ghz(grid).view(1, -1),
-                                        chains.params, signs=torch.ones(len(grid), device=self.device))[0]
+        lines = physics.coupling_tensor(
+            chains.input_freqs_ghz(),
+            chains.comb_to_ghz(grid).view(1, -1),
+            chains.params,
+            signs=torch.ones(len(grid), device=self.device),
+        )[0]
         self._lines = (grid, lines)
         return self._lines
 
@@ -243,7 +266,7 @@ class StructuralPlasticity:
     def rewire(self, max_moves: int) -> int:
         P = self.params
         chains = self.chains
-        sites, site_lines = self.propose(self.grad_sum)
+        sites, site_lines = self.propose(self._gradients())
         idx = torch.randint(0, len(self.train_x), (P.sample_size,), generator=self.generator).to(self.device)
         p_in = self.target.inputs(torch.index_select(self.train_x, 0, idx))  # (S, N)
         y = torch.index_select(self.train_y, 0, idx)
@@ -255,7 +278,8 @@ class StructuralPlasticity:
         if not limited:
             # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
             cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
-                -1, n_chains, 2, P.candidates)
+                -1, n_chains, 2, P.candidates
+            )
         var_in = self.input_var if self.input_var is not None else p_in.var(dim=0)  # (N,): power variance
         n_drop = min(k_res, P.drop_candidates)
         coupling = chains.coupling()  # (C, K, N), device spreads included
@@ -264,17 +288,24 @@ class StructuralPlasticity:
         drop = (coupling.square() @ var_in).argsort(dim=1)[:, :n_drop]  # (C, D)
         picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (C, D, N)
         contrib = gain.view(1, -1, 1) * (p_in @ picked.reshape(n_chains * n_drop, -1).t()).view(
-            -1, n_chains, n_drop)  # (S, C, D): voltage of each drop candidate, as a score
+            -1, n_chains, n_drop
+        )  # (S, C, D): voltage of each drop candidate, as a score
         slot = sign_slot[drop]  # (C, D): which candidate sites fit each resonator's chain sign
         if limited:
-            own_sites, own_lines, valid = self.propose_reachable(self.grad_sum, drop)
+            own_sites, own_lines, valid = self.propose_reachable(self._gradients(), drop)
             cand_for = gain.view(1, -1, 1, 1) * (p_in @ own_lines.reshape(-1, p_in.shape[1]).t()).view(
-                -1, n_chains, n_drop, P.candidates)  # (S, C, D, T)
+                -1, n_chains, n_drop, P.candidates
+            )  # (S, C, D, T)
         else:
             cand_for = for_slots(cand, slot)  # (S, C, D, T)
-        cand_own = torch.einsum("sc,scdt->cdt", (y.view(-1, 1) == torch.arange(n_chains, device=self.device).view(1, -1)).to(
-            cand_for.dtype), cand_for)  # (C, D, T)
-        open_ = torch.ones(n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device)  # swaps still allowed this round
+        cand_own = torch.einsum(
+            "sc,scdt->cdt",
+            (y.view(-1, 1) == torch.arange(n_chains, device=self.device).view(1, -1)).to(cand_for.dtype),
+            cand_for,
+        )  # (C, D, T)
+        open_ = torch.ones(
+            n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device
+        )  # swaps still allowed this round
         if limited:
             open_ &= valid
         moved = 0
@@ -309,8 +340,7 @@ class StructuralPlasticity:
         """Let up to ``fraction`` of the input oscillators jump to better frequencies; return how many did."""
         P = self.params
         model, chains = self.model, self.chains
-        idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(
-            self.device)
+        idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(self.device)
         p_in = physics.input_power(torch.index_select(self.train_x, 0, idx), model.params)  # (S, N)
         y = torch.index_select(self.train_y, 0, idx)
         w = chains.weight()  # (C, N)
@@ -323,8 +353,10 @@ class StructuralPlasticity:
         # Gauss-Newton curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain_c gain_d, as (N, C*C)
         c = prob.shape[1]
         p2 = p_in.square().t() / s  # (N, S)
-        hess = (torch.diag_embed(p2 @ prob) - (p2 @ (prob.unsqueeze(2) * prob.unsqueeze(1)).reshape(s, c * c))
-                .view(-1, c, c)) * torch.outer(gain, gain)  # (N, C, C)
+        hess = (
+            torch.diag_embed(p2 @ prob)
+            - (p2 @ (prob.unsqueeze(2) * prob.unsqueeze(1)).reshape(s, c * c)).view(-1, c, c)
+        ) * torch.outer(gain, gain)  # (N, C, C)
         lo, hi = chains.comb_range
         grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32, device=self.device)
         curve = chains.response(chains.comb_to_ghz(grid))  # (C, M): weight vector of an input at each site
@@ -334,8 +366,9 @@ class StructuralPlasticity:
         wt = w.t()  # (N, C)
         h_w = torch.einsum("ncd,nd->nc", hess, wt)  # (N, C)
         quad_curve = hess.reshape(-1, c * c) @ (curve.unsqueeze(1) * curve.unsqueeze(0)).reshape(c * c, -1)
-        predicted = ((grad - h_w) @ curve + 0.5 * quad_curve
-                     + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1))  # (N, M)
+        predicted = (
+            (grad - h_w) @ curve + 0.5 * quad_curve + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1)
+        )  # (N, M)
         reach = self._input_reach(grid)
         if reach is not None:  # limited tuning ranges: only sites within each input's reach
             predicted = predicted.masked_fill(~reach, float("inf"))
@@ -363,15 +396,16 @@ class StructuralPlasticity:
             if hi == lo:
                 continue
             rows = emit_row[lo:hi]
-            trial = torch.addcmul(logits[rows].unsqueeze(0), emit_p[:, lo:hi],
-                                  steps[pos].unsqueeze(1))  # (T, R, C): the rows' scores after each jump
+            trial = torch.addcmul(
+                logits[rows].unsqueeze(0), emit_p[:, lo:hi], steps[pos].unsqueeze(1)
+            )  # (T, R, C): the rows' scores after each jump
             target = trial.gather(2, emit_y[:, lo:hi]).squeeze(2)
             new_ce = trial.logsumexp(2) - target  # (T, R)
             change = (new_ce - ce[rows]).sum(1)  # (T,): change of the sample's summed loss
             if site_ok is not None:
                 change = change.masked_fill(~site_ok[i], float("inf"))
-            best_change, t = change.min(0)  # the first smallest, as argmin
-            t = int(t)
+            best_change, t_min = change.min(0)  # the first smallest, as argmin
+            t = int(t_min)
             if float(best_change) < -P.input_min_improvement * s:
                 logits[rows] = trial[t]
                 ce[rows] = new_ce[t]
@@ -381,8 +415,14 @@ class StructuralPlasticity:
         return moved
 
     @staticmethod
-    def swap_losses(logits: torch.Tensor, y: torch.Tensor, contrib: torch.Tensor, cand_for: torch.Tensor,
-                    cand_own: torch.Tensor, work: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def swap_losses(
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        contrib: torch.Tensor,
+        cand_for: torch.Tensor,
+        cand_own: torch.Tensor,
+        work: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
         """Mean cross-entropy on the sample for every swap (C, D, T): in chain j, resonator d's score
         contribution ``contrib[:, j, d]`` is replaced by candidate t's ``cand_for[:, j, d, t]``.
 

@@ -5,6 +5,7 @@ sites are proposed from the layer's accumulated gradient in the same way, but a 
 hidden chain's STNO and the rest of the network (its Jacobian), and the first layer's input oscillators jump
 through the network too (``rf-input``).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -34,8 +35,18 @@ class HiddenLayerPlasticity(StructuralPlasticity):
     and the round ends.
     """
 
-    def __init__(self, model: "RFNetwork", params: PlasticityParams, context: "TrainingContext", *, layer: int,
-                 target: LayerTarget, input_jumps: bool = False) -> None:
+    model: "RFNetwork"
+
+    def __init__(
+        self,
+        model: "RFNetwork",
+        params: PlasticityParams,
+        context: "TrainingContext",
+        *,
+        layer: int,
+        target: LayerTarget,
+        input_jumps: bool = False,
+    ) -> None:
         super().__init__(model, params, context, target=target, input_jumps=input_jumps and layer == 0)
         self.layer = layer
 
@@ -49,17 +60,18 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         with torch.enable_grad():
             h_req = h.detach().requires_grad_(True)
             scores = model.scores_from(nxt, h_req)
-            cols = [torch.autograd.grad(scores[:, c].sum(), h_req, retain_graph=c < scores.shape[1] - 1)[0]
-                    for c in range(scores.shape[1])]
+            cols = [
+                torch.autograd.grad(scores[:, c].sum(), h_req, retain_graph=c < scores.shape[1] - 1)[0]
+                for c in range(scores.shape[1])
+            ]
         return torch.stack(cols, dim=-1)
 
     @torch.no_grad()
     def rewire(self, max_moves: int) -> int:
         P = self.params
         model, chains, layer = self.model, self.chains, self.layer
-        sites, site_lines = self.propose(self.grad_sum)
-        idx = torch.randint(0, len(self.train_x), (P.hidden_sample_size,), generator=self.generator).to(
-            self.device)
+        sites, site_lines = self.propose(self._gradients())
+        idx = torch.randint(0, len(self.train_x), (P.hidden_sample_size,), generator=self.generator).to(self.device)
         x = torch.index_select(self.train_x, 0, idx)
         y = torch.index_select(self.train_y, 0, idx)
         p_in = self.target.inputs(x)  # (S, N_l)
@@ -114,7 +126,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             h = model.activation(layer, v)
             new_scores = model.scores_from(layer + 1, h)
             if float(torch.nn.functional.cross_entropy(new_scores, y)) >= float(base):
-                for j, k, d, old in undo:  # the jumps together made the sample worse: take them back
+                for j, k, _d, old in undo:  # the jumps together made the sample worse: take them back
                     chains.resonator_comb[j, k] = old
                 break
             scores = new_scores
@@ -135,8 +147,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         next input is checked)."""
         P = self.params
         model, chains = self.model, self.chains
-        idx = torch.randint(0, len(self.train_x), (P.hidden_sample_size,), generator=self.generator).to(
-            self.device)
+        idx = torch.randint(0, len(self.train_x), (P.hidden_sample_size,), generator=self.generator).to(self.device)
         p_in = self.target.inputs(torch.index_select(self.train_x, 0, idx))  # (S, N)
         y = torch.index_select(self.train_y, 0, idx)
         s = len(y)
@@ -183,8 +194,8 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             change = (new_ce - ce[rows]).sum(1)
             if site_ok is not None:
                 change = change.masked_fill(~site_ok[i], float("inf"))
-            best_change, t = change.min(0)  # the first smallest, as argmin
-            t = int(t)
+            best_change, t_min = change.min(0)  # the first smallest, as argmin
+            t = int(t_min)
             if float(best_change) < -P.input_min_improvement * s:
                 v[rows] = trial[t]
                 ce[rows] = new_ce[t]

@@ -2,6 +2,7 @@
 how candidate jumps are chosen. A leaf module: the plasticity code (engine.plasticity), the RF models and the
 run configuration (engine.config, which re-exports :class:`PlasticityParams`) all read it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,8 +63,16 @@ class PlasticityParams:
         for name in ("interval_steps", "min_rounds"):
             if getattr(self, name) < 0:
                 problems.append(f"plasticity.{name} must be >= 0 (got {getattr(self, name)})")
-        for name in ("sample_size", "candidates", "drop_candidates", "input_sample_size", "input_sites",
-                     "heartbeat_every", "hidden_sample_size", "hidden_drop_candidates"):
+        for name in (
+            "sample_size",
+            "candidates",
+            "drop_candidates",
+            "input_sample_size",
+            "input_sites",
+            "heartbeat_every",
+            "hidden_sample_size",
+            "hidden_drop_candidates",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"plasticity.{name} must be >= 1 (got {getattr(self, name)})")
         for name in ("grid_step", "input_grid_step"):

@@ -3,6 +3,7 @@
 Snapshots hold copies of numpy arrays, never views of live tensors, so another thread (the GUI) can keep and
 draw them while training goes on.
 """
+
 from __future__ import annotations
 
 import threading

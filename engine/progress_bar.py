@@ -4,6 +4,7 @@ When the bar is off (a pipe, a log file, ``--quiet``, or tqdm not installed) :me
 the message as a plain stderr line, so callers can keep per-step lines for logs and hand them to the bar when
 it is drawn (tqdm then prints them above the bar without breaking it).
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,8 +26,17 @@ class ProgressBar:
     cannot be imported; every method is then a no-op except :meth:`write`, which prints a plain line.
     """
 
-    def __init__(self, total: int, desc: str = "", unit: str = "it", *, initial: int = 0, quiet: bool = False,
-                 force: bool = False, stream: Optional[TextIO] = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        desc: str = "",
+        unit: str = "it",
+        *,
+        initial: int = 0,
+        quiet: bool = False,
+        force: bool = False,
+        stream: Optional[TextIO] = None,
+    ) -> None:
         self._stream = stream
         self._bar = None
         if quiet or not (force or stderr_is_terminal(self._out())):
@@ -35,8 +45,16 @@ class ProgressBar:
             from tqdm import tqdm
         except ImportError:  # pragma: no cover - tqdm is a dependency; degrade to plain lines
             return
-        self._bar = tqdm(total=int(total), initial=int(initial), desc=desc or None, unit=unit,
-                         file=self._out(), dynamic_ncols=True, leave=True, smoothing=0.1)
+        self._bar = tqdm(
+            total=int(total),
+            initial=int(initial),
+            desc=desc or None,
+            unit=unit,
+            file=self._out(),
+            dynamic_ncols=True,
+            leave=True,
+            smoothing=0.1,
+        )
 
     def _out(self) -> TextIO:
         return self._stream if self._stream is not None else sys.stderr

@@ -10,6 +10,7 @@ each entry says where. Groups follow the model registry (engine.models): ``rf`` 
 (software baselines that use K) and ``dense`` (baselines that use every weight). A learning rate of None
 means the model's own registry default (tuned on MNIST); ``model_lr`` overrides it for single models.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,8 +47,12 @@ class Recommendation:
 
 # MNIST-sized sets (60,000 training images): the reference run, RunConfig's defaults; registry learning rates
 # tuned on a 10 % validation split of MNIST at K = 10, 10 epochs (benchmarks/tune_rf.py, tune_baselines.py).
-_MNIST = Recommendation(10, 100, source="RunConfig defaults: the MNIST reference (benchmarks/tune_rf.py, "
-                                        "benchmarks/tune_baselines.py on a validation split)")
+_MNIST = Recommendation(
+    10,
+    100,
+    source="RunConfig defaults: the MNIST reference (benchmarks/tune_rf.py, "
+    "benchmarks/tune_baselines.py on a validation split)",
+)
 # Fashion-MNIST and KMNIST have MNIST's size and shape and were not tuned separately: MNIST's settings.
 _MNIST_LIKE = Recommendation(10, 100, source="MNIST's settings (same size and shape; not tuned separately)")
 # The embedded 6,000-image subset: 15 epochs of 100 (900 steps; also the app's first-run length). Mean
@@ -61,11 +66,15 @@ _MINI = Recommendation(15, 100, source="validation split of mnist-mini (benchmar
 # networks: benchmarks/tune_mlp.py on validation splits (dense 1e-2, pruning 0.3, RigL 3e-2), as in the
 # multilayer sweep's drones preset (engine.sweep.SweepSpec.multilayer). Random sparse and SET were not tuned
 # on drones: their registry learning rates.
-_DRONES_SOURCE = "benchmarks/tune_drones.py (RF), benchmarks/tune_mlp.py (software) on validation splits; " \
-                 "engine.sweep.SweepSpec.multilayer('drones')"
-_DRONES = {"rf": Recommendation(120, 20, lr=0.1, source=_DRONES_SOURCE),
-           "sparse": Recommendation(120, 20, model_lr={"prune": 0.3, "rigl": 3e-2}, source=_DRONES_SOURCE),
-           "dense": Recommendation(120, 20, lr=1e-2, source=_DRONES_SOURCE)}
+_DRONES_SOURCE = (
+    "benchmarks/tune_drones.py (RF), benchmarks/tune_mlp.py (software) on validation splits; "
+    "engine.sweep.SweepSpec.multilayer('drones')"
+)
+_DRONES = {
+    "rf": Recommendation(120, 20, lr=0.1, source=_DRONES_SOURCE),
+    "sparse": Recommendation(120, 20, model_lr={"prune": 0.3, "rigl": 3e-2}, source=_DRONES_SOURCE),
+    "dense": Recommendation(120, 20, lr=1e-2, source=_DRONES_SOURCE),
+}
 
 RECOMMENDED: dict[str, dict[str, Recommendation]] = {
     "mnist-mini": {g: _MINI for g in GROUPS},
@@ -113,12 +122,17 @@ def fill_recommended(mapping: dict, explicit: Iterable[str] = ()) -> tuple[dict,
 
     model, dataset = mapping.get("model", RunConfig.model), mapping.get("dataset", RunConfig.dataset)
     values = recommended_values(str(dataset), model)
-    if not values:
+    rec = recommendation(str(dataset), model)
+    if not values or rec is None:  # no values exactly when no recommendation
         return dict(mapping), {}
     keep = set(explicit) | {f for f in TUNED_FIELDS if mapping.get(f) is not None}
     applied = {f: v for f, v in values.items() if f not in keep}
-    return {**mapping, **applied}, {"dataset": dataset, "group": model_group(model), "applied": applied,
-                                    "source": recommendation(str(dataset), model).source}
+    return {**mapping, **applied}, {
+        "dataset": dataset,
+        "group": model_group(model),
+        "applied": applied,
+        "source": rec.source,
+    }
 
 
 def describe_applied(record: dict) -> str:
@@ -140,10 +154,11 @@ def plasticity_note(cfg: "RunConfig", n_train: int) -> str:
     if not (spec.is_rf and spec.trains_topology):
         return ""
     if cfg.plasticity.interval_steps <= 0:
-        return (f"note: plasticity.interval_steps is 0, so {cfg.model} never rewires (its topology stays as "
-                f"initialised)")
+        return f"note: plasticity.interval_steps is 0, so {cfg.model} never rewires (its topology stays as initialised)"
     steps = planned_steps(cfg, n_train)
     if rewiring_rounds(cfg.plasticity, steps) == 0:
-        return (f"note: {steps} optimizer step(s) end before the first rewiring round, so {cfg.model} never "
-                f"rewires; train longer or with smaller batches")
+        return (
+            f"note: {steps} optimizer step(s) end before the first rewiring round, so {cfg.model} never "
+            f"rewires; train longer or with smaller batches"
+        )
     return ""

@@ -6,6 +6,7 @@ A leaf module: it imports no model. The built-in models register themselves from
 configuration sees every built-in model, and engine.models re-exports this API with ``build_model`` and
 ``get_model``. Look (plot colours, markers) is the app's business: rfexplorer.theme.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

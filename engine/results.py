@@ -5,6 +5,7 @@ Every result records the full resolved settings tree (``RunConfig.to_dict()``) a
 that produced it (:func:`software_versions`): float sums differ between CPUs and BLAS builds, so the same
 seed reproduces digit for digit on one machine, not necessarily on another.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,7 @@ import math
 import platform
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, cast
 
 from .config import RunConfig, remaining_synapses_pct, removed_synapses_pct
 from .stats import mean_std
@@ -60,10 +61,17 @@ def software_versions() -> dict[str, str]:
         aten_cpu = str(torch.backends.cpu.get_cpu_capability())
     except Exception:  # noqa: BLE001 - informational only (older torch)
         aten_cpu = "unknown"
-    return {"rfexplorer": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "python": platform.python_version(), "platform": platform.platform(terse=True),
-            "cpu": _cpu_name(), "blas": _blas(), "torch_threads": str(torch.get_num_threads()),
-            "aten_cpu_capability": aten_cpu}
+    return {
+        "rfexplorer": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "cpu": _cpu_name(),
+        "blas": _blas(),
+        "torch_threads": str(torch.get_num_threads()),
+        "aten_cpu_capability": aten_cpu,
+    }
 
 
 def utc_now_iso() -> str:
@@ -83,11 +91,17 @@ def dataset_record(ds) -> dict:
     """What a result records about its dataset: name, shape, class names, where it came from and how its
     features were scaled to input powers (texts made valid UTF-8, e.g. a file name with undecodable bytes)."""
     names = getattr(ds, "class_names", None) or [str(c) for c in range(ds.n_classes)]
-    return {"name": _utf8_text(ds.name), "n_inputs": int(ds.n_inputs), "n_classes": int(ds.n_classes),
-            "n_train": int(len(ds.train_y)), "n_test": int(len(ds.test_y)),
-            "class_names": [_utf8_text(c) for c in names],
-            "image_shape": list(ds.image_shape) if getattr(ds, "image_shape", None) else None,
-            "scaling": dict(getattr(ds, "scaling", None) or {}), "source": _utf8_text(getattr(ds, "source", ""))}
+    return {
+        "name": _utf8_text(ds.name),
+        "n_inputs": int(ds.n_inputs),
+        "n_classes": int(ds.n_classes),
+        "n_train": int(len(ds.train_y)),
+        "n_test": int(len(ds.test_y)),
+        "class_names": [_utf8_text(c) for c in names],
+        "image_shape": list(ds.image_shape) if getattr(ds, "image_shape", None) else None,
+        "scaling": dict(getattr(ds, "scaling", None) or {}),
+        "source": _utf8_text(getattr(ds, "source", "")),
+    }
 
 
 @dataclass
@@ -171,43 +185,88 @@ class ResultRow:
     """K of every layer, first to last (multilayer networks; empty for a single layer)."""
 
     #: Columns of the CSV form, in order (config.* columns follow).
-    CSV_COLUMNS = ("model", "dataset", "resonators_per_chain", "remaining_synapses_pct", "removed_synapses_pct",
-                   "test_accuracy", "evaluated_on", "seed", "epochs", "epochs_completed", "train_seconds",
-                   "rewiring_events", "synapses", "budget", "cancelled", "error", "n_inputs", "n_classes", "hidden",
-                   "layer_ks")
+    CSV_COLUMNS = (
+        "model",
+        "dataset",
+        "resonators_per_chain",
+        "remaining_synapses_pct",
+        "removed_synapses_pct",
+        "test_accuracy",
+        "evaluated_on",
+        "seed",
+        "epochs",
+        "epochs_completed",
+        "train_seconds",
+        "rewiring_events",
+        "synapses",
+        "budget",
+        "cancelled",
+        "error",
+        "n_inputs",
+        "n_classes",
+        "hidden",
+        "layer_ks",
+    )
 
     @property
     def ok(self) -> bool:
         """A finished, successful run with a finite accuracy."""
         acc = self.test_accuracy
-        return (self.error is None and not self.cancelled and isinstance(acc, (int, float))
-                and math.isfinite(acc))
+        return self.error is None and not self.cancelled and isinstance(acc, (int, float)) and math.isfinite(acc)
 
     @classmethod
     def from_result(cls, result: RunResult) -> "ResultRow":
         cfg, k, n = result.config, result.resonators_per_chain, result.n_inputs
-        return cls(model=cfg.model, dataset=cfg.dataset, resonators_per_chain=k, seed=cfg.seed,
-                   test_accuracy=round(float(result.test_accuracy), 6), n_inputs=n, n_classes=result.n_classes,
-                   remaining_synapses_pct=round(remaining_synapses_pct(k, n), 4),
-                   removed_synapses_pct=round(removed_synapses_pct(k, n), 4), evaluated_on=result.evaluated_on,
-                   epochs=cfg.epochs, epochs_completed=result.epochs_completed,
-                   train_seconds=round(result.train_seconds, 3), rewiring_events=result.rewiring_events,
-                   synapses=result.synapses, budget=cfg.budget, cancelled=result.cancelled, error=None,
-                   config=cfg.to_dict(), versions=dict(result.versions), created=result.created,
-                   history=[list(h) for h in result.history], dataset_info=dict(result.dataset_info),
-                   **_layer_fields(cfg))
+        return cls(
+            model=cfg.model,
+            dataset=cfg.dataset,
+            resonators_per_chain=k,
+            seed=cfg.seed,
+            test_accuracy=round(float(result.test_accuracy), 6),
+            n_inputs=n,
+            n_classes=result.n_classes,
+            remaining_synapses_pct=round(remaining_synapses_pct(k, n), 4),
+            removed_synapses_pct=round(removed_synapses_pct(k, n), 4),
+            evaluated_on=result.evaluated_on,
+            epochs=cfg.epochs,
+            epochs_completed=result.epochs_completed,
+            train_seconds=round(result.train_seconds, 3),
+            rewiring_events=result.rewiring_events,
+            synapses=result.synapses,
+            budget=cfg.budget,
+            cancelled=result.cancelled,
+            error=None,
+            config=cfg.to_dict(),
+            versions=dict(result.versions),
+            created=result.created,
+            history=[list(h) for h in result.history],
+            dataset_info=dict(result.dataset_info),
+            **_layer_fields(cfg),
+        )
 
     @classmethod
     def failed(cls, cfg: RunConfig, message: str, n_inputs: int, n_classes: int) -> "ResultRow":
         """The row of a run that failed (e.g. diverged): no accuracy, the reason in ``error``."""
         k = cfg.resonators_per_chain if cfg.spec.uses_k else n_inputs
-        return cls(model=cfg.model, dataset=cfg.dataset, resonators_per_chain=k, seed=cfg.seed,
-                   test_accuracy=None, n_inputs=n_inputs, n_classes=n_classes,
-                   remaining_synapses_pct=round(remaining_synapses_pct(k, n_inputs), 4),
-                   removed_synapses_pct=round(removed_synapses_pct(k, n_inputs), 4),
-                   evaluated_on="validation" if cfg.validation_fraction > 0 else "test", epochs=cfg.epochs,
-                   budget=cfg.budget, error=message, config=cfg.resolved().to_dict(),
-                   versions=dict(software_versions()), created=utc_now_iso(), **_layer_fields(cfg))
+        return cls(
+            model=cfg.model,
+            dataset=cfg.dataset,
+            resonators_per_chain=k,
+            seed=cfg.seed,
+            test_accuracy=None,
+            n_inputs=n_inputs,
+            n_classes=n_classes,
+            remaining_synapses_pct=round(remaining_synapses_pct(k, n_inputs), 4),
+            removed_synapses_pct=round(removed_synapses_pct(k, n_inputs), 4),
+            evaluated_on="validation" if cfg.validation_fraction > 0 else "test",
+            epochs=cfg.epochs,
+            budget=cfg.budget,
+            error=message,
+            config=cfg.resolved().to_dict(),
+            versions=dict(software_versions()),
+            created=utc_now_iso(),
+            **_layer_fields(cfg),
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -306,27 +365,53 @@ def aggregate(rows: Iterable[Any], model_order: Sequence[str] = ()) -> list[Aggr
     groups: dict[tuple, list[ResultRow]] = {}
     for row in as_rows(rows):
         budget = row.budget if _uses_budget(row.model) else ""
-        groups.setdefault((row.dataset, row.model, int(row.resonators_per_chain), budget, tuple(row.hidden),
-                           tuple(row.layer_ks)), []).append(row)
+        groups.setdefault(
+            (row.dataset, row.model, int(row.resonators_per_chain), budget, tuple(row.hidden), tuple(row.layer_ks)), []
+        ).append(row)
     out = []
     for (dataset, model, k, budget, hidden, ks), group in sorted(
-            groups.items(), key=lambda kv: (str(kv[0][0]), order.get(kv[0][1], len(order)), kv[0][1], kv[0][2],
-                                            kv[0][3], kv[0][4], kv[0][5])):
+        groups.items(),
+        key=lambda kv: (
+            str(kv[0][0]),
+            order.get(kv[0][1], len(order)),
+            kv[0][1],
+            kv[0][2],
+            kv[0][3],
+            kv[0][4],
+            kv[0][5],
+        ),
+    ):
         good = [r for r in group if r.ok]
-        accs = [float(r.test_accuracy) for r in good]
-        times = [float(r.train_seconds) for r in good
-                 if isinstance(r.train_seconds, (int, float)) and math.isfinite(r.train_seconds)]
+        accs = [float(cast(float, r.test_accuracy)) for r in good]  # r.ok: a finite number
+        times = [
+            float(r.train_seconds)
+            for r in good
+            if isinstance(r.train_seconds, (int, float)) and math.isfinite(r.train_seconds)
+        ]
         first = group[0]
         mean, std = mean_std(accs) if accs else (None, None)
-        out.append(Aggregate(
-            dataset=dataset, model=model, resonators_per_chain=k, budget=budget,
-            removed_synapses_pct=first.removed_synapses_pct, remaining_synapses_pct=first.remaining_synapses_pct,
-            evaluated_on=good[0].evaluated_on if good else None, n=len(accs), n_failed=len(group) - len(accs),
-            mean=mean, std=std,
-            min=min(accs) if accs else None, max=max(accs) if accs else None,
-            seeds=tuple(sorted(r.seed for r in good)),
-            mean_train_seconds=statistics.fmean(times) if times else None, hidden=hidden, layer_ks=ks,
-            synapses=first.synapses))
+        out.append(
+            Aggregate(
+                dataset=dataset,
+                model=model,
+                resonators_per_chain=k,
+                budget=budget,
+                removed_synapses_pct=first.removed_synapses_pct,
+                remaining_synapses_pct=first.remaining_synapses_pct,
+                evaluated_on=good[0].evaluated_on if good else None,
+                n=len(accs),
+                n_failed=len(group) - len(accs),
+                mean=mean,
+                std=std,
+                min=min(accs) if accs else None,
+                max=max(accs) if accs else None,
+                seeds=tuple(sorted(r.seed for r in good)),
+                mean_train_seconds=statistics.fmean(times) if times else None,
+                hidden=hidden,
+                layer_ks=ks,
+                synapses=first.synapses,
+            )
+        )
     return out
 
 

@@ -4,6 +4,7 @@ Three variants share this module: ``rf`` (resonances trained, topology trained b
 ``rf-input`` (also the input oscillators' frequencies) and ``rf-frozen`` (resonances trained by gradient
 only, the topology never jumps: the ablation).
 """
+
 from __future__ import annotations
 
 import math
@@ -45,13 +46,15 @@ class RFParams:
     def __post_init__(self) -> None:
         problems = []
         if self.init_layout not in INIT_LAYOUTS:
-            problems.append(f"model_params.init_layout must be one of {', '.join(INIT_LAYOUTS)} "
-                            f"(got {self.init_layout!r})")
+            problems.append(
+                f"model_params.init_layout must be one of {', '.join(INIT_LAYOUTS)} (got {self.init_layout!r})"
+            )
         if self.aligned_jitter < 0:
             problems.append(f"model_params.aligned_jitter must be >= 0 (got {self.aligned_jitter})")
         if self.weight_build not in WEIGHT_BUILDS:
-            problems.append(f"model_params.weight_build must be one of {', '.join(WEIGHT_BUILDS)} "
-                            f"(got {self.weight_build!r})")
+            problems.append(
+                f"model_params.weight_build must be one of {', '.join(WEIGHT_BUILDS)} (got {self.weight_build!r})"
+            )
         if not (self.initial_gain > 0 and math.isfinite(self.initial_gain)):
             problems.append(f"model_params.initial_gain must be a finite number > 0 (got {self.initial_gain})")
         if not (self.hidden_lr_scale > 0 and math.isfinite(self.hidden_lr_scale)):
@@ -65,17 +68,34 @@ class RFPerceptron(PerceptronModel):
 
     is_rf = True
 
-    def __init__(self, n_inputs: int, n_classes: int, n_resonators: int, *, device: DeviceParams,
-                 params: Optional[RFParams] = None, plasticity: Optional[PlasticityParams] = None,
-                 train_inputs: bool = False, generator: Optional[torch.Generator] = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        n_resonators: int,
+        *,
+        device: DeviceParams,
+        params: Optional[RFParams] = None,
+        plasticity: Optional[PlasticityParams] = None,
+        train_inputs: bool = False,
+        generator: Optional[torch.Generator] = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, generator)
         rf = params if params is not None else RFParams()
         self.params = device
         self.rf_params = rf
         self.n_resonators = n_resonators
-        self.chains = RFChainLayer(n_inputs, n_classes, n_resonators, device, train_inputs=train_inputs,
-                                   generator=self.generator, init_layout=rf.init_layout,
-                                   init_jitter=rf.aligned_jitter, weight_build=rf.weight_build)
+        self.chains = RFChainLayer(
+            n_inputs,
+            n_classes,
+            n_resonators,
+            device,
+            train_inputs=train_inputs,
+            generator=self.generator,
+            init_layout=rf.init_layout,
+            init_jitter=rf.aligned_jitter,
+            weight_build=rf.weight_build,
+        )
         self.bias = nn.Parameter(torch.zeros(n_classes))
         #: log of the read-out gain in units of 1 / (K_SD * P_max); trained with the same learning rate as the
         #: frequencies (one Adam group: tuning showed no gain from separate read-out rates)
@@ -154,16 +174,26 @@ class RFPerceptron(PerceptronModel):
 
     # --- rebuilding from saved state (exports) -------------------------------------------------------------
     @classmethod
-    def from_state(cls, params: DeviceParams, input_comb, resonator_comb, bias, log_gain: float,
-                   alpha_r=None, k_sd_r=None, rf_params: Optional[RFParams] = None) -> "RFPerceptron":
+    def from_state(
+        cls,
+        params: DeviceParams,
+        input_comb,
+        resonator_comb,
+        bias,
+        log_gain: float,
+        alpha_r=None,
+        k_sd_r=None,
+        rf_params: Optional[RFParams] = None,
+    ) -> "RFPerceptron":
         """An RF perceptron in eval mode with exactly this state (comb positions are what the engine trains;
         frequencies in GHz follow from them through the frequency plan)."""
-        f32 = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731
+        f32 = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731 - a one-line local helper reads best inline
         input_comb, resonator_comb = f32(input_comb), f32(resonator_comb)
         n_classes, k = resonator_comb.shape
         # the throw-away initial layout comes from a private generator: no global random state is consumed
-        model = cls(int(input_comb.shape[0]), int(n_classes), int(k), device=params, params=rf_params,
-                    train_inputs=False)
+        model = cls(
+            int(input_comb.shape[0]), int(n_classes), int(k), device=params, params=rf_params, train_inputs=False
+        )
         with torch.no_grad():
             model.chains.input_comb.copy_(input_comb)
             model.chains.resonator_comb.copy_(resonator_comb)

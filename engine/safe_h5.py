@@ -11,6 +11,7 @@ Nothing here reads a dataset's data: :func:`open_dataset` finds a dataset by nam
 lies inside the file; the caller checks its declared shape and dtype against its limits before reading.
 h5py is imported by the caller (it is optional).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -50,13 +51,14 @@ def _resolve(h5py: Any, f: Any, name: str) -> Optional[Any]:
         if link is None:
             return None
         if isinstance(link, h5py.ExternalLink):
-            raise H5Problem(f"has {name} as an external link to another file ({_cut(link.filename)}), which is "
-                            f"not followed; store the data in the file itself")
+            raise H5Problem(
+                f"has {name} as an external link to another file ({_cut(link.filename)}), which is "
+                f"not followed; store the data in the file itself"
+            )
         if isinstance(link, h5py.SoftLink):
             hops += 1
             if hops > MAX_LINK_HOPS:
-                raise H5Problem(f"has a soft-link loop (or a chain of more than {MAX_LINK_HOPS} soft links) at "
-                                f"{name}")
+                raise H5Problem(f"has a soft-link loop (or a chain of more than {MAX_LINK_HOPS} soft links) at {name}")
             target = str(link.path)
             base = [] if target.startswith("/") else _parts(node.name)
             pending = base + _parts(target) + pending
@@ -79,15 +81,16 @@ def open_dataset(h5py: Any, f: Any, name: str) -> Optional[Any]:
     if not isinstance(obj, h5py.Dataset):
         return None
     if obj.is_virtual:
-        raise H5Problem(f"has {name} as a virtual dataset (data mapped from other files), which is not read; "
-                        f"store the data in the file itself")
+        raise H5Problem(
+            f"has {name} as a virtual dataset (data mapped from other files), which is not read; "
+            f"store the data in the file itself"
+        )
     try:
         external = obj.id.get_create_plist().get_external_count()
     except (OSError, ValueError, RuntimeError):
         raise H5Problem(f"has a dataset {name} whose storage cannot be inspected") from None
     if external > 0:
-        raise H5Problem(f"has {name} stored in external files, which are not read; store the data in the file "
-                        f"itself")
+        raise H5Problem(f"has {name} stored in external files, which are not read; store the data in the file itself")
     return obj
 
 

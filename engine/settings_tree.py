@@ -5,13 +5,14 @@ This module turns such a tree into a nested dict (for JSON and TOML), builds one
 checking every key and type against the dataclass fields, and applies ``path.to.field=value`` overrides typed
 from the field they name. Errors are :class:`SettingError` with one sentence that names the key.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import types
 import typing
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, TypeGuard, Union
 
 
 class SettingError(ValueError):
@@ -26,6 +27,11 @@ _FALSE_WORDS = ("false", "no", "off", "0")
 def field_types(cls: type) -> dict[str, Any]:
     """The resolved type of every field of dataclass ``cls``."""
     return typing.get_type_hints(cls)
+
+
+def _is_dataclass_type(tp: Any) -> TypeGuard[type]:
+    """Whether type hint ``tp`` is a dataclass (hints are classes, never instances)."""
+    return dataclasses.is_dataclass(tp)
 
 
 def _split_optional(tp: Any) -> tuple[Any, bool]:
@@ -55,7 +61,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         raise SettingError(f"setting {key} cannot be empty (expected {_type_name(inner)})")
     if inner is Any:
         return value
-    if dataclasses.is_dataclass(inner):
+    if _is_dataclass_type(inner):
         if isinstance(value, inner):
             return value
         if isinstance(value, Mapping):
@@ -176,8 +182,8 @@ def field_type_at(cls: type, path: str, resolve=None) -> Any:
     current: Any = cls
     tp: Any = cls
     for i, part in enumerate(parts):
-        key = ".".join(parts[:i + 1])
-        if not dataclasses.is_dataclass(current):
+        key = ".".join(parts[: i + 1])
+        if not _is_dataclass_type(current):
             raise SettingError(f"unknown setting {key} ({'.'.join(parts[:i])} has no sub-settings)")
         hints = field_types(current)
         names = [f.name for f in dataclasses.fields(current) if f.init]

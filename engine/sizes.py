@@ -1,5 +1,6 @@
 """Lists of layer sizes as people type them ("100", "200,100", "200 100", "200; 100"): the CLI's ``--hidden``
 and the app's hidden-layer and later-layer K fields read them with :func:`parse_sizes`."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Summary statistics shared by the sweep, the hardware studies and the result aggregates."""
+
 from __future__ import annotations
 
 import statistics

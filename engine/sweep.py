@@ -19,6 +19,7 @@ already there with the same resolved settings and dataset (failed rows are run a
 (``sweep.csv``, ``sweep.json``, ``sweep_table.md``) are rewritten atomically from the sweep's rows at the end,
 also when the sweep is interrupted.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,10 +35,28 @@ from .sweep_backend import Deliver, SweepBackend, failed_row, result_row, train_
 from .sweep_log import ROWS_FILE, RowLog, dataset_identity, finished_rows, read_rows_log
 from .sweep_pool import LocalBackend
 from .sweep_ray import RayBackend
-from .sweep_report import (REFERENCE_K, VARY_FILE, markdown_table, network_table, result_paths, rows_csv_text,
-                           sort_key, sweep_document, vary_table, write_results, write_vary_table)
-from .sweep_spec import (DEFAULT_KS, DEFAULT_SEEDS, MULTILAYER_MODELS, SweepSpec, estimated_cost, settings_key,
-                         vary_variants)
+from .sweep_report import (
+    REFERENCE_K,
+    VARY_FILE,
+    markdown_table,
+    network_table,
+    result_paths,
+    rows_csv_text,
+    sort_key,
+    sweep_document,
+    vary_table,
+    write_results,
+    write_vary_table,
+)
+from .sweep_spec import (
+    DEFAULT_KS,
+    DEFAULT_SEEDS,
+    MULTILAYER_MODELS,
+    SweepSpec,
+    estimated_cost,
+    settings_key,
+    vary_variants,
+)
 
 ResultCallback = Callable[[dict], None]
 NoteCallback = Callable[[str], None]
@@ -45,8 +64,9 @@ NoteCallback = Callable[[str], None]
 BACKENDS = ("local", "ray")
 
 
-def make_backend(name: str, spec: SweepSpec, address: Optional[str] = None,
-                 max_retries: Optional[int] = None) -> SweepBackend:
+def make_backend(
+    name: str, spec: SweepSpec, address: Optional[str] = None, max_retries: Optional[int] = None
+) -> SweepBackend:
     """The backend called ``name`` (one of :data:`BACKENDS`) with ``spec``'s workers and threads; ValueError for
     an unknown name or bad ``max_retries``, :class:`engine.sweep_ray.RayUnavailableError` without Ray."""
     if name not in BACKENDS:
@@ -56,8 +76,9 @@ def make_backend(name: str, spec: SweepSpec, address: Optional[str] = None,
     return LocalBackend(spec.workers, spec.threads_per_worker)
 
 
-def _resume(jobs: Sequence[RunConfig], dataset, out_dir, on_note: Optional[NoteCallback]
-            ) -> tuple[list[dict], list[RunConfig], Optional[RowLog]]:
+def _resume(
+    jobs: Sequence[RunConfig], dataset, out_dir, on_note: Optional[NoteCallback]
+) -> tuple[list[dict], list[RunConfig], Optional[RowLog]]:
     """(rows already done, jobs to run, the open row log or None) of a sweep into ``out_dir`` (None: no folder,
     every job to run)."""
     if out_dir is None:
@@ -80,6 +101,7 @@ def _resume(jobs: Sequence[RunConfig], dataset, out_dir, on_note: Optional[NoteC
 def _deliverer(rows: list[dict], log: Optional[RowLog], on_result: Optional[ResultCallback]) -> Deliver:
     """What a backend calls with each finished row: append it to ``log`` (then keep it as it reads back from the
     file), to ``rows``, and report it to ``on_result``."""
+
     def deliver(row: dict) -> None:
         if log is not None:
             log.append(row)
@@ -87,13 +109,22 @@ def _deliverer(rows: list[dict], log: Optional[RowLog], on_result: Optional[Resu
         rows.append(row)
         if on_result is not None:
             on_result(row)
+
     return deliver
 
 
-def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback] = None,
-              cancel: Optional[CancelToken] = None, out_dir=None, on_note: Optional[NoteCallback] = None,
-              on_plan: Optional[Callable[[int, int], None]] = None, backend: str = "local",
-              address: Optional[str] = None, max_retries: Optional[int] = None) -> list[dict]:
+def run_sweep(
+    spec: SweepSpec,
+    dataset=None,
+    on_result: Optional[ResultCallback] = None,
+    cancel: Optional[CancelToken] = None,
+    out_dir=None,
+    on_note: Optional[NoteCallback] = None,
+    on_plan: Optional[Callable[[int, int], None]] = None,
+    backend: str = "local",
+    address: Optional[str] = None,
+    max_retries: Optional[int] = None,
+) -> list[dict]:
     """Run every job of ``spec`` and return the rows (sorted by model, K, seed).
 
     ``dataset`` (an :class:`engine.data.Dataset` of ``spec.base.dataset``) avoids loading it again; worker
@@ -137,8 +168,34 @@ def run_sweep(spec: SweepSpec, dataset=None, on_result: Optional[ResultCallback]
     return sorted(rows, key=sort_key)
 
 
-__all__ = ["BACKENDS", "DEFAULT_KS", "DEFAULT_SEEDS", "MULTILAYER_MODELS", "REFERENCE_K", "ROWS_FILE", "RowLog",
-           "SweepSpec", "VARY_FILE", "aggregate", "dataset_identity", "estimated_cost", "failed_row", "finished_rows",
-           "make_backend", "markdown_table", "network_table", "read_rows_log", "result_paths", "result_row",
-           "rows_csv_text", "run_sweep", "settings_key", "sweep_document", "train_row", "vary_table",
-           "vary_variants", "write_results", "write_vary_table"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_KS",
+    "DEFAULT_SEEDS",
+    "MULTILAYER_MODELS",
+    "REFERENCE_K",
+    "ROWS_FILE",
+    "RowLog",
+    "SweepSpec",
+    "VARY_FILE",
+    "aggregate",
+    "dataset_identity",
+    "estimated_cost",
+    "failed_row",
+    "finished_rows",
+    "make_backend",
+    "markdown_table",
+    "network_table",
+    "read_rows_log",
+    "result_paths",
+    "result_row",
+    "rows_csv_text",
+    "run_sweep",
+    "settings_key",
+    "sweep_document",
+    "train_row",
+    "vary_table",
+    "vary_variants",
+    "write_results",
+    "write_vary_table",
+]

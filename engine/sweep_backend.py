@@ -5,6 +5,7 @@ thread: :class:`engine.sweep_pool.LocalBackend` (this thread or a process pool) 
 :class:`engine.sweep_ray.RayBackend` (Ray tasks). Both train a job with :func:`train_row`, which lives here, below
 them and below the runner (:func:`engine.sweep.run_sweep`), so no backend imports the runner.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Optional, Protocol, Sequence

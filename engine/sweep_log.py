@@ -5,6 +5,7 @@ the rows back (skipping a line cut short by a crash); :func:`finished_rows` says
 have a successful row with the same resolved settings (:func:`engine.sweep_spec.settings_key`) and the same
 data (:func:`dataset_identity`). Used by :func:`engine.sweep.run_sweep` and the hardware study.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,7 @@ from .sweep_spec import canonical_text, settings_key
 ROWS_FILE = "rows.jsonl"
 
 #: The parts of :func:`engine.results.dataset_record` that identify the data (not where it was read from).
-_DATASET_IDENTITY = ("name", "n_inputs", "n_classes", "n_train", "n_test", "class_names", "image_shape",
-                     "scaling")
+_DATASET_IDENTITY = ("name", "n_inputs", "n_classes", "n_train", "n_test", "class_names", "image_shape", "scaling")
 
 
 def dataset_identity(record: dict) -> str:
@@ -148,11 +148,10 @@ def finished_rows(jobs: Sequence[RunConfig], logged: Sequence[dict], dataset) ->
         by_key[key] = row
     found = {}
     for i, cfg in enumerate(jobs):
-        row = by_key.get(settings_key(cfg))
-        if row is not None:
-            found[i] = row
+        done = by_key.get(settings_key(cfg))
+        if done is not None:
+            found[i] = done
     return found
-
 
 
 __all__ = ["ROWS_FILE", "RowLog", "dataset_identity", "finished_rows", "read_rows_log"]

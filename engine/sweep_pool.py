@@ -5,6 +5,7 @@ otherwise in a ``spawn`` process pool (one copy of the dataset and ``threads`` t
 submitted in the order given, at most one per worker at a time). Rows are delivered in the calling thread as
 jobs finish. Ctrl-C is decided by the parent: workers ignore SIGINT and stop through a shared cancel event.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -12,7 +13,7 @@ import multiprocessing
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
@@ -22,7 +23,7 @@ from .sweep_backend import Deliver, run_config
 SPAWN_METHOD = "spawn"
 #: ``run_job(job, dataset, cancel) -> row``: one job as the local backend runs it; a row with ``_cancelled``
 #: true was cut short and is dropped. In a pool it must be a module-level function (it is pickled by name).
-RunJob = Callable[[object, object, Optional[object]], dict]
+RunJob = Callable[[Any, Any, Any], dict]  # (a job of the backend's kind, its dataset, an event or None)
 
 # Worker-process state (set by _worker_init in each pool process).
 _WORKER_DATASET = None
@@ -64,16 +65,25 @@ def _sigint_ignored_in_children():
         signal.signal(signal.SIGINT, previous)
 
 
-def run_pool(jobs: Sequence, dataset, deliver: Deliver, cancel: Optional[CancelToken], *, workers: int,
-             threads: int, run_job: RunJob = run_config) -> None:
+def run_pool(
+    jobs: Sequence,
+    dataset,
+    deliver: Deliver,
+    cancel: Optional[CancelToken],
+    *,
+    workers: int,
+    threads: int,
+    run_job: RunJob = run_config,
+) -> None:
     """Run ``jobs`` in a pool of ``workers`` spawned processes (``threads`` torch threads each, a copy of
     ``dataset`` in each), ``deliver``-ing each row in this thread as it comes. ``run_job`` runs in a worker
     with the worker's dataset and cancel event; a row with ``_cancelled`` true is dropped."""
     ctx = multiprocessing.get_context(SPAWN_METHOD)
     stop = ctx.Event()
     workers = min(workers, len(jobs))
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                                  initargs=(dataset, threads, stop))
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(dataset, threads, stop)
+    )
     pending = list(jobs)
     running: set = set()
     try:
@@ -93,7 +103,8 @@ def run_pool(jobs: Sequence, dataset, deliver: Deliver, cancel: Optional[CancelT
                 except cf.process.BrokenProcessPool as exc:
                     raise RuntimeError(
                         "a sweep worker process stopped unexpectedly (killed, out of memory, or a script that "
-                        "starts a sweep without an \"if __name__ == '__main__':\" guard)") from exc
+                        "starts a sweep without an \"if __name__ == '__main__':\" guard)"
+                    ) from exc
                 if row.pop("_cancelled", False):  # cut short by the cancel request: not a result
                     continue
                 deliver(row)
@@ -118,8 +129,7 @@ class LocalBackend:
         if not jobs:
             return
         if self.workers > 1:
-            run_pool(jobs, dataset, deliver, cancel, workers=self.workers, threads=self.threads,
-                     run_job=self.run_job)
+            run_pool(jobs, dataset, deliver, cancel, workers=self.workers, threads=self.threads, run_job=self.run_job)
             return
         for job in jobs:
             if cancel is not None and cancel.is_set():

@@ -23,6 +23,7 @@ a resumed sweep runs again. The sweep goes on either way.
 
 A Ray cluster has no authentication of its own: run it on a trusted network only.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -39,7 +40,9 @@ from .progress import CancelToken
 from .sweep_backend import Deliver, failed_row, train_row
 
 #: Said when ``--backend ray`` is chosen but Ray is not installed.
-INSTALL_HINT = "the ray backend needs Ray, which is not installed: install the extra with pip install 'rfexplorer[cluster]'"
+INSTALL_HINT = (
+    "the ray backend needs Ray, which is not installed: install the extra with pip install 'rfexplorer[cluster]'"
+)
 #: How often (seconds) the coordinating loop looks at the cancel token while waiting for tasks.
 POLL_S = 0.2
 #: Times a task whose worker process or node died is started again (Ray's own default for tasks, set
@@ -83,10 +86,9 @@ def _where(ray) -> dict:
     """Where this task runs: node id, node address and attempt number (None where Ray does not say)."""
     try:  # not public API: the attempt is only informative
         attempt = int(ray._private.worker.global_worker.core_worker.get_current_task_attempt_number())
-    except Exception:
+    except Exception:  # noqa: BLE001 - private Ray API that may move or fail in any way: then "not known"
         attempt = None
-    return {"id": ray.get_runtime_context().get_node_id(), "ip": ray.util.get_node_ip_address(),
-            "attempt": attempt}
+    return {"id": ray.get_runtime_context().get_node_id(), "ip": ray.util.get_node_ip_address(), "attempt": attempt}
 
 
 def _ray_task(cfg: RunConfig, dataset, threads: int) -> dict:
@@ -153,8 +155,13 @@ def start_ray(ray, address: Optional[str], num_cpus: int) -> bool:
     else:
         # "local": always a new instance of our own, never one found through RAY_ADDRESS or /tmp/ray
         with _single_machine():
-            ray.init(address="local", num_cpus=max(1, int(num_cpus)), include_dashboard=False,
-                     _node_ip_address=LOOPBACK, **quiet)
+            ray.init(
+                address="local",
+                num_cpus=max(1, int(num_cpus)),
+                include_dashboard=False,
+                _node_ip_address=LOOPBACK,
+                **quiet,
+            )
     return True
 
 
@@ -163,7 +170,7 @@ def _first_sentence(text, limit: int = 200) -> str:
     line = next((s.strip() for s in str(text).splitlines() if s.strip()), "")
     head, dot, _ = line.partition(". ")
     line = head + "." if dot else line
-    return line if len(line) <= limit else line[:limit - 1] + "…"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def failure_reason(ray, exc: BaseException, max_retries: int) -> str:
@@ -191,8 +198,9 @@ class RayBackend:
     of each task, ``max_retries`` how often a task whose worker or node died is started again. Creating one
     checks ``max_retries`` and that Ray is installed (:class:`RayUnavailableError`)."""
 
-    def __init__(self, workers: int = 1, threads: int = 1, address: Optional[str] = None,
-                 max_retries: Optional[int] = None) -> None:
+    def __init__(
+        self, workers: int = 1, threads: int = 1, address: Optional[str] = None, max_retries: Optional[int] = None
+    ) -> None:
         self.max_retries = max_retries_setting(max_retries)
         self.ray = import_ray()
         self.workers, self.threads, self.address = workers, threads, address
@@ -215,13 +223,14 @@ class RayBackend:
             for ref in job_of:
                 try:
                     ray.cancel(ref)
-                except Exception:  # already finished or gone: nothing to cancel
+                except Exception:  # noqa: BLE001 - already finished or gone: nothing to cancel
                     pass
             if started:
                 ray.shutdown()
 
-    def _collect(self, job_of: dict, jobs: Sequence[RunConfig], dataset, deliver: Deliver,
-                 cancel: Optional[CancelToken]) -> None:
+    def _collect(
+        self, job_of: dict, jobs: Sequence[RunConfig], dataset, deliver: Deliver, cancel: Optional[CancelToken]
+    ) -> None:
         """Deliver each task's row as it finishes, removing it from ``job_of`` (what is left is cancelled)."""
         ray = self.ray
         # one object reference per run, each read once: a run is delivered once however often Ray started it
@@ -240,11 +249,30 @@ class RayBackend:
                 deliver(row)
 
 
-def run_ray(spec, jobs: Sequence[RunConfig], dataset, deliver: Deliver, cancel: Optional[CancelToken] = None,
-            address: Optional[str] = None, max_retries: Optional[int] = None) -> None:
+def run_ray(
+    spec,
+    jobs: Sequence[RunConfig],
+    dataset,
+    deliver: Deliver,
+    cancel: Optional[CancelToken] = None,
+    address: Optional[str] = None,
+    max_retries: Optional[int] = None,
+) -> None:
     """Run ``jobs`` of sweep ``spec`` as Ray tasks (:class:`RayBackend` with the spec's workers and threads)."""
     RayBackend(spec.workers, spec.threads_per_worker, address, max_retries).run(jobs, dataset, deliver, cancel)
 
 
-__all__ = ["DEFAULT_MAX_RETRIES", "INSTALL_HINT", "NODE_FIELD", "RayBackend", "RayUnavailableError", "failure_reason",
-           "import_ray", "is_loopback", "max_retries_setting", "ray_available", "run_ray", "start_ray"]
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "INSTALL_HINT",
+    "NODE_FIELD",
+    "RayBackend",
+    "RayUnavailableError",
+    "failure_reason",
+    "import_ray",
+    "is_loopback",
+    "max_retries_setting",
+    "ray_available",
+    "run_ray",
+    "start_ray",
+]

@@ -5,6 +5,7 @@ comparison (:meth:`SweepSpec.multilayer`); :meth:`SweepSpec.jobs` plans the runs
 (:func:`estimated_cost`), each identified by :func:`settings_key`. :func:`vary_variants` builds the variants
 of ``sweep --vary``. Running them is :func:`engine.sweep.run_sweep`.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -55,8 +56,9 @@ class SweepSpec:
         problems = []
         unknown = [m for m in self.models if m not in list_models()]
         if unknown:
-            problems.append(f"unknown model(s) {', '.join(map(repr, unknown))} "
-                            f"(choose from: {', '.join(list_models())})")
+            problems.append(
+                f"unknown model(s) {', '.join(map(repr, unknown))} (choose from: {', '.join(list_models())})"
+            )
         if len(set(self.models)) != len(self.models):
             problems.append("a model is listed twice")
         if not self.models:
@@ -108,7 +110,10 @@ class SweepSpec:
 
     @classmethod
     def full(cls, **changes) -> "SweepSpec":
-        """The reference sweep: full MNIST, every K of :data:`DEFAULT_KS`, 3 seeds, 10 epochs (about 20 minutes on 2 cores)."""
+        """The reference sweep: full MNIST, every K of :data:`DEFAULT_KS`, 3 seeds, 10 epochs.
+
+        About 20 minutes on 2 cores.
+        """
         spec = cls(ks=DEFAULT_KS, seeds=DEFAULT_SEEDS, base=RunConfig(dataset="mnist", epochs=10))
         return replace(spec, **changes) if changes else spec
 
@@ -123,19 +128,35 @@ class SweepSpec:
         settings: dict = {}
         if dataset == "drones":
             base = RunConfig(dataset="drones", epochs=120, batch_size=20)
-            variants = ({"resonators_per_chain": 10},
-                        {"hidden": [32], "resonators_per_chain": 20, "layer_resonators": [32]})
+            variants: tuple[dict[str, object], ...] = (
+                {"resonators_per_chain": 10},
+                {"hidden": [32], "resonators_per_chain": 20, "layer_resonators": [32]},
+            )
             # learning rates chosen on validation splits of the drones training set (benchmarks/tune_drones.py
             # for RF, benchmarks/tune_mlp.py for the software networks)
-            settings = {"rf-input": {"lr": 0.1}, "rf": {"lr": 0.1}, "dense": {"lr": 1e-2},
-                        "prune": {"lr": 0.3}, "rigl": {"lr": 3e-2}}
+            settings = {
+                "rf-input": {"lr": 0.1},
+                "rf": {"lr": 0.1},
+                "dense": {"lr": 1e-2},
+                "prune": {"lr": 0.3},
+                "rigl": {"lr": 3e-2},
+            }
         else:
             base = RunConfig(dataset=dataset, epochs=10)
-            variants = ({"resonators_per_chain": 10}, {"resonators_per_chain": 40},
-                        {"hidden": [50], "resonators_per_chain": 20, "layer_resonators": [50]},
-                        {"hidden": [100], "resonators_per_chain": 30, "layer_resonators": [100]})
-        spec = cls(models=MULTILAYER_MODELS, ks=(10,), seeds=DEFAULT_SEEDS, base=base, variants=variants,
-                   model_settings=settings)
+            variants = (
+                {"resonators_per_chain": 10},
+                {"resonators_per_chain": 40},
+                {"hidden": [50], "resonators_per_chain": 20, "layer_resonators": [50]},
+                {"hidden": [100], "resonators_per_chain": 30, "layer_resonators": [100]},
+            )
+        spec = cls(
+            models=MULTILAYER_MODELS,
+            ks=(10,),
+            seeds=DEFAULT_SEEDS,
+            base=base,
+            variants=variants,
+            model_settings=settings,
+        )
         return replace(spec, **changes) if changes else spec
 
     # --- jobs --------------------------------------------------------------------------------------------------
@@ -143,13 +164,15 @@ class SweepSpec:
         """The run configs, longest first (RF runs cost ~ K). Models that do not use K run once per seed, at
         K = ``n_inputs`` (default: the largest K of the sweep)."""
         configs: dict[str, RunConfig] = {}
+        ks: tuple[int, ...]
         for model in self.models:
             spec = get_spec(model)
             for variant in self.variants:
                 if variant.get("hidden") and not spec.supports_hidden:
                     continue
-                base = self._apply(self._apply(self.base.with_(model=model), self.model_settings.get(model, {})),
-                                   variant)
+                base = self._apply(
+                    self._apply(self.base.with_(model=model), self.model_settings.get(model, {})), variant
+                )
                 if not spec.uses_k:  # one run per seed and layer shape, recorded at K = N
                     ks, extra = (n_inputs or max(self.ks),), {"layer_resonators": ()}
                 elif "resonators_per_chain" in variant:
@@ -161,13 +184,22 @@ class SweepSpec:
                         cfg = base.with_(resonators_per_chain=k, seed=seed, **extra)
                         configs.setdefault(settings_key(cfg), cfg)
         order = {m: i for i, m in enumerate(list_models())}
-        return sorted(configs.values(), key=lambda c: (-estimated_cost(c), order[c.model], c.resonators_per_chain,
-                                                       c.hidden, c.seed))
+        return sorted(
+            configs.values(),
+            key=lambda c: (-estimated_cost(c), order[c.model], c.resonators_per_chain, c.hidden, c.seed),
+        )
 
     def to_dict(self) -> dict:
-        return {"models": list(self.models), "ks": list(self.ks), "seeds": list(self.seeds),
-                "base": self.base.to_dict(), "workers": self.workers, "threads_per_worker": self.threads_per_worker,
-                "variants": [json_safe(v) for v in self.variants], "model_settings": json_safe(self.model_settings)}
+        return {
+            "models": list(self.models),
+            "ks": list(self.ks),
+            "seeds": list(self.seeds),
+            "base": self.base.to_dict(),
+            "workers": self.workers,
+            "threads_per_worker": self.threads_per_worker,
+            "variants": [json_safe(v) for v in self.variants],
+            "model_settings": json_safe(self.model_settings),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "SweepSpec":
@@ -187,7 +219,6 @@ def estimated_cost(cfg: RunConfig) -> float:
     return per_epoch * cfg.epochs
 
 
-
 def canonical_text(value) -> str:
     """Settings as comparable text: JSON-safe, keys sorted (a row read back from JSON compares equal)."""
     return json.dumps(json_safe(value), sort_keys=True, separators=(",", ":"))
@@ -198,7 +229,6 @@ def settings_key(cfg: RunConfig) -> str:
     return canonical_text(cfg.resolved().to_dict())
 
 
-
 def vary_variants(variants: Sequence[dict], vary: Sequence[tuple[str, Sequence]]) -> tuple[dict, ...]:
     """Every variant of ``variants`` combined with every point of the cross product of ``vary``
     ([(dotted path, values)]): the SweepSpec.variants of ``sweep --vary``."""
@@ -206,6 +236,12 @@ def vary_variants(variants: Sequence[dict], vary: Sequence[tuple[str, Sequence]]
     return tuple({**dict(v), **c} for v in (variants or ({},)) for c in combos)
 
 
-
-__all__ = ["DEFAULT_KS", "DEFAULT_SEEDS", "MULTILAYER_MODELS", "SweepSpec", "estimated_cost", "settings_key",
-           "vary_variants"]
+__all__ = [
+    "DEFAULT_KS",
+    "DEFAULT_SEEDS",
+    "MULTILAYER_MODELS",
+    "SweepSpec",
+    "estimated_cost",
+    "settings_key",
+    "vary_variants",
+]

@@ -13,6 +13,7 @@ Cells are written so that a spreadsheet, pandas or the ``csv`` module reads back
 Lines end in ``\\n``; fields are quoted only where needed (commas, quotes, newlines). The file is written
 atomically (:func:`engine.files.atomic_write_text`), as UTF-8 without a byte-order mark.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,8 +42,10 @@ def _row(columns: Sequence[str], row: Any, n: int) -> list:
     if isinstance(row, Mapping):
         extra = [k for k in row if k not in columns]
         if extra:
-            raise ValueError(f"row {n} has values for unknown column(s) {', '.join(map(repr, extra))} "
-                             f"(columns: {', '.join(columns)})")
+            raise ValueError(
+                f"row {n} has values for unknown column(s) {', '.join(map(repr, extra))} "
+                f"(columns: {', '.join(columns)})"
+            )
         return [_cell(row.get(c)) for c in columns]
     values = list(row)
     if len(values) != len(columns):

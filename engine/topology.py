@@ -44,6 +44,7 @@ plan, chain signs against the parity, pixel positions against the image shape, t
 log, the run config). Every problem is reported as one sentence naming the file and the field
 (:class:`TopologyFileError`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,14 +52,47 @@ from typing import Optional
 
 from .files import PathLike, read_json
 from .limits import FileLimits, current_limits
-from .topology_format import (COMB_SLACK, DEFAULT_IMAGE_SHAPE, F32_MAX, F32_TINY, FORMAT_NAME, FORMAT_VERSION,
-                              FREQ_RTOL, GAIN_RTOL, KIND_RF, KIND_RF_NETWORK, KIND_SPARSE, KIND_SPARSE_NETWORK, KINDS,
-                              MAX_CLASSES, MAX_INPUTS, MAX_RECORD_VALUES, MAX_WEIGHTS, NETWORK_CSV_COLUMNS,
-                              NETWORK_FIELDS, RF_CSV_COLUMNS, RF_KINDS, SCHEMA_PATH, SCHEMA_TEXT, SPARSE_CSV_COLUMNS,
-                              Kind, TopologyFileError, find_setting, topology_schema)
+from .topology_format import (
+    COMB_SLACK,
+    DEFAULT_IMAGE_SHAPE,
+    F32_MAX,
+    F32_TINY,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FREQ_RTOL,
+    GAIN_RTOL,
+    KIND_RF,
+    KIND_RF_NETWORK,
+    KIND_SPARSE,
+    KIND_SPARSE_NETWORK,
+    KINDS,
+    MAX_CLASSES,
+    MAX_INPUTS,
+    MAX_RECORD_VALUES,
+    MAX_WEIGHTS,
+    NETWORK_CSV_COLUMNS,
+    NETWORK_FIELDS,
+    RF_CSV_COLUMNS,
+    RF_KINDS,
+    SCHEMA_PATH,
+    SCHEMA_TEXT,
+    SPARSE_CSV_COLUMNS,
+    Kind,
+    TopologyFileError,
+    find_setting,
+    topology_schema,
+)
 from .topology_read import Topology, topology_from_document
-from .topology_write import (csv_path_for, export_result, result_document, topology_csv_text, topology_document,
-                             write_topology, write_topology_csv, write_topology_pair)
+from .topology_write import (
+    csv_path_for,
+    export_result,
+    result_document,
+    topology_csv_text,
+    topology_document,
+    write_topology,
+    write_topology_csv,
+    write_topology_pair,
+)
 
 #: Files larger than this are refused before they are read.
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -76,20 +110,56 @@ def load_topology(path: PathLike, *, limits: Optional[FileLimits] = None) -> Top
     the network's numbers float32 values."""
     path = Path(path)
     lim = limits or current_limits()
-    doc = read_json(path, what="topology file", max_bytes=min(MAX_FILE_BYTES, lim.max_json_bytes),
-                    error=TopologyFileError)
+    doc = read_json(
+        path, what="topology file", max_bytes=min(MAX_FILE_BYTES, lim.max_json_bytes), error=TopologyFileError
+    )
     topo = topology_from_document(doc, source=str(path), limits=lim)
     topo.source = path
     return topo
 
 
-__all__ = ["COMB_SLACK", "DEFAULT_IMAGE_SHAPE", "F32_MAX", "F32_TINY", "FORMAT_NAME", "FORMAT_VERSION", "FREQ_RTOL",
-           "GAIN_RTOL", "KIND_RF", "KIND_RF_NETWORK", "KIND_SPARSE", "KIND_SPARSE_NETWORK", "KINDS", "Kind",
-           "MAX_CLASSES", "MAX_FILE_BYTES", "MAX_INPUTS", "MAX_RECORD_VALUES", "MAX_WEIGHTS", "NETWORK_CSV_COLUMNS",
-           "NETWORK_FIELDS", "RF_CSV_COLUMNS", "RF_KINDS", "SCHEMA_PATH", "SCHEMA_TEXT", "SPARSE_CSV_COLUMNS",
-           "Topology", "TopologyFileError", "csv_path_for", "export_result", "find_setting", "load_topology",
-           "result_document", "topology_csv_text", "topology_document", "topology_from_document",
-           "topology_schema", "write_topology", "write_topology_csv", "write_topology_pair"]
+__all__ = [
+    "COMB_SLACK",
+    "DEFAULT_IMAGE_SHAPE",
+    "F32_MAX",
+    "F32_TINY",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "FREQ_RTOL",
+    "GAIN_RTOL",
+    "KIND_RF",
+    "KIND_RF_NETWORK",
+    "KIND_SPARSE",
+    "KIND_SPARSE_NETWORK",
+    "KINDS",
+    "Kind",
+    "MAX_CLASSES",
+    "MAX_FILE_BYTES",
+    "MAX_INPUTS",
+    "MAX_RECORD_VALUES",
+    "MAX_WEIGHTS",
+    "NETWORK_CSV_COLUMNS",
+    "NETWORK_FIELDS",
+    "RF_CSV_COLUMNS",
+    "RF_KINDS",
+    "SCHEMA_PATH",
+    "SCHEMA_TEXT",
+    "SPARSE_CSV_COLUMNS",
+    "Topology",
+    "TopologyFileError",
+    "csv_path_for",
+    "export_result",
+    "find_setting",
+    "load_topology",
+    "result_document",
+    "topology_csv_text",
+    "topology_document",
+    "topology_from_document",
+    "topology_schema",
+    "write_topology",
+    "write_topology_csv",
+    "write_topology_pair",
+]
 
 
 if __name__ == "__main__":  # print the schema: python -m engine.topology > docs/topology.schema.json

@@ -2,6 +2,7 @@
 :class:`engine.limits.FileLimits` (before the schema walks it and before anything is allocated), every number
 finite and the network's numbers float32, and the published schema; plus the helpers that word a problem as
 one bounded sentence naming the file and the field."""
+
 from __future__ import annotations
 
 import functools
@@ -12,19 +13,33 @@ from typing import Any, Optional, Sequence
 from .files import best_schema_error, json_path_text, schema_problem, strict_schema_validator
 from .limits import ENV_PREFIX, FileLimits
 from .messages import ELLIPSIS, SENTENCE_CHARS, escaped, sentence, shown
-from .topology_format import (F32_MAX, F32_TINY, KIND_RF, KIND_RF_NETWORK, KIND_SPARSE, KIND_SPARSE_NETWORK, KINDS,
-                              MAX_RECORD_VALUES, NETWORK_FIELDS, Problem, TopologyFileError, declared, find_setting,
-                              topology_schema)
+from .topology_format import (
+    F32_MAX,
+    F32_TINY,
+    KIND_RF,
+    KIND_RF_NETWORK,
+    KIND_SPARSE,
+    KIND_SPARSE_NETWORK,
+    KINDS,
+    MAX_RECORD_VALUES,
+    NETWORK_FIELDS,
+    Problem,
+    TopologyFileError,
+    declared,
+    find_setting,
+    topology_schema,
+)
 from .topology_kinds import codec
 
 # ---------------------------------------------------------------------------------------------------------
 # Messages
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _file_name(source: str, limit: int = 48) -> str:
     """A file's path for a message: escaped, and over ``limit`` characters its end kept (the file's name)."""
     text = escaped(source)
-    return text if len(text) <= limit else ELLIPSIS + text[-(limit - 1):]
+    return text if len(text) <= limit else ELLIPSIS + text[-(limit - 1) :]
 
 
 def fail(problem: str, source: str) -> TopologyFileError:
@@ -51,9 +66,11 @@ def where(path: Sequence) -> str:
 # The sizes a file declares (checked before the schema walks it and before anything is allocated)
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _over(name: str, value: Any, limit: int, field_name: str) -> Problem:
-    return Problem(f"{name} is {shown(value)}, over the limit of {limit:,} ({ENV_PREFIX}{field_name.upper()} "
-                   f"raises it)")
+    return Problem(
+        f"{name} is {shown(value)}, over the limit of {limit:,} ({ENV_PREFIX}{field_name.upper()} raises it)"
+    )
 
 
 def _at_most(where: str, items: Any, most: int, what: str) -> None:
@@ -65,18 +82,23 @@ def _at_most(where: str, items: Any, most: int, what: str) -> None:
 def _layer_sizes(doc: dict, lim: FileLimits) -> tuple[Optional[list], list]:
     """The declared layer_sizes (None unless a list of counts) and layer_ks of a multilayer file, in limits."""
     raw, raw_ks = doc.get("layer_sizes"), doc.get("layer_ks")
-    layers = max([len(raw) - 1 if isinstance(raw, list) else 0,
-                  *(len(v) for v in (raw_ks, doc.get("layers")) if isinstance(v, list))])
+    layers = max(
+        [
+            len(raw) - 1 if isinstance(raw, list) else 0,
+            *(len(v) for v in (raw_ks, doc.get("layers")) if isinstance(v, list)),
+        ]
+    )
     if layers > lim.max_layers:
-        raise Problem(f"it has {layers:,} layers, over the limit of {lim.max_layers} ({ENV_PREFIX}MAX_LAYERS "
-                      f"raises it)")
+        raise Problem(
+            f"it has {layers:,} layers, over the limit of {lim.max_layers} ({ENV_PREFIX}MAX_LAYERS raises it)"
+        )
     ks = [declared(k) or 1 for k in raw_ks] if isinstance(raw_ks, list) else []
     for l, k in enumerate(ks):
         if k > lim.max_resonators_per_chain:
             raise _over(f"layer_ks[{l}]", k, lim.max_resonators_per_chain, "max_resonators_per_chain")
     if not isinstance(raw, list) or not raw or any(declared(n) is None for n in raw):
         return None, ks
-    sizes = [declared(n) for n in raw]
+    sizes = [n for n in (declared(v) for v in raw) if n is not None]  # all of them: checked above
     for l, n in enumerate(sizes[1:-1], start=1):
         if n > lim.max_layer_size:
             raise _over(f"layer_sizes[{l}]", n, lim.max_layer_size, "max_layer_size")
@@ -91,15 +113,22 @@ def _check_lists(doc: dict, kind: Any, n_in: int, n_cls: int, sizes: Optional[li
         layers = [("", doc, n_in, n_cls, k)]
     else:
         dims = sizes or [max(n_in, n_cls)] * (len(ks) + 1)
-        layers = [(f"layers[{l}].", layer, dims[l], dims[l + 1], ks[l] if l < len(ks) else dims[l])
-                  for l, layer in enumerate(doc.get("layers") or []) if isinstance(layer, dict) and l + 1 < len(dims)]
+        layers = [
+            (f"layers[{l}].", layer, dims[l], dims[l + 1], ks[l] if l < len(ks) else dims[l])
+            for l, layer in enumerate(doc.get("layers") or [])
+            if isinstance(layer, dict) and l + 1 < len(dims)
+        ]
     for prefix, record, fan_in, fan_out, k_l in layers:
         _at_most(f"{prefix}bias", record.get("bias"), fan_out, "one per neuron")
         _at_most(f"{prefix}weights", record.get("weights"), fan_in * fan_out, f"a {fan_out} x {fan_in} layer")
         inputs = record.get("inputs")
         for name in ("frequency_ghz", "comb_position", "fabrication_draw"):
-            _at_most(f"{prefix}inputs.{name}", inputs.get(name) if isinstance(inputs, dict) else None, fan_in,
-                     "one per input")
+            _at_most(
+                f"{prefix}inputs.{name}",
+                inputs.get(name) if isinstance(inputs, dict) else None,
+                fan_in,
+                "one per input",
+            )
         chains = record.get("chains")
         _at_most(f"{prefix}chains", chains, fan_out, "one per neuron")
         for j, chain in enumerate(chains if isinstance(chains, list) else ()):
@@ -130,8 +159,10 @@ def check_declared_sizes(doc: dict, lim: FileLimits) -> None:
     if kind in KINDS and declared(doc.get("n_inputs")) and declared(doc.get("n_classes")):
         total = codec(kind).parameters(doc, n_in, n_cls, sizes, ks)
         if total > lim.max_parameters:
-            raise Problem(f"its network would hold {total:,} numbers, over the limit of {lim.max_parameters:,} "
-                          f"({ENV_PREFIX}MAX_PARAMETERS raises it)")
+            raise Problem(
+                f"its network would hold {total:,} numbers, over the limit of {lim.max_parameters:,} "
+                f"({ENV_PREFIX}MAX_PARAMETERS raises it)"
+            )
     _check_lists(doc, kind, n_in, n_cls, sizes, ks)
     _check_history(doc, lim)
 
@@ -150,6 +181,7 @@ def _check_history(doc: dict, lim: FileLimits) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Every number finite, the network's numbers float32
 # ---------------------------------------------------------------------------------------------------------
+
 
 def _is_text(s: str) -> bool:
     """Whether ``s`` is Unicode text (JSON's \\ud800 escapes can make lone surrogates, which are not)."""
@@ -216,6 +248,7 @@ def check_numbers(doc: dict) -> None:
 # The schema
 # ---------------------------------------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=1)
 def _validator():
     return strict_schema_validator(topology_schema())
@@ -227,6 +260,7 @@ def check_schema(doc: dict) -> None:
         return
     if error.validator == "not" and error.validator_value == {} and len(error.absolute_path) == 1:
         # an entry of the other kind (the rf-perceptron branch has "bias": {"not": {}}, ...)
-        raise Problem(f"it has an entry {error.absolute_path[0]!r}, which a file of kind {doc.get('kind')!r} "
-                      f"must not have")
+        raise Problem(
+            f"it has an entry {error.absolute_path[0]!r}, which a file of kind {doc.get('kind')!r} must not have"
+        )
     raise Problem(schema_problem(error, where=where))

@@ -2,13 +2,14 @@
 columns, the error type, the published schema (package data) and the small helpers every kind shares.
 
 Imported by the other ``engine.topology_*`` modules; it imports none of them."""
+
 from __future__ import annotations
 
 import enum
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, TypeGuard
 
 import torch
 
@@ -28,7 +29,7 @@ class Kind(str, enum.Enum):
     SPARSE_NETWORK = "sparse-network"  #: multilayer software network (format 3 on)
 
     __str__ = str.__str__  # like enum.StrEnum (Python 3.11+): str() and f-strings give the value
-    __format__ = str.__format__
+    __format__ = str.__format__  # type: ignore[assignment]  # str's own method, bound the way StrEnum binds it
 
     @property
     def is_rf(self) -> bool:
@@ -80,10 +81,29 @@ GAIN_RTOL = 1e-4
 #: Slack allowed beyond the tuning range for stored comb positions (comb units).
 COMB_SLACK = 1e-3
 
-NETWORK_CSV_COLUMNS = ("layer", "chain", "index", "frequency_ghz", "comb_position", "sign", "attached_input",
-                       "pixel_row", "pixel_col", "coupling")
-RF_CSV_COLUMNS = ("chain", "index", "frequency_ghz", "comb_position", "sign", "attached_input", "pixel_row",
-                  "pixel_col", "coupling")
+NETWORK_CSV_COLUMNS = (
+    "layer",
+    "chain",
+    "index",
+    "frequency_ghz",
+    "comb_position",
+    "sign",
+    "attached_input",
+    "pixel_row",
+    "pixel_col",
+    "coupling",
+)
+RF_CSV_COLUMNS = (
+    "chain",
+    "index",
+    "frequency_ghz",
+    "comb_position",
+    "sign",
+    "attached_input",
+    "pixel_row",
+    "pixel_col",
+    "coupling",
+)
 SPARSE_CSV_COLUMNS = ("class", "input", "pixel_row", "pixel_col", "weight")
 SPARSE_NETWORK_CSV_COLUMNS = ("layer", "neuron", "input", "pixel_row", "pixel_col", "weight")
 
@@ -106,6 +126,7 @@ def topology_schema() -> dict:
 # ---------------------------------------------------------------------------------------------------------
 # Errors and helpers shared by the kinds
 # ---------------------------------------------------------------------------------------------------------
+
 
 class TopologyFileError(JsonFileError):
     """A topology file is missing, unreadable or malformed; the message is one sentence saying what is wrong.
@@ -144,7 +165,7 @@ def floats(t: torch.Tensor) -> list:
     return t.detach().cpu().to(torch.float32).tolist()
 
 
-def is_int(v) -> bool:
+def is_int(v) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -166,8 +187,7 @@ def layer_shape(doc: dict, n_inputs: int, n_classes: int) -> tuple[list, list]:
     sizes = [int(n) for n in doc["layer_sizes"]]
     ks = [int(k) for k in doc["layer_ks"]]
     if sizes[0] != n_inputs or sizes[-1] != n_classes:
-        raise Problem(f"layer_sizes {sizes} must start with n_inputs = {n_inputs} and end with n_classes = "
-                      f"{n_classes}")
+        raise Problem(f"layer_sizes {sizes} must start with n_inputs = {n_inputs} and end with n_classes = {n_classes}")
     count("layer_ks", ks, len(sizes) - 1, "one per layer")
     count("layers", doc["layers"], len(sizes) - 1, "one per layer")
     return sizes, ks

@@ -2,6 +2,7 @@
 1 and 2 to 3, the run and model checks, and the rebuilt network as a :class:`Topology`. The checks before the
 rebuild are :mod:`engine.topology_checks`; each kind's cross-checks and rebuild come from the table of
 :mod:`engine.topology_kinds`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,14 +16,24 @@ from .messages import sentence, shown
 from .model_base import PerceptronModel
 from .models import get_spec, list_models
 from .topology_checks import check_declared_sizes, check_numbers, check_schema, fail
-from .topology_format import (FORMAT_NAME, FORMAT_VERSION, MAX_CLASSES, MULTILAYER_KINDS, RF_KINDS, Problem, count,
-                              find_setting, is_int)
+from .topology_format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MAX_CLASSES,
+    MULTILAYER_KINDS,
+    RF_KINDS,
+    Problem,
+    count,
+    find_setting,
+    is_int,
+)
 from .topology_kinds import codec
 from .topology_write import topology_document
 
 # ---------------------------------------------------------------------------------------------------------
 # The loaded topology
 # ---------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Topology:
@@ -72,9 +83,17 @@ class Topology:
 
     def to_document(self) -> dict:
         """This topology as a document of the current format version (what :func:`write_topology` writes)."""
-        doc = topology_document(self.model, self.config, metrics=self.metrics, history=self.history,
-                                dataset=self.dataset, class_names=self.class_names, image_shape=self.image_shape,
-                                versions=self.versions, created=self.created or None)
+        doc = topology_document(
+            self.model,
+            self.config,
+            metrics=self.metrics,
+            history=self.history,
+            dataset=self.dataset,
+            class_names=self.class_names,
+            image_shape=self.image_shape,
+            versions=self.versions,
+            created=self.created or None,
+        )
         keep = codec(doc["kind"]).keep_records  # rebuilt models are frozen: keep what the file recorded
         if keep is not None:
             keep(doc, self.document)
@@ -84,6 +103,7 @@ class Topology:
 # ---------------------------------------------------------------------------------------------------------
 # Envelope and upgrade
 # ---------------------------------------------------------------------------------------------------------
+
 
 def _envelope(doc: Any) -> int:
     """Check the format name and version (what decides how the rest is read); returns the version."""
@@ -100,14 +120,18 @@ def _envelope(doc: Any) -> int:
     if not is_int(version):
         raise Problem(f"format_version must be a whole number, not {json_type_name(version)}")
     if version > FORMAT_VERSION:
-        raise Problem(f"it has format version {shown(version)}, written by a newer rfexplorer; this version reads "
-                      f"versions 1 to {FORMAT_VERSION}")
+        raise Problem(
+            f"it has format version {shown(version)}, written by a newer rfexplorer; this version reads "
+            f"versions 1 to {FORMAT_VERSION}"
+        )
     if version < 1:
-        raise Problem(f"its format version {shown(version)} is not supported (this version reads versions 1 "
-                      f"to {FORMAT_VERSION})")
+        raise Problem(
+            f"its format version {shown(version)} is not supported (this version reads versions 1 to {FORMAT_VERSION})"
+        )
     if version < 3 and doc.get("kind") in MULTILAYER_KINDS:
-        raise Problem(f"it has format version {version} but kind {doc['kind']!r}, which exists only from format "
-                      f"version 3 on")
+        raise Problem(
+            f"it has format version {version} but kind {doc['kind']!r}, which exists only from format version 3 on"
+        )
     return version
 
 
@@ -142,6 +166,7 @@ _UPGRADES = {1: _upgrade_v1, 2: _upgrade_v2}
 # ---------------------------------------------------------------------------------------------------------
 # The model, the run config and the rebuild
 # ---------------------------------------------------------------------------------------------------------
+
 
 def _check_model(name: str, kind: str) -> None:
     """The model must be registered (engine.models) and of the family the kind holds."""
@@ -185,15 +210,26 @@ def _topology(doc: Any, limits: Optional[FileLimits] = None) -> Topology:
             raise Problem(f"image_shape {shape[0]}x{shape[1]} does not have n_inputs = {n_inputs} pixels")
     config = _run_config(doc)
     model = codec(doc["kind"]).load(doc, n_inputs, n_classes, shape, config)
-    return Topology(kind=doc["kind"], model_name=doc["model"], model=model, dataset=doc["dataset"],
-                    n_inputs=n_inputs, n_classes=n_classes, class_names=tuple(doc["class_names"]),
-                    image_shape=shape, config=config, metrics=doc.get("metrics", {}),
-                    history=doc.get("history", []), versions=doc["versions"], created=doc.get("created", ""),
-                    format_version=version, document=doc)
+    return Topology(
+        kind=doc["kind"],
+        model_name=doc["model"],
+        model=model,
+        dataset=doc["dataset"],
+        n_inputs=n_inputs,
+        n_classes=n_classes,
+        class_names=tuple(doc["class_names"]),
+        image_shape=shape,
+        config=config,
+        metrics=doc.get("metrics", {}),
+        history=doc.get("history", []),
+        versions=doc["versions"],
+        created=doc.get("created", ""),
+        format_version=version,
+        document=doc,
+    )
 
 
-def topology_from_document(doc: Any, source: str = "<document>", *,
-                           limits: Optional[FileLimits] = None) -> Topology:
+def topology_from_document(doc: Any, source: str = "<document>", *, limits: Optional[FileLimits] = None) -> Topology:
     """Validate a parsed document (any supported version) and rebuild its model (see :func:`load_topology`).
 
     ``limits``: the sizes it may declare (default :func:`engine.limits.current_limits`), checked before anything

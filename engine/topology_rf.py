@@ -3,6 +3,7 @@ and lab-CSV rows written for a model, the cross-checks of a validated document (
 comb positions and the frequency plan, chain signs against the parity, pixels, read-out gain, fabrication
 draws) and the rebuilt model, bit-identical to the one exported. :mod:`engine.topology_kinds` puts these
 functions in its table; nothing else calls them."""
+
 from __future__ import annotations
 
 import math
@@ -14,14 +15,27 @@ from .config import RunConfig
 from .multilayer import RFNetwork
 from .physics import DeviceParams, chain_signs, comb_to_ghz, tuning_range_comb
 from .rf_perceptron import RFParams, RFPerceptron
-from .topology_format import (COMB_SLACK, FREQ_RTOL, GAIN_RTOL, NETWORK_CSV_COLUMNS, RF_CSV_COLUMNS, Problem,
-                              count, declared, floats, is_int, layer_shape, pixel)
+from .topology_format import (
+    COMB_SLACK,
+    FREQ_RTOL,
+    GAIN_RTOL,
+    NETWORK_CSV_COLUMNS,
+    RF_CSV_COLUMNS,
+    Problem,
+    count,
+    declared,
+    floats,
+    is_int,
+    layer_shape,
+    pixel,
+)
 
 # ---------------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------------
 
-def _chain_records(chains, shape, bias: Optional[list], bias_key: str = "bias") -> list:
+
+def _chain_records(chains, shape, bias: list, bias_key: str = "bias") -> list:
     """One record per chain of an RF chain layer, each with its resonators (``shape``: the inputs' image shape,
     or None); ``bias`` (one value per chain) is stored under ``bias_key``."""
     res_comb = chains.resonator_comb.detach()
@@ -39,9 +53,16 @@ def _chain_records(chains, shape, bias: Optional[list], bias_key: str = "bias") 
         resonators = []
         for r in range(k):
             row, col = pixel(int(idx[j][r]), shape)
-            res = {"index": r, "frequency_ghz": res_ghz[j][r], "comb_position": res_u[j][r],
-                   "sign": int(round(signs[r])), "attached_input": int(idx[j][r]), "pixel_row": row,
-                   "pixel_col": col, "coupling_v_per_uw": coupling[j][r]}
+            res = {
+                "index": r,
+                "frequency_ghz": res_ghz[j][r],
+                "comb_position": res_u[j][r],
+                "sign": int(round(signs[r])),
+                "attached_input": int(idx[j][r]),
+                "pixel_row": row,
+                "pixel_col": col,
+                "coupling_v_per_uw": coupling[j][r],
+            }
             if alpha_r is not None:
                 res["alpha"] = alpha_r[j][r]
             if k_sd_r is not None:
@@ -54,16 +75,22 @@ def _chain_records(chains, shape, bias: Optional[list], bias_key: str = "bias") 
 
 
 def _inputs_record(chains) -> dict:
-    record = {"frequency_ghz": floats(chains.input_freqs_ghz()), "comb_position": floats(chains.input_comb.detach()),
-              "trained": bool(chains.input_comb.requires_grad)}
+    record = {
+        "frequency_ghz": floats(chains.input_freqs_ghz()),
+        "comb_position": floats(chains.input_comb.detach()),
+        "trained": bool(chains.input_comb.requires_grad),
+    }
     if getattr(chains, "freq_eps_in", None) is not None:
         record["fabrication_draw"] = floats(chains.freq_eps_in)
     return record
 
 
 def _readout_record(model) -> dict:
-    return {"log_gain": float(model.log_gain.detach()), "gain": float(model.gain.detach()),
-            "note": "class score j = gain * V_j + bias_j; gain = exp(log_gain) / (k_sd * p_max_uw)"}
+    return {
+        "log_gain": float(model.log_gain.detach()),
+        "gain": float(model.gain.detach()),
+        "note": "class score j = gain * V_j + bias_j; gain = exp(log_gain) / (k_sd * p_max_uw)",
+    }
 
 
 def rf_network_body(model, shape) -> dict:
@@ -75,8 +102,9 @@ def rf_network_body(model, shape) -> dict:
     for l, chains in enumerate(model.layers):
         record: dict[str, Any] = {"index": l, "inputs": _inputs_record(chains)}
         if l < last:
-            record["chains"] = _chain_records(chains, shape if l == 0 else None,
-                                              floats(model.hidden_bias[l]), "bias_current_ith")
+            record["chains"] = _chain_records(
+                chains, shape if l == 0 else None, floats(model.hidden_bias[l]), "bias_current_ith"
+            )
             record["stno"] = {"log_gm": float(model.log_gm[l].detach()), "g_m": float(model.g_m(l).detach())}
         else:
             record["chains"] = _chain_records(chains, shape if l == 0 else None, floats(model.bias))
@@ -87,10 +115,14 @@ def rf_network_body(model, shape) -> dict:
         "physics": params.to_dict(),
         "readout": _readout_record(model),
         "layers": layers,
-        "units": {"frequency_ghz": "GHz", "comb_position": "input spacings of the layer (comb units; authoritative)",
-                  "coupling_v_per_uw": "V/µW (normalised units)", "bias": "class-score units",
-                  "bias_current_ith": "units of the STNO threshold current I_th",
-                  "g_m": "µA per mV (g_m = physics.stno.g_m * exp(log_gm))"},
+        "units": {
+            "frequency_ghz": "GHz",
+            "comb_position": "input spacings of the layer (comb units; authoritative)",
+            "coupling_v_per_uw": "V/µW (normalised units)",
+            "bias": "class-score units",
+            "bias_current_ith": "units of the STNO threshold current I_th",
+            "g_m": "µA per mV (g_m = physics.stno.g_m * exp(log_gm))",
+        },
     }
 
 
@@ -106,8 +138,12 @@ def rf_body(model, shape) -> dict:
         "readout": _readout_record(model),
         "inputs": _inputs_record(chains),
         "chains": out_chains,
-        "units": {"frequency_ghz": "GHz", "comb_position": "input spacings (comb units; authoritative)",
-                  "coupling_v_per_uw": "V/µW (normalised units)", "bias": "class-score units"},
+        "units": {
+            "frequency_ghz": "GHz",
+            "comb_position": "input spacings (comb units; authoritative)",
+            "coupling_v_per_uw": "V/µW (normalised units)",
+            "bias": "class-score units",
+        },
     }
 
 
@@ -115,19 +151,44 @@ def rf_table(doc: dict) -> tuple[list, list]:
     """Columns and rows of an rf-perceptron's lab CSV: one row per resonator."""
     first = doc["chains"][0]["resonators"][0] if doc["chains"] and doc["chains"][0]["resonators"] else {}
     extra = [c for c in ("alpha", "k_sd") if c in first]
-    rows = [[j, r, float(res["frequency_ghz"]), float(res["comb_position"]), res["sign"],
-             res["attached_input"], res.get("pixel_row"), res.get("pixel_col"),
-             float(res["coupling_v_per_uw"]), *[float(res[c]) for c in extra]]
-            for j, chain in enumerate(doc["chains"]) for r, res in enumerate(chain["resonators"])]
+    rows = [
+        [
+            j,
+            r,
+            float(res["frequency_ghz"]),
+            float(res["comb_position"]),
+            res["sign"],
+            res["attached_input"],
+            res.get("pixel_row"),
+            res.get("pixel_col"),
+            float(res["coupling_v_per_uw"]),
+            *[float(res[c]) for c in extra],
+        ]
+        for j, chain in enumerate(doc["chains"])
+        for r, res in enumerate(chain["resonators"])
+    ]
     return [*RF_CSV_COLUMNS, *extra], rows
 
 
 def rf_network_table(doc: dict) -> tuple[list, list]:
     """Columns and rows of an rf-network's lab CSV: one row per resonator of every layer."""
-    rows = [[layer["index"], j, r, float(res["frequency_ghz"]), float(res["comb_position"]), res["sign"],
-             res["attached_input"], res.get("pixel_row"), res.get("pixel_col"), float(res["coupling_v_per_uw"])]
-            for layer in doc["layers"] for j, chain in enumerate(layer["chains"])
-            for r, res in enumerate(chain["resonators"])]
+    rows = [
+        [
+            layer["index"],
+            j,
+            r,
+            float(res["frequency_ghz"]),
+            float(res["comb_position"]),
+            res["sign"],
+            res["attached_input"],
+            res.get("pixel_row"),
+            res.get("pixel_col"),
+            float(res["coupling_v_per_uw"]),
+        ]
+        for layer in doc["layers"]
+        for j, chain in enumerate(layer["chains"])
+        for r, res in enumerate(chain["resonators"])
+    ]
     return list(NETWORK_CSV_COLUMNS), rows
 
 
@@ -162,6 +223,7 @@ def keep_rf_network_record(new: dict, old: dict) -> None:
 # Reading: cross-checks and rebuilding
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _close(a: torch.Tensor, b: torch.Tensor, rtol: float) -> torch.Tensor:
     return (a - b).abs() <= rtol * torch.maximum(a.abs(), b.abs()).clamp_min(1e-30)
 
@@ -185,13 +247,14 @@ def _check_frequencies(where, u: torch.Tensor, f: torch.Tensor, params: DevicePa
     lo, hi = lo - COMB_SLACK, hi + COMB_SLACK
     bad = _first_false((u >= lo) & (u <= hi))
     if bad is not None:
-        raise Problem(f"{where('comb_position', bad)} is {u[bad].item()}, outside the tuning range "
-                      f"[{lo:g}, {hi:g}]")
+        raise Problem(f"{where('comb_position', bad)} is {u[bad].item()}, outside the tuning range [{lo:g}, {hi:g}]")
     expected = comb_to_ghz(u, params, n_in)
     bad = _first_false(_close(f, expected, FREQ_RTOL))
     if bad is not None:
-        raise Problem(f"{where('frequency_ghz', bad)} is {f[bad].item()} GHz but its comb position "
-                      f"{u[bad].item()} gives {expected[bad].item():.9g} GHz")
+        raise Problem(
+            f"{where('frequency_ghz', bad)} is {f[bad].item()} GHz but its comb position "
+            f"{u[bad].item()} gives {expected[bad].item():.9g} GHz"
+        )
 
 
 def _check_inputs(inputs: dict, n_in: int, params: DeviceParams, prefix: str = "") -> torch.Tensor:
@@ -199,8 +262,13 @@ def _check_inputs(inputs: dict, n_in: int, params: DeviceParams, prefix: str = "
     count(f"{prefix}inputs.comb_position", inputs["comb_position"], n_in, "one per input")
     count(f"{prefix}inputs.frequency_ghz", inputs["frequency_ghz"], n_in, "one per input")
     in_u = torch.tensor(inputs["comb_position"], dtype=torch.float64)
-    _check_frequencies(lambda name, i: f"{prefix}inputs.{name}[{i[0]}]", in_u,
-                       torch.tensor(inputs["frequency_ghz"], dtype=torch.float64), params, n_in)
+    _check_frequencies(
+        lambda name, i: f"{prefix}inputs.{name}[{i[0]}]",
+        in_u,
+        torch.tensor(inputs["frequency_ghz"], dtype=torch.float64),
+        params,
+        n_in,
+    )
     return in_u
 
 
@@ -209,20 +277,30 @@ def _check_readout(readout: dict, params: DeviceParams) -> float:
     if "gain" in readout:
         expected = math.exp(log_gain) / (params.k_sd * params.p_max_uw) if log_gain < 700 else math.inf
         if not abs(readout["gain"] - expected) <= GAIN_RTOL * max(abs(expected), abs(readout["gain"])):
-            raise Problem(f"readout.gain is {readout['gain']} but exp(log_gain) / (k_sd p_max) gives "
-                          f"{expected:.9g}")
+            raise Problem(f"readout.gain is {readout['gain']} but exp(log_gain) / (k_sd p_max) gives {expected:.9g}")
     return log_gain
 
 
-def _check_chains(chains: list, n_chains: int, k: int, n_in: int, params: DeviceParams, shape, prefix: str = "",
-                  bias_key: str = "bias", what: str = "one per class"):
+def _check_chains(
+    chains: list,
+    n_chains: int,
+    k: int,
+    n_in: int,
+    params: DeviceParams,
+    shape,
+    prefix: str = "",
+    bias_key: str = "bias",
+    what: str = "one per class",
+):
     """Check one layer's chain records; returns (comb positions (C, K) float64, biases, alpha, k_sd), the last
     two per resonator or None."""
     count(f"{prefix}chains", chains, n_chains, what)
     signs = [int(s) for s in chain_signs(k, params.parity).tolist()]
     first = chains[0]["resonators"][0] if chains[0]["resonators"] else {}
-    has = {name: name in first or params_spread > 0
-           for name, params_spread in (("alpha", params.alpha_dtod), ("k_sd", params.k_sd_dtod))}
+    has = {
+        name: name in first or params_spread > 0
+        for name, params_spread in (("alpha", params.alpha_dtod), ("k_sd", params.k_sd_dtod))
+    }
     for j, chain in enumerate(chains):
         where = f"{prefix}chains[{j}]"
         if chain.get("index", j) != j:
@@ -235,24 +313,26 @@ def _check_chains(chains: list, n_chains: int, k: int, n_in: int, params: Device
             if res.get("index", r) != r:
                 raise Problem(f"{w}.index is {res['index']} where {r} was expected")
             if res["sign"] != signs[r]:
-                raise Problem(f"{w}.sign is {res['sign']} but a chain with parity {params.parity!r} has "
-                              f"s_{r} = {signs[r]}")
+                raise Problem(
+                    f"{w}.sign is {res['sign']} but a chain with parity {params.parity!r} has s_{r} = {signs[r]}"
+                )
             att = int(res["attached_input"])
             if att >= n_in:
                 raise Problem(f"{w}.attached_input is {att}, out of range (must be < n_inputs = {n_in})")
             for name, pos in (("pixel_row", 0), ("pixel_col", 1)):
                 v = res.get(name)
                 if v is not None and shape is not None and v != pixel(att, shape)[pos]:
-                    raise Problem(f"{w}.{name} is {v} but attached input {att} is at row {att // shape[1]}, "
-                                  f"column {att % shape[1]}")
+                    raise Problem(
+                        f"{w}.{name} is {v} but attached input {att} is at row {att // shape[1]}, "
+                        f"column {att % shape[1]}"
+                    )
             for name, needed in has.items():
                 if needed and name not in res:
                     why = f"the physics has {name}_dtod > 0" if name not in first else "resonator 0 of chain 0 has one"
                     raise Problem(f"{w} has no {name!r} entry ({why})")
     res_u = torch.tensor([[res["comb_position"] for res in c["resonators"]] for c in chains], dtype=torch.float64)
     res_f = torch.tensor([[res["frequency_ghz"] for res in c["resonators"]] for c in chains], dtype=torch.float64)
-    _check_frequencies(lambda name, i: f"{prefix}chains[{i[0]}].resonators[{i[1]}].{name}", res_u, res_f,
-                       params, n_in)
+    _check_frequencies(lambda name, i: f"{prefix}chains[{i[0]}].resonators[{i[1]}].{name}", res_u, res_f, params, n_in)
 
     def per_resonator(name: str):
         return [[res[name] for res in c["resonators"]] for c in chains] if has[name] else None
@@ -270,15 +350,19 @@ def _check_fabrication(chains: list, inputs: dict, params: DeviceParams, prefix:
     if not has_in and not any(any(f) for f in flags):
         return None
     if not (has_in and has_res):
-        raise Problem(f"{prefix}inputs and every resonator of {prefix}chains must all have a 'fabrication_draw' "
-                      f"entry, or none of them")
+        raise Problem(
+            f"{prefix}inputs and every resonator of {prefix}chains must all have a 'fabrication_draw' "
+            f"entry, or none of them"
+        )
     if params.freq_spread <= 0:
         where = f" in {prefix.rstrip('.')}" if prefix else ""
         raise Problem(f"it holds fabrication draws{where} but physics.freq_spread is 0")
     draws_in = inputs["fabrication_draw"]
     if len(draws_in) != len(inputs["comb_position"]):
-        raise Problem(f"{prefix}inputs.fabrication_draw has {len(draws_in)} values where "
-                      f"{len(inputs['comb_position'])} (one per input) were expected")
+        raise Problem(
+            f"{prefix}inputs.fabrication_draw has {len(draws_in)} values where "
+            f"{len(inputs['comb_position'])} (one per input) were expected"
+        )
     eps_r = torch.tensor([[res["fabrication_draw"] for res in c["resonators"]] for c in chains], dtype=torch.float32)
     eps_in = torch.tensor(draws_in, dtype=torch.float32)
     if not (torch.isfinite(eps_r).all() and torch.isfinite(eps_in).all()):
@@ -292,8 +376,7 @@ def load_rf(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig):
     if k > n_inputs:
         raise Problem(f"resonators_per_chain is {k}, more than the {n_inputs} inputs")
     if config.resonators_per_chain != k:
-        raise Problem(f"its run config has {config.resonators_per_chain} resonators per chain but the file "
-                      f"holds {k}")
+        raise Problem(f"its run config has {config.resonators_per_chain} resonators per chain but the file holds {k}")
     if config.hidden:
         raise Problem("its run config has hidden layers but the file holds a single-layer network")
     in_u = _check_inputs(doc["inputs"], n_inputs, params)
@@ -301,8 +384,16 @@ def load_rf(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig):
     res_u, bias, alpha_r, k_sd_r = _check_chains(doc["chains"], n_classes, k, n_inputs, params, shape)
     chip = _check_fabrication(doc["chains"], doc["inputs"], params)
     rf_params = config.model_params if isinstance(config.model_params, RFParams) else None
-    model = RFPerceptron.from_state(params, in_u.to(torch.float32), res_u.to(torch.float32), bias, log_gain,
-                                    alpha_r=alpha_r, k_sd_r=k_sd_r, rf_params=rf_params)
+    model = RFPerceptron.from_state(
+        params,
+        in_u.to(torch.float32),
+        res_u.to(torch.float32),
+        bias,
+        log_gain,
+        alpha_r=alpha_r,
+        k_sd_r=k_sd_r,
+        rf_params=rf_params,
+    )
     if chip is not None:  # the chip it was trained or evaluated on, not a new one
         model.chains.freq_eps_r, model.chains.freq_eps_in = chip
     return model
@@ -315,8 +406,10 @@ def load_rf_network(doc: dict, n_inputs: int, n_classes: int, shape, config: Run
         if k > fan_in:
             raise Problem(f"layer_ks[{l}] is {k}, more than the layer's {fan_in} inputs")
     if tuple(config.hidden) != tuple(sizes[1:-1]) or tuple(config.layer_ks) != tuple(ks):
-        raise Problem(f"its run config has hidden layers {list(config.hidden)} and K {list(config.layer_ks)} "
-                      f"but the file holds layers {sizes} and K {ks}")
+        raise Problem(
+            f"its run config has hidden layers {list(config.hidden)} and K {list(config.layer_ks)} "
+            f"but the file holds layers {sizes} and K {ks}"
+        )
     log_gain = _check_readout(doc["readout"], params)
     states = []
     last = len(ks) - 1
@@ -331,13 +424,21 @@ def load_rf_network(doc: dict, n_inputs: int, n_classes: int, shape, config: Run
         if not hidden and "stno" in layer:
             raise Problem(f"layers[{l}] is the output layer, which has no oscillators, but has an 'stno' entry")
         res_u, bias, alpha_r, k_sd_r = _check_chains(
-            layer["chains"], sizes[l + 1], ks[l], sizes[l], params, shape if l == 0 else None, prefix,
-            "bias_current_ith" if hidden else "bias", "one per neuron of the layer")
+            layer["chains"],
+            sizes[l + 1],
+            ks[l],
+            sizes[l],
+            params,
+            shape if l == 0 else None,
+            prefix,
+            "bias_current_ith" if hidden else "bias",
+            "one per neuron of the layer",
+        )
         chip = _check_fabrication(layer["chains"], layer["inputs"], params, prefix)
         states.append((in_u, res_u, bias, alpha_r, k_sd_r, layer.get("stno"), chip))
     rf_params = config.model_params if isinstance(config.model_params, RFParams) else None
     model = RFNetwork(n_inputs, n_classes, sizes[1:-1], ks, device=params, params=rf_params, train_inputs=False)
-    f32 = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731
+    f32 = lambda t: torch.as_tensor(t, dtype=torch.float32)  # noqa: E731 - a one-line local helper reads best inline
     with torch.no_grad():
         for l, (in_u, res_u, bias, alpha_r, k_sd_r, stno, chip) in enumerate(states):
             chains = model.layers[l]

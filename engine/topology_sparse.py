@@ -3,24 +3,37 @@ non-zero weights as ``[row, column, weight]`` triplets and the biases written fo
 and the checked rebuild as a :class:`~engine.baselines.dense.DensePerceptron`,
 :class:`~engine.baselines.masked.MaskedPerceptron` or one of the multilayer networks of
 :mod:`engine.baselines.mlp`. :mod:`engine.topology_kinds` puts these functions in its table."""
+
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import torch
 
 from .baselines.dense import DensePerceptron
 from .baselines.masked import BUDGET_SHAPES, MaskedPerceptron
-from .baselines.mlp import DenseMLP, PrunedMLP, RigLMLP
+from .baselines.mlp import DenseMLP, MLPBase, PrunedMLP, RigLMLP
 from .config import RunConfig
 from .model_base import PerceptronModel
 from .models import get_spec
-from .topology_format import (SPARSE_CSV_COLUMNS, SPARSE_NETWORK_CSV_COLUMNS, Problem, count, find_setting, floats,
-                              layer_shape, pixel)
+
+if TYPE_CHECKING:
+    from .model_base import LayerList
+from .topology_format import (
+    SPARSE_CSV_COLUMNS,
+    SPARSE_NETWORK_CSV_COLUMNS,
+    Problem,
+    count,
+    find_setting,
+    floats,
+    layer_shape,
+    pixel,
+)
 
 # ---------------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------------
+
 
 def _triplets(w: torch.Tensor) -> list:
     """[row, column, value] of every non-zero entry of a weight matrix."""
@@ -30,7 +43,7 @@ def _triplets(w: torch.Tensor) -> list:
     return [[int(c), int(i), v] for (c, i), v in zip(nz.tolist(), values)]
 
 
-def sparse_body(model: PerceptronModel, shape=None) -> dict:
+def sparse_body(model: DensePerceptron | MaskedPerceptron, shape=None) -> dict:
     """A single-layer software perceptron: its biases and non-zero weights (``shape`` is not used)."""
     triplets = _triplets(model.effective_weight())
     return {
@@ -47,8 +60,12 @@ def sparse_network_body(model, shape=None) -> dict:
     for l, (w, b) in enumerate(zip(model.layer_weights(), model.layer_biases())):
         triplets = _triplets(w)
         layers.append({"index": l, "bias": floats(b), "weights": triplets, "nonzero_weights": len(triplets)})
-    return {"layer_sizes": [int(n) for n in model.layer_sizes], "layer_ks": [int(k) for k in model.layer_ks],
-            "weights_columns": ["neuron", "input", "weight"], "layers": layers}
+    return {
+        "layer_sizes": [int(n) for n in model.layer_sizes],
+        "layer_ks": [int(k) for k in model.layer_ks],
+        "weights_columns": ["neuron", "input", "weight"],
+        "layers": layers,
+    }
 
 
 def sparse_table(doc: dict) -> tuple[list, list]:
@@ -61,8 +78,11 @@ def sparse_table(doc: dict) -> tuple[list, list]:
 def sparse_network_table(doc: dict) -> tuple[list, list]:
     """Columns and rows of a sparse-network's lab CSV: one row per non-zero weight of every layer."""
     shape = doc.get("image_shape")
-    rows = [[layer["index"], c, i, *(pixel(int(i), shape) if layer["index"] == 0 else (None, None)), float(w)]
-            for layer in doc["layers"] for c, i, w in layer["weights"]]
+    rows = [
+        [layer["index"], c, i, *(pixel(int(i), shape) if layer["index"] == 0 else (None, None)), float(w)]
+        for layer in doc["layers"]
+        for c, i, w in layer["weights"]
+    ]
     return list(SPARSE_NETWORK_CSV_COLUMNS), rows
 
 
@@ -82,13 +102,16 @@ def sparse_network_parameters(doc: dict, n_in: int, n_cls: int, sizes: Optional[
 # Reading: cross-checks and rebuilding
 # ---------------------------------------------------------------------------------------------------------
 
+
 def load_sparse(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConfig) -> PerceptronModel:
     """The checked sparse-perceptron (``shape``, the image shape, is not used)."""
     count("bias", doc["bias"], n_classes, "one per class")
     triplets = doc["weights"]
     if len(triplets) > n_inputs * n_classes:
-        raise Problem(f"it lists {len(triplets)} weights, more than the {n_inputs * n_classes} a {n_classes} x "
-                      f"{n_inputs} perceptron has")
+        raise Problem(
+            f"it lists {len(triplets)} weights, more than the {n_inputs * n_classes} a {n_classes} x "
+            f"{n_inputs} perceptron has"
+        )
     for t, (c, i, _) in enumerate(triplets):
         if c >= n_classes:
             raise Problem(f"weights[{t}] class index is {c}, out of range (must be < n_classes = {n_classes})")
@@ -113,8 +136,9 @@ def load_sparse(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConf
     if not spec.uses_k:  # the dense perceptron: every weight in use, no budget
         return DensePerceptron.from_state(weight, bias)
     budget = find_setting(doc["config"], "budget")
-    return MaskedPerceptron.from_state(weight, weight != 0, bias, k=min(k, n_inputs),
-                                       budget=budget if budget in BUDGET_SHAPES else "per-output")
+    return MaskedPerceptron.from_state(
+        weight, weight != 0, bias, k=min(k, n_inputs), budget=budget if budget in BUDGET_SHAPES else "per-output"
+    )
 
 
 def _layer_matrix(where: str, triplets: list, n_out: int, n_in: int) -> torch.Tensor:
@@ -146,6 +170,7 @@ def load_sparse_network(doc: dict, n_inputs: int, n_classes: int, shape, config:
         if layer.get("index", l) != l:
             raise Problem(f"layers[{l}].index is {layer['index']} where {l} was expected")
         count(f"layers[{l}].bias", layer["bias"], sizes[l + 1], "one per neuron of the layer")
+    model: MLPBase
     with torch.random.fork_rng(devices=[]):  # a throw-away initial state, replaced below
         if not spec.uses_k:
             model = DenseMLP(n_inputs, n_classes, hidden)
@@ -163,10 +188,12 @@ def load_sparse_network(doc: dict, n_inputs: int, n_classes: int, shape, config:
         n_in, n_out = sizes[l], sizes[l + 1]
         weight = _layer_matrix(where, layer["weights"], n_out, n_in)
         if "nonzero_weights" in layer and layer["nonzero_weights"] != len(layer["weights"]):
-            raise Problem(f"{where}nonzero_weights is {layer['nonzero_weights']} but it lists "
-                          f"{len(layer['weights'])} weights")
+            raise Problem(
+                f"{where}nonzero_weights is {layer['nonzero_weights']} but it lists {len(layer['weights'])} weights"
+            )
         bias = torch.tensor(layer["bias"], dtype=torch.float32)
-        layer_class = type(model.layers[l])
+        # DensePerceptron, or the network's masked layer_class: two from_state signatures, told apart by uses_k
+        layer_class: Any = type(model.layers[l])
         if not spec.uses_k:
             rebuilt.append(layer_class.from_state(weight, bias))
             continue
@@ -174,9 +201,11 @@ def load_sparse_network(doc: dict, n_inputs: int, n_classes: int, shape, config:
         active = int((weight != 0).sum(dim=1).max()) if budget == "per-output" else int((weight != 0).sum())
         allowed = k if budget == "per-output" else k * n_out
         if active > allowed:
-            raise Problem(f"{where}weights hold {active} non-zero weights "
-                          f"{'for one neuron' if budget == 'per-output' else 'in the layer'}, more than its "
-                          f"budget of {allowed}")
+            raise Problem(
+                f"{where}weights hold {active} non-zero weights "
+                f"{'for one neuron' if budget == 'per-output' else 'in the layer'}, more than its "
+                f"budget of {allowed}"
+            )
         rebuilt.append(layer_class.from_state(weight, weight != 0, bias, k=k, budget=budget))
-    model.layers = torch.nn.ModuleList(rebuilt)
+    model.layers = cast("LayerList[DensePerceptron | MaskedPerceptron]", torch.nn.ModuleList(rebuilt))
     return model.eval()

@@ -1,6 +1,7 @@
 """Writing topology files: the document of a trained model or finished run (current format version), its JSON
 and lab CSV written atomically, alone or as a pair. Each kind's entries and CSV rows come from the table of
 :mod:`engine.topology_kinds`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,10 +47,18 @@ def _resolve_class_names(class_names, n_classes: int) -> list[str]:
     return names
 
 
-def topology_document(model: PerceptronModel, config: RunConfig, *, metrics: Optional[dict] = None,
-                      history: Optional[list] = None, dataset: Any = None, class_names: Any = _UNSET,
-                      image_shape: Any = _UNSET, versions: Optional[dict] = None,
-                      created: Optional[str] = None) -> dict:
+def topology_document(
+    model: PerceptronModel,
+    config: RunConfig,
+    *,
+    metrics: Optional[dict] = None,
+    history: Optional[list] = None,
+    dataset: Any = None,
+    class_names: Any = _UNSET,
+    image_shape: Any = _UNSET,
+    versions: Optional[dict] = None,
+    created: Optional[str] = None,
+) -> dict:
     """The JSON document (a dict, current format version) describing ``model`` trained with ``config``.
 
     RF models (``model.is_rf``) give kind ``rf-perceptron`` (``rf-network`` with hidden layers), every other
@@ -86,18 +95,21 @@ def topology_document(model: PerceptronModel, config: RunConfig, *, metrics: Opt
     }
     with torch.no_grad():
         doc.update(codec(kind).body(model, shape))
-    doc.update({
-        "metrics": dict(metrics) if metrics is not None else {},
-        "history": [list(h) for h in (history or [])],
-        "config": config.to_dict(),
-        "versions": dict(versions) if versions is not None else software_versions(),
-        "created": created if created is not None else utc_now_iso(),
-    })
+    doc.update(
+        {
+            "metrics": dict(metrics) if metrics is not None else {},
+            "history": [list(h) for h in (history or [])],
+            "config": config.to_dict(),
+            "versions": dict(versions) if versions is not None else software_versions(),
+            "created": created if created is not None else utc_now_iso(),
+        }
+    )
     return json_safe(doc)
 
 
-def result_document(result: RunResult, *, dataset: Any = None, class_names: Any = _UNSET,
-                    image_shape: Any = _UNSET) -> dict:
+def result_document(
+    result: RunResult, *, dataset: Any = None, class_names: Any = _UNSET, image_shape: Any = _UNSET
+) -> dict:
     """The topology document of a finished :class:`RunResult` (its ``model`` must be set).
 
     Class names and image shape come from the arguments, else from ``dataset`` (the Dataset the run was
@@ -115,9 +127,17 @@ def result_document(result: RunResult, *, dataset: Any = None, class_names: Any 
         dataset = dataset if dataset is not None else result.config.dataset
     metrics = result.summary()
     metrics["test_accuracy"] = float(result.test_accuracy)  # full precision (summary() rounds for display)
-    return topology_document(result.model, result.config, metrics=metrics, history=result.history,
-                             dataset=dataset, class_names=class_names, image_shape=image_shape,
-                             versions=result.versions, created=utc_now_iso())
+    return topology_document(
+        result.model,
+        result.config,
+        metrics=metrics,
+        history=result.history,
+        dataset=dataset,
+        class_names=class_names,
+        image_shape=image_shape,
+        versions=result.versions,
+        created=utc_now_iso(),
+    )
 
 
 def write_topology(doc: TopologyLike, path: PathLike) -> Path:
@@ -149,9 +169,15 @@ def write_topology_csv(doc: TopologyLike, path: PathLike) -> Path:
     return write_csv(path, *_topology_table(doc))
 
 
-def export_result(result: RunResult, path: PathLike, *, csv_path: Union[PathLike, None, bool] = True,
-                  dataset: Any = None, class_names: Any = _UNSET,
-                  image_shape: Any = _UNSET) -> tuple[Path, Optional[Path]]:
+def export_result(
+    result: RunResult,
+    path: PathLike,
+    *,
+    csv_path: Union[PathLike, None, bool] = True,
+    dataset: Any = None,
+    class_names: Any = _UNSET,
+    image_shape: Any = _UNSET,
+) -> tuple[Path, Optional[Path]]:
     """Export a trained run: JSON at ``path`` and, unless ``csv_path`` is False/None, the CSV (default: the same
     name with a ``.csv`` suffix). ``dataset``, ``class_names``, ``image_shape``: see :func:`result_document`.
     Returns (json path, csv path or None)."""

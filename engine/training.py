@@ -1,13 +1,16 @@
 """The training loop shared by every model: seeded, vectorised, cancellable, reporting progress snapshots."""
+
 from __future__ import annotations
 
 import math
 import time
-from typing import Optional
+from typing import Optional, cast
 
 import torch
 import torch.nn.functional as F
 
+from .compute import describe as describe_device
+from .compute import resolve_device
 from .config import RunConfig
 from .data import Dataset, load_dataset
 from .hardware import set_regime
@@ -15,8 +18,6 @@ from .metrics import accuracy
 from .model_base import PerceptronModel, TrainingContext
 from .models import build_model
 from .progress import CancelToken, DivergenceError, ProgressCallback, RunCancelled, Snapshot
-from .compute import describe as describe_device
-from .compute import resolve_device
 from .results import RunResult, dataset_record, software_versions
 
 #: Minimum time between two progress snapshots (s).
@@ -30,19 +31,44 @@ def planned_steps(cfg: RunConfig, n_train: int) -> int:
     return math.ceil(max(n_train, 0) / cfg.batch_size) * cfg.epochs
 
 
-def make_snapshot(model: PerceptronModel, cfg: RunConfig, *, epoch: int, step: int, total_steps: int,
-                  loss: float, train_acc: float, test_acc: Optional[float], elapsed: float,
-                  history: list, final: bool = False) -> Snapshot:
+def make_snapshot(
+    model: PerceptronModel,
+    cfg: RunConfig,
+    *,
+    epoch: int,
+    step: int,
+    total_steps: int,
+    loss: float,
+    train_acc: float,
+    test_acc: Optional[float],
+    elapsed: float,
+    history: list,
+    final: bool = False,
+) -> Snapshot:
     """A snapshot of the model's current state (copies only)."""
     with torch.no_grad():
         w = model.effective_weight().detach().cpu().numpy().astype("float32", copy=True)
-        b = model.bias.detach().cpu().numpy().copy()
+        b = model.bias.detach().cpu().numpy().copy()  # type: ignore[operator]  # torch types it Tensor | Module
     eta = elapsed / step * (total_steps - step) if step else float("nan")
-    return Snapshot(model=cfg.model, resonators_per_chain=cfg.resonators_per_chain, epoch=epoch,
-                    epochs=cfg.epochs, step=step, total_steps=total_steps, loss=loss, train_accuracy=train_acc,
-                    test_accuracy=test_acc, elapsed_s=elapsed, eta_s=0.0 if final else eta, weight=w, bias=b,
-                    rewiring_events=model.rewiring_events, history=[tuple(h) for h in history], final=final,
-                    **model.snapshot_extras())
+    return Snapshot(
+        model=cfg.model,
+        resonators_per_chain=cfg.resonators_per_chain,
+        epoch=epoch,
+        epochs=cfg.epochs,
+        step=step,
+        total_steps=total_steps,
+        loss=loss,
+        train_accuracy=train_acc,
+        test_accuracy=test_acc,
+        elapsed_s=elapsed,
+        eta_s=0.0 if final else eta,
+        weight=w,
+        bias=b,
+        rewiring_events=model.rewiring_events,
+        history=[tuple(h) for h in history],
+        final=final,
+        **model.snapshot_extras(),
+    )
 
 
 def _lr_factor(schedule: str, total_steps: int):
@@ -61,8 +87,9 @@ def _prepared_dataset(cfg: RunConfig, dataset: Optional[Dataset]) -> tuple[Datas
         ds = ds.validation_split(cfg.validation_fraction, seed=cfg.seed)
         evaluated_on = "validation"
     if cfg.spec.uses_k and cfg.resonators_per_chain > ds.n_inputs:
-        raise ValueError(f"resonators per chain must be between 1 and {ds.n_inputs} for {ds.name} "
-                         f"(got {cfg.resonators_per_chain})")
+        raise ValueError(
+            f"resonators per chain must be between 1 and {ds.n_inputs} for {ds.name} (got {cfg.resonators_per_chain})"
+        )
     return ds, evaluated_on
 
 
@@ -70,8 +97,14 @@ class _Trainer:
     """The state of one training run: model, data on the device, optimizer and schedule, step and epoch
     counters, the epoch's running sums and the history. :func:`run_training` is its public face."""
 
-    def __init__(self, cfg: RunConfig, ds: Dataset, progress: Optional[ProgressCallback],
-                 cancel: Optional[CancelToken], snapshot_interval_s: float) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        ds: Dataset,
+        progress: Optional[ProgressCallback],
+        cancel: Optional[CancelToken],
+        snapshot_interval_s: float,
+    ) -> None:
         self.cfg, self.progress, self.cancel, self.snapshot_interval_s = cfg, progress, cancel, snapshot_interval_s
         # The run's own generators: one for the model (initialisation, then plasticity samples, stochastic
         # rounding, device noise) and one for shuffling; torch's global generator is never used.
@@ -81,16 +114,18 @@ class _Trainer:
         self.model = build_model(cfg, ds.n_inputs, ds.n_classes, self.model_gen).to(device)  # CPU-built: same init
         set_regime(self.model, cfg.hardware)  # which chip and noise RF training passes see (see engine.hardware)
         self.train_x, self.train_y, self.test_x, self.test_y = (
-            t.to(device) for t in (ds.train_x, ds.train_y, ds.test_x, ds.test_y))
+            t.to(device) for t in (ds.train_x, ds.train_y, ds.test_x, ds.test_y)
+        )
         # On the CPU a NaN loss is caught at its step; on a GPU that would cost a host sync per step, so the
         # running sums stay on the device and are checked when a snapshot is due and at every epoch end.
         self.check_every_step = device.type == "cpu"
-        self.optimizer = self.model.make_optimizer(cfg.lr)
+        self.optimizer = self.model.make_optimizer(cfg.effective_lr)  # cfg.lr: run configs arrive resolved
         self.n = len(ds.train_y)
         self.steps_per_epoch = math.ceil(self.n / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
-                                                           _lr_factor(cfg.lr_schedule, self.total_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _lr_factor(cfg.lr_schedule, self.total_steps)
+        )
         self.model.train()
         self.history: list = []
         self.step = 0
@@ -108,8 +143,10 @@ class _Trainer:
         """(mean loss, accuracy) over the epoch so far; raises DivergenceError on a NaN or infinite loss."""
         mean_loss = float(self.loss_sum) / self.seen
         if not math.isfinite(mean_loss):
-            raise DivergenceError(f"training diverged at epoch {self.epoch}, by step {self.step}: the loss became "
-                                  f"{mean_loss}; lower the learning rate (now {self.cfg.lr:g}).")
+            raise DivergenceError(
+                f"training diverged at epoch {self.epoch}, by step {self.step}: the loss became "
+                f"{mean_loss}; lower the learning rate (now {self.cfg.lr:g})."
+            )
         return mean_loss, int(self.correct) / self.seen
 
     def report(self, force: bool = False) -> None:
@@ -120,9 +157,20 @@ class _Trainer:
             return
         self.last_report = now
         mean_loss, train_acc = self.running()
-        self.progress(make_snapshot(self.model, self.cfg, epoch=self.epoch, step=self.step,
-                                    total_steps=self.total_steps, loss=mean_loss, train_acc=train_acc,
-                                    test_acc=self.test_acc, elapsed=now - self.start, history=self.history))
+        self.progress(
+            make_snapshot(
+                self.model,
+                self.cfg,
+                epoch=self.epoch,
+                step=self.step,
+                total_steps=self.total_steps,
+                loss=mean_loss,
+                train_acc=train_acc,
+                test_acc=self.test_acc,
+                elapsed=now - self.start,
+                history=self.history,
+            )
+        )
 
     def stop_if_cancelled(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -152,7 +200,8 @@ class _Trainer:
             if not math.isfinite(loss_value):
                 raise DivergenceError(
                     f"training diverged at epoch {self.epoch}, step {self.step}: the loss became {loss_value}; "
-                    f"lower the learning rate (now {self.cfg.lr:g}).")
+                    f"lower the learning rate (now {self.cfg.lr:g})."
+                )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         model.after_backward(self.step, x, y)
@@ -165,8 +214,9 @@ class _Trainer:
             self.loss_sum += loss_value * len(y)
             self.correct += int(hits)
         else:
-            self.loss_sum.add_(loss.detach().double() * len(y))
-            self.correct.add_(hits)
+            # device tensors whenever the check is not per step (see _reset_sums)
+            cast(torch.Tensor, self.loss_sum).add_(loss.detach().double() * len(y))
+            cast(torch.Tensor, self.correct).add_(hits)
         self.seen += len(y)
 
     def _train_epoch(self) -> None:
@@ -175,7 +225,7 @@ class _Trainer:
         self._reset_sums()
         for i in range(0, self.n, self.cfg.batch_size):
             self.stop_if_cancelled()
-            self._train_batch(perm[i:i + self.cfg.batch_size])
+            self._train_batch(perm[i : i + self.cfg.batch_size])
             self.report()
         self.model.after_epoch(self.epoch)
         mean_loss, train_acc = self.running()
@@ -185,9 +235,17 @@ class _Trainer:
 
     def train(self) -> bool:
         """Every epoch, until done or cancelled; returns whether the run was cancelled."""
-        self.model.begin_training(TrainingContext(
-            total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch, optimizer=self.optimizer,
-            train_x=self.train_x, train_y=self.train_y, generator=self.model_gen, heartbeat=self.heartbeat))
+        self.model.begin_training(
+            TrainingContext(
+                total_steps=self.total_steps,
+                steps_per_epoch=self.steps_per_epoch,
+                optimizer=self.optimizer,
+                train_x=self.train_x,
+                train_y=self.train_y,
+                generator=self.model_gen,
+                heartbeat=self.heartbeat,
+            )
+        )
         try:
             for epoch in range(1, self.cfg.epochs + 1):
                 self.epoch = epoch
@@ -203,26 +261,56 @@ class _Trainer:
         model, history = self.model, self.history
         train_seconds = time.perf_counter() - self.start
         # a finished run was just evaluated after its last epoch; a cancelled one is evaluated as it stands
-        final_acc = self.test_acc if (history and not cancelled) else accuracy(model, self.test_x, self.test_y)
+        final_acc = (
+            self.test_acc
+            if (history and not cancelled and self.test_acc is not None)  # an epoch's end sets both
+            else accuracy(model, self.test_x, self.test_y)
+        )
         model.eval()
         model.to("cpu")  # results, exports and views read the trained model on the CPU
-        result = RunResult(config=self.cfg, test_accuracy=final_acc, train_seconds=train_seconds,
-                           epochs_completed=len(history), history=history, rewiring_events=model.rewiring_events,
-                           synapses=model.synapse_count(), cancelled=cancelled, n_inputs=ds.n_inputs,
-                           n_classes=ds.n_classes, evaluated_on=evaluated_on, dataset_info=dataset_record(ds),
-                           versions={**software_versions(), "compute_device": describe_device(self.device)},
-                           model=model)
+        result = RunResult(
+            config=self.cfg,
+            test_accuracy=final_acc,
+            train_seconds=train_seconds,
+            epochs_completed=len(history),
+            history=history,
+            rewiring_events=model.rewiring_events,
+            synapses=model.synapse_count(),
+            cancelled=cancelled,
+            n_inputs=ds.n_inputs,
+            n_classes=ds.n_classes,
+            evaluated_on=evaluated_on,
+            dataset_info=dataset_record(ds),
+            versions={**software_versions(), "compute_device": describe_device(self.device)},
+            model=model,
+        )
         if self.progress is not None:
             last = history[-1] if history else (self.epoch, float("nan"), float("nan"), final_acc)
-            self.progress(make_snapshot(model, self.cfg, epoch=max(self.epoch, 1), step=self.step,
-                                        total_steps=self.total_steps, loss=last[1], train_acc=last[2],
-                                        test_acc=final_acc, elapsed=train_seconds, history=history, final=True))
+            self.progress(
+                make_snapshot(
+                    model,
+                    self.cfg,
+                    epoch=max(self.epoch, 1),
+                    step=self.step,
+                    total_steps=self.total_steps,
+                    loss=last[1],
+                    train_acc=last[2],
+                    test_acc=final_acc,
+                    elapsed=train_seconds,
+                    history=history,
+                    final=True,
+                )
+            )
         return result
 
 
-def run_training(cfg: RunConfig, dataset: Optional[Dataset] = None, progress: Optional[ProgressCallback] = None,
-                 cancel: Optional[CancelToken] = None, snapshot_interval_s: float = SNAPSHOT_INTERVAL_S
-                 ) -> RunResult:
+def run_training(
+    cfg: RunConfig,
+    dataset: Optional[Dataset] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+    snapshot_interval_s: float = SNAPSHOT_INTERVAL_S,
+) -> RunResult:
     """Train one model as configured and return its result.
 
     ``dataset`` avoids reloading when the caller already holds it (its name should match ``cfg.dataset``).

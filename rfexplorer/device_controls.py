@@ -178,8 +178,8 @@ class FieldControl:
         if value == self.default:
             return None
         shown = self.shown(value)
-        return self.meta.get("summary", self.meta.get("label", self.name) + " {}").format(f"{shown:g}" if isinstance(shown, float)
-                                                                  else shown)
+        template = self.meta.get("summary", self.meta.get("label", self.name) + " {}")
+        return template.format(f"{shown:g}" if isinstance(shown, float) else shown)
 
 
 @functools.lru_cache(maxsize=None)

@@ -117,7 +117,7 @@ class FetchActions(QObject):
             outcome, message = "cancelled", ""
         except FetchError as exc:
             outcome, message = "failed", str(exc)
-        except Exception as exc:  # never die silently
+        except Exception as exc:  # noqa: BLE001 - a fetch thread must never die silently: reported as failed
             outcome, message = "failed", f"{type(exc).__name__}: {exc}"
         try:
             self._ended.emit(name, outcome, message)

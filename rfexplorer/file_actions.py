@@ -75,7 +75,8 @@ class FileActions(QObject):
             return None
         path = Path(path)
         if path.suffix.lower() != ".json":
-            path = path.with_suffix(".json") if path.suffix.lower() == ".csv" else path.with_suffix(path.suffix + ".json")
+            csv = path.suffix.lower() == ".csv"
+            path = path.with_suffix(".json") if csv else path.with_suffix(path.suffix + ".json")
         result = point.run_result()
         try:
             paths = export_result(result, path)
@@ -175,7 +176,7 @@ class FileActions(QObject):
             json_text = dumps_json(sweep_document(rows))
             # both or neither; the JSON, which figures read, is replaced last
             atomic_write_files([(path, csv_text.encode("utf-8")), (json_path, json_text.encode("utf-8"))])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - reported in a dialog, never a crash
             dialogs.critical(self.parent_widget, "Export failed",
                              f"The results could not be written to {path}:\n\n{exc}")
             self.status(f"Export failed: {exc}", "error")
@@ -229,7 +230,7 @@ class FileActions(QObject):
             path = path.with_suffix(".png")
         try:
             save_widget_png(widget, path)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - reported in a dialog, never a crash
             dialogs.critical(self.parent_widget, "Save failed", f"The image could not be written to {path}:\n\n{exc}")
             return False
         self.status(f"Saved {path.name}.", "ok")

@@ -76,13 +76,13 @@ class Fitted(QWidget):
         self.child = child
         child.setParent(self)
 
-    def minimumSizeHint(self):  # noqa: N802
+    def minimumSizeHint(self):  # noqa: N802 - Qt's method name
         return self.child.minimumSizeHint().expandedTo(self.child.minimumSize())
 
-    def sizeHint(self):  # noqa: N802
+    def sizeHint(self):  # noqa: N802 - Qt's method name
         return self.child.sizeHint()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's method name
         self.child.setGeometry(self.rect())
 
     def event(self, event) -> bool:
@@ -514,7 +514,7 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         dialogs.about(self, "About rfexplorer", self.about_html())
 
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's method name
         self.fetches.shutdown()
         self.runs.stop()
         if self.controller.busy:

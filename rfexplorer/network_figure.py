@@ -3,8 +3,8 @@
     python -m rfexplorer.network_figure OUT.png SWEEP.json [SWEEP.json ...]
 
 One panel per dataset. Each model gets one curve through its networks (filled markers: one layer, hollow:
-with hidden layers), mean ± std over seeds, at the synapse count of the whole network (resonators for RF, active weights for the
-software baselines) on a log axis. Reads the ``sweep.json`` files written by ``rfexplorer-cli sweep
+with hidden layers), mean ± std over seeds, at the synapse count of the whole network (resonators for RF, active
+weights for the software baselines) on a log axis. Reads the ``sweep.json`` files written by ``rfexplorer-cli sweep
 --multilayer`` (``make reproduce-multilayer``).
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from .figures import FOREGROUND, FigureError, figure_exit, light_canvas, load_sweep, save_canvas, style_plot

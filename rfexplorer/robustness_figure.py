@@ -67,7 +67,8 @@ def render_robustness_png(json_path: str | os.PathLike, out_png_path: str | os.P
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run_figure_tool(render_robustness_png, "python -m rfexplorer.robustness_figure ROBUSTNESS.json OUT.png", argv)
+    usage = "python -m rfexplorer.robustness_figure ROBUSTNESS.json OUT.png"
+    return run_figure_tool(render_robustness_png, usage, argv)
 
 
 if __name__ == "__main__":

@@ -122,8 +122,8 @@ class DisplayState:
         st = DisplayState(model=self.model, weight=w, params=self.params, resonators_per_chain=int(f_res.shape[1]),
                           label=self.label, rewiring_events=self.rewiring_events, input_freqs_ghz=f_in,
                           resonator_freqs_ghz=f_res, resonator_signs=signs, attached_input=d.get("attached_input"),
-                          resonator_bounds_ghz=d.get("resonator_bounds_ghz"), live=self.live, class_names=names, image_shape=None, layers=self.layers,
-                          output_names=self.output_names, layer_index=layer)
+                          resonator_bounds_ghz=d.get("resonator_bounds_ghz"), live=self.live, class_names=names,
+                          image_shape=None, layers=self.layers, output_names=self.output_names, layer_index=layer)
         cache[layer] = st
         return st
 
@@ -136,8 +136,8 @@ class DisplayState:
                    rewiring_events=int(snap.rewiring_events), input_freqs_ghz=snap.input_freqs_ghz,
                    resonator_freqs_ghz=snap.resonator_freqs_ghz, resonator_signs=snap.resonator_signs,
                    attached_input=snap.attached_input,
-                   resonator_bounds_ghz=getattr(snap, "resonator_bounds_ghz", None), live=live, class_names=tuple(class_names or ()),
-                   image_shape=image_shape, layers=getattr(snap, "layers", None))
+                   resonator_bounds_ghz=getattr(snap, "resonator_bounds_ghz", None), live=live,
+                   class_names=tuple(class_names or ()), image_shape=image_shape, layers=getattr(snap, "layers", None))
 
 
 def state_from_model(model, cfg, label: str, rewiring_events: int = 0, class_names=(),

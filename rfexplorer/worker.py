@@ -1,8 +1,9 @@
 """The GUI side of the engine process: spawns it, hands it jobs, turns its messages into Qt signals.
 
 Engine jobs (training runs, dataset loads, previews of untrained networks, topology imports and their
-evaluation, sweeps, robustness studies) run in one separate process, :mod:`rfexplorer.engine_process`, spawned once per window
-(multiprocessing's 'spawn' start method: never fork a process that runs Qt) and reused for every job, so
+evaluation, sweeps, robustness studies) run in one separate process, :mod:`rfexplorer.engine_process`,
+spawned once per window (multiprocessing's 'spawn' start method: never fork a process that runs Qt) and
+reused for every job, so
 training never shares Python's interpreter lock with the GUI. :class:`EngineClient` lives in the GUI thread:
 
 - it keeps each slot's queue ('train': train, load, preview, import; 'sweep'; 'robustness') and sends a slot's next job

@@ -19,6 +19,7 @@ Each model's settings are a frozen params dataclass (``DenseParams``, ``PrunePar
 ``RigLParams``, ``SETParams``) holding the tuned defaults; a run carries its own as ``RunConfig.model_params``
 and the registry (engine.models) builds the model. See docs/sparse-baselines.md.
 """
+
 from __future__ import annotations
 
 from .dense import DenseParams, DensePerceptron
@@ -29,6 +30,19 @@ from .random_sparse import RandomSparseParams, StaticRandomSparse
 from .rigl import RigL, RigLParams
 from .set import SET, SETParams
 
-__all__ = ["BUDGET_SHAPES", "BaselineParams", "DenseParams", "DensePerceptron", "GradualMagnitudePruning",
-           "MaskedPerceptron", "OPTIMIZERS", "PruneParams", "RandomSparseParams", "RigL", "RigLParams", "SET",
-           "SETParams", "StaticRandomSparse"]
+__all__ = [
+    "BUDGET_SHAPES",
+    "BaselineParams",
+    "DenseParams",
+    "DensePerceptron",
+    "GradualMagnitudePruning",
+    "MaskedPerceptron",
+    "OPTIMIZERS",
+    "PruneParams",
+    "RandomSparseParams",
+    "RigL",
+    "RigLParams",
+    "SET",
+    "SETParams",
+    "StaticRandomSparse",
+]

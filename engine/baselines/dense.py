@@ -1,4 +1,5 @@
 """The dense perceptron: one N -> C linear layer (Adam by default). The synapse budget is ignored."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,7 @@ from ..model_base import PerceptronModel
 from .optim import BaselineParams, make_optimizer
 
 
-def linear_parameters(n_inputs: int, n_classes: int, generator: torch.Generator
-                      ) -> tuple[nn.Parameter, nn.Parameter]:
+def linear_parameters(n_inputs: int, n_classes: int, generator: torch.Generator) -> tuple[nn.Parameter, nn.Parameter]:
     """Weight (C, N) and bias (C,) initialised as nn.Linear does: uniform in +-1/sqrt(fan_in)."""
     bound = 1.0 / math.sqrt(n_inputs)
     weight = nn.Parameter(torch.empty(n_classes, n_inputs).uniform_(-bound, bound, generator=generator))
@@ -29,8 +29,14 @@ class DenseParams(BaselineParams):
 class DensePerceptron(PerceptronModel):
     """Plain softmax-linear classifier (all C*N weights in use), initialised like ``nn.Linear``."""
 
-    def __init__(self, n_inputs: int, n_classes: int, *, params: DenseParams | None = None,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        *,
+        params: DenseParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, generator)
         self.params = params if params is not None else DenseParams()
         self.weight, self.bias = linear_parameters(n_inputs, n_classes, self.generator)

@@ -15,6 +15,7 @@ vectorised code path serves both.
 All randomness comes from the model's own generator (seeded from the run's seed), so runs are reproducible
 per seed.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,9 +87,19 @@ class MaskedPerceptron(PerceptronModel):
     """
 
     params_class: type = BaselineParams
+    #: The 0/1 mask, a buffer made by register_buffer in __init__ (declared for the type checker).
+    mask: torch.Tensor
 
-    def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
-                 params: BaselineParams | None = None, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        k: int,
+        budget: str = "per-output",
+        *,
+        params: BaselineParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, generator)
         self.params = params if params is not None else self.params_class()
         if budget not in BUDGET_SHAPES:
@@ -191,12 +202,22 @@ class MaskedPerceptron(PerceptronModel):
         self.apply_mask(self.optimizer)
 
     def extra_repr(self) -> str:
-        return (f"n_inputs={self.n_inputs}, n_classes={self.n_classes}, k={self.k}, budget={self.budget!r}, "
-                f"params={self.params!r}")
+        return (
+            f"n_inputs={self.n_inputs}, n_classes={self.n_classes}, k={self.k}, budget={self.budget!r}, "
+            f"params={self.params!r}"
+        )
 
     @classmethod
-    def from_state(cls, weight, mask, bias, *, k: int | None = None, budget: str = "per-output",
-                   params: BaselineParams | None = None) -> "MaskedPerceptron":
+    def from_state(
+        cls,
+        weight,
+        mask,
+        bias,
+        *,
+        k: int | None = None,
+        budget: str = "per-output",
+        params: BaselineParams | None = None,
+    ) -> "MaskedPerceptron":
         """A masked perceptron in eval mode with exactly this weight (C, N), 0/1 mask (C, N) and bias (C,).
 
         The stored weight is ``weight * mask``. ``k`` defaults to the largest number of active weights in a
@@ -207,8 +228,10 @@ class MaskedPerceptron(PerceptronModel):
         bias = torch.as_tensor(bias, dtype=torch.float32)
         n_classes, n_inputs = weight.shape
         if mask.shape != weight.shape or bias.shape != (n_classes,):
-            raise ValueError(f"mask must have the weight's shape {tuple(weight.shape)} and bias {n_classes} "
-                             f"entries (got {tuple(mask.shape)} and {tuple(bias.shape)})")
+            raise ValueError(
+                f"mask must have the weight's shape {tuple(weight.shape)} and bias {n_classes} "
+                f"entries (got {tuple(mask.shape)} and {tuple(bias.shape)})"
+            )
         if k is None:
             k = max(1, int((mask != 0).sum(dim=1).max())) if n_classes else 1
         with torch.random.fork_rng(devices=[]):

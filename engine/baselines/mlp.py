@@ -24,7 +24,10 @@ Layers are initialised in order from the model's generator (layer 1's weight, bi
 ...), so a :class:`PrunedMLP` starts from the same weights as a :class:`DenseMLP` of the same seed, and
 ``hidden=()`` gives exactly the single-layer model.
 """
+
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +39,9 @@ from .masked import BUDGET_SHAPES, MaskedPerceptron
 from .optim import BaselineParams, make_optimizer
 from .prune import GradualMagnitudePruning, PruneParams
 from .rigl import RigL, RigLParams
+
+if TYPE_CHECKING:
+    from ..model_base import LayerList
 
 
 # --- validation --------------------------------------------------------------------------------------------
@@ -53,12 +59,15 @@ def check_ks(ks, layer_sizes: tuple[int, ...]) -> tuple[int, ...]:
     ks = tuple(ks)
     fan_ins = layer_sizes[:-1]
     if len(ks) != len(fan_ins):
-        raise ValueError(f"ks needs one fan-in budget per layer, {len(fan_ins)} for layer sizes {layer_sizes} "
-                         f"(got {len(ks)}: {ks})")
+        raise ValueError(
+            f"ks needs one fan-in budget per layer, {len(fan_ins)} for layer sizes {layer_sizes} (got {len(ks)}: {ks})"
+        )
     for layer, (k, fan_in) in enumerate(zip(ks, fan_ins), start=1):
         if int(k) != k or not 1 <= k <= fan_in:
-            raise ValueError(f"ks[{layer - 1}] (weights per neuron of layer {layer}) must be a whole number "
-                             f"between 1 and its fan-in {fan_in} (got {k})")
+            raise ValueError(
+                f"ks[{layer - 1}] (weights per neuron of layer {layer}) must be a whole number "
+                f"between 1 and its fan-in {fan_in} (got {k})"
+            )
     return tuple(int(k) for k in ks)
 
 
@@ -68,14 +77,15 @@ class MLPBase(PerceptronModel):
     ``after_step`` and ``after_epoch`` reach every layer; ``after_backward`` does not (a layer's own would treat
     the network's input as its own)."""
 
-    def __init__(self, n_inputs: int, n_classes: int, hidden, params: BaselineParams,
-                 generator: torch.Generator | None) -> None:
+    def __init__(
+        self, n_inputs: int, n_classes: int, hidden, params: BaselineParams, generator: torch.Generator | None
+    ) -> None:
         super().__init__(n_inputs, n_classes, generator)
         self.params = params
         #: Widths (N, H1, ..., C).
         self.layer_sizes: tuple[int, ...] = layer_sizes_of(n_inputs, n_classes, hidden)
         #: The layers, first to last; each maps (B, fan-in) to (B, width).
-        self.layers = nn.ModuleList()
+        self.layers = cast("LayerList[DensePerceptron | MaskedPerceptron]", nn.ModuleList())
 
     @property
     def hidden(self) -> tuple[int, ...]:
@@ -145,8 +155,18 @@ class MLPBase(PerceptronModel):
 class DenseMLP(MLPBase):
     """Fully connected ReLU network, every layer initialised like ``nn.Linear`` (Adam by default)."""
 
-    def __init__(self, n_inputs: int, n_classes: int, hidden: tuple[int, ...] = (), *,
-                 params: DenseParams | None = None, generator: torch.Generator | None = None) -> None:
+    params: DenseParams
+    layers: LayerList[DensePerceptron]
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        hidden: tuple[int, ...] = (),
+        *,
+        params: DenseParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, hidden, params if params is not None else DenseParams(), generator)
         sizes = self.layer_sizes
         for fan_in, width in zip(sizes[:-1], sizes[1:]):
@@ -161,11 +181,20 @@ class DenseMLP(MLPBase):
 class MaskedMLP(MLPBase):
     """A ReLU network of masked layers (``layer_class``, a :class:`MaskedPerceptron`) with fan-in budgets ``ks``."""
 
-    layer_class: type = MaskedPerceptron
+    layer_class: type[MaskedPerceptron] = MaskedPerceptron
+    layers: LayerList[MaskedPerceptron]  # of layer_class
 
-    def __init__(self, n_inputs: int, n_classes: int, hidden: tuple[int, ...], ks: tuple[int, ...],
-                 budget: str = "per-output", *, params: BaselineParams | None = None,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        hidden: tuple[int, ...],
+        ks: tuple[int, ...],
+        budget: str = "per-output",
+        *,
+        params: BaselineParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         params = params if params is not None else self.layer_class.params_class()
         super().__init__(n_inputs, n_classes, hidden, params, generator)
         if budget not in BUDGET_SHAPES:
@@ -175,8 +204,7 @@ class MaskedMLP(MLPBase):
         self.budget = budget
         sizes = self.layer_sizes
         for fan_in, width, k in zip(sizes[:-1], sizes[1:], self.layer_ks):
-            self.layers.append(self.layer_class(fan_in, width, k, budget, params=self.params,
-                                                generator=self.generator))
+            self.layers.append(self.layer_class(fan_in, width, k, budget, params=self.params, generator=self.generator))
 
     def masks(self) -> list[torch.Tensor]:
         """The 0/1 (out, in) mask of every layer, first to last."""
@@ -203,8 +231,9 @@ class MaskedMLP(MLPBase):
         return list(torch.autograd.grad(F.cross_entropy(h, y), weights))
 
     def extra_repr(self) -> str:
-        return (f"layer_sizes={self.layer_sizes}, layer_ks={self.layer_ks}, budget={self.budget!r}, "
-                f"params={self.params!r}")
+        return (
+            f"layer_sizes={self.layer_sizes}, layer_ks={self.layer_ks}, budget={self.budget!r}, params={self.params!r}"
+        )
 
 
 class PrunedMLP(MaskedMLP):
@@ -212,10 +241,19 @@ class PrunedMLP(MaskedMLP):
     every layer reaches its budget at the same steps of one cubic schedule."""
 
     layer_class = GradualMagnitudePruning
+    layers: LayerList[GradualMagnitudePruning]
 
-    def __init__(self, n_inputs: int, n_classes: int, hidden: tuple[int, ...], ks: tuple[int, ...],
-                 budget: str = "per-output", *, params: PruneParams | None = None,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        hidden: tuple[int, ...],
+        ks: tuple[int, ...],
+        budget: str = "per-output",
+        *,
+        params: PruneParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, hidden, ks, budget, params=params, generator=generator)
 
 
@@ -224,10 +262,19 @@ class RigLMLP(MaskedMLP):
     back-propagated to that layer is largest. Constant fan-in per neuron with the per-output budget."""
 
     layer_class = RigL
+    layers: LayerList[RigL]
 
-    def __init__(self, n_inputs: int, n_classes: int, hidden: tuple[int, ...], ks: tuple[int, ...],
-                 budget: str = "per-output", *, params: RigLParams | None = None,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        hidden: tuple[int, ...],
+        ks: tuple[int, ...],
+        budget: str = "per-output",
+        *,
+        params: RigLParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, hidden, ks, budget, params=params, generator=generator)
         self._dense_grads: list[torch.Tensor] | None = None
 

@@ -6,6 +6,7 @@ step normalisation destroys (rarely active pixels grow as fast as informative on
 pruning is much stronger with plain SGD + momentum. The masked models zero every per-weight state tensor
 (Adam moments, SGD momentum buffer) at masked positions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,14 +31,14 @@ class BaselineParams:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"model_params.optimizer must be one of {', '.join(OPTIMIZERS)} "
-                             f"(got {self.optimizer!r})")
+            raise ValueError(f"model_params.optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"model_params.momentum must be in [0, 1) (got {self.momentum})")
 
 
-def make_optimizer(params: Iterable[torch.nn.Parameter], name: str, lr: float,
-                   momentum: float = 0.9) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: Iterable[torch.nn.Parameter], name: str, lr: float, momentum: float = 0.9
+) -> torch.optim.Optimizer:
     """``'adam'``: torch Adam with default betas; ``'sgd'``: SGD with momentum, no weight decay."""
     params = [p for p in params if p.requires_grad]
     if name == "adam":

@@ -9,6 +9,7 @@ of those steps the smallest-|w| active weights are pruned down to the current ta
 t_end = t0 + n dt, well before the end of training, and the survivors keep training. Pruned positions never
 come back (so ``rewiring_events`` stays 0).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,10 @@ class PruneParams(BaselineParams):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 <= self.begin_fraction < self.end_fraction <= 1.0:
-            raise ValueError(f"need 0 <= model_params.begin_fraction < model_params.end_fraction <= 1 "
-                             f"(got {self.begin_fraction}, {self.end_fraction})")
+            raise ValueError(
+                f"need 0 <= model_params.begin_fraction < model_params.end_fraction <= 1 "
+                f"(got {self.begin_fraction}, {self.end_fraction})"
+            )
         if self.interval < 1 or self.min_updates < 1:
             raise ValueError("model_params.interval and model_params.min_updates must be >= 1")
 
@@ -48,9 +51,18 @@ class GradualMagnitudePruning(MaskedPerceptron):
     """Dense start, cubic sparsity schedule, magnitude pruning every ``interval`` steps from t0 to t_end."""
 
     params_class = PruneParams
+    params: PruneParams
 
-    def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
-                 params: PruneParams | None = None, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        k: int,
+        budget: str = "per-output",
+        *,
+        params: PruneParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, k, budget, params=params, generator=generator)
         self.interval = self.params.interval
         self.begin_fraction = self.params.begin_fraction

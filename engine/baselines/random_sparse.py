@@ -3,6 +3,7 @@
 With a single layer, Erdos-Renyi initialisation reduces to a uniform mask. This is the floor of the sparse
 baselines. The mask is drawn from the model's own generator, so it is reproducible per seed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

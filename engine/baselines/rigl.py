@@ -14,14 +14,21 @@ The dense gradient is computed explicitly in ``after_backward`` (one extra 100x7
 with the same pre-step weights the loss was computed with); the mask update itself happens in ``after_step``,
 on the weights after that step's optimizer update.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from .masked import MaskedPerceptron, cosine_fraction, schedule_interval, select_largest, select_smallest, \
-    stochastic_round
+from .masked import (
+    MaskedPerceptron,
+    cosine_fraction,
+    schedule_interval,
+    select_largest,
+    select_smallest,
+    stochastic_round,
+)
 from .optim import BaselineParams
 
 
@@ -41,8 +48,10 @@ class RigLParams(BaselineParams):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 <= self.alpha <= 1.0 or not 0.0 <= self.end_fraction <= 1.0:
-            raise ValueError(f"model_params.alpha and model_params.end_fraction must be in [0, 1] "
-                             f"(got {self.alpha}, {self.end_fraction})")
+            raise ValueError(
+                f"model_params.alpha and model_params.end_fraction must be in [0, 1] "
+                f"(got {self.alpha}, {self.end_fraction})"
+            )
         if self.interval < 1 or self.min_updates < 1:
             raise ValueError("model_params.interval and model_params.min_updates must be >= 1")
 
@@ -51,9 +60,18 @@ class RigL(MaskedPerceptron):
     """Random sparse start; periodic drop-by-magnitude / grow-by-gradient mask updates."""
 
     params_class = RigLParams
+    params: RigLParams
 
-    def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
-                 params: RigLParams | None = None, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        k: int,
+        budget: str = "per-output",
+        *,
+        params: RigLParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, k, budget, params=params, generator=generator)
         self.interval = self.params.interval
         self.alpha = self.params.alpha
@@ -87,8 +105,7 @@ class RigL(MaskedPerceptron):
             self.update_mask(step, grad, self.optimizer)
 
     @torch.no_grad()
-    def update_mask(self, t: int, dense_grad: torch.Tensor, optimizer: torch.optim.Optimizer | None = None
-                    ) -> int:
+    def update_mask(self, t: int, dense_grad: torch.Tensor, optimizer: torch.optim.Optimizer | None = None) -> int:
         """One RigL round at step ``t`` with the dense gradient ``dense_grad`` (C, N); returns the number grown."""
         fraction = cosine_fraction(self.alpha, t, self.t_end)
         active = self.rows(self.active())

@@ -8,6 +8,7 @@ with zeroed optimizer state (the shared rule of the masked loop). With the per-o
 are taken, and the regrowth happens, within every class row; with the global budget over the whole matrix.
 Counts zeta * n are rounded stochastically (unbiased) so small budgets still evolve.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,9 +40,18 @@ class SET(MaskedPerceptron):
     """Random sparse start; after each epoch, drop the weakest positive/negative weights and regrow randomly."""
 
     params_class = SETParams
+    params: SETParams
 
-    def __init__(self, n_inputs: int, n_classes: int, k: int, budget: str = "per-output", *,
-                 params: SETParams | None = None, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        k: int,
+        budget: str = "per-output",
+        *,
+        params: SETParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_inputs, n_classes, k, budget, params=params, generator=generator)
         self.zeta = self.params.zeta
         self.total_epochs: int | None = None
@@ -63,12 +73,15 @@ class SET(MaskedPerceptron):
         negative = active & (w < 0)
         n_pos = stochastic_round(self.zeta * positive.sum(1).to(torch.float32), self.generator)
         n_neg = stochastic_round(self.zeta * negative.sum(1).to(torch.float32), self.generator)
-        drop = select_smallest(torch.where(positive, w, inf), n_pos) \
-            | select_smallest(torch.where(negative, -w, inf), n_neg)
+        drop = select_smallest(torch.where(positive, w, inf), n_pos) | select_smallest(
+            torch.where(negative, -w, inf), n_neg
+        )
         counts = torch.minimum(drop.sum(1), (~active).sum(1))
         if int(counts.sum()) == 0:
             return 0
-        grow = select_largest(torch.where(active, -inf, torch.rand(w.shape, generator=self.generator).to(w.device)), counts)
+        grow = select_largest(
+            torch.where(active, -inf, torch.rand(w.shape, generator=self.generator).to(w.device)), counts
+        )
         # If fewer inactive positions than drops (budget close to dense), keep the surplus dropped ones.
         deficit = drop.sum(1) - counts
         if int(deficit.sum()) > 0:

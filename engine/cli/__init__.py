@@ -27,6 +27,7 @@ The package holds one module per command or group: train (train, export, evaluat
 hardware_study, data, doctor and models; run_options (the run-setting options and the RunConfig they build)
 and common (exit statuses, errors, messages, option values, Ctrl-C and SIGTERM).
 """
+
 from __future__ import annotations
 
 import signal
@@ -36,24 +37,58 @@ from typing import Optional, Sequence
 from ..dataset_core import DataNotFoundError
 from ..progress import DivergenceError
 from . import data, doctor, hardware_study, models, robustness, sweep, train
-from .common import (EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, PROG, STOP_SIGNAL,
-                     CliError, Interrupted, Parser, err, info, signals_as_interrupt)
+from .common import (
+    EXIT_INTERRUPTED,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    PROG,
+    STOP_SIGNAL,
+    CliError,
+    Interrupted,
+    Parser,
+    err,
+    info,
+    signals_as_interrupt,
+)
 from .run_options import config_from_args
 
-__all__ = ["COMMANDS", "EXIT_INTERRUPTED", "EXIT_MISMATCH", "EXIT_OK", "EXIT_TERMINATED", "EXIT_USAGE", "PROG",
-           "CliError", "Interrupted", "build_parser", "config_from_args", "main"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_INTERRUPTED",
+    "EXIT_MISMATCH",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "PROG",
+    "CliError",
+    "Interrupted",
+    "build_parser",
+    "config_from_args",
+    "main",
+]
 
 #: command name -> function(args) -> exit status.
-COMMANDS = {"train": train.cmd_train, "export": train.cmd_export, "evaluate": train.cmd_evaluate,
-            "sweep": sweep.cmd_sweep, "models": models.cmd_models, "doctor": doctor.cmd_doctor,
-            "robustness": robustness.cmd_robustness, "hardware-study": hardware_study.cmd_hardware_study,
-            "data": data.cmd_data}
+COMMANDS = {
+    "train": train.cmd_train,
+    "export": train.cmd_export,
+    "evaluate": train.cmd_evaluate,
+    "sweep": sweep.cmd_sweep,
+    "models": models.cmd_models,
+    "doctor": doctor.cmd_doctor,
+    "robustness": robustness.cmd_robustness,
+    "hardware-study": hardware_study.cmd_hardware_study,
+    "data": data.cmd_data,
+}
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog=PROG, description="Train, sweep, export and evaluate RF spintronic perceptrons "
-                                           "and sparse baselines (headless).",
-                    epilog="Run '%(prog)s COMMAND --help' for a command's options.")
+    parser = Parser(
+        prog=PROG,
+        description="Train, sweep, export and evaluate RF spintronic perceptrons and sparse baselines (headless).",
+        epilog="Run '%(prog)s COMMAND --help' for a command's options.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     train.add_parsers(sub)  # train, export
     models.add_parser(sub)

@@ -1,4 +1,5 @@
 """``python -m engine.cli``: the same as the rfexplorer-cli console script."""
+
 import sys
 
 from . import main

@@ -1,5 +1,6 @@
 """What every rfexplorer-cli command shares: the exit statuses and errors, messages as one sentence on stderr,
 the parsers of option values, the argument parser class, torch threads, and Ctrl-C / SIGTERM handling."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ class Interrupted(Exception):
 # ---------------------------------------------------------------------------------------------------------
 # Messages
 # ---------------------------------------------------------------------------------------------------------
+
 
 def sentence(msg: str) -> str:
     """``msg`` as one bounded line, capitalised (unless it starts with a setting's name) and ending in a stop."""
@@ -76,6 +78,7 @@ def output_folder(path: str) -> Path:
 # ---------------------------------------------------------------------------------------------------------
 # Values of options
 # ---------------------------------------------------------------------------------------------------------
+
 
 def int_at_least(text: str, lowest: int) -> int:
     try:
@@ -133,6 +136,7 @@ def csv_list(kind):
         if not out:
             raise argparse.ArgumentTypeError("expected at least one value")
         return out
+
     return parse
 
 
@@ -145,7 +149,7 @@ def model_name(text: str) -> str:
 class Parser(argparse.ArgumentParser):
     """argparse, with errors as one sentence (exit status 2, no traceback)."""
 
-    def error(self, message: str):  # noqa: D401 - argparse API
+    def error(self, message: str):  # argparse.ArgumentParser.error, overridden
         self.print_usage(sys.stderr)
         err(message)
         raise SystemExit(EXIT_USAGE)
@@ -158,8 +162,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar on stderr (it is drawn only when stderr is a terminal)")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar on stderr (it is drawn only when stderr is a terminal)"
+    )
 
 
 def add_data_options(p: argparse.ArgumentParser, dataset_help: str) -> None:
@@ -168,13 +173,18 @@ def add_data_options(p: argparse.ArgumentParser, dataset_help: str) -> None:
 
 
 def add_split_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--split", choices=("recorded", "test"), default="recorded",
-                   help="'recorded': the split the recorded accuracy was measured on (default); 'test': test set")
+    p.add_argument(
+        "--split",
+        choices=("recorded", "test"),
+        default="recorded",
+        help="'recorded': the split the recorded accuracy was measured on (default); 'test': test set",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Ctrl-C and SIGTERM
 # ---------------------------------------------------------------------------------------------------------
+
 
 @contextmanager
 def cancel_on_sigint(token):
@@ -213,8 +223,9 @@ def signals_as_interrupt():
         STOP_SIGNAL["signum"] = signum
         raise KeyboardInterrupt
 
-    sigs = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler
-                               else [])  # an ignored Ctrl-C (a background job) stays ignored
+    sigs = [signal.SIGTERM] + (
+        [signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else []
+    )  # an ignored Ctrl-C (a background job) stays ignored
     previous = {sig: signal.signal(sig, handler) for sig in sigs}
     try:
         yield

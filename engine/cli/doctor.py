@@ -1,4 +1,5 @@
 """``doctor``: a checklist of this machine (Python, torch, BLAS, GPU, datasets, Ray, h5py; engine.doctor)."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,11 @@ from ..doctor import exit_status, format_checklist, run_checks
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("doctor", help="check this machine: Python, torch, BLAS, GPU, datasets, Ray, h5py",
-                       description="A checklist on stdout; exit status 1 when something needed is missing.")
+    p = sub.add_parser(
+        "doctor",
+        help="check this machine: Python, torch, BLAS, GPU, datasets, Ray, h5py",
+        description="A checklist on stdout; exit status 1 when something needed is missing.",
+    )
     p.add_argument("--data-dir", default=None, metavar="DIR", help="where MNIST-family data is looked for")
     p.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
 

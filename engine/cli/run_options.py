@@ -5,6 +5,7 @@ Every named option that sets one field of the settings tree (engine.config.RunCo
 parser is built from these tables and :func:`flag_changes` reads the values back through them, so a flag and
 its setting are named once. ``--config FILE`` and ``--set PATH=VALUE`` reach every other field.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,58 +28,125 @@ K_OR_SPARSITY = "k-or-sparsity"
 #: keywords, tags). In --help order.
 RUN_OPTIONS = (
     (("--model",), "model", dict(choices=list_models(), help="model to train (default: rf)"), (SINGLE,)),
-    (("-K", "--resonators-per-chain"), None,
-     dict(dest="k", type=csv_list(k_value), metavar="K",
-          help="resonators per chain = weights per class, 1..N inputs (default: 10); with --hidden, one value per "
-               "layer (-K 30,100) or one for all"), (SINGLE, K_OR_SPARSITY)),
-    (("--sparsity",), None,
-     dict(type=finite_float, metavar="PCT", help="percentage of synapses removed, 0..100, converted to the nearest K"),
-     (SINGLE, K_OR_SPARSITY)),
-    (("--hardware",), "hardware",
-     dict(choices=HARDWARE_REGIMES,
-          help="how RF training meets device spreads and noise: 'ideal' (nominal device, deployed to a new chip), "
-               "'aware' (a fresh chip and noise every batch), 'in-situ' (one chip; default)"), ()),
-    (("--hidden",), None,
-     dict(type=hidden_sizes, metavar="H1[,H2...]",
-          help="hidden layers of H chains each, driving STNO neurons (RF) or ReLU units (baselines)"), ()),
-    (("--dataset",), "dataset",
-     dict(metavar="NAME|FILE", help=f"a dataset name ({', '.join(DATASET_NAMES)}) or a .npz/.csv/.h5 file "
-                                    "(default: mnist-mini)"), ()),
-    (("--data-dir",), "data_dir",
-     dict(metavar="DIR", help="folder holding MNIST/, FashionMNIST/, KMNIST/ in torchvision's layout "
-                              "(default: $RFEXPLORER_DATA or ~/.local/share/rfexplorer/data)"), ()),
+    (
+        ("-K", "--resonators-per-chain"),
+        None,
+        dict(
+            dest="k",
+            type=csv_list(k_value),
+            metavar="K",
+            help="resonators per chain = weights per class, 1..N inputs (default: 10); with --hidden, one value per "
+            "layer (-K 30,100) or one for all",
+        ),
+        (SINGLE, K_OR_SPARSITY),
+    ),
+    (
+        ("--sparsity",),
+        None,
+        dict(
+            type=finite_float, metavar="PCT", help="percentage of synapses removed, 0..100, converted to the nearest K"
+        ),
+        (SINGLE, K_OR_SPARSITY),
+    ),
+    (
+        ("--hardware",),
+        "hardware",
+        dict(
+            choices=HARDWARE_REGIMES,
+            help="how RF training meets device spreads and noise: 'ideal' (nominal device, deployed to a new chip), "
+            "'aware' (a fresh chip and noise every batch), 'in-situ' (one chip; default)",
+        ),
+        (),
+    ),
+    (
+        ("--hidden",),
+        None,
+        dict(
+            type=hidden_sizes,
+            metavar="H1[,H2...]",
+            help="hidden layers of H chains each, driving STNO neurons (RF) or ReLU units (baselines)",
+        ),
+        (),
+    ),
+    (
+        ("--dataset",),
+        "dataset",
+        dict(
+            metavar="NAME|FILE",
+            help=f"a dataset name ({', '.join(DATASET_NAMES)}) or a .npz/.csv/.h5 file (default: mnist-mini)",
+        ),
+        (),
+    ),
+    (
+        ("--data-dir",),
+        "data_dir",
+        dict(
+            metavar="DIR",
+            help="folder holding MNIST/, FashionMNIST/, KMNIST/ in torchvision's layout "
+            "(default: $RFEXPLORER_DATA or ~/.local/share/rfexplorer/data)",
+        ),
+        (),
+    ),
     (("--epochs",), "epochs", dict(type=positive_int, help="training epochs"), ()),
     (("--batch-size",), "batch_size", dict(type=positive_int, help="mini-batch size (default: 100)"), ()),
     (("--lr",), "lr", dict(type=learning_rate, help="learning rate (default: the model's tuned one)"), ()),
     (("--seed",), "seed", dict(type=nonneg_int, help="random seed (default: 0)"), (SINGLE,)),
-    (("--budget",), "budget",
-     dict(choices=BUDGETS, help="sparse baselines: K weights per class ('per-output') or K*C anywhere ('global')"),
-     ()),
-    (("--device",), "compute_device",
-     dict(dest="compute_device", choices=("auto", "cpu", "cuda"),
-          help="where tensors live: cpu (default), cuda (a GPU) or auto (the GPU when there is one)"), ()),
-    (("--validation-fraction",), "validation_fraction",
-     dict(type=finite_float, metavar="F",
-          help="hold out this fraction of the training set and report accuracy on it, not on the test set"), ()),
+    (
+        ("--budget",),
+        "budget",
+        dict(choices=BUDGETS, help="sparse baselines: K weights per class ('per-output') or K*C anywhere ('global')"),
+        (),
+    ),
+    (
+        ("--device",),
+        "compute_device",
+        dict(
+            dest="compute_device",
+            choices=("auto", "cpu", "cuda"),
+            help="where tensors live: cpu (default), cuda (a GPU) or auto (the GPU when there is one)",
+        ),
+        (),
+    ),
+    (
+        ("--validation-fraction",),
+        "validation_fraction",
+        dict(
+            type=finite_float,
+            metavar="F",
+            help="hold out this fraction of the training set and report accuracy on it, not on the test set",
+        ),
+        (),
+    ),
 )
 
 #: The "device" group, as RUN_OPTIONS.
 DEVICE_OPTIONS = (
     (("--alpha",), "device.alpha", dict(type=finite_float, help="Gilbert damping (linewidth = alpha f)"), ()),
     (("--phi",), "device.phi", dict(type=finite_float, help="lineshape phase in rad (0 = antisymmetric)"), ()),
-    (("--f-min",), "device.f_min_ghz",
-     dict(type=finite_float, metavar="GHZ", help="first input frequency (GHz)"), ()),
+    (("--f-min",), "device.f_min_ghz", dict(type=finite_float, metavar="GHZ", help="first input frequency (GHz)"), ()),
     (("--f-max",), "device.f_max_ghz", dict(type=finite_float, metavar="GHZ", help="last input frequency (GHz)"), ()),
     (("--plan",), "device.plan", dict(choices=FREQUENCY_PLANS, help="input frequency plan"), ()),
     (("--parity",), "device.parity", dict(choices=PARITIES, help="chain sign convention"), ()),
-    (("--alpha-dtod",), "device.alpha_dtod",
-     dict(type=finite_float, metavar="REL", help="device-to-device spread of the resonators' damping (relative std)"),
-     ()),
-    (("--k-sd-dtod",), "device.k_sd_dtod",
-     dict(type=finite_float, metavar="REL", help="device-to-device spread of the resonators' K_SD (relative std)"),
-     ()),
-    (("--readout-noise",), "device.readout_noise_v",
-     dict(type=finite_float, metavar="V", help="std of the noise added to each chain voltage at every read-out"), ()),
+    (
+        ("--alpha-dtod",),
+        "device.alpha_dtod",
+        dict(
+            type=finite_float, metavar="REL", help="device-to-device spread of the resonators' damping (relative std)"
+        ),
+        (),
+    ),
+    (
+        ("--k-sd-dtod",),
+        "device.k_sd_dtod",
+        dict(type=finite_float, metavar="REL", help="device-to-device spread of the resonators' K_SD (relative std)"),
+        (),
+    ),
+    (
+        ("--readout-noise",),
+        "device.readout_noise_v",
+        dict(type=finite_float, metavar="V", help="std of the noise added to each chain voltage at every read-out"),
+        (),
+    ),
 )
 
 
@@ -93,11 +161,20 @@ SETTING_PATHS = {_dest(flags, kw): path for flags, path, kw, _ in (*RUN_OPTIONS,
 def add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None:
     """The settings, run and device option groups (``single``: with the options of one run)."""
     s = p.add_argument_group("settings")
-    s.add_argument("--config", default=None, metavar="FILE.toml",
-                   help="read run settings from a TOML file (the engine.config.RunConfig tree)")
-    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="set one setting, e.g. plasticity.interval_steps=50 or device.alpha=0.004 "
-                        "(repeatable; applied last)")
+    s.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.toml",
+        help="read run settings from a TOML file (the engine.config.RunConfig tree)",
+    )
+    s.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="set one setting, e.g. plasticity.interval_steps=50 or device.alpha=0.004 (repeatable; applied last)",
+    )
     for title, rows in (("run", RUN_OPTIONS), ("device", DEVICE_OPTIONS)):
         group = p.add_argument_group(title)
         exclusive = None
@@ -113,8 +190,9 @@ def add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None:
 
 def flag_changes(args) -> dict:
     """The settings given as named options, as {dotted path: value}."""
-    changes = {path: getattr(args, dest) for dest, path in SETTING_PATHS.items()
-               if getattr(args, dest, None) is not None}
+    changes = {
+        path: getattr(args, dest) for dest, path in SETTING_PATHS.items() if getattr(args, dest, None) is not None
+    }
     if getattr(args, "k", None) is not None:
         changes["resonators_per_chain"] = args.k[0]
         changes["layer_resonators"] = tuple(args.k[1:])

@@ -1,20 +1,35 @@
 """``sweep``: accuracy against % synapses removed for every model, K and seed (engine.sweep), on this
 machine's worker processes or on Ray, with ``--vary`` for any setting; finished runs are kept on Ctrl-C."""
+
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..config import parse_override
 from ..progress import CancelToken
 from ..progress_bar import ProgressBar
 from ..sweep import ROWS_FILE, SweepSpec, result_paths, run_sweep, vary_variants, write_vary_table
 from ..sweep_ray import RayUnavailableError, import_ray
-from .common import (EXIT_OK, CliError, Interrupted, add_common, cancel_on_sigint, csv_list, info, k_value,
-                     model_name, nonneg_int, output_folder, positive_int, set_threads, usable_cores)
+from .common import (
+    EXIT_OK,
+    CliError,
+    Interrupted,
+    add_common,
+    cancel_on_sigint,
+    csv_list,
+    info,
+    k_value,
+    model_name,
+    nonneg_int,
+    output_folder,
+    positive_int,
+    set_threads,
+    usable_cores,
+)
 from .run_options import add_run_options, config_from_args
 
 #: The options that replace a field of the preset SweepSpec: argparse destination = SweepSpec field.
@@ -22,39 +37,73 @@ SPEC_OPTIONS = ("models", "ks", "seeds")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("sweep", help="accuracy vs. %% synapses removed for every model and seed",
-                       description="The reference sweep (Figure 1b layout). Writes sweep.csv, sweep.json and "
-                                   "sweep_table.md into --out.")
+    p = sub.add_parser(
+        "sweep",
+        help="accuracy vs. %% synapses removed for every model and seed",
+        description="The reference sweep (Figure 1b layout). Writes sweep.csv, sweep.json and "
+        "sweep_table.md into --out.",
+    )
     preset = p.add_mutually_exclusive_group()
-    preset.add_argument("--quick", action="store_true",
-                        help="mnist-mini, K in 1,10,100,784, seeds 0,1,2, 3 epochs (minutes)")
-    preset.add_argument("--full", action="store_true",
-                        help="full MNIST, K in 1,3,10,30,100,392,784, seeds 0,1,2, 10 epochs (default)")
-    preset.add_argument("--multilayer", action="store_true",
-                        help="single-layer against multilayer networks at comparable synapse counts, on --dataset "
-                             "mnist (default) or drones; seeds 0,1,2")
+    preset.add_argument(
+        "--quick", action="store_true", help="mnist-mini, K in 1,10,100,784, seeds 0,1,2, 3 epochs (minutes)"
+    )
+    preset.add_argument(
+        "--full", action="store_true", help="full MNIST, K in 1,3,10,30,100,392,784, seeds 0,1,2, 10 epochs (default)"
+    )
+    preset.add_argument(
+        "--multilayer",
+        action="store_true",
+        help="single-layer against multilayer networks at comparable synapse counts, on --dataset "
+        "mnist (default) or drones; seeds 0,1,2",
+    )
     p.add_argument("--out", default="sweep-results", metavar="DIR", help="output folder (default: sweep-results)")
-    p.add_argument("--workers", type=positive_int, default=None,
-                   help=f"worker processes (default: usable cores, {usable_cores()} here)")
-    p.add_argument("--backend", choices=("local", "ray"), default="local",
-                   help="'local': this machine's worker processes (default); 'ray': one Ray task per run, on a "
-                        "local Ray instance (127.0.0.1 only, --workers CPUs) or the cluster at --address "
-                        "(needs pip install 'rfexplorer[cluster]')")
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="with --backend ray: join the Ray cluster at ADDR (e.g. HEAD:6379) instead of starting "
-                        "a local instance")
-    p.add_argument("--max-retries", type=nonneg_int, default=None, metavar="N",
-                   help="with --backend ray: start a run again up to N times when its worker process or node "
-                        "dies, then record it as failed (default 3; see docs/cluster.md)")
-    p.add_argument("--models", type=csv_list(model_name), default=None, metavar="LIST",
-                   help="comma-separated models (default: all)")
-    p.add_argument("--ks", type=csv_list(k_value), default=None, metavar="LIST",
-                   help="comma-separated resonators-per-chain values")
-    p.add_argument("--seeds", type=csv_list(nonneg_int), default=None, metavar="LIST",
-                   help="comma-separated seeds")
-    p.add_argument("--vary", action="append", default=[], metavar="PATH=V1,V2,...",
-                   help="train at each value of any setting, e.g. device.freq_spread=0,0.001,0.003 (repeatable: "
-                        "the cross product of all --vary options); writes sweep_vary.csv, one row per value")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help=f"worker processes (default: usable cores, {usable_cores()} here)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="'local': this machine's worker processes (default); 'ray': one Ray task per run, on a "
+        "local Ray instance (127.0.0.1 only, --workers CPUs) or the cluster at --address "
+        "(needs pip install 'rfexplorer[cluster]')",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDR",
+        help="with --backend ray: join the Ray cluster at ADDR (e.g. HEAD:6379) instead of starting a local instance",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=nonneg_int,
+        default=None,
+        metavar="N",
+        help="with --backend ray: start a run again up to N times when its worker process or node "
+        "dies, then record it as failed (default 3; see docs/cluster.md)",
+    )
+    p.add_argument(
+        "--models",
+        type=csv_list(model_name),
+        default=None,
+        metavar="LIST",
+        help="comma-separated models (default: all)",
+    )
+    p.add_argument(
+        "--ks", type=csv_list(k_value), default=None, metavar="LIST", help="comma-separated resonators-per-chain values"
+    )
+    p.add_argument("--seeds", type=csv_list(nonneg_int), default=None, metavar="LIST", help="comma-separated seeds")
+    p.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="PATH=V1,V2,...",
+        help="train at each value of any setting, e.g. device.freq_spread=0,0.001,0.003 (repeatable: "
+        "the cross product of all --vary options); writes sweep_vary.csv, one row per value",
+    )
     add_run_options(p, single=False)
     add_common(p)
 
@@ -74,15 +123,16 @@ def _check_backend(args) -> None:
 
 def vary_settings(texts: Sequence[str], model: str) -> list[tuple[str, list]]:
     """``--vary path=v1,v2,...`` options -> [(path, typed values)] (CliError for a bad one)."""
-    out = []
+    out: list[tuple[str, list]] = []
     for text in texts:
         path, sep, values = text.partition("=")
         path = path.strip()
         if not sep or not path or not values.strip():
             raise CliError(f"--vary must look like path.to.setting=v1,v2,... (got {text!r})")
         if path.startswith("model_params.") or path == "model_params":
-            raise CliError("a sweep trains several models, so model_params cannot be varied; train one model "
-                           "with 'train' instead")
+            raise CliError(
+                "a sweep trains several models, so model_params cannot be varied; train one model with 'train' instead"
+            )
         if path in ("model", "seed"):
             raise CliError(f"vary {path} with --{path}s instead of --vary")
         if any(p == path for p, _ in out):
@@ -100,8 +150,10 @@ def _sweep_spec(args) -> tuple[SweepSpec, list]:
     else:
         spec = SweepSpec.quick() if args.quick else SweepSpec.full()
     if args.overrides and any(o.strip().startswith("model_params.") for o in args.overrides):
-        raise CliError("a sweep trains several models, so model_params cannot be set with --set; train one "
-                       "model with 'train' instead")
+        raise CliError(
+            "a sweep trains several models, so model_params cannot be set with --set; train one "
+            "model with 'train' instead"
+        )
     base = config_from_args(args, base=spec.base.to_dict())
     changes = {"base": base, "workers": args.workers or usable_cores(), "threads_per_worker": args.threads or 1}
     changes.update({name: tuple(getattr(args, name)) for name in SPEC_OPTIONS if getattr(args, name) is not None})
@@ -116,21 +168,32 @@ def _sweep_spec(args) -> tuple[SweepSpec, list]:
 
 def _describe(spec: SweepSpec, args, n_jobs: int, workers_used: int, out_dir: Path) -> str:
     sets_k = any("resonators_per_chain" in v for v in spec.variants)
-    shapes = (f"{len(spec.variants)} setting variant(s)" if sets_k else
-              f"K in {', '.join(map(str, spec.ks))}" + (f" x {len(spec.variants)} setting variants"
-                                                         if len(spec.variants) > 1 else ""))
-    where = (f"{workers_used} worker(s)" if args.backend == "local" else
-             f"Ray cluster at {args.address}" if args.address else f"local Ray instance with {spec.workers} CPU(s)")
-    return (f"sweep: {n_jobs} runs ({', '.join(spec.models)}; {shapes}; seeds {', '.join(map(str, spec.seeds))}) "
-            f"on {spec.base.dataset}, {spec.base.epochs} epoch(s), {where}; rows go to {out_dir / ROWS_FILE} as "
-            f"they finish")
+    shapes = (
+        f"{len(spec.variants)} setting variant(s)"
+        if sets_k
+        else f"K in {', '.join(map(str, spec.ks))}"
+        + (f" x {len(spec.variants)} setting variants" if len(spec.variants) > 1 else "")
+    )
+    where = (
+        f"{workers_used} worker(s)"
+        if args.backend == "local"
+        else f"Ray cluster at {args.address}"
+        if args.address
+        else f"local Ray instance with {spec.workers} CPU(s)"
+    )
+    return (
+        f"sweep: {n_jobs} runs ({', '.join(spec.models)}; {shapes}; seeds {', '.join(map(str, spec.seeds))}) "
+        f"on {spec.base.dataset}, {spec.base.epochs} epoch(s), {where}; rows go to {out_dir / ROWS_FILE} as "
+        f"they finish"
+    )
 
 
 class _Progress:
     """One line (or a progress bar step) per finished run."""
 
     def __init__(self, total: int, quiet: bool) -> None:
-        self.n, self.total, self.quiet, self.bar = 0, total, quiet, None
+        self.n, self.total, self.quiet = 0, total, quiet
+        self.bar: Optional[ProgressBar] = None
 
     def on_plan(self, total: int, done: int) -> None:
         self.n, self.total = done, total
@@ -150,8 +213,10 @@ class _Progress:
                 self.bar.write(f"{what}  {status}")
             self.bar.update(1, postfix=f"{row['model']} K={row['resonators_per_chain']}: {status.strip()}")
         else:
-            info(f"[{self.n:>{len(str(self.total))}}/{self.total}] {what}  {status}"
-                 + (f"  {secs:.1f} s" if secs is not None else ""))
+            info(
+                f"[{self.n:>{len(str(self.total))}}/{self.total}] {what}  {status}"
+                + (f"  {secs:.1f} s" if secs is not None else "")
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -183,9 +248,17 @@ def cmd_sweep(args) -> int:
     rows: list = []
     with cancel_on_sigint(token):  # Ctrl-C and SIGTERM: finished runs are kept
         try:
-            rows = run_sweep(spec, on_result=progress.on_result, cancel=token, out_dir=out_dir, on_note=info,
-                             on_plan=progress.on_plan, backend=args.backend, address=args.address,
-                             max_retries=args.max_retries)
+            rows = run_sweep(
+                spec,
+                on_result=progress.on_result,
+                cancel=token,
+                out_dir=out_dir,
+                on_note=info,
+                on_plan=progress.on_plan,
+                backend=args.backend,
+                address=args.address,
+                max_retries=args.max_retries,
+            )
         finally:
             progress.close()
     elapsed = time.perf_counter() - start
@@ -195,8 +268,18 @@ def cmd_sweep(args) -> int:
         raise Interrupted
     if args.json:
         failed = sum(r.get("error") is not None for r in rows)
-        print(json.dumps({"out": str(out_dir), "runs": len(rows), "failed": failed, "seconds": round(elapsed, 1),
-                          "files": {k: str(v) for k, v in paths.items()}}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "out": str(out_dir),
+                    "runs": len(rows),
+                    "failed": failed,
+                    "seconds": round(elapsed, 1),
+                    "files": {k: str(v) for k, v in paths.items()},
+                }
+            ),
+            flush=True,
+        )
     else:
         print(Path(paths["md"]).read_text(encoding="utf-8"), end="", flush=True)
     return EXIT_OK

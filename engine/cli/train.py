@@ -1,5 +1,6 @@
 """``train``, ``export`` and ``evaluate``: one model trained (and written as a topology file), a topology file
 re-exported to CSV, and a topology file's network measured against its recorded accuracy."""
+
 from __future__ import annotations
 
 import json
@@ -16,39 +17,74 @@ from ..progress import CancelToken
 from ..progress_bar import ProgressBar
 from ..recommended import describe_applied, plasticity_note
 from ..topology import csv_path_for, export_result, load_topology, write_topology_csv
-from .common import (EXIT_MISMATCH, EXIT_OK, CliError, Interrupted, add_common, add_data_options, add_split_option,
-                     cancel_on_sigint, info, set_threads, usable_cores)
+from .common import (
+    EXIT_MISMATCH,
+    EXIT_OK,
+    CliError,
+    Interrupted,
+    add_common,
+    add_data_options,
+    add_split_option,
+    cancel_on_sigint,
+    info,
+    set_threads,
+    usable_cores,
+)
 from .run_options import add_run_options, apply_sparsity, config_from_args, flag_changes
 
 
 def add_parsers(sub) -> None:
     """The ``train`` and ``export`` commands."""
-    p = sub.add_parser("train", help="train one model and print its test accuracy",
-                       description="Train one model; one line per epoch on stderr.")
+    p = sub.add_parser(
+        "train",
+        help="train one model and print its test accuracy",
+        description="Train one model; one line per epoch on stderr.",
+    )
     add_run_options(p)
-    p.add_argument("--export", default=None, metavar="FILE",
-                   help="write the trained topology to FILE (JSON) and FILE with a .csv suffix")
+    p.add_argument(
+        "--export",
+        default=None,
+        metavar="FILE",
+        help="write the trained topology to FILE (JSON) and FILE with a .csv suffix",
+    )
     add_common(p)
 
-    p = sub.add_parser("export", help="train then export a topology, or re-export a topology file to CSV",
-                       description="Train a model and write OUTPUT (JSON) plus OUTPUT.csv, or with --from, "
-                                   "write the CSV of an existing topology file (to OUTPUT, default: next to it).")
-    p.add_argument("output", nargs="?", default=None, metavar="OUTPUT",
-                   help="JSON file to write (training), or CSV file to write (--from)")
-    p.add_argument("--from", dest="source", default=None, metavar="TOPOLOGY",
-                   help="an existing topology JSON file to re-export instead of training")
+    p = sub.add_parser(
+        "export",
+        help="train then export a topology, or re-export a topology file to CSV",
+        description="Train a model and write OUTPUT (JSON) plus OUTPUT.csv, or with --from, "
+        "write the CSV of an existing topology file (to OUTPUT, default: next to it).",
+    )
+    p.add_argument(
+        "output",
+        nargs="?",
+        default=None,
+        metavar="OUTPUT",
+        help="JSON file to write (training), or CSV file to write (--from)",
+    )
+    p.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        metavar="TOPOLOGY",
+        help="an existing topology JSON file to re-export instead of training",
+    )
     add_run_options(p)
     add_common(p)
 
 
 def add_evaluate_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a topology file and compare with its recorded accuracy",
-                       description="Rebuild the network of a topology file and measure its accuracy.")
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a topology file and compare with its recorded accuracy",
+        description="Rebuild the network of a topology file and measure its accuracy.",
+    )
     p.add_argument("file", metavar="FILE", help="topology JSON file (written by train --export or export)")
     add_data_options(p, "dataset (default: the recorded one)")
     add_split_option(p)
-    p.add_argument("--check", action="store_true",
-                   help="exit with status 1 if the accuracy differs from the recorded one")
+    p.add_argument(
+        "--check", action="store_true", help="exit with status 1 if the accuracy differs from the recorded one"
+    )
     add_common(p)
 
 
@@ -59,14 +95,17 @@ def _epoch_printer(cfg, bar=None):
 
     def progress(snap) -> None:
         if len(snap.history) > state["epochs"]:
-            new = snap.history[state["epochs"]:]
+            new = snap.history[state["epochs"] :]
             for epoch, loss, train_acc, test_acc in new:
-                say(f"epoch {epoch}/{snap.epochs}  loss {loss:.4f}  train {100 * train_acc:.2f} %  "
-                    f"{label} {100 * test_acc:.2f} %  {snap.elapsed_s:.1f} s")
+                say(
+                    f"epoch {epoch}/{snap.epochs}  loss {loss:.4f}  train {100 * train_acc:.2f} %  "
+                    f"{label} {100 * test_acc:.2f} %  {snap.elapsed_s:.1f} s"
+                )
             state["epochs"] = len(snap.history)
             if bar is not None:
                 _, loss, _, test_acc = new[-1]
                 bar.update(len(new), postfix=f"loss {loss:.4f}, {label} {100 * test_acc:.2f} %")
+
     return progress
 
 
@@ -76,8 +115,10 @@ def _describe_run(cfg, ds) -> str:
         ks = ",".join(str(v) for v in cfg.layer_ks) if cfg.spec.uses_k else "all"
         return f"{ds.describe()}; model {cfg.model}, layers {shape}, K = {ks}, {cfg.epochs} epoch(s), seed {cfg.seed}"
     k = cfg.resonators_per_chain if cfg.spec.uses_k else ds.n_inputs
-    return (f"{ds.describe()}; model {cfg.model}, K = {k} ({remaining_synapses_pct(k, ds.n_inputs):.2f} % of "
-            f"synapses), {cfg.epochs} epoch(s), seed {cfg.seed}")
+    return (
+        f"{ds.describe()}; model {cfg.model}, K = {k} ({remaining_synapses_pct(k, ds.n_inputs):.2f} % of "
+        f"synapses), {cfg.epochs} epoch(s), seed {cfg.seed}"
+    )
 
 
 def _train(args):
@@ -91,11 +132,14 @@ def _train(args):
             info(line)
     info(_describe_run(cfg, ds))
     token = CancelToken()
-    with cancel_on_sigint(token), ProgressBar(cfg.epochs, desc="train", unit="epoch",
-                                              quiet=getattr(args, "quiet", False)) as bar:
+    with (
+        cancel_on_sigint(token),
+        ProgressBar(cfg.epochs, desc="train", unit="epoch", quiet=getattr(args, "quiet", False)) as bar,
+    ):
         # epoch lines only: no mid-epoch snapshots (they copy W and the attachments, which costs at large K)
-        result = training.run_training(cfg, dataset=ds, progress=_epoch_printer(cfg, bar), cancel=token,
-                              snapshot_interval_s=float("inf"))
+        result = training.run_training(
+            cfg, dataset=ds, progress=_epoch_printer(cfg, bar), cancel=token, snapshot_interval_s=float("inf")
+        )
     if result.cancelled:
         raise Interrupted
     return result
@@ -115,11 +159,15 @@ def _report_train(args, result, exported: Optional[tuple] = None) -> None:
     where = "validation" if result.evaluated_on == "validation" else "test"
     if result.config.hidden:
         shape = "-".join(str(n) for n in (result.n_inputs, *result.config.hidden, result.n_classes))
-        info(f"{s['model']} {shape} ({result.synapses} synapses): "
-             f"{where} accuracy {100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s")
+        info(
+            f"{s['model']} {shape} ({result.synapses} synapses): "
+            f"{where} accuracy {100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s"
+        )
     else:
-        info(f"{s['model']} K={s['resonators_per_chain']} ({s['remaining_synapses_pct']:.2f} % of synapses): "
-             f"{where} accuracy {100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s")
+        info(
+            f"{s['model']} K={s['resonators_per_chain']} ({s['remaining_synapses_pct']:.2f} % of synapses): "
+            f"{where} accuracy {100 * result.test_accuracy:.2f} % in {result.train_seconds:.1f} s"
+        )
     if exported:
         info(f"wrote {exported[0]}" + (f" and {exported[1]}" if exported[1] else ""))
     if args.json:
@@ -159,8 +207,10 @@ def _reexport(args) -> int:
     write_topology_csv(topo, out)
     info(f"wrote {out} ({topo.kind}, model {topo.model_name})")
     if args.json:
-        print(json.dumps({"source": str(args.source), "csv": str(out), "kind": topo.kind,
-                          "model": topo.model_name}), flush=True)
+        print(
+            json.dumps({"source": str(args.source), "csv": str(out), "kind": topo.kind, "model": topo.model_name}),
+            flush=True,
+        )
     else:
         print(str(out), flush=True)
     return EXIT_OK
@@ -193,24 +243,41 @@ def cmd_evaluate(args) -> int:
     acc = evaluate_topology(topo, ds, split=args.split)
     shown_name = clipped(name, 200)  # names from the file are printed escaped (no terminal sequences)
     recorded = topo.recorded_accuracy
-    comparable = recorded is not None and name == topo.dataset and (
-        args.split == "recorded" or topo.evaluated_on == "test")
-    where = "validation split" if (args.split == "recorded" and topo.evaluated_on == "validation"
-                                   and name == topo.dataset) else "test set"
+    comparable = (
+        recorded is not None and name == topo.dataset and (args.split == "recorded" or topo.evaluated_on == "test")
+    )
+    where = (
+        "validation split"
+        if (args.split == "recorded" and topo.evaluated_on == "validation" and name == topo.dataset)
+        else "test set"
+    )
     line = f"{topo.model_name} (K={topo.resonators_per_chain}): accuracy {100 * acc:.2f} % on {shown_name} {where}"
     # Files store the accuracy at full precision; allow for one rounded to 6 decimals (RunResult.summary()).
-    matches = comparable and abs(acc - recorded) <= 5e-7
-    if comparable:
+    matches = comparable and recorded is not None and abs(acc - recorded) <= 5e-7
+    if comparable and recorded is not None:  # comparable implies recorded
         line += f"; recorded {100 * recorded:.2f} % (" + _compare_text(acc, recorded, matches)
     elif recorded is not None:
-        line += f"; recorded {100 * recorded:.2f} % on {clipped(topo.dataset, 200)} {topo.evaluated_on} (not comparable)"
+        line += (
+            f"; recorded {100 * recorded:.2f} % on {clipped(topo.dataset, 200)} {topo.evaluated_on} (not comparable)"
+        )
     info(line)
     if args.json:
-        print(json.dumps({"file": str(args.file), "kind": topo.kind, "model": topo.model_name,
-                          "resonators_per_chain": topo.resonators_per_chain, "dataset": name,
-                          "split": where.replace(" set", "").replace(" split", ""), "test_accuracy": acc,
-                          "recorded_accuracy": recorded, "matches_recorded": matches if comparable else None}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "file": str(args.file),
+                    "kind": topo.kind,
+                    "model": topo.model_name,
+                    "resonators_per_chain": topo.resonators_per_chain,
+                    "dataset": name,
+                    "split": where.replace(" set", "").replace(" split", ""),
+                    "test_accuracy": acc,
+                    "recorded_accuracy": recorded,
+                    "matches_recorded": matches if comparable else None,
+                }
+            ),
+            flush=True,
+        )
     else:
         print(f"{100 * acc:.2f}", flush=True)
     if args.check and comparable and not matches:

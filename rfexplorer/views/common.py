@@ -24,7 +24,7 @@ class ElidedLabel(QLabel):
         self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.setMinimumWidth(10)
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's method name
         painter = QPainter(self)
         painter.setPen(self.palette().color(self.foregroundRole()))
         text = self.fontMetrics().elidedText(self.text(), Qt.ElideRight, self.width())
@@ -140,7 +140,8 @@ class FrequencyAxis(pg.AxisItem):
             return [m * 10 ** e for e in decades for m in mantissas if lo <= m * 10 ** e <= hi]
 
         majors: list[float] = []
-        for mantissas in ((1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9), (1, 1.5, 2, 3, 5, 7), (1, 2, 3, 5), (1, 2, 5), (1, 3), (1,)):
+        ladders = ((1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9), (1, 1.5, 2, 3, 5, 7), (1, 2, 3, 5), (1, 2, 5), (1, 3), (1,))
+        for mantissas in ladders:
             cand = values(mantissas)
             logs = np.log10(cand)
             if len(cand) >= 2 and np.min(np.diff(logs)) / span * size >= 34:
@@ -152,7 +153,7 @@ class FrequencyAxis(pg.AxisItem):
         minors = [math.log10(v) for v in values(range(1, 10)) if not any(abs(v - m) < 1e-9 * v for m in majors)]
         return [(1.0, [math.log10(v) for v in majors]), (0.1, minors)]
 
-    def tickStrings(self, values, scale, spacing):  # noqa: N802
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - Qt's method name
         if not self.log:
             return super().tickStrings(values, scale, spacing)
         if spacing < 1.0:

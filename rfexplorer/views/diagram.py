@@ -83,7 +83,7 @@ class NetworkDiagram(QWidget):
     def _y(i, n, top, bottom):
         return top + (np.asarray(i, dtype=np.float64) + 0.5) / max(n, 1) * (bottom - top)
 
-    def paintEvent(self, _event) -> None:  # noqa: N802
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt's method name
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(theme.BG))
         if not self.sizes:

@@ -65,20 +65,20 @@ class RemovedAxis(pg.AxisItem):
         super().__init__(*args, **kwargs)
         self.enableAutoSIPrefix(False)  # the ticks are percentages as written, never "(x0.001)" of log values
 
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - Qt's method name
         vals = [(r, float(removed_to_x(r))) for r in REMOVED_TICKS]
         vals = [(r, x) for r, x in vals if minVal <= x <= maxVal]
         if not vals or size <= 0:
             return []
         span = maxVal - minVal
         keep, last = [], -1e9
-        for r, x in vals:
+        for _r, x in vals:
             if (x - last) / span * size >= 36:
                 keep.append(x)
                 last = x
         return [(1.0, keep)]
 
-    def tickStrings(self, values, scale, spacing):  # noqa: N802
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - Qt's method name
         return [f"{x_to_removed(v):.4g}" for v in values]
 
 
