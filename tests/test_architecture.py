@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +87,55 @@ def test_the_architecture_doc_names_every_engine_module():
     missing = [p.stem for p in (ROOT / "engine").glob("*.py")
                if p.stem not in ("__init__", "__main__") and p.stem not in doc]
     assert not missing, f"docs/architecture.md does not mention: {missing}"
+
+
+def _import_cycles(package: str) -> list[list[str]]:
+    """Strongly connected groups of modules of ``package`` (imports inside functions count; imports only for
+    type checkers do not): each is an import cycle."""
+    import grimp
+
+    graph = grimp.build_graph(package, exclude_type_checking_imports=True, cache_dir=None)
+    edges = {m: {i for i in graph.find_modules_directly_imported_by(m) if i.startswith(package)}
+             for m in graph.modules}
+    order, low, on_stack, stack, groups = {}, {}, set(), [], []
+
+    def visit(v: str) -> None:  # Tarjan's algorithm, iterative enough for this graph's depth
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for module in sorted(edges):
+        if module not in order:
+            visit(module)
+    return groups
+
+
+@pytest.mark.parametrize("package", ["engine", "rfexplorer"])
+def test_there_is_no_import_cycle(package):
+    assert _import_cycles(package) == []
+
+
+def test_the_cycle_check_sees_a_cycle_through_an_import_inside_a_function(tmp_path, monkeypatch):
+    pkg = tmp_path / "cyclic"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from . import b\n")
+    (pkg / "b.py").write_text("def f():\n    from . import a\n    return a\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _import_cycles("cyclic") == [["cyclic.a", "cyclic.b"]]
