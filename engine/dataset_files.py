@@ -17,7 +17,6 @@ User files (:func:`load_dataset_file`, or :func:`engine.datasets.load_dataset` w
     is imported only then (``pip install 'rfexplorer[h5]'``).
 
     Labels are integer class numbers 0…C−1, where C is the largest label + 1 (whole-number float labels are
-
     accepted); every class must have training samples, and there must be at least 2.
 
 Features are input powers
@@ -25,8 +24,6 @@ Features are input powers
     of the training set (one global maximum, not one per feature, so 0 stays "no power" and the ratios between
     features are kept); test values above that maximum are clipped to 1. How it was done is recorded in
     :attr:`Dataset.scaling`, e.g. ``{"method": "global-max", "min": 0.0, "max": 3.2, "test_clipped": 0}``.
-
-the problem.
 
 User files are untrusted
     Only regular files are opened (a FIFO, device or socket is refused from its ``stat``). What a file
@@ -38,13 +35,13 @@ User files are untrusted
     external storage, external links or virtual datasets). Class names must be distinct, non-empty,
     printable and at most ``max_class_name_chars`` long, and a file name must be UTF-8 text, since a run
     records both; anything else is refused at load time rather than when the result is written.
+
+The CSV parser is :mod:`engine.dataset_csv`; this module opens every file and reads .npz and HDF5 files.
 """
+
 from __future__ import annotations
 
-import array
-import csv
 import io
-import itertools
 import math
 import os
 import stat
@@ -52,16 +49,31 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import numpy as np
 
 from . import safe_h5
-from .dataset_arrays import (Where, check_features, check_labels, dataset_from_arrays, display_text, file_error,
-                             is_numeric, over_limit)
-from .dataset_core import (CSV_TEST_EVERY, DATASET_FILE_SUFFIXES, DATASET_NAMES, H5_KEYS, NPZ_KEYS,
-                           DataNotFoundError, Dataset, DatasetFileError, PathLike)
-from .limits import ENV_PREFIX, FileLimits, current_limits
+from .dataset_arrays import (
+    dataset_from_arrays,
+    display_text,
+    file_error,
+    is_numeric,
+    over_limit,
+)
+from .dataset_core import (
+    DATASET_FILE_SUFFIXES,
+    DATASET_NAMES,
+    H5_KEYS,
+    NPZ_KEYS,
+    DataNotFoundError,
+    Dataset,
+    DatasetFileError,
+    PathLike,
+)
+from .dataset_csv import CSV_CHARS_PER_COLUMN, CSV_CHUNK_LINES, read_csv
+from .limits import FileLimits, current_limits
+
 
 def _missing(path: PathLike, missing: list[str], needed: tuple[str, ...]) -> DatasetFileError:
     listed = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
@@ -73,8 +85,6 @@ def _missing(path: PathLike, missing: list[str], needed: tuple[str, ...]) -> Dat
 _NPY_MAGIC = b"\x93NUMPY"
 #: Errors of reading a zip member: damaged deflate data, bad CRC, unsupported compression or encryption.
 _ZIP_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
-#: Characters one CSV record may have per column it is allowed (see :func:`_csv_records`).
-CSV_CHARS_PER_COLUMN = 32
 
 
 def _not_regular(path: PathLike, mode: int) -> DatasetFileError:
@@ -121,24 +131,37 @@ def _check_declared(path: PathLike, declared: Declared, keys: tuple[str, ...], l
         if key in keys and shape and shape[0] > limits.max_samples:
             raise over_limit(path, f"declares {shape[0]:,} samples in {key}", "max_samples", limits.max_samples)
         if key in (kx, kxt) and len(shape) >= 2 and math.prod(shape[1:]) > limits.max_features:
-            raise over_limit(path, f"declares {math.prod(shape[1:]):,} features per sample in {key}", "max_features",
-                        limits.max_features)
+            raise over_limit(
+                path,
+                f"declares {math.prod(shape[1:]):,} features per sample in {key}",
+                "max_features",
+                limits.max_features,
+            )
         if key == "class_names":
             if count > limits.max_classes:
                 raise over_limit(path, f"declares {count:,} class_names", "max_classes", limits.max_classes)
             most = limits.max_class_name_chars
             if dtype.kind == "U" and dtype.itemsize // 4 > most:
-                raise over_limit(path, f"declares class names of up to {dtype.itemsize // 4:,} characters",
-                            "max_class_name_chars", most)
+                raise over_limit(
+                    path,
+                    f"declares class names of up to {dtype.itemsize // 4:,} characters",
+                    "max_class_name_chars",
+                    most,
+                )
             if dtype.kind == "S" and dtype.itemsize > 4 * most:  # UTF-8: up to 4 bytes a character
-                raise over_limit(path, f"declares class names of up to {dtype.itemsize:,} bytes", "max_class_name_chars",
-                            most)
+                raise over_limit(
+                    path, f"declares class names of up to {dtype.itemsize:,} bytes", "max_class_name_chars", most
+                )
         total += count * dtype.itemsize
         if key in (kx, kxt):
             total += count * 4  # the float32 features the reader makes of them (engine.dataset_arrays)
     if total > limits.max_array_bytes:
-        raise over_limit(path, f"would take {total:,} bytes once loaded (arrays and their float32 features)",
-                         "max_array_bytes", limits.max_array_bytes)
+        raise over_limit(
+            path,
+            f"would take {total:,} bytes once loaded (arrays and their float32 features)",
+            "max_array_bytes",
+            limits.max_array_bytes,
+        )
 
 
 def _npy_header(path: PathLike, zf: zipfile.ZipFile, key: str, info: zipfile.ZipInfo):
@@ -150,8 +173,11 @@ def _npy_header(path: PathLike, zf: zipfile.ZipFile, key: str, info: zipfile.Zip
             try:
                 version = fmt.read_magic(member)
                 if version not in ((1, 0), (2, 0)):
-                    raise file_error(path, f"has its array {key} in .npy format version {version[0]}.{version[1]}, "
-                                      f"which is not read (save it with numpy's default format)")
+                    raise file_error(
+                        path,
+                        f"has its array {key} in .npy format version {version[0]}.{version[1]}, "
+                        f"which is not read (save it with numpy's default format)",
+                    )
                 read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
                 shape, _, dtype = read_header(member)
             except DatasetFileError:
@@ -162,11 +188,15 @@ def _npy_header(path: PathLike, zf: zipfile.ZipFile, key: str, info: zipfile.Zip
     except _ZIP_ERRORS:
         raise file_error(path, f"is corrupt (its array {key} cannot be read)") from None
     if dtype.hasobject:
-        raise file_error(path, f"has an array {key} of Python objects, which is not loaded (pickle is off); save it "
-                          f"as a numeric or fixed-width string array")
+        raise file_error(
+            path,
+            f"has an array {key} of Python objects, which is not loaded (pickle is off); save it "
+            f"as a numeric or fixed-width string array",
+        )
     if any(d < 0 for d in shape):
-        raise file_error(path, f"has a damaged .npy header in its array {key} (it declares the negative shape "
-                          f"{tuple(shape)})")
+        raise file_error(
+            path, f"has a damaged .npy header in its array {key} (it declares the negative shape {tuple(shape)})"
+        )
     return tuple(int(d) for d in shape), dtype, header
 
 
@@ -181,8 +211,11 @@ def _npz_arrays(path: PathLike, zf: zipfile.ZipFile, limits: FileLimits) -> dict
     wanted = [k for k in (*NPZ_KEYS, "class_names", "image_shape") if k in members]
     for key in wanted:  # zipfile bounds what it inflates per read only for these two (bzip2 or lzma may explode)
         if members[key].compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise file_error(path, f"has its array {key} compressed with method {members[key].compress_type}, but only "
-                              f"stored or deflated arrays are read (numpy's savez or savez_compressed)")
+            raise file_error(
+                path,
+                f"has its array {key} compressed with method {members[key].compress_type}, but only "
+                f"stored or deflated arrays are read (numpy's savez or savez_compressed)",
+            )
     headers = {k: _npy_header(path, zf, k, members[k]) for k in wanted}
     _check_declared(path, {k: (shape, dtype) for k, (shape, dtype, _) in headers.items()}, NPZ_KEYS, limits)
     arrays = {}
@@ -190,8 +223,11 @@ def _npz_arrays(path: PathLike, zf: zipfile.ZipFile, limits: FileLimits) -> dict
         shape, dtype, header = headers[key]
         stored = members[key].file_size - header
         if stored < math.prod(shape) * dtype.itemsize:
-            raise file_error(path, f"has a damaged array {key}: its header declares shape {shape} of "
-                              f"{math.prod(shape) * dtype.itemsize:,} bytes but it holds {max(stored, 0):,}")
+            raise file_error(
+                path,
+                f"has a damaged array {key}: its header declares shape {shape} of "
+                f"{math.prod(shape) * dtype.itemsize:,} bytes but it holds {max(stored, 0):,}",
+            )
         try:
             with zf.open(members[key]) as member:
                 arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
@@ -203,12 +239,13 @@ def _npz_arrays(path: PathLike, zf: zipfile.ZipFile, limits: FileLimits) -> dict
 def _check_zip_members(path: PathLike, fh, limits: FileLimits) -> None:
     """The member count that the zip's end record declares, checked before zipfile reads its directory."""
     try:
-        end = zipfile._EndRecData(fh)  # the record zipfile itself reads first; absent in some future Python?
+        # the record zipfile itself reads first (private API: typeshed omits it; absent in some future Python?)
+        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]
     except (AttributeError, OSError, struct.error):
         end = None
     finally:
         fh.seek(0)
-    count = end[zipfile._ECD_ENTRIES_TOTAL] if end else 0
+    count = end[zipfile._ECD_ENTRIES_TOTAL] if end else 0  # type: ignore[attr-defined]  # private, as above
     if count > limits.max_archive_members:
         raise over_limit(path, f"declares {count:,} archive members", "max_archive_members", limits.max_archive_members)
 
@@ -226,9 +263,15 @@ def _read_npz(path: Path, limits: FileLimits) -> Dataset:
             raise file_error(path, "is not a readable .npz archive") from None
         with zf:
             arrays = _npz_arrays(path, zf, limits)
-    return dataset_from_arrays(path, display_text(path.name), *(arrays[k] for k in NPZ_KEYS),
-                               class_names=arrays.get("class_names"), image_shape=arrays.get("image_shape"),
-                               source=display_text(str(path.resolve())), limits=limits)
+    return dataset_from_arrays(
+        path,
+        display_text(path.name),
+        *(arrays[k] for k in NPZ_KEYS),
+        class_names=arrays.get("class_names"),
+        image_shape=arrays.get("image_shape"),
+        source=display_text(str(path.resolve())),
+        limits=limits,
+    )
 
 
 def _h5_declared(path: PathLike, dsets: dict, limits: FileLimits) -> None:
@@ -261,8 +304,12 @@ def _h5_class_names(h5py, path: PathLike, dset, limits: FileLimits):
     for i in range(dset.shape[0]):
         item = dset[i]
         if len(item) > most:
-            raise over_limit(path, f"has a class name of {len(item):,} bytes at class_names[{i}]",
-                        "max_class_name_chars", limits.max_class_name_chars)
+            raise over_limit(
+                path,
+                f"has a class name of {len(item):,} bytes at class_names[{i}]",
+                "max_class_name_chars",
+                limits.max_class_name_chars,
+            )
         names.append(item)
     return np.array(names, dtype=object)
 
@@ -271,7 +318,7 @@ def _h5_arrays(h5py, path: PathLike, f, limits: FileLimits) -> tuple[dict, objec
     """The four arrays and the class names (or None) of an open HDF5 file, read as data only and checked
     against ``limits`` before any is read."""
     try:
-        dsets = {k: safe_h5.open_dataset(h5py, f, k) for k in (*H5_KEYS, "class_names")}
+        dsets: dict[str, Any] = {k: safe_h5.open_dataset(h5py, f, k) for k in (*H5_KEYS, "class_names")}  # h5py
     except safe_h5.H5Problem as exc:
         raise file_error(path, str(exc)) from None
     missing = [k for k in H5_KEYS if dsets[k] is None]
@@ -286,8 +333,10 @@ def _read_h5(path: Path, limits: FileLimits) -> Dataset:
     try:
         import h5py  # optional (the h5 extra), and only user .h5 files need it
     except ImportError:
-        raise DatasetFileError(f"Reading the HDF5 dataset file {display_text(str(path))} needs h5py, which is not "
-                               f"installed; install the h5 extra: pip install 'rfexplorer[h5]'.") from None
+        raise DatasetFileError(
+            f"Reading the HDF5 dataset file {display_text(str(path))} needs h5py, which is not "
+            f"installed; install the h5 extra: pip install 'rfexplorer[h5]'."
+        ) from None
     try:
         f = h5py.File(path, "r")
     except (OSError, ValueError, RuntimeError):
@@ -299,190 +348,15 @@ def _read_h5(path: Path, limits: FileLimits) -> Dataset:
             raise
         except (OSError, RuntimeError, TypeError, ValueError, KeyError):  # h5py's view of damaged metadata or data
             raise file_error(path, "is corrupt (an array cannot be read)") from None
-    return dataset_from_arrays(path, display_text(path.name), *(arrays[k] for k in H5_KEYS), class_names=names,
-                               keys=H5_KEYS, source=display_text(str(path.resolve())), limits=limits)
-
-
-#: Lines of a .csv file parsed together by numpy's fast reader (see :func:`_csv_table`).
-CSV_CHUNK_LINES = 8192
-
-
-class _CsvRows:
-    """Numeric CSV rows gathered into float64 blocks (8 bytes a number), bounded by the limits as they come."""
-
-    def __init__(self, path: PathLike, limits: FileLimits):
-        self.path, self.limits = path, limits
-        self.blocks: list[np.ndarray] = []
-        self.pending: list[list[float]] = []
-        self.lines = array.array("q")
-        self.header: Optional[bool] = None
-        self.width = self.ref_line = 0
-
-    def add(self, line_num: int, fields: list[str]) -> None:
-        """One record as the csv module split it (the first one may be a header)."""
-        path = self.path
-        if not any(f.strip() for f in fields):
-            return
-        if self.header is None:  # the first row: a header unless it is all numbers
-            self.header = not all(_is_float(f) for f in fields)
-            self.width, self.ref_line = len(fields), line_num
-            if self.width - 1 > self.limits.max_features:
-                raise over_limit(path, f"has {self.width - 1:,} feature columns at line {line_num}", "max_features",
-                            self.limits.max_features)
-            if self.header:
-                return
-        try:
-            values = [float(f) for f in fields]
-        except ValueError:
-            c = next(i for i, f in enumerate(fields) if not _is_float(f))
-            raise file_error(path, f"has {fields[c].strip()[:40]!r} at line {line_num}, column {c + 1}, which is not a "
-                              f"number") from None
-        if len(fields) != self.width:
-            raise file_error(path, f"has {len(fields)} columns at line {line_num} but {self.width} at line "
-                              f"{self.ref_line}")
-        self.pending.append(values)
-        self.lines.append(line_num)
-        self._bound(line_num)
-        if len(self.pending) * self.width >= 1 << 16:
-            self._flush()
-
-    def add_block(self, block: np.ndarray, first_line: int) -> None:
-        """Rows parsed by numpy from consecutive lines starting at ``first_line`` (no blank line among them)."""
-        self._flush()
-        self.blocks.append(block)
-        self.lines.extend(range(first_line, first_line + len(block)))
-        self._bound(first_line + len(block) - 1)
-
-    def _bound(self, line_num: int) -> None:
-        limits, most_rows = self.limits, 2 * self.limits.max_samples  # a training and a test split
-        if len(self.lines) > most_rows:
-            raise over_limit(self.path, f"has more than {most_rows:,} rows (two splits of max_samples)", "max_samples",
-                        limits.max_samples)
-        if len(self.lines) * self.width * 8 > limits.max_array_bytes:
-            raise over_limit(self.path, f"has more than {limits.max_array_bytes:,} bytes of numbers by line {line_num}",
-                        "max_array_bytes", limits.max_array_bytes)
-
-    def _flush(self) -> None:
-        if self.pending:
-            self.blocks.append(np.asarray(self.pending, dtype=np.float64))
-            self.pending = []
-
-    def table(self) -> tuple[np.ndarray, np.ndarray]:
-        self._flush()
-        if not self.blocks:
-            raise file_error(self.path, "has no samples")
-        if self.width < 2:
-            raise file_error(self.path, "has a single column, but it needs features and then the label in the last "
-                                   "column")
-        return np.concatenate(self.blocks), np.frombuffer(self.lines, dtype=np.int64)
-
-
-def _csv_lines(path: PathLike, text: io.TextIOBase, limits: FileLimits, state: dict):
-    """The lines of ``text``; one record (the caller resets ``state["chars"]`` after each) may have at most
-    :data:`CSV_CHARS_PER_COLUMN` characters per column that max_features allows, counted *before* anything
-    splits it, so a huge line is refused without building millions of fields."""
-    most = CSV_CHARS_PER_COLUMN * (limits.max_features + 1)
-    while True:
-        line = text.readline(most + 1 - state["chars"])
-        if not line:
-            return
-        state["chars"] += len(line)
-        state["line"] += 1
-        if state["chars"] > most:
-            raise file_error(path, f"has a record of more than {most:,} characters at line {state['line']} (at most "
-                              f"{CSV_CHARS_PER_COLUMN} per column of the limit max_features = "
-                              f"{limits.max_features:,}; set {ENV_PREFIX}MAX_FEATURES to raise it)")
-        yield line
-
-
-def _csv_records(path: PathLike, lines, state: dict, rows: _CsvRows, offset: int, first_only: bool) -> None:
-    """Parse ``lines`` with the csv module into ``rows`` (``offset``: lines before them); with ``first_only``,
-    stop after the first non-blank record (the csv reader takes no line beyond the record it returns)."""
-    reader = csv.reader(lines)
-    try:
-        for fields in reader:
-            state["chars"] = 0
-            rows.add(offset + reader.line_num, fields)
-            if first_only and rows.header is not None:
-                return
-    except csv.Error as exc:
-        raise file_error(path, f"is not valid CSV at line {offset + reader.line_num} ({exc})") from None
-
-
-def _csv_table(path: PathLike, text: io.TextIOBase, limits: FileLimits) -> tuple[np.ndarray, np.ndarray]:
-    """(float64 table, line number of each row) of the CSV ``text``. The first record goes through the csv
-    module (it may be a header); then chunks of plain numeric lines go through numpy's C reader, and any chunk
-    it does not take exactly (blank lines, a bad number, ragged rows) through the csv module, so messages and
-    values are the same either way; from the first quote character on, all of it goes through the csv module
-    (a quoted field may span lines)."""
-    state = {"chars": 0, "line": 0}
-    lines = _csv_lines(path, text, limits, state)
-    rows = _CsvRows(path, limits)
-    _csv_records(path, lines, state, rows, 0, first_only=True)
-    while True:
-        chunk: list[str] = []
-        for line in lines:
-            state["chars"] = 0
-            chunk.append(line)
-            if len(chunk) == CSV_CHUNK_LINES:
-                break
-        if not chunk:
-            return rows.table()
-        first = state["line"] - len(chunk) + 1
-        if any('"' in line for line in chunk):
-            _csv_records(path, itertools.chain(chunk, lines), state, rows, first - 1, first_only=False)
-            return rows.table()
-        block = None
-        if all(line.strip() for line in chunk):
-            try:
-                block = np.loadtxt(chunk, delimiter=",", dtype=np.float64, comments=None, ndmin=2)
-            except ValueError:
-                block = None
-        if block is not None and block.shape == (len(chunk), rows.width):
-            rows.add_block(block, first)
-        else:
-            _csv_records(path, iter(chunk), state, rows, first - 1, first_only=False)
-
-
-def _read_csv(path: Path, limits: FileLimits) -> Dataset:
-    fh, st = _open_regular(path)
-    with fh:
-        if st.st_size > limits.max_csv_bytes:
-            raise over_limit(path, f"has {st.st_size:,} bytes", "max_csv_bytes", limits.max_csv_bytes)
-        text = io.TextIOWrapper(fh, encoding="utf-8-sig")
-        try:
-            table, lines = _csv_table(path, text, limits)
-        except UnicodeDecodeError:
-            raise file_error(path, "is not a UTF-8 text file") from None
-        except OSError as exc:
-            raise file_error(path, f"cannot be read ({exc.strerror or exc})") from None
-    x = table[:, :-1]
-    line_where: Where = lambda r, c: f"line {lines[r]}, column {c + 1}" if c is not None \
-        else f"line {lines[r]}, last column"  # noqa: E731
-    check_features(path, x, "the features", line_where)
-    y = check_labels(path, table[:, -1], "the labels", line_where)
-    test = np.zeros(len(y), dtype=bool)
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        test[members[CSV_TEST_EVERY - 1::CSV_TEST_EVERY]] = True
-    if not test.any():
-        raise file_error(path, f"has too few samples for a test set: every {CSV_TEST_EVERY}th sample of each class is "
-                          f"held out for testing, and no class has {CSV_TEST_EVERY}")
-    tr, te = np.flatnonzero(~test), np.flatnonzero(test)
-    train_x, test_x = x[tr], x[te]
-    del table, x  # the whole table is no longer needed: free it before scaling
-    rule = f"every {CSV_TEST_EVERY}th sample of each class held out as the test set"
-    return dataset_from_arrays(path, display_text(path.name), train_x, y[tr], test_x, y[te],
-                               keys=("train_x", "train_y", "test_x", "test_y"),
-                               source=f"{display_text(str(path.resolve()))} ({rule})", limits=limits)
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return dataset_from_arrays(
+        path,
+        display_text(path.name),
+        *(arrays[k] for k in H5_KEYS),
+        class_names=names,
+        keys=H5_KEYS,
+        source=display_text(str(path.resolve())),
+        limits=limits,
+    )
 
 
 def has_dataset_suffix(name_or_path: PathLike) -> bool:
@@ -520,11 +394,17 @@ def load_dataset_file(path: PathLike, limits: FileLimits | None = None) -> Datas
         raise _not_regular(p, st.st_mode)
     given = os.fspath(path)
     if isinstance(given, str) and display_text(given) != given:  # a run records the name as given, in UTF-8
-        raise file_error(p, "has a name that is not UTF-8 text, which a result or topology file cannot record; rename "
-                       "the file (or its folder)")
+        raise file_error(
+            p,
+            "has a name that is not UTF-8 text, which a result or topology file cannot record; rename "
+            "the file (or its folder)",
+        )
     if suffix == ".npz":
         return _read_npz(p, limits)
     if suffix == ".csv":
-        return _read_csv(p, limits)
+        fh, st = _open_regular(p)
+        return read_csv(p, fh, st.st_size, limits)
     return _read_h5(p, limits)
 
+
+__all__ = ["CSV_CHARS_PER_COLUMN", "CSV_CHUNK_LINES", "has_dataset_suffix", "load_dataset_file"]
