@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from . import physics
+from . import compiled_weight, physics
 from .fast_weight import ShiftInvariantWeight, ShiftKernel
 from .physics import DeviceParams
 
@@ -88,6 +88,11 @@ class RFChainLayer(nn.Module):
         if weight_build not in WEIGHT_BUILDS:
             raise ValueError(f"weight_build must be one of {', '.join(WEIGHT_BUILDS)} (got {weight_build!r})")
         self.params = params
+        if weight_build == "compiled" and not compiled_weight.available():
+            raise ValueError(
+                "weight_build 'compiled' needs torch.compile with a C++ compiler (and ATEN_CPU_CAPABILITY "
+                "unset); use 'exact' or 'auto'"
+            )
         self.weight_build = weight_build
         self._shift_kernel: Optional[ShiftKernel] = None
         #: Source of the layer's randomness: initial layout, fabrication spreads and read-out noise.
@@ -371,9 +376,9 @@ class RFChainLayer(nn.Module):
             f_in = physics.jittered(f_in, xi_in, self.params.alpha, self.params)
             f_res = physics.jittered(f_res, xi_r, alpha, self.params)
         if self.weight_build == "compiled":
-            from .compiled_weight import CompiledChainWeight
-
-            return CompiledChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi)
+            return compiled_weight.CompiledChainWeight.apply(
+                f_in, f_res, alpha, amplitude.contiguous(), self.params.phi
+            )
         return _ChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi, torch.is_grad_enabled())
 
     def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,13 @@ class CompiledChainWeight(torch.autograd.Function):
 
 
 def available() -> bool:
-    """Whether torch.compile can be used here (it needs a C++ compiler for the CPU kernels)."""
+    """Whether torch.compile can be used here: it needs a C++ compiler for the CPU kernels, and ATen's kernels
+    not forced to another CPU (with ``ATEN_CPU_CAPABILITY`` set, inductor still writes vector code for the real
+    CPU, against headers built without it, and the C++ build fails: seen with ``default`` and ``avx2`` on an
+    AVX-512 machine)."""
+    import os
     import shutil
 
+    if os.environ.get("ATEN_CPU_CAPABILITY"):
+        return False
     return hasattr(torch, "compile") and any(shutil.which(c) for c in ("c++", "g++", "clang++"))

@@ -229,7 +229,7 @@ def test_a_sweep_with_hidden_layers_writes_the_network_table(mini, tmp_path):
 # --- the compiled weight build -----------------------------------------------------------------------------
 
 @pytest.mark.skipif(not __import__("engine.compiled_weight", fromlist=["available"]).available(),
-                    reason="torch.compile needs a C++ compiler")
+                    reason="torch.compile needs a C++ compiler and ATEN_CPU_CAPABILITY unset (engine.compiled_weight)")
 @pytest.mark.parametrize("phi, train_inputs", [(0.0, True), (0.4, True), (0.0, False)])
 def test_compiled_weight_build_matches_the_exact_one(phi, train_inputs):
     from engine.chain_layer import RFChainLayer
@@ -280,3 +280,14 @@ def test_multilayer_software_networks_round_trip_exactly(model, budget, mini, tm
         if budget == "per-output":
             with pytest.raises(ValueError, match="more than its budget of 12"):
                 topology_from_document(doc)
+
+
+def test_the_compiled_build_is_refused_in_one_sentence_where_it_cannot_build(monkeypatch):
+    """With ATen's kernels forced to another CPU, inductor's C++ build fails; the layer says so at once."""
+    from engine import compiled_weight
+    from engine.chain_layer import RFChainLayer
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    assert not compiled_weight.available()
+    with pytest.raises(ValueError, match="weight_build 'compiled' needs torch.compile"):
+        RFChainLayer(4, 2, 5, DeviceParams(), weight_build="compiled")
