@@ -81,18 +81,6 @@ GAIN_RTOL = 1e-4
 #: Slack allowed beyond the tuning range for stored comb positions (comb units).
 COMB_SLACK = 1e-3
 
-NETWORK_CSV_COLUMNS = (
-    "layer",
-    "chain",
-    "index",
-    "frequency_ghz",
-    "comb_position",
-    "sign",
-    "attached_input",
-    "pixel_row",
-    "pixel_col",
-    "coupling",
-)
 RF_CSV_COLUMNS = (
     "chain",
     "index",
@@ -104,6 +92,7 @@ RF_CSV_COLUMNS = (
     "pixel_col",
     "coupling",
 )
+NETWORK_CSV_COLUMNS = ("layer", *RF_CSV_COLUMNS)  # a network's rows name their layer first
 SPARSE_CSV_COLUMNS = ("class", "input", "pixel_row", "pixel_col", "weight")
 SPARSE_NETWORK_CSV_COLUMNS = ("layer", "neuron", "input", "pixel_row", "pixel_col", "weight")
 
