@@ -273,9 +273,9 @@ def main(argv=None) -> int:
     from rfexplorer.app import configure_runtime
 
     configure_runtime()  # what the app does at start-up (torch threads)
-    from engine.config import RunConfig
+    from engine.config.run_config import RunConfig
     from engine.data import load_dataset
-    from engine.training import run_training
+    from engine.training.loop import run_training
 
     ints = lambda text: tuple(int(v) for v in text.replace(",", " ").split())  # noqa: E731
     cfg = RunConfig(model=args.model, resonators_per_chain=args.resonators_per_chain, dataset=args.dataset,

@@ -24,10 +24,10 @@ for p in (ROOT, ROOT / "benchmarks"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from engine.config import RunConfig  # noqa: E402
+from engine.config.run_config import RunConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.rf_perceptron import RFParams  # noqa: E402
-from engine.training import run_training  # noqa: E402
+from engine.nets.rf_perceptron import RFParams  # noqa: E402
+from engine.training.loop import run_training  # noqa: E402
 
 import reference_style  # noqa: E402
 

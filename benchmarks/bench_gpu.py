@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.config import RunConfig  # noqa: E402
+from engine.config.run_config import RunConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.sweep import SweepSpec  # noqa: E402
-from engine.training import run_training  # noqa: E402
+from engine.experiments.sweep.runner import SweepSpec  # noqa: E402
+from engine.training.loop import run_training  # noqa: E402
 
 MODELS = ("dense", "rf-frozen", "rf", "rf-input")
 

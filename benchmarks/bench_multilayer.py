@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from engine.config import build_config
+from engine.config.run_config import build_config
 from engine.data import load_dataset
-from engine.training import run_training
+from engine.training.loop import run_training
 
 TARGET_S = 4.0
 SHAPE = {"hidden": (100,), "resonators_per_chain": 30, "layer_resonators": (100,)}

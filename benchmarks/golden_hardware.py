@@ -25,9 +25,9 @@ def run(repo: str, out: str) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from engine.config import RunConfig
+    from engine.config.run_config import RunConfig
     from engine.data import load_dataset
-    from engine.training import run_training
+    from engine.training.loop import run_training
 
     ds = load_dataset("mnist-mini")
     doc = {}

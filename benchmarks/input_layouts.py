@@ -16,7 +16,7 @@ is laid out from the training data when training begins (:class:`LaidOutRFPercep
 'correlation' and 'classpc*' read the training split, never the validation images). It is registered, in
 this process only, as the model ``rf-layout`` through the registry's public ``register_model``, so every run
 is an ordinary settings tree (``model=rf-layout``, ``model_params.input_order=hilbert``, plus any ``--set``
-overrides) trained by engine.training.run_training.
+overrides) trained by engine.training.loop.run_training.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.config import RunConfig, SettingError, apply_overrides  # noqa: E402
+from engine.config.run_config import RunConfig, SettingError, apply_overrides  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.model_base import TrainingContext  # noqa: E402
-from engine.models import get_spec, list_models, register_model  # noqa: E402
-from engine.rf_perceptron import RFParams, RFPerceptron  # noqa: E402
-from engine.training import run_training  # noqa: E402
+from engine.core.model_base import TrainingContext  # noqa: E402
+from engine.config.models import get_spec, list_models, register_model  # noqa: E402
+from engine.nets.rf_perceptron import RFParams, RFPerceptron  # noqa: E402
+from engine.training.loop import run_training  # noqa: E402
 
 LAYOUTS = ("raster", "column", "snake", "hilbert", "spiral", "correlation", "classpc", "classpc2")
 

@@ -2,7 +2,7 @@
 
 It trains the same RF perceptron the way a straightforward simulator does, as the group's public simulator
 works: a torchvision DataLoader that converts every image with a per-sample transform, and at every step the
-full (C, K, N) tensor of resonator responses built through plain autograd from engine.physics (no fused
+full (C, K, N) tensor of resonator responses built through plain autograd from engine.physics.resonators (no fused
 kernel, no FFT build, frequencies trained in GHz). No plasticity: this is the cost of the gradient steps
 alone, so it flatters the reference side when compared with rf (which also rewires).
 """
@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine import physics
-from engine.physics import DeviceParams
+from engine.physics import resonators as physics
+from engine.physics.resonators import DeviceParams
 
 
 class ReferenceStyleRF(nn.Module):

@@ -24,13 +24,13 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import plasticity  # noqa: E402
-from engine.config import RunConfig  # noqa: E402
+from engine.plasticity import rounds as plasticity  # noqa: E402
+from engine.config.run_config import RunConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.chain_layer import WEIGHT_BUILDS  # noqa: E402
-from engine.models import build_model  # noqa: E402
-from engine.rf_perceptron import RFParams  # noqa: E402
-from engine.training import run_training  # noqa: E402
+from engine.layers.chain import WEIGHT_BUILDS  # noqa: E402
+from engine.config.models import build_model  # noqa: E402
+from engine.nets.rf_perceptron import RFParams  # noqa: E402
+from engine.training.loop import run_training  # noqa: E402
 
 MODELS = ("dense", "rf-frozen", "rf", "rf-input")
 

@@ -3,14 +3,14 @@
 For every baseline a small grid of settings is trained at K resonators per chain (K*C weights, per-output
 budget by default) for the full epoch budget, on 90 % of the training set, and scored on the held-out 10 %
 (``validation_fraction=0.1``), averaged over the tuning seeds. A setting is a list of ``path=value``
-overrides of the run's settings tree (engine.config.RunConfig), applied with engine.config.apply_overrides:
+overrides of the run's settings tree (engine.config.run_config.RunConfig), applied with engine.config.run_config.apply_overrides:
 ``lr``, ``model_params.optimizer`` and, where they matter (pruning), schedule knobs such as
 ``model_params.begin_fraction``. ``--set`` adds overrides to every run (e.g. ``--set model_params.momentum=0.8``).
 The best mean validation accuracy wins, except that SGD + momentum replaces Adam (the project's default
 optimizer) only when it is better by more than ``--switch-margin`` points. The test set is never looked at
 while choosing. The chosen settings are then trained on the full training set and evaluated once on the test
 set. The chosen learning rates are printed as suggestions for the registry's ``default_lr`` in
-engine/models.py, other knobs for the defaults of the model's params dataclass.
+engine/config/models.py, other knobs for the defaults of the model's params dataclass.
 
     cd /work/main && .venv/bin/python benchmarks/tune_baselines.py            # full tuning + test (~12 min)
     .venv/bin/python benchmarks/tune_baselines.py --models prune rigl --tune-seeds 0
@@ -34,18 +34,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.config import RunConfig, SettingError, apply_overrides  # noqa: E402
+from engine.config.run_config import RunConfig, SettingError, apply_overrides  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.models import get_spec, list_models  # noqa: E402
-from engine.training import run_training  # noqa: E402
+from engine.config.models import get_spec, list_models  # noqa: E402
+from engine.training.loop import run_training  # noqa: E402
 
 #: Small grids: a few learning rates per optimizer; schedule knobs only where they matter (pruning). A baseline
-#: missing here gets the learning rates around its registry default (engine.models) with either optimizer.
+#: missing here gets the learning rates around its registry default (engine.config.models) with either optimizer.
 ADAM_LRS = {"dense": (1e-3, 3e-3, 1e-2), "random": (3e-3, 1e-2, 3e-2), "prune": (1e-3, 3e-3, 1e-2),
             "rigl": (1e-2, 3e-2, 1e-1), "set": (1e-2, 3e-2, 1e-1)}
 SGD_LRS = {"dense": (0.03, 0.1, 0.3), "random": (0.3, 1.0, 3.0), "prune": (0.1, 0.3, 1.0),
            "rigl": (0.3, 1.0, 3.0), "set": (0.1, 0.3, 1.0)}
-#: Schedule knobs tried, as model_params fields (engine.baselines: PruneParams, RigLParams, ...).
+#: Schedule knobs tried, as model_params fields (engine.nets.baselines: PruneParams, RigLParams, ...).
 SCHEDULES = {"prune": ({"begin_fraction": 0.1, "end_fraction": 0.5}, {"begin_fraction": 0.0, "end_fraction": 0.3},
                        {"begin_fraction": 0.2, "end_fraction": 0.7})}
 OPTIMIZER = "model_params.optimizer"
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nChosen settings (validation accuracy, mean ± std over tuning seeds):")
     for model, c in report["chosen"].items():
         print(f"  {model:<7} {describe(c['setting']):<56} {c['val_mean']:.2f} ± {c['val_std']:.2f} %")
-    print("Suggested defaults (default_lr of the registry entries in engine/models.py; other knobs in the "
+    print("Suggested defaults (default_lr of the registry entries in engine/config/models.py; other knobs in the "
           "params dataclasses):")
     for model, c in report["chosen"].items():
         cfg = make_config(model, c["setting"], args, seed=args.tune_seeds[0], validation=True)

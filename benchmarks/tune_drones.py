@@ -24,9 +24,9 @@ import time
 
 import torch
 
-from engine.config import build_config
+from engine.config.run_config import build_config
 from engine.data import load_dataset
-from engine.training import run_training
+from engine.training.loop import run_training
 
 #: Single-layer rf-input at K = 10: learning rate x epochs x batch size.
 SINGLE_GRID = {"lr": (0.1, 0.2, 0.4), "epochs": (60, 120), "batch_size": (20,)}

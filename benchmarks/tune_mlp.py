@@ -1,4 +1,4 @@
-"""Tune the learning rate of the multilayer software baselines (engine/baselines/mlp.py) on a validation split.
+"""Tune the learning rate of the multilayer software baselines (engine/nets/baselines/mlp.py) on a validation split.
 
 For every shape and model a small grid of learning rates (with the model's default optimizer: Adam for dense
 and RigL, SGD + momentum for pruning; extended by factors of 3 while the best is at an edge, at most twice) is
@@ -21,7 +21,7 @@ Shapes (``--shapes``):
     .venv/bin/python benchmarks/tune_mlp.py --models prune --optimizer adam   # the other optimizer
     .venv/bin/python benchmarks/tune_mlp.py --shapes mnist --epochs 1 --dataset-override mnist-mini  # smoke
 
-The training loop mirrors engine.training.run_training (same hook order, the model's own generator, a separate
+The training loop mirrors engine.training.loop.run_training (same hook order, the model's own generator, a separate
 shuffling generator seeded alike). Runs one training at a time on one CPU thread.
 """
 from __future__ import annotations
@@ -41,10 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.baselines import DenseParams, PruneParams, RigLParams  # noqa: E402
-from engine.baselines.mlp import DenseMLP, PrunedMLP, RigLMLP  # noqa: E402
+from engine.nets.baselines import DenseParams, PruneParams, RigLParams  # noqa: E402
+from engine.nets.baselines.mlp import DenseMLP, PrunedMLP, RigLMLP  # noqa: E402
 from engine.data import Dataset, load_dataset  # noqa: E402
-from engine.model_base import TrainingContext  # noqa: E402
+from engine.core.model_base import TrainingContext  # noqa: E402
 
 MODELS = {"dense": DenseMLP, "prune": PrunedMLP, "rigl": RigLMLP}
 #: Learning rates tried per model (its default optimizer: Adam for dense and RigL, SGD + momentum for prune).

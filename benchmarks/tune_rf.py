@@ -5,8 +5,8 @@
         set plasticity.grid_step=0.5 model_params.init_layout=random
 
 Each ``set`` group is one configuration: a list of ``path=value`` overrides of the run's settings tree
-(engine.config.RunConfig: ``lr``, ``epochs``, ``device.*``, ``plasticity.*``, ``model_params.*``, ...),
-applied with engine.config.apply_overrides on top of the base run built from the options below; without
+(engine.config.run_config.RunConfig: ``lr``, ``epochs``, ``device.*``, ``plasticity.*``, ``model_params.*``, ...),
+applied with engine.config.run_config.apply_overrides on top of the base run built from the options below; without
 any group the defaults are trained. Every group is checked before the first run starts: a misspelt key or a
 badly typed value stops the script with one sentence.
 
@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.config import RunConfig, SettingError, apply_overrides  # noqa: E402
+from engine.config.run_config import RunConfig, SettingError, apply_overrides  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.models import list_models  # noqa: E402
-from engine.training import run_training  # noqa: E402
+from engine.config.models import list_models  # noqa: E402
+from engine.training.loop import run_training  # noqa: E402
 
 
 def split_groups(tokens: list[str]) -> list[list[str]]:

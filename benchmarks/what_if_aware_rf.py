@@ -32,11 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine import chain_layer, plasticity  # noqa: E402
-from engine.config import RunConfig  # noqa: E402
+from engine.layers import chain as chain_layer
+
+from engine.plasticity import rounds as plasticity  # noqa: E402
+from engine.config.run_config import RunConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.hardware import robustness  # noqa: E402
-from engine.training import run_training  # noqa: E402
+from engine.nets.hardware import robustness  # noqa: E402
+from engine.training.loop import run_training  # noqa: E402
 
 SPREAD = 0.01
 

@@ -17,7 +17,7 @@ model named in ``--models`` (an RF registry entry), a variant ``<model>-free-amp
 process only, through the registry's public ``register_model``: it builds the model exactly as the original
 entry does (same settings tree: ``device``, ``plasticity``, ``model_params`` of RFParams, same initial
 layout from the same generator), then swaps its chain layer for a free-amplitude copy (amplitudes start at
-1). Runs are then ordinary settings trees trained by engine.training.run_training; ``--set`` overrides any
+1). Runs are then ordinary settings trees trained by engine.training.loop.run_training; ``--set`` overrides any
 setting of every run (e.g. ``--set model_params.initial_gain=0.5``). Nothing in engine/ is changed.
 
 When a resonator jumps (structural plasticity), it keeps its amplitude; the plasticity's candidate sites are
@@ -39,11 +39,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.chain_layer import RFChainLayer  # noqa: E402
-from engine.config import RunConfig, SettingError, apply_overrides  # noqa: E402
+from engine.layers.chain import RFChainLayer  # noqa: E402
+from engine.config.run_config import RunConfig, SettingError, apply_overrides  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.models import get_spec, list_models, register_model  # noqa: E402
-from engine.training import run_training  # noqa: E402
+from engine.config.models import get_spec, list_models, register_model  # noqa: E402
+from engine.training.loop import run_training  # noqa: E402
 
 SUFFIX = "-free-amp"
 

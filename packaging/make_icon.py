@@ -4,7 +4,7 @@
 
 The picture: an input comb (oscillators at geometric frequencies, heights like a pixel row) under the
 antisymmetric Lorentzian response of one resonator chain, on the app's dark background. The response curve
-comes from engine.physics, like everything else that draws the physics.
+comes from engine.physics.resonators, like everything else that draws the physics.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def response_path(x0: float, x1: float, y0: float, amp: float, centres: list[flo
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from engine.physics import lineshape
+    from engine.physics.resonators import lineshape
 
     xs = torch.linspace(x0, x1, 220, dtype=torch.float64)
     ys = torch.zeros_like(xs)

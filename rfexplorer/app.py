@@ -55,7 +55,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def check() -> int:
     """``rfexplorer --check``: the engine's checklist and the app's Qt checks on stdout."""
-    from engine.doctor import exit_status, format_checklist, run_checks
+    from engine.experiments.doctor import exit_status, format_checklist, run_checks
 
     from .platform_check import qt_checks
 

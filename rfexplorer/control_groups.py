@@ -14,9 +14,9 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QSizePolicy, QSlider, QSpinBox, QWidget)
 
-from engine.compute import COMPUTE_DEVICES
+from engine.core.compute import COMPUTE_DEVICES
 from engine.data import DATASET_FILE_SUFFIXES, DATASET_LABELS, DATASET_NAMES
-from engine.models import get_spec, list_models
+from engine.config.models import get_spec, list_models
 
 from .device_controls import (DEVICE_TAB, HARDWARE_TAB, SETTINGS_DEVICE_TAB, WIDGET_NAMES, DeviceForm,
                               device_tab_widget, regime_combo, spin_box)

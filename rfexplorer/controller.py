@@ -19,7 +19,7 @@ from .protocol import JobKind, RobustnessRequest
 from .worker import DatasetInfo, EngineClient, Job
 
 if TYPE_CHECKING:
-    from engine.sweep_spec import SweepSpec
+    from engine.experiments.sweep.spec import SweepSpec
 
 REDRAW_INTERVAL_MS = 90  # 11 Hz: just above the 10 Hz target
 

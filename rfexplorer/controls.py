@@ -9,7 +9,7 @@ rfexplorer.control_groups; the Device and Hardware tabs are generated from the e
 (rfexplorer.device_controls), which also remember them between sessions.
 
 Epochs, batch size and learning rate follow the dataset until each is edited: the dataset's recommended
-settings for the model (engine.recommended, chosen on validation splits; e.g. 15 epochs of 100 on the
+settings for the model (engine.experiments.recommended, chosen on validation splits; e.g. 15 epochs of 100 on the
 embedded MNIST subset, 120 epochs of 20 at learning rate 0.1 for RF on the drone spectra). A dataset file
 gets batches of 100 and about :data:`TARGET_STEPS` optimizer steps, which makes a first RF run of about 2 s
 on two cores near its accuracy plateau (measured on the embedded subset, RF at K = 10, seeds 0-2, one torch
@@ -24,13 +24,13 @@ from typing import Optional
 from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QAbstractSlider, QSizePolicy, QVBoxLayout, QWidget
 
-from engine.config import RunConfig, removed_synapses_pct
+from engine.config.run_config import RunConfig, removed_synapses_pct
 from engine.data import DATASET_LABELS  # noqa: F401 (re-exported for the modules that read it here)
 from engine.data import DATASET_NAMES, EMBEDDED_NAME, TORCHVISION_DATASETS, available_datasets, resolve_data_root
-from engine.models import get_spec
-from engine.physics import DeviceParams
-from engine.recommended import recommended_values
-from engine.sizes import parse_sizes
+from engine.config.models import get_spec
+from engine.physics.resonators import DeviceParams
+from engine.experiments.recommended import recommended_values
+from engine.core.sizes import parse_sizes
 
 from . import dialogs
 from .control_groups import (DEFAULT_K, MAX_EPOCHS, SLIDER_STEPS, build_buttons, build_data_group,
@@ -302,7 +302,7 @@ class ControlPanel(QWidget):
 
     def _follow_dataset(self) -> None:
         """Epochs, batch size and learning rate not edited by hand: the dataset's recommendation for the model
-        (engine.recommended; the registry's learning rate shows as 'default'), or for a dataset file batches
+        (engine.experiments.recommended; the registry's learning rate shows as 'default'), or for a dataset file batches
         of 100, the default learning rate and about TARGET_STEPS steps."""
         if self._n_train is None or self.model() is None:
             return

@@ -1,4 +1,4 @@
-"""The Device and Hardware tabs of the control panel, generated from :class:`engine.physics.DeviceParams`.
+"""The Device and Hardware tabs of the control panel, generated from :class:`engine.physics.resonators.DeviceParams`.
 
 Every DeviceParams field whose metadata names a ``tab`` gets a control there, the way pyqtgraph's parameter
 trees build a form from a description: its label, the unit it shows (``%`` shows a fraction in percent,
@@ -22,8 +22,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QPushButton,
                                QSizePolicy, QSpinBox, QTabWidget, QWidget)
 
-from engine.config import RunConfig
-from engine.physics import HARDWARE_REGIMES, DeviceParams
+from engine.config.run_config import RunConfig
+from engine.physics.resonators import HARDWARE_REGIMES, DeviceParams
 
 SETTINGS_DEVICE_TAB = "controls/device_tab"
 #: The Device and Hardware tabs' values (a JSON object of the shown fields) and the training regime.

@@ -13,7 +13,7 @@ it may come between any two messages), ``DatasetReady`` and, per job, the job's 
 
 There are three job slots, each with its own thread here: 'train' (train, load, preview, import; one job at a
 time), 'sweep' and 'robustness' (accuracy of a trained network on fresh chips as one device setting varies,
-engine.hardware.robustness). Each slot has a multiprocessing Event as its cancel token, which the engine checks
+engine.nets.hardware.robustness). Each slot has a multiprocessing Event as its cancel token, which the engine checks
 between batches, or between two evaluations of a robustness study (``run_training`` and ``run_sweep`` only
 call its ``is_set()``). The GUI sends a slot's next job only
 after the previous one's ``Done`` and clears the slot's event before it does, so a cancel request can never
@@ -77,7 +77,7 @@ def loads(data: bytes):
 
 def describe_exception(exc: BaseException) -> str:
     """A one-paragraph message for the status line and dialogs."""
-    from engine.progress import DivergenceError
+    from engine.core.progress import DivergenceError
 
     if isinstance(exc, (ValueError, FileNotFoundError, DivergenceError)):
         return str(exc)
@@ -160,7 +160,7 @@ class EngineJobs:
             self.send(Done(job.id))
 
     def _train(self, job: TrainJob) -> None:
-        from engine.training import run_training
+        from engine.training.loop import run_training
 
         self.send(Started(job.id))
         ds = self._dataset(job)
@@ -176,7 +176,7 @@ class EngineJobs:
         """The untrained network of job.config on the job's dataset, seeded like a run of that config."""
         import torch
 
-        from engine.models import build_model
+        from engine.config.models import build_model
 
         from .labels import describe_config
         from .state import state_from_model
@@ -192,8 +192,8 @@ class EngineJobs:
         self.send(Previewed(job.id, state))
 
     def _import(self, job: ImportJob):
-        from engine.messages import escaped
-        from engine.topology import load_topology
+        from engine.core.messages import escaped
+        from engine.io.topology import load_topology
 
         from .state import state_from_model
 
@@ -207,13 +207,13 @@ class EngineJobs:
         return topo
 
     def _evaluate(self, job: ImportJob, topo) -> None:
-        from engine.evaluation import evaluate_topology
+        from engine.experiments.evaluation import evaluate_topology
 
         ds = self._dataset(job)
         self.send(Evaluated(job.id, float(evaluate_topology(topo, ds))))
 
     def _sweep(self, job: SweepJob) -> None:
-        from engine.sweep import run_sweep
+        from engine.experiments.sweep.runner import run_sweep
 
         self.send(Started(job.id))
         ds = self._dataset(job, report=False)
@@ -228,8 +228,8 @@ class EngineJobs:
     def _robustness(self, job: RobustnessJob) -> None:
         """Accuracy of the request's network on fresh chips at each value of one knob; every evaluation is sent
         as it comes (RobustnessEval), and the slot's cancel Event is checked after each one."""
-        from engine.hardware import chain_layers, robustness
-        from engine.progress import RunCancelled
+        from engine.nets.hardware import chain_layers, robustness
+        from engine.core.progress import RunCancelled
 
         req: RobustnessRequest = job.study
         cancel = self.cancels[JobSlot.ROBUSTNESS]
@@ -265,7 +265,7 @@ class EngineJobs:
 
 def warm_up() -> float:
     """Do once what a first training run would otherwise wait for (seconds taken): a throwaway Adam, built as
-    engine.model_base.make_adam builds the models' (fused where it can be), on a 1-element tensor, and one step
+    engine.core.model_base.make_adam builds the models' (fused where it can be), on a 1-element tensor, and one step
     of it with a learning-rate schedule; torch's first optimizer imports ``torch._dynamo``. Uses no random
     numbers, and imports only torch's own modules, none of those the jobs import (the engine's and the app's;
     they share none with torch._dynamo's), so it and a job never wait on each other's import locks (a circular

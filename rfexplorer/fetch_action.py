@@ -1,7 +1,7 @@
 """File > Dataset > Get full MNIST… (and Fashion-MNIST, KMNIST): fetch a missing dataset into the data folder.
 
 The actions are shown only for the datasets missing from the Data box's folder. The fetch
-(:func:`engine.fetch.fetch_dataset`) runs in a background thread, never in the GUI thread; a progress dialog
+(:func:`engine.data.fetch.fetch_dataset`) runs in a background thread, never in the GUI thread; a progress dialog
 follows it and its Cancel button sets the flag the fetch checks between chunks (the file in progress is
 discarded, the files already verified are kept, and a later fetch resumes from them). When the dataset is
 complete the Data box lists it as available and selects it (unless a run is in progress); a failure shows
@@ -17,8 +17,8 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QProgressDialog
 
-from engine.fetch import FETCHABLE, FetchCancelled, FetchError, FetchProgress, fetch_dataset
-from engine.progress import CancelToken
+from engine.data.fetch import FETCHABLE, FetchCancelled, FetchError, FetchProgress, fetch_dataset
+from engine.core.progress import CancelToken
 
 from . import dialogs
 from .controls import DATASET_LABELS

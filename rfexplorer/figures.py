@@ -3,7 +3,8 @@
     python -m rfexplorer.figures results/sweep.json results/sweep.png
 
 draws test accuracy against the percentage of synapses removed, one curve per model, mean ± std over seeds
-(the layout of the seed paper's Figure 1b), from the ``sweep.json`` written by ``engine.sweep.write_results``
+(the layout of the seed paper's Figure 1b), from the ``sweep.json`` written by
+``engine.experiments.sweep.runner.write_results``
 (``{"format": "rfexplorer-sweep", "aggregate": [...], "rows": [...]}``; a bare list of rows also works).
 """
 from __future__ import annotations
@@ -41,11 +42,11 @@ def load_sweep(path: str | os.PathLike) -> tuple[list[dict], list[dict]]:
         rows, agg = doc.get("rows") or [], doc.get("aggregate")
     else:
         raise FigureError(f"The file {path} is not a sweep result (expected the sweep.json written by "
-                          f"engine.sweep.write_results, with 'rows' and 'aggregate').")
+                          f"engine.experiments.sweep.runner.write_results, with 'rows' and 'aggregate').")
     if not isinstance(rows, list):
         raise FigureError(f"The sweep file {path} is malformed: 'rows' must be a list.")
     if agg is None or not isinstance(agg, list):  # a bare list of rows: averaged by the engine
-        from engine.results import ResultRow, aggregate
+        from engine.io.results import ResultRow, aggregate
 
         readable = []
         for r in rows:
@@ -214,7 +215,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m rfexplorer.figures",
                                 description="Render accuracy vs synapses removed from a sweep.json (PNG).")
-    p.add_argument("sweep_json", help="sweep.json written by engine.sweep.write_results")
+    p.add_argument("sweep_json", help="sweep.json written by engine.experiments.sweep.runner.write_results")
     p.add_argument("out_png", help="PNG to write")
     p.add_argument("--title", default=None)
     args = p.parse_args(argv)

@@ -1,10 +1,11 @@
 """The File menu's actions: export and import topologies, export and import results, save views as PNG.
 
-Topology files are written by :func:`engine.topology.export_result` and read (and their network rebuilt) by
-:func:`engine.topology.load_topology` in the training thread, which also evaluates an imported network on
+Topology files are written by :func:`engine.io.topology.export_result` and read (and their network rebuilt) by
+:func:`engine.io.topology.load_topology` in the training thread, which also evaluates an imported network on
 the current dataset. Result tables are written with the engine's one CSV writer
-(:func:`engine.sweep.rows_csv_text`) and the sweep JSON (:func:`engine.sweep.sweep_document`, averaged by
-:func:`engine.results.aggregate`). Every error becomes a dialog and a status line, never a crash.
+(:func:`engine.experiments.sweep.runner.rows_csv_text`) and the sweep JSON
+(:func:`engine.experiments.sweep.runner.sweep_document`, averaged by
+:func:`engine.io.results.aggregate`). Every error becomes a dialog and a status line, never a crash.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, Slot
 
-from engine.results import ResultRow
+from engine.io.results import ResultRow
 
 from . import dialogs
 from .images import save_widget_png
@@ -68,7 +69,7 @@ class FileActions(QObject):
     def export_topology(self, path: str | os.PathLike, point=None) -> Optional[tuple]:
         """Write the topology JSON (and its CSV sibling) of a session run (default: the export target).
         Errors become a dialog; returns the paths written or None."""
-        from engine.topology import export_result
+        from engine.io.topology import export_result
 
         point = point if point is not None else self.runs.export_target()
         if point is None:
@@ -127,7 +128,7 @@ class FileActions(QObject):
     @Slot(object, float)
     def on_evaluated(self, path, accuracy: float) -> None:
         """The imported network's accuracy on the current dataset becomes a point of the session."""
-        from engine.config import remaining_synapses_pct, removed_synapses_pct
+        from engine.config.run_config import remaining_synapses_pct, removed_synapses_pct
 
         imp = self.imported
         if imp is None or Path(imp.path) != Path(path):
@@ -162,9 +163,9 @@ class FileActions(QObject):
     def export_results(self, path: str | os.PathLike) -> bool:
         """Write every session result as CSV (the engine's writer, atomically) and the sweep JSON next to it
         (same name, .json), which ``python -m rfexplorer.figures`` renders."""
-        from engine.files import dumps_json
-        from engine.outputs import atomic_write_files
-        from engine.sweep import rows_csv_text, sweep_document
+        from engine.core.files import dumps_json
+        from engine.core.outputs import atomic_write_files
+        from engine.experiments.sweep.runner import rows_csv_text, sweep_document
 
         path = Path(path)
         if path.suffix.lower() != ".csv":

@@ -1,4 +1,4 @@
-"""PNG output of widgets and pixmaps, written atomically (engine.files.atomic_write_bytes)."""
+"""PNG output of widgets and pixmaps, written atomically (engine.core.files.atomic_write_bytes)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ def save_pixmap_png(pixmap, path: str | os.PathLike) -> Path:
     """Encode a QPixmap as PNG and write it atomically."""
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
-    from engine.files import atomic_write_bytes
+    from engine.core.files import atomic_write_bytes
 
     data = QByteArray()
     buf = QBuffer(data)

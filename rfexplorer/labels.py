@@ -8,8 +8,8 @@ from typing import Iterable, Optional
 
 
 def model_spec(model: str):
-    """The model's registry entry (engine.models.ModelSpec), or None for a name the registry does not know."""
-    from engine.models import get_spec
+    """The model's registry entry (engine.config.models.ModelSpec), or None for a name the registry does not know."""
+    from engine.config.models import get_spec
 
     try:
         return get_spec(model)
@@ -27,7 +27,7 @@ def model_label(model: str, short: bool = False) -> str:
 
 def model_order(models: Iterable[str]) -> list[str]:
     """``models`` in the registry's order, unknown names last (in the order given)."""
-    from engine.models import list_models
+    from engine.config.models import list_models
 
     present = list(dict.fromkeys(models))
     known = list_models()
@@ -41,7 +41,7 @@ def uses_k(model: str) -> bool:
 
 def describe_config(cfg, n_inputs: Optional[int] = None) -> str:
     """A short human name for a run: 'RF K=10 (98.72 % removed)' (the percentage needs the input count)."""
-    from engine.config import removed_synapses_pct
+    from engine.config.run_config import removed_synapses_pct
 
     label = model_label(cfg.model, short=True)
     if not uses_k(cfg.model):

@@ -123,7 +123,7 @@ def software_versions() -> dict[str, str]:
     import PySide6
     import pyqtgraph
 
-    from engine.results import software_versions as engine_versions
+    from engine.io.results import software_versions as engine_versions
 
     v = {"rfexplorer app": APP_VERSION}
     v.update({("engine" if k == "rfexplorer" else k): val for k, val in engine_versions().items()})

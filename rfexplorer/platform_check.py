@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
-from engine.doctor import Check
+from engine.experiments.doctor import Check
 
 LDD_ENV_VAR = "RFEXPLORER_LDD"
 

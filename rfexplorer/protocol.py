@@ -28,11 +28,11 @@ import numpy as np
 if TYPE_CHECKING:  # annotations only: importing them would load torch (the engine's models)
     import torch
 
-    from engine.config import RunConfig
-    from engine.progress import Snapshot
-    from engine.results import RunResult
-    from engine.sweep_spec import SweepSpec
-    from engine.topology_read import Topology
+    from engine.config.run_config import RunConfig
+    from engine.core.progress import Snapshot
+    from engine.io.results import RunResult
+    from engine.experiments.sweep.spec import SweepSpec
+    from engine.io.topology_read import Topology
 
     from .state import DisplayState
 
@@ -71,11 +71,11 @@ class JobKind(enum.StrEnum):
 # --- payloads ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RobustnessRequest:
-    """A robustness study of a trained network (engine.hardware.robustness) on the job's dataset."""
+    """A robustness study of a trained network (engine.nets.hardware.robustness) on the job's dataset."""
 
     model: torch.nn.Module  #: the trained network (pickled to the engine process: the GUI keeps its own)
-    knob: str  #: one of engine.hardware.ROBUSTNESS_KNOBS
-    values: tuple  #: the knob's values, typed (engine.hardware.parse_knob_values)
+    knob: str  #: one of engine.nets.hardware.ROBUSTNESS_KNOBS
+    values: tuple  #: the knob's values, typed (engine.nets.hardware.parse_knob_values)
     repeats: int = 3  #: fresh chips (and noise draws) per value
     seed: int = 0  #: repeat r draws from seed + r at every value (common random numbers)
     config: Optional[RunConfig] = None  #: the network's RunConfig, if known (its validation split is measured on)
@@ -128,7 +128,7 @@ class JobRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainJob(JobRequest):
-    """Train a network (engine.training.run_training)."""
+    """Train a network (engine.training.loop.run_training)."""
 
     kind: ClassVar[JobKind] = JobKind.TRAIN
     config: RunConfig
@@ -159,11 +159,11 @@ class ImportJob(JobRequest):
 
 @dataclass(frozen=True, kw_only=True)
 class SweepJob(JobRequest):
-    """Run a sweep (engine.sweep.run_sweep)."""
+    """Run a sweep (engine.experiments.sweep.runner.run_sweep)."""
 
     kind: ClassVar[JobKind] = JobKind.SWEEP
     spec: SweepSpec
-    backend: str = "local"  #: the sweep backend ('local' or 'ray'; engine.sweep.BACKENDS)
+    backend: str = "local"  #: the sweep backend ('local' or 'ray'; engine.experiments.sweep.runner.BACKENDS)
 
 
 @dataclass(frozen=True, kw_only=True)

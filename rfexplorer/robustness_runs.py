@@ -4,7 +4,7 @@ The network studied is the one on display when it is a finished run or an import
 clicked in the accuracy view, File ▸ Import), else the last finished run of the session, else the last imported
 topology. The GUI keeps those networks (a run's finished model comes back with its result; an import's with
 its topology), so the study sends a copy of the network with its job to the engine process
-(rfexplorer.engine_process, job kind 'robustness'), where engine.hardware.robustness evaluates it on fresh
+(rfexplorer.engine_process, job kind 'robustness'), where engine.nets.hardware.robustness evaluates it on fresh
 chips; the evaluations stream back and :class:`~rfexplorer.views.robustness.RobustnessView` draws them from the
 controller's redraw timer. Mistakes in the form and a missing network are one sentence on the status line and
 in the view, never a dialog; CSV export goes through the engine's CSV writer.
@@ -61,7 +61,7 @@ class RobustnessPresenter(QObject):
 
     # --- which network --------------------------------------------------------------------------------------
     def _from_point(self, point) -> RobustnessTarget:
-        from engine.config import RunConfig
+        from engine.config.run_config import RunConfig
 
         cfg = RunConfig.from_dict(point.row.config)
         data_dir = cfg.data_dir or self.datasets.data_dir_for(cfg.dataset)
@@ -110,7 +110,7 @@ class RobustnessPresenter(QObject):
     def run(self) -> bool:
         """Start a study with the view's knob, values and chips on the network to study. False (and one sentence
         on the status line) when it cannot start."""
-        from engine.hardware import parse_knob_values
+        from engine.nets.hardware import parse_knob_values
 
         if self.controller.robustness_busy:
             return self._error("A robustness study is running already; stop it first.")
@@ -168,7 +168,7 @@ class RobustnessPresenter(QObject):
 
     def export_csv(self, path) -> Optional[Path]:
         """Write the view's rows (study, knob, value, mean, std, n, accuracies) to a CSV file."""
-        from engine.tables import write_csv
+        from engine.core.tables import write_csv
 
         try:
             out = write_csv(path, ["study", "knob", "value", "mean", "std", "n", "accuracies"], self.view.rows())

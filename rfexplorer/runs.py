@@ -12,9 +12,9 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from engine.config import RunConfig, removed_synapses_pct
+from engine.config.run_config import RunConfig, removed_synapses_pct
 from engine.data import TORCHVISION_DATASETS
-from engine.recommended import plasticity_note
+from engine.experiments.recommended import plasticity_note
 
 from . import dialogs
 from .labels import describe_config, uses_k

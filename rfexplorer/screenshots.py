@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from engine.config import RunConfig
+    from engine.config.run_config import RunConfig
 
     from . import theme
     from .images import save_widget_png

@@ -47,7 +47,7 @@ MAX_LABEL_PARTS = 5
 
 
 def _spec(model: str):
-    from engine.models import get_spec
+    from engine.config.models import get_spec
 
     try:
         return get_spec(model)
@@ -80,7 +80,7 @@ def _hashable(value: Any) -> Any:
 def _defaults(model: str) -> dict[str, Any]:
     """Every setting's default for ``model``, as flat paths (the learning rate resolved)."""
     try:
-        from engine.config import RunConfig
+        from engine.config.run_config import RunConfig
 
         return _flatten(RunConfig(model=model).resolved().to_dict())
     except (ValueError, TypeError):

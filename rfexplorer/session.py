@@ -1,9 +1,9 @@
 """Results gathered during a session: single runs, sweep rows and imported topologies.
 
-Every point is one :class:`engine.results.ResultRow` plus, when known, what the app needs to show and export
+Every point is one :class:`engine.io.results.ResultRow` plus, when known, what the app needs to show and export
 it again: the display state (numpy arrays) and, for a single run, the finished model, which holds no
 training state (the engine drops data, optimizer and sums when a run ends). Averaging is
-:func:`engine.results.aggregate`'s job, CSV writing :func:`engine.sweep.rows_csv_text`'s.
+:func:`engine.io.results.aggregate`'s job, CSV writing :func:`engine.experiments.sweep.runner.rows_csv_text`'s.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.config import RunConfig
-from engine.results import ResultRow, RunResult
+from engine.config.run_config import RunConfig
+from engine.io.results import ResultRow, RunResult
 
 from .series import dense_synapses, network_removed_pct, network_synapses, shape_text
 from .state import DisplayState

@@ -1,7 +1,7 @@
-"""Spectra for the views, computed from a snapshot's frequencies with engine.physics (no physics here).
+"""Spectra for the views, computed from a snapshot's frequencies with engine.physics.resonators (no physics here).
 
 The probe grid is uniform in comb units (one unit = one input spacing), so every linewidth gets the same
-number of points whatever the frequency plan; the chain response is engine.physics.coupling_tensor summed
+number of points whatever the frequency plan; the chain response is engine.physics.resonators.coupling_tensor summed
 over the chain's resonators, exactly what RFPerceptron.chain_response evaluates.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from engine import physics
-from engine.physics import DeviceParams
+from engine.physics import resonators as physics
+from engine.physics.resonators import DeviceParams
 
 
 def probe_frequencies_ghz(params: DeviceParams, n_inputs: int, n_resonators: int) -> np.ndarray:
@@ -41,12 +41,12 @@ def chain_response(resonator_freqs_ghz: np.ndarray, signs: Optional[np.ndarray],
 
 
 def comb_to_ghz(u, params: DeviceParams, n_inputs: int) -> np.ndarray:
-    """engine.physics.comb_to_ghz for numpy arrays (float64)."""
+    """engine.physics.resonators.comb_to_ghz for numpy arrays (float64)."""
     return physics.comb_to_ghz(torch.as_tensor(np.asarray(u, dtype=np.float64)), params, n_inputs).numpy()
 
 
 def ghz_to_comb(f, params: DeviceParams, n_inputs: int) -> np.ndarray:
-    """engine.physics.ghz_to_comb for numpy arrays (float64)."""
+    """engine.physics.resonators.ghz_to_comb for numpy arrays (float64)."""
     return physics.ghz_to_comb(torch.as_tensor(np.asarray(f, dtype=np.float64)), params, n_inputs).numpy()
 
 
@@ -63,7 +63,7 @@ def tuning_bounds_comb(bounds_ghz: Optional[np.ndarray], params: DeviceParams, n
 
 def set_point_levels(lo: np.ndarray, hi: np.ndarray, bits: int, view_lo: float, view_hi: float,
                      max_levels: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """The set-point levels (engine.physics.quantise_comb: 2^bits levels evenly spaced over each device's
+    """The set-point levels (engine.physics.resonators.quantise_comb: 2^bits levels evenly spaced over each device's
     [lo, hi], both ends included) that fall in the comb range [view_lo, view_hi]: (device index into the
     flattened lo, level position), or None when there are more than ``max_levels`` of them."""
     lo, hi = np.ravel(lo).astype(np.float64), np.ravel(hi).astype(np.float64)

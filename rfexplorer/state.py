@@ -11,11 +11,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from engine.physics import DeviceParams
+from engine.physics.resonators import DeviceParams
 
 
 def _is_rf_model(model: str) -> bool:
-    from engine.models import get_spec
+    from engine.config.models import get_spec
 
     try:
         return get_spec(model).is_rf
@@ -101,7 +101,8 @@ class DisplayState:
     def for_layer(self, layer: int) -> "DisplayState":
         """The state of one layer, drawn like a single-layer network: layer 0 is this state (its own W and
         image shape); deeper layers have the previous layer's emitters as inputs and W computed from their
-        frequencies with engine.physics (nominal devices). Only chains of the last layer carry class names."""
+        frequencies with engine.physics.resonators (nominal devices). Only chains of the last layer carry class
+        names."""
         if not self.is_multilayer:
             return self
         layer = int(max(0, min(self.n_layers - 1, layer)))

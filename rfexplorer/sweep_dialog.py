@@ -1,4 +1,5 @@
-"""The "Run sweep" dialog: which models, chain lengths K and seeds to compare (engine.sweep.SweepSpec), and
+"""The "Run sweep" dialog: which models, chain lengths K and seeds to compare
+(engine.experiments.sweep.runner.SweepSpec), and
 where the runs execute: the same backends as ``rfexplorer-cli sweep --backend local|ray`` (Ray only when it can
 be imported). The sweep itself runs in the engine process (rfexplorer.engine_process)."""
 from __future__ import annotations
@@ -10,20 +11,20 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout,
                                QGroupBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
 
-from engine.config import RunConfig, removed_synapses_pct
-from engine.models import get_spec, list_models
+from engine.config.run_config import RunConfig, removed_synapses_pct
+from engine.config.models import get_spec, list_models
 
 from . import theme
 
 #: Chain lengths offered by default (those up to N), then N itself (the dense end).
 DEFAULT_KS = (1, 10, 100)
 DEFAULT_SEEDS = "0, 1, 2"
-#: The sweep backends offered, with their labels (engine.sweep.BACKENDS; 'ray' only when importable).
+#: The sweep backends offered, with their labels (engine.experiments.sweep.runner.BACKENDS; 'ray' only when importable).
 BACKEND_LABELS = {"local": "This machine (local processes)", "ray": "Ray (a local instance)"}
 
 
 def available_backends() -> list[str]:
-    from engine.sweep_ray import ray_available
+    from engine.experiments.sweep.ray_backend import ray_available
 
     return ["local"] + (["ray"] if ray_available() else [])
 
@@ -114,12 +115,12 @@ class SweepDialog(QDialog):
         self._validate()
 
     def backend(self) -> str:
-        """'local' or 'ray' (engine.sweep.BACKENDS)."""
+        """'local' or 'ray' (engine.experiments.sweep.runner.BACKENDS)."""
         return str(self.backend_combo.currentData())
 
     def spec(self):
         """The SweepSpec described by the dialog (ValueError if invalid)."""
-        from engine.sweep import SweepSpec
+        from engine.experiments.sweep.runner import SweepSpec
 
         models = tuple(m for m, box in self.model_checks.items() if box.isChecked())
         ks = parse_ints(self.ks_edit.text(), "K", 1, self.n_inputs)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from engine.progress import CancelToken
+from engine.core.progress import CancelToken
 
 from . import engine_process
 from .engine_process import (SAMPLE_COUNT, SLOTS, SNAPSHOT_INTERVAL_S, DatasetInfo,  # noqa: F401 (re-exported)
@@ -50,8 +50,8 @@ from .protocol import (DatasetReady, Done, EngineMessage, Evaluated, Failed, Gar
                        SweepFinished, SweepJob, SweepRow, TrainJob, Warmed)
 
 if TYPE_CHECKING:
-    from engine.config import RunConfig
-    from engine.sweep_spec import SweepSpec
+    from engine.config.run_config import RunConfig
+    from engine.experiments.sweep.spec import SweepSpec
 
 _ids = itertools.count(1)
 #: How often the reader looks at its stop flag while the pipe is quiet (s).
@@ -190,7 +190,7 @@ class EngineClient(QObject):
     """The engine process as the controller sees it: submit, cancel, shutdown, and signals."""
 
     started = Signal(object)          #: job ('train')
-    snapshot = Signal(object)         #: (job, engine.progress.Snapshot)
+    snapshot = Signal(object)         #: (job, engine.core.progress.Snapshot)
     finished = Signal(object)         #: (job, RunResult)  (also for cancelled runs: result.cancelled)
     previewed = Signal(object)        #: (job, DisplayState) of the untrained network of job.config
     imported = Signal(object)         #: (job, Topology, DisplayState): a topology file read and rebuilt

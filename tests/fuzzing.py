@@ -1,7 +1,7 @@
 """Fuzzing every file reader: mutated topology files and dataset files, each read in a bounded child process.
 
 What is read
-    Topology files (:func:`engine.topology.load_topology`, then the rebuilt model is run on mnist-mini-sized
+    Topology files (:func:`engine.io.topology.load_topology`, then the rebuilt model is run on mnist-mini-sized
     data) and dataset files (:func:`engine.data.load_dataset_file`: .npz, .csv, .h5). The seeds are REAL
     files: one export per topology kind trained for one epoch on part of the embedded mnist-mini set (made
     once per session, :func:`make_topology_seeds`), the single-layer ones relabelled as format version 2, every
@@ -128,7 +128,7 @@ def _finite_tensors(tensors) -> bool:
 def _check_topology(path: str, mini) -> dict:
     """Load a topology file; if accepted, run its model on mnist-mini-sized data and check the numbers."""
     import torch
-    from engine.topology import load_topology
+    from engine.io.topology import load_topology
 
     topo = load_topology(path)
     info: dict[str, Any] = {"kind": topo.kind, "n_inputs": topo.n_inputs, "n_classes": topo.n_classes}
@@ -155,7 +155,7 @@ def _check_topology(path: str, mini) -> dict:
 
 def _reexport_problem(topo, path: str) -> Optional[str]:
     """An accepted file must survive what the app does next: write it back out and read that again."""
-    from engine.topology import load_topology, write_topology
+    from engine.io.topology import load_topology, write_topology
 
     again = Path(path).with_name(Path(path).stem + "-again.json")
     try:
@@ -200,7 +200,7 @@ def _check_dataset(path: str, mini) -> dict:
 
 def _refusals(kind: str) -> tuple:
     from engine.data import DataNotFoundError, DatasetFileError
-    from engine.topology import TopologyFileError
+    from engine.io.topology import TopologyFileError
 
     return {"topology": (TopologyFileError,), "dataset": (DatasetFileError, DataNotFoundError)}.get(kind, ())
 
@@ -347,8 +347,8 @@ def _serve() -> int:
 
     torch.set_num_threads(1)
     import engine.data
-    import engine.evaluation  # noqa: F401 - imported once here, not in every child
-    import engine.topology  # noqa: F401
+    import engine.experiments.evaluation  # noqa: F401 - imported once here, not in every child
+    import engine.io.topology  # noqa: F401
     import h5py  # noqa: F401
 
     mini = engine.data.load_embedded()
@@ -495,10 +495,10 @@ def make_topology_seeds(folder: Path) -> list[Path]:
     """Train and export one network per entry of :data:`SEED_RUNS` into ``folder`` (about 1 s each)."""
     import dataclasses
 
-    from engine.config import RunConfig
+    from engine.config.run_config import RunConfig
     from engine.data import load_embedded
-    from engine.topology import export_result
-    from engine.training import run_training
+    from engine.io.topology import export_result
+    from engine.training.loop import run_training
 
     folder.mkdir(parents=True, exist_ok=True)
     full = load_embedded()

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.config import removed_synapses_pct
-from engine.models import get_spec, list_models
+from engine.config.run_config import removed_synapses_pct
+from engine.config.models import get_spec, list_models
 from rfexplorer.controls import SETTINGS_DATA_DIR, SLIDER_STEPS, k_to_pos, pos_to_k
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -120,7 +120,7 @@ def test_default_epochs_follow_the_dataset_until_edited(window, qtbot):
     c = window.controls
     assert c.epochs_spin.value() == 15  # embedded subset: 60 steps per epoch, a first RF run of about 2 s
     with qtbot.waitSignal(window.datasets.changed, timeout=60_000):
-        c.select_dataset("drones")  # its recommended settings (engine.recommended)
+        c.select_dataset("drones")  # its recommended settings (engine.experiments.recommended)
     assert (c.epochs_spin.value(), c.batch_spin.value(), c.lr_spin.value()) == (120, 20, 0.1)
     c.epochs_spin.setValue(7)  # edited: no longer follows the dataset
     with qtbot.waitSignal(window.datasets.changed, timeout=60_000):

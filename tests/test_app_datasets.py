@@ -133,16 +133,16 @@ def test_drones_dataset_from_the_menu(window, qtbot):
 def test_models_are_built_in_the_engine_process_never_in_the_gui(window, qtbot, monkeypatch, set_controls):
     import os
 
-    import engine.models
+    import engine.config.models
 
     calls = []
-    real = engine.models.build_model
+    real = engine.config.models.build_model
 
     def spy(*args, **kwargs):
         calls.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine.models, "build_model", spy)  # only this (the GUI) process sees the spy
+    monkeypatch.setattr(engine.config.models, "build_model", spy)  # only this (the GUI) process sees the spy
     set_controls(window, "rf-input", 7, epochs=1)
     with qtbot.waitSignal(window.controller.preview_ready, timeout=RUN_MS) as preview:
         window.runs.show_preview()
@@ -153,8 +153,8 @@ def test_models_are_built_in_the_engine_process_never_in_the_gui(window, qtbot, 
 
 
 def test_the_sweep_dialog_follows_the_registry_and_n(app_env):
-    from engine.config import RunConfig
-    from engine.models import list_models
+    from engine.config.run_config import RunConfig
+    from engine.config.models import list_models
     from rfexplorer.sweep_dialog import SweepDialog
 
     dlg = SweepDialog(RunConfig(), 64)

@@ -1,11 +1,11 @@
-"""The Device and Hardware tabs generated from engine.physics.DeviceParams (rfexplorer.device_controls): every
+"""The Device and Hardware tabs generated from engine.physics.resonators.DeviceParams (rfexplorer.device_controls): every
 shown field's control follows its metadata and docstring, and the tabs read the settings earlier versions
 saved."""
 import json
 import math
 
-from engine.config import RunConfig
-from engine.physics import DeviceParams
+from engine.config.run_config import RunConfig
+from engine.physics.resonators import DeviceParams
 
 #: The JSON the hand-made tabs (before the tabs were generated) saved for a non-default device.
 OLD_SAVED = ('{"alpha": 0.006, "phi": 0.30019663134302466, "f_min_ghz": 2.5, "f_max_ghz": 7.25, "plan": "linear", '

@@ -33,8 +33,8 @@ def _check_png(path):
 
 
 def test_render_sweep_png_from_the_engine_sweep_file(app_env, tmp_path):
-    sweep = pytest.importorskip("engine.sweep")
-    from engine.files import dumps_json
+    sweep = pytest.importorskip("engine.experiments.sweep.runner")
+    from engine.core.files import dumps_json
 
     src = tmp_path / "sweep.json"
     src.write_text(dumps_json(sweep.sweep_document(_rows())))
@@ -87,7 +87,7 @@ def test_screenshot_script_writes_the_window_and_each_view(tmp_path):
 def test_the_dense_level_is_one_datasets_never_an_average_over_datasets(app_env):
     """Sweep rows of one dataset and a single run of another: the view shows one dataset at a time (the newest
     run's), and its dense level is that dataset's, never an average over datasets."""
-    from engine.results import ResultRow
+    from engine.io.results import ResultRow
     from rfexplorer.session import SessionPoint
     from rfexplorer.views.sparsity import SparsityView
 
@@ -106,7 +106,7 @@ def test_the_dense_level_is_one_datasets_never_an_average_over_datasets(app_env)
 def test_every_registered_model_has_its_own_plot_style():
     """Colours and markers live in the app's theme (the engine's registry carries none); unknown models get
     the fallback style."""
-    from engine.models import get_spec, list_models
+    from engine.config.models import get_spec, list_models
     from rfexplorer import theme
 
     assert not hasattr(get_spec("rf"), "color") and not hasattr(get_spec("rf"), "symbol")

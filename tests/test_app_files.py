@@ -101,7 +101,7 @@ def test_results_export_writes_csv_and_a_json_the_figure_renders(window, tmp_pat
 
 
 def test_sweep_results_import_adds_the_runs_and_rejects_foreign_files(window, tmp_path, dialogs):
-    from engine.sweep import write_results
+    from engine.experiments.sweep.runner import write_results
 
     rows = [{"model": m, "resonators_per_chain": k, "removed_synapses_pct": 100 * (1 - k / 784),
              "test_accuracy": acc, "seed": seed, "dataset": "mnist", "train_seconds": 1.0, "error": None}
@@ -137,8 +137,8 @@ def test_about_names_the_model_the_papers_and_the_versions(window, dialogs):
 
 
 def test_sweep_runs_in_the_background_and_accumulates(window, qtbot):
-    from engine.config import RunConfig
-    from engine.sweep import SweepSpec
+    from engine.config.run_config import RunConfig
+    from engine.experiments.sweep.runner import SweepSpec
 
     spec = SweepSpec(models=("rf", "dense", "random"), ks=(5,), seeds=(0,),
                      base=RunConfig(dataset="mnist-mini", epochs=1))

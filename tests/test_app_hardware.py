@@ -8,9 +8,9 @@ import pytest
 import torch
 from PySide6.QtCore import QEventLoop, QTimer
 
-from engine import physics
-from engine.config import RunConfig
-from engine.physics import DeviceParams
+from engine.physics import resonators as physics
+from engine.config.run_config import RunConfig
+from engine.physics.resonators import DeviceParams
 
 RUN_MS = 120_000
 HARDWARE_FIELDS = ("tuning_range", "tuning_bits", "freq_spread", "calibrated", "freq_jitter_lw", "power_noise")

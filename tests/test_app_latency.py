@@ -67,8 +67,8 @@ def test_closing_mid_run_is_quick_and_leaves_no_process(make_window, qtbot, set_
 
 
 def test_closing_mid_sweep_ends_the_sweep_workers_too(make_window, qtbot):
-    from engine.config import RunConfig
-    from engine.sweep import SweepSpec
+    from engine.config.run_config import RunConfig
+    from engine.experiments.sweep.runner import SweepSpec
 
     w = make_window()
     c = w.controller

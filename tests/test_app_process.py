@@ -22,7 +22,7 @@ def test_the_engine_process_module_is_qt_free():
 
 
 def test_a_run_in_the_app_gives_the_headless_result(window, qtbot, set_controls, mini):
-    from engine.training import run_training
+    from engine.training.loop import run_training
 
     set_controls(window, "rf", 4, epochs=1, seed=3)
     with qtbot.waitSignal(window.controller.run_finished, timeout=RUN_MS) as done:
@@ -101,12 +101,12 @@ def test_a_killed_idle_engine_is_replaced_and_previews_still_come(window, qtbot,
 
 
 def test_a_sweep_runs_in_the_engine_process_while_the_gui_stays_free(window, qtbot, monkeypatch):
-    import engine.training
-    from engine.config import RunConfig
-    from engine.sweep import SweepSpec
+    import engine.training.loop
+    from engine.config.run_config import RunConfig
+    from engine.experiments.sweep.runner import SweepSpec
 
     calls = []
-    monkeypatch.setattr(engine.training, "run_training", lambda *a, **k: calls.append(1))  # not here
+    monkeypatch.setattr(engine.training.loop, "run_training", lambda *a, **k: calls.append(1))  # not here
     spec = SweepSpec(models=("rf", "dense"), ks=(2,), seeds=(0,), base=RunConfig(dataset="mnist-mini", epochs=1))
     rows = []
     window.controller.sweep_row.connect(rows.append)
@@ -120,8 +120,8 @@ def test_a_sweep_runs_in_the_engine_process_while_the_gui_stays_free(window, qtb
 
 
 def test_a_run_trains_while_a_sweep_runs_and_the_sweep_stops_on_request(window, qtbot, set_controls):
-    from engine.config import RunConfig
-    from engine.sweep import SweepSpec
+    from engine.config.run_config import RunConfig
+    from engine.experiments.sweep.runner import SweepSpec
 
     c = window.controller
     spec = SweepSpec(models=("rf",), ks=(20,), seeds=(0, 1, 2), base=RunConfig(dataset="mnist-mini", epochs=30))
@@ -140,12 +140,12 @@ def test_a_run_trains_while_a_sweep_runs_and_the_sweep_stops_on_request(window, 
 
 
 def test_the_sweep_dialog_offers_ray_only_when_it_can_be_imported(app_env, monkeypatch):
-    import engine.sweep_ray
-    from engine.config import RunConfig
+    import engine.experiments.sweep.ray_backend
+    from engine.config.run_config import RunConfig
     from rfexplorer.sweep_dialog import SweepDialog
 
     for available, offered in ((False, ["local"]), (True, ["local", "ray"])):
-        monkeypatch.setattr(engine.sweep_ray, "ray_available", lambda a=available: a)
+        monkeypatch.setattr(engine.experiments.sweep.ray_backend, "ray_available", lambda a=available: a)
         dlg = SweepDialog(RunConfig(), 64)
         assert [dlg.backend_combo.itemData(i) for i in range(dlg.backend_combo.count())] == offered
         assert dlg.backend() == "local"
@@ -154,11 +154,11 @@ def test_the_sweep_dialog_offers_ray_only_when_it_can_be_imported(app_env, monke
         dlg.deleteLater()
 
 
-@pytest.mark.skipif(not __import__("engine.sweep_ray", fromlist=["ray_available"]).ray_available(),
+@pytest.mark.skipif(not __import__("engine.experiments.sweep.ray_backend", fromlist=["ray_available"]).ray_available(),
                     reason="Ray is not installed")
 def test_a_ray_sweep_from_the_app_gives_the_local_rows(window, qtbot):
-    from engine.config import RunConfig
-    from engine.sweep import SweepSpec
+    from engine.config.run_config import RunConfig
+    from engine.experiments.sweep.runner import SweepSpec
 
     spec = SweepSpec(models=("dense",), ks=(2,), seeds=(0, 1), base=RunConfig(dataset="mnist-mini", epochs=1),
                      workers=2)  # one torch thread per run on both backends

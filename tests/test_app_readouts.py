@@ -12,9 +12,9 @@ import torch
 from PySide6.QtCore import QEvent, QEventLoop, QPointF, QTimer
 from PySide6.QtWidgets import QApplication
 
-from engine.hardware import set_regime
-from engine.multilayer import RFNetwork, emitted_powers_uw
-from engine.physics import DeviceParams
+from engine.nets.hardware import set_regime
+from engine.nets.multilayer import RFNetwork, emitted_powers_uw
+from engine.physics.resonators import DeviceParams
 
 RUN_MS = 120_000
 

@@ -8,9 +8,9 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from engine.config import RunConfig
-from engine.physics import DeviceParams
-from engine.results import RunResult
+from engine.config.run_config import RunConfig
+from engine.physics.resonators import DeviceParams
+from engine.io.results import RunResult
 from rfexplorer import series
 from rfexplorer.session import SessionPoint
 from rfexplorer.views.sparsity import SparsityView, removed_to_x

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import QEventLoop, QPointF, QTimer
 from PySide6.QtGui import QFontMetricsF
 
-from engine.physics import DeviceParams
+from engine.physics.resonators import DeviceParams
 
 K = 6
 

@@ -165,7 +165,7 @@ def test_app_exits_with_status_zero_when_closed_mid_training(tmp_path):
 def test_history_keeps_every_epoch_end_when_live_points_were_skipped(qtbot):
     """The views draw only the latest snapshot: a run whose in-between snapshots were all coalesced away still
     traces one training point per finished epoch, in epoch order, next to the live points it did draw."""
-    from engine.progress import Snapshot
+    from engine.core.progress import Snapshot
     from rfexplorer.views.history import HistoryView
 
     view = HistoryView()

@@ -7,14 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.baselines import (DensePerceptron, GradualMagnitudePruning, MaskedPerceptron, RigL, RigLParams, SET,
+from engine.nets.baselines import (DensePerceptron, GradualMagnitudePruning, MaskedPerceptron, RigL, RigLParams, SET,
                               StaticRandomSparse)
-from engine.baselines.masked import cosine_fraction, select_largest, select_smallest, stochastic_round, topk_mask
-from engine.config import RunConfig
+from engine.nets.baselines.masked import cosine_fraction, select_largest, select_smallest, stochastic_round, topk_mask
+from engine.config.run_config import RunConfig
 from engine.data import load_dataset
-from engine.model_base import TrainingContext
-from engine.models import build_model, get_spec, list_models
-from engine.training import run_training
+from engine.core.model_base import TrainingContext
+from engine.config.models import build_model, get_spec, list_models
+from engine.training.loop import run_training
 
 BASELINES = tuple(list_models("baseline"))
 

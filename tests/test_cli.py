@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from engine import cli
-from engine.progress import DivergenceError
+from engine.core.progress import DivergenceError
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -219,13 +219,13 @@ def test_missing_file_and_folder_exit_2(tmp_path, capsys):
 
 
 def test_divergence_exits_2(monkeypatch, capsys):
-    import engine.training
+    import engine.training.loop
 
     def diverge(*args, **kwargs):
         raise DivergenceError("training diverged at epoch 1, step 3: the loss became nan; lower the learning "
                               "rate (now 0.1).")
 
-    monkeypatch.setattr(engine.training, "run_training", diverge)
+    monkeypatch.setattr(engine.training.loop, "run_training", diverge)
     assert cli.main(["train", "--epochs", "1", "--threads", "1"]) == 2
     assert "diverged" in _error_line(capsys)
 

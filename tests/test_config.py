@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from engine import cli
-from engine.baselines import RigLParams
-from engine.config import PlasticityParams, RunConfig, apply_overrides, build_config
-from engine.models import ModelSpec, get_model, get_spec, list_models
-from engine.physics import DeviceParams
-from engine.rf_perceptron import RFParams
-from engine.settings_tree import SettingError
-from engine.training import run_training
+from engine.nets.baselines import RigLParams
+from engine.config.run_config import PlasticityParams, RunConfig, apply_overrides, build_config
+from engine.config.models import ModelSpec, get_model, get_spec, list_models
+from engine.physics.resonators import DeviceParams
+from engine.nets.rf_perceptron import RFParams
+from engine.core.settings_tree import SettingError
+from engine.training.loop import run_training
 
 DATA = Path(__file__).resolve().parent / "data"
 

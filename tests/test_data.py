@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine import data, datasets
+from engine import data
+
+from engine.data import named as datasets
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

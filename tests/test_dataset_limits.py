@@ -1,4 +1,4 @@
-"""Untrusted dataset files (issue #19): what a file declares is checked against engine.limits before anything is
+"""Untrusted dataset files (issue #19): what a file declares is checked against engine.core.limits before anything is
 allocated, an HDF5 file is read as data only, class names are checked at load time, and odd files get the right
 words. Every test reproduces a finding of the fuzz campaign through ``rfexplorer-cli train``.
 
@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine import data, results
+from engine import data
+
+from engine.io import results
 from engine.data import DatasetFileError
-from engine.limits import FileLimits
+from engine.core.limits import FileLimits
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_SECONDS, MAX_RSS = 2.0, 500 * 1024**2

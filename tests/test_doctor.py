@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine import cli
-from engine.doctor import Check, exit_status, format_checklist, run_checks
+from engine.experiments.doctor import Check, exit_status, format_checklist, run_checks
 from rfexplorer import platform_check as pc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def test_engine_checks_report_torch_cpu_capability_and_datasets():
 def test_software_versions_record_the_aten_cpu_capability():
     import torch
 
-    from engine.results import software_versions
+    from engine.io.results import software_versions
 
     assert software_versions()["aten_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
@@ -190,7 +190,7 @@ def test_cli_doctor_prints_a_checklist_and_json(capsys):
 
 
 def test_cli_doctor_fails_when_python_is_too_old(monkeypatch, capsys):
-    monkeypatch.setattr("engine.doctor.MIN_PYTHON", (99, 0))
+    monkeypatch.setattr("engine.experiments.doctor.MIN_PYTHON", (99, 0))
     assert cli.main(["doctor"]) == 1
     assert "[FAIL] Python" in capsys.readouterr().out
 

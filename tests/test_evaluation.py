@@ -1,4 +1,4 @@
-"""engine.evaluation: a topology is scored on the recorded split, and refused on a dataset it cannot classify."""
+"""engine.experiments.evaluation: a topology is scored on the recorded split, and refused on a dataset it cannot classify."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from engine.config import RunConfig
-from engine.evaluation import DatasetMismatchError, evaluate_topology, evaluation_split
-from engine.topology import export_result, load_topology, topology_from_document
-from engine.training import run_training
+from engine.config.run_config import RunConfig
+from engine.experiments.evaluation import DatasetMismatchError, evaluate_topology, evaluation_split
+from engine.io.topology import export_result, load_topology, topology_from_document
+from engine.training.loop import run_training
 
 DATA = Path(__file__).parent / "data"
 V1_RIGL = DATA / "topology_v1_rigl.json"

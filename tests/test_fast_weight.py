@@ -1,15 +1,15 @@
-"""The FFT weight build (engine.fast_weight) against the exact physics, in float64."""
+"""The FFT weight build (engine.layers.fast_weight) against the exact physics, in float64."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine import physics
-from engine.chain_layer import RFChainLayer
-from engine.config import RunConfig
-from engine.fast_weight import ShiftKernel, kernel
-from engine.physics import DeviceParams
-from engine.training import run_training
+from engine.physics import resonators as physics
+from engine.layers.chain import RFChainLayer
+from engine.config.run_config import RunConfig
+from engine.layers.fast_weight import ShiftKernel, kernel
+from engine.physics.resonators import DeviceParams
+from engine.training.loop import run_training
 
 
 def exact_w_and_grad(layer: RFChainLayer, g: torch.Tensor):

@@ -1,4 +1,4 @@
-"""rfexplorer-cli data fetch / data list, engine.fetch and the app's "Get full MNIST…" action.
+"""rfexplorer-cli data fetch / data list, engine.data.fetch and the app's "Get full MNIST…" action.
 
 Every download comes from an http.server the test starts on 127.0.0.1, serving gzip copies (made here) of the
 read-only MNIST files in ../shared/data; a guard fails any request to another host, and torchvision's own
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import cli, data, fetch
+from engine import cli, data
+
+from engine.data import fetch
 
 SHARED_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "MNIST" / "raw"
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -300,7 +302,7 @@ def test_default_folder_follows_xdg_data_home(monkeypatch, tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 
 def test_progress_reports_and_cancel_keeps_nothing_partial(site, tmp_path):
-    from engine.progress import CancelToken
+    from engine.core.progress import CancelToken
 
     _, url, _ = site
     root = tmp_path / "data"

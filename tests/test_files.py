@@ -1,4 +1,4 @@
-"""engine.files: atomic writes that never leave a half-written file, strict JSON out, a guarded JSON reader."""
+"""engine.core.files: atomic writes that never leave a half-written file, strict JSON out, a guarded JSON reader."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine import files, outputs
-from engine.files import (JsonFileError, atomic_write_bytes, atomic_write_text, best_schema_error, dumps_json,
+from engine.core import files
+
+from engine.core import outputs
+from engine.core.files import (JsonFileError, atomic_write_bytes, atomic_write_text, best_schema_error, dumps_json,
                           json_safe, read_json, schema_problem, strict_schema_validator)
 
 
@@ -52,7 +54,7 @@ def test_failed_write_keeps_the_destination(tmp_path, monkeypatch, failing):
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(outputs.os, failing, boom)  # the writes live in engine.outputs
+    monkeypatch.setattr(outputs.os, failing, boom)  # the writes live in engine.core.outputs
     with pytest.raises(OSError, match="No space"):
         atomic_write_text(dest, "new content")
     monkeypatch.undo()

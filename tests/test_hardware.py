@@ -9,12 +9,12 @@ import math
 import pytest
 import torch
 
-from engine import physics
-from engine.chain_layer import RFChainLayer, initial_resonator_comb
-from engine.config import RunConfig
-from engine.hardware import robustness, set_regime
-from engine.physics import DeviceParams
-from engine.training import run_training
+from engine.physics import resonators as physics
+from engine.layers.chain import RFChainLayer, initial_resonator_comb
+from engine.config.run_config import RunConfig
+from engine.nets.hardware import robustness, set_regime
+from engine.physics.resonators import DeviceParams
+from engine.training.loop import run_training
 
 N, C, K = 64, 3, 4
 
@@ -104,7 +104,7 @@ def test_steps_and_jumps_stay_within_reach(mini, model):
 
 
 def test_jump_candidates_are_reachable():
-    from engine.plasticity import StructuralPlasticity
+    from engine.plasticity.rounds import StructuralPlasticity
 
     lay = layer(DeviceParams(tuning_range=0.03))
     params = dataclasses.replace(RunConfig().plasticity, grid_step=0.25, candidates=3)
@@ -280,7 +280,7 @@ def test_regimes_train_differently_with_spreads(mini):
 
 @pytest.fixture(scope="module")
 def topo_file(tmp_path_factory, mini):
-    from engine.topology import export_result
+    from engine.io.topology import export_result
 
     path = tmp_path_factory.mktemp("hw") / "rf.json"
     r = train(mini, resonators_per_chain=5, device={"tuning_range": 0.05, "tuning_bits": 8})
@@ -289,8 +289,8 @@ def topo_file(tmp_path_factory, mini):
 
 
 def test_topology_round_trip_keeps_the_hardware_fields(topo_file, mini):
-    from engine.evaluation import evaluate_topology
-    from engine.topology import load_topology
+    from engine.experiments.evaluation import evaluate_topology
+    from engine.io.topology import load_topology
 
     path, acc = topo_file
     doc = json.loads(path.read_text())
@@ -304,8 +304,8 @@ def test_topology_round_trip_keeps_the_hardware_fields(topo_file, mini):
 def test_a_chip_trained_in_situ_is_saved_with_its_fabrication_draws(mini, tmp_path, hidden):
     """An in-situ network on an uncalibrated chip keeps its accuracy through a file (the chip's draws are
     stored); a file without them runs on a new chip; half-stored or misplaced draws are refused."""
-    from engine.evaluation import evaluate_topology
-    from engine.topology import TopologyFileError, export_result, load_topology
+    from engine.experiments.evaluation import evaluate_topology
+    from engine.io.topology import TopologyFileError, export_result, load_topology
 
     r = train(mini, hidden=hidden, device={"freq_spread": 0.01, "calibrated": False})
     path = tmp_path / "chip.json"
@@ -340,7 +340,7 @@ def test_a_chip_trained_in_situ_is_saved_with_its_fabrication_draws(mini, tmp_pa
 
 
 def test_robustness_rows_and_common_draws(topo_file, mini):
-    from engine.topology import load_topology
+    from engine.io.topology import load_topology
 
     topo = load_topology(topo_file[0])
     x, y = mini.test_x[:300], mini.test_y[:300]
@@ -397,7 +397,7 @@ def test_robustness_bad_knob_or_value_exits_2(topo_file, tmp_path, capsys):
 
 
 def test_sweep_vary_is_a_cross_product():
-    from engine.sweep import SweepSpec, vary_table, vary_variants
+    from engine.experiments.sweep.runner import SweepSpec, vary_table, vary_variants
 
     variants = vary_variants(({},), [("device.freq_spread", [0.0, 0.01]), ("hardware", ["ideal", "aware"])])
     assert len(variants) == 4 and {"device.freq_spread": 0.01, "hardware": "aware"} in variants

@@ -1,9 +1,9 @@
-"""The hardware study (engine.hardware_study, ``rfexplorer-cli hardware-study``, ``make reproduce-hardware``)."""
+"""The hardware study (engine.experiments.hardware_study, ``rfexplorer-cli hardware-study``, ``make reproduce-hardware``)."""
 import json
 
 import pytest
 
-from engine.hardware_study import StudySpec, chip_conclusion, run_study, study_series, verdicts
+from engine.experiments.hardware_study import StudySpec, chip_conclusion, run_study, study_series, verdicts
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -100,8 +100,8 @@ def test_a_tiny_study_runs_writes_its_files_and_resumes(mini, tmp_path):
 
 def test_the_nominal_network_loses_accuracy_on_uncalibrated_chips_only(mini):
     """The spread evaluation of the study fixes calibrated = False: calibrated chips (no bits) trim the offsets."""
-    from engine.hardware import robustness
-    from engine.training import run_training
+    from engine.nets.hardware import robustness
+    from engine.training.loop import run_training
 
     result = run_training(tiny_spec().base().with_(model="rf", epochs=1), dataset=mini)
     x, y = mini.test_x, mini.test_y

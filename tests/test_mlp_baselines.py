@@ -1,4 +1,4 @@
-"""Tests of the multilayer software baselines (engine/baselines/mlp.py) on the embedded mnist-mini set."""
+"""Tests of the multilayer software baselines (engine/nets/baselines/mlp.py) on the embedded mnist-mini set."""
 from __future__ import annotations
 
 import math
@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.baselines import DensePerceptron, GradualMagnitudePruning, RigL
-from engine.baselines.mlp import DenseMLP, PrunedMLP, RigLMLP
-from engine.baselines.prune import PruneParams
-from engine.baselines.rigl import RigLParams
-from engine.model_base import TrainingContext
+from engine.nets.baselines import DensePerceptron, GradualMagnitudePruning, RigL
+from engine.nets.baselines.mlp import DenseMLP, PrunedMLP, RigLMLP
+from engine.nets.baselines.prune import PruneParams
+from engine.nets.baselines.rigl import RigLParams
+from engine.core.model_base import TrainingContext
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -36,7 +36,7 @@ def make(kind: str, hidden=HIDDEN, ks=KS, budget: str = "per-output", seed: int 
 
 def train(model, ds, *, epochs: int = 5, batch: int = 100, lr: float = 0.01, seed: int = 0,
           inspect=None) -> float:
-    """Train as engine.training.run_training does (same hook order); return the test accuracy.
+    """Train as engine.training.loop.run_training does (same hook order); return the test accuracy.
 
     ``inspect(model, optimizer)`` is called after the last step, before ``finish_training``."""
     optimizer = model.make_optimizer(lr)

@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
-from engine import physics
-from engine.config import RunConfig, build_config
+from engine.physics import resonators as physics
+from engine.config.run_config import RunConfig, build_config
 from engine.data import load_dataset
-from engine.evaluation import evaluate_topology
-from engine.multilayer import RFNetwork
-from engine.physics import DeviceParams, STNOParams
-from engine.plasticity_hidden import HiddenLayerPlasticity
-from engine.topology import export_result, load_topology, topology_from_document
-from engine.training import run_training
+from engine.experiments.evaluation import evaluate_topology
+from engine.nets.multilayer import RFNetwork
+from engine.physics.resonators import DeviceParams, STNOParams
+from engine.plasticity.hidden import HiddenLayerPlasticity
+from engine.io.topology import export_result, load_topology, topology_from_document
+from engine.training.loop import run_training
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def test_multilayer_topology_round_trip_is_exact(network_result, mini, tmp_path)
     (lambda d: d.update(chains=[]), "'chains', which a file of kind 'rf-network' must not have"),
 ])
 def test_broken_multilayer_files_are_refused_in_one_sentence(network_result, mini, edit, message):
-    from engine.topology import result_document
+    from engine.io.topology import result_document
 
     doc = json.loads(json.dumps(result_document(network_result, dataset=mini)))
     edit(doc)
@@ -182,7 +182,7 @@ def test_broken_multilayer_files_are_refused_in_one_sentence(network_result, min
 
 
 def test_a_version_2_file_still_loads(mini, tmp_path):
-    from engine.topology import result_document
+    from engine.io.topology import result_document
 
     result = run_training(RunConfig(model="rf", resonators_per_chain=4, epochs=1), dataset=mini)
     doc = json.loads(json.dumps(result_document(result, dataset=mini)))
@@ -197,7 +197,7 @@ def test_a_version_2_file_still_loads(mini, tmp_path):
 # --- the multilayer sweep ----------------------------------------------------------------------------------
 
 def test_multilayer_sweep_preset_plans_every_shape_once():
-    from engine.sweep import SweepSpec
+    from engine.experiments.sweep.runner import SweepSpec
 
     jobs = SweepSpec.multilayer("mnist").jobs(784)
     shapes = {(c.model, c.hidden, c.layer_ks if c.spec.uses_k else None) for c in jobs}
@@ -210,7 +210,7 @@ def test_multilayer_sweep_preset_plans_every_shape_once():
 
 
 def test_a_sweep_with_hidden_layers_writes_the_network_table(mini, tmp_path):
-    from engine.sweep import SweepSpec, run_sweep
+    from engine.experiments.sweep.runner import SweepSpec, run_sweep
 
     spec = SweepSpec(models=("rf-frozen", "dense"), ks=(5,), seeds=(0,), base=RunConfig(epochs=1),
                      variants=({}, {"hidden": [12], "layer_resonators": [6]}))
@@ -228,11 +228,11 @@ def test_a_sweep_with_hidden_layers_writes_the_network_table(mini, tmp_path):
 
 # --- the compiled weight build -----------------------------------------------------------------------------
 
-@pytest.mark.skipif(not __import__("engine.compiled_weight", fromlist=["available"]).available(),
-                    reason="torch.compile needs a C++ compiler and ATEN_CPU_CAPABILITY unset (engine.compiled_weight)")
+@pytest.mark.skipif(not __import__("engine.layers.compiled_weight", fromlist=["available"]).available(),
+                    reason="torch.compile needs a C++ compiler and ATEN_CPU_CAPABILITY unset (engine.layers.compiled_weight)")
 @pytest.mark.parametrize("phi, train_inputs", [(0.0, True), (0.4, True), (0.0, False)])
 def test_compiled_weight_build_matches_the_exact_one(phi, train_inputs):
-    from engine.chain_layer import RFChainLayer
+    from engine.layers.chain import RFChainLayer
 
     dev = DeviceParams(phi=phi)
     layers = [RFChainLayer(50, 6, 7, dev, train_inputs=train_inputs, weight_build=build,
@@ -284,8 +284,8 @@ def test_multilayer_software_networks_round_trip_exactly(model, budget, mini, tm
 
 def test_the_compiled_build_is_refused_in_one_sentence_where_it_cannot_build(monkeypatch):
     """With ATen's kernels forced to another CPU, inductor's C++ build fails; the layer says so at once."""
-    from engine import compiled_weight
-    from engine.chain_layer import RFChainLayer
+    from engine.layers import compiled_weight
+    from engine.layers.chain import RFChainLayer
 
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
     assert not compiled_weight.available()

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import cli, outputs
-from engine.files import (TEMP_SUFFIX, UnsafeOutputError, atomic_write_files, atomic_write_text,
+from engine import cli
+
+from engine.core import outputs
+from engine.core.files import (TEMP_SUFFIX, UnsafeOutputError, atomic_write_files, atomic_write_text,
                           check_output_file, check_output_folder, clean_stale_temps)
-from engine.sweep_log import ROWS_FILE, RowLog, read_rows_log
+from engine.experiments.sweep.log import ROWS_FILE, RowLog, read_rows_log
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -51,14 +53,14 @@ def untouched(target: Path, data: bytes, mtime_ns: int) -> bool:
 # --- symbolic links -------------------------------------------------------------------------------------------
 
 def test_sweep_refuses_a_symlinked_rows_log_and_leaves_its_target_untouched(tmp_path, capsys, monkeypatch):
-    import engine.sweep_backend
+    import engine.experiments.sweep.backend
 
     target, data, mtime = planted_target(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     (out / ROWS_FILE).symlink_to(target)
     runs: list = []
-    monkeypatch.setattr(engine.sweep_backend, "train_row",
+    monkeypatch.setattr(engine.experiments.sweep.backend, "train_row",
                         lambda *a, **k: runs.append(a) or pytest.fail("a run started"))
     code = cli.main(["sweep", "--quick", "--models", "rigl", "--ks", "1", "--seeds", "0", "--epochs", "1",
                      "--workers", "1", "--out", str(out), "--json"])
@@ -157,8 +159,8 @@ def test_a_failed_or_interrupted_write_removes_its_temporary_file(tmp_path, monk
 
 @pytest.fixture(scope="module")
 def trained(mini):
-    from engine.config import RunConfig
-    from engine.training import run_training
+    from engine.config.run_config import RunConfig
+    from engine.training.loop import run_training
 
     return run_training(RunConfig(model="rf", resonators_per_chain=5, epochs=1), dataset=mini)
 
@@ -182,7 +184,7 @@ def replace_failing_at(monkeypatch, n: int, *, after: bool = False, exc=OSError(
 @pytest.mark.parametrize("n, after", [(1, False), (2, False), (1, True)])
 @pytest.mark.parametrize("existing", [True, False])
 def test_topology_json_and_csv_are_written_both_or_neither(tmp_path, monkeypatch, trained, n, after, existing):
-    from engine.topology import export_result
+    from engine.io.topology import export_result
 
     path, csv = tmp_path / "net.json", tmp_path / "net.csv"
     if existing:
@@ -217,7 +219,8 @@ def test_a_group_write_restores_every_file_renamed_before_the_failure(tmp_path, 
 SIGTERM_DURING_WRITE = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from engine import cli, outputs
+    from engine import cli
+    from engine.core import outputs
 
     folder, when = Path(sys.argv[1]), sys.argv[2]
     real_fsync, real_replace = os.fsync, os.replace
@@ -260,14 +263,14 @@ def test_sigterm_during_a_write_exits_143_with_no_temporary_file_and_a_whole_pai
 
 @pytest.fixture
 def no_training(monkeypatch):
-    import engine.training
+    import engine.training.loop
 
     calls: list = []
 
     def run_training(*args, **kwargs):
         calls.append(args)
         pytest.fail("training started although the export cannot be written")
-    monkeypatch.setattr(engine.training, "run_training", run_training)
+    monkeypatch.setattr(engine.training.loop, "run_training", run_training)
     return calls
 
 
@@ -304,10 +307,10 @@ def test_output_checks_create_nothing(tmp_path):
 
 
 def test_a_sweep_into_an_unwritable_folder_fails_before_any_run(tmp_path, capsys, monkeypatch):
-    import engine.sweep_backend
+    import engine.experiments.sweep.backend
 
     (tmp_path / "a-file").write_text("x")
-    monkeypatch.setattr(engine.sweep_backend, "train_row", lambda *a, **k: pytest.fail("a run started"))
+    monkeypatch.setattr(engine.experiments.sweep.backend, "train_row", lambda *a, **k: pytest.fail("a run started"))
     code = cli.main(["sweep", "--quick", "--models", "rigl", "--ks", "1", "--seeds", "0", "--epochs", "1",
                      "--workers", "1", "--out", str(tmp_path / "a-file" / "out"), "--json"])
     err = capsys.readouterr().err
@@ -361,15 +364,15 @@ SIGTERM_MID_COMMAND = textwrap.dedent("""
         setattr(module, name, wrapper)
 
     if which == "hardware-study":
-        import engine.hardware_study as study
+        import engine.experiments.hardware_study as study
         terminate_after(study, "run_job")
         argv = ["hardware-study", "--quick", "--models", "rf", "--seeds", "0", "--epochs", "1", "--workers", "1",
                 "--out", str(folder / "out")]
     else:
-        import engine.hardware as hardware
-        from engine.config import RunConfig
-        from engine.topology import export_result
-        from engine.training import run_training
+        import engine.nets.hardware as hardware
+        from engine.config.run_config import RunConfig
+        from engine.io.topology import export_result
+        from engine.training.loop import run_training
         export_result(run_training(RunConfig(model="rf", resonators_per_chain=5, epochs=1)), folder / "net.json")
         terminate_after(hardware, "robustness")
         argv = ["robustness", str(folder / "net.json"), "--knob", "device.power_noise", "--values", "0,0.3",

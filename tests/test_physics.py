@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from engine import physics
-from engine.config import RunConfig, k_from_removed_pct, remaining_synapses_pct, removed_synapses_pct
-from engine.physics import DeviceParams
+from engine.physics import resonators as physics
+from engine.config.run_config import RunConfig, k_from_removed_pct, remaining_synapses_pct, removed_synapses_pct
+from engine.physics.resonators import DeviceParams
 
 
 def test_antisymmetric_lineshape_peaks_at_one_linewidth():

@@ -19,11 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _payloads() -> dict:
     """A real value for every field name the protocol's classes use (a stand-in only for the Topology)."""
-    from engine.config import RunConfig
-    from engine.progress import Snapshot
-    from engine.results import RunResult
-    from engine.physics import DeviceParams
-    from engine.sweep_spec import SweepSpec
+    from engine.config.run_config import RunConfig
+    from engine.core.progress import Snapshot
+    from engine.io.results import RunResult
+    from engine.physics.resonators import DeviceParams
+    from engine.experiments.sweep.spec import SweepSpec
     from rfexplorer.state import DisplayState
 
     cfg = RunConfig(model="rf", resonators_per_chain=3, seed=4)

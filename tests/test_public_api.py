@@ -10,18 +10,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_public_names_resolve_to_the_engine_objects():
-    from engine.config import RunConfig
-    from engine.evaluation import evaluate_topology
-    from engine.models import get_model, list_models
-    from engine.sweep import SweepSpec, run_sweep
-    from engine.topology import load_topology
-    from engine.training import run_training
+    from engine.config.run_config import RunConfig
+    from engine.experiments.evaluation import evaluate_topology
+    from engine.config.models import get_model, list_models
+    from engine.experiments.sweep.runner import SweepSpec, run_sweep
+    from engine.io.topology import load_topology
+    from engine.training.loop import run_training
 
     assert engine.RunConfig is RunConfig and engine.train is run_training
     assert engine.evaluate is evaluate_topology and engine.load_topology is load_topology
     assert engine.list_models is list_models and engine.get_model is get_model
     assert engine.run_sweep is run_sweep and engine.SweepSpec is SweepSpec
-    assert engine.sweep.run_sweep is run_sweep  # the module of that name
+    assert engine.experiments.sweep.runner.run_sweep is run_sweep  # the module of that name
     assert "rf-input" in engine.list_models()
     assert set(engine.__all__) >= {"RunConfig", "train", "evaluate", "load_topology", "list_models",
                                    "get_model", "run_sweep"}

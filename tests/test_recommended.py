@@ -1,4 +1,4 @@
-"""Recommended settings per dataset (engine.recommended) and plasticity's schedule scaled to the run's length."""
+"""Recommended settings per dataset (engine.experiments.recommended) and plasticity's schedule scaled to the run's length."""
 from __future__ import annotations
 
 import json
@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from engine import cli
-from engine.config import PlasticityParams, RunConfig
+from engine.config.run_config import PlasticityParams, RunConfig
 from engine.data import DATASET_NAMES, load_dataset
-from engine.models import get_spec, list_models
-from engine.plasticity import rewiring_interval, rewiring_rounds
-from engine.recommended import (RECOMMENDED, fill_recommended, model_group, plasticity_note, recommendation,
+from engine.config.models import get_spec, list_models
+from engine.plasticity.rounds import rewiring_interval, rewiring_rounds
+from engine.experiments.recommended import (RECOMMENDED, fill_recommended, model_group, plasticity_note, recommendation,
                                 recommended_values)
-from engine.training import planned_steps, run_training
+from engine.training.loop import planned_steps, run_training
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_mnist_recommendation_is_the_reference_run():
 
 
 def test_drones_takes_the_multilayer_sweeps_tuned_settings():
-    from engine.sweep import SweepSpec
+    from engine.experiments.sweep.runner import SweepSpec
 
     spec = SweepSpec.multilayer("drones")
     for model in spec.models:
@@ -165,8 +165,8 @@ def test_cli_says_when_plasticity_never_runs(capsys):
 
 
 def test_every_layer_of_a_network_rewires_on_the_same_schedule():
-    from engine.model_base import TrainingContext
-    from engine.models import build_model
+    from engine.core.model_base import TrainingContext
+    from engine.config.models import build_model
 
     model = build_model(RunConfig(model="rf-input", resonators_per_chain=4, hidden=(6,)), 784, 10)
     ctx = TrainingContext(total_steps=80, steps_per_epoch=8, optimizer=model.make_optimizer(0.1),

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from engine import physics
-from engine.chain_layer import RFChainLayer
-from engine.config import PlasticityParams, RunConfig
-from engine.model_base import TrainingContext
-from engine.physics import DeviceParams
-from engine.plasticity import StructuralPlasticity
-from engine.progress import CancelToken, DivergenceError
-from engine.rf_perceptron import RFParams, RFPerceptron
-from engine.training import run_training
+from engine.physics import resonators as physics
+from engine.layers.chain import RFChainLayer
+from engine.config.run_config import PlasticityParams, RunConfig
+from engine.core.model_base import TrainingContext
+from engine.physics.resonators import DeviceParams
+from engine.plasticity.rounds import StructuralPlasticity
+from engine.core.progress import CancelToken, DivergenceError
+from engine.nets.rf_perceptron import RFParams, RFPerceptron
+from engine.training.loop import run_training
 
 
 def test_lean_lineshape_matches_reference():

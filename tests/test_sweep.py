@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from engine import cli
-from engine.config import RunConfig
-from engine.models import list_models
-from engine.progress import CancelToken, DivergenceError
-from engine.sweep import (DEFAULT_KS, SweepSpec, aggregate, markdown_table, rows_csv_text, run_sweep,
+from engine.config.run_config import RunConfig
+from engine.config.models import list_models
+from engine.core.progress import CancelToken, DivergenceError
+from engine.experiments.sweep.runner import (DEFAULT_KS, SweepSpec, aggregate, markdown_table, rows_csv_text, run_sweep,
                           write_results)
 
 
@@ -175,16 +175,16 @@ def test_cancel_stops_the_sweep(mini):
 
 
 def test_divergence_is_recorded_and_the_sweep_goes_on(mini, monkeypatch):
-    import engine.training
+    import engine.training.loop
 
-    real = engine.training.run_training
+    real = engine.training.loop.run_training
 
     def flaky(cfg, *args, **kwargs):
         if cfg.model == "rigl" and cfg.seed == 1:
             raise DivergenceError("training diverged at epoch 1, step 2: the loss became nan")
         return real(cfg, *args, **kwargs)
 
-    monkeypatch.setattr(engine.training, "run_training", flaky)
+    monkeypatch.setattr(engine.training.loop, "run_training", flaky)
     spec = SweepSpec(models=("rigl", "random"), ks=(5,), seeds=(0, 1), base=RunConfig(epochs=1))
     rows = run_sweep(spec, dataset=mini)
     failed = [r for r in rows if r["error"]]
@@ -207,7 +207,7 @@ def test_cli_sweep(tmp_path, capsys):
 
 
 def test_mean_std_is_the_sample_std_and_zero_for_one_value():
-    from engine.stats import mean_std
+    from engine.core.stats import mean_std
 
     values = [0.81, 0.79, 0.84]
     assert mean_std(values) == (statistics.fmean(values), statistics.stdev(values))

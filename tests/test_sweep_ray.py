@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from engine.config import RunConfig
-from engine.sweep import ROWS_FILE, SweepSpec, read_rows_log, run_sweep
+from engine.config.run_config import RunConfig
+from engine.experiments.sweep.runner import ROWS_FILE, SweepSpec, read_rows_log, run_sweep
 
 
 def _spec(workers: int) -> SweepSpec:
@@ -21,16 +21,16 @@ def _key(row: dict):
 
 
 def test_engine_does_not_import_ray():
-    code = ("import sys, engine, engine.sweep, engine.sweep_ray, engine.cli; "
+    code = ("import sys, engine, engine.experiments.sweep.runner, engine.experiments.sweep.ray_backend, engine.cli; "
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_imports_go_one_way_backends_below_the_runner_and_hardware_below_training():
-    code = ("import sys, engine.hardware; below_training = 'engine.training' not in sys.modules; "
-            "import engine.sweep_pool, engine.sweep_ray, engine.hardware_study; "
-            "print(below_training, 'engine.sweep' not in sys.modules)")
+    code = ("import sys, engine.nets.hardware; below_training = 'engine.training.loop' not in sys.modules; "
+            "import engine.experiments.sweep.pool, engine.experiments.sweep.ray_backend, engine.experiments.hardware_study; "
+            "print(below_training, 'engine.experiments.sweep.runner' not in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True"]
 
@@ -57,7 +57,7 @@ def test_unknown_backend_is_refused():
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray")
-    from engine.sweep_ray import start_ray
+    from engine.experiments.sweep.ray_backend import start_ray
 
     assert not ray.is_initialized()
     assert start_ray(ray, None, num_cpus=2)
@@ -103,7 +103,7 @@ def test_ray_rows_are_identical_to_local_rows(ray_local, local_rows, tmp_path):
 
 
 def test_cancel_stops_delivering(ray_local):
-    from engine.progress import CancelToken
+    from engine.core.progress import CancelToken
 
     token = CancelToken()
     seen = []

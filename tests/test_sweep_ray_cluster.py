@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import RunConfig
-from engine.files import json_safe
-from engine.sweep import ROWS_FILE, SweepSpec, finished_rows, markdown_table, read_rows_log, rows_csv_text, settings_key
-from engine.sweep_ray import NODE_FIELD, is_loopback, max_retries_setting
+from engine.config.run_config import RunConfig
+from engine.core.files import json_safe
+from engine.experiments.sweep.runner import ROWS_FILE, SweepSpec, finished_rows, markdown_table, read_rows_log, rows_csv_text, settings_key
+from engine.experiments.sweep.ray_backend import NODE_FIELD, is_loopback, max_retries_setting
 
 #: A tiny sweep: 3 RF runs (about a second each) and 3 dense ones, one epoch of mnist-mini.
 SWEEP = ["--quick", "--models", "rf,dense", "--ks", "10", "--seeds", "0,1,2", "--epochs", "1", "--threads", "1",
@@ -291,7 +291,7 @@ def test_a_run_lost_with_no_retry_left_is_a_failed_row_that_resuming_runs_again(
 def test_a_run_that_raises_in_its_task_is_a_failed_row(cluster):
     import ray
 
-    from engine.sweep_ray import run_ray
+    from engine.experiments.sweep.ray_backend import run_ray
 
     c, _ = cluster
     dataset = _dataset()

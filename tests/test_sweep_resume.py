@@ -10,10 +10,10 @@ import signal
 import pytest
 
 from engine import cli
-from engine.config import RunConfig
-from engine.progress import CancelToken
-from engine.progress_bar import ProgressBar
-from engine.sweep import ROWS_FILE, SweepSpec, read_rows_log, run_sweep
+from engine.config.run_config import RunConfig
+from engine.core.progress import CancelToken
+from engine.core.progress_bar import ProgressBar
+from engine.experiments.sweep.runner import ROWS_FILE, SweepSpec, read_rows_log, run_sweep
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -176,7 +176,7 @@ def test_an_interrupted_sweep_keeps_its_rows_and_a_rerun_completes_it(tmp_path):
 
 
 def test_sigterm_stops_a_sweep_cleanly(tmp_path, capsys, monkeypatch):
-    import engine.training as training
+    import engine.training.loop as training
 
     real = training.run_training
     calls = []

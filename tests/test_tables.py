@@ -1,4 +1,4 @@
-"""engine.tables.write_csv: the one CSV writer (rows as dicts or sequences, exact floats, blanks for None)."""
+"""engine.core.tables.write_csv: the one CSV writer (rows as dicts or sequences, exact floats, blanks for None)."""
 from __future__ import annotations
 
 import csv
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine import outputs
-from engine.tables import csv_text, write_csv
+from engine.core import outputs
+from engine.core.tables import csv_text, write_csv
 
 
 def _read(path):
@@ -65,7 +65,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(outputs.os, "replace", boom)  # the writes live in engine.outputs
+    monkeypatch.setattr(outputs.os, "replace", boom)  # the writes live in engine.core.outputs
     with pytest.raises(OSError):
         write_csv(dest, ["a"], [[1]])
     monkeypatch.undo()

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import topology as tp
-from engine.baselines.dense import DensePerceptron
-from engine.baselines.masked import MaskedPerceptron
-from engine.config import RunConfig
-from engine.evaluation import evaluate_topology
-from engine.physics import DeviceParams
-from engine.rf_perceptron import RFPerceptron
-from engine.topology import (FORMAT_NAME, FORMAT_VERSION, Topology, TopologyFileError, export_result,
+from engine.io import topology as tp
+from engine.nets.baselines.dense import DensePerceptron
+from engine.nets.baselines.masked import MaskedPerceptron
+from engine.config.run_config import RunConfig
+from engine.experiments.evaluation import evaluate_topology
+from engine.physics.resonators import DeviceParams
+from engine.nets.rf_perceptron import RFPerceptron
+from engine.io.topology import (FORMAT_NAME, FORMAT_VERSION, Topology, TopologyFileError, export_result,
                              load_topology, topology_from_document, write_topology, write_topology_csv)
-from engine.training import run_training
+from engine.training.loop import run_training
 
 DATA = Path(__file__).parent / "data"
 V1_RF = DATA / "topology_v1_rf-input.json"
@@ -280,7 +280,7 @@ def test_version_1_file_is_still_checked(tmp_path):
 # --- the published schema ---------------------------------------------------------------------------------
 
 def test_the_engine_validates_with_exactly_the_published_schema():
-    # docs/topology.schema.json is written by `python -m engine.topology > docs/topology.schema.json`
+    # docs/topology.schema.json is written by `python -m engine.io.topology > docs/topology.schema.json`
     assert tp.SCHEMA_PATH.read_text(encoding="utf-8") == tp.SCHEMA_TEXT
     assert tp.topology_schema() == json.loads(tp.SCHEMA_PATH.read_text(encoding="utf-8"))
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from engine import cli
-from engine.config import RunConfig
-from engine.limits import FileLimits
-from engine.messages import ELLIPSIS, clipped, escaped, sentence, shown
-from engine.models import build_model
-from engine.topology import TopologyFileError, load_topology, topology_document, topology_from_document
+from engine.config.run_config import RunConfig
+from engine.core.limits import FileLimits
+from engine.core.messages import ELLIPSIS, clipped, escaped, sentence, shown
+from engine.config.models import build_model
+from engine.io.topology import TopologyFileError, load_topology, topology_document, topology_from_document
 
 ROOT = Path(__file__).resolve().parent.parent
 N_INPUTS, N_CLASSES = 16, 4
@@ -70,7 +70,7 @@ def _write(tmp_path: Path, text: str, name: str = "t.json") -> Path:
 
 _PROBE = textwrap.dedent("""
     import json, resource, sys, time
-    from engine.topology import TopologyFileError, load_topology
+    from engine.io.topology import TopologyFileError, load_topology
     vm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize:")) * 1024
     resource.setrlimit(resource.RLIMIT_AS, (vm + 3 * 2**30, resource.RLIM_INFINITY))  # old code: MemoryError
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -13,7 +13,7 @@ Examples::
     rfexplorer-cli train --config run.toml --set plasticity.interval_steps=50 --set model_params.initial_gain=0.5
     rfexplorer-cli models                                          # the registered models
 
-Settings: every run setting lives in one typed tree (engine.config.RunConfig). ``--config FILE`` reads a TOML
+Settings: every run setting lives in one typed tree (engine.config.run_config.RunConfig). ``--config FILE`` reads a TOML
 file of that tree, the named options below change single fields, and ``--set path.to.field=value``
 (repeatable) changes any field, typed from its declaration; later sources win.
 
@@ -34,10 +34,8 @@ import signal
 import sys
 from typing import Optional, Sequence
 
-from ..dataset_core import DataNotFoundError
-from ..progress import DivergenceError
-from . import data, doctor, hardware_study, models, robustness, sweep, train
-from .common import (
+from engine.cli import data, doctor, hardware_study, models, robustness, sweep, train
+from engine.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_MISMATCH,
     EXIT_OK,
@@ -52,7 +50,9 @@ from .common import (
     info,
     signals_as_interrupt,
 )
-from .run_options import config_from_args
+from engine.cli.run_options import config_from_args
+from engine.core.progress import DivergenceError
+from engine.data.dataset import DataNotFoundError
 
 __all__ = [
     "COMMANDS",

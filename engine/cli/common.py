@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from ..config import MAX_LR
-from ..messages import sentence as one_line
-from ..models import list_models
-from ..sizes import parse_sizes
+from engine.config.models import list_models
+from engine.config.run_config import MAX_LR
+from engine.core.messages import sentence as one_line
+from engine.core.sizes import parse_sizes
 
 PROG = "rfexplorer-cli"
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -120,7 +120,7 @@ def k_value(text: str) -> int:
 
 
 def hidden_sizes(text: str) -> list:
-    """``H1[,H2...]``: hidden layer sizes, each >= 1 (engine.sizes, as the app reads them)."""
+    """``H1[,H2...]``: hidden layer sizes, each >= 1 (engine.core.sizes, as the app reads them)."""
     try:
         out = list(parse_sizes(text, "hidden sizes"))
     except ValueError as exc:

@@ -1,4 +1,4 @@
-"""``data fetch NAME`` and ``data list``: get the full MNIST, Fashion-MNIST or KMNIST (engine.fetch) and see which
+"""``data fetch NAME`` and ``data list``: get the full MNIST, Fashion-MNIST or KMNIST (engine.data.fetch) and see which
 datasets are present, and where. Ctrl-C discards the file in progress and keeps the finished ones."""
 
 from __future__ import annotations
@@ -7,9 +7,11 @@ import json
 import os
 import sys
 
-from ..dataset_core import TORCHVISION_DATASETS, PathLike
-from ..datasets import DATA_ENV_VAR, EMBEDDED_DATASETS, embedded_path, resolve_data_root
-from ..fetch import (
+from engine.cli.common import CliError, Interrupted, Parser, cancel_on_sigint
+from engine.core.progress import CancelToken
+from engine.core.progress_bar import stderr_is_terminal
+from engine.data.dataset import TORCHVISION_DATASETS, PathLike
+from engine.data.fetch import (
     FETCHABLE,
     FetchCancelled,
     FetchError,
@@ -19,9 +21,7 @@ from ..fetch import (
     raw_folder,
     resolve_mirrors,
 )
-from ..progress import CancelToken
-from ..progress_bar import stderr_is_terminal
-from .common import CliError, Interrupted, Parser, cancel_on_sigint
+from engine.data.named import DATA_ENV_VAR, EMBEDDED_DATASETS, embedded_path, resolve_data_root
 
 
 def add_parser(sub) -> None:

@@ -1,10 +1,11 @@
-"""``doctor``: a checklist of this machine (Python, torch, BLAS, GPU, datasets, Ray, h5py; engine.doctor)."""
+"""``doctor``: a checklist of this machine (Python, torch, BLAS, GPU, datasets, Ray, h5py;
+engine.experiments.doctor)."""
 
 from __future__ import annotations
 
 import json
 
-from ..doctor import exit_status, format_checklist, run_checks
+from engine.experiments.doctor import exit_status, format_checklist, run_checks
 
 
 def add_parser(sub) -> None:

@@ -1,4 +1,5 @@
-"""``hardware-study``: what an RF chip needs (engine.hardware_study): rf and rf-input trained and evaluated at
+"""``hardware-study``: what an RF chip needs (engine.experiments.hardware_study): rf and rf-input trained and
+evaluated at
 every level of tuning range, tuning bits, frequency jitter and fabrication spread, for the three training
 regimes; resumable from rows.jsonl."""
 
@@ -9,11 +10,7 @@ import time
 from dataclasses import replace
 from typing import Optional
 
-from ..hardware_study import ROWS_FILE, StudySpec, run_study
-from ..models import get_spec
-from ..progress import CancelToken
-from ..progress_bar import ProgressBar
-from .common import (
+from engine.cli.common import (
     EXIT_OK,
     CliError,
     Interrupted,
@@ -29,6 +26,10 @@ from .common import (
     set_threads,
     usable_cores,
 )
+from engine.config.models import get_spec
+from engine.core.progress import CancelToken
+from engine.core.progress_bar import ProgressBar
+from engine.experiments.hardware_study import ROWS_FILE, StudySpec, run_study
 
 
 def add_parser(sub) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..models import get_spec, list_models
-from .common import EXIT_OK, add_common, info
+from engine.cli.common import EXIT_OK, add_common, info
+from engine.config.models import get_spec, list_models
 
 
 def add_parser(sub) -> None:

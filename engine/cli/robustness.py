@@ -1,5 +1,5 @@
 """``robustness``: a trained RF topology's accuracy on fresh chips and noise draws as one device knob varies
-(engine.hardware.robustness); writes robustness.csv and robustness.json, and robustness.png where the app's
+(engine.nets.hardware.robustness); writes robustness.csv and robustness.json, and robustness.png where the app's
 figure tool can run.
 
 The PNG is drawn by ``python -m rfexplorer.robustness_figure`` in a separate process: the figure is drawn with
@@ -18,14 +18,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .. import hardware  # hardware.robustness is looked up at each run (tests replace it)
-from ..datasets import load_dataset
-from ..evaluation import check_dataset, evaluation_split
-from ..files import atomic_write_files, check_output_folder, dumps_json
-from ..progress_bar import ProgressBar
-from ..tables import csv_text
-from ..topology import load_topology
-from .common import (
+from engine.cli.common import (
     EXIT_OK,
     CliError,
     add_data_options,
@@ -38,6 +31,13 @@ from .common import (
     set_threads,
     usable_cores,
 )
+from engine.core.files import atomic_write_files, check_output_folder, dumps_json
+from engine.core.progress_bar import ProgressBar
+from engine.core.tables import csv_text
+from engine.data.named import load_dataset
+from engine.experiments.evaluation import check_dataset, evaluation_split
+from engine.io.topology import load_topology
+from engine.nets import hardware  # hardware.robustness is looked up at each run (tests replace it)
 
 #: The app's module that draws the PNG from robustness.json (run as a program, never imported here).
 FIGURE_TOOL = "rfexplorer.robustness_figure"

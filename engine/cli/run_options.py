@@ -1,6 +1,6 @@
 """The run-setting options of train, export and sweep, and the RunConfig they build.
 
-Every named option that sets one field of the settings tree (engine.config.RunConfig) is a row of
+Every named option that sets one field of the settings tree (engine.config.run_config.RunConfig) is a row of
 :data:`RUN_OPTIONS` or :data:`DEVICE_OPTIONS`: its flags, the field's dotted path and its argparse keywords. The
 parser is built from these tables and :func:`flag_changes` reads the values back through them, so a flag and
 its setting are named once. ``--config FILE`` and ``--set PATH=VALUE`` reach every other field.
@@ -11,13 +11,22 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ..config import BUDGETS, apply_overrides, build_config, k_from_removed_pct, load_toml
-from ..dataset_core import DATASET_NAMES
-from ..models import list_models
-from ..physics import FREQUENCY_PLANS, HARDWARE_REGIMES, PARITIES
-from ..recommended import fill_recommended
-from ..settings_tree import set_path
-from .common import csv_list, finite_float, hidden_sizes, info, k_value, learning_rate, nonneg_int, positive_int
+from engine.cli.common import (
+    csv_list,
+    finite_float,
+    hidden_sizes,
+    info,
+    k_value,
+    learning_rate,
+    nonneg_int,
+    positive_int,
+)
+from engine.config.models import list_models
+from engine.config.run_config import BUDGETS, apply_overrides, build_config, k_from_removed_pct, load_toml
+from engine.core.settings_tree import set_path
+from engine.data.dataset import DATASET_NAMES
+from engine.experiments.recommended import fill_recommended
+from engine.physics.resonators import FREQUENCY_PLANS, HARDWARE_REGIMES, PARITIES
 
 #: Options of one run only (not of a sweep, which has --models, --ks and --seeds instead).
 SINGLE = "single"
@@ -165,7 +174,7 @@ def add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None:
         "--config",
         default=None,
         metavar="FILE.toml",
-        help="read run settings from a TOML file (the engine.config.RunConfig tree)",
+        help="read run settings from a TOML file (the engine.config.run_config.RunConfig tree)",
     )
     s.add_argument(
         "--set",
@@ -204,7 +213,7 @@ def flag_changes(args) -> dict:
 def config_from_args(args, base: Optional[dict] = None, recommended: Optional[dict] = None):
     """The RunConfig of a command: ``base`` (a preset), then --config, then named options, then --set.
     Given a ``recommended`` dict, epochs, batch size and learning rate left unset come from the dataset's
-    recommendation (engine.recommended) and the dict receives its record. Raises SettingError / ValueError
+    recommendation (engine.experiments.recommended) and the dict receives its record. Raises SettingError / ValueError
     with the reason when a setting is invalid."""
     mapping = dict(base or {})
     if getattr(args, "config", None):

@@ -1,4 +1,4 @@
-"""``sweep``: accuracy against % synapses removed for every model, K and seed (engine.sweep), on this
+"""``sweep``: accuracy against % synapses removed for every model, K and seed (engine.experiments.sweep.runner), on this
 machine's worker processes or on Ray, with ``--vary`` for any setting; finished runs are kept on Ctrl-C."""
 
 from __future__ import annotations
@@ -9,12 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..config import parse_override
-from ..progress import CancelToken
-from ..progress_bar import ProgressBar
-from ..sweep import ROWS_FILE, SweepSpec, result_paths, run_sweep, vary_variants, write_vary_table
-from ..sweep_ray import RayUnavailableError, import_ray
-from .common import (
+from engine.cli.common import (
     EXIT_OK,
     CliError,
     Interrupted,
@@ -30,7 +25,19 @@ from .common import (
     set_threads,
     usable_cores,
 )
-from .run_options import add_run_options, config_from_args
+from engine.cli.run_options import add_run_options, config_from_args
+from engine.config.run_config import parse_override
+from engine.core.progress import CancelToken
+from engine.core.progress_bar import ProgressBar
+from engine.experiments.sweep.ray_backend import RayUnavailableError, import_ray
+from engine.experiments.sweep.runner import (
+    ROWS_FILE,
+    SweepSpec,
+    result_paths,
+    run_sweep,
+    vary_variants,
+    write_vary_table,
+)
 
 #: The options that replace a field of the preset SweepSpec: argparse destination = SweepSpec field.
 SPEC_OPTIONS = ("models", "ks", "seeds")

@@ -7,17 +7,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from .. import training  # run_training is looked up at each run (tests replace it)
-from ..config import remaining_synapses_pct
-from ..datasets import load_dataset
-from ..evaluation import evaluate_topology
-from ..files import check_output_file
-from ..messages import clipped
-from ..progress import CancelToken
-from ..progress_bar import ProgressBar
-from ..recommended import describe_applied, plasticity_note
-from ..topology import csv_path_for, export_result, load_topology, write_topology_csv
-from .common import (
+from engine.cli.common import (
     EXIT_MISMATCH,
     EXIT_OK,
     CliError,
@@ -30,7 +20,17 @@ from .common import (
     set_threads,
     usable_cores,
 )
-from .run_options import add_run_options, apply_sparsity, config_from_args, flag_changes
+from engine.cli.run_options import add_run_options, apply_sparsity, config_from_args, flag_changes
+from engine.config.run_config import remaining_synapses_pct
+from engine.core.files import check_output_file
+from engine.core.messages import clipped
+from engine.core.progress import CancelToken
+from engine.core.progress_bar import ProgressBar
+from engine.data.named import load_dataset
+from engine.experiments.evaluation import evaluate_topology
+from engine.experiments.recommended import describe_applied, plasticity_note
+from engine.io.topology import csv_path_for, export_result, load_topology, write_topology_csv
+from engine.training import loop as training  # run_training is looked up at each run (tests replace it)
 
 
 def add_parsers(sub) -> None:
@@ -175,7 +175,7 @@ def _report_train(args, result, exported: Optional[tuple] = None) -> None:
         out["test_accuracy"] = float(result.test_accuracy)
         out["config"] = result.config.to_dict()
         out["versions"] = dict(result.versions)
-        # the settings taken from the dataset's recommendation, not given by the user (engine.recommended)
+        # the settings taken from the dataset's recommendation, not given by the user (engine.experiments.recommended)
         out["recommended"] = getattr(args, "recommended", None) or None
         if exported:
             out["export"] = str(exported[0])

@@ -1,6 +1,6 @@
 """View 4: robustness of a trained network: accuracy against one device setting (a *knob*), on fresh chips.
 
-The study runs in the engine process (engine.hardware.robustness, job kind 'robustness'); each evaluation
+The study runs in the engine process (engine.nets.hardware.robustness, job kind 'robustness'); each evaluation
 comes back as it is done and the controller hands them over at its redraw rate, so the curve grows in place:
 one line through the mean accuracy at each value with ± std error bars over the chips evaluated so far. A
 few studies of the same knob stay side by side (up to :data:`MAX_CURVES`, each in its own colour, named in
@@ -22,7 +22,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSpinBox
 
-from engine.hardware import ROBUSTNESS_KNOBS
+from engine.nets.hardware import ROBUSTNESS_KNOBS
 
 from .. import theme
 from .common import ViewCard

@@ -24,7 +24,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QLabel
 
-from engine.results import aggregate
+from engine.io.results import aggregate
 
 from .. import series as series_mod
 from .. import theme
@@ -149,7 +149,7 @@ class _Series:
                 + html.escape(text).replace(" ", "&nbsp;"))
 
     def set_data(self, pts: list[SessionPoint], x_of: dict) -> list[float]:
-        """Draw the runs and the mean ± std per sparsity (engine.results.aggregate over this series' rows,
+        """Draw the runs and the mean ± std per sparsity (engine.io.results.aggregate over this series' rows,
         which differ only in seed and sparsity). Returns the y values drawn (for the y range)."""
         xs = removed_to_x([x_of[p.id] for p in pts]) if pts else np.zeros(0)
         ys = np.array([100 * p.accuracy for p in pts], dtype=float)
@@ -294,7 +294,7 @@ class SparsityView(ViewCard):
 
     def set_points(self, points: list[SessionPoint]) -> None:
         """Redraw from every session point (called when the session changes). A new result switches the view
-        to its dataset; series come from rfexplorer.series, means and stds from engine.results.aggregate."""
+        to its dataset; series come from rfexplorer.series, means and stds from engine.io.results.aggregate."""
         points = [p for p in points if math.isfinite(p.accuracy)]
         self._points = {p.id: p for p in points}
         self._keys = {p.id: self._keys.get(p.id) or series_mod.series_key(p.row) for p in points}

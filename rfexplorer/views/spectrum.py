@@ -4,14 +4,14 @@ Three stacked plots share the frequency axis (GHz; logarithmic for a geometric f
 input comb is evenly spaced):
   1. the input comb: each input oscillator at its frequency, with the power it emits for the test image on
      display (P_i = P_max x_i);
-  2. the selected chain's response (sum of its resonators' Lorentzians, from engine.physics), with its
+  2. the selected chain's response (sum of its resonators' Lorentzians, from engine.physics.resonators), with its
      resonators marked on the zero line;
   3. every chain's resonators, one row per chain in the chain's colour (▲ s = +1, ▼ s = −1); every n-th row
      is labelled, as many as fit the plot's height (:func:`chain_tick_step`).
 Resonators slide (weight tuning) and jump (structural plasticity) as the run trains; trained input
 frequencies move the comb. For baselines (no resonators) only the comb is drawn, with a note. On a deeper layer
 of a multilayer network the comb is the previous layer's STNOs, each at the power it emits for the test sample
-(engine.multilayer.emitted_powers_uw, from the operating points the snapshot carries).
+(engine.nets.multilayer.emitted_powers_uw, from the operating points the snapshot carries).
 
 Pointing at a plot reads it out in the line under the plots (frequency, and the emitter, response or resonator
 there); the line is cleared when the pointer leaves.
@@ -33,7 +33,7 @@ from PySide6.QtCore import QEvent, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFontMetricsF, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
 
-from engine import physics
+from engine.physics import resonators as physics
 
 from .. import spectra, theme
 from ..labels import model_label
@@ -404,7 +404,7 @@ class SpectrumView(ViewCard):
             return None  # (test samples of another dataset: the comb waits for this one's)
         if st.layer_index == 0:
             return st.params.p_max_uw * x.astype(np.float64), st.params.p_max_uw, INPUT_COMB
-        from engine.multilayer import emitted_powers_uw  # (on first use: the app starts without the training code)
+        from engine.nets.multilayer import emitted_powers_uw  # (on first use: the app starts without the training code)
 
         stno = st.params.stno
         full_scale = float(physics.stno_power_uw(stno.clamp_ratio * stno.i_th_ua, stno))

@@ -1,0 +1,75 @@
+"""What a training run reports while it runs, and how it is asked to stop.
+
+Snapshots hold copies of numpy arrays, never views of live tensors, so another thread (the GUI) can keep and
+draw them while training goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+
+class CancelToken:
+    """Cooperative cancellation: the training loop checks :meth:`is_set` between batches."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+class RunCancelled(Exception):
+    """Raised inside the engine when a run was cancelled; :func:`engine.training.loop.run_training` catches it."""
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite: the run stops with this message instead of producing garbage."""
+
+
+@dataclass
+class Snapshot:
+    """The state of a run at one moment (all arrays are private copies)."""
+
+    model: str
+    resonators_per_chain: int
+    epoch: int  #: current epoch, 1-based
+    epochs: int
+    step: int  #: optimizer steps done so far
+    total_steps: int
+    loss: float  #: running mean of the training loss over the current epoch
+    train_accuracy: float  #: running accuracy over the current epoch (fraction)
+    test_accuracy: Optional[float]  #: accuracy at the end of the last finished epoch (None before)
+    elapsed_s: float
+    eta_s: float
+    weight: np.ndarray  #: (C, N) effective weight matrix (float32)
+    bias: np.ndarray  #: (C,)
+    rewiring_events: int
+    history: list = field(default_factory=list)  #: [(epoch, loss, train_acc, test_acc), ...] finished epochs
+    # RF models only (None for baselines):
+    input_freqs_ghz: Optional[np.ndarray] = None  #: (N,)
+    resonator_freqs_ghz: Optional[np.ndarray] = None  #: (C, K)
+    resonator_signs: Optional[np.ndarray] = None  #: (K,) chain sign s_k
+    attached_input: Optional[np.ndarray] = None  #: (C, K) index of the input each resonator couples to most
+    attached_coupling: Optional[np.ndarray] = None  #: (C, K) that coupling (signed, V/µW)
+    gain: Optional[float] = None  #: read-out gain (scores = gain * V + b)
+    #: (C, K, 2) each resonator's reachable band (GHz) under a limited device.tuning_range; None when unlimited
+    resonator_bounds_ghz: Optional[np.ndarray] = None
+    #: multilayer RF networks: per layer, first to last, a dict with the RF fields above for that layer
+    #: (layer l's inputs are layer l-1's emitters); the fields above then describe the first layer
+    layers: Optional[list] = None
+    final: bool = False  #: True for the last snapshot of a run
+
+    @property
+    def progress(self) -> float:
+        return self.step / max(self.total_steps, 1)
+
+
+ProgressCallback = Callable[[Snapshot], None]

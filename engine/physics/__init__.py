@@ -1,0 +1,1 @@
+"""The device physics of an RF spintronic network, in one place (resonators.py)."""

@@ -1,0 +1,467 @@
+"""Structural plasticity of an RF chain layer: resonators jump to other input frequencies when that helps.
+
+Between two rounds, the loss gradient with respect to the effective weight, G = dL/dW (C, N), is accumulated
+over the training batches. At a round (every ``interval_steps`` optimizer steps until ``end_fraction`` of
+training; a short run rewires more often, so that it still gets ``min_rounds`` rounds: :func:`rewiring_interval`):
+
+1. *Propose* landing sites. For every comb position u on a fine grid, the first-order change of the loss if
+   a resonator of sign s landed there is s * sum_i G_ji K_SD L(x_i(u)): the gradient correlated with the
+   resonator's own lineshape, long tails included. The best few sites per chain and per sign are proposed;
+   the side of the resonance a site lies on gives the weight sign the chain needs.
+2. *Evaluate* swaps exactly on a fresh sample of training images. The candidates to leave are the
+   ``drop_candidates`` resonators of each chain whose voltage varies least over the training images. For
+   every (resonator, site) pair the chain's score is recomputed without the resonator and with a resonator
+   at the new site, and so is the cross-entropy. The first-order guess only chooses candidates; a swap
+   happens only when it lowers the sampled loss.
+3. *Jump*: in every chain, the best improving swap is applied, and the evaluation repeats with the scores
+   updated, up to a cosine-decayed number of jumps per chain and round (each resonator and each site at
+   most once). Jumped resonators get fresh optimizer state, as regrown weights do in RigL.
+
+When input frequencies are trained (``rf-input``), input oscillators jump too. Input i's weight vector is the
+chains' response at its frequency, W[:, i] = w(f_i): a point on one curve in R^C. Gradient descent only slides
+it along that curve; a jump can take it to any point. For every input and every grid site, a Gauss-Newton
+model of the loss (gradient plus the softmax curvature, estimated on the sample) predicts the change of
+moving there. The inputs with the largest predicted gains are then checked one at a time, exactly: each
+tries its few best sites on the sample (only the images where it emits change), jumps to the best one if
+that lowers the sampled loss, and the sample's scores are updated before the next input is checked. (Jumping
+many inputs at once on the model's word alone overshoots: they all correct the same errors.)
+
+The hidden layers of a multilayer network rewire through the rest of the network: engine.plasticity.hidden.
+The settings are :class:`~engine.plasticity.params.PlasticityParams`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional, cast
+
+import torch
+
+from engine.physics import resonators as physics
+from engine.plasticity.params import PlasticityParams
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.core.model_base import TrainingContext
+    from engine.layers.chain import RFChainLayer
+    from engine.nets.multilayer import RFNetwork
+    from engine.nets.rf_perceptron import RFPerceptron
+
+
+def input_variance(train_x: torch.Tensor) -> torch.Tensor:
+    """The variance of every input over the training samples (N,)."""
+    mean = train_x.mean(dim=0)
+    return (train_x.square().mean(dim=0) - mean.square()).clamp_min(0.0)
+
+
+def for_slots(cand: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+    """The candidates' values (S, C, D, T) for the slots ``slot`` (C, D) of every chain's leaving resonators,
+    picked from ``cand`` (S, C, 2, T) (an index_select of whole (T,) rows: several times faster than a gather)."""
+    s, c, n_slots, t = cand.shape
+    rows = (torch.arange(c, device=cand.device).view(-1, 1) * n_slots + slot).view(-1)
+    return cand.reshape(s, c * n_slots, t).index_select(1, rows).view(s, c, slot.shape[1], t)
+
+
+@dataclass
+class LayerTarget:
+    """The chain layer whose resonators jump, and how its inputs and the class scores are computed."""
+
+    chains: "RFChainLayer"
+    gain: Callable[[], torch.Tensor]
+    """Read-out gain of the output layer (scores per volt)."""
+    bias: Callable[[], torch.Tensor]
+    """Read-out bias (C,)."""
+    inputs: Callable[[torch.Tensor], torch.Tensor]
+    """Training inputs (S, N) in [0, 1] -> the powers (S, N_l) that reach this layer's chains (µW)."""
+
+    @classmethod
+    def of_perceptron(cls, model: "RFPerceptron") -> "LayerTarget":
+        params = model.params
+        return cls(model.chains, lambda: model.gain, lambda: model.bias, lambda x: physics.input_power(x, params))
+
+
+def rewiring_interval(params: PlasticityParams, total_steps: int) -> int:
+    """Optimizer steps between two rounds in a run of ``total_steps`` steps (0: rewiring is off).
+
+    ``interval_steps``, shortened when that would give fewer than ``min_rounds`` rounds before ``end_fraction``
+    of the run (rounds fall on the multiples of the interval below the end step). Runs long enough for
+    ``min_rounds`` rounds at the nominal interval keep it exactly, e.g. every reference run.
+    """
+    if params.interval_steps <= 0:
+        return 0
+    if params.min_rounds <= 0:
+        return params.interval_steps
+    end_step = int(params.end_fraction * total_steps)
+    return max(1, min(params.interval_steps, (end_step - 1) // params.min_rounds))
+
+
+def rewiring_rounds(params: PlasticityParams, total_steps: int) -> int:
+    """How many rewiring rounds a run of ``total_steps`` optimizer steps gets (0: its topology never changes)."""
+    interval = rewiring_interval(params, total_steps)
+    end_step = int(params.end_fraction * total_steps)
+    return (end_step - 1) // interval if interval > 0 and end_step > 1 else 0
+
+
+class StructuralPlasticity:
+    """Gradient-proposed, exactly-evaluated resonator jumps for an :class:`RFPerceptron`.
+
+    Built from a training context when a run starts and dropped when it ends (RFPerceptron.finish_training):
+    it holds the training data, the gradient sum and cached lineshapes only for the length of the run.
+    """
+
+    def __init__(
+        self,
+        model: "RFPerceptron | RFNetwork",
+        params: PlasticityParams,
+        context: "TrainingContext",
+        target: Optional[LayerTarget] = None,
+        input_jumps: bool = True,
+    ) -> None:
+        self.model = model
+        self.params = params
+        # without a target, a perceptron: a network (RFNetwork) always passes the target of one of its layers
+        self.target = target if target is not None else LayerTarget.of_perceptron(cast("RFPerceptron", model))
+        self.chains = self.target.chains
+        #: whether input oscillators jump too (when their frequencies are trained): single-layer networks only
+        self.input_jumps = input_jumps
+        self.optimizer = context.optimizer
+        self.generator = context.generator
+        self.end_step = int(params.end_fraction * context.total_steps)
+        #: steps between two rounds (0: never), the same schedule for every layer of a network
+        self.interval = rewiring_interval(params, context.total_steps)
+        self.grad_sum: torch.Tensor | None = None
+        self.train_x, self.train_y = context.train_x, context.train_y
+        self.device = self.train_x.device
+        # (N,) µW^2: the variance of each input's power over the training set, computed once per run (for the
+        # first layer; deeper layers estimate it on each round's sample)
+        self.input_var = None
+        if target is None:
+            p = model.params.p_max_uw
+            self.input_var = input_variance(self.train_x) * p * p
+        self._lines: tuple[torch.Tensor, torch.Tensor] | None = None
+        #: the (S, C, D, T) block of swap_losses, reused from round to round
+        self._swap_work: torch.Tensor | None = None
+
+    def accumulate(self, weight_grad: torch.Tensor) -> None:
+        g = weight_grad.detach()
+        self.grad_sum = g.clone() if self.grad_sum is None else self.grad_sum.add_(g)
+
+    def moves_at(self, step: int) -> int:
+        """Most jumps per chain at a round at this step (cosine decay of ``fraction`` to 0)."""
+        if step >= self.end_step or self.end_step <= 0:
+            return 0
+        frac = 0.5 * self.params.fraction * (1.0 + math.cos(math.pi * step / self.end_step))
+        return max(1, int(round(frac * self.chains.n_resonators)))
+
+    def _gradients(self) -> torch.Tensor:
+        """The gradient sum of this round; a round runs only when there is one (:meth:`maybe_rewire` checks)."""
+        if self.grad_sum is None:
+            raise RuntimeError("a rewiring round needs the gradients of at least one step")
+        return self.grad_sum
+
+    def maybe_rewire(self, step: int) -> int:
+        """Run a rewiring round if one is due; return the number of resonators that jumped."""
+        if self.interval <= 0 or step % self.interval or self.grad_sum is None:
+            return 0
+        n = self.moves_at(step)
+        moved = self.rewire(n) if n > 0 else 0
+        self.model.heartbeat()
+        if n > 0 and self.input_jumps and self.chains.input_comb.requires_grad:
+            moved += self.rewire_inputs(self.params.input_fraction * n / max(1, self.moves_at(0)))
+        self.grad_sum = None
+        return moved
+
+    # --- the three stages ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def propose(self, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Candidate sites: comb positions (C, 2, T) for chain sign +1 (index 0) and -1 (index 1), and the
+        couplings to every input (C, 2, T, N) of a resonator of that sign there."""
+        P = self.params
+        chains = self.chains
+        grid, lines = self._grid_lines()
+        first_order = grad @ lines.t()  # (C, M): loss change per unit of a +1 resonator at u
+        site_idx = torch.empty(chains.n_chains, 2, P.candidates, dtype=torch.long, device=grad.device)
+        sep = max(1, int(round(P.candidate_separation / P.grid_step)))
+        for p, sign in enumerate((1.0, -1.0)):
+            benefit = -sign * first_order  # (C, M), larger is better
+            for t in range(P.candidates):
+                best = benefit.argmax(dim=1)  # (C,)
+                site_idx[:, p, t] = best
+                # suppress the neighbourhood so the next candidate is a different site
+                dist = (torch.arange(len(grid), device=grid.device).view(1, -1) - best.view(-1, 1)).abs()
+                benefit = benefit.masked_fill(dist < sep, -float("inf"))
+        # couplings of a resonator of the slot's own sign: slot 1 holds sites for s_k = -1 resonators, whose
+        # coupling is the negative of a +1 resonator's there
+        slot_sign = torch.tensor([1.0, -1.0], device=lines.device).view(1, 2, 1, 1)
+        return grid[site_idx], lines[site_idx] * slot_sign  # (C, 2, T), (C, 2, T, N)
+
+    @torch.no_grad()
+    def propose_reachable(
+        self, grad: torch.Tensor, drop: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Candidate sites per leaving resonator when tuning ranges are limited (device.tuning_range): for
+        resonator ``drop[j, d]``, the ``candidates`` best grid sites within its own reach. Returns sites
+        (C, D, T), the couplings of a resonator of its sign there (C, D, T, N) and which candidates exist
+        (C, D, T) (a narrow range may hold fewer grid sites than candidates)."""
+        P = self.params
+        chains = self.chains
+        grid, lines = self._grid_lines()
+        first_order = grad @ lines.t()  # (C, M)
+        sign = chains.signs[drop]  # (C, D)
+        benefit = -sign.unsqueeze(-1) * first_order.unsqueeze(1)  # (C, D, M), larger is better
+        lo, hi = chains.res_lo.gather(1, drop), chains.res_hi.gather(1, drop)
+        reach = (grid.view(1, 1, -1) >= lo.unsqueeze(-1) - 1e-6) & (grid.view(1, 1, -1) <= hi.unsqueeze(-1) + 1e-6)
+        benefit = benefit.masked_fill(~reach, -float("inf"))
+        sep = max(1, int(round(P.candidate_separation / P.grid_step)))
+        c, d = drop.shape
+        site_idx = torch.zeros(c, d, P.candidates, dtype=torch.long, device=grad.device)
+        valid = torch.zeros(c, d, P.candidates, dtype=torch.bool, device=grad.device)
+        positions = torch.arange(len(grid), device=grid.device).view(1, 1, -1)
+        for t in range(P.candidates):
+            best_val, best = benefit.max(dim=-1)  # (C, D)
+            site_idx[:, :, t] = best
+            valid[:, :, t] = torch.isfinite(best_val)
+            benefit = benefit.masked_fill((positions - best.unsqueeze(-1)).abs() < sep, -float("inf"))
+        return grid[site_idx], lines[site_idx] * sign.view(c, d, 1, 1), valid
+
+    def _reachable(self, sites: torch.Tensor, drop: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        """(C, D, T): whether resonator ``drop[j, d]`` can be tuned to candidate site ``sites[j, slot[j, d], t]``
+        (all True when ranges are unlimited)."""
+        chains = self.chains
+        c, d = drop.shape
+        cand = sites.gather(1, slot.view(c, d, 1).expand(c, d, sites.shape[2]))  # (C, D, T)
+        if chains.resonator_home is None:
+            return torch.ones_like(cand, dtype=torch.bool)
+        lo, hi = chains.res_lo.gather(1, drop).unsqueeze(-1), chains.res_hi.gather(1, drop).unsqueeze(-1)
+        return (cand >= lo - 1e-6) & (cand <= hi + 1e-6)
+
+    def _input_reach(self, grid: torch.Tensor) -> Optional[torch.Tensor]:
+        """(N, M): whether each input oscillator can be tuned to each grid site (None: unlimited)."""
+        chains = self.chains
+        if chains.input_home is None:
+            return None
+        return (grid.view(1, -1) >= chains.in_lo.view(-1, 1) - 1e-6) & (
+            grid.view(1, -1) <= chains.in_hi.view(-1, 1) + 1e-6
+        )
+
+    def _grid_lines(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Landing grid (M,) and the couplings of a +1 resonator at each grid site to every input (M, N);
+        cached while the input frequencies cannot change."""
+        P = self.params
+        chains = self.chains
+        if self._lines is not None and not chains.input_comb.requires_grad:
+            return self._lines
+        lo, hi = chains.comb_range
+        grid = torch.arange(lo, hi + 1e-9, P.grid_step, dtype=torch.float32, device=self.device)
+        lines = physics.coupling_tensor(
+            chains.input_freqs_ghz(),
+            chains.comb_to_ghz(grid).view(1, -1),
+            chains.params,
+            signs=torch.ones(len(grid), device=self.device),
+        )[0]
+        self._lines = (grid, lines)
+        return self._lines
+
+    @torch.no_grad()
+    def rewire(self, max_moves: int) -> int:
+        P = self.params
+        chains = self.chains
+        sites, site_lines = self.propose(self._gradients())
+        idx = torch.randint(0, len(self.train_x), (P.sample_size,), generator=self.generator).to(self.device)
+        p_in = self.target.inputs(torch.index_select(self.train_x, 0, idx))  # (S, N)
+        y = torch.index_select(self.train_y, 0, idx)
+        n_chains, k_res = chains.n_chains, chains.n_resonators
+        gain = self.target.gain().expand(n_chains)
+        signs = chains.signs  # (K,)
+        sign_slot = (signs < 0).long()  # 0 for +1, 1 for -1
+        limited = chains.resonator_home is not None  # tuning ranges: candidates per resonator, within reach
+        if not limited:
+            # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
+            cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
+                -1, n_chains, 2, P.candidates
+            )
+        var_in = self.input_var if self.input_var is not None else p_in.var(dim=0)  # (N,): power variance
+        n_drop = min(k_res, P.drop_candidates)
+        coupling = chains.coupling()  # (C, K, N), device spreads included
+        logits = (p_in @ coupling.sum(dim=1).t()) * gain + self.target.bias()  # (S, C)
+        # drop candidates: the resonators whose voltage varies least over images (independent-input estimate)
+        drop = (coupling.square() @ var_in).argsort(dim=1)[:, :n_drop]  # (C, D)
+        picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (C, D, N)
+        contrib = gain.view(1, -1, 1) * (p_in @ picked.reshape(n_chains * n_drop, -1).t()).view(
+            -1, n_chains, n_drop
+        )  # (S, C, D): voltage of each drop candidate, as a score
+        slot = sign_slot[drop]  # (C, D): which candidate sites fit each resonator's chain sign
+        if limited:
+            own_sites, own_lines, valid = self.propose_reachable(self._gradients(), drop)
+            cand_for = gain.view(1, -1, 1, 1) * (p_in @ own_lines.reshape(-1, p_in.shape[1]).t()).view(
+                -1, n_chains, n_drop, P.candidates
+            )  # (S, C, D, T)
+        else:
+            cand_for = for_slots(cand, slot)  # (S, C, D, T)
+        cand_own = torch.einsum(
+            "sc,scdt->cdt",
+            (y.view(-1, 1) == torch.arange(n_chains, device=self.device).view(1, -1)).to(cand_for.dtype),
+            cand_for,
+        )  # (C, D, T)
+        open_ = torch.ones(
+            n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device
+        )  # swaps still allowed this round
+        if limited:
+            open_ &= valid
+        moved = 0
+        for _ in range(max_moves):
+            base = torch.nn.functional.cross_entropy(logits, y)
+            # loss if chain j's resonator drop[j, d] jumps to candidate t: (C, D, T)
+            loss = self.swap_losses(logits, y, contrib, cand_for, cand_own, self._work_block(cand_for))
+            improvement = (base - loss).masked_fill(~open_, -float("inf"))
+            best = improvement.reshape(n_chains, -1).max(dim=1)
+            any_move = False
+            for j in range(n_chains):
+                if float(best.values[j]) <= P.min_improvement:
+                    continue
+                d, t = divmod(int(best.indices[j]), P.candidates)
+                k = int(drop[j, d])
+                chains.resonator_comb[j, k] = own_sites[j, d, t] if limited else sites[j, int(slot[j, d]), t]
+                self._reset_optimizer_state(chains.resonator_comb, (j, k))
+                # exact bookkeeping of the sample's scores, instead of recomputing them
+                logits[:, j] += cand_for[:, j, d, t] - contrib[:, j, d]
+                contrib[:, j, d] = cand_for[:, j, d, t]
+                open_[j, d, :] = False  # a resonator jumps at most once per round
+                if not limited:
+                    open_[j, slot[j] == slot[j, d], t] = False  # and a site takes one resonator
+                moved += 1
+                any_move = True
+            if not any_move:
+                break
+        return moved
+
+    @torch.no_grad()
+    def rewire_inputs(self, fraction: float) -> int:
+        """Let up to ``fraction`` of the input oscillators jump to better frequencies; return how many did."""
+        P = self.params
+        model, chains = self.model, self.chains
+        idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(self.device)
+        p_in = physics.input_power(torch.index_select(self.train_x, 0, idx), model.params)  # (S, N)
+        y = torch.index_select(self.train_y, 0, idx)
+        w = chains.weight()  # (C, N)
+        gain = model.gain.expand(w.shape[0])  # (C,)
+        logits = (p_in @ w.t()) * gain + model.bias
+        prob = logits.softmax(dim=1)
+        resid = prob - torch.nn.functional.one_hot(y, prob.shape[1]).to(prob.dtype)
+        s = len(y)
+        grad = (p_in.t() @ resid) * gain / s  # (N, C): dL/dW[:, i]
+        # Gauss-Newton curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain_c gain_d, as (N, C*C)
+        c = prob.shape[1]
+        p2 = p_in.square().t() / s  # (N, S)
+        hess = (
+            torch.diag_embed(p2 @ prob)
+            - (p2 @ (prob.unsqueeze(2) * prob.unsqueeze(1)).reshape(s, c * c)).view(-1, c, c)
+        ) * torch.outer(gain, gain)  # (N, C, C)
+        lo, hi = chains.comb_range
+        grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32, device=self.device)
+        curve = chains.response(chains.comb_to_ghz(grid))  # (C, M): weight vector of an input at each site
+        # predicted change for moving input n to site m, with d = curve_m - w_n:
+        #   g_n.d + 1/2 d^T H_n d = g_n.curve_m - g_n.w_n + 1/2 (curve_m^T H_n curve_m - 2 w_n^T H_n curve_m
+        #                                                       + w_n^T H_n w_n)
+        wt = w.t()  # (N, C)
+        h_w = torch.einsum("ncd,nd->nc", hess, wt)  # (N, C)
+        quad_curve = hess.reshape(-1, c * c) @ (curve.unsqueeze(1) * curve.unsqueeze(0)).reshape(c * c, -1)
+        predicted = (
+            (grad - h_w) @ curve + 0.5 * quad_curve + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1)
+        )  # (N, M)
+        reach = self._input_reach(grid)
+        if reach is not None:  # limited tuning ranges: only sites within each input's reach
+            predicted = predicted.masked_fill(~reach, float("inf"))
+        n_max = int(fraction * chains.n_inputs)
+        top_change, top_site = predicted.topk(P.input_sites, dim=1, largest=False)  # (N, T)
+        site_ok = torch.isfinite(top_change) if reach is not None else None
+        order = top_change[:, 0].argsort()[:n_max]
+        order = order[top_change[order, 0] < 0]
+        ce = torch.nn.functional.cross_entropy(logits, y, reduction="none")  # (S,): per-image loss
+        # an input's jump only changes the scores of the images where it emits: their rows, input by input
+        emitting = p_in.t().contiguous().index_select(0, order)  # (n, S) (faster than indexing the transpose)
+        emit_in, emit_row = (emitting > 0).nonzero(as_tuple=True)
+        bounds = torch.searchsorted(emit_in, torch.arange(len(order) + 1, device=self.device)).tolist()
+        # what stays fixed through the greedy pass, gathered once: each emission's power, and its image's label
+        # (as a gather index over the T sites)
+        emit_p = emitting[emit_in, emit_row].view(1, -1, 1)  # (1, E, 1)
+        n_sites = top_site.shape[1]
+        emit_y = y[emit_row].view(1, -1, 1).expand(n_sites, -1, 1)  # (T, E, 1)
+        steps = (curve.t()[top_site[order]] - wt[order].unsqueeze(1)) * gain  # (n, T, C): score change per µW
+        moved = 0
+        for pos, i in enumerate(order.tolist()):  # exact greedy check, the scores updated after every jump
+            if pos % P.heartbeat_every == P.heartbeat_every - 1:
+                self.model.heartbeat()  # lets the app redraw, or stop the run, during a long round
+            lo, hi = bounds[pos], bounds[pos + 1]
+            if hi == lo:
+                continue
+            rows = emit_row[lo:hi]
+            trial = torch.addcmul(
+                logits[rows].unsqueeze(0), emit_p[:, lo:hi], steps[pos].unsqueeze(1)
+            )  # (T, R, C): the rows' scores after each jump
+            target = trial.gather(2, emit_y[:, lo:hi]).squeeze(2)
+            new_ce = trial.logsumexp(2) - target  # (T, R)
+            change = (new_ce - ce[rows]).sum(1)  # (T,): change of the sample's summed loss
+            if site_ok is not None:
+                change = change.masked_fill(~site_ok[i], float("inf"))
+            best_change, t_min = change.min(0)  # the first smallest, as argmin
+            t = int(t_min)
+            if float(best_change) < -P.input_min_improvement * s:
+                logits[rows] = trial[t]
+                ce[rows] = new_ce[t]
+                chains.input_comb[i] = grid[top_site[i, t]]
+                self._reset_optimizer_state(chains.input_comb, i)
+                moved += 1
+        return moved
+
+    @staticmethod
+    def swap_losses(
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        contrib: torch.Tensor,
+        cand_for: torch.Tensor,
+        cand_own: torch.Tensor,
+        work: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Mean cross-entropy on the sample for every swap (C, D, T): in chain j, resonator d's score
+        contribution ``contrib[:, j, d]`` is replaced by candidate t's ``cand_for[:, j, d, t]``.
+
+        ``cand_own[j, d, t]`` is the sum of ``cand_for[s, j, d, t]`` over the samples of class j (constant
+        over a round). Only the terms that depend on the candidate touch the (S, C, D, T) block; ``work``, a
+        tensor like ``cand_for`` (shape, dtype, device), holds it (a caller that evaluates many swaps reuses
+        one: writing a freshly allocated block of megabytes costs more than the arithmetic done on it).
+        """
+        s, c = logits.shape
+        eye = torch.eye(c, dtype=torch.bool, device=logits.device)
+        onehot = (y.view(-1, 1) == torch.arange(c, device=logits.device).view(1, -1)).to(logits.dtype)  # (S, C)
+        # log-sum-exp over the classes other than j, for every j: (S, C)
+        lse_others = torch.logsumexp(logits.unsqueeze(1).masked_fill(eye, -float("inf")), dim=2)
+        base_col = logits.unsqueeze(-1) - contrib  # (S, C, D): chain j's score without resonator d
+        # log(exp(lse_others) + exp(new)) = lse_others + log1p(exp(new - lse_others)); scores stay O(10)
+        if work is None:
+            work = torch.empty_like(cand_for)
+        # (S, C, D, T); the large operand first: the same sums, faster than with the broadcast one first
+        shifted = torch.add(cand_for, (base_col - lse_others.unsqueeze(-1)).unsqueeze(-1), out=work)
+        # (log(1 + e) rather than log1p: log1p has no vectorised CPU kernel in torch and is ~15x slower here;
+        # the terms lost to rounding are below 1e-7 of a loss that is O(1))
+        lse_sum = shifted.clamp_(max=80.0).exp_().add_(1.0).log_().sum(0) + lse_others.sum(0).view(c, 1, 1)
+        # minus the target's score: the new column for samples of class j, the unchanged logit otherwise
+        logit_y = (logits * onehot).sum(1)  # (S,)
+        others_y = logit_y.sum() - (onehot * logit_y.unsqueeze(1)).sum(0)  # (C,)
+        own = (onehot.unsqueeze(-1) * base_col).sum(0)  # (C, D)
+        picked = own.unsqueeze(-1) + cand_own + others_y.view(c, 1, 1)
+        return (lse_sum - picked) / s
+
+    def _work_block(self, like: torch.Tensor) -> torch.Tensor:
+        """The run's work block for :meth:`swap_losses`, (re)allocated when ``like`` differs from it."""
+        w = self._swap_work
+        if w is None or w.shape != like.shape or w.dtype != like.dtype or w.device != like.device:
+            w = self._swap_work = torch.empty_like(like)
+        return w
+
+    def _reset_optimizer_state(self, param: torch.Tensor, index) -> None:
+        """Fresh Adam moments for the jumped entries of ``param``."""
+        state = self.optimizer.state.get(param) if self.optimizer is not None else None
+        for key in ("exp_avg", "exp_avg_sq"):
+            if state and key in state:
+                state[key][index] = 0.0
