@@ -7,12 +7,12 @@ The source is the HDF5 file of the multilayer RF spintronic network paper (Ross,
 Nanotechnology 18, 1273 (2023)), CC BY 4.0; see resources/data/README.md for the credit. Its arrays X_train
 (702, 256), Y_train, X_test (298, 256), Y_test are kept as they are, in the same order and with the same
 train/test split, except that the features are stored as float32 (from float64) and the labels as uint8; the
-ten class names, in label order, are added as ``class_names``. Nothing is rescaled here: engine/data.py maps
+ten class names, in label order, are added as ``class_names``. Nothing is rescaled here: engine/data/__init__.py maps
 the features to [0, 1] on load (divided by the training maximum), the same rule as for any user .npz file,
 whose layout this file also follows (train_x, train_y, test_x, test_y, class_names).
 
 The script checks the source file's sha256, writes a compressed npz and prints the content sha256 that
-engine/data.py checks on every load (DRONES_CONTENT_SHA256). The conversion is deterministic, so rerunning it
+engine/data/__init__.py checks on every load (DRONES_CONTENT_SHA256). The conversion is deterministic, so rerunning it
 on the same source gives the same arrays and the same checksum.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@
 
 Takes the first 600 training images of each digit (6,000 in all) and the first 100 test images of each digit
 (1,000), keeps them as uint8 28x28 arrays, writes a compressed npz, and prints the content sha256 that
-engine/data.py checks on every load (EMBEDDED_CONTENT_SHA256). The selection is deterministic (no random
+engine/data/__init__.py checks on every load (EMBEDDED_CONTENT_SHA256). The selection is deterministic (no random
 draw), so rerunning it on the official MNIST files gives the same arrays and the same checksum.
 """
 from __future__ import annotations
