@@ -134,3 +134,11 @@ def test_dataset_defaults_class_names_from_labels():
     assert ds.class_names == ("0", "1", "2", "3") and ds.n_classes == 4
     assert ds.image_shape is None and ds.scaling == {}
     assert ds.describe() == "t: 4 train / 2 test samples of 3 features"
+
+
+def test_the_source_trees_resources_folder_is_found_from_the_data_package():
+    """RESOURCES_DIR (the fallback when the embedded datasets are not installed as a package) names the
+    repository's resources/ folder, wherever the data modules sit in engine/."""
+    from engine.data.named import RESOURCES_DIR
+
+    assert (RESOURCES_DIR / "data" / "mnist-mini.npz").is_file(), RESOURCES_DIR

@@ -197,9 +197,11 @@ def _run_with(action, out: Path, *args: str) -> tuple[int, dict]:
 
 
 def _lose_the_other_node(c):
-    """The action that removes the worker that did not deliver the first row: it is in the middle of a run."""
+    """The action that removes the worker that did not deliver the first row: it is in the middle of a run. A
+    first row with no node is a run that failed already (a loaded machine can lose a task): any worker goes."""
     def action(first: dict, state: dict) -> None:
-        victim = next(n for n in c.worker_nodes if n.node_id != first[NODE_FIELD]["id"])
+        where = first[NODE_FIELD]["id"] if first[NODE_FIELD] else None
+        victim = next(n for n in c.worker_nodes if n.node_id != where)
         state["lost"] = victim.node_id
         c.remove_node(victim)
     return action

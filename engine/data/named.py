@@ -48,7 +48,7 @@ from engine.data.user_files import has_dataset_suffix, load_dataset_file
 DATA_ENV_VAR = "RFEXPLORER_DATA"
 
 #: The resources/ folder of a source checkout (absent in an installed wheel; see :func:`embedded_data_dir`).
-RESOURCES_DIR = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
 #: The package that pyproject.toml maps onto resources/data, so that wheels carry the embedded datasets.
 RESOURCES_PACKAGE = "engine._resources"
 

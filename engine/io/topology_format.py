@@ -104,7 +104,7 @@ SPARSE_NETWORK_CSV_COLUMNS = ("layer", "neuron", "input", "pixel_row", "pixel_co
 SCHEMA_TEXT = resources.files("engine.schemas").joinpath("topology.schema.json").read_text(encoding="utf-8")
 #: Where the schema is published in a source checkout (docs/topology-format.md describes it); a test keeps it
 #: byte-identical to :data:`SCHEMA_TEXT`.
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "topology.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "topology.schema.json"
 
 
 def topology_schema() -> dict:
