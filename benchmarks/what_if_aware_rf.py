@@ -36,6 +36,7 @@ from engine.layers import chain as chain_layer
 
 from engine.plasticity import rounds as plasticity  # noqa: E402
 from engine.config.run_config import RunConfig  # noqa: E402
+from engine.core.enums import HardwareRegime  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.nets.hardware import robustness  # noqa: E402
 from engine.training.loop import run_training  # noqa: E402
@@ -51,8 +52,8 @@ def rounds_on_the_nominal_chip():
     in_round = {"on": False}
 
     def chip(self):
-        if in_round["on"] and self.training and self.regime == "aware":
-            return (None, None, None, None)
+        if in_round["on"] and self.training and self.regime == HardwareRegime.AWARE:
+            return chain_layer.NOMINAL_CHIP
         return layer_chip(self)
 
     def wrapped_rewire(self, max_moves):

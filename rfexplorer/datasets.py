@@ -8,7 +8,7 @@ one-sentence error, and the previous dataset stays selected.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -18,6 +18,14 @@ from . import dialogs
 from .controls import is_dataset_file
 from .worker import DatasetInfo
 
+if TYPE_CHECKING:  # the collaborators' types, for the annotations only: no import at run time, so no cycle
+    from PySide6.QtWidgets import QWidget
+
+    from .controller import Controller
+    from .controls import ControlPanel
+    from .views import SparsityView, SpectrumView
+    from .views.common import ElidedLabel
+
 #: The file chooser's filter for dataset files.
 FILE_FILTER = ("Datasets (" + " ".join(f"*{s}" for s in DATASET_FILE_SUFFIXES) + ");;All files (*)")
 
@@ -26,8 +34,8 @@ class DatasetPresenter(QObject):
     #: a dataset was loaded and the views follow it now (DatasetInfo)
     changed = Signal(object)
 
-    def __init__(self, parent_widget, controls, controller, spectrum, sparsity, label,
-                 status: Callable[[str, str], None]) -> None:
+    def __init__(self, parent_widget: QWidget, controls: ControlPanel, controller: Controller, spectrum: SpectrumView,
+                 sparsity: SparsityView, label: ElidedLabel, status: Callable[[str, str], None]) -> None:
         super().__init__(parent_widget)
         self.parent_widget = parent_widget
         self.controls = controls

@@ -60,3 +60,59 @@ def test_engine_all_is_literal_and_names_the_public_api():
     assert names == ["__version__", *engine._PUBLIC]
     for name in names:
         assert getattr(engine, name) is not None
+
+
+#: The app's presenters (every class defined there with a constructor), and the window that builds them.
+PRESENTER_MODULES = ("rfexplorer/runs.py", "rfexplorer/datasets.py", "rfexplorer/file_actions.py",
+                     "rfexplorer/robustness_runs.py", "rfexplorer/fetch_action.py")
+PRESENTER_USERS = ("rfexplorer/main_window.py",)
+
+
+def _presenter_inits() -> dict[str, tuple[str, ast.FunctionDef]]:
+    """Class name -> (its module's path, its ``__init__``), for every class of the presenter modules."""
+    inits = {}
+    for module in PRESENTER_MODULES:
+        for node in ast.parse((ROOT / module).read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                        inits[node.name] = (module, item)
+    return inits
+
+
+def test_every_presenter_constructor_parameter_is_typed():
+    inits = _presenter_inits()
+    assert {"RunPresenter", "DatasetPresenter", "FileActions", "RobustnessPresenter", "FetchActions"} <= set(inits)
+    untyped = [f"{name}({a.arg})" for name, (_, init) in inits.items()
+               for a in [*init.args.args[1:], *init.args.kwonlyargs] if a.annotation is None]
+    assert not untyped, "constructor parameters without a type: " + ", ".join(untyped)
+
+
+def _constructor_lines() -> dict[str, set[int]]:
+    """File -> the lines of the presenters' constructors and of every call that builds a presenter."""
+    inits = _presenter_inits()
+    spans = [(path, init) for path, init in inits.values()]
+    for path in (*PRESENTER_MODULES, *PRESENTER_USERS):
+        for node in ast.walk(ast.parse((ROOT / path).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in inits:
+                spans.append((path, node))
+    lines: dict[str, set[int]] = {}
+    for path, node in spans:
+        lines.setdefault(path, set()).update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return lines
+
+
+def test_mypy_finds_the_presenters_built_with_what_they_take():
+    # The app is not otherwise under mypy (pre-existing findings in the presenters' other methods are left to
+    # their owners): this fails on an error in a presenter's constructor (its signature, imports of its
+    # parameters' types, its body) or in a call that builds one, e.g. the main window passing the wrong widget.
+    result = _run("mypy", "--follow-imports=silent", *PRESENTER_MODULES, *PRESENTER_USERS, timeout=600)
+    lines = _constructor_lines()
+    found = []
+    for line in result.stdout.splitlines():
+        path, _, rest = line.partition(":")
+        number = rest.partition(":")[0]
+        if ": error:" in line and number.isdigit() and int(number) in lines.get(path, set()):
+            found.append(line)
+    assert result.returncode in (0, 1), result.stdout + result.stderr  # 0: no findings, 1: some (2: mypy failed)
+    assert not found, "\n".join(found)

@@ -23,14 +23,14 @@ from typing import Any, Iterable, Optional
 import tomllib
 
 from engine.core.compute import COMPUTE_DEVICES
+from engine.core.enums import Budget, HardwareRegime, LrSchedule, set_mode, values
 from engine.core.settings_tree import SettingError, field_type_at, from_mapping, parse_text, set_path, to_mapping
 from engine.nets import builtin as builtin_models  # noqa: F401 - registers the built-in models, so every config knows them
 from engine.nets.registry import ModelSpec, get_spec, multilayer_models
-from engine.physics.resonators import HARDWARE_REGIMES, DeviceParams
+from engine.physics.resonators import DeviceParams
 from engine.plasticity.params import PlasticityParams
 
-BUDGETS = ("per-output", "global")
-LR_SCHEDULES = ("cosine", "constant")
+BUDGETS = values(Budget)
 #: Largest accepted learning rate (larger ones overflow inside the optimizer instead of diverging cleanly).
 MAX_LR = 1e3
 
@@ -53,11 +53,11 @@ class RunConfig:
     """Samples per optimizer step."""
     lr: Optional[float] = None
     """Learning rate; None uses the model's tuned default (its registry entry). RF: comb units per step."""
-    lr_schedule: str = "cosine"
+    lr_schedule: LrSchedule = LrSchedule.COSINE
     """Learning-rate schedule over the run: 'cosine' (decay to 0) or 'constant'."""
     seed: int = 0
     """Seed of the run's own random generators (initialisation, shuffling, plasticity samples, noise)."""
-    budget: str = "per-output"
+    budget: Budget = Budget.PER_OUTPUT
     """Sparse baselines: 'per-output' (K weights per class, like a chain) or 'global' (top K*C overall)."""
     validation_fraction: float = 0.0
     """If > 0, hold out this fraction of the training set and report accuracy on it instead of the test set."""
@@ -66,7 +66,7 @@ class RunConfig:
     when torch sees one). Seeds give the same draws on every device; float sums differ between devices."""
     device: DeviceParams = field(default_factory=DeviceParams)
     """Physics of the RF network (engine.physics.resonators.DeviceParams)."""
-    hardware: str = "in-situ"
+    hardware: HardwareRegime = HardwareRegime.IN_SITU
     """How RF training meets the device spreads and noise of ``device`` (docs/physics.md, hardware realism):
     'ideal' (train the nominal device, deploy to a chip it never saw), 'aware' (a fresh chip and noise drawn
     at every batch) or 'in-situ' (train on the one chip it is evaluated on). Identical without spreads and
@@ -109,14 +109,14 @@ class RunConfig:
             problems.append(f"batch size must be >= 1 (got {self.batch_size})")
         if self.lr is not None and not 0 < self.lr <= MAX_LR:
             problems.append(f"learning rate must be > 0 and at most {MAX_LR:g} (got {self.lr})")
-        if self.lr_schedule not in LR_SCHEDULES:
-            problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})")
+        if not set_mode(self, "lr_schedule", LrSchedule):
+            problems.append(f"lr_schedule must be one of {', '.join(LrSchedule)} (got {self.lr_schedule!r})")
         if self.seed < 0:
             problems.append(f"seed must be >= 0 (got {self.seed})")
-        if self.budget not in BUDGETS:
-            problems.append(f"budget must be one of {', '.join(BUDGETS)} (got {self.budget!r})")
-        if self.hardware not in HARDWARE_REGIMES:
-            problems.append(f"hardware must be one of {', '.join(HARDWARE_REGIMES)} (got {self.hardware!r})")
+        if not set_mode(self, "budget", Budget):
+            problems.append(f"budget must be one of {', '.join(Budget)} (got {self.budget!r})")
+        if not set_mode(self, "hardware", HardwareRegime):
+            problems.append(f"hardware must be one of {', '.join(HardwareRegime)} (got {self.hardware!r})")
         if self.compute_device not in COMPUTE_DEVICES:
             problems.append(f"compute_device must be one of {', '.join(COMPUTE_DEVICES)} (got {self.compute_device!r})")
         problems += self._layer_problems(spec)

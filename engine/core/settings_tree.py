@@ -9,6 +9,7 @@ from the field they name. Errors are :class:`SettingError` with one sentence tha
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import types
 import typing
@@ -44,7 +45,14 @@ def _split_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def _is_mode(tp: Any) -> bool:
+    """Whether type hint ``tp`` is a string mode (engine.core.enums): given as text, normalised by its dataclass."""
+    return isinstance(tp, type) and issubclass(tp, enum.Enum) and issubclass(tp, str)
+
+
 def _type_name(tp: Any) -> str:
+    if _is_mode(tp):
+        return "text"
     if dataclasses.is_dataclass(tp):
         return "a table of settings"
     if typing.get_origin(tp) is tuple:
@@ -82,7 +90,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     elif inner is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-    elif inner is str:
+    elif inner is str or _is_mode(inner):  # a mode's text is checked and normalised by its dataclass
         if isinstance(value, str):
             return value
     elif isinstance(inner, type) and isinstance(value, inner):
@@ -116,7 +124,7 @@ def parse_text(text: str, tp: Any, key: str) -> Any:
             return tuple(parse_text(p, item, key) for p in t.replace(",", " ").split())
     except ValueError:
         raise SettingError(f"setting {key} must be {_type_name(inner)} (got {text!r})") from None
-    if inner is str or inner is Any:
+    if inner is str or inner is Any or _is_mode(inner):
         return t
     raise SettingError(f"setting {key} cannot be set from the command line (it is {_type_name(inner)})")
 
@@ -153,11 +161,13 @@ def from_mapping(cls: type, mapping: Mapping[str, Any], prefix: str = "") -> Any
 
 
 def to_mapping(obj: Any) -> Any:
-    """The nested dict (lists for tuples) of a dataclass tree; other values unchanged."""
+    """The nested dict (lists for tuples, plain strings for modes) of a dataclass tree; other values unchanged."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_mapping(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple):
         return [to_mapping(v) for v in obj]
+    if isinstance(obj, enum.Enum):
+        return obj.value
     return obj
 
 

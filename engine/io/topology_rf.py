@@ -314,7 +314,7 @@ def _check_chains(
                 raise Problem(f"{w}.index is {res['index']} where {r} was expected")
             if res["sign"] != signs[r]:
                 raise Problem(
-                    f"{w}.sign is {res['sign']} but a chain with parity {params.parity!r} has s_{r} = {signs[r]}"
+                    f"{w}.sign is {res['sign']} but a chain with parity {params.parity.value!r} has s_{r} = {signs[r]}"
                 )
             att = int(res["attached_input"])
             if att >= n_in:

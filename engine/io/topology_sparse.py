@@ -12,6 +12,7 @@ import torch
 
 from engine.config.models import get_spec
 from engine.config.run_config import RunConfig
+from engine.core.enums import Budget
 from engine.core.model_base import PerceptronModel
 from engine.nets.baselines.dense import DensePerceptron
 from engine.nets.baselines.masked import BUDGET_SHAPES, MaskedPerceptron
@@ -137,7 +138,7 @@ def load_sparse(doc: dict, n_inputs: int, n_classes: int, shape, config: RunConf
         return DensePerceptron.from_state(weight, bias)
     budget = find_setting(doc["config"], "budget")
     return MaskedPerceptron.from_state(
-        weight, weight != 0, bias, k=min(k, n_inputs), budget=budget if budget in BUDGET_SHAPES else "per-output"
+        weight, weight != 0, bias, k=min(k, n_inputs), budget=budget if budget in BUDGET_SHAPES else Budget.PER_OUTPUT
     )
 
 
@@ -164,7 +165,7 @@ def load_sparse_network(doc: dict, n_inputs: int, n_classes: int, shape, config:
         raise Problem(f"its run config has hidden layers {list(config.hidden)} but the file holds layers {sizes}")
     spec = get_spec(doc["model"])
     budget = find_setting(doc["config"], "budget")
-    budget = budget if budget in BUDGET_SHAPES else "per-output"
+    budget = budget if budget in BUDGET_SHAPES else Budget.PER_OUTPUT
     hidden = tuple(sizes[1:-1])
     for l, layer in enumerate(doc["layers"]):  # every count checked before a layer is allocated
         if layer.get("index", l) != l:
@@ -198,12 +199,12 @@ def load_sparse_network(doc: dict, n_inputs: int, n_classes: int, shape, config:
             rebuilt.append(layer_class.from_state(weight, bias))
             continue
         k = ks[l]
-        active = int((weight != 0).sum(dim=1).max()) if budget == "per-output" else int((weight != 0).sum())
-        allowed = k if budget == "per-output" else k * n_out
+        active = int((weight != 0).sum(dim=1).max()) if budget == Budget.PER_OUTPUT else int((weight != 0).sum())
+        allowed = k if budget == Budget.PER_OUTPUT else k * n_out
         if active > allowed:
             raise Problem(
                 f"{where}weights hold {active} non-zero weights "
-                f"{'for one neuron' if budget == 'per-output' else 'in the layer'}, more than its "
+                f"{'for one neuron' if budget == Budget.PER_OUTPUT else 'in the layer'}, more than its "
                 f"budget of {allowed}"
             )
         rebuilt.append(layer_class.from_state(weight, weight != 0, bias, k=k, budget=budget))

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, cast
 
 import torch
 
+from engine.core.enums import HardwareRegime, member_of
 from engine.core.metrics import accuracy
 from engine.core.settings_tree import field_types, parse_text
 from engine.core.stats import mean_std
 from engine.layers.chain import RFChainLayer
-from engine.physics.resonators import HARDWARE_REGIMES, DeviceParams
+from engine.physics.resonators import DeviceParams
 
 if TYPE_CHECKING:
     from engine.nets.multilayer import RFNetwork
@@ -47,12 +48,13 @@ def chain_layers(model: torch.nn.Module) -> list[RFChainLayer]:
     return [m for m in model.modules() if isinstance(m, RFChainLayer)]
 
 
-def set_regime(model: torch.nn.Module, regime: str) -> None:
-    """Use training regime ``regime`` (one of physics.HARDWARE_REGIMES) in every chain layer of ``model``."""
-    if regime not in HARDWARE_REGIMES:
-        raise ValueError(f"hardware must be one of {', '.join(HARDWARE_REGIMES)} (got {regime!r})")
+def set_regime(model: torch.nn.Module, regime: HardwareRegime | str) -> None:
+    """Use training regime ``regime`` (a HardwareRegime or its name) in every chain layer of ``model``."""
+    found = member_of(HardwareRegime, regime)
+    if found is None:
+        raise ValueError(f"hardware must be one of {', '.join(HardwareRegime)} (got {regime!r})")
     for layer in chain_layers(model):
-        layer.regime = regime
+        layer.regime = found
         layer._train_chip = None
 
 
@@ -112,7 +114,7 @@ def robustness(
     rf = cast("RFPerceptron | RFNetwork", model)  # only RF models have chain layers (checked above)
     base: DeviceParams = rf.params
     nominal = dataclasses.replace(base, **dict(fixed)) if fixed else base
-    saved = [(layer.params, layer.alpha_r, layer.k_sd_r, layer.freq_eps_r, layer.freq_eps_in) for layer in layers]
+    saved = [(layer.params, layer.own_chip) for layer in layers]
     saved_state = rf.generator.get_state()
     was_training = model.training
     model.eval()
@@ -132,10 +134,9 @@ def robustness(
             rows.append({"knob": name, "value": value, "mean": mean, "std": std, "n": len(accs), "accuracies": accs})
     finally:
         rf.params = base
-        for layer, (params, alpha_r, k_sd_r, eps_r, eps_in) in zip(layers, saved):
+        for layer, (params, chip) in zip(layers, saved):
             layer.params = params
-            layer.alpha_r, layer.k_sd_r, layer.freq_eps_r, layer.freq_eps_in = alpha_r, k_sd_r, eps_r, eps_in
-            layer._shift_kernel = None
+            layer.set_chip(chip)
         rf.generator.set_state(saved_state)
         model.train(was_training)
     return rows

@@ -14,8 +14,9 @@ from typing import Optional
 import torch
 from torch import nn
 
+from engine.core.enums import InitLayout, WeightBuild, set_mode
 from engine.core.model_base import PerceptronModel, TrainingContext
-from engine.layers.chain import INIT_LAYOUTS, WEIGHT_BUILDS, RFChainLayer
+from engine.layers.chain import RFChainLayer
 from engine.physics import resonators as physics
 from engine.physics.resonators import DeviceParams
 from engine.plasticity.params import PlasticityParams
@@ -26,17 +27,18 @@ from engine.plasticity.rounds import StructuralPlasticity
 class RFParams:
     """Parameters of the RF models (rf, rf-input, rf-frozen) beyond the device physics and the plasticity."""
 
-    init_layout: str = "aligned"
+    init_layout: InitLayout = InitLayout.ALIGNED
     """Initial resonator layout: 'aligned' (the chains share K random sites) or 'random' (uniform per chain)."""
     aligned_jitter: float = 2.0
     """'aligned' layout: std of each resonator's offset from its shared site (comb units)."""
     initial_gain: float = 0.3
     """Initial read-out gain, in units of 1 / (K_SD * P_max): a resonator at its peak on an input of value 1
     adds this much to a class score."""
-    weight_build: str = "auto"
-    """How W is computed: 'exact' (every input-resonator pair), 'fft' (shift-invariant expansion, see
-    engine.layers.fast_weight; for fixed inputs, a geometric plan and one damping), 'auto' (fft where it applies
-    and K >= 64) or 'compiled' (the exact formula as torch.compile kernels, engine.layers.compiled_weight; tens of
+    weight_build: WeightBuild = WeightBuild.AUTO
+    """How W is computed: 'exact' (every input-resonator pair), 'fft' (the comb expansion of
+    engine.layers.fast_weight where inputs sit on their slots, else the log-frequency grid of
+    engine.layers.grid_weight; refused only for a damping spread), 'auto' (the cheapest build that applies, by a
+    cost model) or 'compiled' (the exact formula as torch.compile kernels, engine.layers.compiled_weight; tens of
     seconds to compile per layer shape, so for long runs). All agree to 1e-5 of max|W|; the choice changes
     float rounding, not the physics."""
     hidden_lr_scale: float = 0.1
@@ -45,15 +47,15 @@ class RFParams:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.init_layout not in INIT_LAYOUTS:
+        if not set_mode(self, "init_layout", InitLayout):
             problems.append(
-                f"model_params.init_layout must be one of {', '.join(INIT_LAYOUTS)} (got {self.init_layout!r})"
+                f"model_params.init_layout must be one of {', '.join(InitLayout)} (got {self.init_layout!r})"
             )
         if self.aligned_jitter < 0:
             problems.append(f"model_params.aligned_jitter must be >= 0 (got {self.aligned_jitter})")
-        if self.weight_build not in WEIGHT_BUILDS:
+        if not set_mode(self, "weight_build", WeightBuild):
             problems.append(
-                f"model_params.weight_build must be one of {', '.join(WEIGHT_BUILDS)} (got {self.weight_build!r})"
+                f"model_params.weight_build must be one of {', '.join(WeightBuild)} (got {self.weight_build!r})"
             )
         if not (self.initial_gain > 0 and math.isfinite(self.initial_gain)):
             problems.append(f"model_params.initial_gain must be a finite number > 0 (got {self.initial_gain})")

@@ -12,17 +12,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from enum import Enum
+from typing import NamedTuple, Optional
 
 import torch
 
+from engine.core.enums import FrequencyPlan, HardwareRegime, Parity, set_mode, values
+
 #: Spin-diode sensitivity of the published simulator: tan(pi/4) / (8 sqrt 2) / I_th with I_th = 10 µA.
 K_SD_PUBLISHED = math.tan(math.pi / 4) / (8 * math.sqrt(2)) / 10.0
-FREQUENCY_PLANS = ("geometric", "linear")
-PARITIES = ("even", "odd")
+FREQUENCY_PLANS = values(FrequencyPlan)
+PARITIES = values(Parity)
 #: Training regimes of a network with device spreads and noise (RunConfig.hardware, see docs/physics.md):
 #: 'ideal' trains the nominal device and deploys to a chip it never saw, 'aware' draws a fresh chip and noise
 #: at every batch, 'in-situ' trains on the one chip it is evaluated on (offsets known only through the forward).
-HARDWARE_REGIMES = ("ideal", "aware", "in-situ")
+HARDWARE_REGIMES = values(HardwareRegime)
+
+
+def _plain_dict(items: list[tuple[str, object]]) -> dict:
+    """A dict of dataclass fields for asdict, modes (engine.core.enums) as their plain strings."""
+    return {name: value.value if isinstance(value, Enum) else value for name, value in items}
+
+
 #: Most set-point bits a device may have (2^24 levels is already far below float32 resolution of a position).
 MAX_TUNING_BITS = 24
 
@@ -108,7 +119,7 @@ class DeviceParams:
         },
     )
     """Lineshape phase (rad): 0 = purely antisymmetric Lorentzian, pi/2 = purely symmetric."""
-    parity: str = "even"
+    parity: Parity = Parity.EVEN
     """Series-connection sign convention of a chain: 'even' gives s_k = (-1)^k, 'odd' gives (-1)^(k+1)."""
     p_max_uw: float = 1.0
     """Power emitted by an input oscillator for a pixel of value 1 (µW); P_i = p_max_uw * x_i."""
@@ -138,7 +149,9 @@ class DeviceParams:
         },
     )
     """Frequency of the last input oscillator (GHz)."""
-    plan: str = field(default="geometric", metadata={"tab": "device", "label": "Plan", "choices": FREQUENCY_PLANS})
+    plan: FrequencyPlan = field(
+        default=FrequencyPlan.GEOMETRIC, metadata={"tab": "device", "label": "Plan", "choices": FREQUENCY_PLANS}
+    )
     """Input frequency plan: 'geometric' (constant spacing in linewidths) or 'linear' (constant spacing in GHz)."""
     tuning_margin: float = 2.0
     """How far resonances (and trained inputs) may be tuned beyond the input band, in input spacings."""
@@ -242,9 +255,9 @@ class DeviceParams:
             problems.append(f"input power p_max_uw must be > 0 (got {self.p_max_uw})")
         if not 0 < self.f_min_ghz < self.f_max_ghz:
             problems.append(f"need 0 < f_min_ghz < f_max_ghz (got {self.f_min_ghz}, {self.f_max_ghz})")
-        if self.plan not in FREQUENCY_PLANS:
+        if not set_mode(self, "plan", FrequencyPlan):
             problems.append(f"frequency plan must be one of {FREQUENCY_PLANS} (got {self.plan!r})")
-        if self.parity not in PARITIES:
+        if not set_mode(self, "parity", Parity):
             problems.append(f"parity must be one of {PARITIES} (got {self.parity!r})")
         if self.tuning_margin < 0:
             problems.append(f"tuning_margin must be >= 0 (got {self.tuning_margin})")
@@ -267,7 +280,8 @@ class DeviceParams:
             raise ValueError("; ".join(problems))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The nested dict of the settings, modes as plain strings."""
+        return asdict(self, dict_factory=_plain_dict)
 
     @property
     def tuned_hardware(self) -> bool:
@@ -293,6 +307,24 @@ class DeviceParams:
         return replace(self, **changes)
 
 
+class Chip(NamedTuple):
+    """One chip's frozen device-to-device draws (engine.layers.chain.RFChainLayer.draw_chip and own_chip), each
+    None when its spread is 0 (the nominal device)."""
+
+    alpha: Optional[torch.Tensor]
+    """Damping of each resonator (C, K)."""
+    k_sd: Optional[torch.Tensor]
+    """Sensitivity K_SD of each resonator (C, K)."""
+    freq_eps_r: Optional[torch.Tensor]
+    """Standard-normal fabrication draws of the resonators' frequencies (C, K), see spread_factor."""
+    freq_eps_in: Optional[torch.Tensor]
+    """Standard-normal fabrication draws of the input oscillators' frequencies (N,)."""
+
+
+#: The nominal chip: no spreads.
+NOMINAL_CHIP = Chip(None, None, None, None)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Frequency plan: comb units <-> GHz
 # ---------------------------------------------------------------------------------------------------------
@@ -310,14 +342,14 @@ def comb_spacing_ghz(params: DeviceParams, n_inputs: int) -> float:
 
 def comb_to_ghz(u: torch.Tensor, params: DeviceParams, n_inputs: int) -> torch.Tensor:
     """Frequency (GHz) at comb position u (u = i is input oscillator i's nominal frequency)."""
-    if params.plan == "geometric":
+    if params.plan == FrequencyPlan.GEOMETRIC:
         return params.f_min_ghz * torch.exp(u * math.log(comb_ratio(params, n_inputs)))
     return params.f_min_ghz + u * comb_spacing_ghz(params, n_inputs)
 
 
 def ghz_to_comb(f: torch.Tensor, params: DeviceParams, n_inputs: int) -> torch.Tensor:
     """Comb position of frequency f (GHz); inverse of :func:`comb_to_ghz`."""
-    if params.plan == "geometric":
+    if params.plan == FrequencyPlan.GEOMETRIC:
         return torch.log(f / params.f_min_ghz) / math.log(comb_ratio(params, n_inputs))
     return (f - params.f_min_ghz) / comb_spacing_ghz(params, n_inputs)
 
@@ -388,7 +420,7 @@ def noisy_power(p_uw: torch.Tensor, xi: torch.Tensor, params: DeviceParams) -> t
 
 def spacing_in_linewidths(params: DeviceParams, n_inputs: int) -> float:
     """Input spacing divided by the resonator linewidth (exact for geometric, at band centre for linear)."""
-    if params.plan == "geometric":
+    if params.plan == FrequencyPlan.GEOMETRIC:
         return (comb_ratio(params, n_inputs) - 1.0) / params.alpha
     f_mid = 0.5 * (params.f_min_ghz + params.f_max_ghz)
     return comb_spacing_ghz(params, n_inputs) / (params.alpha * f_mid)
@@ -471,11 +503,11 @@ def rectified_voltage(
     return p_uw * k * lineshape(detuning(f, f_r, a), params.phi)
 
 
-def chain_signs(n_resonators: int, parity: str = "even") -> torch.Tensor:
+def chain_signs(n_resonators: int, parity: Parity = Parity.EVEN) -> torch.Tensor:
     """Signs s_k of the resonators of a series chain: (-1)^k ('even') or (-1)^(k+1) ('odd')."""
     k = torch.arange(n_resonators)
     s = 1.0 - 2.0 * (k % 2).to(torch.float32)
-    return s if parity == "even" else -s
+    return s if parity == Parity.EVEN else -s
 
 
 def coupling_tensor(

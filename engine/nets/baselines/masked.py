@@ -23,12 +23,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+from engine.core.enums import Budget, values
 from engine.core.model_base import PerceptronModel
 from engine.nets.baselines.dense import linear_parameters
 from engine.nets.baselines.optim import BaselineParams, make_optimizer
 
-#: Budget shapes, as in :data:`engine.config.run_config.BUDGETS`.
-BUDGET_SHAPES = ("per-output", "global")
+#: Budget shapes (engine.core.enums.Budget), as in :data:`engine.config.run_config.BUDGETS`.
+BUDGET_SHAPES = values(Budget)
 
 
 # --- selection helpers (vectorised over rows) ------------------------------------------------------------
@@ -95,7 +96,7 @@ class MaskedPerceptron(PerceptronModel):
         n_inputs: int,
         n_classes: int,
         k: int,
-        budget: str = "per-output",
+        budget: Budget = Budget.PER_OUTPUT,
         *,
         params: BaselineParams | None = None,
         generator: torch.Generator | None = None,
@@ -107,7 +108,7 @@ class MaskedPerceptron(PerceptronModel):
         if not 1 <= k <= n_inputs:
             raise ValueError(f"k (weights per output) must be between 1 and {n_inputs} (got {k})")
         self.k = int(k)
-        self.budget = budget
+        self.budget = Budget(budget)
         self.weight, self.bias = linear_parameters(n_inputs, n_classes, self.generator)  # as nn.Linear
         self.register_buffer("mask", torch.ones(n_classes, n_inputs))
         with torch.no_grad():
@@ -121,11 +122,11 @@ class MaskedPerceptron(PerceptronModel):
     @property
     def per_row_budget(self) -> int:
         """Active weights per row of the rows view: K (per-output) or K*C (global)."""
-        return self.k if self.budget == "per-output" else self.k * self.n_classes
+        return self.k if self.budget == Budget.PER_OUTPUT else self.k * self.n_classes
 
     def rows(self, t: torch.Tensor) -> torch.Tensor:
         """The rows view of a (C, N) tensor: itself (per-output) or a single row (global)."""
-        return t if self.budget == "per-output" else t.reshape(1, -1)
+        return t if self.budget == Budget.PER_OUTPUT else t.reshape(1, -1)
 
     def unrows(self, t: torch.Tensor) -> torch.Tensor:
         """Back from the rows view to (C, N)."""
@@ -203,7 +204,7 @@ class MaskedPerceptron(PerceptronModel):
 
     def extra_repr(self) -> str:
         return (
-            f"n_inputs={self.n_inputs}, n_classes={self.n_classes}, k={self.k}, budget={self.budget!r}, "
+            f"n_inputs={self.n_inputs}, n_classes={self.n_classes}, k={self.k}, budget={self.budget.value!r}, "
             f"params={self.params!r}"
         )
 
@@ -215,7 +216,7 @@ class MaskedPerceptron(PerceptronModel):
         bias,
         *,
         k: int | None = None,
-        budget: str = "per-output",
+        budget: Budget = Budget.PER_OUTPUT,
         params: BaselineParams | None = None,
     ) -> "MaskedPerceptron":
         """A masked perceptron in eval mode with exactly this weight (C, N), 0/1 mask (C, N) and bias (C,).

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.core.enums import Budget
 from engine.core.model_base import PerceptronModel
 from engine.nets.baselines.dense import DenseParams, DensePerceptron
 from engine.nets.baselines.masked import BUDGET_SHAPES, MaskedPerceptron
@@ -190,7 +191,7 @@ class MaskedMLP(MLPBase):
         n_classes: int,
         hidden: tuple[int, ...],
         ks: tuple[int, ...],
-        budget: str = "per-output",
+        budget: Budget = Budget.PER_OUTPUT,
         *,
         params: BaselineParams | None = None,
         generator: torch.Generator | None = None,
@@ -201,7 +202,7 @@ class MaskedMLP(MLPBase):
             raise ValueError(f"budget must be one of {BUDGET_SHAPES} (got {budget!r})")
         #: Weights per neuron of every layer (per-output), or per neuron on average (global).
         self.layer_ks: tuple[int, ...] = check_ks(ks, self.layer_sizes)
-        self.budget = budget
+        self.budget = Budget(budget)
         sizes = self.layer_sizes
         for fan_in, width, k in zip(sizes[:-1], sizes[1:], self.layer_ks):
             self.layers.append(self.layer_class(fan_in, width, k, budget, params=self.params, generator=self.generator))
@@ -232,7 +233,8 @@ class MaskedMLP(MLPBase):
 
     def extra_repr(self) -> str:
         return (
-            f"layer_sizes={self.layer_sizes}, layer_ks={self.layer_ks}, budget={self.budget!r}, params={self.params!r}"
+            f"layer_sizes={self.layer_sizes}, layer_ks={self.layer_ks}, budget={self.budget.value!r}, "
+            f"params={self.params!r}"
         )
 
 
@@ -249,7 +251,7 @@ class PrunedMLP(MaskedMLP):
         n_classes: int,
         hidden: tuple[int, ...],
         ks: tuple[int, ...],
-        budget: str = "per-output",
+        budget: Budget = Budget.PER_OUTPUT,
         *,
         params: PruneParams | None = None,
         generator: torch.Generator | None = None,
@@ -270,7 +272,7 @@ class RigLMLP(MaskedMLP):
         n_classes: int,
         hidden: tuple[int, ...],
         ks: tuple[int, ...],
-        budget: str = "per-output",
+        budget: Budget = Budget.PER_OUTPUT,
         *,
         params: RigLParams | None = None,
         generator: torch.Generator | None = None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.core.enums import Budget
 from engine.nets.baselines.masked import MaskedPerceptron, schedule_interval
 from engine.nets.baselines.optim import BaselineParams
 
@@ -58,7 +59,7 @@ class GradualMagnitudePruning(MaskedPerceptron):
         n_inputs: int,
         n_classes: int,
         k: int,
-        budget: str = "per-output",
+        budget: Budget = Budget.PER_OUTPUT,
         *,
         params: PruneParams | None = None,
         generator: torch.Generator | None = None,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.core.enums import Budget
 from engine.nets.baselines.masked import (
     MaskedPerceptron,
     cosine_fraction,
@@ -67,7 +68,7 @@ class RigL(MaskedPerceptron):
         n_inputs: int,
         n_classes: int,
         k: int,
-        budget: str = "per-output",
+        budget: Budget = Budget.PER_OUTPUT,
         *,
         params: RigLParams | None = None,
         generator: torch.Generator | None = None,

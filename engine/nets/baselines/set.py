@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.core.enums import Budget
 from engine.nets.baselines.masked import MaskedPerceptron, select_largest, select_smallest, stochastic_round
 from engine.nets.baselines.optim import BaselineParams
 
@@ -47,7 +48,7 @@ class SET(MaskedPerceptron):
         n_inputs: int,
         n_classes: int,
         k: int,
-        budget: str = "per-output",
+        budget: Budget = Budget.PER_OUTPUT,
         *,
         params: SETParams | None = None,
         generator: torch.Generator | None = None,
