@@ -14,20 +14,22 @@ from typing import Optional
 import torch
 from torch import nn
 
+from engine.core.enums import FrequencyPlan, HardwareRegime, InitLayout, WeightBuild, values
 from engine.layers import compiled_weight
+from engine.layers.exact_weight import ExactWeight
 from engine.layers.fast_weight import ShiftInvariantWeight, ShiftKernel
+from engine.layers.grid_weight import GridBuild, log_frequency
 from engine.physics import resonators as physics
-from engine.physics.resonators import DeviceParams
+from engine.physics.resonators import NOMINAL_CHIP, Chip, DeviceParams
 
 #: How W is built: 'exact' (every input-resonator pair, C·N·K work), 'fft' (the shift-invariant expansion of
-#: engine.layers.fast_weight, O(C·N log N)), 'auto' (fft where it applies and K is large enough to pay off) or
+#: engine.layers.fast_weight for inputs on their comb slots, O(C·N log N), else the log-frequency grid of
+#: engine.layers.grid_weight for devices anywhere), 'auto' (fft where it applies and pays off) or
 #: 'compiled' (the exact formula as torch.compile kernels, engine.layers.compiled_weight: opt-in, for long runs).
-WEIGHT_BUILDS = ("auto", "exact", "fft", "compiled")
-#: 'auto' uses the FFT build from this many resonators per chain (measured crossover on full MNIST, 1 thread).
+WEIGHT_BUILDS = values(WeightBuild)
+#: 'auto' uses the comb FFT build from this many resonators per chain (measured crossover on full MNIST, 1
+#: thread); the grid build where its cost model (engine.layers.grid_weight) puts it below the exact build.
 FFT_MIN_RESONATORS = 64
-
-
-INIT_LAYOUTS = ("aligned", "random")
 
 
 def tiled_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int) -> torch.Tensor:
@@ -44,21 +46,17 @@ def initial_resonator_comb(
     n_chains: int,
     n_resonators: int,
     generator: torch.Generator,
-    layout: str = "aligned",
+    layout: InitLayout = InitLayout.ALIGNED,
     jitter: float = 2.0,
 ) -> torch.Tensor:
     """Initial comb positions (C, K) of the resonators. 'random': uniform over the band, independently per
     chain; 'aligned': the chains share K random sites, each resonator within ``jitter`` spacings (std) of it."""
-    if layout == "aligned":
+    if layout == InitLayout.ALIGNED:
         sites = torch.rand(1, n_resonators, generator=generator) * (n_inputs - 1)
         return (sites + jitter * torch.randn(n_chains, n_resonators, generator=generator)).clamp(0, n_inputs - 1)
-    if layout == "random":
+    if layout == InitLayout.RANDOM:
         return torch.rand(n_chains, n_resonators, generator=generator) * (n_inputs - 1)
-    raise ValueError(f"initial layout must be one of {', '.join(INIT_LAYOUTS)} (got {layout!r})")
-
-
-#: Elements of the (chains, resonators, inputs) block the fused weight build processes at once (cache-sized).
-CHUNK_ELEMENTS = 1 << 18
+    raise ValueError(f"initial layout must be one of {', '.join(InitLayout)} (got {layout!r})")
 
 
 class RFChainLayer(nn.Module):
@@ -81,30 +79,32 @@ class RFChainLayer(nn.Module):
         resonator_comb: Optional[torch.Tensor] = None,
         input_comb: Optional[torch.Tensor] = None,
         generator: Optional[torch.Generator] = None,
-        init_layout: str = "aligned",
+        init_layout: InitLayout = InitLayout.ALIGNED,
         init_jitter: float = 2.0,
-        weight_build: str = "auto",
+        weight_build: WeightBuild = WeightBuild.AUTO,
     ) -> None:
         super().__init__()
         if weight_build not in WEIGHT_BUILDS:
             raise ValueError(f"weight_build must be one of {', '.join(WEIGHT_BUILDS)} (got {weight_build!r})")
+        weight_build = WeightBuild(weight_build)
         self.params = params
-        if weight_build == "compiled" and not compiled_weight.available():
+        if weight_build == WeightBuild.COMPILED and not compiled_weight.available():
             raise ValueError(
                 "weight_build 'compiled' needs torch.compile with a C++ compiler (and ATEN_CPU_CAPABILITY "
                 "unset); use 'exact' or 'auto'"
             )
-        self.weight_build = weight_build
+        self.weight_build: WeightBuild = weight_build
         self._shift_kernel: Optional[ShiftKernel] = None
+        self._grid_build: Optional[GridBuild] = None
         #: Source of the layer's randomness: initial layout, fabrication spreads and read-out noise.
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.n_inputs, self.n_chains, self.n_resonators = n_inputs, n_chains, n_resonators
         lo, hi = physics.tuning_range_comb(params, n_inputs)
         self.comb_range = (lo, hi)
-        #: Training regime (physics.HARDWARE_REGIMES), set by engine.nets.hardware.set_regime; decides which chip
+        #: Training regime (a HardwareRegime), set by engine.nets.hardware.set_regime; decides which chip
         #: and noise a training pass sees (an evaluation pass always sees this layer's own chip and noise).
-        self.regime = "in-situ"
-        self._train_chip: Optional[tuple] = None  # the 'aware' regime's chip of the current batch
+        self.regime = HardwareRegime.IN_SITU
+        self._train_chip: Optional[Chip] = None  # the 'aware' regime's chip of the current batch
         if resonator_comb is None:
             if params.tuning_range is not None:
                 resonator_comb = tiled_resonator_comb(n_inputs, n_chains, n_resonators)
@@ -186,9 +186,9 @@ class RFChainLayer(nn.Module):
         bounds = torch.stack((self.comb_to_ghz(self.res_lo), self.comb_to_ghz(self.res_hi)), dim=-1)
         return bounds.to(torch.float32).cpu().numpy().copy()
 
-    def draw_chip(self, generator: Optional[torch.Generator] = None) -> tuple:
-        """A fresh chip: (alpha (C, K), k_sd (C, K), frequency draws of the resonators (C, K) and inputs
-        (N,)), each None when its spread is 0; drawn from ``generator`` (default: the layer's) in that order."""
+    def draw_chip(self, generator: Optional[torch.Generator] = None) -> Chip:
+        """A fresh chip: alpha (C, K), k_sd (C, K), frequency draws of the resonators (C, K) and inputs
+        (N,), each None when its spread is 0; drawn from ``generator`` (default: the layer's) in that order."""
         g = generator if generator is not None else self.generator
         p = self.params
         c, k, n = self.n_chains, self.n_resonators, self.n_inputs
@@ -203,12 +203,22 @@ class RFChainLayer(nn.Module):
             out += [torch.randn(c, k, generator=g).to(dev), torch.randn(n, generator=g).to(dev)]
         else:
             out += [None, None]
-        return tuple(out)
+        return Chip(*out)
+
+    @property
+    def own_chip(self) -> Chip:
+        """This layer's own chip: its frozen spreads (alpha_r, k_sd_r, freq_eps_r, freq_eps_in buffers)."""
+        return Chip(self.alpha_r, self.k_sd_r, self.freq_eps_r, self.freq_eps_in)
+
+    def set_chip(self, chip: Chip) -> None:
+        """Make ``chip`` this layer's own (its frozen spreads), e.g. to restore one saved from :attr:`own_chip`."""
+        self.alpha_r, self.k_sd_r = chip.alpha, chip.k_sd
+        self.freq_eps_r, self.freq_eps_in = chip.freq_eps_r, chip.freq_eps_in
+        self._shift_kernel = None
 
     def fabricate(self, generator: Optional[torch.Generator] = None) -> None:
         """Replace this layer's chip (its frozen spreads) by a fresh draw (robustness studies)."""
-        self.alpha_r, self.k_sd_r, self.freq_eps_r, self.freq_eps_in = self.draw_chip(generator)
-        self._shift_kernel = None
+        self.set_chip(self.draw_chip(generator))
 
     def set_device(self, params: DeviceParams, generator: Optional[torch.Generator] = None) -> None:
         """Use other device parameters (same band, plan and parity) and draw a chip for them."""
@@ -226,20 +236,20 @@ class RFChainLayer(nn.Module):
         self._set_homes(keep=True)
         self.fabricate(generator)
 
-    def _chip(self) -> tuple:
+    def _chip(self) -> Chip:
         """The chip a pass sees: none (nominal) for an 'ideal' training pass, a fresh one per batch for an
-        'aware' training pass, otherwise this layer's own (alpha_r, k_sd_r, freq_eps_r, freq_eps_in)."""
-        if self.training and self.regime == "ideal":
-            return (None, None, None, None)
-        if self.training and self.regime == "aware":
+        'aware' training pass, otherwise this layer's own (:attr:`own_chip`)."""
+        if self.training and self.regime == HardwareRegime.IDEAL:
+            return NOMINAL_CHIP
+        if self.training and self.regime == HardwareRegime.AWARE:
             if self._train_chip is None:
                 self._train_chip = self.draw_chip()
             return self._train_chip
-        return (self.alpha_r, self.k_sd_r, self.freq_eps_r, self.freq_eps_in)
+        return self.own_chip
 
     def _noisy(self) -> bool:
         """Whether read-out noise acts in this pass (not in an 'ideal' training pass)."""
-        return not (self.training and self.regime == "ideal")
+        return not (self.training and self.regime == HardwareRegime.IDEAL)
 
     def _jitter_now(self) -> bool:
         """Frequency jitter drawn once per weight build: in differentiable training passes (evaluation passes
@@ -267,12 +277,13 @@ class RFChainLayer(nn.Module):
         f_set = f if u_cmd is u else self.comb_to_ghz(u_cmd)
         return f_set if eps is None else f_set * physics.spread_factor(eps, p)
 
-    def device_freqs(self, chip: Optional[tuple] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def device_freqs(self, chip: Optional[Chip] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """True frequencies (GHz) of the inputs (N,) and resonators (C, K) in this pass (no jitter): the
         set-points (comb positions) through the tuning resolution and the chip's fabrication offsets."""
         if not self.params.tuned_hardware:
             return self.input_freqs_ghz(), self.resonator_freqs_ghz()
-        _, _, eps_r, eps_in = self._chip() if chip is None else chip
+        chip = self._chip() if chip is None else chip
+        eps_r, eps_in = chip.freq_eps_r, chip.freq_eps_in
         tuned_in = (eps_in is not None and self.params.calibrated) or (
             self.params.tuning_bits is not None and not self._inputs_nominal_all()
         )
@@ -285,7 +296,7 @@ class RFChainLayer(nn.Module):
         """The frequencies (GHz) the inputs (N,) and resonators (C, K) are set to: their comb positions on
         the tuning levels when ``tuning_bits`` is set (what the network computes with, before any chip's
         offsets), else the comb positions themselves. For display and snapshots."""
-        return self.device_freqs((None, None, None, None))
+        return self.device_freqs(NOMINAL_CHIP)
 
     def _input_nominal(self) -> torch.Tensor:
         return torch.arange(self.n_inputs, dtype=self.input_comb.dtype, device=self.input_comb.device)
@@ -294,9 +305,9 @@ class RFChainLayer(nn.Module):
         """Whether every input oscillator sits at its fabricated (nominal) comb position."""
         return torch.equal(self.input_comb.detach(), self._input_nominal())
 
-    def _perturbed(self, chip: tuple) -> bool:
+    def _perturbed(self, chip: Chip) -> bool:
         """Whether devices sit off their (quantised) comb positions in this pass."""
-        return chip[2] is not None or chip[3] is not None or self._jitter_now()
+        return chip.freq_eps_r is not None or chip.freq_eps_in is not None or self._jitter_now()
 
     # --- frequencies ------------------------------------------------------------------------------------
     def input_freqs_ghz(self) -> torch.Tensor:
@@ -314,7 +325,7 @@ class RFChainLayer(nn.Module):
         chip = self._chip()
         f_dev, f_res = self.device_freqs(chip)
         return physics.coupling_tensor(
-            f_dev if f_in is None else f_in, f_res, self.params, chip[0], chip[1], self.signs
+            f_dev if f_in is None else f_in, f_res, self.params, chip.alpha, chip.k_sd, self.signs
         )
 
     def _inputs_nominal(self) -> bool:
@@ -322,41 +333,70 @@ class RFChainLayer(nn.Module):
         nominal = torch.arange(self.n_inputs, dtype=self.input_comb.dtype, device=self.input_comb.device)
         return not self.input_comb.requires_grad and torch.equal(self.input_comb.detach(), nominal)
 
-    def fast_build(self, chip: Optional[tuple] = None) -> Optional[ShiftKernel]:
-        """The FFT build's kernel when it applies to this layer now (see engine.layers.fast_weight), else None:
-        inputs at their nominal comb positions, a geometric plan, one damping, and (for 'auto') K large."""
-        if self.weight_build in ("exact", "compiled"):
+    def fast_build(self, chip: Optional[Chip] = None) -> Optional[ShiftKernel]:
+        """The comb FFT build's kernel when it applies to this layer now (see engine.layers.fast_weight), else
+        None: inputs at their nominal comb positions, a geometric plan, one damping, no offsets or jitter, and
+        (for 'auto') K large. Where it does not apply, :meth:`grid_build` may."""
+        if self.weight_build in (WeightBuild.EXACT, WeightBuild.COMPILED):
             return None
-        chip = (self.alpha_r, self.k_sd_r, self.freq_eps_r, self.freq_eps_in) if chip is None else chip
+        chip = self.own_chip if chip is None else chip
+        if (
+            chip.alpha is not None
+            or self._perturbed(chip)
+            or self.params.plan != FrequencyPlan.GEOMETRIC
+            or self.input_comb.requires_grad
+            or (self.weight_build == WeightBuild.AUTO and self.n_resonators < FFT_MIN_RESONATORS)
+            or not self._inputs_nominal()
+        ):
+            return None
+        if self._shift_kernel is None:
+            self._shift_kernel = ShiftKernel(self.params, self.n_inputs, self.comb_range)
+        return self._shift_kernel if self._shift_kernel.available else None
+
+    def grid_build(self, chip: Optional[Chip] = None) -> Optional[GridBuild]:
+        """The log-frequency grid build (engine.layers.grid_weight: devices anywhere, either plan) where the comb
+        build does not apply: one damping for every resonator and, for 'auto', a cost below the exact build's
+        by its cost model; else None ('fft' then raises, saying why)."""
+        if self.weight_build in (WeightBuild.EXACT, WeightBuild.COMPILED):
+            return None
+        chip = self.own_chip if chip is None else chip
         why = None
-        if chip[0] is not None:
+        if chip.alpha is not None:
             why = "a damping spread makes the coupling depend on each resonator"
-        elif self._perturbed(chip):
-            why = "fabrication offsets or frequency jitter move the devices off their comb positions"
-        elif self.params.plan != "geometric":
-            why = "the linear frequency plan is not shift-invariant"
-        elif self.input_comb.requires_grad:
-            why = "trained input frequencies move the inputs off the comb"
-        elif self.weight_build == "auto" and self.n_resonators < FFT_MIN_RESONATORS:
+        elif not self._grid().available:
+            why = "the damping is too small for a log-frequency grid over the band"
+        elif self.weight_build == WeightBuild.AUTO and not self._grid().cheaper_than_exact(
+            self.n_chains, self.n_inputs, self.n_resonators
+        ):
             return None
-        elif not self._inputs_nominal():
-            why = "the input oscillators are not at their nominal frequencies"
-        else:
-            if self._shift_kernel is None:
-                self._shift_kernel = ShiftKernel(self.params, self.n_inputs, self.comb_range)
-            if not self._shift_kernel.available:
-                why = "the input spacing is too many linewidths for the expansion"
         if why is not None:
-            if self.weight_build == "fft":
+            if self.weight_build == WeightBuild.FFT:
                 raise ValueError(f"weight_build 'fft' cannot be used here: {why}")
             return None
-        return self._shift_kernel
+        return self._grid_build
+
+    def _grid(self) -> GridBuild:
+        """This layer's grid build (made once for its device parameters)."""
+        if self._grid_build is None or not self._grid_build.matches(self.params):
+            self._grid_build = GridBuild(self.params, self.n_inputs, self.comb_range)
+        return self._grid_build
+
+    def _log_freqs(self, f_in: torch.Tensor, f_res: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ln f (float64) of the inputs and resonators at frequencies f_in, f_res in this pass: from the comb
+        positions when the devices sit on them (float32 frequencies are too coarse for grid coordinates)."""
+        if self.params.tuned_hardware or self._jitter_now():  # the devices' true frequencies
+            return torch.log(f_in.double()), torch.log(f_res.double())
+        return (
+            log_frequency(self.input_comb, self.params, self.n_inputs),
+            log_frequency(self.resonator_comb, self.params, self.n_inputs),
+        )
 
     def weight(self) -> torch.Tensor:
-        """Effective weight matrix W (C, N) in V/µW (fused physics.effective_weight, see _ChainWeight, or the
-        FFT build of engine.layers.fast_weight where it applies)."""
+        """Effective weight matrix W (C, N) in V/µW (fused physics.effective_weight, see
+        engine.layers.exact_weight, or an FFT build where it applies: engine.layers.fast_weight for inputs on
+        their slots, else engine.layers.grid_weight)."""
         chip = self._chip()
-        alpha_c, k_sd_c = chip[0], chip[1]
+        alpha_c, k_sd_c = chip.alpha, chip.k_sd
         kernel = self.fast_build(chip)
         if kernel is not None:
             k_sd = k_sd_c if k_sd_c is not None else self.params.k_sd
@@ -376,15 +416,32 @@ class RFChainLayer(nn.Module):
             xi_r = torch.randn(self.n_chains, self.n_resonators, generator=g).to(f_res.device)
             f_in = physics.jittered(f_in, xi_in, self.params.alpha, self.params)
             f_res = physics.jittered(f_res, xi_r, alpha, self.params)
-        if self.weight_build == "compiled":
+        grid = self.grid_build(chip)
+        if grid is not None:
+            return grid.weight(*self._log_freqs(f_in, f_res), amplitude)
+        if self.weight_build == WeightBuild.COMPILED:
             return compiled_weight.CompiledChainWeight.apply(
                 f_in, f_res, alpha, amplitude.contiguous(), self.params.phi
             )
-        return _ChainWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi, torch.is_grad_enabled())
+        return ExactWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi, torch.is_grad_enabled())
 
     def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:
-        """Chain voltage per µW of a probe tone at each frequency (C, M): the chain's spectral response."""
-        return self.coupling(freqs_ghz).sum(dim=1)
+        """Chain voltage per µW of a probe tone at each frequency (C, M): the chain's spectral response (by the
+        grid build of engine.layers.grid_weight where it applies and its cost model puts it below the sum over
+        every resonator-probe pair)."""
+        chip = self._chip()
+        m = freqs_ghz.numel()
+        if (
+            self.weight_build in (WeightBuild.EXACT, WeightBuild.COMPILED)
+            or chip.alpha is not None
+            or not self._grid().available
+            or not self._grid().cheaper_than_exact(self.n_chains, m, self.n_resonators)
+        ):
+            return self.coupling(freqs_ghz).sum(dim=1)
+        f_in, f_res = self.device_freqs(chip)
+        k_sd = chip.k_sd if chip.k_sd is not None else self.params.k_sd
+        amplitude = (self.signs * k_sd).expand(self.n_chains, self.n_resonators)
+        return self._grid().weight(torch.log(freqs_ghz.double()), self._log_freqs(f_in, f_res)[1], amplitude)
 
     def attachments(self) -> tuple[torch.Tensor, torch.Tensor]:
         """For each resonator, the input it couples to most strongly (C, K) and that signed coupling (C, K).
@@ -416,7 +473,7 @@ class RFChainLayer(nn.Module):
     def _attachment_window(self) -> Optional[int]:
         """Half-width (inputs) of the window that holds each resonator's strongest coupling, or None when the
         inputs are not at their nominal positions or the window would not be much smaller than N."""
-        if self.params.plan != "geometric" or not self._inputs_nominal():
+        if self.params.plan != FrequencyPlan.GEOMETRIC or not self._inputs_nominal():
             return None
         alpha = self.params.alpha if self.alpha_r is None else float(self.alpha_r.max())
         ratio = physics.comb_ratio(self.params, self.n_inputs)
@@ -467,8 +524,8 @@ class RFChainLayer(nn.Module):
         chip = self._chip()
         f_in, f_res = self.device_freqs(chip)
         p = self.params
-        alpha = chip[0] if chip[0] is not None else p.alpha
-        k_sd = chip[1] if chip[1] is not None else p.k_sd
+        alpha = chip.alpha if chip.alpha is not None else p.alpha
+        k_sd = chip.k_sd if chip.k_sd is not None else p.k_sd
         amp = (self.signs.view(1, -1) * k_sd).expand(self.n_chains, self.n_resonators).unsqueeze(-1)  # (C, K, 1)
         a_res = alpha.unsqueeze(-1) if isinstance(alpha, torch.Tensor) else alpha
         b_total = power_uw.shape[0]
@@ -488,61 +545,3 @@ class RFChainLayer(nn.Module):
                 w = (amp * physics.lineshape(x, p.phi)).sum(dim=2)  # (samples, C, N)
                 out.append(torch.einsum("bcn,bn->bc", w, power_uw[b0 + c0 : b0 + c1]))
         return torch.cat(out) if out else power_uw.new_zeros(0, self.n_chains)
-
-
-class _ChainWeight(torch.autograd.Function):
-    """W (C, N) = sum_k s_k K_SD_jk L(x(f_i, f_jk)), with analytic gradients for f_in and f_res.
-
-    The same result as physics.effective_weight in a handful of tensor passes over the (C, K, N) block (it
-    matters because W is rebuilt at every training step): x = (f - f_r) a with a = 1/(alpha f_r) precomputed,
-    the parts x d and d of the lineshape (physics.lineshape_parts), and the sum over the resonators as a
-    batched product with their amplitudes. The half-slope of L is kept for the backward pass only when a
-    gradient is needed; the backward pass contracts it with the incoming gradient by two batched products,
-    never forming dLoss/dx. Large layers are processed a few chains at a time, so that each block of
-    temporaries stays in cache.
-    """
-
-    @staticmethod
-    def forward(ctx, f_in, f_res, alpha, amplitude, phi, grad_enabled=True):
-        # alpha, amplitude: (C, K) damping and s_k * K_SD per resonator; grad_enabled: the caller's grad mode
-        # (inside forward it is always off), so that evaluation passes keep no slope
-        c, k = f_res.shape
-        n = f_in.shape[0]
-        need_grad = grad_enabled and (ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
-        a, b = physics.detuning_partials(f_res, alpha)  # dx/df = a, dx/df_r = f b, (C, K) each
-        c_xd, c_d = physics.lineshape_coefficients(phi)
-        amp_xd = (amplitude * c_xd).unsqueeze(1)  # (C, 1, K)
-        amp_d = (amplitude * c_d).unsqueeze(1) if c_d else None
-        step = max(1, CHUNK_ELEMENTS // max(k * n, 1))
-        w = f_in.new_empty(c, n)
-        half_slope = f_in.new_empty(c, k, n) if need_grad else None
-        for j0 in range(0, c, step):
-            sl = slice(j0, j0 + step)
-            x = physics.detuning_scaled(f_in.view(1, 1, -1), f_res[sl].unsqueeze(-1), a[sl].unsqueeze(-1))
-            xd, d = physics.lineshape_parts(x)
-            out = w[sl].unsqueeze(1)  # (chains, 1, N), a view of W's rows
-            torch.bmm(amp_xd[sl], xd, out=out)
-            if amp_d is not None:
-                out.baddbmm_(amp_d[sl], d)
-            if need_grad:
-                physics.lineshape_half_slope(xd, d, phi, out=half_slope[sl])
-        if need_grad:
-            ctx.save_for_backward(f_in, amplitude, a, b, half_slope)
-        return w
-
-    @staticmethod
-    def backward(ctx, grad_w):
-        f_in, amplitude, a, b, half_slope = ctx.saved_tensors
-        amp2 = 2.0 * amplitude  # dL/dx = 2 * half_slope
-        grad_fin = grad_fr = None
-        if ctx.needs_input_grad[1]:  # sum_n dL/dx grad_w f_n, times dx/df_r / f_n = b
-            v = grad_w * f_in  # (C, N)
-            if half_slope.numel() <= CHUNK_ELEMENTS:  # small layers: one product and sum beats a batched mat-vec
-                per_resonator = (half_slope * v.unsqueeze(1)).sum(-1)
-            else:  # large ones: no (C, K, N) temporary
-                per_resonator = torch.bmm(half_slope, v.unsqueeze(-1)).view_as(b)
-            grad_fr = per_resonator.mul_(amp2 * b)
-        if ctx.needs_input_grad[0]:  # sum_c grad_w sum_k amp dL/dx dx/df
-            per_chain = torch.bmm((amp2 * a).unsqueeze(1), half_slope).squeeze(1)  # (C, N)
-            grad_fin = (per_chain * grad_w).sum(0)
-        return grad_fin, grad_fr, None, None, None, None

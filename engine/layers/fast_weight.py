@@ -22,9 +22,10 @@ Q discrete convolutions of spike trains with fixed kernels, done with FFTs in O(
 O(C K N). The gradient with respect to u is the exact derivative of the same expansion, a correlation of
 dL/dW with the c_q, also by FFT. Q is chosen at set-up so that the expansion reproduces g and g' within
 ``KERNEL_RTOL`` of their peaks on every offset the layer can reach (checked against the exact lineshape of
-engine.physics.resonators); where that would need more than ``MAX_DEGREE`` terms the build is not offered and the exact
-one is used. The exact build (engine.layers.chain) stays the reference and the fallback: for trained input
-frequencies, a linear plan, or a damping spread.
+engine.physics.resonators); where that would need more than ``MAX_DEGREE`` terms the build is not offered. Devices
+off their comb slots (trained input frequencies, a linear plan, fabrication offsets, jitter) go to the log-frequency
+grid build of engine.layers.grid_weight; the exact build (engine.layers.chain) stays the reference and the
+fallback (a damping spread).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class ShiftKernel:
         self.available = self.degree is not None
         if coeffs is None:  # exactly when there is no degree
             return
-        self.fft_size = _fast_size(self.n_offsets)
+        self.fft_size = fast_size(self.n_offsets)
         # single precision from here: the expansion error (KERNEL_RTOL) is far below float32 rounding
         self.kernel_fft = torch.fft.rfft(coeffs.t().contiguous(), n=self.fft_size).to(torch.complex64)
 
@@ -143,7 +144,7 @@ class ShiftKernel:
         return None, None
 
 
-def _fast_size(n: int) -> int:
+def fast_size(n: int) -> int:
     """The smallest 2^a 3^b 5^c at least n (sizes the FFT library handles fastest)."""
     best = 1 << max(0, (n - 1).bit_length())
     p5 = 1

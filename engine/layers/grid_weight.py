@@ -1,0 +1,282 @@
+"""A weight build for devices anywhere: gridding in log-frequency (trained inputs, the linear plan, offsets).
+
+The detuning between an input at frequency f and a resonator at f_r depends only on their log-frequency
+distance, whatever the plan:
+
+    x = (f - f_r) / (alpha f_r) = (e^(s - s_r) - 1) / alpha,          s = ln f,
+
+so with one damping for every resonator a chain's weights are a convolution, evaluated wherever the inputs
+sit: W_j(s_i) = sum_k a_jk g(s_i - s_jk), g(s) = L((e^s - 1) / alpha) (a_jk = s_k K_SD,jk, engine.physics.resonators).
+g is smooth on the real axis: its poles, e^s = 1 +- i alpha, lie atan(alpha) (about one linewidth) off it.
+
+Gridding. On a uniform grid t = (s - s_0) / h with h a fraction 1/rho of that distance, g is interpolated in
+each argument by P-point Lagrange weights l_p(t) on the grid stencil of its position (n(t) + p, p < P):
+
+    g(s_i - s_k) ~= sum_p sum_q l_p(t_i) l_q(t_k) g((n_i + p - n_k - q) h),
+
+so W_j[i] = sum_p l_p(t_i) H_j[n_i + p] with H_j = g(. h) * S_j and S_j the resonators spread onto the grid
+(S_j[n_k + q] += a_jk l_q(t_k)): spread, convolve by FFT, interpolate, O(C (F log F + (N + K) P)) for an FFT of
+F ~ 2 span / h points instead of the exact build's O(C K N). The gradients go the same way with g' for g
+(dW_j[i]/ds_i = sum_k a_jk g'(s_i - s_jk), the same spectrum times g's, interpolated at the inputs) and, for
+the resonators (and their amplitudes), by the adjoint: dLoss/dW spread with the inputs' weights, correlated
+with g' (and g) by FFT, interpolated at the resonators. Interpolating g' rather than differentiating the
+interpolant keeps single-precision rounding of the grid values from being amplified by about rho.
+
+(P, rho) is chosen at set-up as the cheapest of ``CANDIDATES`` whose double interpolation reproduces g and g'
+within ``KERNEL_RTOL`` and ``SLOPE_RTOL`` of their peaks (checked against the exact lineshape over a lattice of
+fractional positions and offsets). The exact build (engine.layers.chain) stays the reference and the fallback
+(a damping spread makes the kernel depend on each resonator); the comb build of engine.layers.fast_weight is
+used instead where the inputs sit on their nominal comb slots.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Optional
+
+import torch
+
+from engine.core.enums import FrequencyPlan
+from engine.layers.fast_weight import fast_size
+from engine.physics import resonators as physics
+from engine.physics.resonators import DeviceParams
+
+#: Largest error of the interpolated kernel g on the checked positions, relative to peak |g|.
+KERNEL_RTOL = 1e-7
+#: Largest error of the interpolated derivative g', relative to peak |g'|.
+SLOPE_RTOL = 1e-6
+#: (points per stencil P, grid points per pole distance rho), cheapest first; the first that meets the
+#: tolerances is used (the error depends on alpha only through the pole distance, so this is nearly always
+#: the first).
+CANDIDATES = ((12, 10), (10, 12), (14, 10), (16, 12), (16, 16))
+#: Largest grid (points per chain) offered; beyond it the exact build is cheaper for any shape.
+MAX_GRID = 1 << 21
+#: Cost model of 'auto' (nanoseconds on one CPU thread, forward and backward, read off timings of both builds
+#: over several shapes; benchmarks/bench_moving_inputs.py --calibrate prints them against it): per chain,
+#: FFT_NS per F log2 F of the grid's FFTs and STENCIL_NS per stencil weight, plus OVERHEAD_NS per build; the
+#: exact build costs EXACT_NS per chain, input and resonator.
+FFT_NS = 0.6
+STENCIL_NS = 10.0
+OVERHEAD_NS = 600_000.0
+EXACT_NS = 2.7
+#: Grid margin beyond the span a plan is made for, in pole distances (room for trained devices to move).
+MARGIN_POLES = 8.0
+
+
+def log_kernel(s: torch.Tensor, alpha: float, phi: float) -> torch.Tensor:
+    """g(s): the lineshape of a unit resonator at an input a log-frequency distance s = ln(f / f_r) above it
+    (the detuning (f - f_r) / (alpha f_r) of engine.physics.resonators is expm1(s) / alpha)."""
+    return physics.lineshape(torch.expm1(s) / alpha, phi)
+
+
+def log_kernel_slope(s: torch.Tensor, alpha: float, phi: float) -> torch.Tensor:
+    """g'(s) = L'(x) e^s / alpha."""
+    return physics.lineshape_derivative(torch.expm1(s) / alpha, phi) * torch.exp(s) / alpha
+
+
+def _inverse_vandermonde(points: int) -> torch.Tensor:
+    """M (P, P) with l(tau) = [tau^d]_d @ M: the Lagrange weights of the nodes j - (P - 1)/2 as polynomials in
+    tau, the offset from the centre of the stencil's middle cell (|tau| <= 1/2 keeps the monomials tame)."""
+    nodes = torch.arange(points, dtype=torch.float64) - (points - 1) / 2
+    return torch.linalg.inv(nodes.view(-1, 1) ** torch.arange(points, dtype=torch.float64).view(1, -1))
+
+
+def stencil(t: torch.Tensor, inv_vdm: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """For grid positions t (float64, any shape): the first stencil point (long) and the P Lagrange weights in
+    ``dtype`` (on a new last axis). The offset tau from the middle cell's centre is exact in float64; the
+    weights, polynomials in |tau| <= 1/2, are well conditioned in any precision."""
+    points = inv_vdm.shape[0]
+    cell = torch.floor(t)
+    tau = (t - cell).to(dtype).sub_(0.5).unsqueeze(-1)
+    powers = tau.new_ones(tau.shape[:-1] + (points,))
+    powers[..., 1:] = tau
+    m = inv_vdm.to(device=t.device, dtype=dtype)
+    return cell.long() - (points // 2 - 1), powers.cumprod(-1) @ m  # [tau^d]_d @ M
+
+
+def _check_error(points: int, rho: int, alpha: float, phi: float) -> tuple[float, float]:
+    """Largest errors of the double interpolation of g and of g' relative to their peaks, over a lattice of
+    fractional grid positions of an input and a resonator and of offsets within 8 pole distances."""
+    h = math.atan(alpha) / rho
+    inv_vdm = _inverse_vandermonde(points)
+    frac = (torch.arange(6, dtype=torch.float64) + 0.5) / 6
+    offsets = torch.arange(-8 * rho, 8 * rho + 1, dtype=torch.float64)
+    t_in = (offsets.view(-1, 1, 1) + frac.view(1, -1, 1)).expand(-1, -1, frac.numel()).reshape(-1)
+    t_res = frac.view(1, 1, -1).expand(offsets.numel(), frac.numel(), -1).reshape(-1)
+    base_in, w_in = stencil(t_in, inv_vdm, torch.float64)
+    base_res, w_res = stencil(t_res, inv_vdm, torch.float64)
+    p = torch.arange(points)
+    e = (base_in.view(-1, 1, 1) + p.view(1, -1, 1)) - (base_res.view(-1, 1, 1) + p.view(1, 1, -1))  # (M, P, P)
+    e_min = int(e.min())
+    offsets_used = torch.arange(e_min, int(e.max()) + 1, dtype=torch.float64) * h  # each grid offset once
+    s = (t_in - t_res) * h
+    fine = torch.linspace(-8 * rho * h, 8 * rho * h, 16001, dtype=torch.float64)
+    errors = []
+    for fn in (log_kernel, log_kernel_slope):
+        approx = torch.einsum("mp,mq,mpq->m", w_in, w_res, fn(offsets_used, alpha, phi)[e - e_min])
+        errors.append(float((approx - fn(s, alpha, phi)).abs().max()) / float(fn(fine, alpha, phi).abs().max()))
+    return errors[0], errors[1]
+
+
+@functools.lru_cache(maxsize=16)
+def choose_stencil(alpha: float, phi: float) -> Optional[tuple[int, int]]:
+    """The cheapest (P, rho) of CANDIDATES that meets the tolerances, or None."""
+    for points, rho in CANDIDATES:
+        err, err_slope = _check_error(points, rho, alpha, phi)
+        if err <= KERNEL_RTOL and err_slope <= SLOPE_RTOL:
+            return points, rho
+    return None
+
+
+class LogGrid:
+    """A grid in log-frequency over a span, with the kernel's spectra for the FFT convolution."""
+
+    def __init__(self, alpha: float, phi: float, span: tuple[float, float], points: int, rho: int) -> None:
+        self.points, self.rho = points, rho
+        self.h = math.atan(alpha) / rho
+        margin = MARGIN_POLES * rho * self.h
+        self.s_lo, self.s_hi = span[0] - margin, span[1] + margin
+        self.origin = self.s_lo - (points // 2) * self.h  # the stencil of s_lo starts at grid point 1
+        self.size = int(math.ceil((self.s_hi - self.origin) / self.h)) + points // 2 + 1  # G
+        self.fft_size = fast_size(2 * self.size - 1)
+        self.inv_vdm = _inverse_vandermonde(points)
+        e = torch.arange(-(self.size - 1), self.size, dtype=torch.float64) * self.h
+        taps = torch.stack([fn(sign * e, alpha, phi) for fn in (log_kernel, log_kernel_slope) for sign in (1, -1)])
+        self._spectrum = torch.fft.rfft(taps, n=self.fft_size)  # complex128, on the CPU
+        self._copies: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+    def covers(self, s_min: float, s_max: float) -> bool:
+        return self.s_lo <= s_min and s_max <= self.s_hi
+
+    def spectra(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """The spectra (4, F/2 + 1) of g(e h), g(-e h), g'(e h) and g'(-e h) (e = -(G - 1) .. G - 1), in the
+        complex type of real ``dtype``, on ``device``."""
+        key = (torch.complex128 if dtype == torch.float64 else torch.complex64, device)
+        if key not in self._copies:
+            self._copies[key] = self._spectrum.to(device=device, dtype=key[0])
+        return self._copies[key]
+
+    def positions(self, s: torch.Tensor) -> torch.Tensor:
+        """Grid coordinates t of log-frequencies s (float64)."""
+        return (s.detach().to(torch.float64) - self.origin) / self.h
+
+    def transform(self, spikes: torch.Tensor) -> torch.Tensor:
+        """The spectrum of grid values (C, G), zero-padded to the FFT size."""
+        return torch.fft.rfft(spikes, n=self.fft_size)
+
+    def convolve(self, spectrum: torch.Tensor, taps: list[int]) -> torch.Tensor:
+        """out[j, t, m] = sum_m' x[j, m'] k_t(m - m') (C, T, G) for x's spectrum (C, F/2 + 1) and the kernels
+        k_t of :meth:`spectra` listed in ``taps`` (one inverse transform for all)."""
+        kernels = self.spectra(spectrum.real.dtype, spectrum.device)[taps]
+        full = torch.fft.irfft(spectrum.unsqueeze(1) * kernels, n=self.fft_size)
+        return full[..., self.size - 1 : 2 * self.size - 1]
+
+    def interpolate(self, field: torch.Tensor, base: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(C, T, G) grid values -> (C, T, M) at M positions, from their stencils' first points ``base`` (M,)
+        and Lagrange weights (M, P) (the stencils as windows of the grid: one index per position)."""
+        return (field.unfold(2, self.points, 1).index_select(2, base) * weights).sum(-1)
+
+
+class LogGridWeight(torch.autograd.Function):
+    """W (C, N) = sum_k a_jk g(s_i - s_jk) by gridding; gradients for s_in (N,), s_res (C, K) and a (C, K).
+
+    The position gradients interpolate the convolution with g' itself (not the slope of the interpolant,
+    which would amplify the rounding of the single-precision field by about rho)."""
+
+    @staticmethod
+    def forward(ctx, s_in, s_res, amplitude, grid: LogGrid):
+        c, k = s_res.shape
+        dtype = amplitude.dtype
+        base_r, w_r = stencil(grid.positions(s_res), grid.inv_vdm, dtype)  # (C, K), (C, K, P)
+        base_i, w_i = stencil(grid.positions(s_in), grid.inv_vdm, dtype)  # (N,), (N, P)
+        p = torch.arange(grid.points, device=s_in.device)
+        idx_r = (base_r.unsqueeze(-1) + p).view(c, k * grid.points)
+        idx_i = (base_i.unsqueeze(-1) + p).view(-1)
+        a = amplitude.detach()
+        spikes = a.new_zeros(c, grid.size).scatter_add_(1, idx_r, (a.unsqueeze(-1) * w_r).reshape(c, -1))
+        # with dW_j[i]/ds_i = sum_k a_jk g'(s_i - s_jk) (kernel 2) when the inputs need a gradient
+        taps = [0, 2] if ctx.needs_input_grad[0] else [0]
+        out = grid.interpolate(grid.convolve(grid.transform(spikes), taps), base_i, w_i)  # (C, 1 or 2, N)
+        w, slope = out[:, 0].contiguous(), (out[:, 1] if len(taps) == 2 else None)
+        ctx.save_for_backward(slope, a, idx_r, idx_i, w_r, w_i)
+        ctx.grid = grid
+        return w
+
+    @staticmethod
+    def backward(ctx, grad_w):
+        slope, a, idx_r, idx_i, w_r, w_i = ctx.saved_tensors
+        grid: LogGrid = ctx.grid
+        c = grad_w.shape[0]
+        grad_in = grad_res = grad_amp = None
+        if ctx.needs_input_grad[0]:
+            grad_in = (grad_w * slope).sum(0).to(torch.float64)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:  # the adjoint: spread dLoss/dW, correlate
+            adjoint = grad_w.new_zeros(c, grid.size).index_add_(1, idx_i, (grad_w.unsqueeze(-1) * w_i).reshape(c, -1))
+            # kernel 3 for d/ds_jk = -a_jk sum_i dLoss/dW_ji g'(s_i - s_jk), kernel 1 for the amplitudes
+            taps = (
+                [3, 1] if ctx.needs_input_grad[1] and ctx.needs_input_grad[2] else [3 if ctx.needs_input_grad[1] else 1]
+            )
+            back = grid.convolve(grid.transform(adjoint), taps)  # (C, T, G)
+            picked = back.gather(2, idx_r.unsqueeze(1).expand(-1, len(taps), -1)).reshape(c, len(taps), *w_r.shape[1:])
+            sums = (picked * w_r.unsqueeze(1)).sum(-1)  # (C, T, K)
+            if ctx.needs_input_grad[1]:
+                grad_res = (-a * sums[:, 0]).to(torch.float64)
+            if ctx.needs_input_grad[2]:
+                grad_amp = sums[:, -1]
+        return grad_in, grad_res, grad_amp, None
+
+
+def log_frequency(u: torch.Tensor, params: DeviceParams, n_inputs: int) -> torch.Tensor:
+    """s = ln f (float64, differentiable) of comb positions u: exact for float32 positions, which float32
+    frequencies are not (their rounding is a few 1e-5 linewidths)."""
+    u = u.to(torch.float64)
+    if params.plan == FrequencyPlan.GEOMETRIC:
+        return math.log(params.f_min_ghz) + u * math.log(physics.comb_ratio(params, n_inputs))
+    return torch.log(physics.comb_to_ghz(u, params, n_inputs))
+
+
+class GridBuild:
+    """The log-grid build of one layer: its stencil (chosen once) and a grid that grows to cover the devices."""
+
+    def __init__(self, params: DeviceParams, n_inputs: int, comb_range: tuple[float, float]) -> None:
+        self.params = params
+        self.alpha, self.phi = params.alpha, params.phi
+        span = log_frequency(torch.tensor(comb_range), params, n_inputs)
+        choice = choose_stencil(self.alpha, self.phi)
+        self.grid: Optional[LogGrid] = None
+        if choice is not None:
+            self.grid = LogGrid(self.alpha, self.phi, (float(span[0]), float(span[1])), *choice)
+        self.available = self.grid is not None and self.grid.size <= MAX_GRID
+
+    def matches(self, params: DeviceParams) -> bool:
+        """Whether this build is the one for devices ``params`` (the kernel depends on the damping and phase)."""
+        return (params.alpha, params.phi, params.plan, params.f_min_ghz, params.f_max_ghz) == (
+            self.alpha,
+            self.phi,
+            self.params.plan,
+            self.params.f_min_ghz,
+            self.params.f_max_ghz,
+        )
+
+    def cheaper_than_exact(self, n_chains: int, n_inputs: int, n_resonators: int) -> bool:
+        """Whether a build (forward and backward) costs less than the exact one, by the measured cost model."""
+        grid = self.grid
+        if grid is None:
+            return False
+        f = grid.fft_size
+        work = n_chains * (f * math.log2(f) * FFT_NS + (n_inputs + n_resonators) * grid.points * STENCIL_NS)
+        return work + OVERHEAD_NS < n_chains * n_inputs * n_resonators * EXACT_NS
+
+    def weight(self, s_in: torch.Tensor, s_res: torch.Tensor, amplitude: torch.Tensor) -> torch.Tensor:
+        """W (C, N) for inputs at log-frequencies s_in (N,) and resonators at s_res (C, K), float64 (the grid
+        coordinates need it), with amplitudes (C, K) in the working precision."""
+        grid = self.grid
+        assert grid is not None, "the log-grid build is used only where it is available"
+        lo_in, hi_in = torch.aminmax(s_in.detach())
+        lo_res, hi_res = torch.aminmax(s_res.detach())
+        lo, hi = min(float(lo_in), float(lo_res)), max(float(hi_in), float(hi_res))
+        if not grid.covers(lo, hi):  # devices moved beyond the margin: a grid over the new span
+            grid = LogGrid(self.alpha, self.phi, (min(lo, grid.s_lo), max(hi, grid.s_hi)), grid.points, grid.rho)
+            self.grid = grid
+        return LogGridWeight.apply(s_in, s_res, amplitude, grid)
