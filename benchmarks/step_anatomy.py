@@ -9,7 +9,10 @@ build's forward pass; then, from one real 1-epoch run of rf and rf-input, the nu
 resonator rewiring rounds and input-jump rounds. A diagnostic for the issue "Speed at every K" (the ratios
 it sets are measured by bench_engine.py); times depend on the machine's load, so run it on a quiet machine.
 ``--compiled`` adds the step of dense and rf-frozen with the forward pass and loss compiled by torch.compile:
-what fusing the eager operations of a step would give.
+what fusing the eager operations of a step would give. ``--phases`` splits each model's step into its
+forward pass, loss, backward pass, optimizer step and after-step hook (CPU time of this process, so less
+sensitive to other processes on a shared machine) and counts the tensor operations (aten calls, backward
+included) of one step.
 """
 from __future__ import annotations
 
@@ -24,12 +27,12 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.plasticity import rounds as plasticity  # noqa: E402
+from engine.config.models import build_model  # noqa: E402
 from engine.config.run_config import RunConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.layers.chain import WEIGHT_BUILDS  # noqa: E402
-from engine.config.models import build_model  # noqa: E402
 from engine.nets.rf_perceptron import RFParams  # noqa: E402
+from engine.plasticity import rounds as plasticity  # noqa: E402
 from engine.training.loop import run_training  # noqa: E402
 
 MODELS = ("dense", "rf-frozen", "rf", "rf-input")
@@ -99,6 +102,46 @@ def compiled_step_time(model_name: str, k: int, ds, steps: int) -> tuple[float, 
     return _timed_steps(model, optimizer, lambda: loss_of(x, y), steps)
 
 
+def phase_times(model_name: str, k: int, ds, steps: int) -> tuple[dict, int]:
+    """({phase: mean µs of CPU time per step}, aten operations in one step) after 50 warm-up steps."""
+    from torch.utils._python_dispatch import TorchDispatchMode  # a benchmark-only probe of torch internals
+
+    model, optimizer, x, y = _trainer(model_name, k, ds)
+    spent = dict.fromkeys(("forward", "loss", "backward", "optimizer", "after_step"), 0.0)
+
+    def step(timed: bool) -> None:
+        marks = [time.process_time()]
+        out = model(x)
+        marks.append(time.process_time())
+        loss = F.cross_entropy(out, y)
+        marks.append(time.process_time())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        marks.append(time.process_time())
+        optimizer.step()
+        marks.append(time.process_time())
+        model.after_step(1)
+        marks.append(time.process_time())
+        if timed:
+            for i, name in enumerate(spent):
+                spent[name] += marks[i + 1] - marks[i]
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    for _ in range(50):
+        step(False)
+    for _ in range(steps):
+        step(True)
+    with Count():
+        step(False)
+    return {name: 1e6 * t / steps for name, t in spent.items()}, Count.calls
+
+
 def round_times(model_name: str, k: int, ds) -> dict:
     """Rounds of a real 1-epoch run: count and mean ms of resonator rounds and of input-jump rounds."""
     spent = {"rewire": [], "rewire_inputs": []}
@@ -135,6 +178,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weight-build", default="auto", choices=WEIGHT_BUILDS,
                     help="the RF models' weight build for the step times (model_params.weight_build)")
+    ap.add_argument("--phases", action="store_true",
+                    help="also split each model's step into its phases and count its tensor operations")
     ap.add_argument("--compiled", action="store_true",
                     help="also time dense and rf-frozen steps with the forward pass and loss compiled")
     args = ap.parse_args()
@@ -146,6 +191,12 @@ def main() -> None:
         step_ms, build_ms = step_times(name, args.k, ds, args.steps, args.weight_build)
         extra = "" if build_ms is None else f"  (weight build forward {build_ms:.2f} ms)"
         print(f"  {name:10s} {step_ms:6.2f} ms per step{extra}")
+    if args.phases:
+        print("the step's phases (µs of CPU time per step) and its tensor operations (aten calls):")
+        for name in MODELS:
+            phases, ops = phase_times(name, args.k, ds, args.steps)
+            cells = "  ".join(f"{phase} {us:5.0f}" for phase, us in phases.items())
+            print(f"  {name:10s} {cells}  total {sum(phases.values()):5.0f} µs; {ops} operations")
     if args.compiled:
         print("the same step with the forward pass and loss as one torch.compile graph (a probe, not a training "
               "path):")

@@ -110,29 +110,27 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             loss = loss.view(n_chains, n_drop, n_cand)
             improvement = (base - loss).masked_fill(~open_, -float("inf"))
             best = improvement.reshape(n_chains, -1).max(dim=1)
-            chosen = (best.values > P.min_improvement).nonzero().flatten().tolist()
-            if not chosen:
+            # every chain whose best swap improves enough takes it, all together (each touches its own column)
+            js = (best.values > P.min_improvement).nonzero().flatten()
+            if len(js) == 0:
                 break
-            undo = []
-            for j in chosen:
-                d, t = divmod(int(best.indices[j]), n_cand)
-                k = int(drop[j, d])
-                undo.append((j, k, d, float(chains.resonator_comb[j, k])))
-                chains.resonator_comb[j, k] = sites[j, int(slot[j, d]), t]
-                v[:, j] += cand_for[:, j, d, t] - contrib[:, j, d]
-                contrib[:, j, d] = cand_for[:, j, d, t]
-                open_[j, d, :] = False
-                open_[j, slot[j] == slot[j, d], t] = False
+            d, t = best.indices[js] // n_cand, best.indices[js] % n_cand
+            k = drop[js, d]
+            old = chains.resonator_comb[js, k].clone()
+            chains.resonator_comb[js, k] = sites[js, slot[js, d], t]
+            v[:, js] += cand_for[:, js, d, t] - contrib[:, js, d]
+            contrib[:, js, d] = cand_for[:, js, d, t]
+            open_[js, d, :] = False
+            jj, dd = (slot[js] == slot[js, d].unsqueeze(1)).nonzero(as_tuple=True)
+            open_[js[jj], dd, t[jj]] = False
             h = model.activation(layer, v)
             new_scores = model.scores_from(layer + 1, h)
             if float(torch.nn.functional.cross_entropy(new_scores, y)) >= float(base):
-                for j, k, _d, old in undo:  # the jumps together made the sample worse: take them back
-                    chains.resonator_comb[j, k] = old
+                chains.resonator_comb[js, k] = old  # the jumps together made the sample worse: take them back
                 break
             scores = new_scores
-            for j, k, _d, _old in undo:
-                self._reset_optimizer_state(chains.resonator_comb, (j, k))
-            moved += len(undo)
+            self._reset_optimizer_state(chains.resonator_comb, (js, k))
+            moved += len(js)
         return moved
 
     @torch.no_grad()
