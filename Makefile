@@ -43,6 +43,7 @@ test-cpus: venv
 
 bench: venv
 	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_store.py --json results/bench/bench_store.json
 
 # Long fuzz campaign of every file reader (tests/fuzzing.py): prints the outcome counts, worst RSS and slowest
 # refusal, and saves each failing file under $(FUZZ_OUT)/failures (replay: python tests/fuzzing.py --replay DIR).

@@ -34,6 +34,7 @@ import tempfile
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["RFEXPLORER_STORE"] = "off"  # benchmarks record no runs in the run store (engine.io.store)
 
 import torch  # noqa: E402
 

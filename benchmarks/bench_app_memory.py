@@ -30,6 +30,7 @@ import tempfile
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["RFEXPLORER_STORE"] = "off"  # benchmarks record no runs in the run store (engine.io.store)
 
 MAX_GROWTH_MB = 50.0
 SETTLE_MS = 1000  #: idle time after each run over which memory is read

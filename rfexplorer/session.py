@@ -21,7 +21,7 @@ from .series import dense_synapses, network_removed_pct, network_synapses, shape
 from .state import DisplayState
 
 _ids = itertools.count(1)
-SOURCES = {"run": "single run", "sweep": "sweep", "import": "imported"}
+SOURCES = {"run": "single run", "sweep": "sweep", "import": "imported", "stored": "recorded earlier"}
 
 
 @dataclass
@@ -89,6 +89,8 @@ class Session(QObject):
     """The accumulating list of results (main thread only)."""
 
     changed = Signal()
+    added = Signal(object)  #: a SessionPoint just added (rfexplorer.store_session records finished runs)
+    cleared = Signal()
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
@@ -101,7 +103,15 @@ class Session(QObject):
         point = SessionPoint(row, source, state, network, exact_accuracy)
         self.points.append(point)
         self.changed.emit()
+        self.added.emit(point)
         return point
+
+    def add_rows(self, rows: list, source: str) -> list[SessionPoint]:
+        """Several rows at once (one ``changed``; no ``added``): the runs reloaded from the run store."""
+        points = [SessionPoint(r if isinstance(r, ResultRow) else ResultRow.from_dict(r), source) for r in rows]
+        self.points.extend(points)
+        self.changed.emit()
+        return points
 
     def get(self, point_id: int) -> Optional[SessionPoint]:
         return next((p for p in self.points if p.id == point_id), None)
@@ -120,3 +130,4 @@ class Session(QObject):
     def clear(self) -> None:
         self.points.clear()
         self.changed.emit()
+        self.cleared.emit()

@@ -17,6 +17,14 @@ RUN_TIMEOUT_MS = 120_000
 READY_TIMEOUT_MS = 60_000
 
 
+@pytest.fixture(autouse=True)
+def run_store(tmp_path_factory, monkeypatch):
+    """Every test records its runs into its own throwaway run store (engine.io.store), never the user's."""
+    path = tmp_path_factory.mktemp("store") / "runs.sqlite"
+    monkeypatch.setenv("RFEXPLORER_STORE", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def mini():
     """The embedded MNIST subset, loaded once (tests must not modify its tensors)."""

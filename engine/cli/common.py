@@ -18,6 +18,7 @@ from engine.config.models import list_models
 from engine.config.run_config import MAX_LR
 from engine.core.messages import sentence as one_line
 from engine.core.sizes import parse_sizes
+from engine.io.store import StoreError, open_store, store_disabled
 
 PROG = "rfexplorer-cli"
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -159,6 +160,41 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads")
     p.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
     add_quiet(p)
+
+
+def add_store_options(p: argparse.ArgumentParser) -> None:
+    """``--store`` and ``--no-store``: where finished runs are recorded (engine.io.store), or not at all."""
+    g = p.add_argument_group("run store")
+    g.add_argument(
+        "--store",
+        default=None,
+        metavar="PATH_OR_URL",
+        help="record finished runs in this SQLite file or database URL (default: $RFEXPLORER_STORE, else "
+        "runs.sqlite in the per-user data folder; RFEXPLORER_STORE=off records nothing); list them with "
+        "'rfexplorer-cli runs list'",
+    )
+    g.add_argument("--no-store", action="store_true", help="do not record the runs of this command")
+
+
+def run_store_of(args):
+    """The run store a command records into (opened now, so a bad --store fails before any work), or None
+    with --no-store (or $RFEXPLORER_STORE=off and no --store). Raises StoreError (one sentence) when it cannot be
+    opened."""
+    if getattr(args, "no_store", False) or (store_disabled() and not getattr(args, "store", None)):
+        return None
+    return open_store(getattr(args, "store", None))
+
+
+def record_runs(store, results, source: str) -> list:
+    """Record finished runs; a store that fails now is reported on stderr and the command goes on (its results
+    are printed and written as asked). Returns the new ids."""
+    if store is None:
+        return []
+    try:
+        return store.record_many(list(results), source=source)
+    except StoreError as exc:
+        info(f"warning: the run was not recorded: {sentence(str(exc))}")
+        return []
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:

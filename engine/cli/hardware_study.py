@@ -16,6 +16,7 @@ from engine.cli.common import (
     Interrupted,
     add_data_options,
     add_quiet,
+    add_store_options,
     cancel_on_sigint,
     csv_list,
     info,
@@ -23,6 +24,7 @@ from engine.cli.common import (
     nonneg_int,
     output_folder,
     positive_int,
+    run_store_of,
     set_threads,
     usable_cores,
 )
@@ -62,6 +64,7 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=None, help="worker processes (default: usable cores)")
     p.add_argument("--json", action="store_true", help="make the last line of stdout one JSON object")
     add_quiet(p)
+    add_store_options(p)
 
 
 def _study_spec(args) -> StudySpec:
@@ -129,7 +132,14 @@ def cmd_hardware_study(args) -> int:
     token = CancelToken()
     with cancel_on_sigint(token):
         try:
-            doc = run_study(spec, out_dir=out_dir, on_result=progress.on_result, cancel=token, on_plan=progress.on_plan)
+            doc = run_study(
+                spec,
+                out_dir=out_dir,
+                on_result=progress.on_result,
+                cancel=token,
+                on_plan=progress.on_plan,
+                store=run_store_of(args),  # each finished training run recorded (--no-store: None)
+            )
         finally:
             progress.close()
     elapsed = time.perf_counter() - start

@@ -24,18 +24,24 @@ from engine.cli.common import (
     add_data_options,
     add_quiet,
     add_split_option,
+    add_store_options,
     info,
     nonneg_int,
     output_folder,
     positive_int,
+    run_store_of,
     set_threads,
     usable_cores,
 )
+from engine.config.run_config import remaining_synapses_pct, removed_synapses_pct
 from engine.core.files import atomic_write_files, check_output_folder, dumps_json
 from engine.core.progress_bar import ProgressBar
+from engine.core.settings_tree import set_path
 from engine.core.tables import csv_text
 from engine.data.named import load_dataset
 from engine.experiments.evaluation import check_dataset, evaluation_split
+from engine.io.results import ResultRow, software_versions, utc_now_iso
+from engine.io.store import StoreError
 from engine.io.topology import load_topology
 from engine.nets import hardware  # hardware.robustness is looked up at each run (tests replace it)
 
@@ -71,6 +77,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-figure", action="store_true", help="do not draw robustness.png")
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads")
     add_quiet(p)
+    add_store_options(p)
 
 
 def robustness_png(json_path: Path, png_path: Path) -> Optional[str]:
@@ -129,12 +136,46 @@ def _write(args, topo, name: str, knob: str, rows: list, out_dir: Path) -> dict:
     return files
 
 
+def _record(store, args, topo, name: str, knob: str, rows: list) -> list:
+    """One run-store record per value of the knob: the network's settings with ``device.<knob>`` at that value,
+    the mean accuracy over the fresh chips as its accuracy, std, n and every accuracy as metrics."""
+    if store is None:
+        return []
+    document = dumps_json(topo.document)
+    items = []
+    for r in rows:
+        config = set_path(topo.config.to_dict(), f"device.{knob}", r["value"])
+        row = ResultRow(
+            model=topo.model_name,
+            dataset=name,
+            resonators_per_chain=topo.resonators_per_chain,
+            seed=args.seed,
+            test_accuracy=r["mean"],
+            n_inputs=topo.n_inputs,
+            n_classes=topo.n_classes,
+            remaining_synapses_pct=round(remaining_synapses_pct(topo.resonators_per_chain, topo.n_inputs), 4),
+            removed_synapses_pct=round(removed_synapses_pct(topo.resonators_per_chain, topo.n_inputs), 4),
+            evaluated_on=topo.evaluated_on if args.split == "recorded" else "test",
+            config=config,
+            versions=software_versions(),
+            created=utc_now_iso(),
+        )
+        extra = {"accuracy_std": r["std"], "repeats": r["n"], "accuracies": r["accuracies"], "knob": knob}
+        items.append((row, document, {**extra, "knob_value": r["value"], "topology_file": str(args.file)}))
+    try:
+        return store.record_many(items, source="robustness")
+    except StoreError as exc:
+        info(f"warning: the results were not recorded in the run store: {exc}")
+        return []
+
+
 def cmd_robustness(args) -> int:
     set_threads(args.threads or usable_cores())
     knob = args.knob[len("device.") :] if args.knob.startswith("device.") else args.knob
     values = hardware.parse_knob_values(knob, args.values)
     out_dir = output_folder(args.out)
     check_output_folder(out_dir)  # before the evaluations, not after
+    store = run_store_of(args)
     topo = load_topology(args.file)
     if not getattr(topo.model, "is_rf", False):
         raise CliError(f"{args.file} holds a {topo.model_name} network; robustness needs an RF network")
@@ -156,6 +197,9 @@ def cmd_robustness(args) -> int:
     for row in rows:
         info(f"{knob} = {row['value']}: {100 * row['mean']:.2f} ± {100 * row['std']:.2f} % (n = {row['n']})")
     files = _write(args, topo, name, knob, rows, out_dir)
+    run_ids = _record(store, args, topo, name, knob, rows)
+    if run_ids:
+        info(f"recorded as runs {run_ids[0]}..{run_ids[-1]} (rfexplorer-cli runs list --where source=robustness)")
     info(f"wrote {', '.join(files.values())} in {time.perf_counter() - start:.1f} s")
     summary = [{"knob": r["knob"], "value": r["value"], "mean": r["mean"], "std": r["std"], "n": r["n"]} for r in rows]
     print(

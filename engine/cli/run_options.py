@@ -12,6 +12,7 @@ import argparse
 from typing import Optional
 
 from engine.cli.common import (
+    add_store_options,
     csv_list,
     finite_float,
     hidden_sizes,
@@ -168,7 +169,7 @@ SETTING_PATHS = {_dest(flags, kw): path for flags, path, kw, _ in (*RUN_OPTIONS,
 
 
 def add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None:
-    """The settings, run and device option groups (``single``: with the options of one run)."""
+    """The settings, run, device and run store option groups (``single``: with the options of one run)."""
     s = p.add_argument_group("settings")
     s.add_argument(
         "--config",
@@ -195,6 +196,7 @@ def add_run_options(p: argparse.ArgumentParser, *, single: bool = True) -> None:
                 exclusive = exclusive or group.add_mutually_exclusive_group()
                 target = exclusive
             target.add_argument(*flags, default=None, **keywords)
+    add_store_options(p)  # where the finished runs are recorded (engine.io.store), or --no-store
 
 
 def flag_changes(args) -> dict:

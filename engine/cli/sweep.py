@@ -22,6 +22,7 @@ from engine.cli.common import (
     nonneg_int,
     output_folder,
     positive_int,
+    run_store_of,
     set_threads,
     usable_cores,
 )
@@ -265,6 +266,7 @@ def cmd_sweep(args) -> int:
                 backend=args.backend,
                 address=args.address,
                 max_retries=args.max_retries,
+                store=run_store_of(args),  # each finished run recorded as it arrives (--no-store: None)
             )
         finally:
             progress.close()

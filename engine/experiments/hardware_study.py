@@ -49,6 +49,7 @@ from engine.experiments.sweep.log import RowLog, dataset_identity, read_rows_log
 from engine.experiments.sweep.pool import LocalBackend
 from engine.experiments.sweep.spec import settings_key
 from engine.io.results import dataset_record
+from engine.io.store import RunStore, row_recorder
 from engine.nets.hardware import robustness
 
 #: The study's row log (one finished job per line), as in a sweep folder.
@@ -240,9 +241,11 @@ def run_study(
     on_result: Optional[Callable[[dict], None]] = None,
     cancel: Optional[CancelToken] = None,
     on_plan: Optional[Callable[[int, int], None]] = None,
+    store: Optional[RunStore] = None,
 ) -> dict:
     """Run the study and return its document (see :func:`study_document`); with ``out_dir``, resume from and
-    append to ``out_dir/rows.jsonl`` and write the summary files at the end (also when interrupted)."""
+    append to ``out_dir/rows.jsonl`` and write the summary files at the end (also when interrupted). ``store``
+    records each finished training run (source "hardware-study", with its part, level and evaluations)."""
     if out_dir is not None:  # before any data is loaded or any run starts
         check_output_folder(out_dir)
         refuse_symlink(Path(out_dir) / ROWS_FILE)
@@ -273,10 +276,14 @@ def run_study(
     if on_plan is not None:
         on_plan(len(jobs), len(jobs) - len(todo))
 
+    recorder = row_recorder(store, "hardware-study", extra_keys=("part", "level", "evaluations"))
+
     def deliver(row: dict) -> None:
         if log is not None:
             log.append(row)
         row = json.loads(json.dumps(json_safe(row)))
+        if recorder is not None:
+            recorder(row)
         rows.append(row)
         if on_result is not None:
             on_result(row)

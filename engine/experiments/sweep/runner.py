@@ -60,6 +60,7 @@ from engine.experiments.sweep.spec import (
     vary_variants,
 )
 from engine.io.results import aggregate
+from engine.io.store import RunStore, row_recorder
 
 ResultCallback = Callable[[dict], None]
 NoteCallback = Callable[[str], None]
@@ -102,14 +103,18 @@ def _resume(
     return list(done.values()), todo, (RowLog(log_path) if todo else None)
 
 
-def _deliverer(rows: list[dict], log: Optional[RowLog], on_result: Optional[ResultCallback]) -> Deliver:
+def _deliverer(
+    rows: list[dict], log: Optional[RowLog], on_result: Optional[ResultCallback], recorder: Optional[Deliver] = None
+) -> Deliver:
     """What a backend calls with each finished row: append it to ``log`` (then keep it as it reads back from the
-    file), to ``rows``, and report it to ``on_result``."""
+    file), record it in the run store, add it to ``rows``, and report it to ``on_result``."""
 
     def deliver(row: dict) -> None:
         if log is not None:
             log.append(row)
             row = json.loads(json.dumps(json_safe(row)))  # as it reads back from the file
+        if recorder is not None:
+            recorder(row)
         rows.append(row)
         if on_result is not None:
             on_result(row)
@@ -128,6 +133,7 @@ def run_sweep(
     backend: str = "local",
     address: Optional[str] = None,
     max_retries: Optional[int] = None,
+    store: Optional[RunStore] = None,
 ) -> list[dict]:
     """Run every job of ``spec`` and return the rows (sorted by model, K, seed).
 
@@ -148,6 +154,9 @@ def run_sweep(
     run, see :mod:`engine.experiments.sweep.ray_backend`; ``address`` joins a running cluster, none starts a local
     instance;
     ``max_retries`` (default 3) is how often a run whose worker or node died is started again).
+
+    ``store`` (an :class:`engine.io.store.RunStore`) records each finished run as its row arrives, source "sweep"
+    (or "ray"); rows skipped on resuming are not recorded again.
     """
     backend_impl = make_backend(backend, spec, address, max_retries)  # says how to install Ray before any work
     if out_dir is not None:  # before any data is loaded or any run starts
@@ -164,7 +173,8 @@ def run_sweep(
     if on_plan is not None:
         on_plan(len(jobs), len(jobs) - len(todo))
     try:
-        backend_impl.run(todo, dataset, _deliverer(rows, log, on_result), cancel)
+        recorder = row_recorder(store, "ray" if backend == "ray" else "sweep", on_note)
+        backend_impl.run(todo, dataset, _deliverer(rows, log, on_result, recorder), cancel)
     finally:
         if log is not None:
             log.close()
