@@ -5,7 +5,8 @@ Every message is a frozen dataclass, pickled whole through the engine process's 
 processes only) and matched by its class on arrival (``isinstance`` or ``match``), never by position:
 
 - GUI -> engine: a :class:`JobRequest`, one class per job kind (:class:`TrainJob`, :class:`LoadJob`,
-  :class:`PreviewJob`, :class:`ImportJob`, :class:`SweepJob`, :class:`RobustnessJob`), and :class:`Shutdown`.
+  :class:`PreviewJob`, :class:`ImportJob`, :class:`SweepJob`, :class:`RobustnessJob`), :class:`PauseRun` (pause,
+  resume or step the training run in progress) and :class:`Shutdown`.
 - engine -> GUI: :class:`Ready` once, :class:`Warmed` once the background warm-up is over (it may come between
   any two messages), :class:`DatasetReady` whenever a train-slot job used a different dataset, then per job the
   :class:`JobMessage` subclasses: :class:`Started`, :class:`SnapshotReady`, :class:`RunFinished`,
@@ -179,6 +180,22 @@ class Shutdown:
     """Cancel every job and exit."""
 
 
+class PauseAction(enum.StrEnum):
+    """What a :class:`PauseRun` asks of the training run in progress (engine.core.progress.PauseControl)."""
+
+    PAUSE = "pause"  #: wait before the next batch
+    RESUME = "resume"
+    STEP = "step"  #: run to the end of the current epoch, then pause
+
+
+@dataclass(frozen=True)
+class PauseRun:
+    """Pause, resume or step the train slot's run. It travels in order with the job requests: the engine clears
+    its pause control when the train slot's next job arrives, so a request can never reach a later job."""
+
+    action: PauseAction
+
+
 # --- engine -> GUI: about the process ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EngineMessage:
@@ -323,6 +340,6 @@ class Done(JobMessage):
 
 
 #: Every message class of the protocol (requests, replies and the reader's Garbled).
-MESSAGE_CLASSES = (TrainJob, LoadJob, PreviewJob, ImportJob, SweepJob, RobustnessJob, Shutdown, Ready, Warmed,
-                   DatasetReady, Garbled, Started, SnapshotReady, RunFinished, Previewed, Imported, Evaluated,
+MESSAGE_CLASSES = (TrainJob, LoadJob, PreviewJob, ImportJob, SweepJob, RobustnessJob, Shutdown, PauseRun, Ready,
+                   Warmed, DatasetReady, Garbled, Started, SnapshotReady, RunFinished, Previewed, Imported, Evaluated,
                    Loaded, SweepRow, SweepFinished, RobustnessEval, RobustnessFinished, Failed, Done)

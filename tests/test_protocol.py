@@ -41,7 +41,7 @@ def _payloads() -> dict:
             "result": RunResult(cfg, 0.9, 1.5, 2, history=[(1, 0.5, 0.6, 0.7)]),
             "topology": {"kind": "rf-perceptron"}, "accuracy": 0.875, "row": {"seed": 0, "test_accuracy": 0.5},
             "rows": [{"seed": 0}], "value": 0.1, "repeat": 2, "cancelled": True, "message": "bad file",
-            "stage": "import"}
+            "stage": "import", "action": p.PauseAction.STEP}
 
 
 def _same(a, b) -> bool:
@@ -66,7 +66,7 @@ def _subclasses(cls) -> set:
 
 def test_the_message_list_is_complete_and_every_message_is_frozen():
     listed = set(p.MESSAGE_CLASSES)
-    concrete = (_subclasses(p.EngineMessage) - {p.JobMessage}) | _subclasses(p.JobRequest) | {p.Shutdown}
+    concrete = (_subclasses(p.EngineMessage) - {p.JobMessage}) | _subclasses(p.JobRequest) | {p.Shutdown, p.PauseRun}
     assert concrete == listed
     for cls in listed:
         assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, cls

@@ -12,6 +12,8 @@ Examples::
     rfexplorer-cli sweep --quick --out results/quick
     rfexplorer-cli train --config run.toml --set plasticity.interval_steps=50 --set model_params.initial_gain=0.5
     rfexplorer-cli models                                          # the registered models
+    rfexplorer-cli design --space device.tuning_bits=4:12:int --maximize val_accuracy --minimize device.tuning_bits
+    rfexplorer-cli runs list --where model=rf-input                # the recorded runs (engine.io.store)
 
 Settings: every run setting lives in one typed tree (engine.config.run_config.RunConfig). ``--config FILE`` reads a TOML
 file of that tree, the named options below change single fields, and ``--set path.to.field=value``
@@ -24,8 +26,8 @@ one. Both signals stop a run at its next batch and keep what is finished; no tem
 Human progress goes to stderr; with ``--json`` the last line of stdout is one JSON object.
 
 The package holds one module per command or group: train (train, export, evaluate), sweep, robustness,
-hardware_study, data, doctor and models; run_options (the run-setting options and the RunConfig they build)
-and common (exit statuses, errors, messages, option values, Ctrl-C and SIGTERM).
+hardware_study, data, design, doctor, models and runs; run_options (the run-setting options and the RunConfig they
+build) and common (exit statuses, errors, messages, option values, Ctrl-C and SIGTERM).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import signal
 import sys
 from typing import Optional, Sequence
 
-from engine.cli import data, doctor, hardware_study, models, robustness, sweep, train
+from engine.cli import data, design, doctor, hardware_study, models, robustness, runs, sweep, train
 from engine.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_MISMATCH,
@@ -80,6 +82,8 @@ COMMANDS = {
     "robustness": robustness.cmd_robustness,
     "hardware-study": hardware_study.cmd_hardware_study,
     "data": data.cmd_data,
+    "design": design.cmd_design,
+    "runs": runs.cmd_runs,
 }
 
 
@@ -98,6 +102,8 @@ def build_parser() -> Parser:
     robustness.add_parser(sub)
     hardware_study.add_parser(sub)
     data.add_parser(sub)
+    design.add_parser(sub)
+    runs.add_parser(sub)
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from engine.cli.common import (
     EXIT_MISMATCH,
@@ -17,18 +17,23 @@ from engine.cli.common import (
     add_split_option,
     cancel_on_sigint,
     info,
+    record_runs,
+    run_store_of,
     set_threads,
     usable_cores,
 )
 from engine.cli.run_options import add_run_options, apply_sparsity, config_from_args, flag_changes
 from engine.config.run_config import remaining_synapses_pct
-from engine.core.files import check_output_file
+from engine.core.files import check_output_file, json_safe
 from engine.core.messages import clipped
+from engine.core.metrics import confusion_matrix
 from engine.core.progress import CancelToken
 from engine.core.progress_bar import ProgressBar
 from engine.data.named import load_dataset
-from engine.experiments.evaluation import evaluate_topology
+from engine.experiments.confusion_figure import write_confusion_png
+from engine.experiments.evaluation import evaluate_topology, evaluation_split
 from engine.experiments.recommended import describe_applied, plasticity_note
+from engine.io.store import epoch_history
 from engine.io.topology import csv_path_for, export_result, load_topology, write_topology_csv
 from engine.training import loop as training  # run_training is looked up at each run (tests replace it)
 
@@ -47,6 +52,7 @@ def add_parsers(sub) -> None:
         metavar="FILE",
         help="write the trained topology to FILE (JSON) and FILE with a .csv suffix",
     )
+    add_confusion_option(p)
     add_common(p)
 
     p = sub.add_parser(
@@ -70,7 +76,44 @@ def add_parsers(sub) -> None:
         help="an existing topology JSON file to re-export instead of training",
     )
     add_run_options(p)
+    add_confusion_option(p)
     add_common(p)
+
+
+def add_confusion_option(p) -> None:
+    p.add_argument(
+        "--confusion",
+        default=None,
+        metavar="PNG",
+        help="also draw the confusion matrix (rows: true class, columns: predicted; counts, coloured by the "
+        "fraction of the true class) on the evaluated set to PNG",
+    )
+
+
+def _confusion_path(args) -> Optional[Path]:
+    """The checked ``--confusion`` file (before any long work), or None."""
+    if not getattr(args, "confusion", None):
+        return None
+    path = Path(args.confusion)
+    if path.suffix.lower() != ".png":
+        raise CliError(f"the confusion matrix file {path} must end in .png")
+    return check_output_file(path, what="confusion matrix file")
+
+
+def _write_confusion(args, path: Optional[Path], counts, class_names, title: str) -> None:
+    if path is None:
+        return
+    write_confusion_png(path, counts, class_names, title=title)
+    args.confusion_written = str(path)
+    info(f"wrote the confusion matrix to {path}")
+
+
+def _train_confusion(args, path: Optional[Path], result) -> None:
+    """The --confusion figure of a finished run: its recorded matrix on the set it was evaluated on."""
+    k = result.resonators_per_chain
+    where = "validation split" if result.evaluated_on == "validation" else "test set"
+    title = f"{result.config.model}, K = {k}, seed {result.config.seed}: {clipped(result.config.dataset, 60)} {where}"
+    _write_confusion(args, path, result.confusion, result.dataset_info.get("class_names"), title)
 
 
 def add_evaluate_parser(sub) -> None:
@@ -85,6 +128,7 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument(
         "--check", action="store_true", help="exit with status 1 if the accuracy differs from the recorded one"
     )
+    add_confusion_option(p)
     add_common(p)
 
 
@@ -154,7 +198,7 @@ def _export_paths(path: str) -> tuple[Path, Path]:
     return check_output_file(p, what="export file"), check_output_file(csv_path_for(p), what="export CSV")
 
 
-def _report_train(args, result, exported: Optional[tuple] = None) -> None:
+def _report_train(args, result, exported: Optional[tuple] = None, run_ids: Sequence[int] = ()) -> None:
     s = result.summary()
     where = "validation" if result.evaluated_on == "validation" else "test"
     if result.config.hidden:
@@ -170,16 +214,23 @@ def _report_train(args, result, exported: Optional[tuple] = None) -> None:
         )
     if exported:
         info(f"wrote {exported[0]}" + (f" and {exported[1]}" if exported[1] else ""))
+    if run_ids:
+        info(f"recorded as run {run_ids[0]} (rfexplorer-cli runs show {run_ids[0]})")
     if args.json:
         out = dict(s)
         out["test_accuracy"] = float(result.test_accuracy)
         out["config"] = result.config.to_dict()
         out["versions"] = dict(result.versions)
+        # per epoch: train loss and accuracy, then val_loss and val_accuracy (validation split) or test_accuracy
+        out["history"] = json_safe(epoch_history(result.history, result.evaluated_on, result.epoch_metrics))
+        out["run_id"] = run_ids[0] if run_ids else None
         # the settings taken from the dataset's recommendation, not given by the user (engine.experiments.recommended)
         out["recommended"] = getattr(args, "recommended", None) or None
         if exported:
             out["export"] = str(exported[0])
             out["export_csv"] = str(exported[1]) if exported[1] else None
+        if getattr(args, "confusion_written", None):
+            out["confusion_png"] = args.confusion_written
         print(json.dumps(out), flush=True)
     else:
         print(f"{100 * result.test_accuracy:.2f}", flush=True)
@@ -188,9 +239,12 @@ def _report_train(args, result, exported: Optional[tuple] = None) -> None:
 def cmd_train(args) -> int:
     set_threads(args.threads or usable_cores())
     paths = _export_paths(args.export) if args.export else None
+    confusion = _confusion_path(args)
+    store = run_store_of(args)
     result = _train(args)
     exported = export_result(result, paths[0], csv_path=paths[1]) if paths else None
-    _report_train(args, result, exported)
+    _train_confusion(args, confusion, result)
+    _report_train(args, result, exported, record_runs(store, [result], "cli"))
     return EXIT_OK
 
 
@@ -223,9 +277,12 @@ def cmd_export(args) -> int:
     if not args.output:
         raise CliError("export needs an OUTPUT file to write (or --from TOPOLOGY to re-export a file)")
     paths = _export_paths(args.output)
+    confusion = _confusion_path(args)
+    store = run_store_of(args)
     result = _train(args)
     exported = export_result(result, paths[0], csv_path=paths[1])
-    _report_train(args, result, exported)
+    _train_confusion(args, confusion, result)
+    _report_train(args, result, exported, record_runs(store, [result], "cli"))
     return EXIT_OK
 
 
@@ -237,6 +294,7 @@ def _compare_text(acc: float, recorded: float, matches: bool) -> str:
 
 def cmd_evaluate(args) -> int:
     set_threads(args.threads or usable_cores())
+    confusion = _confusion_path(args)
     topo = load_topology(args.file)
     name = args.dataset or topo.dataset
     ds = load_dataset(name, args.data_dir if args.data_dir is not None else topo.config.data_dir)
@@ -261,6 +319,11 @@ def cmd_evaluate(args) -> int:
             f"; recorded {100 * recorded:.2f} % on {clipped(topo.dataset, 200)} {topo.evaluated_on} (not comparable)"
         )
     info(line)
+    if confusion is not None:  # on the same samples as the accuracy (checked against the network by evaluate)
+        counts = confusion_matrix(topo.model, *evaluation_split(topo, ds, split=args.split), topo.n_classes)
+        names = getattr(ds, "class_names", None) or topo.class_names
+        title = f"{topo.model_name}, K = {topo.resonators_per_chain}: {shown_name} {where}"
+        _write_confusion(args, confusion, counts, names, title)
     if args.json:
         print(
             json.dumps(
@@ -274,6 +337,7 @@ def cmd_evaluate(args) -> int:
                     "test_accuracy": acc,
                     "recorded_accuracy": recorded,
                     "matches_recorded": matches if comparable else None,
+                    "confusion_png": getattr(args, "confusion_written", None),
                 }
             ),
             flush=True,

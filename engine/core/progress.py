@@ -1,4 +1,4 @@
-"""What a training run reports while it runs, and how it is asked to stop.
+"""What a training run reports while it runs, and how it is asked to pause or stop.
 
 Snapshots hold copies of numpy arrays, never views of live tensors, so another thread (the GUI) can keep and
 draw them while training goes on.
@@ -24,6 +24,60 @@ class CancelToken:
 
     def is_set(self) -> bool:
         return self._event.is_set()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait until set or ``timeout`` (s) passed; whether it is set (a paused run waits on it)."""
+        return self._event.wait(timeout)
+
+
+class PauseControl:
+    """Cooperative pause of a training run: while :meth:`is_set`, the loop waits between two batches (polling
+    every :data:`PAUSE_POLL_S`, so without burning CPU, and still stopping when cancelled). :meth:`step` runs
+    on to the end of the current epoch and pauses there (:meth:`epoch_ended`, called by the loop).
+
+    ``paused`` and ``stepping`` are any two events with ``set``, ``clear`` and ``is_set`` (threading.Event by
+    default; the app passes multiprocessing Events, so that its GUI process pauses a run in its engine process).
+    The loop itself only calls :meth:`is_set` and, if the object has it, :meth:`epoch_ended`: any object with
+    ``is_set()`` pauses a run.
+    """
+
+    def __init__(self, paused=None, stepping=None) -> None:
+        self._paused = paused if paused is not None else threading.Event()
+        self._stepping = stepping if stepping is not None else threading.Event()
+
+    def pause(self) -> None:
+        self._stepping.clear()
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._stepping.clear()
+        self._paused.clear()
+
+    def step(self) -> None:
+        """Run until the end of the current epoch, then pause."""
+        self._stepping.set()
+        self._paused.clear()
+
+    def reset(self) -> None:
+        """Neither paused nor stepping (before a new run)."""
+        self.resume()
+
+    def is_set(self) -> bool:
+        return self._paused.is_set()
+
+    @property
+    def stepping(self) -> bool:
+        return self._stepping.is_set()
+
+    def epoch_ended(self) -> None:
+        """An epoch ended: a run that was stepping pauses now."""
+        if self._stepping.is_set():
+            self._stepping.clear()
+            self._paused.set()
+
+
+#: How often a paused run looks at its pause and cancel tokens (s).
+PAUSE_POLL_S = 0.05
 
 
 class RunCancelled(Exception):
@@ -66,6 +120,7 @@ class Snapshot:
     #: (layer l's inputs are layer l-1's emitters); the fields above then describe the first layer
     layers: Optional[list] = None
     final: bool = False  #: True for the last snapshot of a run
+    paused: bool = False  #: the run is paused (engine.core.progress.PauseControl) after this snapshot
 
     @property
     def progress(self) -> float:

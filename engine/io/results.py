@@ -123,6 +123,11 @@ class RunResult:
     dataset_info: dict = field(default_factory=dict)
     versions: dict = field(default_factory=software_versions)
     created: str = field(default_factory=utc_now_iso)
+    #: counts on the evaluated set (``evaluated_on``): row = true class, column = predicted; [C][C] ints
+    confusion: Optional[list] = None
+    #: one dict per epoch: epoch, train_loss, train_accuracy, then val_loss and val_accuracy (validation split) or
+    #: test_accuracy (engine.training.loop); ``history`` keeps the tuples
+    epoch_metrics: list = field(default_factory=list)
     model: Optional[Any] = field(default=None, repr=False, compare=False)
     """The trained module, with no training state left on it (not serialised)."""
 
@@ -141,7 +146,7 @@ class RunResult:
     def summary(self) -> dict:
         """One flat, JSON-safe row without the nested settings (the CLI's --json line)."""
         d = self.row().to_dict()
-        for key in ("config", "versions", "history", "dataset_info"):
+        for key in ("config", "versions", "history", "dataset_info", "confusion", "epoch_metrics"):
             d.pop(key, None)
         return d
 
@@ -183,6 +188,10 @@ class ResultRow:
     """Hidden layer sizes (empty for a single-layer network)."""
     layer_ks: tuple = ()
     """K of every layer, first to last (multilayer networks; empty for a single layer)."""
+    confusion: Optional[list] = None
+    """Confusion matrix on the evaluated set: [true class][predicted class] counts (None: not recorded)."""
+    epoch_metrics: list = field(default_factory=list)
+    """Per-epoch train and evaluated-split loss and accuracy (:attr:`RunResult.epoch_metrics`)."""
 
     #: Columns of the CSV form, in order (config.* columns follow).
     CSV_COLUMNS = (
@@ -233,7 +242,7 @@ class ResultRow:
             train_seconds=round(result.train_seconds, 3),
             rewiring_events=result.rewiring_events,
             synapses=result.synapses,
-            budget=cfg.budget,
+            budget=cfg.budget.value,
             cancelled=result.cancelled,
             error=None,
             config=cfg.to_dict(),
@@ -241,6 +250,8 @@ class ResultRow:
             created=result.created,
             history=[list(h) for h in result.history],
             dataset_info=dict(result.dataset_info),
+            confusion=[list(r) for r in result.confusion] if result.confusion is not None else None,
+            epoch_metrics=[dict(e) for e in result.epoch_metrics],
             **_layer_fields(cfg),
         )
 
@@ -260,7 +271,7 @@ class ResultRow:
             removed_synapses_pct=round(removed_synapses_pct(k, n_inputs), 4),
             evaluated_on="validation" if cfg.validation_fraction > 0 else "test",
             epochs=cfg.epochs,
-            budget=cfg.budget,
+            budget=cfg.budget.value,
             error=message,
             config=cfg.resolved().to_dict(),
             versions=dict(software_versions()),

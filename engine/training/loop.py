@@ -1,4 +1,5 @@
-"""The training loop shared by every model: seeded, vectorised, cancellable, reporting progress snapshots."""
+"""The training loop shared by every model: seeded, vectorised, cancellable and pausable, reporting progress
+snapshots."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 import time
 from typing import Optional, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -13,9 +15,18 @@ from engine.config.models import build_model
 from engine.config.run_config import RunConfig
 from engine.core.compute import describe as describe_device
 from engine.core.compute import resolve_device
-from engine.core.metrics import accuracy
+from engine.core.enums import LrSchedule
+from engine.core.metrics import EVAL_BATCH, accuracy_of, confusion_matrix
 from engine.core.model_base import PerceptronModel, TrainingContext
-from engine.core.progress import CancelToken, DivergenceError, ProgressCallback, RunCancelled, Snapshot
+from engine.core.progress import (
+    PAUSE_POLL_S,
+    CancelToken,
+    DivergenceError,
+    PauseControl,
+    ProgressCallback,
+    RunCancelled,
+    Snapshot,
+)
 from engine.data import Dataset, load_dataset
 from engine.io.results import RunResult, dataset_record, software_versions
 from engine.nets.hardware import set_regime
@@ -71,9 +82,9 @@ def make_snapshot(
     )
 
 
-def _lr_factor(schedule: str, total_steps: int):
+def _lr_factor(schedule: LrSchedule, total_steps: int):
     """The learning-rate multiplier of step ``s`` for LambdaLR: cosine decay to 0 over the run, or constant."""
-    if schedule == "cosine":
+    if schedule == LrSchedule.COSINE:
         return lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps))
     return lambda s: 1.0
 
@@ -104,14 +115,17 @@ class _Trainer:
         progress: Optional[ProgressCallback],
         cancel: Optional[CancelToken],
         snapshot_interval_s: float,
+        pause: Optional[PauseControl] = None,
     ) -> None:
         self.cfg, self.progress, self.cancel, self.snapshot_interval_s = cfg, progress, cancel, snapshot_interval_s
+        self.pause = pause
         # The run's own generators: one for the model (initialisation, then plasticity samples, stochastic
         # rounding, device noise) and one for shuffling; torch's global generator is never used.
         self.model_gen = torch.Generator().manual_seed(cfg.seed)
         self.shuffle_gen = torch.Generator().manual_seed(cfg.seed)
         self.device = device = resolve_device(cfg.compute_device)
         self.model = build_model(cfg, ds.n_inputs, ds.n_classes, self.model_gen).to(device)  # CPU-built: same init
+        self.n_classes = ds.n_classes
         set_regime(self.model, cfg.hardware)  # which chip and noise RF training passes see (see engine.nets.hardware)
         self.train_x, self.train_y, self.test_x, self.test_y = (
             t.to(device) for t in (ds.train_x, ds.train_y, ds.test_x, ds.test_y)
@@ -128,10 +142,13 @@ class _Trainer:
         )
         self.model.train()
         self.history: list = []
+        self.epoch_metrics: list = []  # one dict per epoch (see _epoch_record)
         self.step = 0
         self.epoch = 0
         self.test_acc: Optional[float] = None
+        self.confusion: Optional[np.ndarray] = None  # the last evaluation's counts, true x predicted
         self.start = time.perf_counter()
+        self.paused_s = 0.0  # time spent paused (not training time)
         self.last_report = -1e9
         # this epoch's samples seen, sum of loss x batch size and correct answers: Python numbers on the CPU
         # (reading a CPU tensor costs nothing), device tensors elsewhere (reading them would wait for the device)
@@ -149,7 +166,7 @@ class _Trainer:
             )
         return mean_loss, int(self.correct) / self.seen
 
-    def report(self, force: bool = False) -> None:
+    def report(self, force: bool = False, paused: bool = False) -> None:
         """Send a snapshot if one is due (or ``force``); also called from inside long rewiring rounds."""
         now = time.perf_counter()
         due = force or now - self.last_report >= self.snapshot_interval_s
@@ -157,24 +174,42 @@ class _Trainer:
             return
         self.last_report = now
         mean_loss, train_acc = self.running()
-        self.progress(
-            make_snapshot(
-                self.model,
-                self.cfg,
-                epoch=self.epoch,
-                step=self.step,
-                total_steps=self.total_steps,
-                loss=mean_loss,
-                train_acc=train_acc,
-                test_acc=self.test_acc,
-                elapsed=now - self.start,
-                history=self.history,
-            )
+        snap = make_snapshot(
+            self.model,
+            self.cfg,
+            epoch=self.epoch,
+            step=self.step,
+            total_steps=self.total_steps,
+            loss=mean_loss,
+            train_acc=train_acc,
+            test_acc=self.test_acc,
+            elapsed=now - self.start - self.paused_s,
+            history=self.history,
         )
+        snap.paused = paused
+        self.progress(snap)
 
     def stop_if_cancelled(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise RunCancelled
+
+    def wait_while_paused(self) -> None:
+        """Between two batches: while the pause token is set, wait (a snapshot with ``paused`` first), still
+        stopping if cancelled; the time spent paused does not count as training time."""
+        if self.pause is None or not self.pause.is_set():
+            return
+        self.report(force=True, paused=True)
+        began = time.perf_counter()
+        wait = getattr(self.cancel, "wait", None)  # an Event returns at once when set: cancelling is prompt
+        while self.pause.is_set():
+            self.stop_if_cancelled()
+            if wait is not None:
+                wait(PAUSE_POLL_S)
+            else:
+                time.sleep(PAUSE_POLL_S)
+        self.stop_if_cancelled()
+        self.paused_s += time.perf_counter() - began
+        self.report(force=True)
 
     def heartbeat(self) -> None:
         """Called by the model during long work inside a step: stop if cancelled, report if due."""
@@ -227,11 +262,48 @@ class _Trainer:
             self.stop_if_cancelled()
             self._train_batch(perm[i : i + self.cfg.batch_size])
             self.report()
+            if i + self.cfg.batch_size < self.n:  # the last batch's pause point is the epoch's end
+                self.wait_while_paused()
         self.model.after_epoch(self.epoch)
         mean_loss, train_acc = self.running()
-        self.test_acc = accuracy(self.model, self.test_x, self.test_y)
+        eval_loss = self._validation_loss()
+        # the same forward passes as accuracy(): the matrix comes free, and the accuracy is its trace over its sum
+        self.confusion = confusion_matrix(self.model, self.test_x, self.test_y, self.n_classes)
+        self.test_acc = accuracy_of(self.confusion)
         self.history.append((self.epoch, mean_loss, train_acc, self.test_acc))
+        self.epoch_metrics.append(self._epoch_record(mean_loss, train_acc, eval_loss))
         self.report(force=True)
+        if self.epoch < self.cfg.epochs and self.pause is not None:
+            epoch_ended = getattr(self.pause, "epoch_ended", None)  # a stepping run pauses here
+            if epoch_ended is not None:
+                epoch_ended()
+            self.wait_while_paused()
+
+    @torch.no_grad()
+    def _validation_loss(self) -> Optional[float]:
+        """Mean cross-entropy on the validation split (None without one), batched as the accuracy. The model's
+        generator is restored afterwards: the accuracy pass that follows sees the same read-out noise and the
+        training run is unchanged."""
+        if self.cfg.validation_fraction <= 0:
+            return None
+        state, was_training = self.model_gen.get_state(), self.model.training
+        self.model.eval()
+        total = 0.0
+        for i in range(0, len(self.test_y), EVAL_BATCH):
+            logits = self.model(self.test_x[i : i + EVAL_BATCH])
+            total += float(F.cross_entropy(logits, self.test_y[i : i + EVAL_BATCH], reduction="sum"))
+        self.model.train(was_training)
+        self.model_gen.set_state(state)
+        return total / max(len(self.test_y), 1)
+
+    def _epoch_record(self, train_loss: float, train_acc: float, eval_loss: Optional[float]) -> dict:
+        """The epoch's entry of ``RunResult.epoch_metrics``: val_* with a validation split, else test_accuracy."""
+        entry: dict[str, Optional[float]] = {"epoch": self.epoch, "train_loss": train_loss, "train_accuracy": train_acc}
+        if self.cfg.validation_fraction > 0:
+            entry.update(val_loss=eval_loss, val_accuracy=self.test_acc)
+        else:
+            entry["test_accuracy"] = self.test_acc
+        return entry
 
     def train(self) -> bool:
         """Every epoch, until done or cancelled; returns whether the run was cancelled."""
@@ -259,13 +331,11 @@ class _Trainer:
     def result(self, ds: Dataset, evaluated_on: str, cancelled: bool) -> RunResult:
         """The run's result (model moved to the CPU), after a final snapshot to ``progress``."""
         model, history = self.model, self.history
-        train_seconds = time.perf_counter() - self.start
+        train_seconds = time.perf_counter() - self.start - self.paused_s
         # a finished run was just evaluated after its last epoch; a cancelled one is evaluated as it stands
-        final_acc = (
-            self.test_acc
-            if (history and not cancelled and self.test_acc is not None)  # an epoch's end sets both
-            else accuracy(model, self.test_x, self.test_y)
-        )
+        if not history or cancelled or self.confusion is None:  # an epoch's end sets it
+            self.confusion = confusion_matrix(model, self.test_x, self.test_y, self.n_classes)
+        final_acc = accuracy_of(self.confusion)
         model.eval()
         model.to("cpu")  # results, exports and views read the trained model on the CPU
         result = RunResult(
@@ -282,6 +352,8 @@ class _Trainer:
             evaluated_on=evaluated_on,
             dataset_info=dataset_record(ds),
             versions={**software_versions(), "compute_device": describe_device(self.device)},
+            confusion=self.confusion.tolist(),
+            epoch_metrics=list(self.epoch_metrics),
             model=model,
         )
         if self.progress is not None:
@@ -310,16 +382,20 @@ def run_training(
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelToken] = None,
     snapshot_interval_s: float = SNAPSHOT_INTERVAL_S,
+    pause: Optional[PauseControl] = None,
 ) -> RunResult:
     """Train one model as configured and return its result.
 
     ``dataset`` avoids reloading when the caller already holds it (its name should match ``cfg.dataset``).
     ``progress`` receives snapshots at most every ``snapshot_interval_s`` and after every epoch. Setting
     ``cancel`` stops the run between two batches; the result then has ``cancelled=True`` and the accuracy of
-    the model as it was. A NaN or infinite loss raises :class:`DivergenceError`.
+    the model as it was. While ``pause`` is set (a :class:`PauseControl`, or any object with ``is_set()``) the
+    run waits between two batches, still honouring ``cancel``; a PauseControl's ``step()`` runs to the end of
+    the epoch and pauses there. Pausing changes no result, and time paused is not training time. A NaN or
+    infinite loss raises :class:`DivergenceError`.
     """
     cfg = cfg.resolved()
     ds, evaluated_on = _prepared_dataset(cfg, dataset)
-    trainer = _Trainer(cfg, ds, progress, cancel, snapshot_interval_s)
+    trainer = _Trainer(cfg, ds, progress, cancel, snapshot_interval_s, pause)
     cancelled = trainer.train()
     return trainer.result(ds, evaluated_on, cancelled)
