@@ -2,6 +2,16 @@
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_app_latency.py [--repeats 3] [--pause 5]
                                         [--dataset mnist-mini] [--model rf] [-K 10] [--json FILE]
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_app_latency.py --cold 3 [...]
+
+``--cold N`` launches the app's start-up N times in fresh processes, as ``rfexplorer`` does it, side by side
+with the start-up before issue 21's fixes (alternating, so both see the same machine): **as the app now** (the
+engine process started first, rfexplorer.app.start_engine_early; the window's start-up objects frozen out of
+the garbage collector once it is up, rfexplorer.app.freeze_startup_objects) and **as before** (the engine process
+started by the window, the window's objects not frozen; the garbage-collector guard's own freeze of what existed
+before the window, rfexplorer.gcguard, is in both).
+Each process starts a run the moment its window is ready and reports the wait before the run's first step, then
+closes the window mid-run; the launch (process start -> window ready) is timed too.
 
 Each repeat opens two real main windows (offscreen), each with a fresh engine process, as a user would:
 
@@ -34,6 +44,7 @@ import tempfile
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["RFEXPLORER_STORE"] = "off"  # benchmarks record no runs in the run store (engine.io.store)
 
 MAX_CLOSE_S = 0.5
 MAX_FIRST_RUN_WAIT_S = 0.5
@@ -217,6 +228,73 @@ def report(runs: list, args) -> bool:
     return ok
 
 
+def cold_child(args) -> dict:
+    """One launch in this fresh process: the app's start-up as now (``args.cold_child == "now"``: engine first,
+    start-up objects frozen) or as before; a run started the moment the window is ready; closed mid-run."""
+    launched = time.time()
+    now = args.cold_child == "now"
+    from rfexplorer import app as rfapp
+
+    if now:
+        rfapp.start_engine_early()
+    rfapp.configure_runtime()
+    from PySide6.QtWidgets import QApplication
+
+    qapp = QApplication.instance() or QApplication(["bench_app_latency"])
+    qapp.setOrganizationName("rfexplorer-bench")
+    win, _ready_s = open_window(args)
+    ready_after_launch = time.time() - launched
+    if now:
+        rfapp.freeze_startup_objects()  # the app does it from the event loop once the window is up
+    first = time_to_first_step(win)
+    settle(0.3)
+    close = time_close(win)
+    return {"variant": args.cold_child, "ready_after_launch_s": ready_after_launch, "first_run_at_once_s": first,
+            "close_mid_run": close}
+
+
+def cold(args) -> bool:
+    """``--cold N``: N launches as now and N as before, alternating, each in a fresh process; the medians."""
+    import subprocess
+
+    base = [sys.executable, os.path.abspath(__file__), "--dataset", args.dataset, "--model", args.model,
+            "-K", str(args.resonators_per_chain)]
+    variants = args.variants.split(",")
+    runs: dict = {v: [] for v in variants}
+    for _ in range(args.cold):
+        for variant in variants:
+            out = subprocess.run(base + ["--cold-child", variant], capture_output=True, text=True, timeout=600)
+            lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+            if out.returncode != 0 or not lines:
+                raise SystemExit(f"the {variant} launch failed:\n{out.stderr[-2000:]}")
+            runs[variant].append(json.loads(lines[-1]))
+    rows = [("launch -> window ready", lambda r: r["ready_after_launch_s"], None),
+            ("first run, at once: wait before its first step", lambda r: r["first_run_at_once_s"],
+             MAX_FIRST_RUN_WAIT_S),
+            ("close mid-run: close() returns", lambda r: r["close_mid_run"]["close_return_s"], None),
+            ("close mid-run: engine process gone", lambda r: r["close_mid_run"]["close_gone_s"], MAX_CLOSE_S),
+            ("  of which the GUI's garbage collection", lambda r: r["close_mid_run"]["gui_gc_s"], None)]
+    print(f"app start-up, {args.model} K={args.resonators_per_chain}, {args.dataset}: {args.cold} launches each "
+          f"(median; worst in brackets), {os.cpu_count()} CPUs")
+    print(f"  {'':<52}" + "".join(f"{v:>17}" for v in variants))
+    ok = True
+    for label, f, target in rows:
+        cells = []
+        for variant in variants:
+            values = [f(r) for r in runs[variant]]
+            cells.append(f"{statistics.median(values):6.2f} s [{max(values):.2f}]")
+        line = f"  {label:<52}" + "".join(f"{c:>17}" for c in cells)
+        if target is not None and "now" in runs:
+            passed = statistics.median(f(r) for r in runs["now"]) <= target
+            ok &= passed
+            line += f"  {'PASS' if passed else 'FAIL'} (now <= {target:g} s)"
+        print(line)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"cold": runs, "ok": ok}, fh, indent=2)
+    return ok
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="mnist-mini",
@@ -227,7 +305,16 @@ def main(argv=None) -> int:
     ap.add_argument("--pause", type=float, default=5.0,
                     help="seconds between window B being ready and its first run (default 5)")
     ap.add_argument("--json", help="write the measurements to this file")
+    ap.add_argument("--cold", type=int, default=0, metavar="N",
+                    help="instead: N fresh launches as the app starts now and N as before, side by side")
+    ap.add_argument("--variants", default="before,now", help="with --cold: which start-ups, in this order")
+    ap.add_argument("--cold-child", choices=("now", "before"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.cold_child:
+        print(json.dumps(cold_child(args)), flush=True)
+        return 0
+    if args.cold:
+        return 0 if cold(args) else 1
     if args.repeats < 1:
         ap.error("--repeats must be at least 1")
     if not 0 <= args.pause <= 600:

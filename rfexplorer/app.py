@@ -6,6 +6,10 @@ with ``--train``, counted from the run's start, so that the window closes mid-ru
 process took to start and load the dataset); ``--quit-when-done`` (with ``--train``) closes it when the run
 ends. Every run that ends prints one line on stderr (``rfexplorer: run finished: ...``).
 
+Start-up: the engine process is started first (:func:`start_engine_early`), so that it imports torch and warms
+the optimizer up while this process imports Qt and builds the window; once the window is up, the objects made so
+far are frozen out of the garbage collector's sight (:func:`freeze_startup_objects`).
+
 Start-up checks: before the QApplication exists, :func:`rfexplorer.platform_check.preflight` checks that Qt's
 platform plugin can load (on X11: the xcb plugin's system libraries); if not, the app exits with status 2 and
 one sentence naming the missing libraries and the commands that install them. ``--check`` prints the whole
@@ -23,6 +27,25 @@ from typing import Optional, Sequence
 def torch_threads() -> int:
     """Intra-op threads for torch: leave one core to the GUI."""
     return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def start_engine_early() -> None:
+    """Start the engine process first thing (rfexplorer.worker.prestart), before this process imports torch and
+    Qt and builds the window: it imports torch and warms the optimizer up meanwhile, so a run started as soon as
+    the window shows waits less. Without Qt's libraries nothing starts here (the window reports that)."""
+    try:
+        from .worker import prestart
+    except ImportError:
+        return
+    prestart(torch_threads())
+
+
+def freeze_startup_objects() -> None:
+    """Once the window is up: move every object made so far (torch, Qt, pyqtgraph, the window) out of the
+    collector's sight (rfexplorer.gcguard.freeze_startup), so later full collections scan only what came since."""
+    from .gcguard import freeze_startup
+
+    freeze_startup()
 
 
 def configure_runtime() -> None:
@@ -103,6 +126,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         status = preflight()
         if status is not None:
             return status
+    start_engine_early()  # before torch, Qt and the window: the engine process imports torch meanwhile
     configure_runtime()  # once, before any torch op
 
     try:
@@ -131,6 +155,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     window = MainWindow(QSettings("rfexplorer", "rfexplorer"))
     app.aboutToQuit.connect(window.controller.shutdown)
     window.show()
+    QTimer.singleShot(0, freeze_startup_objects)  # once the window is up
     _report_run_end(window, args.quit_when_done)
     if args.train:
         def train_once(_info) -> None:

@@ -3,7 +3,8 @@
 The actions are shown only for the datasets missing from the Data box's folder. The fetch
 (:func:`engine.data.fetch.fetch_dataset`) runs in a background thread, never in the GUI thread; a progress dialog
 follows it and its Cancel button sets the flag the fetch checks between chunks (the file in progress is
-discarded, the files already verified are kept, and a later fetch resumes from them). When the dataset is
+discarded, the files already verified are kept, and a later fetch resumes from them); the window's progress bar
+follows it too (file n/N, elapsed time, time left: rfexplorer.eta). When the dataset is
 complete the Data box lists it as available and selects it (unless a run is in progress); a failure shows
 the engine's one-sentence reason. Mirrors: $RFEXPLORER_MIRRORS, else the ones torchvision lists.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction
@@ -22,6 +23,14 @@ from engine.core.progress import CancelToken
 
 from . import dialogs
 from .controls import DATASET_LABELS
+from .eta import BAR_STEPS, EtaEstimator, format_duration, time_left
+
+if TYPE_CHECKING:  # the collaborators' types, for the annotations only: no import at run time, so no cycle
+    from PySide6.QtWidgets import QWidget
+
+    from .controller import Controller
+    from .controls import ControlPanel
+    from .eta import ProgressLane
 
 #: Seconds between progress updates sent to the GUI thread.
 PROGRESS_INTERVAL_S = 0.1
@@ -36,8 +45,13 @@ class FetchActions(QObject):
     _progress = Signal(object)  # FetchProgress, from the fetch thread
     _ended = Signal(str, str, str)  # name, outcome, message, from the fetch thread
 
-    def __init__(self, parent_widget, controls, controller, status: Callable[[str, str], None]) -> None:
+    def __init__(self, parent_widget: QWidget, controls: ControlPanel, controller: Controller,
+                 status: Callable[[str, str], None], lane: Optional[ProgressLane] = None) -> None:
+        """``lane``: the window's progress-bar lane for fetches (rfexplorer.eta.ProgressLane), if any."""
         super().__init__(parent_widget)
+        self.lane = lane
+        self.eta: Optional[EtaEstimator] = None  #: the fetch's time left, over the fraction fetched
+        self._label = ""
         self.parent_widget = parent_widget
         self.controls = controls
         self.controller = controller
@@ -96,6 +110,12 @@ class FetchActions(QObject):
         self.dialog.canceled.connect(self.cancel)
         self.dialog.show()
         self.status(f"Getting {label} into {folder}…", "busy")
+        self._label = label
+        self.eta = EtaEstimator(1.0, min_fraction=0.02, min_span_s=1.0, smoothing=0.3)
+        self.eta.start(time.monotonic())
+        if self.lane is not None:
+            self.lane.begin()
+            self.lane.set(value=0, text=f"Getting {label}: starting…", brief=f"getting {label}")
         self._thread = threading.Thread(target=self._run, args=(name, folder, self._cancel), name=f"fetch-{name}",
                                         daemon=True)
         self._thread.start()
@@ -149,7 +169,23 @@ class FetchActions(QObject):
             what += ": verifying" if p.stage == "verify" else ": verified"
         elif p.stage == "failed":
             what += f": {p.url} {p.note}"
-        self.dialog.setLabelText(what)
+        self._show_progress(p, what)
+
+    def _show_progress(self, p: FetchProgress, what: str) -> None:
+        """The fetch in the progress bar: file n/N and its bytes, elapsed time, time left."""
+        if self.eta is None:
+            self.dialog.setLabelText(what)
+            return
+        now = time.monotonic()
+        self.eta.update(min(1.0, max(0.0, p.fraction)), now)
+        left = time_left(self.eta.remaining(now))
+        text = f"Getting {self._label}: {what} · {format_duration(self.eta.elapsed(now))} elapsed"
+        if left:
+            text += f" · {left}"
+        self.dialog.setLabelText(what + (f"\n{left}" if left else ""))
+        if self.lane is not None:
+            self.lane.set(value=int(BAR_STEPS * p.fraction), text=text,
+                          brief=f"getting {self._label} {100 * p.fraction:.0f} %" + (f", {left}" if left else ""))
 
     @Slot(str, str, str)
     def _on_ended(self, name: str, outcome: str, message: str) -> None:
@@ -161,6 +197,13 @@ class FetchActions(QObject):
             self.dialog.deleteLater()
             self.dialog = None
         label = DATASET_LABELS.get(name, name)
+        took = format_duration(self.eta.elapsed(time.monotonic())) if self.eta is not None else "?"
+        self.eta = None
+        if self.lane is not None:
+            done = {"ok": f"Got {label} in {took}", "cancelled": f"Download of {label} cancelled after {took}"}
+            self.lane.set(value=BAR_STEPS if outcome == "ok" else None,
+                          text=done.get(outcome, f"Could not get {label} — see the status line"))
+            self.lane.end()
         self.controls.refresh_datasets()
         if outcome == "ok":
             ready = name in self.controls.available

@@ -1,7 +1,9 @@
 """The "Run sweep" dialog: which models, chain lengths K and seeds to compare
 (engine.experiments.sweep.runner.SweepSpec), and
 where the runs execute: the same backends as ``rfexplorer-cli sweep --backend local|ray`` (Ray only when it can
-be imported). The sweep itself runs in the engine process (rfexplorer.engine_process)."""
+be imported). The sweep itself runs in the engine process (rfexplorer.engine_process). The dialog says how long
+the sweep should take, from the session's finished runs (rfexplorer.eta.estimate_sweep: seconds per epoch by
+model and K, times epochs, divided among the parallel runs), or that there is no estimate yet."""
 from __future__ import annotations
 
 import os
@@ -15,6 +17,7 @@ from engine.config.run_config import RunConfig, removed_synapses_pct
 from engine.config.models import get_spec, list_models
 
 from . import theme
+from .eta import RunTimes, estimate_sweep
 
 #: Chain lengths offered by default (those up to N), then N itself (the dense end).
 DEFAULT_KS = (1, 10, 100)
@@ -53,11 +56,16 @@ def parse_ints(text: str, what: str, lo: int, hi: int) -> tuple[int, ...]:
 
 
 class SweepDialog(QDialog):
-    def __init__(self, base: RunConfig, n_inputs: int, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, base: RunConfig, n_inputs: int, parent: Optional[QWidget] = None,
+                 times: Optional[RunTimes] = None) -> None:
+        """``times``: how long the session's finished runs took (rfexplorer.eta.RunTimes), for the estimate of
+        the sweep's duration."""
         super().__init__(parent)
         self.setWindowTitle("Run an accuracy-vs-sparsity sweep")
         self.base = base
         self.n_inputs = n_inputs
+        self.times = times if times is not None else RunTimes()
+        self.estimate = None  #: rfexplorer.eta.SweepEstimate of the sweep described (None while invalid)
         lay = QVBoxLayout(self)
         intro = QLabel(f"Every selected model × K × seed is trained on <b>{base.dataset}</b> in the background; "
                        f"results join the accuracy-vs-sparsity view as they arrive. The dense perceptron runs once "
@@ -137,7 +145,9 @@ class SweepDialog(QDialog):
             self.summary.setText(f"<span style='color:{theme.ERROR}'>{exc}</span>")
             ok.setEnabled(False)
             return
-        n = len(spec.jobs(self.n_inputs))
+        jobs = spec.jobs(self.n_inputs)
         removed = ", ".join(f"{removed_synapses_pct(k, self.n_inputs):.4g}" for k in spec.ks)
-        self.summary.setText(f"{n} runs; synapses removed: {removed} %.")
+        self.estimate = estimate_sweep(jobs, self.times, spec.workers)
+        self.summary.setText(f"{len(jobs)} runs; synapses removed: {removed} %.<br>Expected time: "
+                             f"{self.estimate.describe()}.")
         ok.setEnabled(True)

@@ -9,6 +9,7 @@ training never shares Python's interpreter lock with the GUI. :class:`EngineClie
 - it keeps each slot's queue ('train': train, load, preview, import; 'sweep'; 'robustness') and sends a slot's next job
   only when the previous one is done, after clearing that slot's cancel Event; cancelling the job in flight
   sets the Event, which the engine checks between batches; a queued job is cancelled here and never sent;
+  pausing, resuming or stepping the run in flight sends a ``PauseRun`` (:meth:`EngineClient.pause`);
 - a thin reader QThread (:class:`PipeReader`) waits on the pipe (without the interpreter lock), unpickles each
   message (a dataclass of :mod:`rfexplorer.protocol`) and hands it to :meth:`EngineClient._on_message` in the
   GUI thread, which matches it by class and emits the signals the controller consumes, each carrying the
@@ -45,9 +46,9 @@ from . import engine_process
 from .engine_process import (SAMPLE_COUNT, SLOTS, SNAPSHOT_INTERVAL_S, DatasetInfo,  # noqa: F401 (re-exported)
                              JobRequest, RobustnessRequest, describe_exception)
 from .protocol import (DatasetReady, Done, EngineMessage, Evaluated, Failed, Garbled, ImportJob, Imported,
-                       JobKind, JobMessage, JobSlot, LoadJob, Loaded, PreviewJob, Previewed, Ready, RobustnessEval,
-                       RobustnessFinished, RobustnessJob, RunFinished, Shutdown, SnapshotReady, Started,
-                       SweepFinished, SweepJob, SweepRow, TrainJob, Warmed)
+                       JobKind, JobMessage, JobSlot, LoadJob, Loaded, PauseAction, PauseRun, PreviewJob, Previewed,
+                       Ready, RobustnessEval, RobustnessFinished, RobustnessJob, RunFinished, Shutdown,
+                       SnapshotReady, Started, SweepFinished, SweepJob, SweepRow, TrainJob, Warmed)
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
@@ -177,6 +178,60 @@ def _main_module_hidden():
 
 _live: "weakref.WeakSet[EngineClient]" = weakref.WeakSet()
 _atexit_registered = False
+#: An engine process started before any window (:func:`prestart`): (process, GUI end of the pipe, cancel Events,
+#: torch threads), taken by the first EngineClient that asks for the same entry point and threads.
+_prestarted: Optional[tuple] = None
+
+
+def _start_process(entry, torch_threads: int) -> tuple:
+    """Spawn an engine process running ``entry``: (process, the GUI's end of its pipe, its cancel Events)."""
+    parent_conn, child_conn = SPAWN.Pipe(duplex=True)
+    # fresh Events for each process: one that died inside Event.is_set() may have left the old ones locked
+    cancels = {slot: SPAWN.Event() for slot in SLOTS}
+    proc = SPAWN.Process(target=entry, name="rfexplorer-engine",
+                         args=(child_conn, cancels[JobSlot.TRAIN], cancels[JobSlot.SWEEP], int(torch_threads),
+                               cancels[JobSlot.ROBUSTNESS]))
+    proc.daemon = False  # a sweep may start its own worker processes, which a daemon cannot
+    with _main_module_hidden():
+        proc.start()
+    child_conn.close()  # so that the pipe reports EOF here when the process dies
+    return proc, parent_conn, cancels
+
+
+def prestart(torch_threads: int) -> None:
+    """Start the engine process now, before the window is built (rfexplorer.app does, first thing): it imports
+    torch and warms its optimizer up while this process imports Qt and builds the window, so a run started as
+    soon as the window shows waits less. The window's EngineClient takes it over; one never taken is ended at
+    exit."""
+    global _prestarted
+    if _prestarted is None:
+        _prestarted = (*_start_process(engine_process.main, torch_threads), int(torch_threads))
+        atexit.register(_end_prestarted)
+
+
+def _take_prestarted(entry, torch_threads: int) -> Optional[tuple]:
+    """The prestarted engine process (see :func:`prestart`) if it runs ``entry`` with these threads and lives."""
+    global _prestarted
+    found, _prestarted = _prestarted, None
+    if found is None:
+        return None
+    proc, conn, cancels, threads = found
+    if entry is engine_process.main and threads == int(torch_threads) and proc.is_alive():
+        return proc, conn, cancels
+    _prestarted = found  # not for this client: ended at exit if nobody takes it
+    return None
+
+
+def _end_prestarted() -> None:
+    global _prestarted
+    found, _prestarted = _prestarted, None
+    if found is not None:
+        proc, conn = found[0], found[1]
+        conn.close()  # the process sees the GUI gone and exits
+        proc.join(2.0)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(2.0)
 
 
 def _stop_live_processes() -> None:
@@ -265,16 +320,8 @@ class EngineClient(QObject):
     def _spawn(self) -> None:
         global _atexit_registered
         self._generation += 1
-        parent_conn, child_conn = SPAWN.Pipe(duplex=True)
-        # fresh Events for each process: one that died inside Event.is_set() may have left the old ones locked
-        self._cancels = {slot: SPAWN.Event() for slot in SLOTS}
-        proc = SPAWN.Process(target=self._entry, name="rfexplorer-engine",
-                             args=(child_conn, self._cancels[JobSlot.TRAIN], self._cancels[JobSlot.SWEEP],
-                                   self._threads, self._cancels[JobSlot.ROBUSTNESS]))
-        proc.daemon = False  # a sweep may start its own worker processes, which a daemon cannot
-        with _main_module_hidden():
-            proc.start()
-        child_conn.close()  # so that the pipe reports EOF here when the process dies
+        started = _take_prestarted(self._entry, self._threads) if self._generation == 1 else None
+        proc, parent_conn, self._cancels = started or _start_process(self._entry, self._threads)
         self._proc, self._conn, self._ready, self._warm_up = proc, parent_conn, False, None
         _live.add(self)
         if not _atexit_registered:  # after multiprocessing's own handler, so it runs before it
@@ -350,6 +397,13 @@ class EngineClient(QObject):
         job.cancel(reason)
         if self._inflight.get(job.slot) is job and not self._shut_down:
             self._cancels[job.slot].set()
+
+    def pause(self, job: Job, action: PauseAction | str) -> bool:
+        """Pause, resume or step one epoch (``PauseAction``) the training run ``job`` if it is the one in flight;
+        False (nothing sent) otherwise. The request travels in order with the job requests (see PauseRun)."""
+        if self._shut_down or job.cancelled or self._inflight[JobSlot.TRAIN] is not job:
+            return False
+        return self._send(PauseRun(PauseAction(action)))
 
     @Slot()
     def _pump(self) -> None:
