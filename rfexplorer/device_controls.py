@@ -53,6 +53,10 @@ SHOWN_UNITS: dict[str, tuple[Callable[[float], float], Callable[[float], float]]
     "%": (lambda v: 100.0 * v, _fraction), "°": (math.degrees, math.radians)}
 
 
+#: Width a spin box needs beyond its text: the arrows and the frame's padding (px).
+SPIN_CHROME_PX = 34
+
+
 def spin_box(lo: float, hi: float, value: float, decimals: int = 0, step: float = 1.0, suffix: str = "",
              tip: str = ""):
     """A compact spin box (QDoubleSpinBox with decimals, else QSpinBox) that reports only finished edits."""
@@ -132,6 +136,9 @@ class FieldControl:
                               self.suffix)
             if none:
                 widget.setSpecialValueText(none)
+                # room for the whole word ("continuous") beside the arrows: the layout may squeeze a spin box
+                # down to its minimum width, and Qt then cuts the word's first letters
+                widget.setMinimumWidth(widget.fontMetrics().horizontalAdvance(none) + SPIN_CHROME_PX)
         widget.setObjectName(f"device.{self.name}")
         widget.setToolTip(self.tip)
         self.show(widget, self.default)

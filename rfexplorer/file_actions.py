@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from PySide6.QtCore import QObject, Slot
 
@@ -20,6 +20,15 @@ from engine.io.results import ResultRow
 
 from . import dialogs
 from .images import save_widget_png
+
+if TYPE_CHECKING:  # the collaborators' types, for the annotations only: no import at run time, so no cycle
+    from PySide6.QtWidgets import QWidget
+
+    from .controller import Controller
+    from .datasets import DatasetPresenter
+    from .explorer import ExplorerModel
+    from .runs import RunPresenter
+    from .session import Session
 
 
 @dataclass
@@ -37,8 +46,8 @@ class _Import:
 
 
 class FileActions(QObject):
-    def __init__(self, parent_widget, controller, session, explorer, runs, datasets,
-                 status: Callable[[str, str], None]) -> None:
+    def __init__(self, parent_widget: QWidget, controller: Controller, session: Session, explorer: ExplorerModel,
+                 runs: RunPresenter, datasets: DatasetPresenter, status: Callable[[str, str], None]) -> None:
         super().__init__(parent_widget)
         self.parent_widget = parent_widget
         self.controller = controller
@@ -50,6 +59,8 @@ class FileActions(QObject):
         self.png_targets: dict = {}  #: menu name -> widget (filled by the main window)
         self.imported: Optional[_Import] = None  #: the last topology file read
         self.last_import_accuracy: Optional[float] = None
+        #: (import, state, pinned point, follow live) before the last import was shown, until it is evaluated
+        self._before: Optional[tuple] = None
 
     # --- topology export ----------------------------------------------------------------------------------
     @Slot()
@@ -107,7 +118,14 @@ class FileActions(QObject):
 
     @Slot(object, object)
     def on_imported(self, topo, state) -> None:
-        """A topology file was read and its network rebuilt (in the worker): show it, keep its metadata."""
+        """A topology file was read and its network rebuilt (in the worker): show it, keep its metadata. A network
+        of another shape than the dataset's is not shown (its evaluation fails with a dialog, and the views keep
+        the network they showed, never its resonators over this dataset's comb)."""
+        info = self.datasets.info
+        if info is not None and (int(topo.n_inputs), int(topo.n_classes)) != (info.n_inputs, info.n_classes):
+            self._before = None
+            return
+        self._before = (self.imported, self.explorer.state, self.explorer.pinned, self.explorer.follow_live)
         cfg = topo.config
         self.imported = _Import(path=str(topo.source), state=state, recorded_accuracy=topo.recorded_accuracy,
                                 recorded_dataset=topo.dataset, row=dict(
@@ -133,6 +151,7 @@ class FileActions(QObject):
         imp = self.imported
         if imp is None or Path(imp.path) != Path(path):
             return
+        self._before = None
         ds = self.runs.controls.dataset()
         row = dict(imp.row)
         k, n = int(row["resonators_per_chain"]), int(row["n_inputs"])
@@ -147,7 +166,16 @@ class FileActions(QObject):
 
     @Slot(str)
     def on_evaluation_failed(self, message: str) -> None:
+        """The imported network cannot run on this dataset: the views go back to what they showed before it."""
+        before, self._before = self._before, None
+        if before is not None and self.imported is not None and self.explorer.state is self.imported.state:
+            self.imported, state, pinned, follow = before
+            if state is not None and follow:
+                self.explorer.show_preview(state)
+            elif state is not None:
+                self.explorer.pin(state, pinned)
         dialogs.warning(self.parent_widget, "Cannot evaluate the topology", message)
+        self.status(f"Import failed: {message} The views keep the network shown before.", "error")
 
     # --- results tables -----------------------------------------------------------------------------------
     @Slot()

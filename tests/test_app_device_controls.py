@@ -65,3 +65,23 @@ def test_the_settings_earlier_versions_saved_are_read_and_written_alike(settings
     assert json.loads(settings.value(SETTINGS_DEVICE)) == json.loads(OLD_SAVED)
     assert panel.hardware_summary() == ("aware training, range ±20 %, 8 bits, spread 0.3 %, not calibrated, "
                                         "jitter 0.1 lw, power noise 2.5 %")
+
+
+def test_a_spin_box_that_can_say_a_word_is_wide_enough_for_it(app_env):
+    """'continuous' (tuning bits) and 'unlimited' (tuning range) are never cut, however narrow the tab is
+    made: the spin box's minimum width holds the word and the arrows (it read "ontinuous")."""
+    from PySide6.QtWidgets import QAbstractSpinBox, QWidget
+
+    from rfexplorer.device_controls import DeviceForm
+
+    form = DeviceForm()
+    page = QWidget()
+    page.setLayout(form.grid("hardware"))
+    page.resize(page.minimumSizeHint())
+    page.show()
+    worded = [w for w in form.tab_widgets("hardware") if isinstance(w, QAbstractSpinBox) and w.specialValueText()]
+    assert worded
+    for widget in worded:
+        text = widget.fontMetrics().horizontalAdvance(widget.specialValueText())
+        assert widget.width() >= text + 24, (widget.objectName(), widget.width(), text)
+    page.close()

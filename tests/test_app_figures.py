@@ -75,13 +75,16 @@ def test_figures_command_line(tmp_path):
 def test_screenshot_script_writes_the_window_and_each_view(tmp_path):
     env = dict(os.environ, SCREENSHOTS_DIR=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
     proc = subprocess.run([sys.executable, "-m", "rfexplorer.screenshots"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    names = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert names == ["assignment.png", "assignment_maps.png", "history.png", "main_window.png", "robustness.png",
-                     "sparsity.png", "spectrum.png"]
+    names = {p.name for p in tmp_path.glob("*.png")}
+    # every view, single-layer and multilayer, and the first paint, at a laptop's 1280 x 720
+    assert {"first_paint.png", "assignment.png", "assignment_maps.png", "history.png", "main_window.png",
+            "robustness.png", "sparsity.png", "spectrum.png", "drones_spectrum.png", "multilayer_main_window.png",
+            "multilayer_network.png", "multilayer_spectrum_layer2.png", "multilayer_assignment_maps_layer1.png",
+            "multilayer_robustness.png", "large_layer_assignment_maps.png"} <= names
     main = QImage(str(tmp_path / "main_window.png"))
-    assert (main.width(), main.height()) == (1400, 900)
+    assert (main.width(), main.height()) == (1280, 720)
 
 
 def test_the_dense_level_is_one_datasets_never_an_average_over_datasets(app_env):

@@ -18,8 +18,9 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, Signal, Slot
-from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QLabel, QStackedWidget
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal, Slot
+from PySide6.QtWidgets import (QComboBox, QFrame, QGraphicsRectItem, QHBoxLayout, QLabel, QScrollArea,
+                               QStackedWidget, QWidget)
 
 from .. import theme
 from ..state import DisplayState
@@ -29,7 +30,11 @@ MODES = ("Chains × inputs", "Input maps")
 MAX_MARKED = 64  # circle attached inputs only for chains this short (beyond, the maps speak for themselves)
 MAX_ROW_TICKS = 24  # label every row up to this many chains, every n-th beyond
 STRIP_ROW_HEIGHT = 34  # pixels per chain in the strip layout of the input maps
+MAP_MIN_PX = 76  # the smallest an image map is drawn (pixels across): more chains than fit scroll
+MAP_TITLE_PX = 18  # the height of a map's title row
+MANY_MAPS = 20  # beyond this many maps the titles are a size smaller
 READOUT_HINT = "Point at a cell to read its value"
+WAITING = "Loading the dataset…"  #: shown in place of the plots until the first network arrives
 
 
 def _nice_ceil(v: float) -> float:
@@ -46,11 +51,15 @@ def _short(name: str, limit: int = 12) -> str:
     return name if len(name) <= limit else name[:limit - 1] + "…"
 
 
-def map_grid_columns(n_chains: int, image_shape: Optional[tuple]) -> int:
-    """Columns of the input-map grid: strips stack in one column; images fill a near-square grid (5 for 10)."""
+def map_grid_columns(n_chains: int, image_shape: Optional[tuple], width_px: float = 0.0) -> int:
+    """Columns of the input-map grid: strips stack in one column; images fill a near-square grid (5 for 10),
+    with no more columns than ``width_px`` holds maps of MAP_MIN_PX (0: any width); the rest scrolls."""
     if image_shape is None:
         return 1
-    return max(1, min(n_chains, math.ceil(math.sqrt(n_chains * 2.5))))
+    cols = max(1, min(n_chains, math.ceil(math.sqrt(n_chains * 2.5))))
+    if width_px > 0:
+        cols = min(cols, max(1, int(width_px // MAP_MIN_PX)))
+    return cols
 
 
 class AssignmentView(ViewCard):
@@ -76,19 +85,26 @@ class AssignmentView(ViewCard):
         self.layer_combo = LayerCombo()
         self.layer_combo.currentIndexChanged.connect(self._on_layer_combo)
         self.add_header_widget(self.layer_combo)
-        self.rewiring_label = QLabel("Rewiring events: 0")
+        self.rewiring_label = QLabel("Rewiring events: 0")  # (on the read-out's line: the header is full)
         self.rewiring_label.setToolTip("Topology changes so far: resonator jumps (RF) or regrown mask positions")
-        self.add_header_widget(self.rewiring_label)
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(MODES)
+        self.mode_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.mode_combo.currentIndexChanged.connect(self._on_mode)
         self.add_header_widget(self.mode_combo)
 
         self._cmap = theme.diverging_colormap()
         self.stack = QStackedWidget()
         self.body.addWidget(self.stack, 1)
+        self._make_heatmap_page()
+        self._make_maps_page()
+        self._make_readout()
+        self._set_units(True, 1.0)
+        self.configure(1, 1, None)  # laid out for the real shape by the first state shown
+        self.stack.setCurrentWidget(self.waiting_label)
 
-        # --- mode 1: heatmap chains x inputs ---------------------------------------------------------------
+    def _make_heatmap_page(self) -> None:
+        """Mode 1: the heatmap, chains by inputs, with its colour bar."""
         self.glw = pg.GraphicsLayoutWidget()
         self.plot = self.glw.addPlot(row=0, col=0)
         theme.style_plot(self.plot, grid=False)
@@ -111,18 +127,46 @@ class AssignmentView(ViewCard):
         self.stack.addWidget(self.glw)
         self.plot.scene().sigMouseClicked.connect(self._on_heatmap_click)
 
-        # --- mode 2: one input map per chain (built for the current shape when first shown) ----------------
+    def _make_maps_page(self) -> None:
+        """Mode 2: one input map per chain (built for the current shape when first shown)."""
+        # the maps scroll (never smaller than MAP_MIN_PX, or a strip's row); the colour bar stays beside them
         self.glw_maps = pg.GraphicsLayoutWidget()
         self.glw_maps.ci.setSpacing(2)
         self.map_boxes, self.map_images, self.map_titles, self.map_marks = [], [], [], []
         self.cbar_maps = pg.ColorBarItem(values=(-1, 1), colorMap=self._cmap, interactive=False, width=12,
                                          colorMapMenu=False)
         self.glw_maps.scene().sigMouseClicked.connect(self._on_maps_click)
-        self.stack.addWidget(self.glw_maps)
-        # hover read-out: one line under the plots, rewritten in place, cleared when the pointer leaves
+        self.maps_scroll = QScrollArea()
+        self.maps_scroll.setWidgetResizable(True)
+        self.maps_scroll.setFrameShape(QFrame.NoFrame)
+        self.maps_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.maps_scroll.setWidget(self.glw_maps)
+        self.maps_scroll.viewport().installEventFilter(self)
+        self.glw_maps_bar = pg.GraphicsLayoutWidget()
+        self.glw_maps_bar.addItem(self.cbar_maps, row=0, col=0)
+        self.glw_maps_bar.setFixedWidth(96)
+        maps_page = QWidget()
+        maps_row = QHBoxLayout(maps_page)
+        maps_row.setContentsMargins(0, 0, 0, 0)
+        maps_row.setSpacing(0)
+        maps_row.addWidget(self.maps_scroll, 1)
+        maps_row.addWidget(self.glw_maps_bar)
+        self.stack.addWidget(maps_page)
+        self.waiting_label = QLabel(WAITING)  # the plots appear with the first network (no empty axes before)
+        self.waiting_label.setObjectName("Dim")
+        self.waiting_label.setAlignment(Qt.AlignCenter)
+        self.stack.addWidget(self.waiting_label)
+
+    def _make_readout(self) -> None:
+        """The hover read-out: one line under the plots, rewritten in place, cleared when the pointer leaves;
+        and the colour bars' axes."""
         self.readout_label = ElidedLabel(READOUT_HINT)  # (never widens the card)
         self.readout_label.setObjectName("Dim")
-        self.body.addWidget(self.readout_label)
+        bottom = QHBoxLayout()
+        bottom.setSpacing(12)
+        bottom.addWidget(self.readout_label, 1)
+        bottom.addWidget(self.rewiring_label)
+        self.body.addLayout(bottom)
         self.glw.scene().sigMouseMoved.connect(self._on_heatmap_moved)
         self.glw_maps.scene().sigMouseMoved.connect(self._on_maps_moved)
         for w in (self.glw, self.glw_maps):
@@ -134,8 +178,6 @@ class AssignmentView(ViewCard):
             theme.cache_item(cb.axis)
             cb.axis.setTickFont(theme.axis_font(8.5))
             cb.axis.setTextPen(pg.mkPen(theme.FG))
-        self._set_units(True, 1.0)
-        self.configure(1, 1, None)  # laid out for the real shape by the first state shown
 
     # --- layout for a shape -----------------------------------------------------------------------------
     def configure(self, n_chains: int, n_inputs: int, image_shape: Optional[tuple], class_names=()) -> None:
@@ -162,15 +204,20 @@ class AssignmentView(ViewCard):
         self.plot.setLabel("bottom", f"input neuron ({what}, N = {n:,})", **theme.label_style())
         maps = f"Pixel maps ({shape[0]}×{shape[1]})" if shape is not None else f"Input strips (1×{n:,})"
         self.mode_combo.setItemText(1, maps)
+        self._fit_mode_combo()
         self.selected_chain = min(self.selected_chain, c - 1)
         self._maps_key = None
         if self.mode == 1:
             self._build_maps()
         self.set_selected_chain(self.selected_chain)
 
+    def _maps_columns(self) -> int:
+        return map_grid_columns(self.n_chains, self.image_shape, self.maps_scroll.viewport().width())
+
     def _build_maps(self) -> None:
-        """(Re)build the grid of input maps for the current shape."""
-        key = (self.n_chains, self.n_inputs, self.image_shape, self.class_names)
+        """(Re)build the grid of input maps for the current shape and the room there is (see MAP_MIN_PX)."""
+        cols = self._maps_columns()
+        key = (self.n_chains, self.n_inputs, self.image_shape, self.class_names, cols)
         if key == self._maps_key:
             return
         self._maps_key = key
@@ -178,7 +225,6 @@ class AssignmentView(ViewCard):
         self.map_boxes, self.map_images, self.map_titles, self.map_marks = [], [], [], []
         strips = self.image_shape is None
         h, w = self.image_shape if not strips else (1, self.n_inputs)
-        cols = map_grid_columns(self.n_chains, self.image_shape)
         for j in range(self.n_chains):
             r, c = divmod(j, cols)
             title = pg.LabelItem("", color=theme.chain_color(j), size="9pt")
@@ -204,22 +250,27 @@ class AssignmentView(ViewCard):
             layout.setColumnMaximumWidth(0, 110)
             for r in range(self.n_chains):
                 layout.setRowMaximumHeight(r, STRIP_ROW_HEIGHT)
-            rows, bar_col = self.n_chains, 2
+            need = self.n_chains * (STRIP_ROW_HEIGHT - 8)
         else:
             rows = 2 * ((self.n_chains + cols - 1) // cols)
             for r in range(0, rows, 2):
-                layout.setRowMaximumHeight(r, 20)
-            bar_col = cols
+                layout.setRowFixedHeight(r, MAP_TITLE_PX)
+            need = (rows // 2) * (MAP_MIN_PX * h / max(w, 1) + MAP_TITLE_PX + 4)
+        self.glw_maps.setMinimumHeight(int(need))  # taller than the page: it scrolls
         self.cbar_maps.setImageItem(self.map_images)
-        self.glw_maps.addItem(self.cbar_maps, row=0, col=bar_col, rowspan=max(rows, 1))
         self._title_maps()
 
     def _title_maps(self) -> None:
+        size = "9pt" if len(self.map_titles) <= MANY_MAPS else "7.5pt"  # (a title never outgrows its map)
         for k, t in enumerate(self.map_titles):
             name = self.class_names[k] if k < len(self.class_names) else str(k)
             text = (f"{k}: {_short(name, 14)}" if name != str(k) else f"chain {k}") + \
                 (" ◀" if k == self.selected_chain else "")
-            t.setText(text, color=theme.chain_color(k), size="9pt", bold=(k == self.selected_chain))
+            t.setText(text, color=theme.chain_color(k), size=size, bold=(k == self.selected_chain))
+
+    def _fit_mode_combo(self) -> None:
+        """The mode selector is as wide as its longest item (never 'Pixel maps (28×2'); the title gives way."""
+        self.mode_combo.setMinimumWidth(self.mode_combo.sizeHint().width())
 
     # --- public API ---------------------------------------------------------------------------------------
     @property
@@ -234,6 +285,8 @@ class AssignmentView(ViewCard):
 
     @Slot(object)
     def show_state(self, state: DisplayState) -> None:
+        if self.stack.currentWidget() is self.waiting_label:
+            self.stack.setCurrentIndex(self.mode)
         self._full = state
         self.layer_combo.sync(state, self.layer)
         state = state.for_layer(self.layer)
@@ -307,6 +360,7 @@ class AssignmentView(ViewCard):
             self.plot.setLabel("bottom", f"emitter (hidden STNO of layer {state.layer_index}, "
                                          f"N = {state.n_inputs:,})", **lab)
             self.mode_combo.setItemText(1, f"Emitter strips (1×{state.n_inputs:,})")
+            self._fit_mode_combo()
         else:
             what = "pixel index" if state.image_shape is not None else "feature index"
             self.plot.setLabel("bottom", f"input neuron ({what}, N = {state.n_inputs:,})", **lab)
@@ -355,7 +409,8 @@ class AssignmentView(ViewCard):
 
     @Slot(int)
     def _on_mode(self, mode: int) -> None:
-        self.stack.setCurrentIndex(mode)
+        if self._state is not None:
+            self.stack.setCurrentIndex(mode)
         self._draw()
 
     def _on_heatmap_click(self, ev) -> None:
@@ -380,6 +435,9 @@ class AssignmentView(ViewCard):
             self.readout_label.setText(text or READOUT_HINT)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt naming)
+        if (event.type() == QEvent.Resize and obj is self.maps_scroll.viewport() and self.mode == 1
+                and self._maps_key is not None and self._maps_key[-1] != self._maps_columns()):
+            self._draw()  # another number of columns fits: the maps are laid out again
         if event.type() == QEvent.Leave and obj in (self.glw, self.glw.viewport(), self.glw_maps,
                                                     self.glw_maps.viewport()):
             self._set_readout("")

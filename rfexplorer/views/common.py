@@ -1,4 +1,5 @@
-"""Pieces shared by the views: the card frame with a header, axes with readable ticks, a twin y axis."""
+"""Pieces shared by the views: the card frame with a header, axes with readable ticks and titles that fit, a twin y
+axis, the thumbnail of a 1-D sample."""
 from __future__ import annotations
 
 import math
@@ -6,28 +7,35 @@ from typing import Iterable, Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .. import theme
 
 
 HEADER_MIN_WIDTH = 64  #: the narrowest a card's title or header combo box gets
+LAYER_COMBO_MAX_PX = 220  #: the widest the layer selector insists on being
+TITLE_MARGIN_PX = 8  #: an axis title is drawn only this much shorter than its axis (see fit_axis_titles)
 
 
 class ElidedLabel(QLabel):
     """A one-line label that shrinks with its layout and ends in '…' when the text does not fit."""
 
-    def __init__(self, text: str = "", parent: Optional[QWidget] = None) -> None:
+    def __init__(self, text: str = "", parent: Optional[QWidget] = None, elide=Qt.ElideRight) -> None:
         super().__init__(text, parent)
         self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.setMinimumWidth(10)
+        self.elide = elide  #: where the '…' goes (Qt.ElideRight, ElideMiddle, ...)
+
+    def shown_text(self) -> str:
+        """The text as drawn (elided to the label's width)."""
+        return self.fontMetrics().elidedText(self.text(), self.elide, self.width())
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt's method name
         painter = QPainter(self)
         painter.setPen(self.palette().color(self.foregroundRole()))
-        text = self.fontMetrics().elidedText(self.text(), Qt.ElideRight, self.width())
+        text = self.shown_text()
         painter.drawText(self.rect(), int(self.alignment() | Qt.AlignVCenter), text)
 
 
@@ -98,6 +106,8 @@ class LayerCombo(QComboBox):
             self._titles = titles
             self.clear()
             self.addItems(titles)
+            # the layer's title whole, never 'Layer 1 (784 in' (the card's title gives way)
+            self.setMinimumWidth(min(LAYER_COMBO_MAX_PX, self.sizeHint().width()) if titles else 0)
         if titles:
             self.setCurrentIndex(max(0, min(len(titles) - 1, layer)))
         self.blockSignals(False)
@@ -195,6 +205,54 @@ class TwinAxis:
 def align_left_axes(plots: Iterable[pg.PlotItem], width: int = 62) -> None:
     for p in plots:
         p.getAxis("left").setWidth(width)
+
+
+def fit_axis_titles(titles: dict, drawn: dict, side: str = "left") -> None:
+    """Give each plot of ``titles`` ({plot: [(text, units), ...] longest first}) the longest ``side`` axis title
+    its height holds: a rotated title longer than its plot runs into the plots or text above and below. None
+    is drawn when even the last does not fit. ``drawn`` remembers what each plot got (redrawn when it
+    changes)."""
+    lab = theme.label_style()
+    for plot, options in titles.items():
+        axis = plot.getAxis(side)
+        room = axis.geometry().height()
+        key = (tuple(options), room)
+        if drawn.get(plot) == key:
+            continue
+        drawn[plot] = key
+        for text, units in options:
+            plot.setLabel(side, text, units=units, **lab)
+            if room <= 0 or axis.label.boundingRect().width() + TITLE_MARGIN_PX <= room:
+                break
+        else:
+            axis.showLabel(False)
+
+
+def watch_axis_titles(titles: dict, drawn: dict) -> None:
+    """Fit the titles now and whenever one of their plots is resized (see :func:`fit_axis_titles`)."""
+    for plot in titles:
+        plot.getViewBox().sigResized.connect(lambda *_: fit_axis_titles(titles, drawn))
+    fit_axis_titles(titles, drawn)
+
+
+def line_thumbnail(values: np.ndarray, width: int, height: int) -> QPixmap:
+    """A sample without an image shape drawn as what it is, a 1-D spectrum: its values (scaled to its own
+    maximum, so that a quiet sample still shows its shape) as a line over the feature index."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    pm = QPixmap(width, height)
+    pm.fill(QColor(theme.BG))
+    if v.size == 0:
+        return pm
+    top = float(np.max(np.abs(v)))
+    y = v / top if top > 0 else v
+    xs = np.linspace(1.0, width - 2.0, v.size) if v.size > 1 else np.array([width / 2.0])
+    ys = (height - 2.0) - np.clip(y, 0.0, 1.0) * (height - 4.0)
+    painter = QPainter(pm)
+    painter.setRenderHint(QPainter.Antialiasing)
+    painter.setPen(QPen(QColor("#9fb4d0"), 1.2))
+    painter.drawPolyline(QPolygonF([QPointF(float(a), float(b)) for a, b in zip(xs, ys)]))
+    painter.end()
+    return pm
 
 
 def rich_legend(entries: Iterable[tuple[str, str]]) -> str:

@@ -126,9 +126,12 @@ class NetworkDiagram(QWidget):
         font = p.font()
         font.setPointSizeF(8.0)
         p.setFont(font)
-        width = max(40.0, (xs[-1] - xs[0]) / max(len(xs) - 1, 1))
+        width = (xs[-1] - xs[0]) / max(len(xs) - 1, 1)
+        # the titles never run into each other: short words when the columns are close
+        words = ("inputs", "hidden", "outputs") if p.fontMetrics().horizontalAdvance("outputs") + 6 <= width \
+            else ("in", "hid.", "out")
         for c, n in enumerate(self.sizes):
-            what = "inputs" if c == 0 else ("outputs" if c == last else "hidden")
+            what = words[0] if c == 0 else (words[2] if c == last else words[1])
             rect = QRectF(xs[c] - width / 2, bottom + 4, width, 30)
             p.drawText(rect, Qt.AlignHCenter | Qt.AlignTop, f"{n:,}\n{what}")
 
@@ -137,8 +140,9 @@ class NetworkView(ViewCard):
     """The diagram in a card (shown by the main window for multilayer networks only)."""
 
     def __init__(self, parent=None) -> None:
-        super().__init__("Network", f"Lines: each chain's {STRONGEST} strongest attachments; the selected layer's "
-                         f"bright", parent)
+        super().__init__("Network", f"{STRONGEST} strongest links per chain", parent)
+        self.subtitle_label.setToolTip(f"Lines: each chain's {STRONGEST} strongest attachments; the selected "
+                                       f"layer's bright, the others dim")
         self.setMinimumWidth(120)
         self.diagram = NetworkDiagram()
         self.body.addWidget(self.diagram, 1)

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
 from .. import theme
-from .common import TwinAxis, ViewCard, rich_legend
+from .common import TwinAxis, ViewCard, rich_legend, watch_axis_titles
 
 TRAIN_COLOUR = "#5fa8ff"
 TEST_COLOUR = "#ffa54f"
@@ -25,6 +25,7 @@ class HistoryView(ViewCard):
         self.subtitle_label.setText(rich_legend([(TRAIN_COLOUR, "train acc."), (TEST_COLOUR, "test acc."),
                                                  (LOSS_COLOUR, "loss (right)")]))
         self.subtitle_label.show()
+        self.title_label.hide()  # its dock says "Training history": the room goes to the plot
         self.glw = pg.GraphicsLayoutWidget()
         self.body.addWidget(self.glw, 1)
         self.plot = self.glw.addPlot(row=0, col=0)
@@ -34,7 +35,8 @@ class HistoryView(ViewCard):
         self.plot.setMouseEnabled(x=False, y=False)
         lab = theme.label_style()
         self.plot.setLabel("bottom", "epoch", **lab)
-        self.plot.setLabel("left", "accuracy (%)", **lab)
+        self._titles = {self.plot: [("accuracy (%)", None), ("%", None)]}
+        watch_axis_titles(self._titles, {})
         self.loss_axis = TwinAxis(self.plot, "loss", color=LOSS_COLOUR)
         self.plot.getAxis("right").setTickFont(theme.axis_font(8.5))
         self.train_curve = pg.PlotDataItem(pen=pg.mkPen(TRAIN_COLOUR, width=1.5))

@@ -30,7 +30,7 @@ from .. import series as series_mod
 from .. import theme
 from ..labels import model_label, model_order, uses_k
 from ..session import SessionPoint
-from .common import ViewCard
+from .common import ViewCard, watch_axis_titles
 
 #: Models drawn with a dashed line: the floor every sparse method should beat.
 DASHED = ("random",)
@@ -38,6 +38,8 @@ SYMBOL_GLYPHS = {"o": "●", "s": "■", "t": "▼", "t1": "▲", "d": "◆", "s
 REMOVED_TICKS = (0, 50, 80, 90, 95, 98, 99, 99.5, 99.8, 99.9, 99.95, 99.98, 99.99)
 X_MARGIN = 0.08
 DETAILS_HINT = "Hover a point for its run's details."
+#: Below this height (px) the card leaves out its subtitle (in the title's tooltip then), so the plot keeps room.
+SUBTITLE_MIN_CARD_HEIGHT = 340
 #: Line styles of a model's first, second, ... series (and their legend glyphs).
 #: (Box-drawing glyphs: no line break opportunity inside them, unlike dashes.)
 LINE_STYLES = ((Qt.SolidLine, "──"), (Qt.DashLine, "╌╌"), (Qt.DotLine, "┈┈"), (Qt.DashDotLine, "─·─"))
@@ -183,9 +185,10 @@ class SparsityView(ViewCard):
 
     def __init__(self, parent=None) -> None:
         super().__init__("Accuracy vs sparsity", "", parent)
-        self.subtitle_label.setText("Lines: mean ± std over seeds of runs with the same settings · dots: single "
-                                    "runs (hover for details, click to show the topology) · ring: the run in "
-                                    "progress")
+        self.subtitle_label.setText("Lines: mean ± std over seeds · dots: single runs (hover: details, click: "
+                                    "its topology) · ring: the run in progress")
+        self.subtitle_label.setToolTip("Lines join the mean ± std over seeds of runs with the same settings; "
+                                       "dots are single runs")
         self.subtitle_label.show()
         self.dataset_combo = QComboBox()
         self.dataset_combo.setSizeAdjustPolicy(QComboBox.AdjustToContents)
@@ -200,6 +203,7 @@ class SparsityView(ViewCard):
         self._dataset: Optional[str] = None
         self._newest_id = 0
         self._details_id: Optional[int] = None  #: the run whose details are on display
+        self.title_label.setToolTip(self.subtitle_label.text())
         self.glw = pg.GraphicsLayoutWidget()
         self.body.addWidget(self.glw, 1)
         self.axis = RemovedAxis("bottom")
@@ -209,7 +213,8 @@ class SparsityView(ViewCard):
         self.plot.hideButtons()
         lab = theme.label_style()
         self.plot.setLabel("bottom", "synapses removed (%, log scale of those kept)", **lab)  # fits narrow docks
-        self.plot.setLabel("left", "test accuracy (%)", **lab)
+        self._titles = {self.plot: [("test accuracy (%)", None), ("accuracy (%)", None), ("%", None)]}
+        watch_axis_titles(self._titles, {})
         self.plot.setYRange(0, 100, padding=0)
         # the legend is a line of text under the plot: it never covers data and wraps in narrow windows
         self.legend = QLabel("")
@@ -224,9 +229,11 @@ class SparsityView(ViewCard):
         self.plot.addItem(self.live_label)
 
         self.empty_note = pg.TextItem(html=f"<div style='color:{theme.FG_DIM}; font-size:10pt; text-align:center'>"
-                                           "Results gather here: release a sparsity slider, press Train,<br>"
+                                           "Results gather here: release a sparsity slider, press Train, "
                                            "or run a sweep (Run ▸ Run sweep…).</div>", anchor=(0.5, 0.5))
         self.plot.addItem(self.empty_note, ignoreBounds=True)
+        self.plot.getViewBox().sigResized.connect(self._place_note)
+        self.plot.getViewBox().sigRangeChanged.connect(self._place_note)
         self.n_inputs = 0
         self._x_max = 0.0
         self.set_n_inputs(2)  # the dataset's input count arrives with the dataset
@@ -235,6 +242,10 @@ class SparsityView(ViewCard):
         self.details.setObjectName("Dim")
         self.details.setWordWrap(True)
         self.body.addWidget(self.details)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's method name
+        self.subtitle_label.setVisible(self.height() >= SUBTITLE_MIN_CARD_HEIGHT)
+        super().resizeEvent(event)
 
     def set_n_inputs(self, n_inputs: int) -> None:
         """Span the x axis from dense to K = 1 of N inputs (and to the sparsest result shown)."""
@@ -247,7 +258,14 @@ class SparsityView(ViewCard):
         self.n_inputs, self._x_max = n, right
         self.plot.setLimits(xMin=-0.3, xMax=self._x_max + 0.3, yMin=-5, yMax=105)
         self.plot.setXRange(-0.05, self._x_max, padding=0)
-        self.empty_note.setPos(self._x_max / 2, 50)
+        self._place_note()
+
+    def _place_note(self, *_args) -> None:
+        """The empty note wraps to the plot's width (never clipped) and sits in its middle."""
+        vb = self.plot.getViewBox()
+        self.empty_note.setTextWidth(max(80.0, vb.width() - 16.0))
+        xr, yr = vb.viewRange()
+        self.empty_note.setPos(0.5 * (xr[0] + xr[1]), 0.5 * (yr[0] + yr[1]))
 
     # --- data ---------------------------------------------------------------------------------------------
     @property
@@ -350,7 +368,7 @@ class SparsityView(ViewCard):
 
     def _redraw(self) -> None:
         shown = self._shown_points()
-        self.empty_note.setVisible(not self._points)
+        self.empty_note.setVisible(not self._points and self.live_position() is None)
         by_key: dict[tuple, list[SessionPoint]] = {}
         for p in shown:
             by_key.setdefault(self._keys[p.id], []).append(p)
@@ -373,7 +391,9 @@ class SparsityView(ViewCard):
         if removed_pct is None or accuracy is None or not math.isfinite(accuracy):
             self.live.setData([], [])
             self.live_label.setText("")
+            self.empty_note.setVisible(not self._points)
             return
+        self.empty_note.hide()  # the ring of the first run is drawn where the note was
         x = float(removed_to_x(removed_pct))
         y = 100 * accuracy
         self.live.setData([x], [y])

@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFontMetricsF, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QLabel, QSpinBox
 
@@ -38,10 +38,11 @@ from engine.physics import resonators as physics
 from .. import spectra, theme
 from ..labels import model_label
 from ..state import DisplayState
-from .common import ElidedLabel, FrequencyAxis, LayerCombo, ViewCard, align_left_axes
+from .common import (ElidedLabel, FrequencyAxis, LayerCombo, ViewCard, align_left_axes, fit_axis_titles,
+                     line_thumbnail)
 
 INPUT_COMB = "Input comb (power per oscillator for the test sample)"
-PLOTS_BELOW = "selected chain's response (sum of its Lorentzians) · all resonators by chain, ▲ s = +1, ▼ s = −1"
+PLOTS_BELOW = "selected chain's response · every chain's resonators (▲ s = +1, ▼ s = −1)"
 SUBTITLE = f"{INPUT_COMB} · {PLOTS_BELOW}"
 #: The comb's caption on a deeper layer of a multilayer network (its inputs are the previous layer's STNOs).
 HIDDEN_COMB = "Hidden STNO comb (power each STNO emits for the test sample)"
@@ -60,7 +61,10 @@ GRID_DEBOUNCE_MS = 40
 CHAIN_TICKS_MAX = 16
 CHAIN_TICK_GAP = 2.0  #: ... and keeps at least this many pixels between two labels' digits
 IMAGE_THUMB = (30, 30)  #: size of the test-image thumbnail (pixels)
-STRIP_THUMB = (64, 12)  #: size of the thumbnail of a sample without an image shape
+LINE_THUMB = (72, 30)  #: size of the thumbnail of a sample without an image shape (its values as a line)
+COMBO_CHROME_PX = 52  #: a combo box's width beyond its text: the colour swatch, margins and the arrow
+ROW_NAME_CHARS = 7  #: class names longer than this are cut (with '…') in the resonator plot's row labels
+WAITING = "Loading the dataset…"  #: shown in place of the plots until the first network arrives
 
 
 def chain_tick_step(n_chains: int, height_px: float, label_px: float) -> int:
@@ -159,6 +163,11 @@ class SpectrumView(ViewCard):
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.ci.setSpacing(0)
         self.body.addWidget(self.glw, 1)
+        self.waiting_label = QLabel(WAITING)  # the plots appear with the first network (no empty axes before)
+        self.waiting_label.setObjectName("Dim")
+        self.waiting_label.setAlignment(Qt.AlignCenter)
+        self.body.addWidget(self.waiting_label, 1)
+        self.glw.hide()
         self._add_readout()
         self.axes = [FrequencyAxis("bottom") for _ in range(3)]
         self.comb_plot = self.glw.addPlot(row=0, col=0, axisItems={"bottom": self.axes[0]})
@@ -179,9 +188,12 @@ class SpectrumView(ViewCard):
             p.getAxis("bottom").setStyle(showValues=False)
         align_left_axes(self.plots)
         lab = theme.label_style()
-        self.comb_plot.setLabel("left", "P", units="W", **lab)
-        self.resp_plot.setLabel("left", "chain 0", units="V/µW", **lab)
-        self.res_plot.setLabel("left", "chain", **lab)
+        #: each plot's y-axis titles, longest first: a plot too short for one gets the next, then none
+        self._titles = {self.comb_plot: [("P", "W")], self.resp_plot: [("chain 0", "V/µW"), ("", "V/µW")],
+                        self.res_plot: [("chain", None)]}
+        self._titles_drawn: dict = {}
+        self.res_plot.getAxis("left").enableAutoSIPrefix(False)  # chain numbers, never "(x0.001)"
+        self._fit_axis_titles()
         self.res_plot.setLabel("bottom", "frequency (GHz)", **lab)
 
     def _build_comb_plot(self) -> None:
@@ -251,6 +263,8 @@ class SpectrumView(ViewCard):
         self._grid_timer.timeout.connect(self._update_grid)
         self.comb_plot.getViewBox().sigXRangeChanged.connect(self._on_x_range)
         self.res_plot.getViewBox().sigResized.connect(self._update_chain_ticks)
+        for p in self.plots:
+            p.getViewBox().sigResized.connect(self._fit_axis_titles)
 
     # --- public API -----------------------------------------------------------------------------------------
     def configure(self, n_chains: int, class_names=()) -> None:
@@ -265,8 +279,14 @@ class SpectrumView(ViewCard):
         self.chain_combo.blockSignals(True)
         self.chain_combo.clear()
         for j, name in enumerate(names):
-            text = f"{j}  (class {name})" if name != str(j) else f"{j}"
+            text = f"{j}: {name}" if name != str(j) else f"{j}"
             self.chain_combo.addItem(_swatch(theme.chain_color(j)), text)
+            self.chain_combo.setItemData(j, f"chain {j}" + (f" (class {name})" if name != str(j) else ""),
+                                         Qt.ToolTipRole)
+        # wide enough for the longest name (the header gives way elsewhere), up to the combo's maximum
+        widest = max((self.chain_combo.fontMetrics().horizontalAdvance(self.chain_combo.itemText(j))
+                      for j in range(n_chains)), default=0)
+        self.chain_combo.setMinimumWidth(min(self.chain_combo.maximumWidth(), widest + COMBO_CHROME_PX))
         self.selected_chain = min(self.selected_chain, n_chains - 1)
         self.chain_combo.setCurrentIndex(self.selected_chain)
         self.chain_combo.blockSignals(False)
@@ -277,14 +297,14 @@ class SpectrumView(ViewCard):
 
     def set_dataset(self, images: np.ndarray, labels: np.ndarray, image_shape=None, class_names=()) -> None:
         """Test samples (S, N) in [0, 1] that can drive the comb; image_shape None: inputs without a 2-D
-        shape (the thumbnail is a 1 x N strip)."""
+        shape (the thumbnail is the sample's values as a line, a 1-D spectrum)."""
         self._images = np.asarray(images, dtype=np.float32)
         self._labels = np.asarray(labels)
         self._image_shape = tuple(image_shape) if image_shape is not None else None
         self._sample_names = tuple(class_names or ())
         strip = self._image_shape is None
         self.sample_title.setText("Test sample" if strip else "Test image")
-        self.thumb.setFixedSize(*(STRIP_THUMB if strip else IMAGE_THUMB))
+        self.thumb.setFixedSize(*(LINE_THUMB if strip else IMAGE_THUMB))
         self.thumb.setScaledContents(not strip)
         self.sample_spin.blockSignals(True)
         self.sample_spin.setRange(0, max(0, len(self._images) - 1))
@@ -294,6 +314,9 @@ class SpectrumView(ViewCard):
 
     @Slot(object)
     def show_state(self, state: DisplayState) -> None:
+        if not self.glw.isVisible():
+            self.waiting_label.hide()
+            self.glw.show()
         self._full = state
         self.layer_combo.sync(state, self.layer)
         state = state.for_layer(self.layer)
@@ -360,12 +383,34 @@ class SpectrumView(ViewCard):
         every = chain_tick_step(self.n_chains, self.res_plot.getViewBox().height(), digits.height() + CHAIN_TICK_GAP)
         if every != self._chain_tick_every:
             self._chain_tick_every = every
-            axis.setTicks([[(j, str(j)) for j in range(0, self.n_chains, every)]])
+            axis.setTicks([[(j, self._row_name(j)) for j in range(0, self.n_chains, every)]])
+
+    def _row_name(self, j: int) -> str:
+        """A resonator row's label: the class name (short) when the chains have names, else the number."""
+        name = self.class_names[j] if j < len(self.class_names) else str(j)
+        return name if len(name) <= ROW_NAME_CHARS else name[:ROW_NAME_CHARS - 1] + "…"
 
     def _set_chain_colour(self, j: int) -> None:
         self.resp_curve.setPen(pg.mkPen(theme.chain_color(j), width=1))
         self.sel_band.setRegion((j - 0.45, j + 0.45))
-        self.resp_plot.setLabel("left", f"chain {j}", units="V/µW", **theme.label_style())
+        self._titles[self.resp_plot][0] = (f"chain {j}", "V/µW")
+        self._fit_axis_titles()
+
+    @Slot()
+    def _fit_axis_titles(self, *_args) -> None:
+        """Each plot gets the longest y-axis title its height holds (common.fit_axis_titles)."""
+        fit_axis_titles(self._titles, self._titles_drawn)
+
+    def axis_titles(self) -> list:
+        """(text drawn or '' for none, its length, its axis' height) of each plot's y-axis title, top plot first
+        (for tests)."""
+        out = []
+        for p in self.plots:
+            axis = p.getAxis("left")
+            shown = axis.label.isVisible()
+            out.append((axis.label.toPlainText() if shown else "", axis.label.boundingRect().width() if shown else 0.0,
+                        axis.geometry().height()))
+        return out
 
     def _current_sample(self) -> Optional[np.ndarray]:
         if self._images is None or not len(self._images):
@@ -378,16 +423,10 @@ class SpectrumView(ViewCard):
             return
         if self._image_shape is not None:
             h, w = self._image_shape
-            img = np.clip(x.reshape(h, w), 0, 1)
-        else:  # a strip drawn at the label's own size (Qt's smooth scaling of 1-pixel-high pixmaps fails),
-            # scaled to its own maximum so that a quiet sample still shows its shape
-            w, h = STRIP_THUMB
-            bins = np.array([b.mean() if b.size else 0.0 for b in np.array_split(np.asarray(x, np.float64), w)])
-            top = float(bins.max()) if bins.size else 0.0
-            img = np.repeat((bins / top if top > 0 else bins)[None, :], h, axis=0)
-        img = np.ascontiguousarray((img * 255).astype(np.uint8))
-        qimg = QImage(img.data, w, h, w, QImage.Format_Grayscale8).copy()
-        self.thumb.setPixmap(QPixmap.fromImage(qimg))
+            img = np.ascontiguousarray((np.clip(x.reshape(h, w), 0, 1) * 255).astype(np.uint8))
+            self.thumb.setPixmap(QPixmap.fromImage(QImage(img.data, w, h, w, QImage.Format_Grayscale8).copy()))
+        else:
+            self.thumb.setPixmap(line_thumbnail(x, *LINE_THUMB))
         label = int(self._labels[self.sample_spin.value()]) if self._labels is not None else None
         if label is not None and 0 <= label < len(self._sample_names) and self._sample_names[label] != str(label):
             self.sample_caption.setText(f"label {label} ({self._sample_names[label][:16]})")
