@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QLabel, QLineEdit, QPushButton,
                                QSizePolicy, QSlider, QSpinBox, QWidget)
 
 from engine.core.compute import COMPUTE_DEVICES
@@ -40,8 +40,8 @@ def _grid(box: QWidget) -> QGridLayout:
 def build_data_group(panel: "ControlPanel") -> QGroupBox:
     """Data: the dataset combo (the registered datasets by their labels), the data folder and a dataset file."""
     box = QGroupBox("Data")
-    row = QHBoxLayout(box)
-    row.setContentsMargins(8, 6, 8, 6)
+    grid = QGridLayout(box)  # the combo on a line of its own: dataset names are never cut short
+    grid.setContentsMargins(8, 6, 8, 6)
     panel.dataset_combo = QComboBox()
     panel.dataset_combo.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
     for name in DATASET_NAMES:
@@ -51,9 +51,9 @@ def build_data_group(panel: "ControlPanel") -> QGroupBox:
     panel.folder_button.clicked.connect(panel.choose_data_dir)
     panel.open_button = QPushButton("File…")
     panel.open_button.setToolTip("Open a dataset file (" + ", ".join(DATASET_FILE_SUFFIXES) + ")")
-    row.addWidget(panel.dataset_combo, 1)
-    row.addWidget(panel.folder_button)
-    row.addWidget(panel.open_button)
+    grid.addWidget(panel.dataset_combo, 0, 0, 1, 2)
+    grid.addWidget(panel.folder_button, 1, 0)
+    grid.addWidget(panel.open_button, 1, 1)
     return box
 
 
@@ -169,6 +169,14 @@ def build_training_group(panel: "ControlPanel") -> QGroupBox:
     grid.addWidget(panel.compute_combo, 2, 1, 1, 3)
     grid.setColumnStretch(1, 1)
     grid.setColumnStretch(3, 1)
+    # which fields no longer follow the dataset, with a link back (ControlPanel._sync_training_note)
+    panel.training_note = QLabel("")
+    panel.training_note.setObjectName("Dim")
+    panel.training_note.setWordWrap(True)
+    panel.training_note.setTextFormat(Qt.RichText)
+    panel.training_note.linkActivated.connect(panel.use_dataset_defaults)
+    panel.training_note.hide()
+    grid.addWidget(panel.training_note, 3, 0, 1, 4)
     for name, spin in panel._training_spins().items():
         spin.valueChanged.connect(lambda _v, name=name: panel._on_training_edited(name))
     return box
@@ -199,7 +207,7 @@ def build_device_tabs(panel: "ControlPanel") -> QWidget:
 
 
 def build_buttons(panel: "ControlPanel") -> QGridLayout:
-    """Train, Stop and Run sweep…"""
+    """Train, Stop and Run sweep…; below them Pause (Resume while paused) and Step epoch."""
     buttons = QGridLayout()
     buttons.setSpacing(6)
     panel.train_button = QPushButton("Train")
@@ -216,4 +224,14 @@ def build_buttons(panel: "ControlPanel") -> QGridLayout:
     panel.sweep_button.clicked.connect(panel.sweep_requested)
     for col, button in enumerate((panel.train_button, panel.stop_button, panel.sweep_button)):
         buttons.addWidget(button, 0, col)
+    panel.pause_button = QPushButton("Pause")
+    panel.pause_button.setEnabled(False)
+    panel.pause_button.setToolTip("Pause the run before its next batch; Resume goes on from there (Ctrl+P)")
+    panel.step_button = QPushButton("Step epoch")
+    panel.step_button.setEnabled(False)
+    panel.step_button.setToolTip("Run to the end of the current epoch, then pause (Ctrl+Shift+P)")
+    panel.pause_button.clicked.connect(panel.pause_requested)
+    panel.step_button.clicked.connect(panel.step_requested)
+    buttons.addWidget(panel.pause_button, 1, 0, 1, 2)  # under Train and Stop: the panel gets no wider
+    buttons.addWidget(panel.step_button, 1, 2)
     return buttons

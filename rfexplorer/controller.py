@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from .labels import describe_config
-from .protocol import JobKind, RobustnessRequest
+from .protocol import JobKind, PauseAction, RobustnessRequest
 from .worker import DatasetInfo, EngineClient, Job
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ class Controller(QObject):
     run_failed = Signal(str)                #: message
     snapshot_ready = Signal(object, object)  #: (Snapshot, RunConfig), at most every REDRAW_INTERVAL_MS
     busy_changed = Signal(bool)             #: a training job is queued or running
+    pause_changed = Signal(str)             #: the current run's pause state: 'running', 'paused' or 'stepping'
     status = Signal(str, str)               #: (message, level: info / busy / warn / error / ok)
     dataset_ready = Signal(object)          #: DatasetInfo of a newly loaded dataset
     dataset_failed = Signal(str, str)       #: a dataset could not be loaded: (message, dataset name or path)
@@ -62,6 +63,7 @@ class Controller(QObject):
         super().__init__(parent)
         self._jobs: list[Job] = []          # training-thread jobs queued or running, oldest first
         self._current: Optional[Job] = None  # the training run the views follow
+        self._pause_state = "running"  # of the current run: 'running', 'paused' or 'stepping' (to the epoch's end)
         self._sweep_job: Optional[Job] = None
         self._robust_job: Optional[Job] = None
         self._robust_evals: list = []  #: the running study's evaluations so far
@@ -128,6 +130,16 @@ class Controller(QObject):
         return list(self._robust_evals)
 
     @property
+    def pause_state(self) -> str:
+        """The current run's: 'running', 'paused' (or pausing at its next batch) or 'stepping' (running to the
+        end of its epoch, then pausing)."""
+        return self._pause_state
+
+    @property
+    def paused(self) -> bool:
+        return self._pause_state == "paused"
+
+    @property
     def current_config(self):
         return self._current.config if self._current is not None else None
 
@@ -156,6 +168,7 @@ class Controller(QObject):
         job = Job(JobKind.TRAIN, cfg, dataset=cfg.dataset, data_dir=data_dir)
         self._jobs.append(job)
         self._current = job
+        self._set_pause_state("running")  # a new run starts unpaused (the engine resets its pause control)
         if running:
             self.status.emit(f"Cancelling {self.describe(running[-1].config)} to start "
                              f"{self.describe(cfg)}…", "warn")
@@ -173,6 +186,34 @@ class Controller(QObject):
             self._engine.cancel(job, "stopped by user")
         if jobs:
             self.status.emit("Stopping…", "warn")
+
+    def pause_run(self) -> bool:
+        """Pause the current run before its next batch (it keeps its state; resume_run goes on)."""
+        return self._pause(PauseAction.PAUSE, "paused", "Pausing")
+
+    def resume_run(self) -> bool:
+        return self._pause(PauseAction.RESUME, "running", "Resuming")
+
+    def step_epoch(self) -> bool:
+        """Run the current run to the end of its epoch, then pause it."""
+        return self._pause(PauseAction.STEP, "stepping", "Stepping to the end of the epoch of")
+
+    def _pause(self, action: PauseAction, state: str, verb: str) -> bool:
+        job = self._current
+        if job is None or job not in self._jobs or not self._engine.pause(job, action):
+            # no run in flight (queued behind a load, finished or cancelled): nothing to pause
+            waiting = self.busy and job is not None and not job.cancelled
+            self.status.emit("The run has not started yet; pause it once it trains." if waiting else
+                             "No training run is under way to pause or step.", "warn")
+            return False
+        self._set_pause_state(state)
+        self.status.emit(f"{verb} {self.describe(job.config)}…", "busy")
+        return True
+
+    def _set_pause_state(self, state: str) -> None:
+        if state != self._pause_state:
+            self._pause_state = state
+            self.pause_changed.emit(state)
 
     def preview(self, cfg, data_dir: Optional[str] = None) -> None:
         """Build the untrained network of ``cfg`` in the training thread (preview_ready follows). A newer
@@ -260,6 +301,8 @@ class Controller(QObject):
         was_busy = self.busy
         if job in self._jobs:
             self._jobs.remove(job)
+        if job is self._current:
+            self._set_pause_state("running")
         if was_busy and not self.busy:
             self.busy_changed.emit(False)
 
@@ -277,6 +320,11 @@ class Controller(QObject):
         if job is self._current and (not job.cancelled or snap.final):
             self._latest = (snap, job.config)
             self._dirty = True
+            if getattr(snap, "paused", False) and self._pause_state != "paused":  # a step reached its epoch's end
+                self._set_pause_state("paused")
+            if getattr(snap, "paused", False):
+                self.status.emit(f"Paused {self.describe(job.config)} at epoch {snap.epoch}/{snap.epochs} "
+                                 f"(Resume, or Step epoch).", "warn")
 
     @Slot()
     def _flush(self) -> None:

@@ -14,6 +14,8 @@ embedded MNIST subset, 120 epochs of 20 at learning rate 0.1 for RF on the drone
 gets batches of 100 and about :data:`TARGET_STEPS` optimizer steps, which makes a first RF run of about 2 s
 on two cores near its accuracy plateau (measured on the embedded subset, RF at K = 10, seeds 0-2, one torch
 thread: 5 epochs 74.8-77.9 % in 0.5 s, 10 epochs 80.2-81.4 % in 1.0 s, 15 epochs 80.4-82.9 % in 1.5 s).
+Once a field is edited (and differs from the recommendation) a note under them says so, with the dataset's value
+and a link that makes them follow the dataset again.
 """
 from __future__ import annotations
 
@@ -96,6 +98,8 @@ def pos_to_k(pos: int, n: int) -> int:
 class ControlPanel(QWidget):
     run_requested = Signal()        #: Train clicked, or a sparsity slider released
     stop_requested = Signal()
+    pause_requested = Signal()      #: Pause / Resume clicked (the controller knows which)
+    step_requested = Signal()       #: Step epoch clicked
     sweep_requested = Signal()
     k_changed = Signal(int)
     dataset_changed = Signal(str)
@@ -312,6 +316,7 @@ class ControlPanel(QWidget):
             values = {"batch_size": batch, "lr": 0.0, "epochs": default_epochs(self._n_train, batch)}
         elif values["lr"] == self.spec().default_lr:
             values["lr"] = 0.0
+        self._recommended = values
         self._following = True
         try:
             for name, spin in self._training_spins().items():
@@ -319,10 +324,34 @@ class ControlPanel(QWidget):
                     spin.setValue(values[name])
         finally:
             self._following = False
+        self._sync_training_note()
 
     def _on_training_edited(self, name: str) -> None:
         if not self._following:
             self._edited.add(name)
+            self._sync_training_note()
+
+    def _sync_training_note(self) -> None:
+        """Under the training fields, which ones no longer follow the dataset (edited, and not its default),
+        with the default and a link back to it."""
+        rec = getattr(self, "_recommended", None) or {}
+        words = {"epochs": "epochs", "batch_size": "batch", "lr": "learning rate"}
+        mine = []
+        for name, spin in self._training_spins().items():
+            if name in self._edited and name in rec and abs(float(spin.value()) - float(rec[name])) > 1e-12:
+                default = "the model's" if name == "lr" and not rec[name] else f"{rec[name]:g}"
+                mine.append(f"{words[name]} {spin.textFromValue(spin.value())} (dataset default {default})")
+        back = "<a href='defaults'>Use the dataset's settings</a>"
+        self.training_note.setText("Your values: " + ", ".join(mine) + ". " + back if mine else "")
+        self.training_note.setToolTip("These fields no longer follow the dataset's recommended settings "
+                                      "(engine.experiments.recommended); the link puts them back" if mine else "")
+        self.training_note.setVisible(bool(mine))
+
+    @Slot()
+    def use_dataset_defaults(self, *_args) -> None:
+        """Epochs, batch size and learning rate follow the dataset again (its recommended settings)."""
+        self._edited.difference_update(self._training_spins())
+        self._follow_dataset()
 
     def _apply_k(self, k: int, source: Optional[QWidget], remember: bool = True) -> None:
         n = self._n()
@@ -437,7 +466,15 @@ class ControlPanel(QWidget):
 
     def set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)
+        self.pause_button.setEnabled(busy)
+        self.step_button.setEnabled(busy)
         self.train_button.setText("Restart" if busy else "Train")
+        if not busy:
+            self.set_pause_state("running")
+
+    def set_pause_state(self, state: str) -> None:
+        """The run's pause state ('running', 'paused' or 'stepping'): Pause becomes Resume while paused."""
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
 
     def set_sweep_busy(self, busy: bool) -> None:
         self.sweep_button.setText("Stop sweep" if busy else "Run sweep…")

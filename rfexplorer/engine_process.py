@@ -17,7 +17,10 @@ engine.nets.hardware.robustness). Each slot has a multiprocessing Event as its c
 between batches, or between two evaluations of a robustness study (``run_training`` and ``run_sweep`` only
 call its ``is_set()``). The GUI sends a slot's next job only
 after the previous one's ``Done`` and clears the slot's event before it does, so a cancel request can never
-reach the wrong job. Datasets are cached here (the last two), so consecutive jobs do not load them again.
+reach the wrong job. The train slot's run can also be paused, resumed and stepped one epoch at a time: a
+``PauseRun`` message, applied at once by this process's main thread to the engine.core.progress.PauseControl the
+run checks between batches (reset when the slot's next job arrives, so it never reaches a later job).
+Datasets are cached here (the last two), so consecutive jobs do not load them again.
 
 When the GUI goes away (its end of the pipe closes) the process cancels what runs and exits. Once a sweep in
 progress has stopped (its worker processes ended; the other jobs only compute for a GUI that is going away) it
@@ -40,8 +43,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Optional
 
+from engine.core.progress import PauseControl  # light: numpy only
+
 from .protocol import (SAMPLE_COUNT, DatasetInfo, DatasetReady, Done, EngineMessage,  # noqa: F401 (re-exported)
-                       Evaluated, Failed, ImportJob, Imported, JobRequest, JobSlot, LoadJob, Loaded,
+                       Evaluated, Failed, ImportJob, Imported, JobRequest, JobSlot, LoadJob, Loaded, PauseAction,
+                       PauseRun,
                        PreviewJob, Previewed, Ready, RobustnessEval, RobustnessFinished, RobustnessJob,
                        RobustnessRequest, RunFinished, Shutdown, SnapshotReady, Started, SweepFinished, SweepJob,
                        SweepRow, TrainJob, Warmed)
@@ -113,6 +119,7 @@ class EngineJobs:
     def __init__(self, send: Callable[[EngineMessage], None], cancels: dict) -> None:
         self.send = send
         self.cancels = cancels  #: slot -> the Event the GUI sets to cancel that slot's job
+        self.pause = PauseControl()  #: the train slot's run waits while it is set (PauseRun messages)
         self.cache = DatasetCache()
         self._reported: Optional[tuple] = None  # the dataset the GUI last heard of (train slot only)
 
@@ -169,7 +176,7 @@ class EngineJobs:
             self.send(SnapshotReady(job.id, snap))
 
         result = run_training(job.config, dataset=ds, progress=progress, cancel=self.cancels[JobSlot.TRAIN],
-                              snapshot_interval_s=SNAPSHOT_INTERVAL_S)
+                              snapshot_interval_s=SNAPSHOT_INTERVAL_S, pause=self.pause)
         self.send(RunFinished(job.id, result))
 
     def _preview(self, job: PreviewJob, ds) -> None:
@@ -406,7 +413,12 @@ def main(conn, train_cancel, sweep_cancel, torch_threads: int, robustness_cancel
             except (EOFError, OSError):  # the GUI went away
                 break
             if isinstance(message, JobRequest):
+                if message.slot is JobSlot.TRAIN:  # the slot is idle (the GUI waited for Done): a fresh start
+                    jobs.pause.reset()
                 inboxes[message.slot].put(message)
+            elif isinstance(message, PauseRun):
+                {PauseAction.PAUSE: jobs.pause.pause, PauseAction.RESUME: jobs.pause.resume,
+                 PauseAction.STEP: jobs.pause.step}[message.action]()
             elif isinstance(message, Shutdown):
                 break
         told_to_stop = True  # (or the GUI is gone): not an error of this loop

@@ -51,19 +51,27 @@ from .datasets import DatasetPresenter
 from .explorer import ExplorerModel
 from .fetch_action import FetchActions
 from .file_actions import FileActions
+from .eta import ProgressBoard
 from .gcguard import GuiThreadGC
+from .job_progress import RobustnessProgress, SweepProgress
 from .robustness_runs import RobustnessPresenter
 from .runs import RunPresenter
+from .runs_browser import open_runs_browser
 from .session import Session
+from .store_session import StoreSession
 from .views import AssignmentView, HistoryView, NetworkView, RobustnessView, SparsityView, SpectrumView
 from .views.common import ElidedLabel
+from .views.confusion import ConfusionView
+from .views.design import DesignView
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 ICON_PATH = RESOURCES / "rfexplorer.png"
 DOCK_WIDTH = 330
 MIN_VIEW_WIDTH = 240  #: the narrowest a view gets before its dock scrolls
+NETWORK_DOCK_WIDTH = 170  #: the network diagram's width when it appears (the assignment keeps its header)
 GEOMETRY_KEY, STATE_KEY, SPECTRUM_KEY = "layout/geometry", "layout/state", "layout/spectrum"
-LAYOUT_VERSION = 2  #: bump when the docks change, so an old saved layout is not applied
+LAYOUT_VERSION = 3  #: bump when the docks change, so an old saved layout is not applied
+IDLE_PROGRESS = "Idle — release a sparsity slider or press Train to start a run"
 
 
 class Fitted(QWidget):
@@ -153,16 +161,23 @@ class MainWindow(QMainWindow):
         self.datasets = DatasetPresenter(self, self.controls, self.controller, self.spectrum, self.sparsity,
                                          self.dataset_label, self.set_status)
         self.runs = RunPresenter(self, self.controls, self.controller, self.session, self.explorer, self.datasets,
-                                 self.progress, self.history, self.sparsity, self.set_status, self.status_text)
+                                 self.progress_board.lane("run"), self.history, self.sparsity, self.set_status,
+                                 self.status_text)
+        # the progress bar follows every long job: the run (above), a sweep, a robustness study, a fetch
+        self.sweep_progress = SweepProgress(self, self.controller, self.progress_board.lane("sweep"), self.session,
+                                            self.runs._n_inputs, self.set_status)
+        self.robustness_progress = RobustnessProgress(self, self.controller, self.progress_board.lane("robustness"))
         self.files = FileActions(self, self.controller, self.session, self.explorer, self.runs, self.datasets,
                                  self.set_status)
         self.robustness_runs = RobustnessPresenter(self, self.robustness, self.controller, self.session,
                                                    self.explorer, self.files, self.runs, self.datasets,
                                                    self.set_status)
+        self.store_session = StoreSession(self.session, self.settings, self.set_status, self)  # runs kept
         self._build_menus()
         self.restore_layout()
         self._connect()
         self.datasets.start()  # the dataset loads in the worker; its shape, then a preview, follow
+        self.store_session.start()  # the runs of earlier sessions come back from the run store
 
     # --- layout -------------------------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -179,6 +194,7 @@ class MainWindow(QMainWindow):
         self.sparsity = SparsityView()
         self.robustness = RobustnessView()
         self.network = NetworkView()  # multilayer networks only (its dock is shown for them)
+        self.confusion = ConfusionView()  # the run on display: true x predicted classes
         # the session's results and robustness studies share one dock, one tab each
         self.results_tabs = QTabWidget()
         self.results_tabs.setObjectName("ResultTabs")
@@ -205,7 +221,17 @@ class MainWindow(QMainWindow):
                                            Qt.BottomDockWidgetArea)
         self.splitDockWidget(self.assignment_dock, self.network_dock, Qt.Horizontal)
         self.splitDockWidget(self.network_dock, self.results_dock, Qt.Horizontal)
+        self.confusion_dock = self._add_dock("Confusion matrix", "ConfusionDock",
+                                             scrolled(self.confusion, MIN_VIEW_WIDTH, 140), Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.results_dock, self.confusion_dock)  # a tab beside the results at first
+        self.design = DesignView()  # the run store's design studies (View > Design search)
+        self.design_dock = self._add_dock("Design", "DesignDock", self.design, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.confusion_dock, self.design_dock)
+        #: a trial's network waiting for its dataset to load ("dataset"), then for that dataset's preview ("preview")
+        self._design_pending: Optional[tuple[str, str]] = None
+        self.results_dock.raise_()
         self.network_dock.hide()
+        self.design_dock.hide()
         self._size_docks()
         self._multilayer_shown: Optional[bool] = None
         self._default_state = None
@@ -213,7 +239,10 @@ class MainWindow(QMainWindow):
 
     def _size_docks(self) -> None:
         """The docks' starting sizes (the window's size set first)."""
-        self.resizeDocks([self.controls_dock, self.history_dock], [560, 260], Qt.Vertical)
+        # the training history (is it learning?) gets 40 % of the column; the controls scroll
+        column = max(200, self.height() - 80)  # (less the menu and status bars)
+        self.resizeDocks([self.controls_dock, self.history_dock], [int(0.6 * column), int(0.4 * column)],
+                         Qt.Vertical)
         self.resizeDocks([self.controls_dock], [DOCK_WIDTH], Qt.Horizontal)
         self.resizeDocks([self.assignment_dock, self.results_dock], [560, 480], Qt.Horizontal)
         self.resizeDocks([self.assignment_dock], [min(300, self.height() // 3 + 60)], Qt.Vertical)
@@ -232,14 +261,15 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self.progress.setFormat("Idle — release a sparsity slider or press Train to start a run")
+        self.progress.setFormat(IDLE_PROGRESS)
         self.progress.setMinimumWidth(120)
+        self.progress_board = ProgressBoard(self.progress, IDLE_PROGRESS)  #: one lane per long job
         self.status_line = ElidedLabel("Ready.")
         self.status_line.setObjectName("StatusLine")
         self.results_label = ElidedLabel("No results yet")
         self.results_label.setObjectName("Dim")
-        self.dataset_label = ElidedLabel("")
-        for label, width in ((self.results_label, 180), (self.dataset_label, 220)):
+        self.dataset_label = ElidedLabel("", elide=Qt.ElideMiddle)  # (its end, the classes, stays in view)
+        for label, width in ((self.results_label, 180), (self.dataset_label, 300)):
             label.setMaximumWidth(width)
             label.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
             label.setMinimumWidth(40)
@@ -261,7 +291,8 @@ class MainWindow(QMainWindow):
         """The docks by what they show, in View-menu order."""
         return {"Controls": self.controls_dock, "Training history": self.history_dock,
                 "Synapse assignment": self.assignment_dock, "Network diagram": self.network_dock,
-                "Results (accuracy, robustness)": self.results_dock}
+                "Results (accuracy, robustness)": self.results_dock, "Confusion matrix": self.confusion_dock,
+                "Design search": self.design_dock}
 
     def _build_view_menu_docks(self, view_menu) -> None:
         self.act_spectrum = view_menu.addAction("Frequency &spectrum")
@@ -327,7 +358,8 @@ class MainWindow(QMainWindow):
             self.dataset_actions.addAction(act)
         self.dataset_actions.triggered.connect(self._on_dataset_action)
         self.dataset_menu.aboutToShow.connect(self._sync_dataset_menu)
-        self.fetches = FetchActions(self, self.controls, self.controller, self.set_status)  # Get full MNIST…
+        self.fetches = FetchActions(self, self.controls, self.controller, self.set_status,  # Get full MNIST…
+                                    self.progress_board.lane("fetch"))
         self.fetches.add_to_menu(self.dataset_menu)
         file_menu.addSeparator()
         self.act_export = QAction("&Export topology…", self, shortcut=QKeySequence("Ctrl+E"))
@@ -343,7 +375,8 @@ class MainWindow(QMainWindow):
         png = file_menu.addMenu("Save view as &PNG")
         files.png_targets.update({"Main window": self, "Frequency spectrum": self.spectrum,
                                   "Synapse assignment": self.assignment, "Accuracy vs sparsity": self.sparsity,
-                                  "Robustness": self.robustness, "Training history": self.history})
+                                  "Robustness": self.robustness, "Training history": self.history,
+                                  "Confusion matrix": self.confusion, "Design search": self.design})
         for name in files.png_targets:
             act = png.addAction(name + "…")
             act.setData(name)
@@ -353,21 +386,7 @@ class MainWindow(QMainWindow):
         quit_act.setShortcut(QKeySequence.Quit)
         quit_act.triggered.connect(self.close)
 
-        run_menu = mb.addMenu("&Run")
-        self.act_train = run_menu.addAction("&Train")
-        self.act_train.setShortcut(QKeySequence("Ctrl+Return"))
-        self.act_train.triggered.connect(runs.start_from_controls)
-        self.act_stop = run_menu.addAction("&Stop")
-        self.act_stop.setShortcut(QKeySequence(Qt.Key_Escape))
-        self.act_stop.triggered.connect(self.controller.stop)
-        self.act_sweep = run_menu.addAction("Run s&weep…")
-        self.act_sweep.triggered.connect(runs.sweep_button_clicked)
-        self.act_robustness = run_menu.addAction("&Robustness study")
-        self.act_robustness.setToolTip("Show the Robustness tab: accuracy of the trained network on fresh chips")
-        self.act_robustness.triggered.connect(self.show_robustness)
-        run_menu.addSeparator()
-        self.act_clear = run_menu.addAction("&Clear session results")
-        self.act_clear.triggered.connect(self.session.clear)
+        self._build_run_menu(mb.addMenu("&Run"))
 
         view_menu = mb.addMenu("&View")
         self.act_follow = view_menu.addAction("&Follow the live run")
@@ -384,6 +403,32 @@ class MainWindow(QMainWindow):
         help_menu = mb.addMenu("&Help")
         about = help_menu.addAction("&About rfexplorer")
         about.triggered.connect(self.show_about)
+
+    def _build_run_menu(self, run_menu) -> None:
+        """Train, Stop, Pause / Resume, Step one epoch, sweeps, robustness, and clearing the session."""
+        self.act_train = run_menu.addAction("&Train")
+        self.act_train.setShortcut(QKeySequence("Ctrl+Return"))
+        self.act_train.triggered.connect(self.runs.start_from_controls)
+        self.act_stop = run_menu.addAction("&Stop")
+        self.act_stop.setShortcut(QKeySequence(Qt.Key_Escape))
+        self.act_stop.triggered.connect(self.controller.stop)
+        self.act_pause = run_menu.addAction("&Pause / Resume")
+        self.act_pause.setShortcut(QKeySequence("Ctrl+P"))
+        self.act_pause.triggered.connect(self.toggle_pause)
+        self.act_step = run_menu.addAction("Step one &epoch")
+        self.act_step.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        self.act_step.triggered.connect(self.controller.step_epoch)
+        self.act_sweep = run_menu.addAction("Run s&weep…")
+        self.act_sweep.triggered.connect(self.runs.sweep_button_clicked)
+        self.act_robustness = run_menu.addAction("&Robustness study")
+        self.act_robustness.setToolTip("Show the Robustness tab: accuracy of the trained network on fresh chips")
+        self.act_robustness.triggered.connect(self.show_robustness)
+        run_menu.addSeparator()
+        self.act_clear = run_menu.addAction("&Clear session results")
+        self.act_clear.triggered.connect(self.session.clear)
+        self.act_runs_browser = run_menu.addAction("Recorded r&uns…")
+        self.act_runs_browser.setToolTip("Every recorded run (app, command line, sweeps): filter, compare, load")
+        self.act_runs_browser.triggered.connect(self.show_runs_browser)
 
     def _connect(self) -> None:
         c, runs, files, datasets, ex = self.controller, self.runs, self.files, self.datasets, self.explorer
@@ -419,6 +464,11 @@ class MainWindow(QMainWindow):
         c.engine_lost.connect(runs.on_engine_lost)
         self.controls.run_requested.connect(runs.start_from_controls)
         self.controls.stop_requested.connect(c.stop)
+        self.controls.pause_requested.connect(self.toggle_pause)
+        self.controls.step_requested.connect(c.step_epoch)
+        c.pause_changed.connect(self.controls.set_pause_state)
+        self.confusion.follow(ex, self.session)  # the run on display (finished, clicked or pinned)
+        self.sparsity.point_clicked.connect(self.confusion.show_point_id)
         self.controls.sweep_requested.connect(runs.sweep_button_clicked)
         self.controls.k_changed.connect(runs.schedule_preview)
         self.controls.model_combo.currentIndexChanged.connect(runs.schedule_preview)
@@ -444,6 +494,10 @@ class MainWindow(QMainWindow):
         c.import_failed.connect(files.on_import_failed)
         c.evaluation_finished.connect(files.on_evaluated)
         c.evaluation_failed.connect(files.on_evaluation_failed)
+        self.design.network_requested.connect(self.show_design_network)
+        self.design_dock.toggleViewAction().triggered.connect(self._raise_design)  # its tab comes to the front
+        datasets.changed.connect(self._on_design_dataset_ready)
+        c.preview_ready.connect(self._on_design_preview)  # after runs.on_preview: the import replaces the preview
 
     # --- status -------------------------------------------------------------------------------------------
     @Slot(str, str)
@@ -454,6 +508,14 @@ class MainWindow(QMainWindow):
 
     def status_text(self) -> str:
         return self.status_line.text()
+
+    @Slot()
+    def toggle_pause(self) -> None:
+        """Pause the run in progress, or resume it if paused (the Pause button, Run ▸ Pause / Resume)."""
+        if self.controller.paused:
+            self.controller.resume_run()
+        else:
+            self.controller.pause_run()
 
     @Slot()
     def show_robustness(self) -> None:
@@ -468,6 +530,10 @@ class MainWindow(QMainWindow):
             self._multilayer_shown = multi
             self.network_dock.setVisible(multi)
             self.view_actions["Network diagram"].setEnabled(multi)
+            if multi:  # room for its three columns and their titles, and for the assignment's wider header
+                need = max(self.assignment_dock.width(), self.assignment.minimumSizeHint().width() + 80)
+                self.resizeDocks([self.assignment_dock, self.network_dock], [need, NETWORK_DOCK_WIDTH],
+                                 Qt.Horizontal)
         self.views_updated.emit()
 
     @Slot(bool)
@@ -501,7 +567,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_session_changed(self) -> None:
         self.sparsity.set_points(self.session.points)
-        names = {"run": "single run", "sweep": "sweep run", "import": "imported topology"}
+        names = {"run": "single run", "sweep": "sweep run", "import": "imported topology",
+                 "stored": "earlier run"}
         parts = [f"{v} {names.get(k, k)}{'s' if v != 1 else ''}" for k, v in self.session.counts().items() if v]
         self.results_label.setText("Session: " + ", ".join(parts) if parts else "No results yet")
 
@@ -509,6 +576,42 @@ class MainWindow(QMainWindow):
     def about_html(self) -> str:
         versions = ", ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in software_versions().items())
         return ABOUT_HTML.format(app=APP_VERSION, versions=versions)
+
+    @Slot()
+    def show_runs_browser(self) -> None:
+        open_runs_browser(self)
+
+    @Slot(str, object)
+    def show_design_network(self, path: str, study) -> None:
+        """A design trial's network (a topology file) into the views, on the study's dataset when the controls
+        list it (selected first; the import follows once it has loaded)."""
+        ds = study.dataset if study is not None else None
+        if ds and ds != self.controls.dataset() and self.controls.dataset_combo.findData(ds) >= 0:
+            self._design_pending = (path, "dataset")
+            self.controls.select_dataset(ds)
+            return
+        self.files.import_topology(path)
+
+    @Slot(bool)
+    def _raise_design(self, shown: bool) -> None:
+        if shown:
+            self.design_dock.raise_()
+
+    @Slot(object)
+    def _on_design_dataset_ready(self, _info) -> None:
+        """The study's dataset loaded: its untrained preview follows, and the trial's network is imported after
+        it (else the preview would replace it), at once while a run trains (no preview comes then)."""
+        if self._design_pending is not None and self._design_pending[1] == "dataset":
+            path = self._design_pending[0]
+            self._design_pending = None if self.controller.busy else (path, "preview")
+            if self.controller.busy:
+                self.files.import_topology(path)
+
+    @Slot(object)
+    def _on_design_preview(self, _state) -> None:
+        if self._design_pending is not None and self._design_pending[1] == "preview":
+            path, self._design_pending = self._design_pending[0], None
+            self.files.import_topology(path)
 
     @Slot()
     def show_about(self) -> None:
@@ -521,5 +624,7 @@ class MainWindow(QMainWindow):
             print(f"rfexplorer: closing; cancelled the run in progress "
                   f"({self.runs.describe(self.controller.current_config)})", file=sys.stderr)
         self.controller.shutdown()
+        self.store_session.shutdown()
+        self.design.shutdown()
         self.gc_guard.stop()
         super().closeEvent(event)

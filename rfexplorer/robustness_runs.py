@@ -14,13 +14,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from PySide6.QtCore import QObject, Slot
 
 from . import dialogs
 from .engine_process import RobustnessRequest
 from .labels import model_label
+
+if TYPE_CHECKING:  # the collaborators' types, for the annotations only: no import at run time, so no cycle
+    from PySide6.QtWidgets import QWidget
+
+    from .controller import Controller
+    from .datasets import DatasetPresenter
+    from .explorer import ExplorerModel
+    from .file_actions import FileActions
+    from .runs import RunPresenter
+    from .session import Session
+    from .views import RobustnessView
 
 NO_NETWORK = ("Robustness needs a trained RF network: train one (Train) or import a topology (File ▸ Import "
               "topology…) first.")
@@ -38,7 +49,8 @@ class RobustnessTarget:
 
 
 class RobustnessPresenter(QObject):
-    def __init__(self, parent_widget, view, controller, session, explorer, files, runs, datasets,
+    def __init__(self, parent_widget: QWidget, view: RobustnessView, controller: Controller, session: Session,
+                 explorer: ExplorerModel, files: FileActions, runs: RunPresenter, datasets: DatasetPresenter,
                  status: Callable[[str, str], None]) -> None:
         super().__init__(parent_widget)
         self.parent_widget = parent_widget
@@ -58,6 +70,20 @@ class RobustnessPresenter(QObject):
         controller.robustness_progress.connect(view.show_evals)
         controller.robustness_finished.connect(self.on_finished)
         controller.robustness_failed.connect(self.on_failed)
+        explorer.state_changed.connect(self.suggest_knob)
+
+    @Slot(object)
+    def suggest_knob(self, state=None) -> None:
+        """The view's knob follows the network a study would evaluate (what it was trained against), until the
+        user picks one (a new finished, clicked or imported network; live frames are skipped)."""
+        if state is not None and getattr(state, "live", False):
+            return
+        try:
+            target = self.target()
+        except ValueError:
+            return
+        if target.config is not None:
+            self.view.suggest(target.config.device)
 
     # --- which network --------------------------------------------------------------------------------------
     def _from_point(self, point) -> RobustnessTarget:
@@ -120,7 +146,7 @@ class RobustnessPresenter(QObject):
             return self._error(str(exc))
         knob = self.view.knob()
         try:
-            values = parse_knob_values(knob, self.view.values_text())
+            values = parse_knob_values(knob, self.view.engine_values_text())
         except ValueError as exc:
             text = str(exc)
             if text.startswith("--values "):

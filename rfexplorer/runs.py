@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Optional
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Callable, Optional
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
@@ -17,9 +18,23 @@ from engine.data import TORCHVISION_DATASETS
 from engine.experiments.recommended import plasticity_note
 
 from . import dialogs
+from .eta import EtaEstimator, format_duration, time_left
+from .job_progress import session_times
 from .labels import describe_config, uses_k
 from .memory import release_free_memory
+from .series import network_removed_pct
 from .state import DisplayState
+
+if TYPE_CHECKING:  # the collaborators' types, for the annotations only: no import at run time, so no cycle
+    from PySide6.QtWidgets import QWidget
+
+    from .controller import Controller
+    from .controls import ControlPanel
+    from .datasets import DatasetPresenter
+    from .eta import ProgressLane
+    from .explorer import ExplorerModel
+    from .session import Session
+    from .views import HistoryView, SparsityView
 
 PREVIEW_DELAY_MS = 120
 #: How often the progress bar, training-history and accuracy-vs-sparsity views follow a live run (s).
@@ -29,8 +44,9 @@ RELEASE_DELAY_MS = 300
 
 
 class RunPresenter(QObject):
-    def __init__(self, parent_widget, controls, controller, session, explorer, datasets, progress, history,
-                 sparsity, status: Callable[[str, str], None], status_text: Callable[[], str]) -> None:
+    def __init__(self, parent_widget: QWidget, controls: ControlPanel, controller: Controller, session: Session,
+                 explorer: ExplorerModel, datasets: DatasetPresenter, progress: ProgressLane, history: HistoryView,
+                 sparsity: SparsityView, status: Callable[[str, str], None], status_text: Callable[[], str]) -> None:
         super().__init__(parent_widget)
         self.parent_widget = parent_widget
         self.controls = controls
@@ -46,6 +62,8 @@ class RunPresenter(QObject):
         self.closing = False
         self._summary_drawn = 0.0  #: when the history and sparsity views last followed a snapshot
         self._summary_epochs = -1  #: finished epochs in that snapshot
+        self._summary_paused = False  #: whether that snapshot was of a paused run
+        self._eta: Optional[EtaEstimator] = None  #: the live run's time left (rfexplorer.eta)
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DELAY_MS)
@@ -99,6 +117,8 @@ class RunPresenter(QObject):
     def on_started(self, cfg: RunConfig) -> None:
         self.explorer.set_follow_live(True)
         self.history.reset(cfg.epochs)
+        self._eta = None
+        self.progress.begin()  # the bar's run lane (rfexplorer.eta.ProgressBoard)
         self.progress.setValue(0)
         self.progress.setFormat(f"{self.describe(cfg)}: starting…")
 
@@ -108,14 +128,15 @@ class RunPresenter(QObject):
         # costs the training thread time (measured: ~15 % each at 11 Hz), and they barely move between frames
         now = time.monotonic()
         epoch_done = len(snap.history) != self._summary_epochs
+        paused_changed = getattr(snap, "paused", False) != self._summary_paused  # no snapshot follows a pause
         n_chains, n_inputs = snap.weight.shape
-        if snap.final or epoch_done or now - self._summary_drawn >= SUMMARY_INTERVAL_S:
+        if snap.final or epoch_done or paused_changed or now - self._summary_drawn >= SUMMARY_INTERVAL_S:
             self._summary_drawn, self._summary_epochs = now, len(snap.history)
+            self._summary_paused = getattr(snap, "paused", False)
             self.history.add_snapshot(snap)
             acc = snap.test_accuracy if snap.test_accuracy is not None else snap.train_accuracy
             if not snap.final:
-                k = min(cfg.resonators_per_chain, n_inputs) if uses_k(cfg.model) else n_inputs
-                self.sparsity.set_live(removed_synapses_pct(k, n_inputs), acc,
+                self.sparsity.set_live(self._live_removed_pct(snap, cfg), acc,
                                        "live" if snap.test_accuracy is not None else "live (train)")
             self._update_progress(snap)
         if self.explorer.follow_live:
@@ -123,9 +144,27 @@ class RunPresenter(QObject):
                                                **self._dataset_extras(n_chains, n_inputs))
             self.explorer.show_live(state)
 
+    def _live_removed_pct(self, snap, cfg: RunConfig) -> float:
+        """% of synapses removed by the live run's network, counted as its finished point will be: over every
+        layer of a multilayer network (series.network_removed_pct), K/N of a single layer."""
+        n_chains, n_inputs = snap.weight.shape
+        if not cfg.hidden:
+            k = min(cfg.resonators_per_chain, n_inputs) if uses_k(cfg.model) else n_inputs
+            return removed_synapses_pct(k, n_inputs)
+        layers = getattr(snap, "layers", None) or ()
+        info = self.datasets.info
+        n_classes = (len(layers[-1]["resonator_freqs_ghz"]) if layers else info.n_classes if info is not None
+                     else n_chains)
+        row = SimpleNamespace(model=cfg.model, n_inputs=n_inputs, hidden=tuple(cfg.hidden), n_classes=n_classes,
+                              layer_ks=tuple(cfg.layer_ks), resonators_per_chain=cfg.resonators_per_chain,
+                              removed_synapses_pct=None)
+        return network_removed_pct(row)
+
     def _update_progress(self, snap) -> None:
         self.progress.setValue(int(1000 * snap.progress))
         parts = [f"Epoch {snap.epoch}/{snap.epochs}", f"step {snap.step:,}/{snap.total_steps:,}"]
+        if getattr(snap, "paused", False):  # the engine waits (Pause, or the end of a Step epoch)
+            parts[0] = f"Paused at epoch {snap.epoch}/{snap.epochs}"
         if math.isfinite(snap.loss):
             parts.append(f"loss {snap.loss:.3f}")
         if math.isfinite(snap.train_accuracy):
@@ -133,9 +172,14 @@ class RunPresenter(QObject):
         if snap.test_accuracy is not None:
             parts.append(f"test acc. {100 * snap.test_accuracy:.1f} %")
         if snap.final:
-            parts.append(f"done in {snap.elapsed_s:.1f} s")
-        elif math.isfinite(snap.eta_s):
-            parts.append(f"{snap.eta_s:.0f} s left" if snap.eta_s < 120 else f"{snap.eta_s / 60:.1f} min left")
+            parts.append(f"done in {format_duration(snap.elapsed_s)}")
+        else:  # the engine's own ETA is linear from the start, warm-up included: far off at first
+            if self._eta is None or self._eta.total != snap.total_steps:
+                self._eta = EtaEstimator(max(1, snap.total_steps))
+                self._eta.start(0.0)
+            self._eta.update(snap.step, snap.elapsed_s)
+            left = time_left(self._eta.remaining())
+            parts.append(f"{format_duration(snap.elapsed_s)} elapsed" + (f", {left}" if left else ""))
         self.progress.setFormat("  ·  ".join(parts))
 
     @Slot(object)
@@ -154,6 +198,7 @@ class RunPresenter(QObject):
             if self.explorer.follow_live:
                 self.explorer.show(state)
         self.progress.setValue(1000)
+        self.progress.end()
         self._release_memory_soon()
 
     def _release_memory_soon(self) -> None:
@@ -166,6 +211,7 @@ class RunPresenter(QObject):
             self.sparsity.set_live(None, None)
             self.progress.setFormat(f"Cancelled ({reason}) — {self.describe(result.config)} after "
                                     f"{result.epochs_completed} epoch(s)")
+            self.progress.end()
             self._release_memory_soon()
 
     @Slot(str)
@@ -173,6 +219,7 @@ class RunPresenter(QObject):
         self.sparsity.set_live(None, None)
         self.progress.setValue(0)
         self.progress.setFormat("Failed — see the status line")
+        self.progress.end()
         dialogs.warning(self.parent_widget, "Training failed", message)
 
     @Slot(str)
@@ -182,6 +229,7 @@ class RunPresenter(QObject):
             self.sparsity.set_live(None, None)
             self.progress.setValue(0)
             self.progress.setFormat("The engine process stopped — see the status line")
+            self.progress.end()
             self.schedule_preview()  # the views leave the lost run for the new process's untrained network
         dialogs.critical(self.parent_widget, "Engine process stopped", message)
 
@@ -263,7 +311,7 @@ class RunPresenter(QObject):
         if n is None:
             self.status("The dataset is still loading; try again in a moment.", "warn")
             return
-        dlg = SweepDialog(cfg, n, self.parent_widget)
+        dlg = SweepDialog(cfg, n, self.parent_widget, times=session_times(self.session))
         if dlg.exec() != SweepDialog.Accepted:
             return
         self.start_sweep(dlg.spec(), dlg.backend())
