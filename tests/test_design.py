@@ -19,7 +19,13 @@ from optuna.trial import TrialState
 
 from engine.cli import main
 from engine.experiments.design import ATTR_CURVE, DesignPlan, _Pruner, counts, finished
-from engine.experiments.design_space import DesignSpecError, parse_dimension, parse_objectives, parse_space
+from engine.experiments.design_space import (
+    DesignSpecError,
+    parse_dimension,
+    parse_objectives,
+    parse_requirements,
+    parse_space,
+)
 from engine.io.store import open_store
 from engine.io.topology import load_topology
 
@@ -247,6 +253,39 @@ def test_a_study_name_keeps_its_search(toy, tmp_path, capsys):
     capsys.readouterr()
     assert main(args) == 2
     assert "choose another --study name" in capsys.readouterr().err
+
+
+def test_requirements_parse_in_the_objectives_units_and_errors_name_them():
+    objectives = parse_objectives([("maximize", "val_accuracy"), ("minimize", "resonators")])
+    (acc,) = parse_requirements(["val_accuracy>=90"], objectives)  # percent, as people write it
+    assert acc.at_least and acc.bound == pytest.approx(0.9) and acc.describe() == "val_accuracy>=0.9"
+    assert acc.violation(0.95) < 0 < acc.violation(0.85)
+    (res,) = parse_requirements(["resonators <= 100"], objectives)
+    assert not res.at_least and res.violation(80) < 0 < res.violation(120)
+    for text, words in (("val_accuracy>0.9", "NAME>=VALUE"), ("train_seconds>=3", "not an objective"),
+                        ("val_accuracy>=high", "--require val_accuracy>=high")):
+        with pytest.raises(DesignSpecError, match=words):
+            parse_requirements([text], objectives)
+
+
+def test_a_requirement_keeps_the_front_to_the_trials_that_meet_it(toy, tmp_path, capsys):
+    """With --require, every trial carries its constraint, and the front holds only trials that meet it (an
+    unmet requirement gives an empty front and says so)."""
+    store, out = tmp_path / "runs.sqlite", tmp_path / "out"
+    assert main(design_args(toy, store, out, "--trials", "4", "--study", "req", "--require", "val_accuracy>=0.5",
+                            "--json")) == 0  # fmt: skip
+    front = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["front"]
+    trials = study_trials(store, "req")
+    assert all(any(k.startswith("constraints") for k in t.system_attrs) for t in trials if t.values)
+    met = {t.number for t in trials if t.values and t.values[0] >= 0.5}
+    assert front and {r["trial"] for r in front} <= met
+    out2 = tmp_path / "out2"
+    assert main(design_args(toy, store, out2, "--trials", "2", "--study", "never", "--require",
+                            "resonators<=0")) == 0  # fmt: skip (no network has no resonator)
+    err = capsys.readouterr().err
+    assert "met resonators<=0" in err and "the front is empty" in err
+    with (out2 / "pareto.csv").open() as fh:
+        assert list(csv.DictReader(fh)) == []
 
 
 def test_no_store_runs_in_memory(toy, tmp_path, run_store, capsys):

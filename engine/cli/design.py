@@ -42,7 +42,13 @@ from engine.experiments.design import (
     trial_config,
 )
 from engine.experiments.design_report import front_rows, trial_counts, write_front
-from engine.experiments.design_space import METRICS, DesignSpecError, parse_objectives, parse_space
+from engine.experiments.design_space import (
+    METRICS,
+    DesignSpecError,
+    parse_objectives,
+    parse_requirements,
+    parse_space,
+)
 from engine.experiments.design_workers import BACKENDS, run_design
 from engine.experiments.recommended import describe_applied
 
@@ -89,6 +95,14 @@ def add_parser(sub) -> None:
             help=f"an objective to {direction}: a metric ({', '.join(METRICS)}) or a settings path (repeatable; "
             "default: --maximize val_accuracy --minimize resonators)",
         )
+    g.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="NAME>=VALUE",
+        help="a bound an objective must meet, e.g. val_accuracy>=0.9 (or 90): the search looks for the cheapest "
+        "trials that meet it and the front holds only those (repeatable)",
+    )
     g.add_argument("--trials", type=positive_int, default=20, help="trials the study runs in all (default: 20)")
     g.add_argument(
         "--time-budget",
@@ -145,9 +159,10 @@ def _plan(args, cfg, ds) -> DesignPlan:
         raise CliError(f"--time-budget must be a positive number of minutes (got {args.time_budget:g})")
     dims = parse_space(args.space, cfg.model)
     objectives = parse_objectives(args.objectives, cfg.model)
+    requirements = parse_requirements(args.require, objectives)
     base = cfg.to_dict()
     _check_space(dims, base, ds)
-    definition = search_definition(base, dims, objectives)
+    definition = search_definition(base, dims, objectives, requirements)
     store = run_store_of(args)
     store_url = store.url if store is not None else None
     if store is not None:
@@ -163,6 +178,7 @@ def _plan(args, cfg, ds) -> DesignPlan:
         prune=args.prune,
         threads=args.threads or max(1, usable_cores() // args.workers),
         definition=definition,
+        requirements=tuple(requirements),
     )
 
 
@@ -284,6 +300,11 @@ def cmd_design(args) -> int:
     if not trial_counts(study)["complete"]:
         raise CliError(f"no trial of {plan.study_name} completed, so there is no front (see the trial lines above)")
     rows = front_rows(study, plan, ds, networks, say=info)
+    if not rows and plan.requirements:
+        info(
+            f"no trial of {plan.study_name} met {', '.join(r.describe() for r in plan.requirements)} yet: the front "
+            "is empty (run more trials with the same command, or loosen --require)"
+        )
     write_front(out_dir, study, plan, rows)
     _report(args, plan, study, rows, out_dir)
     return EXIT_OK

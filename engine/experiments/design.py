@@ -43,7 +43,7 @@ from engine.core.files import dumps_json
 from engine.core.progress import CancelToken, RunCancelled
 from engine.core.settings_tree import set_path
 from engine.data.named import load_dataset
-from engine.experiments.design_space import Dimension, Objective, dotted_get, setting_number
+from engine.experiments.design_space import Dimension, Objective, Requirement, dotted_get, setting_number
 from engine.io.results import RunResult
 from engine.io.store import StoreError, open_store
 from engine.io.topology import result_document, topology_from_document
@@ -89,6 +89,7 @@ class DesignPlan:
     prune: bool = False
     threads: int = 1
     definition: dict = field(default_factory=dict)
+    requirements: tuple[Requirement, ...] = ()  #: bounds a trial must meet to be on the front
 
     @property
     def model(self) -> str:
@@ -99,13 +100,17 @@ class DesignPlan:
         return [o.direction for o in self.objectives]
 
 
-def search_definition(base: dict, dims, objectives) -> dict:
-    """What makes two searches the same study: the fixed settings, the space and the objectives."""
-    return {
+def search_definition(base: dict, dims, objectives, requirements=()) -> dict:
+    """What makes two searches the same study: the fixed settings, the space, the objectives and the
+    requirements (a search without requirements keeps the definition it always had)."""
+    definition = {
         "space": [d.text for d in dims],
         "objectives": [o.describe() for o in objectives],
         "settings": base,
     }
+    if requirements:
+        definition["requirements"] = [r.describe() for r in requirements]
+    return definition
 
 
 def default_study_name(definition: dict) -> str:
@@ -348,7 +353,10 @@ def run_trial(study, trial: Trial, plan: DesignPlan, ds, store, cancel: CancelTo
     if pruner.pruned:
         study.tell(trial, state=TrialState.PRUNED)
     else:
-        study.tell(trial, objective_values(result, plan.objectives))
+        values = objective_values(result, plan.objectives)
+        for r in plan.requirements:  # Optuna's samplers and its front then prefer the trials that meet them
+            trial.set_constraint(r.describe(), r.violation(values[[o.name for o in plan.objectives].index(r.name)]))
+        study.tell(trial, values)
     return study.get_trials(deepcopy=False)[trial.number]
 
 

@@ -12,6 +12,7 @@ sentence that names the dimension or objective.
 from __future__ import annotations
 
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -76,6 +77,41 @@ class Objective:
 
     def describe(self) -> str:
         return f"{self.direction} {self.name}"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A bound an objective must meet for a trial to count as feasible (``--require val_accuracy>=0.9``): the
+    search then looks for the cheapest trials that meet it, and the front holds only those."""
+
+    name: str  #: one of the objectives
+    at_least: bool  #: '>=' (True) or '<='
+    bound: float  #: in the objective's own units (accuracies as fractions)
+
+    def describe(self) -> str:
+        return f"{self.name}{'>=' if self.at_least else '<='}{self.bound:g}"
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` misses the bound (0 or less: met), as Optuna's constraints take it."""
+        return self.bound - value if self.at_least else value - self.bound
+
+
+def parse_requirements(texts, objectives) -> list[Requirement]:
+    """``NAME>=VALUE`` or ``NAME<=VALUE`` for objectives ``NAME``; an accuracy may be given in percent (90)."""
+    names = [o.name for o in objectives]
+    out = []
+    for text in texts or ():
+        m = re.fullmatch(r"\s*([\w.]+)\s*(>=|<=)\s*(\S+?)\s*%?\s*", text)
+        if not m:
+            raise DesignSpecError(f"--require {text}: write NAME>=VALUE or NAME<=VALUE, e.g. val_accuracy>=0.9")
+        name, op, value = m.groups()
+        if name not in names:
+            raise DesignSpecError(f"--require {text}: {name} is not an objective ({', '.join(names)})")
+        bound = _number(value, f"--require {text}")
+        if name.endswith("accuracy") and bound > 1:
+            bound /= 100.0  # given in percent
+        out.append(Requirement(name, op == ">=", bound))
+    return out
 
 
 def _field_type(path: str, model: str, what: str) -> Any:
