@@ -100,8 +100,8 @@ def add_parser(sub) -> None:
         action="append",
         default=[],
         metavar="NAME>=VALUE",
-        help="a bound an objective must meet, e.g. val_accuracy>=0.9 (or 90): the search looks for the cheapest "
-        "trials that meet it and the front holds only those (repeatable)",
+        help="a bound an objective must meet, e.g. 'val_accuracy>=0.9' (or 90; quote it for the shell): the search "
+        "looks for the cheapest trials that meet it and the front holds only those (repeatable)",
     )
     g.add_argument("--trials", type=positive_int, default=20, help="trials the study runs in all (default: 20)")
     g.add_argument(

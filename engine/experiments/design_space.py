@@ -103,7 +103,10 @@ def parse_requirements(texts, objectives) -> list[Requirement]:
     for text in texts or ():
         m = re.fullmatch(r"\s*([\w.]+)\s*(>=|<=)\s*(\S+?)\s*%?\s*", text)
         if not m:
-            raise DesignSpecError(f"--require {text}: write NAME>=VALUE or NAME<=VALUE, e.g. val_accuracy>=0.9")
+            raise DesignSpecError(
+                f"--require {text}: write NAME>=VALUE or NAME<=VALUE, quoted for the shell (its > is a redirection), "
+                "e.g. --require 'val_accuracy>=0.9'"
+            )
         name, op, value = m.groups()
         if name not in names:
             raise DesignSpecError(f"--require {text}: {name} is not an objective ({', '.join(names)})")
