@@ -353,10 +353,10 @@ def run_trial(study, trial: Trial, plan: DesignPlan, ds, store, cancel: CancelTo
     if pruner.pruned:
         study.tell(trial, state=TrialState.PRUNED)
     else:
-        values = objective_values(result, plan.objectives)
+        scores = objective_values(result, plan.objectives)
         for r in plan.requirements:  # Optuna's samplers and its front then prefer the trials that meet them
-            trial.set_constraint(r.describe(), r.violation(values[[o.name for o in plan.objectives].index(r.name)]))
-        study.tell(trial, values)
+            trial.set_constraint(r.describe(), r.violation(scores[[o.name for o in plan.objectives].index(r.name)]))
+        study.tell(trial, scores)
     return study.get_trials(deepcopy=False)[trial.number]
 
 
