@@ -17,6 +17,20 @@ RUN_TIMEOUT_MS = 120_000
 READY_TIMEOUT_MS = 60_000
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_run_store(tmp_path_factory):
+    """Fixtures of a wider scope (a module's sweep, a Ray cluster) run before the per-test store below is set:
+    they record into this session's throwaway store, never the user's."""
+    path = tmp_path_factory.mktemp("session-store") / "runs.sqlite"
+    saved = os.environ.get("RFEXPLORER_STORE")
+    os.environ["RFEXPLORER_STORE"] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop("RFEXPLORER_STORE", None)
+    else:
+        os.environ["RFEXPLORER_STORE"] = saved
+
+
 @pytest.fixture(autouse=True)
 def run_store(tmp_path_factory, monkeypatch):
     """Every test records its runs into its own throwaway run store (engine.io.store), never the user's."""

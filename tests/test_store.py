@@ -334,3 +334,17 @@ def _count(path: Path) -> int:
             return con.execute("SELECT count(*) FROM runs").fetchone()[0]
     except sqlite3.OperationalError:  # the tables are not there yet
         return 0
+
+
+@pytest.fixture(scope="module")
+def _store_seen_by_a_module_fixture():
+    import os
+
+    return os.environ.get("RFEXPLORER_STORE")
+
+
+def test_a_module_scoped_fixture_records_into_a_throwaway_store(_store_seen_by_a_module_fixture, tmp_path_factory):
+    """A module's fixture (a sweep run once for several tests) is set up before each test's own store: it must
+    still see a throwaway store, never the user's (a Ray test's module sweep once wrote into the user's)."""
+    seen = _store_seen_by_a_module_fixture
+    assert seen and Path(seen).is_relative_to(tmp_path_factory.getbasetemp())
