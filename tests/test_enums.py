@@ -29,7 +29,7 @@ from engine.physics.resonators import FREQUENCY_PLANS, HARDWARE_REGIMES, NOMINAL
 #: (enum, the plain strings it replaced, in their order)
 MODES = [
     (HardwareRegime, ("ideal", "aware", "in-situ")),
-    (WeightBuild, ("auto", "exact", "fft", "compiled")),
+    (WeightBuild, ("auto", "exact", "fft", "compiled", "fused")),
     (InitLayout, ("aligned", "random")),
     (LrSchedule, ("cosine", "constant")),
     (Budget, ("per-output", "global")),

@@ -40,6 +40,9 @@ class WeightBuild(StrEnum):
     log-frequency grid of engine.layers.grid_weight (refused only for a damping spread)."""
     COMPILED = "compiled"
     """The exact formula as torch.compile kernels (engine.layers.compiled_weight)."""
+    FUSED = "fused"
+    """The exact formula as fused CPU loops compiled by numba (engine.layers.fused_weight); 'auto' uses it on
+    CPU float32 tensors wherever the exact formula is the cheapest build."""
 
 
 class InitLayout(StrEnum):

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from engine.core.enums import FrequencyPlan, HardwareRegime, InitLayout, WeightBuild, values
-from engine.layers import compiled_weight
+from engine.layers import compiled_weight, fused_weight
 from engine.layers.exact_weight import ExactWeight
 from engine.layers.fast_weight import ShiftInvariantWeight, ShiftKernel
-from engine.layers.grid_weight import GridBuild, log_frequency
+from engine.layers.grid_weight import EXACT_NS, FUSED_NS, GridBuild, log_frequency
 from engine.physics import resonators as physics
 from engine.physics.resonators import NOMINAL_CHIP, Chip, DeviceParams
 
@@ -30,6 +30,10 @@ WEIGHT_BUILDS = values(WeightBuild)
 #: 'auto' uses the comb FFT build from this many resonators per chain (measured crossover on full MNIST, 1
 #: thread); the grid build where its cost model (engine.layers.grid_weight) puts it below the exact build.
 FFT_MIN_RESONATORS = 64
+#: The same crossover against the exact formula's fused loops (engine.layers.fused_weight), where they apply.
+FFT_MIN_RESONATORS_FUSED = 512
+#: The builds that evaluate the exact formula pair by pair (never an FFT build).
+EXACT_FORMULA_BUILDS = (WeightBuild.EXACT, WeightBuild.COMPILED, WeightBuild.FUSED)
 
 
 def tiled_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int) -> torch.Tensor:
@@ -93,6 +97,8 @@ class RFChainLayer(nn.Module):
                 "weight_build 'compiled' needs torch.compile with a C++ compiler (and ATEN_CPU_CAPABILITY "
                 "unset); use 'exact' or 'auto'"
             )
+        if weight_build == WeightBuild.FUSED and not fused_weight.available():
+            raise ValueError("weight_build 'fused' needs the numba package, which does not import here; use 'auto'")
         self.weight_build: WeightBuild = weight_build
         self._shift_kernel: Optional[ShiftKernel] = None
         self._grid_build: Optional[GridBuild] = None
@@ -337,7 +343,7 @@ class RFChainLayer(nn.Module):
         """The comb FFT build's kernel when it applies to this layer now (see engine.layers.fast_weight), else
         None: inputs at their nominal comb positions, a geometric plan, one damping, no offsets or jitter, and
         (for 'auto') K large. Where it does not apply, :meth:`grid_build` may."""
-        if self.weight_build in (WeightBuild.EXACT, WeightBuild.COMPILED):
+        if self.weight_build in EXACT_FORMULA_BUILDS:
             return None
         chip = self.own_chip if chip is None else chip
         if (
@@ -345,7 +351,7 @@ class RFChainLayer(nn.Module):
             or self._perturbed(chip)
             or self.params.plan != FrequencyPlan.GEOMETRIC
             or self.input_comb.requires_grad
-            or (self.weight_build == WeightBuild.AUTO and self.n_resonators < FFT_MIN_RESONATORS)
+            or (self.weight_build == WeightBuild.AUTO and self.n_resonators < self._fft_min_resonators())
             or not self._inputs_nominal()
         ):
             return None
@@ -357,7 +363,7 @@ class RFChainLayer(nn.Module):
         """The log-frequency grid build (engine.layers.grid_weight: devices anywhere, either plan) where the comb
         build does not apply: one damping for every resonator and, for 'auto', a cost below the exact build's
         by its cost model; else None ('fft' then raises, saying why)."""
-        if self.weight_build in (WeightBuild.EXACT, WeightBuild.COMPILED):
+        if self.weight_build in EXACT_FORMULA_BUILDS:
             return None
         chip = self.own_chip if chip is None else chip
         why = None
@@ -366,7 +372,7 @@ class RFChainLayer(nn.Module):
         elif not self._grid().available:
             why = "the damping is too small for a log-frequency grid over the band"
         elif self.weight_build == WeightBuild.AUTO and not self._grid().cheaper_than_exact(
-            self.n_chains, self.n_inputs, self.n_resonators
+            self.n_chains, self.n_inputs, self.n_resonators, self._exact_ns()
         ):
             return None
         if why is not None:
@@ -374,6 +380,15 @@ class RFChainLayer(nn.Module):
                 raise ValueError(f"weight_build 'fft' cannot be used here: {why}")
             return None
         return self._grid_build
+
+    def _exact_ns(self) -> float:
+        """The cost model's time per chain, input and resonator of the exact formula here: the fused loops' on
+        the CPU when numba imports, else the eager build's."""
+        return FUSED_NS if self.resonator_comb.device.type == "cpu" and fused_weight.available() else EXACT_NS
+
+    def _fft_min_resonators(self) -> int:
+        """Resonators per chain from which 'auto' prefers the comb FFT build to the exact formula here."""
+        return FFT_MIN_RESONATORS_FUSED if self._exact_ns() == FUSED_NS else FFT_MIN_RESONATORS
 
     def _grid(self) -> GridBuild:
         """This layer's grid build (made once for its device parameters)."""
@@ -406,19 +421,22 @@ class RFChainLayer(nn.Module):
                 lo, hi = self._bounds("res")
                 u = physics.straight_through(u, physics.quantise_comb(u.detach(), lo, hi, self.params.tuning_bits))
             return ShiftInvariantWeight.apply(u, amplitude, kernel)
-        alpha = alpha_c if alpha_c is not None else torch.full_like(self.resonator_comb, self.params.alpha)
         k_sd = k_sd_c if k_sd_c is not None else self.params.k_sd
-        amplitude = self.signs * k_sd if k_sd_c is not None else (self.signs * k_sd).expand_as(alpha)
+        amplitude = self.signs * k_sd if k_sd_c is not None else (self.signs * k_sd).expand_as(self.resonator_comb)
         f_in, f_res = self.device_freqs(chip)
         if self._jitter_now():  # one draw of cycle-to-cycle noise for the whole batch
             g = self.generator
             xi_in = torch.randn(self.n_inputs, generator=g).to(f_in.device)
             xi_r = torch.randn(self.n_chains, self.n_resonators, generator=g).to(f_res.device)
             f_in = physics.jittered(f_in, xi_in, self.params.alpha, self.params)
-            f_res = physics.jittered(f_res, xi_r, alpha, self.params)
+            f_res = physics.jittered(f_res, xi_r, self.params.alpha if alpha_c is None else alpha_c, self.params)
         grid = self.grid_build(chip)
         if grid is not None:
             return grid.weight(*self._log_freqs(f_in, f_res), amplitude)
+        if self.weight_build in (WeightBuild.AUTO, WeightBuild.FUSED) and fused_weight.applies(f_in, f_res):
+            alpha_f = alpha_c if alpha_c is not None else self.params.alpha
+            return fused_weight.FusedWeight.apply(f_in, f_res, alpha_f, amplitude, self.params.phi)
+        alpha = alpha_c if alpha_c is not None else torch.full_like(self.resonator_comb, self.params.alpha)
         if self.weight_build == WeightBuild.COMPILED:
             return compiled_weight.CompiledChainWeight.apply(
                 f_in, f_res, alpha, amplitude.contiguous(), self.params.phi

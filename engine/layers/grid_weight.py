@@ -60,6 +60,8 @@ FFT_NS = 0.6
 STENCIL_NS = 10.0
 OVERHEAD_NS = 600_000.0
 EXACT_NS = 2.7
+#: The exact formula as fused loops (engine.layers.fused_weight): FUSED_NS per chain, input and resonator.
+FUSED_NS = 0.65
 #: Grid margin beyond the span a plan is made for, in pole distances (room for trained devices to move).
 MARGIN_POLES = 8.0
 
@@ -259,14 +261,15 @@ class GridBuild:
             self.params.f_max_ghz,
         )
 
-    def cheaper_than_exact(self, n_chains: int, n_inputs: int, n_resonators: int) -> bool:
-        """Whether a build (forward and backward) costs less than the exact one, by the measured cost model."""
+    def cheaper_than_exact(self, n_chains: int, n_inputs: int, n_resonators: int, exact_ns: float = EXACT_NS) -> bool:
+        """Whether a build (forward and backward) costs less than the exact one (``exact_ns`` per chain, input
+        and resonator: EXACT_NS for the eager build, FUSED_NS for the fused loops), by the measured cost model."""
         grid = self.grid
         if grid is None:
             return False
         f = grid.fft_size
         work = n_chains * (f * math.log2(f) * FFT_NS + (n_inputs + n_resonators) * grid.points * STENCIL_NS)
-        return work + OVERHEAD_NS < n_chains * n_inputs * n_resonators * EXACT_NS
+        return work + OVERHEAD_NS < n_chains * n_inputs * n_resonators * exact_ns
 
     def weight(self, s_in: torch.Tensor, s_res: torch.Tensor, amplitude: torch.Tensor) -> torch.Tensor:
         """W (C, N) for inputs at log-frequencies s_in (N,) and resonators at s_res (C, K), float64 (the grid

@@ -38,9 +38,10 @@ class RFParams:
     """How W is computed: 'exact' (every input-resonator pair), 'fft' (the comb expansion of
     engine.layers.fast_weight where inputs sit on their slots, else the log-frequency grid of
     engine.layers.grid_weight; refused only for a damping spread), 'auto' (the cheapest build that applies, by a
-    cost model) or 'compiled' (the exact formula as torch.compile kernels, engine.layers.compiled_weight; tens of
-    seconds to compile per layer shape, so for long runs). All agree to 1e-5 of max|W|; the choice changes
-    float rounding, not the physics."""
+    cost model: the exact formula as the fused loops of engine.layers.fused_weight on CPU), 'fused' (those loops
+    wherever they apply) or 'compiled' (the exact formula as torch.compile kernels,
+    engine.layers.compiled_weight; tens of seconds to compile per layer shape, so for long runs). All agree to
+    1e-5 of max|W|; the choice changes float rounding, not the physics."""
     hidden_lr_scale: float = 0.1
     """Multilayer networks: learning rate of the hidden STNOs' bias currents (units of I_th) and g_m (log),
     as a multiple of the frequencies' learning rate."""

@@ -1,0 +1,161 @@
+"""The exact weight build as fused CPU loops (numba): every input-resonator pair, one pass for W, one for its
+gradients.
+
+The formula is engine.layers.exact_weight's, W (C, N) = sum_k s_k K_SD_jk L(x(f_i, f_jk)), and so are the
+gradients with respect to the input and resonance frequencies. The eager build runs about eight tensor passes
+over the (C, K, N) block and keeps the lineshape's slope as a block for the backward pass; here the detuning,
+the lineshape and its slope live in registers: the forward loop writes W only, and the backward loop
+recomputes the slope while it sums the gradients. Loops are compiled once per machine by numba (a second or two,
+cached on disk afterwards) and run in float32 like the eager build. The sum over resonators is taken in order;
+the gradient's sums over inputs are vectorised (numba's ``reassoc`` flag), so they differ from the eager
+build's in float rounding: tests/test_fused_weight.py holds the two to 1e-5 of max|W| and of the gradients.
+
+Used by the 'auto' build on CPU float32 tensors when numba imports (engine.layers.chain); the eager
+:class:`~engine.layers.exact_weight.ExactWeight` stays the reference ('exact') and the fallback.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from engine.physics import resonators as physics
+
+#: Fast-math flags of the loops: reassociation (vectorised sums) and fused multiply-adds, never approximate
+#: reciprocals or functions, and NaN/infinity semantics kept.
+FASTMATH = {"reassoc", "contract", "nsz"}
+
+
+@functools.cache
+def kernels() -> Optional[tuple[Any, Any, Any]]:
+    """The compiled (forward, backward with input gradient, backward without) loops, or None without numba."""
+    try:  # numba is a dependency, but a missing or broken one only costs speed: the eager build remains
+        import numba  # a heavy import (LLVM), made when a fused build is first needed
+    except Exception:  # noqa: BLE001 - any import failure (missing, ABI mismatch) means "not available"
+        return None
+    jit = numba.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
+    return jit(_forward), jit(_backward_both), jit(_backward_resonators)
+
+
+def available() -> bool:
+    """Whether the fused loops can be used on this machine (numba imports)."""
+    return kernels() is not None
+
+
+def _forward(f_in, f_res, alpha, amp, c_xd, c_d, w):  # pragma: no cover - compiled by numba, invisible to coverage
+    """W[c, n] = sum_k amp[c, k] (c_xd x d + c_d d), with x = (f_in[n] - f_res[c, k]) a, a = 1/(alpha f_res),
+    d = 1/(1+x^2)."""
+    n_chains, n_res = f_res.shape
+    n_in = f_in.shape[0]
+    one = np.float32(1.0)
+    for c in range(n_chains):
+        row = w[c]
+        for n in range(n_in):
+            row[n] = np.float32(0.0)
+        for k in range(n_res):
+            fr = f_res[c, k]
+            ak = one / (alpha[c, k] * fr)
+            axd, ad = amp[c, k] * c_xd, amp[c, k] * c_d
+            for n in range(n_in):
+                x = (f_in[n] - fr) * ak
+                d = one / (one + x * x)
+                row[n] += axd * (x * d) + ad * d
+
+
+def _backward_both(f_in, f_res, alpha, amp, grad_w, cos_phi, sin_phi, grad_in, grad_res):  # pragma: no cover
+    """Gradients of W for the input frequencies (grad_in, N) and the resonance frequencies (grad_res, C, K).
+    With h = dL/dx / 2, dx/df = a and dx/df_r = -a f / f_r: grad_res[c, k] = -2 amp a / f_r sum_n h grad_w[c, n]
+    f_in[n] and grad_in[n] = sum_c grad_w[c, n] sum_k 2 amp a h."""
+    n_chains, n_res = f_res.shape
+    n_in = f_in.shape[0]
+    one, two = np.float32(1.0), np.float32(2.0)
+    for n in range(n_in):
+        grad_in[n] = np.float32(0.0)
+    for c in range(n_chains):
+        g = grad_w[c]
+        for k in range(n_res):
+            fr = f_res[c, k]
+            ak = one / (alpha[c, k] * fr)
+            ci = two * amp[c, k] * ak
+            acc = np.float32(0.0)
+            for n in range(n_in):
+                x = (f_in[n] - fr) * ak
+                d = one / (one + x * x)
+                xd = x * d
+                gh = g[n] * (cos_phi * (d - two * xd * xd) - sin_phi * xd * d)
+                acc += gh * f_in[n]
+                grad_in[n] += ci * gh
+            grad_res[c, k] = acc * (two * amp[c, k] * (-ak / fr))
+
+
+def _backward_resonators(f_in, f_res, alpha, amp, grad_w, cos_phi, sin_phi, grad_res):  # pragma: no cover
+    """:func:`_backward_both` without the input gradient (inputs not trained)."""
+    n_chains, n_res = f_res.shape
+    n_in = f_in.shape[0]
+    one, two = np.float32(1.0), np.float32(2.0)
+    for c in range(n_chains):
+        g = grad_w[c]
+        for k in range(n_res):
+            fr = f_res[c, k]
+            ak = one / (alpha[c, k] * fr)
+            acc = np.float32(0.0)
+            for n in range(n_in):
+                x = (f_in[n] - fr) * ak
+                d = one / (one + x * x)
+                xd = x * d
+                acc += g[n] * (cos_phi * (d - two * xd * xd) - sin_phi * xd * d) * f_in[n]
+            grad_res[c, k] = acc * (two * amp[c, k] * (-ak / fr))
+
+
+def applies(*tensors: torch.Tensor) -> bool:
+    """Whether the fused loops can take these tensors: float32 on the CPU (and numba available)."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and available()
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    """A contiguous numpy view of a CPU tensor (no copy when it is already contiguous)."""
+    return t.detach().contiguous().numpy()
+
+
+@functools.lru_cache(maxsize=16)
+def _filled(shape: tuple[int, ...], value: float) -> np.ndarray:
+    """A read-only float32 array of this shape filled with ``value`` (one damping for every resonator)."""
+    a = np.full(shape, value, dtype=np.float32)
+    a.flags.writeable = False
+    return a
+
+
+class FusedWeight(torch.autograd.Function):
+    """W (C, N) from input frequencies f_in (N,), resonance frequencies f_res (C, K), dampings alpha (C, K or a
+    float) and amplitudes s_k K_SD (C, K), with the gradients for f_in and f_res (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, f_in, f_res, alpha, amplitude, phi):
+        forward, _, _ = kernels()  # callers check applies() first
+        shape = tuple(f_res.shape)
+        alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
+        amp_a = _array(amplitude.expand(shape))
+        c_xd, c_d = physics.lineshape_coefficients(phi)
+        w = f_in.new_empty(shape[0], f_in.shape[0])
+        forward(_array(f_in), _array(f_res), alpha_a, amp_a, np.float32(c_xd), np.float32(c_d), w.numpy())
+        ctx.save_for_backward(f_in, f_res)
+        ctx.arrays, ctx.phi = (alpha_a, amp_a), phi
+        return w
+
+    @staticmethod
+    def backward(ctx, grad_w):
+        f_in, f_res = ctx.saved_tensors
+        _, both, resonators_only = kernels()
+        trig = np.float32(np.cos(ctx.phi)), np.float32(np.sin(ctx.phi))
+        grad_res = torch.empty_like(f_res)
+        arrays = (_array(f_in), _array(f_res), *ctx.arrays, _array(grad_w), *trig)
+        grad_in = None
+        if ctx.needs_input_grad[0]:
+            grad_in = torch.empty_like(f_in)
+            both(*arrays, grad_in.numpy(), grad_res.numpy())
+        else:
+            resonators_only(*arrays, grad_res.numpy())
+        return grad_in, grad_res if ctx.needs_input_grad[1] else None, None, None, None

@@ -1,0 +1,117 @@
+"""The fused exact weight build (engine.layers.fused_weight): the exact formula as numba loops, against the
+physics functions in float64 at the same frequencies, and where the 'auto' build uses it."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.config.run_config import RunConfig
+from engine.layers import fused_weight
+from engine.layers.chain import RFChainLayer
+from engine.layers.exact_weight import ExactWeight
+from engine.layers.fused_weight import FusedWeight
+from engine.nets.rf_perceptron import RFParams
+from engine.physics import resonators as physics
+from engine.physics.resonators import DeviceParams
+from engine.training.loop import run_training
+
+pytestmark = pytest.mark.skipif(not fused_weight.available(), reason="numba does not import here")
+
+
+def frequencies(layout: str, c: int, k: int, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input (N,) and resonance (C, K) frequencies (GHz, float32) in one of three layouts."""
+    f_in = torch.sort(2.0 + 3.0 * torch.rand(n, generator=gen)).values
+    f_res = 2.0 + 3.0 * torch.rand(c, k, generator=gen)
+    if layout == "clustered":  # half of every chain within a linewidth of one input: large and zero detunings
+        f_res[:, : k // 2] = f_in[n // 3] * (1.0 + 1e-3 * torch.randn(c, k // 2, generator=gen))
+        f_res[0, 0] = f_in[n // 3]
+    elif layout == "edges":  # at the ends of the band, on an input, and two resonators at one frequency
+        f_res[:, 0], f_res[:, 1], f_res[:, 2] = f_in[0], f_in[-1], f_in[-1]
+        f_res[1:, 3] = 1.0
+    return f_in, f_res
+
+
+def reference(f_in, f_res, alpha, amp, phi, g):
+    """W and the gradients of sum(W * g) for f_in and f_res, from the physics functions in float64."""
+    fi, fr = f_in.double().requires_grad_(), f_res.double().requires_grad_()
+    a = alpha.double().unsqueeze(-1) if isinstance(alpha, torch.Tensor) else alpha
+    x = physics.detuning(fi.view(1, 1, -1), fr.unsqueeze(-1), a)
+    w = (amp.double().unsqueeze(-1) * physics.lineshape(x, phi)).sum(1)
+    (w * g.double()).sum().backward()
+    return w.detach(), fi.grad, fr.grad
+
+
+def assert_close(got: torch.Tensor, ref: torch.Tensor, rtol: float = 1e-5) -> None:
+    ref = ref.detach()
+    err, top = float((got.detach().double() - ref).abs().max()), float(ref.abs().max())
+    assert err <= rtol * top, f"error {err:.3g} of max {top:.3g}"
+
+
+@pytest.mark.parametrize("layout", ["random", "clustered", "edges"])
+@pytest.mark.parametrize("phi, spread", [(0.0, False), (0.4, True)])
+def test_fused_build_and_its_gradients_match_float64_physics(layout, phi, spread):
+    gen = torch.Generator().manual_seed(3)
+    c, k, n = 7, 13, 200
+    f_in, f_res = frequencies(layout, c, k, n, gen)
+    alpha = 2e-3 * (1.0 + 0.2 * torch.rand(c, k, generator=gen)) if spread else 2e-3
+    amp = physics.chain_signs(k).view(1, -1) * (1.0 + 0.1 * torch.rand(c, k, generator=gen))
+    g = torch.randn(c, n, generator=gen)
+    w_ref, gin_ref, gres_ref = reference(f_in, f_res, alpha, amp, phi, g)
+    fi, fr = f_in.clone().requires_grad_(), f_res.clone().requires_grad_()
+    w = FusedWeight.apply(fi, fr, alpha, amp, phi)
+    (w * g).sum().backward()
+    assert_close(w, w_ref)
+    assert_close(fi.grad, gin_ref)
+    assert_close(fr.grad, gres_ref)
+
+
+def test_without_an_input_gradient_only_the_resonances_get_one():
+    gen = torch.Generator().manual_seed(4)
+    f_in, f_res = frequencies("random", 3, 5, 64, gen)
+    amp = physics.chain_signs(5).expand(3, 5)
+    g = torch.randn(3, 64, generator=gen)
+    fr = f_res.clone().requires_grad_()
+    (FusedWeight.apply(f_in, fr, 1e-2, amp, 0.0) * g).sum().backward()
+    fr_exact = f_res.clone().requires_grad_()
+    (ExactWeight.apply(f_in, fr_exact, torch.full_like(f_res, 1e-2), amp.contiguous(), 0.0) * g).sum().backward()
+    assert_close(fr.grad, fr_exact.grad.double())
+
+
+def layer(build: str, k: int = 10, n: int = 64, train_inputs: bool = False) -> RFChainLayer:
+    return RFChainLayer(n, 4, k, DeviceParams(), train_inputs=train_inputs, weight_build=build)
+
+
+def test_auto_uses_the_fused_loops_where_the_exact_formula_is_cheapest(monkeypatch):
+    calls = []
+    original = FusedWeight.apply
+    monkeypatch.setattr(FusedWeight, "apply", lambda *a: calls.append(1) or original(*a))
+    auto, exact = layer("auto", train_inputs=True), layer("exact", train_inputs=True)
+    exact.load_state_dict(auto.state_dict())
+    w = auto.weight()
+    assert calls, "'auto' did not use the fused loops at K = 10"
+    assert_close(w, exact.weight().double())
+    calls.clear()
+    exact.weight()
+    assert not calls, "'exact' must stay the eager reference build"
+
+
+def test_a_fused_build_is_refused_in_one_sentence_without_numba(monkeypatch):
+    monkeypatch.setattr(fused_weight, "kernels", lambda: None)
+    with pytest.raises(ValueError, match="numba"):
+        layer("fused")
+    calls = []
+    monkeypatch.setattr(FusedWeight, "apply", lambda *a: calls.append(1))
+    w = layer("auto").weight()  # 'auto' falls back to the eager build
+    assert not calls and torch.isfinite(w).all()
+
+
+def test_a_short_run_with_the_fused_build_reaches_the_exact_builds_accuracy(tmp_path):
+    """Fused and eager builds differ in float rounding only: one short run each, the same accuracy to 1 %."""
+    results = {}
+    for build in ("exact", "fused"):
+        cfg = RunConfig(model="rf-input", dataset="mnist-mini", epochs=2, resonators_per_chain=10, seed=1,
+                        model_params=RFParams(weight_build=build))
+        results[build] = run_training(cfg).test_accuracy
+    assert math.isclose(results["fused"], results["exact"], abs_tol=0.01), results
