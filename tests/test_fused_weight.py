@@ -115,3 +115,17 @@ def test_a_short_run_with_the_fused_build_reaches_the_exact_builds_accuracy(tmp_
                         model_params=RFParams(weight_build=build))
         results[build] = run_training(cfg).test_accuracy
     assert math.isclose(results["fused"], results["exact"], abs_tol=0.01), results
+
+
+def test_the_couplings_block_matches_the_physics_functions_and_keeps_gradients_where_needed():
+    gen = torch.Generator().manual_seed(5)
+    chains = RFChainLayer(50, 3, 7, DeviceParams(phi=0.3), train_inputs=True)
+    with torch.no_grad():
+        chains.input_comb.add_(0.4 * torch.randn(50, generator=gen))
+    f_in, f_res = chains.device_freqs()
+    ref = physics.coupling_tensor(f_in.double(), f_res.double(), chains.params, signs=chains.signs.double())
+    with torch.no_grad():
+        assert_close(chains.coupling(), ref, rtol=1e-6)
+    c = chains.coupling()  # with gradients on: the physics functions, differentiable
+    assert c.requires_grad
+    assert_close(c, ref, rtol=1e-6)

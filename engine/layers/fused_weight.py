@@ -30,14 +30,15 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 
 
 @functools.cache
-def kernels() -> Optional[tuple[Any, Any, Any]]:
-    """The compiled (forward, backward with input gradient, backward without) loops, or None without numba."""
+def kernels() -> Optional[tuple[Any, Any, Any, Any]]:
+    """The compiled loops (forward, backward with input gradient, backward without, couplings), or None
+    without numba."""
     try:  # numba is a dependency, but a missing or broken one only costs speed: the eager build remains
         import numba  # a heavy import (LLVM), made when a fused build is first needed
     except Exception:  # noqa: BLE001 - any import failure (missing, ABI mismatch) means "not available"
         return None
     jit = numba.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
-    return jit(_forward), jit(_backward_both), jit(_backward_resonators)
+    return jit(_forward), jit(_backward_both), jit(_backward_resonators), jit(_couplings)
 
 
 def available() -> bool:
@@ -110,6 +111,46 @@ def _backward_resonators(f_in, f_res, alpha, amp, grad_w, cos_phi, sin_phi, grad
             grad_res[c, k] = acc * (two * amp[c, k] * (-ak / fr))
 
 
+def _couplings(f_in, f_res, alpha, amp, c_xd, c_d, out):  # pragma: no cover - compiled by numba
+    """out[c, k, n] = amp[c, k] (c_xd x d + c_d d): every resonator's coupling to every input (no gradient)."""
+    n_chains, n_res = f_res.shape
+    n_in = f_in.shape[0]
+    one = np.float32(1.0)
+    for c in range(n_chains):
+        for k in range(n_res):
+            fr = f_res[c, k]
+            ak = one / (alpha[c, k] * fr)
+            axd, ad = amp[c, k] * c_xd, amp[c, k] * c_d
+            row = out[c, k]
+            for n in range(n_in):
+                x = (f_in[n] - fr) * ak
+                d = one / (one + x * x)
+                row[n] = axd * (x * d) + ad * d
+
+
+def couplings(
+    f_in: torch.Tensor, f_res: torch.Tensor, alpha: "torch.Tensor | float", amplitude: torch.Tensor, phi: float
+) -> torch.Tensor:
+    """Every resonator's signed coupling to every input, (C, K, N) (physics.coupling_tensor's values, without
+    gradients), in one pass; the tensors must pass :func:`applies`."""
+    loops = kernels()
+    assert loops is not None, "couplings() needs the fused loops (check applies() first)"
+    shape = tuple(f_res.shape)
+    alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
+    c_xd, c_d = physics.lineshape_coefficients(phi)
+    out = f_in.new_empty(*shape, f_in.shape[0])
+    loops[3](
+        _array(f_in),
+        _array(f_res),
+        alpha_a,
+        _array(amplitude.expand(shape)),
+        np.float32(c_xd),
+        np.float32(c_d),
+        out.numpy(),
+    )
+    return out
+
+
 def applies(*tensors: torch.Tensor) -> bool:
     """Whether the fused loops can take these tensors: float32 on the CPU (and numba available)."""
     return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and available()
@@ -134,7 +175,7 @@ class FusedWeight(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, f_in, f_res, alpha, amplitude, phi):
-        forward, _, _ = kernels()  # callers check applies() first
+        forward = kernels()[0]  # type: ignore[index]  # callers check applies() first
         shape = tuple(f_res.shape)
         alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
         amp_a = _array(amplitude.expand(shape))
@@ -148,7 +189,7 @@ class FusedWeight(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_w):
         f_in, f_res = ctx.saved_tensors
-        _, both, resonators_only = kernels()
+        _, both, resonators_only, _ = kernels()  # type: ignore[misc]
         trig = np.float32(np.cos(ctx.phi)), np.float32(np.sin(ctx.phi))
         grad_res = torch.empty_like(f_res)
         arrays = (_array(f_in), _array(f_res), *ctx.arrays, _array(grad_w), *trig)

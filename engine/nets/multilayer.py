@@ -170,15 +170,18 @@ class RFNetwork(PerceptronModel):
         return self.stno.g_m * torch.exp(self.log_gm[layer])
 
     # --- forward ----------------------------------------------------------------------------------------------
-    def hidden_current(self, layer: int, v: torch.Tensor) -> torch.Tensor:
+    def hidden_current(self, layer: int, v: torch.Tensor, chains: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The STNO currents (µA) of hidden layer ``layer`` for its chain voltages v (B, H, ...): chains on
-        dimension 1, any trailing dimensions (candidate voltages of a plasticity round) broadcast."""
-        bias = self.hidden_bias[layer].view(-1, *([1] * (v.dim() - 2)))
+        dimension 1, any trailing dimensions (candidate voltages of a plasticity round) broadcast. With
+        ``chains`` (indices), v holds only those chains' voltages (B, len(chains), ...)."""
+        bias = self.hidden_bias[layer] if chains is None else self.hidden_bias[layer][chains]
+        bias = bias.view(-1, *([1] * (v.dim() - 2)))
         return physics.stno_current_ua(v + self.stno.v_bias, self.g_m(layer), self.stno, self.stno.i_th_ua * bias)
 
-    def activation(self, layer: int, v: torch.Tensor) -> torch.Tensor:
-        """Power (µW) the STNOs of hidden layer ``layer`` emit for chain voltages v."""
-        return physics.stno_power_uw(self.hidden_current(layer, v), self.stno)
+    def activation(self, layer: int, v: torch.Tensor, chains: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Power (µW) the STNOs of hidden layer ``layer`` emit for chain voltages v (of the chains ``chains``
+        only, when given)."""
+        return physics.stno_power_uw(self.hidden_current(layer, v, chains), self.stno)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.layer_weights()

@@ -8,7 +8,7 @@ through the network too (``rf-input``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import torch
 
@@ -90,6 +90,8 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         cand = (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(s, n_chains, 2, n_cand)
         cand_for = for_slots(cand, slot)  # (S, H, D, T)
         open_ = self._reachable(sites, drop, slot)  # (H, D, T): limited tuning ranges allow fewer sites
+        # each swap's exact change of the STNO power (S, H, D, T); after a pass, only the moved chains' change
+        dh = self._power_changes(v, h, contrib, cand_for)
         moved = 0
         for _ in range(max_moves):
             base = torch.nn.functional.cross_entropy(scores, y)
@@ -97,8 +99,6 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             resid = scores.softmax(dim=1)
             resid[torch.arange(s, device=self.device), y] -= 1.0
             dl_dh = torch.einsum("shc,sc->sh", jac, resid) / s  # (S, H)
-            v_new = (v.unsqueeze(-1) - contrib).unsqueeze(-1) + cand_for  # (S, H, D, T)
-            dh = model.activation(layer, v_new) - h.view(s, -1, 1, 1)
             guess = torch.einsum("sh,shdt->hdt", dl_dh, dh).masked_fill(~open_, float("inf"))
             pick = guess.reshape(n_chains, -1).argmin(dim=1)  # (H,): each chain's most promising swap
             # the exact sampled loss of that swap, chain by chain: (S, H, C)
@@ -131,7 +131,24 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             scores = new_scores
             self._reset_optimizer_state(chains.resonator_comb, (js, k))
             moved += len(js)
+            dh[:, js] = self._power_changes(v, h, contrib, cand_for, js)
         return moved
+
+    def _power_changes(
+        self,
+        v: torch.Tensor,
+        h: torch.Tensor,
+        contrib: torch.Tensor,
+        cand_for: torch.Tensor,
+        js: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """The change of each chain's STNO power (S, H, D, T) when resonator d's voltage ``contrib[:, j, d]``
+        is replaced by candidate t's ``cand_for[:, j, d, t]``, for the chains ``js`` only when given (the
+        others' voltages have not changed; elementwise, so the same values as for every chain)."""
+        if js is not None:
+            v, h, contrib, cand_for = v[:, js], h[:, js], contrib[:, js], cand_for[:, js]
+        v_new = (v.unsqueeze(-1) - contrib).unsqueeze(-1) + cand_for  # (S, H, D, T)
+        return self.model.activation(self.layer, v_new, js) - h.view(*h.shape, 1, 1)
 
     @torch.no_grad()
     def rewire_inputs(self, fraction: float) -> int:
