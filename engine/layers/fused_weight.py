@@ -175,7 +175,7 @@ class FusedWeight(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, f_in, f_res, alpha, amplitude, phi):
-        forward = kernels()[0]  # type: ignore[index]  # callers check applies() first
+        forward = kernels()[0]  # callers check applies() first
         shape = tuple(f_res.shape)
         alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
         amp_a = _array(amplitude.expand(shape))
@@ -189,7 +189,7 @@ class FusedWeight(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_w):
         f_in, f_res = ctx.saved_tensors
-        _, both, resonators_only, _ = kernels()  # type: ignore[misc]
+        _, both, resonators_only, _ = kernels()
         trig = np.float32(np.cos(ctx.phi)), np.float32(np.sin(ctx.phi))
         grad_res = torch.empty_like(f_res)
         arrays = (_array(f_in), _array(f_res), *ctx.arrays, _array(grad_w), *trig)
