@@ -29,16 +29,23 @@ from engine.physics import resonators as physics
 FASTMATH = {"reassoc", "contract", "nsz"}
 
 
-@functools.cache
-def kernels() -> Optional[tuple[Any, Any, Any, Any]]:
-    """The compiled loops (forward, backward with input gradient, backward without, couplings), or None
-    without numba."""
-    try:  # numba is a dependency, but a missing or broken one only costs speed: the eager build remains
-        import numba  # a heavy import (LLVM), made when a fused build is first needed
+def compile_loops(*functions: Any, fastmath: Any = False) -> Optional[tuple[Any, ...]]:
+    """These plain-Python loops compiled by numba (lazily, at their first call; cached on disk), or None when
+    numba does not import. ``fastmath``: numba's flags (False: IEEE arithmetic, the same bits as torch's
+    elementwise operations in the same order)."""
+    try:  # numba is a dependency, but a missing or broken one only costs speed: the eager code remains
+        import numba  # a heavy import (LLVM), made when fused loops are first needed
     except Exception:  # noqa: BLE001 - any import failure (missing, ABI mismatch) means "not available"
         return None
-    jit = numba.njit(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
-    return jit(_forward), jit(_backward_both), jit(_backward_resonators), jit(_couplings)
+    jit = numba.njit(cache=True, fastmath=fastmath, nogil=True, error_model="numpy")
+    return tuple(jit(f) for f in functions)
+
+
+@functools.cache
+def kernels() -> Optional[tuple[Any, ...]]:
+    """The compiled loops (forward, backward with input gradient, backward without, couplings), or None
+    without numba."""
+    return compile_loops(_forward, _backward_both, _backward_resonators, _couplings, fastmath=FASTMATH)
 
 
 def available() -> bool:

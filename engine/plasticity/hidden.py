@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Optional
 
 import torch
 
+from engine.plasticity import fused_stno
 from engine.plasticity.params import PlasticityParams
 from engine.plasticity.rounds import LayerTarget, StructuralPlasticity, for_slots
 
@@ -91,7 +92,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         cand_for = for_slots(cand, slot)  # (S, H, D, T)
         open_ = self._reachable(sites, drop, slot)  # (H, D, T): limited tuning ranges allow fewer sites
         # each swap's exact change of the STNO power (S, H, D, T); after a pass, only the moved chains' change
-        dh = self._power_changes(v, h, contrib, cand_for)
+        dh = self._power_changes(v, h, contrib, cand_for, out=torch.empty_like(cand_for))
         moved = 0
         for _ in range(max_moves):
             base = torch.nn.functional.cross_entropy(scores, y)
@@ -131,7 +132,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
             scores = new_scores
             self._reset_optimizer_state(chains.resonator_comb, (js, k))
             moved += len(js)
-            dh[:, js] = self._power_changes(v, h, contrib, cand_for, js)
+            self._power_changes(v, h, contrib, cand_for, js, out=dh)
         return moved
 
     def _power_changes(
@@ -141,14 +142,27 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         contrib: torch.Tensor,
         cand_for: torch.Tensor,
         js: Optional[torch.Tensor] = None,
+        *,
+        out: torch.Tensor,
     ) -> torch.Tensor:
-        """The change of each chain's STNO power (S, H, D, T) when resonator d's voltage ``contrib[:, j, d]``
-        is replaced by candidate t's ``cand_for[:, j, d, t]``, for the chains ``js`` only when given (the
-        others' voltages have not changed; elementwise, so the same values as for every chain)."""
+        """Write into ``out`` the change of each chain's STNO power (S, H, D, T) when resonator d's voltage
+        ``contrib[:, j, d]`` is replaced by candidate t's ``cand_for[:, j, d, t]``, for the chains ``js`` only
+        when given (the others' voltages have not changed). Elementwise, so the same values for any subset:
+        one numba loop where it applies (engine.plasticity.fused_stno, the same bits), else torch."""
+        model = self.model
+        if fused_stno.available() and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (v, out)):
+            bias_ua = model.stno.i_th_ua * model.hidden_bias[self.layer].detach()
+            return fused_stno.power_changes(
+                v, contrib, cand_for, h, bias_ua, model.g_m(self.layer), model.stno, out, js
+            )
         if js is not None:
             v, h, contrib, cand_for = v[:, js], h[:, js], contrib[:, js], cand_for[:, js]
         v_new = (v.unsqueeze(-1) - contrib).unsqueeze(-1) + cand_for  # (S, H, D, T)
-        return self.model.activation(self.layer, v_new, js) - h.view(*h.shape, 1, 1)
+        changes = model.activation(self.layer, v_new, js) - h.view(*h.shape, 1, 1)
+        if js is None:
+            return out.copy_(changes)
+        out[:, js] = changes
+        return out
 
     @torch.no_grad()
     def rewire_inputs(self, fraction: float) -> int:
