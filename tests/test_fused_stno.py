@@ -39,3 +39,23 @@ def test_the_fused_power_changes_are_the_torch_paths_bits(seed):
     fused_stno.power_changes(v, contrib, cand, h, bias_ua, g_m, stno, out, chains)
     assert torch.equal(out[:, chains], ref[:, chains])
     assert (out[:, [0, 2, 3, 5, 6]] == 7.0).all()
+
+
+@pytest.mark.parametrize("shape", [(40, 6), (9, 6, 4, 3)])
+def test_the_fused_powers_are_the_torch_paths_bits_and_the_network_uses_them_without_gradients(shape):
+    from engine.nets.multilayer import RFNetwork
+
+    gen = torch.Generator().manual_seed(2)
+    stno = STNOParams()
+    v = 0.02 * torch.randn(*shape, generator=gen)
+    bias_ua = stno.i_th_ua * torch.rand(shape[1], generator=gen)
+    g_m = stno.g_m * torch.exp(torch.tensor(-0.2))
+    bias = bias_ua.view(-1, *([1] * (len(shape) - 2)))
+    ref = physics.stno_power_uw(physics.stno_current_ua(v + stno.v_bias, g_m, stno, bias), stno)
+    assert torch.equal(fused_stno.powers(v, bias_ua, g_m, stno), ref)
+    net = RFNetwork(20, 3, (shape[1],), (4, 5), device=physics.DeviceParams())
+    with torch.no_grad():
+        net.hidden_bias[0].uniform_(0.0, 1.0, generator=gen)
+        fused = net.activation(0, v)
+    torched = net.activation(0, v.clone().requires_grad_())  # with gradients: the physics functions
+    assert torch.equal(fused, torched.detach())

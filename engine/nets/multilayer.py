@@ -35,6 +35,7 @@ from engine.layers.chain import RFChainLayer
 from engine.nets.rf_perceptron import RFParams
 from engine.physics import resonators as physics
 from engine.physics.resonators import DeviceParams
+from engine.plasticity import fused_stno
 from engine.plasticity.hidden import HiddenLayerPlasticity
 from engine.plasticity.params import PlasticityParams
 from engine.plasticity.rounds import LayerTarget, StructuralPlasticity
@@ -180,7 +181,17 @@ class RFNetwork(PerceptronModel):
 
     def activation(self, layer: int, v: torch.Tensor, chains: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Power (µW) the STNOs of hidden layer ``layer`` emit for chain voltages v (of the chains ``chains``
-        only, when given)."""
+        only, when given); without gradients, one fused loop where it applies (the same bits)."""
+        if (
+            chains is None
+            and not (torch.is_grad_enabled() and (v.requires_grad or self.hidden_bias[layer].requires_grad))
+            and v.device.type == "cpu"
+            and v.dtype == torch.float32
+            and v.dim() >= 2
+            and fused_stno.available()
+        ):
+            bias_ua = self.stno.i_th_ua * self.hidden_bias[layer].detach()
+            return fused_stno.powers(v, bias_ua, self.g_m(layer), self.stno)
         return physics.stno_power_uw(self.hidden_current(layer, v, chains), self.stno)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
