@@ -102,6 +102,8 @@ class RFChainLayer(nn.Module):
         self.weight_build: WeightBuild = weight_build
         self._shift_kernel: Optional[ShiftKernel] = None
         self._grid_build: Optional[GridBuild] = None
+        #: the input frequencies of :meth:`input_freqs_ghz`, with the positions' (version, storage, ...) key
+        self._input_freqs: Optional[tuple[tuple, torch.Tensor]] = None
         #: Source of the layer's randomness: initial layout, fabrication spreads and read-out noise.
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.n_inputs, self.n_chains, self.n_resonators = n_inputs, n_chains, n_resonators
@@ -317,7 +319,15 @@ class RFChainLayer(nn.Module):
 
     # --- frequencies ------------------------------------------------------------------------------------
     def input_freqs_ghz(self) -> torch.Tensor:
-        return physics.comb_to_ghz(self.input_comb, self.params, self.n_inputs)
+        """The input oscillators' frequencies (GHz) at their comb positions; kept from pass to pass while the
+        positions are not trained (a training step of rf builds W at every batch)."""
+        u = self.input_comb
+        if u.requires_grad:
+            return physics.comb_to_ghz(u, self.params, self.n_inputs)
+        key = (u._version, u.data_ptr(), u.device, id(self.params))
+        if self._input_freqs is None or self._input_freqs[0] != key:
+            self._input_freqs = (key, physics.comb_to_ghz(u, self.params, self.n_inputs))
+        return self._input_freqs[1]
 
     def resonator_freqs_ghz(self) -> torch.Tensor:
         return physics.comb_to_ghz(self.resonator_comb, self.params, self.n_inputs)
