@@ -574,6 +574,14 @@ class RFChainLayer(nn.Module):
             xi_r = torch.randn(b, self.n_chains, self.n_resonators, generator=self.generator).to(f_res.device)
             fi = physics.jittered(f_in.unsqueeze(0), xi_in, p.alpha, p)  # (b, N)
             fr = physics.jittered(f_res.unsqueeze(0), xi_r, alpha, p)  # (b, C, K)
+            if (
+                self.weight_build not in (WeightBuild.EXACT, WeightBuild.COMPILED)
+                and not (torch.is_grad_enabled() and (fr.requires_grad or fi.requires_grad or power_uw.requires_grad))
+                and fused_weight.applies(fi, fr, power_uw)
+            ):
+                amplitude = self.signs.view(1, -1) * k_sd  # one pass over the block, none of it kept
+                out.append(fused_weight.sample_voltages(fi, fr, alpha, amplitude, p.phi, power_uw[b0 : b0 + b]))
+                continue
             for c0 in range(0, b, chunk):
                 c1 = min(b, c0 + chunk)
                 x = physics.detuning(fi[c0:c1].view(c1 - c0, 1, 1, -1), fr[c0:c1].unsqueeze(-1), a_res)

@@ -45,7 +45,9 @@ def compile_loops(*functions: Any, fastmath: Any = False) -> Optional[tuple[Any,
 def kernels() -> Optional[tuple[Any, ...]]:
     """The compiled loops (forward, backward with input gradient, backward without, couplings), or None
     without numba."""
-    return compile_loops(_forward, _backward_both, _backward_resonators, _couplings, fastmath=FASTMATH)
+    return compile_loops(
+        _forward, _backward_both, _backward_resonators, _couplings, _sample_voltages, fastmath=FASTMATH
+    )
 
 
 def available() -> bool:
@@ -135,6 +137,48 @@ def _couplings(f_in, f_res, alpha, amp, c_xd, c_d, out):  # pragma: no cover - c
                 row[n] = axd * (x * d) + ad * d
 
 
+def _sample_voltages(f_in, f_res, alpha, amp, c_xd, c_d, power, out):  # pragma: no cover - numba-compiled
+    """out[b, c] = sum_n power[b, n] sum_k amp[c, k] L(x): each sample b read out with its own input (B, N)
+    and resonance (B, C, K) frequencies."""
+    n_b, n_chains, n_res = f_res.shape
+    n_in = f_in.shape[1]
+    one = np.float32(1.0)
+    for b in range(n_b):
+        for c in range(n_chains):
+            acc = np.float32(0.0)
+            for k in range(n_res):
+                fr = f_res[b, c, k]
+                ak = one / (alpha[c, k] * fr)
+                axd, ad = amp[c, k] * c_xd, amp[c, k] * c_d
+                for n in range(n_in):
+                    x = (f_in[b, n] - fr) * ak
+                    d = one / (one + x * x)
+                    acc += (axd * (x * d) + ad * d) * power[b, n]
+            out[b, c] = acc
+
+
+def sample_voltages(
+    f_in: torch.Tensor,
+    f_res: torch.Tensor,
+    alpha: "torch.Tensor | float",
+    amplitude: torch.Tensor,
+    phi: float,
+    power: torch.Tensor,
+) -> torch.Tensor:
+    """Chain voltages (B, C) with every sample read out at its own frequencies: inputs f_in (B, N), resonances
+    f_res (B, C, K), dampings alpha (C, K or a float), amplitudes (C, K), powers (B, N) in µW; no gradients.
+    One pass, without the (B, C, K, N) block; the tensors must pass :func:`applies`."""
+    loops = kernels()
+    assert loops is not None, "sample_voltages() needs the fused loops (check applies() first)"
+    shape = tuple(f_res.shape[1:])
+    alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
+    c_xd, c_d = physics.lineshape_coefficients(phi)
+    out = f_in.new_empty(f_res.shape[0], shape[0])
+    amp = _array(amplitude.expand(shape))
+    loops[4](_array(f_in), _array(f_res), alpha_a, amp, np.float32(c_xd), np.float32(c_d), _array(power), out.numpy())
+    return out
+
+
 def couplings(
     f_in: torch.Tensor, f_res: torch.Tensor, alpha: "torch.Tensor | float", amplitude: torch.Tensor, phi: float
 ) -> torch.Tensor:
@@ -196,7 +240,7 @@ class FusedWeight(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_w):
         f_in, f_res = ctx.saved_tensors
-        _, both, resonators_only, _ = kernels()
+        _, both, resonators_only = kernels()[:3]
         trig = np.float32(np.cos(ctx.phi)), np.float32(np.sin(ctx.phi))
         grad_res = torch.empty_like(f_res)
         arrays = (_array(f_in), _array(f_res), *ctx.arrays, _array(grad_w), *trig)
