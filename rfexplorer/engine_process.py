@@ -63,7 +63,7 @@ CACHED_DATASETS = 2
 #: processes are still starting) has its workers terminated, so that none outlives this process.
 JOB_JOIN_TIMEOUT_S = 1.5
 #: What :func:`warm_up` imports (reported in the Warmed message).
-WARM_MODULES = ("torch._dynamo",)
+WARM_MODULES = ("torch._dynamo", "numba")
 #: The job slots, each with its own thread and cancel Event (protocol.JobKind.slot: the kinds each one runs).
 SLOTS = tuple(JobSlot)
 #: The slots whose job must end before the process does (a sweep has worker processes or a Ray instance to shut
@@ -273,10 +273,12 @@ class EngineJobs:
 def warm_up() -> float:
     """Do once what a first training run would otherwise wait for (seconds taken): a throwaway Adam, built as
     engine.core.model_base.make_adam builds the models' (fused where it can be), on a 1-element tensor, and one step
-    of it with a learning-rate schedule; torch's first optimizer imports ``torch._dynamo``. Uses no random
-    numbers, and imports only torch's own modules, none of those the jobs import (the engine's and the app's;
-    they share none with torch._dynamo's), so it and a job never wait on each other's import locks (a circular
-    wait, which Python breaks with an ImportError); a first run started meanwhile waits for torch._dynamo."""
+    of it with a learning-rate schedule; torch's first optimizer imports ``torch._dynamo``. Then it imports
+    ``numba``, the compiler of the fused weight build (its loops are loaded from numba's disk cache by the first
+    run). Uses no random numbers, and imports only torch's and numba's own modules, none of those the jobs
+    import (the engine's and the app's; they share none with torch._dynamo's or numba's), so it and a job never
+    wait on each other's import locks (a circular wait, which Python breaks with an ImportError); a first run
+    started meanwhile waits for them."""
     t0 = time.perf_counter()
     import torch
 
@@ -289,6 +291,10 @@ def warm_up() -> float:
     (param * param).sum().backward()
     optimizer.step()
     schedule.step()
+    try:  # the fused weight build's compiler (engine.layers.fused_weight imports it at the first weight build)
+        import numba  # noqa: F401 - imported for its side effect: the first run does not wait for LLVM
+    except Exception:  # noqa: BLE001 - without numba the engine uses its eager builds
+        pass
     return time.perf_counter() - t0
 
 

@@ -109,7 +109,7 @@ def test_the_engine_process_warms_the_optimizer_up_before_the_first_run(window, 
     qtbot.waitUntil(lambda: engine.warm_up is not None, timeout=RUN_MS)
     report = engine.warm_up
     assert report["error"] == "" and report["seconds"] > 0
-    assert report["modules"] == ("torch._dynamo",)
+    assert report["modules"] == ("torch._dynamo", "numba")
     set_controls(window, "rf", 10, epochs=30)
     first_step = []
 
