@@ -1,12 +1,16 @@
 """The vectorised greedy check of input jumps (engine.plasticity.input_jumps) takes exactly the decisions of the
-one-input-at-a-time check it replaced (kept here as the reference), on random cases."""
+one-input-at-a-time check it replaced (kept here as the reference), on random cases; the fast parts of the
+resonator round (engine.plasticity.rounds) compute what the physics and a brute-force evaluation compute."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from engine.plasticity import input_jumps
+from engine.config.run_config import PlasticityParams
+from engine.physics import resonators as physics
+from engine.physics.resonators import DeviceParams
+from engine.plasticity import input_jumps, rounds
 
 
 def sequential_jumps(logits, ce, y, power, steps, threshold, site_ok=None):
@@ -82,3 +86,102 @@ def test_heartbeat_is_called_during_a_long_check():
     beats = []
     input_jumps.greedy_jumps(logits, ce, y, power, steps, threshold, heartbeat=lambda: beats.append(1))
     assert beats
+
+
+@pytest.mark.parametrize("loop", [0, input_jumps.LOOP_CANDIDATES, 10**6])
+def test_both_ways_of_computing_a_windows_scores_pick_the_same_jumps(monkeypatch, loop):
+    # 0: every window gathers its emissions' steps; 10**6: every window computes them candidate by candidate
+    monkeypatch.setattr(input_jumps, "LOOP_CANDIDATES", loop)
+    for seed in range(0, 80, 3):
+        logits, ce, y, power, steps, threshold, site_ok = random_case(seed)
+        ref_logits, ref_ce = logits.clone(), ce.clone()
+        expected = sequential_jumps(ref_logits, ref_ce, y, power, steps, threshold, site_ok)
+        got = input_jumps.greedy_jumps(logits, ce, y, power, steps, threshold, site_ok)
+        assert torch.equal(got, expected), f"case {seed}"
+        torch.testing.assert_close(logits, ref_logits, rtol=0, atol=1e-5)
+
+
+def test_emissions_are_listed_candidate_by_candidate_as_torch_lists_them():
+    g = torch.Generator().manual_seed(3)
+    power = torch.rand(40, 300, generator=g) * (torch.rand(40, 300, generator=g) < 0.3)
+    emit_in, emit_row, emit_p = input_jumps._emissions(power)
+    ref_in, ref_row = (power > 0).nonzero(as_tuple=True)
+    assert torch.equal(emit_in, ref_in) and torch.equal(emit_row, ref_row)
+    assert torch.equal(emit_p, power[ref_in, ref_row])
+    assert emit_in.is_contiguous() and emit_row.is_contiguous()
+
+
+# --- the resonator round (engine.plasticity.rounds) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("plan", ["geometric", "linear"])
+@pytest.mark.parametrize("phi", [0.0, 0.4])
+def test_site_couplings_are_the_physics_couplings_bit_for_bit(plan, phi):
+    params = DeviceParams(plan=plan, phi=phi)
+    n = 50
+    g = torch.Generator().manual_seed(0)
+    f_in = physics.comb_to_ghz(torch.arange(n, dtype=torch.float32) + 0.3 * torch.randn(n, generator=g), params, n)
+    f_sites = physics.comb_to_ghz(torch.arange(-3.0, n + 3.0, 0.25), params, n)
+    expected = physics.coupling_tensor(f_in, f_sites.view(1, -1), params, signs=torch.ones(len(f_sites)))[0]
+    assert torch.equal(rounds.site_couplings(f_in, f_sites, params), expected)
+    reused = torch.full_like(expected, float("nan"))  # a buffer of the right shape is written over
+    assert rounds.site_couplings(f_in, f_sites, params, out=reused) is reused
+    assert torch.equal(reused, expected)
+
+
+def test_others_logsumexp_is_the_logsumexp_over_the_other_classes():
+    g = torch.Generator().manual_seed(1)
+    logits = 4.0 * torch.randn(500, 7, generator=g)
+    logits[:5, 2] = 200.0  # one class far above the others: its others must not underflow
+    logits[5:10] = 1.5  # ties
+    eye = torch.eye(7, dtype=torch.bool)
+    expected = torch.logsumexp(logits.unsqueeze(1).masked_fill(eye, -float("inf")), dim=2)
+    torch.testing.assert_close(rounds.others_logsumexp(logits), expected, rtol=1e-6, atol=1e-5)
+
+
+def test_each_move_takes_every_chains_best_swap_by_the_exact_sampled_loss():
+    """The moves of a round, against a brute-force reference: for every chain, the cross-entropy of the sample
+    with each open swap applied, recomputed from scratch; a chain takes its best swap if it improves enough."""
+    g = torch.Generator().manual_seed(2)
+    s, c, d, t = 300, 4, 3, 5
+    logits = 2.0 * torch.randn(s, c, generator=g)
+    y = torch.randint(0, c, (s,), generator=g)
+    contrib = torch.randn(s, c, d, generator=g)
+    cand_for = contrib.unsqueeze(-1) + 0.8 * torch.randn(s, c, d, t, generator=g)
+    open_ = torch.rand(c, d, t, generator=g) < 0.9
+    plasticity = rounds.StructuralPlasticity.__new__(rounds.StructuralPlasticity)
+    plasticity.params, plasticity.device, plasticity._buffers = PlasticityParams(candidates=t), logits.device, {}
+    ref_logits, ref_contrib = logits.clone(), contrib.clone()
+    moves = plasticity._best_swaps(logits, y, contrib, cand_for, rounds.candidate_factors(cand_for), open_, 4)
+    n_moves = 0
+    for js, dd, tt in moves:
+        base = float(torch.nn.functional.cross_entropy(ref_logits, y))
+        expected_js = []
+        for j in range(c):
+            gains = torch.full((d, t), -float("inf"), dtype=torch.float64)
+            for a in range(d):
+                for b in range(t):
+                    if open_[j, a, b]:
+                        trial = ref_logits.clone()
+                        trial[:, j] += cand_for[:, j, a, b] - ref_contrib[:, j, a]
+                        gains[a, b] = base - float(torch.nn.functional.cross_entropy(trial, y))
+            best = int(gains.argmax())
+            if gains.view(-1)[best] > plasticity.params.min_improvement:
+                expected_js.append((j, best // t, best % t))
+        assert [(int(j), int(a), int(b)) for j, a, b in zip(js, dd, tt)] == expected_js
+        for j, a, b in expected_js:  # the reference's own bookkeeping, and the swap closed
+            ref_logits[:, j] += cand_for[:, j, a, b] - ref_contrib[:, j, a]
+            ref_contrib[:, j, a] = cand_for[:, j, a, b]
+            open_[j, a, :] = False
+        torch.testing.assert_close(logits, ref_logits, rtol=0, atol=1e-5)
+        n_moves += 1
+    assert n_moves >= 2  # the case makes several moves
+
+
+def test_summed_changes_handle_candidates_without_emissions():
+    diff = torch.arange(12, dtype=torch.float32).view(2, 6)  # (T, E)
+    ends = [0, 0, 2, 2, 5, 6, 6, 6]  # empty first, middle and last candidates
+    got = input_jumps._summed_changes(diff, ends)
+    expected = [[float(diff[t, a:b].sum()) for t in range(2)] for a, b in zip(ends[:-1], ends[1:])]
+    assert got == expected
+    assert input_jumps._summed_changes(diff[:, :0], [0, 0]) == [[0.0, 0.0]]

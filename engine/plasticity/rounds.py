@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional, cast
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence, cast
 
 import torch
 
@@ -67,12 +67,67 @@ def input_variance(train_x: torch.Tensor) -> torch.Tensor:
     return (squares / max(len(train_x), 1) - mean.square()).clamp_min(0.0)
 
 
-def for_slots(cand: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+def for_slots(cand: torch.Tensor, slot: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The candidates' values (S, C, D, T) for the slots ``slot`` (C, D) of every chain's leaving resonators,
-    picked from ``cand`` (S, C, 2, T) (an index_select of whole (T,) rows: several times faster than a gather)."""
+    picked from ``cand`` (S, C, 2, T) (an index_select of whole (T,) rows: several times faster than a gather);
+    written into ``out`` (S, C, D, T) if given."""
     s, c, n_slots, t = cand.shape
     rows = (torch.arange(c, device=cand.device).view(-1, 1) * n_slots + slot).view(-1)
-    return cand.reshape(s, c * n_slots, t).index_select(1, rows).view(s, c, slot.shape[1], t)
+    flat = None if out is None else out.view(s, c * slot.shape[1], t)
+    return torch.index_select(cand.reshape(s, c * n_slots, t), 1, rows, out=flat).view(s, c, slot.shape[1], t)
+
+
+#: Largest exponent of either factor of a swap's exp(base - lse_others) exp(cand) (scores stay O(10); their
+#: product then stays below exp(80), where the exponent of the sum was clamped before).
+EXP_CLAMP = 40.0
+_ONE = torch.ones(())
+
+
+def candidate_factors(cand_for: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """exp(cand_for), its exponent clamped at :data:`EXP_CLAMP`: the candidates' factors of a round's swap
+    losses (:meth:`StructuralPlasticity.swap_losses`), computed once per round; written into ``out`` if given."""
+    return input_jumps.exp_(torch.clamp(cand_for, max=EXP_CLAMP, out=out))
+
+
+def others_logsumexp(logits: torch.Tensor) -> torch.Tensor:
+    """(S, C): for every class j, the log-sum-exp of the scores of the other classes (equal, to float rounding,
+    to a log-sum-exp over the C - 1 others, and three times faster than one over an (S, C, C) masked copy).
+
+    Shifted by the top score, the others of class j sum to the total less j's own term, which is at most the
+    top class's 1; the top class itself gets its others shifted by the second score, so no sum underflows."""
+    if logits.shape[1] < 2:  # a single class has no others
+        return torch.full_like(logits, -float("inf"))
+    top2, arg = logits.topk(2, dim=1)  # (S, 2)
+    top, second, first = top2[:, :1], top2[:, 1:], arg[:, :1]
+    e = (logits - top).exp_()
+    lse = (e.sum(1, keepdim=True) - e).log_().add_(top)
+    e_second = (logits - second).exp_().scatter_(1, first, 0.0)
+    return lse.scatter_(1, first, e_second.sum(1, keepdim=True).log_().add_(second))
+
+
+#: Grid sites whose couplings :func:`site_couplings` computes at a time (their temporaries stay in cache).
+SITE_ROWS = 128
+
+
+def site_couplings(
+    f_in: torch.Tensor, f_sites: torch.Tensor, params: physics.DeviceParams, out: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """The couplings K_SD L(x) of a +1 resonator at each site (M,) to every input (N,): (M, N), the same values
+    (bit for bit) as ``physics.coupling_tensor(f_in, f_sites.view(1, -1), params, signs=1)[0]``, computed with
+    the same operations in the same order, but in place and a block of sites at a time (four times fewer
+    passes over memory: the rf-input rounds recompute them, since the inputs' frequencies are trained). Written
+    into ``out`` when it has the shape, dtype and device."""
+    shape = (len(f_sites), len(f_in))
+    if out is None or out.shape != shape or out.dtype != f_in.dtype or out.device != f_in.device:
+        out = torch.empty(shape, dtype=f_in.dtype, device=f_in.device)
+    cos2, sin = 2.0 * math.cos(params.phi), math.sin(params.phi)
+    for i in range(0, len(f_sites), SITE_ROWS):
+        f_r = f_sites[i : i + SITE_ROWS].view(-1, 1)
+        x = torch.sub(f_in.view(1, -1), f_r, out=out[i : i + SITE_ROWS]).div_(params.alpha * f_r)
+        inv = torch.mul(x, x).add_(1.0).reciprocal_()  # physics.lineshape: 1 / (1 + x^2)
+        line = x.mul_(2.0) if params.phi == 0.0 else x.mul_(cos2).add_(sin)
+        line.mul_(inv).mul_(params.k_sd)
+    return out
 
 
 @dataclass
@@ -152,8 +207,9 @@ class StructuralPlasticity:
             p = model.params.p_max_uw
             self.input_var = input_variance(self.train_x) * p * p
         self._lines: tuple[torch.Tensor, torch.Tensor] | None = None
-        #: the (S, C, D, T) block of swap_losses, reused from round to round
-        self._swap_work: torch.Tensor | None = None
+        #: large temporaries of the rounds (the sample, the candidates' voltages, swap_losses' blocks), reused
+        #: from round to round (:meth:`_buffer`)
+        self._buffers: dict[str, torch.Tensor] = {}
 
     def accumulate(self, weight_grad: torch.Tensor) -> None:
         g = weight_grad.detach()
@@ -266,12 +322,8 @@ class StructuralPlasticity:
             return self._lines
         lo, hi = chains.comb_range
         grid = torch.arange(lo, hi + 1e-9, P.grid_step, dtype=torch.float32, device=self.device)
-        lines = physics.coupling_tensor(
-            chains.input_freqs_ghz(),
-            chains.comb_to_ghz(grid).view(1, -1),
-            chains.params,
-            signs=torch.ones(len(grid), device=self.device),
-        )[0]
+        old = self._lines[1] if self._lines is not None else None  # recomputed in place (rf-input)
+        lines = site_couplings(chains.input_freqs_ghz(), chains.comb_to_ghz(grid), chains.params, out=old)
         self._lines = (grid, lines)
         return self._lines
 
@@ -280,19 +332,14 @@ class StructuralPlasticity:
         P = self.params
         chains = self.chains
         sites, site_lines = self.propose(self._gradients())
-        idx = torch.randint(0, len(self.train_x), (P.sample_size,), generator=self.generator).to(self.device)
-        p_in = self.target.inputs(torch.index_select(self.train_x, 0, idx))  # (S, N)
-        y = torch.index_select(self.train_y, 0, idx)
-        n_chains, k_res = chains.n_chains, chains.n_resonators
+        x, y = self._sample(P.sample_size)
+        p_in = self.target.inputs(x)  # (S, N)
+        n_chains, k_res, s, n = chains.n_chains, chains.n_resonators, len(y), p_in.shape[1]
         gain = self.target.gain().expand(n_chains)
-        signs = chains.signs  # (K,)
-        sign_slot = (signs < 0).long()  # 0 for +1, 1 for -1
         limited = chains.resonator_home is not None  # tuning ranges: candidates per resonator, within reach
         if not limited:
             # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
-            cand = gain.view(1, -1, 1, 1) * (p_in @ site_lines.reshape(-1, p_in.shape[1]).t()).view(
-                -1, n_chains, 2, P.candidates
-            )
+            cand = self._voltages(p_in, site_lines.reshape(-1, n), gain, "cand").view(s, n_chains, 2, -1)
         var_in = self.input_var if self.input_var is not None else p_in.var(dim=0)  # (N,): power variance
         n_drop = min(k_res, P.drop_candidates)
         coupling = chains.coupling()  # (C, K, N), device spreads included
@@ -300,46 +347,25 @@ class StructuralPlasticity:
         # drop candidates: the resonators whose voltage varies least over images (independent-input estimate)
         drop = (coupling.square() @ var_in).argsort(dim=1)[:, :n_drop]  # (C, D)
         picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (C, D, N)
-        contrib = gain.view(1, -1, 1) * (p_in @ picked.reshape(n_chains * n_drop, -1).t()).view(
-            -1, n_chains, n_drop
-        )  # (S, C, D): voltage of each drop candidate, as a score
-        slot = sign_slot[drop]  # (C, D): which candidate sites fit each resonator's chain sign
+        # (S, C, D): voltage of each drop candidate, as a score
+        contrib = self._voltages(p_in, picked.reshape(-1, n), gain, "contrib").view(s, n_chains, n_drop)
+        slot = (chains.signs < 0).long()[drop]  # (C, D): which candidate sites fit each resonator's chain sign
+        open_ = torch.ones(n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device)  # still allowed
+        block = (s, n_chains, n_drop, P.candidates)
         if limited:
             own_sites, own_lines, valid = self.propose_reachable(self._gradients(), drop)
-            cand_for = gain.view(1, -1, 1, 1) * (p_in @ own_lines.reshape(-1, p_in.shape[1]).t()).view(
-                -1, n_chains, n_drop, P.candidates
-            )  # (S, C, D, T)
-        else:
-            cand_for = for_slots(cand, slot)  # (S, C, D, T)
-        cand_own = torch.einsum(
-            "sc,scdt->cdt",
-            (y.view(-1, 1) == torch.arange(n_chains, device=self.device).view(1, -1)).to(cand_for.dtype),
-            cand_for,
-        )  # (C, D, T)
-        open_ = torch.ones(
-            n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device
-        )  # swaps still allowed this round
-        if limited:
+            cand_for = self._voltages(p_in, own_lines.reshape(-1, n), gain, "cand_for").view(block)
+            cand_exp = candidate_factors(cand_for, out=self._buffer("swap_exp", block, cand_for))
             open_ &= valid
+        else:
+            cand_for = for_slots(cand, slot, out=self._buffer("cand_for", block, cand))  # (S, C, D, T)
+            # the candidates' factors of the swap losses, of the (S, C, 2, T) candidates, then picked as cand_for
+            cand_exp = for_slots(candidate_factors(cand), slot, out=self._buffer("swap_exp", block, cand))
         moved = 0
-        for _ in range(max_moves):
-            base = torch.nn.functional.cross_entropy(logits, y)
-            # loss if chain j's resonator drop[j, d] jumps to candidate t: (C, D, T)
-            loss = self.swap_losses(logits, y, contrib, cand_for, cand_own, self._work_block(cand_for))
-            improvement = (base - loss).masked_fill(~open_, -float("inf"))
-            best = improvement.reshape(n_chains, -1).max(dim=1)
-            # every chain whose best swap improves enough takes it (the chains' updates touch only their own
-            # column of the scores, so they are made together)
-            js = (~(best.values <= P.min_improvement)).nonzero().flatten()
-            if len(js) == 0:
-                break
-            d, t = best.indices[js] // P.candidates, best.indices[js] % P.candidates
+        for js, d, t in self._best_swaps(logits, y, contrib, cand_for, cand_exp, open_, max_moves):
             k = drop[js, d]
             chains.resonator_comb[js, k] = own_sites[js, d, t] if limited else sites[js, slot[js, d], t]
             self._reset_optimizer_state(chains.resonator_comb, (js, k))
-            # exact bookkeeping of the sample's scores, instead of recomputing them
-            logits[:, js] += cand_for[:, js, d, t] - contrib[:, js, d]
-            contrib[:, js, d] = cand_for[:, js, d, t]
             open_[js, d, :] = False  # a resonator jumps at most once per round
             if not limited:  # and a site takes one resonator
                 jj, dd = (slot[js] == slot[js, d].unsqueeze(1)).nonzero(as_tuple=True)
@@ -347,40 +373,68 @@ class StructuralPlasticity:
             moved += len(js)
         return moved
 
+    def _best_swaps(
+        self,
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        contrib: torch.Tensor,
+        cand_for: torch.Tensor,
+        cand_exp: torch.Tensor,
+        open_: torch.Tensor,
+        max_moves: int,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield the swaps of every move of a round, (chains, resonator slots, sites), up to ``max_moves``: in
+        every chain whose best open swap lowers the sampled loss enough, that one. The sample's scores
+        ``logits`` (S, C) and the swapped resonators' voltages ``contrib`` (S, C, D) are updated after each
+        move; the caller closes swaps in ``open_`` (C, D, T) between two moves. ``cand_exp`` is
+        :func:`candidate_factors` of ``cand_for``."""
+        P = self.params
+        s, n_chains = logits.shape
+        n_drop = contrib.shape[2]
+        cand_own = torch.einsum(
+            "sc,scdt->cdt",
+            (y.view(-1, 1) == torch.arange(n_chains, device=self.device).view(1, -1)).to(cand_for.dtype),
+            cand_for,
+        )  # (C, D, T)
+        work = self._buffer("swap_work", cand_for.shape, cand_for)
+        flat_cand, flat_contrib = cand_for.view(s, -1), contrib.view(s, -1)
+        for _ in range(max_moves):
+            base = torch.nn.functional.cross_entropy(logits, y)
+            # loss if chain j's resonator drop[j, d] jumps to candidate t: (C, D, T)
+            loss = self.swap_losses(logits, y, contrib, cand_for, cand_own, work, cand_exp)
+            improvement = (base - loss).masked_fill(~open_, -float("inf"))
+            best = improvement.reshape(n_chains, -1).max(dim=1)
+            # every chain whose best swap improves enough takes it (the chains' updates touch only their own
+            # column of the scores, so they are made together)
+            js = (~(best.values <= P.min_improvement)).nonzero().flatten()
+            if len(js) == 0:
+                return
+            d, t = best.indices[js] // P.candidates, best.indices[js] % P.candidates
+            # exact bookkeeping of the sample's scores, instead of recomputing them (whole columns picked)
+            col = js * n_drop + d
+            new = flat_cand.index_select(1, col * P.candidates + t)  # (S, J)
+            logits.index_copy_(1, js, logits.index_select(1, js) + (new - flat_contrib.index_select(1, col)))
+            flat_contrib.index_copy_(1, col, new)
+            yield js, d, t
+
     @torch.no_grad()
     def rewire_inputs(self, fraction: float) -> int:
         """Let up to ``fraction`` of the input oscillators jump to better frequencies; return how many did."""
         P = self.params
         model, chains = self.model, self.chains
-        idx = torch.randint(0, len(self.train_x), (P.input_sample_size,), generator=self.generator).to(self.device)
-        p_in = physics.input_power(torch.index_select(self.train_x, 0, idx), model.params)  # (S, N)
-        y = torch.index_select(self.train_y, 0, idx)
+        x, y = self._sample(P.input_sample_size)
+        p_in = physics.input_power(x, model.params)  # (S, N)
+        # (N, S): the powers input by input (the products below give the same sums from it as from the
+        # transpose of p_in, and sooner)
+        p_t = self._buffer("sample_t", p_in.shape[::-1], p_in).copy_(p_in.t())
         w = chains.weight()  # (C, N)
         gain = model.gain.expand(w.shape[0])  # (C,)
         logits = (p_in @ w.t()) * gain + model.bias
-        prob = logits.softmax(dim=1)
-        resid = prob - torch.nn.functional.one_hot(y, prob.shape[1]).to(prob.dtype)
-        s = len(y)
-        grad = (p_in.t() @ resid) * gain / s  # (N, C): dL/dW[:, i]
-        # Gauss-Newton curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain_c gain_d, as (N, C*C)
-        c = prob.shape[1]
-        p2 = p_in.square().t() / s  # (N, S)
-        hess = (
-            torch.diag_embed(p2 @ prob)
-            - (p2 @ (prob.unsqueeze(2) * prob.unsqueeze(1)).reshape(s, c * c)).view(-1, c, c)
-        ) * torch.outer(gain, gain)  # (N, C, C)
+        s, wt = len(y), w.t()  # wt (N, C)
         lo, hi = chains.comb_range
         grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32, device=self.device)
         curve = chains.response(chains.comb_to_ghz(grid))  # (C, M): weight vector of an input at each site
-        # predicted change for moving input n to site m, with d = curve_m - w_n:
-        #   g_n.d + 1/2 d^T H_n d = g_n.curve_m - g_n.w_n + 1/2 (curve_m^T H_n curve_m - 2 w_n^T H_n curve_m
-        #                                                       + w_n^T H_n w_n)
-        wt = w.t()  # (N, C)
-        h_w = torch.einsum("ncd,nd->nc", hess, wt)  # (N, C)
-        quad_curve = hess.reshape(-1, c * c) @ (curve.unsqueeze(1) * curve.unsqueeze(0)).reshape(c * c, -1)
-        predicted = (
-            (grad - h_w) @ curve + 0.5 * quad_curve + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1)
-        )  # (N, M)
+        predicted = self._predicted_changes(p_t, logits, y, wt, gain, curve)  # (N, M)
         reach = self._input_reach(grid)
         if reach is not None:  # limited tuning ranges: only sites within each input's reach
             predicted = predicted.masked_fill(~reach, float("inf"))
@@ -395,7 +449,7 @@ class StructuralPlasticity:
             logits,
             ce,
             y,
-            p_in.t().contiguous().index_select(0, order),  # (n, S) (faster than indexing the transpose)
+            p_t.index_select(0, order),  # (n, S)
             steps,
             P.input_min_improvement * s,
             site_ok=site_ok[order] if site_ok is not None else None,
@@ -408,6 +462,35 @@ class StructuralPlasticity:
         self._reset_optimizer_state(chains.input_comb, moved_inputs)
         return len(moved_inputs)
 
+    def _predicted_changes(
+        self,
+        p_t: torch.Tensor,
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        wt: torch.Tensor,
+        gain: torch.Tensor,
+        curve: torch.Tensor,
+    ) -> torch.Tensor:
+        """The Gauss-Newton model's change of the sampled loss (N, M) for moving input n to grid site m, whose
+        weight vector is ``curve[:, m]`` (C, M), from the sample's powers ``p_t`` (N, S), scores ``logits``
+        (S, C) and labels ``y``, the inputs' present weight vectors ``wt`` (N, C) and the read-out gain (C,)."""
+        prob = logits.softmax(dim=1)
+        resid = prob - torch.nn.functional.one_hot(y, prob.shape[1]).to(prob.dtype)
+        s, c = prob.shape
+        grad = (p_t @ resid) * gain / s  # (N, C): dL/dW[:, i]
+        # Gauss-Newton curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain_c gain_d, as (N, C*C)
+        p2 = torch.mul(p_t, p_t, out=self._buffer("sample_sq", p_t.shape, p_t)).div_(s)  # (N, S)
+        hess = (
+            torch.diag_embed(p2 @ prob)
+            - (p2 @ (prob.unsqueeze(2) * prob.unsqueeze(1)).reshape(s, c * c)).view(-1, c, c)
+        ) * torch.outer(gain, gain)  # (N, C, C)
+        # predicted change for moving input n to site m, with d = curve_m - w_n:
+        #   g_n.d + 1/2 d^T H_n d = g_n.curve_m - g_n.w_n + 1/2 (curve_m^T H_n curve_m - 2 w_n^T H_n curve_m
+        #                                                       + w_n^T H_n w_n)
+        h_w = torch.einsum("ncd,nd->nc", hess, wt)  # (N, C)
+        quad_curve = hess.reshape(-1, c * c) @ (curve.unsqueeze(1) * curve.unsqueeze(0)).reshape(c * c, -1)
+        return (grad - h_w) @ curve + 0.5 * quad_curve + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1)
+
     @staticmethod
     def swap_losses(
         logits: torch.Tensor,
@@ -416,29 +499,33 @@ class StructuralPlasticity:
         cand_for: torch.Tensor,
         cand_own: torch.Tensor,
         work: Optional[torch.Tensor] = None,
+        cand_exp: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Mean cross-entropy on the sample for every swap (C, D, T): in chain j, resonator d's score
         contribution ``contrib[:, j, d]`` is replaced by candidate t's ``cand_for[:, j, d, t]``.
 
-        ``cand_own[j, d, t]`` is the sum of ``cand_for[s, j, d, t]`` over the samples of class j (constant
-        over a round). Only the terms that depend on the candidate touch the (S, C, D, T) block; ``work``, a
-        tensor like ``cand_for`` (shape, dtype, device), holds it (a caller that evaluates many swaps reuses
-        one: writing a freshly allocated block of megabytes costs more than the arithmetic done on it).
+        ``cand_own[j, d, t]`` is the sum of ``cand_for[s, j, d, t]`` over the samples of class j, and
+        ``cand_exp`` is :func:`candidate_factors` of ``cand_for`` (both constant over a round: a caller that
+        evaluates many swaps computes them once; without ``cand_exp`` it is computed here). Only the terms that
+        depend on the candidate touch the (S, C, D, T) block; ``work``, a tensor like ``cand_for`` (shape,
+        dtype, device), holds it (writing a freshly allocated block of megabytes costs more than the arithmetic
+        done on it).
         """
         s, c = logits.shape
-        eye = torch.eye(c, dtype=torch.bool, device=logits.device)
         onehot = (y.view(-1, 1) == torch.arange(c, device=logits.device).view(1, -1)).to(logits.dtype)  # (S, C)
-        # log-sum-exp over the classes other than j, for every j: (S, C)
-        lse_others = torch.logsumexp(logits.unsqueeze(1).masked_fill(eye, -float("inf")), dim=2)
+        lse_others = others_logsumexp(logits)  # (S, C): log-sum-exp over the classes other than j
         base_col = logits.unsqueeze(-1) - contrib  # (S, C, D): chain j's score without resonator d
-        # log(exp(lse_others) + exp(new)) = lse_others + log1p(exp(new - lse_others)); scores stay O(10)
+        if cand_exp is None:
+            cand_exp = candidate_factors(cand_for)
         if work is None:
             work = torch.empty_like(cand_for)
-        # (S, C, D, T); the large operand first: the same sums, faster than with the broadcast one first
-        shifted = torch.add(cand_for, (base_col - lse_others.unsqueeze(-1)).unsqueeze(-1), out=work)
+        # log(exp(lse_others) + exp(base + cand)) = lse_others + log(1 + exp(base - lse_others) exp(cand)): one
+        # product and one log per element of the block (the exponentials of the candidates are the round's)
+        shift = input_jumps.exp_((base_col - lse_others.unsqueeze(-1)).clamp_(max=EXP_CLAMP))  # (S, C, D)
         # (log(1 + e) rather than log1p: log1p has no vectorised CPU kernel in torch and is ~15x slower here;
         # the terms lost to rounding are below 1e-7 of a loss that is O(1))
-        lse_sum = shifted.clamp_(max=80.0).exp_().add_(1.0).log_().sum(0) + lse_others.sum(0).view(c, 1, 1)
+        block = torch.addcmul(_ONE, cand_exp, shift.unsqueeze(-1), out=work)  # (S, C, D, T)
+        lse_sum = input_jumps.log_(block).sum(0) + lse_others.sum(0).view(c, 1, 1)
         # minus the target's score: the new column for samples of class j, the unchanged logit otherwise
         logit_y = (logits * onehot).sum(1)  # (S,)
         others_y = logit_y.sum() - (onehot * logit_y.unsqueeze(1)).sum(0)  # (C,)
@@ -446,12 +533,26 @@ class StructuralPlasticity:
         picked = own.unsqueeze(-1) + cand_own + others_y.view(c, 1, 1)
         return (lse_sum - picked) / s
 
-    def _work_block(self, like: torch.Tensor) -> torch.Tensor:
-        """The run's work block for :meth:`swap_losses`, (re)allocated when ``like`` differs from it."""
-        w = self._swap_work
-        if w is None or w.shape != like.shape or w.dtype != like.dtype or w.device != like.device:
-            w = self._swap_work = torch.empty_like(like)
-        return w
+    def _buffer(self, name: str, shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        """The run's tensor ``name`` of this shape and of ``like``'s dtype and device, (re)allocated when they
+        change: a round writes its large temporaries into the same memory each time (touching a freshly
+        allocated block of megabytes costs more than the arithmetic done on it)."""
+        b = self._buffers.get(name)
+        if b is None or b.shape != tuple(shape) or b.dtype != like.dtype or b.device != like.device:
+            b = self._buffers[name] = torch.empty(tuple(shape), dtype=like.dtype, device=like.device)
+        return b
+
+    def _sample(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fresh sample of ``size`` training images (S, ...) (in a buffer of the run) and their labels (S,)."""
+        idx = torch.randint(0, len(self.train_x), (size,), generator=self.generator).to(self.device)
+        x = self._buffer(f"sample{size}", (size, *self.train_x.shape[1:]), self.train_x)
+        return torch.index_select(self.train_x, 0, idx, out=x), torch.index_select(self.train_y, 0, idx)
+
+    def _voltages(self, p_in: torch.Tensor, lines: torch.Tensor, gain: torch.Tensor, name: str) -> torch.Tensor:
+        """Scores (S, C, R / C) of the R resonators with couplings ``lines`` (R, N), chain by chain (R / C each,
+        the chain's read-out gain applied), for the powers ``p_in`` (S, N); in the run's buffer ``name``."""
+        out = torch.mm(p_in, lines.t(), out=self._buffer(name, (len(p_in), len(lines)), p_in))
+        return out.view(len(p_in), len(gain), -1).mul_(gain.view(1, -1, 1))
 
     def _reset_optimizer_state(self, param: torch.Tensor, index) -> None:
         """Fresh Adam moments for the jumped entries of ``param``."""
