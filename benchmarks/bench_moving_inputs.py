@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config.run_config import RunConfig  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
-from engine.layers import grid_weight  # noqa: E402
+from engine.layers import fused_weight, grid_weight  # noqa: E402
 from engine.layers.chain import RFChainLayer  # noqa: E402
 from engine.nets.rf_perceptron import RFParams  # noqa: E402
 from engine.physics.resonators import DeviceParams  # noqa: E402
@@ -78,33 +78,39 @@ def _build_seconds(layers: list[RFChainLayer], repeats: int = 20) -> list[float]
 
 
 def calibrate(chains: int = 10) -> None:
-    """Time both builds of rf-input layers over a few shapes, side by side, against the cost model's
-    predictions and the choice 'auto' makes."""
+    """Time the grid build and the exact formula of rf-input layers over a few shapes, side by side, against
+    the cost model's predictions and the choice 'auto' makes. The exact formula is the build 'auto' would use
+    instead: the fused loops (engine.layers.fused_weight) where numba imports, else the eager build; the eager
+    build is timed too, for reference."""
     shapes = ((784, 784, 0.005), (784, 150, 0.005), (784, 100, 0.005), (784, 64, 0.005), (256, 300, 0.01),
               (100, 50, 0.002), (784, 300, 0.02), (100, 100, 0.05))
     right = 0
     for n, k, alpha in shapes:
         dev = DeviceParams(alpha=alpha)
         grid_layer = RFChainLayer(n, chains, k, dev, train_inputs=True, weight_build="fft")
-        exact_layer = RFChainLayer(n, chains, k, dev, train_inputs=True, weight_build="exact")
-        t_grid, t_exact = _build_seconds([grid_layer, exact_layer])
+        eager_layer = RFChainLayer(n, chains, k, dev, train_inputs=True, weight_build="exact")
+        fused = fused_weight.available()
+        exact_layer = RFChainLayer(n, chains, k, dev, train_inputs=True, weight_build="fused") if fused else eager_layer
+        t_grid, t_exact, t_eager = _build_seconds([grid_layer, exact_layer, eager_layer])
         build = grid_layer.grid_build()
         f = build.grid.fft_size
         model_grid = grid_weight.OVERHEAD_NS + chains * (
             f * math.log2(f) * grid_weight.FFT_NS + (n + k) * build.grid.points * grid_weight.STENCIL_NS)
-        model_exact = chains * n * k * grid_weight.EXACT_NS
-        auto = "grid" if build.cheaper_than_exact(chains, n, k) else "exact"
+        exact_ns = grid_layer._exact_ns()
+        model_exact = chains * n * k * exact_ns
+        auto = "grid" if build.cheaper_than_exact(chains, n, k, exact_ns) else "exact"
         faster = "grid" if t_grid < t_exact else "exact"
         right += auto == faster
         print(f"  N={n:4d} K={k:4d} alpha={alpha}: grid build {t_grid * 1e3:6.2f} ms (model {model_grid / 1e6:5.2f}, "
-              f"F={f}), exact {t_exact * 1e3:6.2f} ms (model {model_exact / 1e6:5.2f}); auto: {auto}, "
-              f"faster: {faster}", flush=True)
+              f"F={f}), exact formula ({'fused' if fused else 'eager'}) {t_exact * 1e3:6.2f} ms (model "
+              f"{model_exact / 1e6:5.2f}; eager {t_eager * 1e3:6.2f} ms); auto: {auto}, faster: {faster}", flush=True)
     print(f"auto chose the faster build for {right} of {len(shapes)} shapes")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--dataset", default="mnist", help="dataset name (the targets are for full MNIST)")
     ap.add_argument("--ks", default="100,300,784")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds (accuracy spread needs several)")
     ap.add_argument("--exact", action="store_true", help="also time rf-input on the exact build")
@@ -118,7 +124,7 @@ def main(argv=None) -> int:
         calibrate()
         print(load())
         return 0
-    ds = load_dataset("mnist", args.data_dir)
+    ds = load_dataset(args.dataset, args.data_dir)
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = [("rf", "auto"), ("rf-input", "auto")] + ([("rf-input", "exact")] if args.exact else [])
     table: dict = {}
