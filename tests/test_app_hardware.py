@@ -167,29 +167,31 @@ def test_robustness_rows_stream_in_and_are_drawn(window, qtbot, set_controls):
     assert window.results_tabs.currentWidget() is view
     view.set_knob("freq_jitter_lw")
     assert view.values_edit.text()  # prefilled for the knob
-    view.values_edit.setText("0, 0.1, 0.4")
-    view.repeats_spin.setValue(2)
+    # enough evaluations to outlast several redraws (a jittered read-out is one fused pass, milliseconds each)
+    values = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8]
+    view.values_edit.setText(", ".join(f"{v:g}" for v in values))
+    view.repeats_spin.setValue(8)
     progress = []
     window.controller.robustness_progress.connect(lambda evals: progress.append(len(evals)))
     with qtbot.waitSignal(window.controller.robustness_finished, timeout=RUN_MS) as done:
         assert window.robustness_runs.run()
         assert view.run_button.text() == "Stop" and not view.knob_combo.isEnabled()
     out = done.args[0]
-    assert not out["cancelled"] and len(out["evals"]) == 6
+    assert not out["cancelled"] and len(out["evals"]) == 64
     # the evaluations came as they were made, and were drawn before the study ended
-    assert progress and min(progress) < 6
+    assert progress and min(progress) < 64
     rows = out["rows"]
-    assert [r["value"] for r in rows] == [0.0, 0.1, 0.4] and all(r["n"] == 2 for r in rows)
+    assert [r["value"] for r in rows] == values and all(r["n"] == 8 for r in rows)
     # without jitter the network is its trained self on its own chip: the run's accuracy, on every chip
-    assert rows[0]["accuracies"] == [pytest.approx(result.test_accuracy)] * 2
+    assert rows[0]["accuracies"] == [pytest.approx(result.test_accuracy)] * 8
     (curve,) = view.data_summary()
-    np.testing.assert_allclose(curve["x"], [0.0, 0.1, 0.4])
+    np.testing.assert_allclose(curve["x"], values)
     np.testing.assert_allclose(curve["y"], [100 * r["mean"] for r in rows])
     np.testing.assert_allclose(curve["height"], [200 * r["std"] for r in rows])
     assert view.rows()[1]["mean"] == pytest.approx(rows[1]["mean"])
     assert view.run_button.text() == "Run" and view.knob_combo.isEnabled()
-    assert "(6/6)" in view.legend.text() or "run #" in view.legend.text()
-    assert window.status_text().startswith("Robustness study finished: 6 evaluation(s)")
+    assert "(64/64)" in view.legend.text() or "run #" in view.legend.text()
+    assert window.status_text().startswith("Robustness study finished: 64 evaluation(s)")
 
 
 def test_robustness_study_can_be_stopped_and_another_started(window, qtbot, set_controls, tmp_path):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from engine.physics import resonators as physics
+from engine.layers import fused_weight
 from engine.layers.chain import RFChainLayer
 from engine.config.run_config import RunConfig
 from engine.layers.fast_weight import ShiftKernel, kernel
@@ -71,7 +72,13 @@ def test_fft_refuses_a_damping_spread():
         layer.weight()
 
 
-def test_auto_uses_the_fft_build_only_for_large_k():
+def test_auto_uses_the_fft_build_only_for_large_k(monkeypatch):
+    # against the fused exact loops the crossover is K = 512 (chain.FFT_MIN_RESONATORS_FUSED) ...
+    assert RFChainLayer(784, 10, 10, DeviceParams()).fast_build() is None
+    assert RFChainLayer(784, 10, 200, DeviceParams()).fast_build() is None
+    assert RFChainLayer(784, 10, 600, DeviceParams()).fast_build() is not None
+    # ... and K = 64 against the eager exact build, where numba is missing
+    monkeypatch.setattr(fused_weight, "kernels", lambda: None)
     assert RFChainLayer(784, 10, 10, DeviceParams()).fast_build() is None
     assert RFChainLayer(784, 10, 200, DeviceParams()).fast_build() is not None
     # a spacing of many linewidths cannot be expanded: the exact build stays
