@@ -341,15 +341,20 @@ class RFChainLayer(nn.Module):
         chip = self._chip()
         f_dev, f_res = self.device_freqs(chip)
         f_in = f_dev if f_in is None else f_in
-        if (
-            self.weight_build not in (WeightBuild.EXACT, WeightBuild.COMPILED)
-            and not (torch.is_grad_enabled() and (f_in.requires_grad or f_res.requires_grad))
-            and fused_weight.applies(f_in, f_res)
-        ):  # one pass instead of the physics functions' eight (the rewiring rounds' hot spot)
+        if self._fused_without_gradients(f_in, f_res):  # one pass instead of the physics functions' eight
             k_sd = chip.k_sd if chip.k_sd is not None else self.params.k_sd
             alpha = chip.alpha if chip.alpha is not None else self.params.alpha
             return fused_weight.couplings(f_in, f_res, alpha, self.signs * k_sd, self.params.phi)
         return physics.coupling_tensor(f_in, f_res, self.params, chip.alpha, chip.k_sd, self.signs)
+
+    def _fused_without_gradients(self, *tensors: torch.Tensor) -> bool:
+        """Whether a gradient-free computation on these tensors may use the fused loops
+        (engine.layers.fused_weight): the build allows them, they apply, and no gradient is asked of them."""
+        return (
+            self.weight_build not in (WeightBuild.EXACT, WeightBuild.COMPILED)
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+            and fused_weight.applies(*tensors)
+        )
 
     def _inputs_nominal(self) -> bool:
         """Whether the input oscillators sit, untrained, at their nominal comb positions 0..N-1."""
@@ -574,11 +579,7 @@ class RFChainLayer(nn.Module):
             xi_r = torch.randn(b, self.n_chains, self.n_resonators, generator=self.generator).to(f_res.device)
             fi = physics.jittered(f_in.unsqueeze(0), xi_in, p.alpha, p)  # (b, N)
             fr = physics.jittered(f_res.unsqueeze(0), xi_r, alpha, p)  # (b, C, K)
-            if (
-                self.weight_build not in (WeightBuild.EXACT, WeightBuild.COMPILED)
-                and not (torch.is_grad_enabled() and (fr.requires_grad or fi.requires_grad or power_uw.requires_grad))
-                and fused_weight.applies(fi, fr, power_uw)
-            ):
+            if self._fused_without_gradients(fi, fr, power_uw):
                 amplitude = self.signs.view(1, -1) * k_sd  # one pass over the block, none of it kept
                 out.append(fused_weight.sample_voltages(fi, fr, alpha, amplitude, p.phi, power_uw[b0 : b0 + b]))
                 continue

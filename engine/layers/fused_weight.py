@@ -170,12 +170,9 @@ def sample_voltages(
     One pass, without the (B, C, K, N) block; the tensors must pass :func:`applies`."""
     loops = kernels()
     assert loops is not None, "sample_voltages() needs the fused loops (check applies() first)"
-    shape = tuple(f_res.shape[1:])
-    alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
-    c_xd, c_d = physics.lineshape_coefficients(phi)
-    out = f_in.new_empty(f_res.shape[0], shape[0])
-    amp = _array(amplitude.expand(shape))
-    loops[4](_array(f_in), _array(f_res), alpha_a, amp, np.float32(c_xd), np.float32(c_d), _array(power), out.numpy())
+    devices = _device_arrays(tuple(f_res.shape[1:]), alpha, amplitude, phi)
+    out = f_in.new_empty(f_res.shape[0], f_res.shape[1])
+    loops[4](_array(f_in), _array(f_res), *devices, _array(power), out.numpy())
     return out
 
 
@@ -186,19 +183,8 @@ def couplings(
     gradients), in one pass; the tensors must pass :func:`applies`."""
     loops = kernels()
     assert loops is not None, "couplings() needs the fused loops (check applies() first)"
-    shape = tuple(f_res.shape)
-    alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
-    c_xd, c_d = physics.lineshape_coefficients(phi)
-    out = f_in.new_empty(*shape, f_in.shape[0])
-    loops[3](
-        _array(f_in),
-        _array(f_res),
-        alpha_a,
-        _array(amplitude.expand(shape)),
-        np.float32(c_xd),
-        np.float32(c_d),
-        out.numpy(),
-    )
+    out = f_in.new_empty(*f_res.shape, f_in.shape[0])
+    loops[3](_array(f_in), _array(f_res), *_device_arrays(tuple(f_res.shape), alpha, amplitude, phi), out.numpy())
     return out
 
 
@@ -210,6 +196,16 @@ def applies(*tensors: torch.Tensor) -> bool:
 def _array(t: torch.Tensor) -> np.ndarray:
     """A contiguous numpy view of a CPU tensor (no copy when it is already contiguous)."""
     return t.detach().contiguous().numpy()
+
+
+def _device_arrays(
+    shape: tuple[int, ...], alpha: "torch.Tensor | float", amplitude: torch.Tensor, phi: float
+) -> tuple[np.ndarray, np.ndarray, np.float32, np.float32]:
+    """What every loop takes about the resonators of a (C, K) layer: dampings and amplitudes as (C, K) arrays,
+    and the lineshape's coefficients (2 cos(phi), sin(phi)) in float32."""
+    alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
+    c_xd, c_d = physics.lineshape_coefficients(phi)
+    return alpha_a, _array(amplitude.expand(shape)), np.float32(c_xd), np.float32(c_d)
 
 
 @functools.lru_cache(maxsize=16)
@@ -227,14 +223,11 @@ class FusedWeight(torch.autograd.Function):
     @staticmethod
     def forward(ctx, f_in, f_res, alpha, amplitude, phi):
         forward = kernels()[0]  # callers check applies() first
-        shape = tuple(f_res.shape)
-        alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
-        amp_a = _array(amplitude.expand(shape))
-        c_xd, c_d = physics.lineshape_coefficients(phi)
-        w = f_in.new_empty(shape[0], f_in.shape[0])
-        forward(_array(f_in), _array(f_res), alpha_a, amp_a, np.float32(c_xd), np.float32(c_d), w.numpy())
+        devices = _device_arrays(tuple(f_res.shape), alpha, amplitude, phi)
+        w = f_in.new_empty(f_res.shape[0], f_in.shape[0])
+        forward(_array(f_in), _array(f_res), *devices, w.numpy())
         ctx.save_for_backward(f_in, f_res)
-        ctx.arrays, ctx.phi = (alpha_a, amp_a), phi
+        ctx.arrays, ctx.phi = devices[:2], phi
         return w
 
     @staticmethod
