@@ -175,9 +175,13 @@ class RFNetwork(PerceptronModel):
         """The STNO currents (µA) of hidden layer ``layer`` for its chain voltages v (B, H, ...): chains on
         dimension 1, any trailing dimensions (candidate voltages of a plasticity round) broadcast. With
         ``chains`` (indices), v holds only those chains' voltages (B, len(chains), ...)."""
-        bias = self.hidden_bias[layer] if chains is None else self.hidden_bias[layer][chains]
-        bias = bias.view(-1, *([1] * (v.dim() - 2)))
-        return physics.stno_current_ua(v + self.stno.v_bias, self.g_m(layer), self.stno, self.stno.i_th_ua * bias)
+        bias = self.bias_current_ua(layer)
+        bias = (bias if chains is None else bias[chains]).view(-1, *([1] * (v.dim() - 2)))
+        return physics.stno_current_ua(v + self.stno.v_bias, self.g_m(layer), self.stno, bias)
+
+    def bias_current_ua(self, layer: int) -> torch.Tensor:
+        """The bias currents (µA) of hidden layer ``layer``'s STNOs (H,): the trained bias in units of I_th."""
+        return self.stno.i_th_ua * self.hidden_bias[layer]
 
     def activation(self, layer: int, v: torch.Tensor, chains: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Power (µW) the STNOs of hidden layer ``layer`` emit for chain voltages v (of the chains ``chains``
@@ -190,8 +194,7 @@ class RFNetwork(PerceptronModel):
             and v.dim() >= 2
             and fused_stno.available()
         ):
-            bias_ua = self.stno.i_th_ua * self.hidden_bias[layer].detach()
-            return fused_stno.powers(v, bias_ua, self.g_m(layer), self.stno)
+            return fused_stno.powers(v, self.bias_current_ua(layer).detach(), self.g_m(layer), self.stno)
         return physics.stno_power_uw(self.hidden_current(layer, v, chains), self.stno)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -356,7 +359,7 @@ class RFNetwork(PerceptronModel):
             finally:
                 chains.train(was_training)
         if layer < len(self.hidden_bias):
-            out["stno_bias_ua"] = (self.stno.i_th_ua * self.hidden_bias[layer]).detach().cpu().numpy().copy()
+            out["stno_bias_ua"] = self.bias_current_ua(layer).detach().cpu().numpy().copy()
             out["stno_gm"] = float(self.g_m(layer))
         return out
 

@@ -151,7 +151,7 @@ class HiddenLayerPlasticity(StructuralPlasticity):
         one numba loop where it applies (engine.plasticity.fused_stno, the same bits), else torch."""
         model = self.model
         if fused_stno.available() and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (v, out)):
-            bias_ua = model.stno.i_th_ua * model.hidden_bias[self.layer].detach()
+            bias_ua = model.bias_current_ua(self.layer).detach()
             return fused_stno.power_changes(
                 v, contrib, cand_for, h, bias_ua, model.g_m(self.layer), model.stno, out, js
             )
