@@ -143,3 +143,74 @@ def test_a_jittered_read_out_is_one_fused_pass_with_the_same_draws():
         with torch.no_grad():
             outs.append(chains(power))
     assert_close(outs[0], outs[1].double(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("plan", ["geometric", "linear"])
+@pytest.mark.parametrize("train_inputs", [False, True])
+def test_a_plain_layers_voltages_are_one_node_with_the_weight_paths_values_and_gradients(plan, train_inputs):
+    """FusedVoltages (one autograd node from the comb positions) against the weight path (the comb map, W by the
+    fused loops, then the product) of the same layer: the same voltages, and the same gradients for the
+    resonator and input positions and the powers to float rounding; the sink gets dL/dW."""
+    gen = torch.Generator().manual_seed(11)
+    chains = RFChainLayer(60, 4, 9, DeviceParams(plan=plan, phi=0.3), train_inputs=train_inputs, generator=gen)
+    if train_inputs:
+        with torch.no_grad():
+            chains.input_comb.add_(0.3 * torch.randn(60, generator=gen))
+    power = torch.rand(23, 60, generator=gen).requires_grad_()
+    g = torch.randn(23, 4, generator=gen)
+    sunk = []
+    v = chains.plain_voltages(power, sunk.append)
+    assert v is not None and v.grad_fn is not None and "FusedVoltages" in type(v.grad_fn).__name__
+    (v * g).sum().backward()
+    fused_grads = [t.grad.clone() for t in (chains.resonator_comb, power)]
+    fused_in = chains.input_comb.grad.clone() if train_inputs else None
+    for t in (chains.resonator_comb, chains.input_comb, power):
+        t.grad = None
+    w = chains.weight()
+    w.retain_grad()
+    v_ref = chains(power, weight=w)
+    assert torch.equal(v.detach(), v_ref.detach())
+    (v_ref * g).sum().backward()
+    assert len(sunk) == 1 and torch.allclose(sunk[0], w.grad, rtol=1e-6, atol=1e-7)
+    for got, ref in zip(fused_grads, (chains.resonator_comb.grad, power.grad)):
+        assert_close(got, ref.double(), rtol=1e-6)
+    if train_inputs:
+        assert_close(fused_in, chains.input_comb.grad.double(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["exact build", "freq spread", "jitter", "read-out noise", "tuning bits", "comb fft", "float64"],
+)
+def test_the_plain_path_steps_aside_wherever_its_conditions_fail(change):
+    kwargs, build, k, dtype = {}, "auto", 9, torch.float32
+    if change == "exact build":
+        build = "exact"
+    elif change == "freq spread":
+        kwargs["freq_spread"] = 0.01
+    elif change == "jitter":
+        kwargs["freq_jitter_lw"] = 0.2
+    elif change == "read-out noise":
+        kwargs["readout_noise_v"] = 0.01
+    elif change == "tuning bits":
+        kwargs["tuning_bits"] = 6
+    elif change == "comb fft":
+        k = 600  # 'auto' takes the comb FFT build from K = 512 against the fused loops
+    chains = RFChainLayer(700, 2, k, DeviceParams(**kwargs), weight_build=build)
+    power = torch.rand(5, 700, dtype=dtype)
+    assert chains.plain_voltages(power.double() if change == "float64" else power) is None
+    plain = RFChainLayer(700, 2, 9, DeviceParams())
+    assert plain.plain_voltages(power) is not None
+
+
+def test_the_plain_paths_build_choice_follows_the_input_positions():
+    """At K = 600 'auto' takes the comb FFT build while the inputs sit on their slots; once one moves, it takes the
+    exact formula (then the plain path): the remembered choice is made again."""
+    chains = RFChainLayer(700, 2, 600, DeviceParams())
+    power = torch.rand(5, 700)
+    assert chains.plain_voltages(power) is None
+    with torch.no_grad():
+        chains.input_comb[3] += 0.4
+    assert chains.fast_build() is None and chains.grid_build() is None  # the exact formula is 'auto's build now
+    moved = chains.plain_voltages(power)
+    assert moved is not None and torch.equal(moved, chains(power, weight=chains.weight()))

@@ -51,8 +51,19 @@ def random_case(seed: int):
     return logits, ce, y, power, steps, threshold, site_ok
 
 
+COMPILED = [True, False] if input_jumps.fused_weight.available() else [False]
+
+
+@pytest.fixture(params=COMPILED, ids=lambda c: "compiled" if c else "windows")
+def compiled(request, monkeypatch):
+    """Each greedy-check test runs on both ways: the compiled loop (engine.plasticity.round_loops, where numba
+    imports) and torch's windows."""
+    monkeypatch.setattr(input_jumps, "COMPILED", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("block", [input_jumps.BLOCK_ELEMENTS, 64])
-def test_vectorised_check_picks_what_the_sequential_check_picks(monkeypatch, block):
+def test_vectorised_check_picks_what_the_sequential_check_picks(monkeypatch, block, compiled):
     monkeypatch.setattr(input_jumps, "BLOCK_ELEMENTS", block)  # 64: windows of one candidate or a few
     jumps = 0
     for seed in range(80):
@@ -67,7 +78,7 @@ def test_vectorised_check_picks_what_the_sequential_check_picks(monkeypatch, blo
     assert jumps > 50  # the cases exercise jumps, not only candidates that stay
 
 
-def test_a_jump_makes_the_next_candidates_on_its_images_see_the_new_scores():
+def test_a_jump_makes_the_next_candidates_on_its_images_see_the_new_scores(compiled):
     # two candidates on the same three images (labels 0, 0, 1) with the same move, +0.7 on class 0: from even
     # scores it lowers the summed loss, twice it overshoots. Greedily only the first one jumps (checked on the
     # old scores, both would).
@@ -81,17 +92,19 @@ def test_a_jump_makes_the_next_candidates_on_its_images_see_the_new_scores():
     torch.testing.assert_close(logits[:, 0], torch.full((3,), 0.7))
 
 
-def test_heartbeat_is_called_during_a_long_check():
+def test_heartbeat_is_called_during_a_long_check(compiled):
     logits, ce, y, power, steps, threshold, _ = random_case(7)
     beats = []
-    input_jumps.greedy_jumps(logits, ce, y, power, steps, threshold, heartbeat=lambda: beats.append(1))
-    assert beats
+    input_jumps.greedy_jumps(logits, ce, y, power, steps, threshold, heartbeat=lambda: beats.append(1),
+                             max_window=4)
+    assert len(beats) >= len(power) // 4
 
 
 @pytest.mark.parametrize("loop", [0, input_jumps.LOOP_CANDIDATES, 10**6])
 def test_both_ways_of_computing_a_windows_scores_pick_the_same_jumps(monkeypatch, loop):
     # 0: every window gathers its emissions' steps; 10**6: every window computes them candidate by candidate
     monkeypatch.setattr(input_jumps, "LOOP_CANDIDATES", loop)
+    monkeypatch.setattr(input_jumps, "COMPILED", False)
     for seed in range(0, 80, 3):
         logits, ce, y, power, steps, threshold, site_ok = random_case(seed)
         ref_logits, ref_ce = logits.clone(), ce.clone()
@@ -139,7 +152,7 @@ def test_others_logsumexp_is_the_logsumexp_over_the_other_classes():
     torch.testing.assert_close(rounds.others_logsumexp(logits), expected, rtol=1e-6, atol=1e-5)
 
 
-def test_each_move_takes_every_chains_best_swap_by_the_exact_sampled_loss():
+def test_each_move_takes_every_chains_best_swap_by_the_exact_sampled_loss(compiled):
     """The moves of a round, against a brute-force reference: for every chain, the cross-entropy of the sample
     with each open swap applied, recomputed from scratch; a chain takes its best swap if it improves enough."""
     g = torch.Generator().manual_seed(2)
@@ -185,3 +198,42 @@ def test_summed_changes_handle_candidates_without_emissions():
     expected = [[float(diff[t, a:b].sum()) for t in range(2)] for a, b in zip(ends[:-1], ends[1:])]
     assert got == expected
     assert input_jumps._summed_changes(diff[:, :0], [0, 0]) == [[0.0, 0.0]]
+
+
+@pytest.mark.skipif(not input_jumps.fused_weight.available(), reason="numba does not import here")
+def test_the_compiled_swap_sums_are_the_blocks_sums():
+    """round_loops.log_sums: the sum over the sample of log(1 + factor * shift), without the block, against
+    float64; the torch block it replaces is no closer."""
+    from engine.plasticity import round_loops
+
+    g = torch.Generator().manual_seed(4)
+    s, c, d, t = 700, 3, 4, 5
+    factors = torch.rand(s, c, d, t, generator=g) * torch.exp(4 * torch.randn(s, c, d, t, generator=g))
+    shift = torch.exp(3 * torch.randn(s, c, d, generator=g))
+    ref = torch.log1p(factors.double() * shift.double().unsqueeze(-1)).sum(0)
+    got = round_loops.log_sums(factors, shift)
+    block = torch.log(1 + factors * shift.unsqueeze(-1)).sum(0)
+    err, block_err = float((got.double() - ref).abs().max()), float((block.double() - ref).abs().max())
+    assert got.shape == (c, d, t) and err <= 1e-6 * float(ref.abs().max()) and err <= block_err + 1e-6
+
+
+@pytest.mark.skipif(not input_jumps.fused_weight.available(), reason="numba does not import here")
+def test_the_vectorisable_exp_and_log_are_within_a_few_units_in_the_last_place():
+    import numba
+    import numpy as np
+
+    from engine.layers.vector_math import vexp, vlog
+
+    @numba.njit
+    def both(x, e, lg):
+        for i in range(x.shape[0]):
+            e[i] = vexp(x[i])
+            lg[i] = vlog(e[i])
+
+    x = np.concatenate([np.linspace(-87, 88, 20001), [-1000.0, 1000.0, 0.0, -1e-6, 1e-6]]).astype(np.float32)
+    e, lg = np.empty_like(x), np.empty_like(x)
+    both(x, e, lg)
+    clamped = np.clip(x.astype(np.float64), -87, 88)
+    assert np.all(np.abs(e / np.exp(clamped) - 1) < 3e-7)
+    ref_log = np.log(e.astype(np.float64))
+    assert np.all(np.abs(lg - ref_log) <= 3e-7 * np.maximum(np.abs(ref_log), 1.0))

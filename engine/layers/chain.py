@@ -9,7 +9,7 @@ normalised units of the published simulator; the physics itself is evaluated in 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -104,6 +104,9 @@ class RFChainLayer(nn.Module):
         self._grid_build: Optional[GridBuild] = None
         #: the input frequencies of :meth:`input_freqs_ghz`, with the positions' (version, storage, ...) key
         self._input_freqs: Optional[tuple[tuple, torch.Tensor]] = None
+        #: :meth:`plain_voltages`' record of whether the exact formula is the build here, and for what
+        self._exact_choice: Optional[tuple[tuple, bool]] = None
+        self._amplitudes: Optional[tuple[tuple, torch.Tensor]] = None  # :meth:`_amplitude`'s, with its key
         #: Source of the layer's randomness: initial layout, fabrication spreads and read-out noise.
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.n_inputs, self.n_chains, self.n_resonators = n_inputs, n_chains, n_resonators
@@ -535,8 +538,49 @@ class RFChainLayer(nn.Module):
                 torch.maximum(torch.minimum(self.input_comb, self.in_hi), self.in_lo, out=self.input_comb)
         self._train_chip = None
 
+    def plain_voltages(
+        self, power_uw: torch.Tensor, sink: Optional[Callable[[torch.Tensor], None]] = None
+    ) -> Optional[torch.Tensor]:
+        """Chain voltages V (B, C) by one fused node (engine.layers.fused_weight.FusedVoltages) when the plain
+        case holds: the exact formula is this layer's build, the devices sit at their comb positions (no
+        fabrication offsets, spreads, quantisation or jitter), no read-out noise acts, and the tensors suit the
+        fused loops; else None. ``sink`` receives dL/dW of the pass."""
+        p = self.params
+        if self.weight_build not in (WeightBuild.AUTO, WeightBuild.FUSED) or p.tuned_hardware or p.freq_jitter_lw > 0:
+            return None
+        if self._noisy() and (p.power_noise > 0 or p.readout_noise_v > 0):
+            return None
+        chip = self._chip()
+        if any(v is not None for v in (chip.alpha, chip.k_sd, chip.freq_eps_r, chip.freq_eps_in)):
+            return None
+        if not fused_weight.applies(self.resonator_comb, power_uw):
+            return None
+        u = self.input_comb
+        trained = u.requires_grad
+        key = (id(p), p, trained, None if trained else (u._version, u.data_ptr()))
+        if self._exact_choice is None or self._exact_choice[0] != key:  # which build 'auto' takes depends on these
+            self._exact_choice = (key, self.fast_build(chip) is None and self.grid_build(chip) is None)
+        if not self._exact_choice[1]:
+            return None
+        f_in = None if trained else self.input_freqs_ghz()
+        return fused_weight.FusedVoltages.apply(
+            power_uw, u, self.resonator_comb, f_in, self._amplitude(), p.alpha, p.phi, p, sink
+        )
+
+    def _amplitude(self) -> torch.Tensor:
+        """s_k K_SD (C, K), contiguous, for the nominal K_SD; kept while the signs and parameters stay."""
+        key = (self.signs._version, self.signs.data_ptr(), self.params.k_sd)
+        if self._amplitudes is None or self._amplitudes[0] != key:
+            value = (self.signs * self.params.k_sd).expand(self.n_chains, self.n_resonators).contiguous()
+            self._amplitudes = (key, value)
+        return self._amplitudes[1]
+
     def forward(self, power_uw: torch.Tensor, weight: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Chain voltages V (B, C) for input powers (B, N) in µW."""
+        if weight is None:
+            v = self.plain_voltages(power_uw)
+            if v is not None:
+                return v
         noisy = self._noisy()
         if noisy and self.params.power_noise > 0:  # each input power, at every read-out
             xi = torch.randn(power_uw.shape, dtype=power_uw.dtype, generator=self.generator).to(power_uw.device)
@@ -545,7 +589,7 @@ class RFChainLayer(nn.Module):
             v = self._jittered_voltages(power_uw)  # evaluation: every sample is read out with its own jitter
         else:
             w = self.weight() if weight is None else weight
-            v = power_uw @ w.t()
+            v = fused_weight.chain_product(w, power_uw)
         if noisy and self.params.readout_noise_v > 0:  # thermal / read-out noise, at every read-out
             noise = torch.randn(v.shape, dtype=v.dtype, generator=self.generator).to(v.device)
             v = v + self.params.readout_noise_v * noise

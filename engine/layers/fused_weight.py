@@ -190,7 +190,16 @@ def couplings(
 
 def applies(*tensors: torch.Tensor) -> bool:
     """Whether the fused loops can take these tensors: float32 on the CPU (and numba available)."""
-    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors) and available()
+    for t in tensors:
+        if t.dtype != torch.float32 or t.device.type != "cpu":
+            return False
+    return available()
+
+
+@functools.lru_cache(maxsize=16)
+def _trig(phi: float) -> tuple[np.float32, np.float32]:
+    """(cos(phi), sin(phi)) in float32, as the backward loops take them."""
+    return np.float32(np.cos(phi)), np.float32(np.sin(phi))
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
@@ -234,7 +243,7 @@ class FusedWeight(torch.autograd.Function):
     def backward(ctx, grad_w):
         f_in, f_res = ctx.saved_tensors
         _, both, resonators_only = kernels()[:3]
-        trig = np.float32(np.cos(ctx.phi)), np.float32(np.sin(ctx.phi))
+        trig = _trig(ctx.phi)
         grad_res = torch.empty_like(f_res)
         arrays = (_array(f_in), _array(f_res), *ctx.arrays, _array(grad_w), *trig)
         grad_in = None
@@ -244,3 +253,57 @@ class FusedWeight(torch.autograd.Function):
         else:
             resonators_only(*arrays, grad_res.numpy())
         return grad_in, grad_res if ctx.needs_input_grad[1] else None, None, None, None
+
+
+def chain_product(w: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
+    """P W^T (..., C) for weights W (C, N) and powers P (..., N), computed as (W P^T)^T: MKL multiplies a batch by a
+    few chains' weights up to twice as fast this way round. Made contiguous, so that what follows (and its
+    rounding) does not depend on the layout."""
+    return (w @ power.transpose(-1, -2)).transpose(-1, -2).contiguous()
+
+
+class FusedVoltages(torch.autograd.Function):
+    """Chain voltages V (B, C) = P W^T for input powers P (B, N) in µW, with W built by the fused loops from
+    the devices' comb positions: one autograd node for what is otherwise about a dozen (the comb-to-frequency
+    map of each device, W, the product), whose fixed costs dominate a small layer's training step.
+
+    For devices that sit exactly at their comb positions (no offsets, quantisation or jitter) with one
+    damping ``alpha`` and amplitudes s_k K_SD (C, K); ``f_in`` holds the inputs' frequencies when their positions
+    are not trained (None: computed from ``u_in``). The backward pass differentiates the comb map by hand
+    (physics.comb_slope_ghz). ``sink``, when given, receives dL/dW (C, N) (the rewiring rounds sum it)."""
+
+    @staticmethod
+    def forward(ctx, power, u_in, u_res, f_in, amplitude, alpha, phi, params, sink):
+        n = u_in.shape[0]
+        if f_in is None:
+            f_in = physics.comb_to_ghz(u_in, params, n)
+        f_res = physics.comb_to_ghz(u_res, params, n)
+        devices = _device_arrays(tuple(f_res.shape), alpha, amplitude, phi)
+        w = f_in.new_empty(f_res.shape[0], n)
+        kernels()[0](_array(f_in), _array(f_res), *devices, w.numpy())  # callers check applies() first
+        ctx.save_for_backward(power, f_in, f_res, w)
+        ctx.arrays, ctx.phi, ctx.params, ctx.sink = devices[:2], phi, params, sink
+        return chain_product(w, power)
+
+    @staticmethod
+    def backward(ctx, grad_v):
+        power, f_in, f_res, w = ctx.saved_tensors
+        grad_w = torch.mm(grad_v.t(), power)  # (C, N)
+        if ctx.sink is not None:
+            ctx.sink(grad_w)
+        _, both, resonators_only = kernels()[:3]
+        f_in_a, f_res_a = _array(f_in), _array(f_res)
+        arrays = (f_in_a, f_res_a, *ctx.arrays, _array(grad_w), *_trig(ctx.phi))
+        n = f_in.shape[0]
+        grad_f_res = torch.empty_like(f_res)
+        grad_u_in = None
+        if ctx.needs_input_grad[1]:
+            grad_u_in = torch.empty_like(f_in)
+            both(*arrays, grad_u_in.numpy(), grad_f_res.numpy())
+            grad_u_in.numpy()[:] *= physics.comb_slope_ghz(f_in_a, ctx.params, n)  # numpy: no tensor op per step
+        else:
+            resonators_only(*arrays, grad_f_res.numpy())
+        grad_f_res.numpy()[:] *= physics.comb_slope_ghz(f_res_a, ctx.params, n)
+        grad_power = torch.mm(grad_v, w) if ctx.needs_input_grad[0] else None
+        grad_u_res = grad_f_res if ctx.needs_input_grad[2] else None
+        return grad_power, grad_u_in, grad_u_res, None, None, None, None, None, None

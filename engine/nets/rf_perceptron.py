@@ -108,6 +108,7 @@ class RFPerceptron(PerceptronModel):
         self.plasticity_params = plasticity
         self.plasticity: Optional[StructuralPlasticity] = None
         self._weight: Optional[torch.Tensor] = None
+        self._weight_grad: Optional[torch.Tensor] = None  # dL/dW of the last pass, from the fused path
 
     # --- model --------------------------------------------------------------------------------------------
     @property
@@ -116,12 +117,19 @@ class RFPerceptron(PerceptronModel):
         return torch.exp(self.log_gain) * self._unit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.chains.weight()
-        if self.training and self.plasticity is not None and w.requires_grad:
-            w.retain_grad()
-            self._weight = w
-        v = self.chains(physics.input_power(x, self.params), weight=w)
+        power = physics.input_power(x, self.params)
+        keep = self.training and self.plasticity is not None  # the rewiring rounds sum dL/dW
+        v = self.chains.plain_voltages(power, self._keep_weight_grad if keep else None)
+        if v is None:
+            w = self.chains.weight()
+            if keep and w.requires_grad:
+                w.retain_grad()
+                self._weight = w
+            v = self.chains(power, weight=w)
         return self.gain * v + self.bias
+
+    def _keep_weight_grad(self, grad: torch.Tensor) -> None:
+        self._weight_grad = grad
 
     def effective_weight(self) -> torch.Tensor:
         """W (C, N) in V/µW: the chain voltage per µW of input i."""
@@ -137,13 +145,14 @@ class RFPerceptron(PerceptronModel):
 
     def teardown_training(self) -> None:
         self.plasticity = None
-        self._weight = None
+        self._weight = self._weight_grad = None
         self.chains._train_chip = None  # ('aware' regime) the last batch's chip is not kept
 
     def after_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
-        if self.plasticity is not None and self._weight is not None and self._weight.grad is not None:
-            self.plasticity.accumulate(self._weight.grad)
-        self._weight = None
+        grad = self._weight.grad if self._weight is not None else self._weight_grad
+        if self.plasticity is not None and grad is not None:
+            self.plasticity.accumulate(grad)
+        self._weight = self._weight_grad = None
 
     def after_step(self, step: int) -> None:
         self.chains.clamp_to_tuning_range()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import torch
 
@@ -345,6 +345,14 @@ def comb_to_ghz(u: torch.Tensor, params: DeviceParams, n_inputs: int) -> torch.T
     if params.plan == FrequencyPlan.GEOMETRIC:
         return params.f_min_ghz * torch.exp(u * math.log(comb_ratio(params, n_inputs)))
     return params.f_min_ghz + u * comb_spacing_ghz(params, n_inputs)
+
+
+def comb_slope_ghz(f: Any, params: DeviceParams, n_inputs: int) -> Any:
+    """d f / d u (GHz per comb unit) at the frequencies f = comb_to_ghz(u) (a tensor or a numpy array): f ln r on
+    the geometric plan, the spacing on the linear one (for code that differentiates :func:`comb_to_ghz` by hand)."""
+    if params.plan == FrequencyPlan.GEOMETRIC:
+        return f * math.log(comb_ratio(params, n_inputs))
+    return f * 0.0 + comb_spacing_ghz(params, n_inputs)
 
 
 def ghz_to_comb(f: torch.Tensor, params: DeviceParams, n_inputs: int) -> torch.Tensor:

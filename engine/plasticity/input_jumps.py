@@ -31,6 +31,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from engine.layers import fused_weight
+
 #: Most (site, class, emission) elements one window evaluates at once: its temporaries stay in cache.
 BLOCK_ELEMENTS = 1 << 18
 #: Candidate inputs in the first window; the next windows double (up to MAX_WINDOW) while they are used up to
@@ -40,6 +42,9 @@ MAX_WINDOW = 512
 #: Windows of at most this many candidates compute their new scores candidate by candidate (cheaper than
 #: gathering every emission's steps).
 LOOP_CANDIDATES = 16
+#: Whether CPU float32 checks run as one compiled loop (engine.plasticity.round_loops) when numba is available;
+#: the windows below are the GPU's way and the fallback.
+COMPILED = True
 
 
 def exp_(t: torch.Tensor) -> torch.Tensor:
@@ -105,6 +110,10 @@ def greedy_jumps(
     summed loss by more than ``threshold``. ``heartbeat()`` is called before every window, which holds at most
     ``max_window`` candidates.
     """
+    if compiled_applies(logits, ce, power, steps):
+        from engine.plasticity import round_loops  # imports numba: only once it is known to be there
+
+        return round_loops.greedy_jumps(logits, ce, y, power, steps, threshold, site_ok, heartbeat, max_window)
     n, n_sites, n_classes = steps.shape
     chosen = [-1] * n
     emit_in, emit_row, emit_p = _emissions(power)
@@ -136,6 +145,12 @@ def greedy_jumps(
         pos = stop
     logits.copy_(sample.scores_t.t())
     return torch.tensor(chosen, dtype=torch.long, device=logits.device)
+
+
+def compiled_applies(*tensors: torch.Tensor) -> bool:
+    """Whether the rounds' compiled loops (engine.plasticity.round_loops) take these tensors: :data:`COMPILED`,
+    CPU float32 tensors, and numba available."""
+    return COMPILED and fused_weight.applies(*tensors)
 
 
 def _window_losses(sample: _Sample, by_class: torch.Tensor, pos: int, end: int) -> torch.Tensor:

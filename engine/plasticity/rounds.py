@@ -524,8 +524,14 @@ class StructuralPlasticity:
         shift = input_jumps.exp_((base_col - lse_others.unsqueeze(-1)).clamp_(max=EXP_CLAMP))  # (S, C, D)
         # (log(1 + e) rather than log1p: log1p has no vectorised CPU kernel in torch and is ~15x slower here;
         # the terms lost to rounding are below 1e-7 of a loss that is O(1))
-        block = torch.addcmul(_ONE, cand_exp, shift.unsqueeze(-1), out=work)  # (S, C, D, T)
-        lse_sum = input_jumps.log_(block).sum(0) + lse_others.sum(0).view(c, 1, 1)
+        if input_jumps.compiled_applies(cand_exp, shift):  # one loop, without the (S, C, D, T) block
+            from engine.plasticity import round_loops  # imports numba: only once it is known to be there
+
+            logs = round_loops.log_sums(cand_exp, shift)
+        else:
+            block = torch.addcmul(_ONE, cand_exp, shift.unsqueeze(-1), out=work)  # (S, C, D, T)
+            logs = input_jumps.log_(block).sum(0)
+        lse_sum = logs + lse_others.sum(0).view(c, 1, 1)
         # minus the target's score: the new column for samples of class j, the unchanged logit otherwise
         logit_y = (logits * onehot).sum(1)  # (S,)
         others_y = logit_y.sum() - (onehot * logit_y.unsqueeze(1)).sum(0)  # (C,)

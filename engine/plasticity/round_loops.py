@@ -1,0 +1,185 @@
+"""The greedy check of input-oscillator jumps (engine.plasticity.input_jumps) as one numba loop, for the CPU.
+
+The candidates are checked one after another, as the rule says, with nothing wasted: the torch version
+evaluates windows of candidates at once and throws away what follows the first jump of a window (on MNIST
+nearly every jump ends one), and pays a few dozen tensor operations per window. Here each candidate's images
+are found by a scan of its powers, their new scores for every site are written into a block, exponentiated
+and summed class by class, and the log-sum-exp less the label's score is the image's new loss; the block's
+exp and log are the vectorised ones of engine.layers.vector_math. The arithmetic is the torch version's, in
+float32 (the sum of a candidate's loss changes in float64, image by image), so the decisions are the same
+except where two sites tie to the last bits (tests/test_plasticity_vectorised.py checks them against the
+one-at-a-time check on random cases).
+
+Importing this module imports numba (through vector_math): input_jumps imports it only when numba is
+available.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from engine.layers.fused_weight import compile_loops
+from engine.layers.vector_math import vexp, vlog
+
+#: Largest exponent of the block (as the torch version's clamp).
+EXP_MAX = 80.0
+
+
+def _check(scores, top, ce, y, power, steps, allowed, threshold, chosen, start, stop):  # pragma: no cover
+    """Check candidates start..stop-1 (numba-compiled): ``scores`` (S, C), ``top`` (S,) and ``ce`` (S,) are
+    the sample's scores, top scores and losses (updated for every jump), ``y`` (S,) its labels, ``power``
+    (n, S), ``steps`` (n, T, C), ``allowed`` (n, T), and ``chosen`` (n,) receives each jump's site."""
+    n_samples, n_classes = scores.shape
+    n_sites = steps.shape[1]
+    width = n_sites * n_classes
+    rows = np.empty(n_samples, dtype=np.int64)
+    watts = np.empty(n_samples, dtype=np.float32)
+    block = np.empty(n_samples * width, dtype=np.float32)
+    target = np.empty(n_samples * n_sites, dtype=np.float32)
+    lse = np.empty(n_samples * n_sites, dtype=np.float32)
+    change = np.empty(n_sites, dtype=np.float64)
+    cap = np.float32(EXP_MAX)
+    for i in range(start, stop):
+        m = 0
+        for s in range(n_samples):
+            p = power[i, s]
+            if p > 0:
+                rows[m] = s
+                watts[m] = p
+                m += 1
+        if m == 0:
+            continue
+        for e in range(m):  # the images' shifted scores after each site's jump
+            r, p = rows[e], watts[e]
+            tp = top[r]
+            for t in range(n_sites):
+                at = e * width + t * n_classes
+                for c in range(n_classes):
+                    block[at + c] = (scores[r, c] - tp) + steps[i, t, c] * p
+                target[e * n_sites + t] = block[at + y[r]]
+        for j in range(m * width):
+            block[j] = vexp(min(block[j], cap))
+        for j in range(m * n_sites):
+            acc = np.float32(0.0)
+            for c in range(n_classes):
+                acc += block[j * n_classes + c]
+            lse[j] = acc
+        for j in range(m * n_sites):
+            lse[j] = vlog(lse[j]) - target[j]  # the image's loss after the jump
+        for t in range(n_sites):
+            change[t] = 0.0
+        for e in range(m):
+            ce_r = ce[rows[e]]
+            for t in range(n_sites):
+                change[t] += np.float64(lse[e * n_sites + t] - ce_r)
+        best, site = np.inf, 0
+        for t in range(n_sites):
+            if allowed[i, t] and change[t] < best:
+                best, site = change[t], t
+        if not best < -threshold:
+            continue
+        chosen[i] = site
+        for e in range(m):
+            r, p = rows[e], watts[e]
+            high = -np.inf
+            for c in range(n_classes):
+                v = scores[r, c] + steps[i, site, c] * p
+                scores[r, c] = v
+                high = max(high, v)
+            top[r] = high
+            ce[r] = lse[e * n_sites + site]
+
+
+#: Samples whose terms :func:`_log_sums` adds in float32 before it carries them into its float64 sums.
+SUM_BLOCK = 64
+
+
+def _log_sums(factors, shift, out):  # pragma: no cover - compiled by numba
+    """out[k] = sum_s log(1 + factors[s, k] shift[s, k // T]) for factors (S, D * T) and shift (S, D)
+    (numba-compiled): the swap losses' block, summed over the sample without being stored."""
+    n_samples, width = factors.shape
+    n_cols = shift.shape[1]
+    n_sites = width // n_cols
+    part = np.empty(width, dtype=np.float32)
+    total = np.zeros(width, dtype=np.float64)
+    wide = np.empty(width, dtype=np.float32)
+    one = np.float32(1.0)
+    for start in range(0, n_samples, SUM_BLOCK):
+        for k in range(width):
+            part[k] = 0.0
+        for s in range(start, min(n_samples, start + SUM_BLOCK)):
+            for j in range(n_cols):  # the shift of each column, spread over its sites (the loop below vectorises)
+                v = shift[s, j]
+                for t in range(n_sites):
+                    wide[j * n_sites + t] = v
+            for k in range(width):
+                part[k] += vlog(one + factors[s, k] * wide[k])
+        for k in range(width):
+            total[k] += part[k]
+    for k in range(width):
+        out[k] = total[k]
+
+
+@functools.cache
+def _loops() -> Optional[tuple[Any, ...]]:
+    return compile_loops(_check, _log_sums, fastmath={"contract"})
+
+
+def log_sums(factors: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """sum over the sample of log(1 + factors * shift[..., None]) for factors (S, C, D, T) and shift (S, C, D),
+    as (C, D, T), without the (S, C, D, T) block (CPU float32; the terms of 64 samples are added in float32,
+    the blocks in float64)."""
+    loops = _loops()
+    assert loops is not None, "log_sums needs numba (check available() first)"
+    s, c, d, t = factors.shape
+    out = factors.new_empty(c, d, t)
+    loops[1](_array(factors).reshape(s, c * d * t), _array(shift).reshape(s, c * d), out.numpy().reshape(-1))
+    return out
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
+def available() -> bool:
+    """Whether the compiled check can run here (numba imports)."""
+    return _loops() is not None
+
+
+def greedy_jumps(
+    logits: torch.Tensor,
+    ce: torch.Tensor,
+    y: torch.Tensor,
+    power: torch.Tensor,
+    steps: torch.Tensor,
+    threshold: float,
+    site_ok: Optional[torch.Tensor],
+    heartbeat: Optional[Callable[[], None]],
+    every: int,
+) -> torch.Tensor:
+    """engine.plasticity.input_jumps.greedy_jumps on CPU float32 tensors (its arguments; ``heartbeat()`` is
+    called before every ``every`` candidates)."""
+    check = _loops()
+    assert check is not None, "the compiled check needs numba (check available() first)"
+    n, n_sites, _ = steps.shape
+    scores = logits.detach().contiguous().numpy().copy()
+    top = scores.max(axis=1) if len(scores) else np.zeros(0, dtype=np.float32)
+    losses = ce.detach().contiguous().numpy().copy()
+    labels = y.detach().to(torch.int64).contiguous().numpy()
+    powers = power.detach().contiguous().numpy()
+    moves = steps.detach().contiguous().numpy()
+    allowed = np.ones((n, n_sites), dtype=np.bool_) if site_ok is None else site_ok.detach().contiguous().numpy()
+    chosen = np.full(n, -1, dtype=np.int64)
+    arrays = (scores, top, losses, labels, powers, moves, allowed, float(threshold), chosen)
+    every = max(1, every)
+    for start in range(0, n, every):
+        if heartbeat is not None:
+            heartbeat()
+        check[0](*arrays, start, min(n, start + every))
+    logits.copy_(torch.from_numpy(scores))
+    ce.copy_(torch.from_numpy(losses))
+    return torch.from_numpy(chosen)
