@@ -237,3 +237,31 @@ def test_the_vectorisable_exp_and_log_are_within_a_few_units_in_the_last_place()
     assert np.all(np.abs(e / np.exp(clamped) - 1) < 3e-7)
     ref_log = np.log(e.astype(np.float64))
     assert np.all(np.abs(lg - ref_log) <= 3e-7 * np.maximum(np.abs(ref_log), 1.0))
+
+
+def test_the_input_rounds_predicted_changes_are_the_gauss_newton_model():
+    """_predicted_changes (the curvature stored as its pairs c <= d) against the model written out: for input n
+    moved to site m, g_n . d + 1/2 d^T H_n d with d = curve_m - w_n, g_n and H_n from the sample."""
+    g = torch.Generator().manual_seed(6)
+    n, s, c, m = 30, 200, 5, 17
+    p_t = torch.rand(n, s, generator=g) * (torch.rand(n, s, generator=g) < 0.3)
+    logits = 2.0 * torch.randn(s, c, generator=g)
+    y = torch.randint(0, c, (s,), generator=g)
+    wt = 0.1 * torch.randn(n, c, generator=g)
+    gain = 0.5 + torch.rand(c, generator=g)
+    curve = 0.1 * torch.randn(c, m, generator=g)
+
+    class Buffers:
+        def _buffer(self, name, shape, like):
+            return torch.empty(shape, dtype=like.dtype)
+
+    got = rounds.StructuralPlasticity._predicted_changes(Buffers(), p_t, logits, y, wt, gain, curve)
+    prob = logits.double().softmax(1)
+    resid = prob - torch.nn.functional.one_hot(y, c).double()
+    pt, gn = p_t.double(), gain.double()
+    grad = (pt @ resid) * gn / s  # (N, C)
+    hess = torch.einsum("ns,sc,sd->ncd", pt**2, prob, prob).neg() + torch.diag_embed(pt**2 @ prob)
+    hess = hess * torch.outer(gn, gn) / s
+    d = curve.double().t().unsqueeze(0) - wt.double().unsqueeze(1)  # (N, M, C)
+    expected = (d * grad.unsqueeze(1)).sum(-1) + 0.5 * torch.einsum("nmc,ncd,nmd->nm", d, hess, d)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-6)

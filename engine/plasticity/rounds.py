@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence, cast
 
 import torch
 
+from engine.layers import fused_weight
 from engine.physics import resonators as physics
 from engine.plasticity import input_jumps
 from engine.plasticity.params import PlasticityParams
@@ -146,6 +147,16 @@ class LayerTarget:
     def of_perceptron(cls, model: "RFPerceptron") -> "LayerTarget":
         params = model.params
         return cls(model.chains, lambda: model.gain, lambda: model.bias, lambda x: physics.input_power(x, params))
+
+
+def _class_pairs(c: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pairs of classes c <= d as two index vectors (P,), and for every (c, d) of a C x C matrix the number
+    of its pair (C * C,): a symmetric matrix stored as its P entries is ``pairs[:, full].view(-1, C, C)``."""
+    first, second = torch.triu_indices(c, c, device=device)
+    number = torch.empty(c, c, dtype=torch.long, device=device)
+    number[first, second] = torch.arange(len(first), device=device)
+    number[second, first] = number[first, second]
+    return first, second, number.view(-1)
 
 
 def rewiring_interval(params: PlasticityParams, total_steps: int) -> int:
@@ -343,12 +354,15 @@ class StructuralPlasticity:
         var_in = self.input_var if self.input_var is not None else p_in.var(dim=0)  # (N,): power variance
         n_drop = min(k_res, P.drop_candidates)
         coupling = chains.coupling()  # (C, K, N), device spreads included
-        logits = (p_in @ coupling.sum(dim=1).t()) * gain + self.target.bias()  # (S, C)
         # drop candidates: the resonators whose voltage varies least over images (independent-input estimate)
         drop = (coupling.square() @ var_in).argsort(dim=1)[:, :n_drop]  # (C, D)
         picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (C, D, N)
         # (S, C, D): voltage of each drop candidate, as a score
         contrib = self._voltages(p_in, picked.reshape(-1, n), gain, "contrib").view(s, n_chains, n_drop)
+        if n_drop == k_res:  # every resonator is a drop candidate: the scores are their sums (no product)
+            logits = contrib.sum(dim=2) + self.target.bias()  # (S, C)
+        else:
+            logits = fused_weight.chain_product(coupling.sum(dim=1), p_in) * gain + self.target.bias()
         slot = (chains.signs < 0).long()[drop]  # (C, D): which candidate sites fit each resonator's chain sign
         open_ = torch.ones(n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device)  # still allowed
         block = (s, n_chains, n_drop, P.candidates)
@@ -429,7 +443,7 @@ class StructuralPlasticity:
         p_t = self._buffer("sample_t", p_in.shape[::-1], p_in).copy_(p_in.t())
         w = chains.weight()  # (C, N)
         gain = model.gain.expand(w.shape[0])  # (C,)
-        logits = (p_in @ w.t()) * gain + model.bias
+        logits = fused_weight.chain_product(w, p_in) * gain + model.bias
         s, wt = len(y), w.t()  # wt (N, C)
         lo, hi = chains.comb_range
         grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32, device=self.device)
@@ -478,18 +492,22 @@ class StructuralPlasticity:
         resid = prob - torch.nn.functional.one_hot(y, prob.shape[1]).to(prob.dtype)
         s, c = prob.shape
         grad = (p_t @ resid) * gain / s  # (N, C): dL/dW[:, i]
-        # Gauss-Newton curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain_c gain_d, as (N, C*C)
+        # Gauss-Newton curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain_c gain_d; H is symmetric,
+        # so only its pairs c <= d are computed (P = C (C + 1) / 2), with diag(p) and p p^T in one product
         p2 = torch.mul(p_t, p_t, out=self._buffer("sample_sq", p_t.shape, p_t)).div_(s)  # (N, S)
-        hess = (
-            torch.diag_embed(p2 @ prob)
-            - (p2 @ (prob.unsqueeze(2) * prob.unsqueeze(1)).reshape(s, c * c)).view(-1, c, c)
-        ) * torch.outer(gain, gain)  # (N, C, C)
+        first, second, full = _class_pairs(c, prob.device)
+        moments = p2 @ torch.cat((prob, prob[:, first] * prob[:, second]), dim=1)  # (N, C + P)
+        pairs = moments[:, c:].neg_()
+        pairs[:, first == second] += moments[:, :c]
+        pairs.mul_(gain[first] * gain[second])  # (N, P): H's entries c <= d
+        hess = pairs[:, full].view(-1, c, c)  # (N, C, C)
         # predicted change for moving input n to site m, with d = curve_m - w_n:
         #   g_n.d + 1/2 d^T H_n d = g_n.curve_m - g_n.w_n + 1/2 (curve_m^T H_n curve_m - 2 w_n^T H_n curve_m
         #                                                       + w_n^T H_n w_n)
         h_w = torch.einsum("ncd,nd->nc", hess, wt)  # (N, C)
-        quad_curve = hess.reshape(-1, c * c) @ (curve.unsqueeze(1) * curve.unsqueeze(0)).reshape(c * c, -1)
-        return (grad - h_w) @ curve + 0.5 * quad_curve + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1)
+        twice = torch.where(first == second, 0.5, 1.0).to(pairs.dtype)  # off-diagonal pairs count twice, halved
+        quad_half = (pairs * twice) @ (curve[first] * curve[second])  # 1/2 curve_m^T H_n curve_m, (N, M)
+        return (grad - h_w) @ curve + quad_half + (0.5 * (h_w * wt).sum(1) - (grad * wt).sum(1)).unsqueeze(1)
 
     @staticmethod
     def swap_losses(
