@@ -190,3 +190,36 @@ def test_rf_input_learns_the_same_with_either_build(mini):
                                       model_params=RFParams(weight_build=b)), mini) for b in ("exact", "fft")}
     assert abs(runs["exact"].test_accuracy - runs["fft"].test_accuracy) < 0.03
     assert runs["fft"].config.model_params.weight_build == "fft"
+
+
+@pytest.mark.skipif(grid_weight._loops() is None, reason="numba does not import here")
+def test_the_compiled_grid_loops_compute_what_the_torch_steps_compute(monkeypatch):
+    """On the CPU in float32 the stencils, the spreading and the interpolation are numba loops; the torch steps
+    (the GPU's way and the fallback without numba) give the same W and gradients to float rounding."""
+    p = DeviceParams(phi=0.4)
+    gen = torch.Generator().manual_seed(7)
+    s_in = log_frequency(torch.rand(90, generator=gen) * 90, p, 90).requires_grad_()
+    s_res = log_frequency(torch.rand(4, 30, generator=gen) * 90, p, 90).requires_grad_()
+    amp = torch.randn(4, 30, generator=gen).requires_grad_()
+    g = torch.randn(4, 90, generator=gen)
+    build = GridBuild(p, 90, (-2.0, 91.0))
+    results = []
+    for loops in (grid_weight._loops, lambda: None):
+        monkeypatch.setattr(grid_weight, "_loops", loops)
+        w = build.weight(s_in, s_res, amp)
+        (w * g).sum().backward()
+        results.append([w.detach().clone()] + [t.grad.clone() for t in (s_in, s_res, amp)])
+        for t in (s_in, s_res, amp):
+            t.grad = None
+    for got, ref in zip(*results):
+        assert_close(got, ref.double(), rtol=1e-6)
+
+
+@pytest.mark.skipif(grid_weight._loops() is None, reason="numba does not import here")
+def test_the_compiled_stencils_refuse_a_device_off_the_grid():
+    p = DeviceParams()
+    build = GridBuild(p, 60, (-2.0, 61.0))
+    far = log_frequency(torch.tensor([1000.0]), p, 60)  # far beyond the grid (GridBuild.weight would regrow it)
+    s_res = log_frequency(torch.rand(2, 5) * 60, p, 60)
+    with pytest.raises(IndexError, match="outside the log-frequency grid"):
+        grid_weight.LogGridWeight.apply(far, s_res, torch.ones(2, 5), build.grid)

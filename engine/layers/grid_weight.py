@@ -35,10 +35,12 @@ import functools
 import math
 from typing import Optional
 
+import numpy as np
 import torch
 
 from engine.core.enums import FrequencyPlan
 from engine.layers.fast_weight import fast_size
+from engine.layers.fused_weight import compile_loops
 from engine.physics import resonators as physics
 from engine.physics.resonators import DeviceParams
 
@@ -143,6 +145,7 @@ class LogGrid:
         self.size = int(math.ceil((self.s_hi - self.origin) / self.h)) + points // 2 + 1  # G
         self.fft_size = fast_size(2 * self.size - 1)
         self.inv_vdm = _inverse_vandermonde(points)
+        self.inv_vdm_f32 = self.inv_vdm.to(torch.float32).numpy()  # the compiled stencils' copy
         e = torch.arange(-(self.size - 1), self.size, dtype=torch.float64) * self.h
         taps = torch.stack([fn(sign * e, alpha, phi) for fn in (log_kernel, log_kernel_slope) for sign in (1, -1)])
         self._spectrum = torch.fft.rfft(taps, n=self.fft_size)  # complex128, on the CPU
@@ -180,6 +183,74 @@ class LogGrid:
         return (field.unfold(2, self.points, 1).index_select(2, base) * weights).sum(-1)
 
 
+def _stencils(t, m, size, base, weights):  # pragma: no cover - compiled by numba
+    """:func:`stencil` of positions t (M,) (float64) with M = the inverse Vandermonde matrix in float32: the
+    first points into ``base`` (M,), the weights into ``weights`` (M, P). Every stencil must lie within the
+    grid of ``size`` points (the loops that use them do not check their indices)."""
+    n_points = m.shape[0]
+    half = n_points // 2 - 1
+    powers = np.empty(n_points, dtype=np.float32)
+    for i in range(t.shape[0]):
+        cell = np.floor(t[i])
+        if not (cell - half >= 0 and cell - half + n_points <= size):  # (NaN fails too)
+            raise IndexError("a device lies outside the log-frequency grid")
+        tau = np.float32(t[i] - cell) - np.float32(0.5)
+        base[i] = np.int64(cell) - half
+        power = np.float32(1.0)
+        for d in range(n_points):
+            powers[d] = power
+            power = power * tau
+        for j in range(n_points):
+            acc = np.float32(0.0)
+            for d in range(n_points):
+                acc += powers[d] * m[d, j]
+            weights[i, j] = acc
+
+
+def _spread(base, weights, values, out):  # pragma: no cover - compiled by numba
+    """out[c, base[c', m] + p] += values[c, m] weights[c', m, p] for every chain c (c' = c, or 0 when the
+    positions are shared by the chains: ``base`` (1, M))."""
+    n_chains, n_pos = values.shape
+    n_points = weights.shape[2]
+    for c in range(n_chains):
+        own = c if base.shape[0] > 1 else 0
+        for i in range(n_pos):
+            v, b = values[c, i], base[own, i]
+            for p in range(n_points):
+                out[c, b + p] += v * weights[own, i, p]
+
+
+def _interpolate(field, base, weights, out):  # pragma: no cover - compiled by numba
+    """out[c, t, m] = sum_p field[c, t, base[c', m] + p] weights[c', m, p] (c' as in :func:`_spread`)."""
+    n_chains, n_taps, _ = field.shape
+    n_pos, n_points = weights.shape[1], weights.shape[2]
+    for c in range(n_chains):
+        own = c if base.shape[0] > 1 else 0
+        for t in range(n_taps):
+            for i in range(n_pos):
+                b = base[own, i]
+                acc = np.float32(0.0)
+                for p in range(n_points):
+                    acc += field[c, t, b + p] * weights[own, i, p]
+                out[c, t, i] = acc
+
+
+@functools.cache
+def _loops():
+    """The compiled stencil, spread and interpolation loops, or None without numba."""
+    return compile_loops(_stencils, _spread, _interpolate, fastmath={"contract"})
+
+
+def _compiled_stencil(t: torch.Tensor, grid: "LogGrid") -> tuple[np.ndarray, np.ndarray]:
+    """(first points (M,), weights (M, P) float32) of positions t by the compiled loop."""
+    loops = _loops()
+    flat = t.detach().reshape(-1).contiguous().numpy()
+    base = np.empty(flat.shape[0], dtype=np.int64)
+    weights = np.empty((flat.shape[0], grid.points), dtype=np.float32)
+    loops[0](flat, grid.inv_vdm_f32, grid.size, base, weights)
+    return base, weights
+
+
 class LogGridWeight(torch.autograd.Function):
     """W (C, N) = sum_k a_jk g(s_i - s_jk) by gridding; gradients for s_in (N,), s_res (C, K) and a (C, K).
 
@@ -188,6 +259,9 @@ class LogGridWeight(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, s_in, s_res, amplitude, grid: LogGrid):
+        ctx.compiled = amplitude.device.type == "cpu" and amplitude.dtype == torch.float32 and _loops() is not None
+        if ctx.compiled:
+            return LogGridWeight._forward_compiled(ctx, s_in, s_res, amplitude, grid)
         c, k = s_res.shape
         dtype = amplitude.dtype
         base_r, w_r = stencil(grid.positions(s_res), grid.inv_vdm, dtype)  # (C, K), (C, K, P)
@@ -206,7 +280,54 @@ class LogGridWeight(torch.autograd.Function):
         return w
 
     @staticmethod
+    def _forward_compiled(ctx, s_in, s_res, amplitude, grid: LogGrid):
+        """The forward pass by the compiled loops (CPU float32): the same steps, without the index blocks."""
+        c, k = s_res.shape
+        loops = _loops()
+        base_r, w_r = _compiled_stencil(grid.positions(s_res), grid)
+        base_i, w_i = _compiled_stencil(grid.positions(s_in), grid)
+        base_r, w_r = base_r.reshape(c, k), w_r.reshape(c, k, grid.points)
+        a = amplitude.detach().contiguous()
+        spikes = torch.zeros(c, grid.size, dtype=a.dtype)
+        loops[1](base_r, w_r, a.numpy(), spikes.numpy())
+        taps = [0, 2] if ctx.needs_input_grad[0] else [0]
+        field = grid.convolve(grid.transform(spikes), taps).contiguous()  # (C, T, G)
+        out = a.new_empty(c, len(taps), base_i.shape[0])
+        loops[2](field.numpy(), base_i.reshape(1, -1), w_i.reshape(1, *w_i.shape), out.numpy())
+        w, slope = out[:, 0].contiguous(), (out[:, 1] if len(taps) == 2 else None)
+        ctx.save_for_backward(slope, a)
+        ctx.grid, ctx.stencils = grid, (base_r, w_r, base_i.reshape(1, -1), w_i.reshape(1, *w_i.shape))
+        return w
+
+    @staticmethod
+    def _backward_compiled(ctx, grad_w):
+        slope, a = ctx.saved_tensors
+        grid: LogGrid = ctx.grid
+        base_r, w_r, base_i, w_i = ctx.stencils
+        loops = _loops()
+        c = grad_w.shape[0]
+        grad_in = grad_res = grad_amp = None
+        if ctx.needs_input_grad[0]:
+            grad_in = (grad_w * slope).sum(0).to(torch.float64)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            adjoint = torch.zeros(c, grid.size, dtype=grad_w.dtype)
+            loops[1](base_i, w_i, grad_w.detach().contiguous().numpy(), adjoint.numpy())
+            taps = (
+                [3, 1] if ctx.needs_input_grad[1] and ctx.needs_input_grad[2] else [3 if ctx.needs_input_grad[1] else 1]
+            )
+            back = grid.convolve(grid.transform(adjoint), taps).contiguous()  # (C, T, G)
+            sums = grad_w.new_empty(c, len(taps), base_r.shape[1])
+            loops[2](back.numpy(), base_r, w_r, sums.numpy())  # (C, T, K)
+            if ctx.needs_input_grad[1]:
+                grad_res = (-a * sums[:, 0]).to(torch.float64)
+            if ctx.needs_input_grad[2]:
+                grad_amp = sums[:, -1]
+        return grad_in, grad_res, grad_amp, None
+
+    @staticmethod
     def backward(ctx, grad_w):
+        if ctx.compiled:
+            return LogGridWeight._backward_compiled(ctx, grad_w)
         slope, a, idx_r, idx_i, w_r, w_i = ctx.saved_tensors
         grid: LogGrid = ctx.grid
         c = grad_w.shape[0]
