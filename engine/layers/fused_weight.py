@@ -258,8 +258,35 @@ class FusedWeight(torch.autograd.Function):
 def chain_product(w: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
     """P W^T (..., C) for weights W (C, N) and powers P (..., N), computed as (W P^T)^T: MKL multiplies a batch by a
     few chains' weights up to twice as fast this way round. Made contiguous, so that what follows (and its
-    rounding) does not depend on the layout."""
+    rounding) does not depend on the layout. With gradients, one autograd node whose backward takes the usual
+    products (through the transposes, autograd's own took up to a third longer for a hidden layer)."""
+    if torch.is_grad_enabled() and (w.requires_grad or power.requires_grad):
+        return _ChainProduct.apply(w, power)
+    return _product(w, power)
+
+
+def _product(w: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
     return (w @ power.transpose(-1, -2)).transpose(-1, -2).contiguous()
+
+
+class _ChainProduct(torch.autograd.Function):
+    """:func:`chain_product` with gradients: dL/dW = G^T P and dL/dP = G W for G = dL/dV."""
+
+    @staticmethod
+    def forward(ctx, w, power):
+        ctx.save_for_backward(w, power)
+        return _product(w, power)
+
+    @staticmethod
+    def backward(ctx, grad_v):
+        w, power = ctx.saved_tensors
+        grad_w = grad_p = None
+        if ctx.needs_input_grad[0]:
+            flat_g, flat_p = grad_v.reshape(-1, grad_v.shape[-1]), power.reshape(-1, power.shape[-1])
+            grad_w = flat_g.t() @ flat_p
+        if ctx.needs_input_grad[1]:
+            grad_p = grad_v @ w
+        return grad_w, grad_p
 
 
 class FusedVoltages(torch.autograd.Function):
