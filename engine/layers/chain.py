@@ -553,7 +553,7 @@ class RFChainLayer(nn.Module):
         chip = self._chip()
         if any(v is not None for v in (chip.alpha, chip.k_sd, chip.freq_eps_r, chip.freq_eps_in)):
             return None
-        if not fused_weight.applies(self.resonator_comb, power_uw):
+        if power_uw.dim() != 2 or not fused_weight.applies(self.resonator_comb, power_uw):
             return None
         u = self.input_comb
         trained = u.requires_grad
