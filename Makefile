@@ -66,7 +66,7 @@ reproduce-multilayer: venv
 	$(VENV)/bin/rfexplorer-cli sweep --multilayer --dataset drones --out $(ML_OUT)/drones
 	$(PY) -m rfexplorer.network_figure $(ML_OUT)/multilayer.png $(ML_OUT)/mnist/sweep.json $(ML_OUT)/drones/sweep.json
 
-# What an RF chip needs: rf and rf-input at K = 10 against tuning range, bits, jitter and spread (about 14 min on 2 cores).
+# What an RF chip needs: rf and rf-input at K = 10 against tuning range, bits, jitter and spread (about 13 min on 2 cores).
 HW_OUT ?= results/hardware
 reproduce-hardware: venv
 	$(VENV)/bin/rfexplorer-cli hardware-study --data-dir $(DATA) --out $(HW_OUT)

@@ -5,7 +5,8 @@
 
 For dense, rf-frozen, rf and rf-input at one K on full MNIST (batch 100): the mean time of one training step
 (forward, loss, backward, optimizer step, on the same batch, after a warm-up) and, inside it, of the RF weight
-build's forward pass; then, from one real 1-epoch run of rf and rf-input, the number and mean time of the
+build's forward pass (where a plain layer's voltages are one node, engine.layers.chain.plain_voltages, that node's
+forward: W and P W^T); then, from one real 1-epoch run of rf and rf-input, the number and mean time of the
 resonator rewiring rounds and input-jump rounds. A diagnostic for the issue "Speed at every K" (the ratios
 it sets are measured by bench_engine.py); times depend on the machine's load, so run it on a quiet machine.
 ``--compiled`` adds the step of dense and rf-frozen with the forward pass and loss compiled by torch.compile:
@@ -77,12 +78,21 @@ def step_times(model_name: str, k: int, ds, steps: int, weight_build: str = "aut
     if chains is not None:
         build = chains.weight
 
+        plain = chains.plain_voltages
+
         def timed_weight():
             t = time.perf_counter()
             w = build()
             spent[0] += time.perf_counter() - t
             return w
+
+        def timed_plain(*args, **kwargs):  # the plain path builds W and multiplies it in one node
+            t = time.perf_counter()
+            v = plain(*args, **kwargs)
+            spent[0] += time.perf_counter() - t
+            return v
         chains.weight = timed_weight
+        chains.plain_voltages = timed_plain
 
     def forget_warm_up():
         spent[0] = 0.0
@@ -189,7 +199,7 @@ def main() -> None:
           f"weight build {args.weight_build}:")
     for name in MODELS:
         step_ms, build_ms = step_times(name, args.k, ds, args.steps, args.weight_build)
-        extra = "" if build_ms is None else f"  (weight build forward {build_ms:.2f} ms)"
+        extra = "" if build_ms is None else f"  (weight build forward {build_ms:.2f} ms, with P W^T on the plain path)"
         print(f"  {name:10s} {step_ms:6.2f} ms per step{extra}")
     if args.phases:
         print("the step's phases (µs of CPU time per step) and its tensor operations (aten calls):")

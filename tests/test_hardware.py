@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from engine.physics import resonators as physics
+from engine.layers import jitter_readout
 from engine.layers.chain import RFChainLayer, initial_resonator_comb
 from engine.config.run_config import RunConfig
 from engine.nets.hardware import robustness, set_regime
@@ -214,7 +215,7 @@ def test_jittered_read_out_is_exact_per_sample_whatever_the_chunking(monkeypatch
     power = x * 1.0
     lay.generator.manual_seed(11)
     whole = lay._jittered_voltages(power).detach()
-    monkeypatch.setattr(RFChainLayer, "JITTER_CHUNK", C * K * N * 2)  # two samples at a time
+    monkeypatch.setattr(jitter_readout, "JITTER_CHUNK", C * K * N * 2)  # two samples at a time
     lay.generator.manual_seed(11)
     split = lay._jittered_voltages(power).detach()
     assert torch.allclose(whole, split, rtol=0, atol=1e-6 * float(whole.abs().max()))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from engine.core.enums import FrequencyPlan, HardwareRegime, InitLayout, WeightBuild, values
-from engine.layers import compiled_weight, fused_weight
+from engine.layers import compiled_weight, fused_weight, jitter_readout
 from engine.layers.exact_weight import ExactWeight
 from engine.layers.fast_weight import ShiftInvariantWeight, ShiftKernel
 from engine.layers.grid_weight import EXACT_NS, FUSED_NS, GridBuild, log_frequency
@@ -66,6 +66,9 @@ def initial_resonator_comb(
 class RFChainLayer(nn.Module):
     """Series chains of resonators: V_j = sum_i P_i W_ji with W_ji = K_SD sum_k s_k L(x_ijk)."""
 
+    #: :meth:`plain_voltages`' records, with their keys: whether the exact formula is the build here, and s_k K_SD
+    _exact_choice: Optional[tuple[tuple, bool]]
+    _amplitudes: Optional[tuple[tuple, torch.Tensor]]
     # Buffers made by register_buffer in __init__, declared so the type checker sees tensors, not Module attributes.
     signs: torch.Tensor
     res_lo: torch.Tensor
@@ -104,9 +107,7 @@ class RFChainLayer(nn.Module):
         self._grid_build: Optional[GridBuild] = None
         #: the input frequencies of :meth:`input_freqs_ghz`, with the positions' (version, storage, ...) key
         self._input_freqs: Optional[tuple[tuple, torch.Tensor]] = None
-        #: :meth:`plain_voltages`' record of whether the exact formula is the build here, and for what
-        self._exact_choice: Optional[tuple[tuple, bool]] = None
-        self._amplitudes: Optional[tuple[tuple, torch.Tensor]] = None  # :meth:`_amplitude`'s, with its key
+        self._exact_choice = self._amplitudes = None  # :meth:`plain_voltages`' records (declared above)
         #: Source of the layer's randomness: initial layout, fabrication spreads and read-out noise.
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.n_inputs, self.n_chains, self.n_resonators = n_inputs, n_chains, n_resonators
@@ -541,10 +542,9 @@ class RFChainLayer(nn.Module):
     def plain_voltages(
         self, power_uw: torch.Tensor, sink: Optional[Callable[[torch.Tensor], None]] = None
     ) -> Optional[torch.Tensor]:
-        """Chain voltages V (B, C) by one fused node (engine.layers.fused_weight.FusedVoltages) when the plain
-        case holds: the exact formula is this layer's build, the devices sit at their comb positions (no
-        fabrication offsets, spreads, quantisation or jitter), no read-out noise acts, and the tensors suit the
-        fused loops; else None. ``sink`` receives dL/dW of the pass."""
+        """V (B, C) by one fused node (fused_weight.FusedVoltages) in the plain case: the exact formula is the build,
+        the devices sit at their comb positions (no offsets, spreads, quantisation or jitter), no read-out noise
+        acts, and the tensors suit the fused loops; else None. ``sink`` receives dL/dW of the pass."""
         p = self.params
         if self.weight_build not in (WeightBuild.AUTO, WeightBuild.FUSED) or p.tuned_hardware or p.freq_jitter_lw > 0:
             return None
@@ -595,41 +595,6 @@ class RFChainLayer(nn.Module):
             v = v + self.params.readout_noise_v * noise
         return v
 
-    #: Elements of the (samples, chains, resonators, inputs) block of one per-sample jitter evaluation (the
-    #: draws of a block are made together).
-    JITTER_BLOCK = 1 << 22
-    #: Elements computed at a time within a block, so that the temporaries stay in cache (the arithmetic of
-    #: every sample is the same whatever the split).
-    JITTER_CHUNK = 1 << 17
-
     def _jittered_voltages(self, power_uw: torch.Tensor) -> torch.Tensor:
-        """Chain voltages (B, C) with each sample read out under its own draw of every device's frequency
-        jitter (physics.jittered), evaluated exactly, a block of samples at a time."""
-        chip = self._chip()
-        f_in, f_res = self.device_freqs(chip)
-        p = self.params
-        alpha = chip.alpha if chip.alpha is not None else p.alpha
-        k_sd = chip.k_sd if chip.k_sd is not None else p.k_sd
-        amp = (self.signs.view(1, -1) * k_sd).expand(self.n_chains, self.n_resonators).unsqueeze(-1)  # (C, K, 1)
-        a_res = alpha.unsqueeze(-1) if isinstance(alpha, torch.Tensor) else alpha
-        b_total = power_uw.shape[0]
-        per_sample = max(1, self.n_chains * self.n_resonators * self.n_inputs)
-        per = max(1, self.JITTER_BLOCK // per_sample)
-        chunk = max(1, self.JITTER_CHUNK // per_sample)
-        out = []
-        for b0 in range(0, b_total, per):
-            b = min(per, b_total - b0)
-            xi_in = torch.randn(b, self.n_inputs, generator=self.generator).to(f_in.device)
-            xi_r = torch.randn(b, self.n_chains, self.n_resonators, generator=self.generator).to(f_res.device)
-            fi = physics.jittered(f_in.unsqueeze(0), xi_in, p.alpha, p)  # (b, N)
-            fr = physics.jittered(f_res.unsqueeze(0), xi_r, alpha, p)  # (b, C, K)
-            if self._fused_without_gradients(fi, fr, power_uw):
-                amplitude = self.signs.view(1, -1) * k_sd  # one pass over the block, none of it kept
-                out.append(fused_weight.sample_voltages(fi, fr, alpha, amplitude, p.phi, power_uw[b0 : b0 + b]))
-                continue
-            for c0 in range(0, b, chunk):
-                c1 = min(b, c0 + chunk)
-                x = physics.detuning(fi[c0:c1].view(c1 - c0, 1, 1, -1), fr[c0:c1].unsqueeze(-1), a_res)
-                w = (amp * physics.lineshape(x, p.phi)).sum(dim=2)  # (samples, C, N)
-                out.append(torch.einsum("bcn,bn->bc", w, power_uw[b0 + c0 : b0 + c1]))
-        return torch.cat(out) if out else power_uw.new_zeros(0, self.n_chains)
+        """Chain voltages (B, C) with each sample read out under its own jitter (engine.layers.jitter_readout)."""
+        return jitter_readout.jittered_voltages(self, power_uw)
