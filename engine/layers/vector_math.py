@@ -15,7 +15,8 @@ numba intrinsics), and evaluate a polynomial on what is left:
 tests/test_plasticity_vectorised.py holds both to 3e-7.
 
 Importing this module imports numba: the loops that use it are compiled lazily, and callers import it only
-when numba is available (engine.layers.fused_weight.available).
+when numba is available (engine.layers.fused_weight.available). numba's disk cache keys a loop on its own
+file only: after editing this one, delete the cached loops of its users (``find engine -name '*.nb[ic]' -delete``).
 """
 
 from __future__ import annotations
