@@ -172,7 +172,7 @@ def sample_voltages(
     assert loops is not None, "sample_voltages() needs the fused loops (check applies() first)"
     devices = _device_arrays(tuple(f_res.shape[1:]), alpha, amplitude, phi)
     out = f_in.new_empty(f_res.shape[0], f_res.shape[1])
-    loops[4](_array(f_in), _array(f_res), *devices, _array(power), out.numpy())
+    loops[4](numpy_view(f_in), numpy_view(f_res), *devices, numpy_view(power), out.numpy())
     return out
 
 
@@ -184,7 +184,8 @@ def couplings(
     loops = kernels()
     assert loops is not None, "couplings() needs the fused loops (check applies() first)"
     out = f_in.new_empty(*f_res.shape, f_in.shape[0])
-    loops[3](_array(f_in), _array(f_res), *_device_arrays(tuple(f_res.shape), alpha, amplitude, phi), out.numpy())
+    devices = _device_arrays(tuple(f_res.shape), alpha, amplitude, phi)
+    loops[3](numpy_view(f_in), numpy_view(f_res), *devices, out.numpy())
     return out
 
 
@@ -202,7 +203,7 @@ def _trig(phi: float) -> tuple[np.float32, np.float32]:
     return np.float32(np.cos(phi)), np.float32(np.sin(phi))
 
 
-def _array(t: torch.Tensor) -> np.ndarray:
+def numpy_view(t: torch.Tensor) -> np.ndarray:
     """A contiguous numpy view of a CPU tensor (no copy when it is already contiguous)."""
     return t.detach().contiguous().numpy()
 
@@ -212,9 +213,9 @@ def _device_arrays(
 ) -> tuple[np.ndarray, np.ndarray, np.float32, np.float32]:
     """What every loop takes about the resonators of a (C, K) layer: dampings and amplitudes as (C, K) arrays,
     and the lineshape's coefficients (2 cos(phi), sin(phi)) in float32."""
-    alpha_a = _array(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
+    alpha_a = numpy_view(alpha) if isinstance(alpha, torch.Tensor) else _filled(shape, float(alpha))
     c_xd, c_d = physics.lineshape_coefficients(phi)
-    return alpha_a, _array(amplitude.expand(shape)), np.float32(c_xd), np.float32(c_d)
+    return alpha_a, numpy_view(amplitude.expand(shape)), np.float32(c_xd), np.float32(c_d)
 
 
 @functools.lru_cache(maxsize=16)
@@ -225,33 +226,48 @@ def _filled(shape: tuple[int, ...], value: float) -> np.ndarray:
     return a
 
 
+def _weight(ctx, f_in, f_res, alpha, amplitude, phi) -> torch.Tensor:
+    """W (C, N) by the forward loop (callers check applies() first), keeping on ``ctx`` what
+    :func:`_frequency_gradients` needs: the dampings' and amplitudes' arrays and phi."""
+    devices = _device_arrays(tuple(f_res.shape), alpha, amplitude, phi)
+    loops = kernels()
+    assert loops is not None, "the fused build needs the fused loops (check applies() first)"
+    w = f_in.new_empty(f_res.shape[0], f_in.shape[0])
+    loops[0](numpy_view(f_in), numpy_view(f_res), *devices, w.numpy())
+    ctx.arrays, ctx.phi = devices[:2], phi
+    return w
+
+
+def _frequency_gradients(ctx, f_in, f_res, grad_w, with_inputs: bool):
+    """(dL/df_in (N,) or None without ``with_inputs``, dL/df_res (C, K)) for dL/dW ``grad_w``, by the backward
+    loops, from what :func:`_weight` kept on ``ctx``."""
+    loops = kernels()
+    assert loops is not None, "the fused build needs the fused loops (check applies() first)"
+    _, both, resonators_only = loops[:3]
+    arrays = (numpy_view(f_in), numpy_view(f_res), *ctx.arrays, numpy_view(grad_w), *_trig(ctx.phi))
+    grad_res = torch.empty_like(f_res)
+    grad_in = None
+    if with_inputs:
+        grad_in = torch.empty_like(f_in)
+        both(*arrays, grad_in.numpy(), grad_res.numpy())
+    else:
+        resonators_only(*arrays, grad_res.numpy())
+    return grad_in, grad_res
+
+
 class FusedWeight(torch.autograd.Function):
     """W (C, N) from input frequencies f_in (N,), resonance frequencies f_res (C, K), dampings alpha (C, K or a
     float) and amplitudes s_k K_SD (C, K), with the gradients for f_in and f_res (see the module docstring)."""
 
     @staticmethod
     def forward(ctx, f_in, f_res, alpha, amplitude, phi):
-        forward = kernels()[0]  # callers check applies() first
-        devices = _device_arrays(tuple(f_res.shape), alpha, amplitude, phi)
-        w = f_in.new_empty(f_res.shape[0], f_in.shape[0])
-        forward(_array(f_in), _array(f_res), *devices, w.numpy())
         ctx.save_for_backward(f_in, f_res)
-        ctx.arrays, ctx.phi = devices[:2], phi
-        return w
+        return _weight(ctx, f_in, f_res, alpha, amplitude, phi)
 
     @staticmethod
     def backward(ctx, grad_w):
         f_in, f_res = ctx.saved_tensors
-        _, both, resonators_only = kernels()[:3]
-        trig = _trig(ctx.phi)
-        grad_res = torch.empty_like(f_res)
-        arrays = (_array(f_in), _array(f_res), *ctx.arrays, _array(grad_w), *trig)
-        grad_in = None
-        if ctx.needs_input_grad[0]:
-            grad_in = torch.empty_like(f_in)
-            both(*arrays, grad_in.numpy(), grad_res.numpy())
-        else:
-            resonators_only(*arrays, grad_res.numpy())
+        grad_in, grad_res = _frequency_gradients(ctx, f_in, f_res, grad_w, ctx.needs_input_grad[0])
         return grad_in, grad_res if ctx.needs_input_grad[1] else None, None, None, None
 
 
@@ -305,11 +321,9 @@ class FusedVoltages(torch.autograd.Function):
         if f_in is None:
             f_in = physics.comb_to_ghz(u_in, params, n)
         f_res = physics.comb_to_ghz(u_res, params, n)
-        devices = _device_arrays(tuple(f_res.shape), alpha, amplitude, phi)
-        w = f_in.new_empty(f_res.shape[0], n)
-        kernels()[0](_array(f_in), _array(f_res), *devices, w.numpy())  # callers check applies() first
+        w = _weight(ctx, f_in, f_res, alpha, amplitude, phi)
         ctx.save_for_backward(power, f_in, f_res, w)
-        ctx.arrays, ctx.phi, ctx.params, ctx.sink = devices[:2], phi, params, sink
+        ctx.params, ctx.sink = params, sink
         return chain_product(w, power)
 
     @staticmethod
@@ -318,19 +332,11 @@ class FusedVoltages(torch.autograd.Function):
         grad_w = torch.mm(grad_v.t(), power)  # (C, N)
         if ctx.sink is not None:
             ctx.sink(grad_w)
-        _, both, resonators_only = kernels()[:3]
-        f_in_a, f_res_a = _array(f_in), _array(f_res)
-        arrays = (f_in_a, f_res_a, *ctx.arrays, _array(grad_w), *_trig(ctx.phi))
+        grad_u_in, grad_f_res = _frequency_gradients(ctx, f_in, f_res, grad_w, ctx.needs_input_grad[1])
         n = f_in.shape[0]
-        grad_f_res = torch.empty_like(f_res)
-        grad_u_in = None
-        if ctx.needs_input_grad[1]:
-            grad_u_in = torch.empty_like(f_in)
-            both(*arrays, grad_u_in.numpy(), grad_f_res.numpy())
-            grad_u_in.numpy()[:] *= physics.comb_slope_ghz(f_in_a, ctx.params, n)  # numpy: no tensor op per step
-        else:
-            resonators_only(*arrays, grad_f_res.numpy())
-        grad_f_res.numpy()[:] *= physics.comb_slope_ghz(f_res_a, ctx.params, n)
+        if grad_u_in is not None:  # d/du = d/df df/du, in numpy: no tensor op per step
+            grad_u_in.numpy()[:] *= physics.comb_slope_ghz(numpy_view(f_in), ctx.params, n)
+        grad_f_res.numpy()[:] *= physics.comb_slope_ghz(numpy_view(f_res), ctx.params, n)
         grad_power = torch.mm(grad_v, w) if ctx.needs_input_grad[0] else None
         grad_u_res = grad_f_res if ctx.needs_input_grad[2] else None
         return grad_power, grad_u_in, grad_u_res, None, None, None, None, None, None

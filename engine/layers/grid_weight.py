@@ -40,7 +40,7 @@ import torch
 
 from engine.core.enums import FrequencyPlan
 from engine.layers.fast_weight import fast_size
-from engine.layers.fused_weight import compile_loops
+from engine.layers.fused_weight import compile_loops, numpy_view
 from engine.physics import resonators as physics
 from engine.physics.resonators import DeviceParams
 
@@ -244,7 +244,7 @@ def _loops():
 def _compiled_stencil(t: torch.Tensor, grid: "LogGrid") -> tuple[np.ndarray, np.ndarray]:
     """(first points (M,), weights (M, P) float32) of positions t by the compiled loop."""
     loops = _loops()
-    flat = t.detach().reshape(-1).contiguous().numpy()
+    flat = numpy_view(t).reshape(-1)
     base = np.empty(flat.shape[0], dtype=np.int64)
     weights = np.empty((flat.shape[0], grid.points), dtype=np.float32)
     loops[0](flat, grid.inv_vdm_f32, grid.size, base, weights)

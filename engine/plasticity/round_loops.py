@@ -1,4 +1,5 @@
-"""The greedy check of input-oscillator jumps (engine.plasticity.input_jumps) as one numba loop, for the CPU.
+"""The rewiring rounds' hot loops as numba loops for the CPU: the greedy check of input-oscillator jumps
+(engine.plasticity.input_jumps), and the resonator round's swap-loss sums (engine.plasticity.rounds).
 
 The candidates are checked one after another, as the rule says, with nothing wasted: the torch version
 evaluates windows of candidates at once and throws away what follows the first jump of a window (on MNIST
@@ -10,8 +11,8 @@ float32 (the sum of a candidate's loss changes in float64, image by image), so t
 except where two sites tie to the last bits (tests/test_plasticity_vectorised.py checks them against the
 one-at-a-time check on random cases).
 
-Importing this module imports numba (through vector_math): input_jumps imports it only when numba is
-available.
+Importing this module imports numba (through vector_math): callers import it only when
+input_jumps.compiled_applies says numba is available.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from engine.layers.fused_weight import compile_loops
+from engine.layers.fused_weight import compile_loops, numpy_view
 from engine.layers.vector_math import vexp, vlog
 
 #: Largest exponent of the block (as the torch version's clamp).
@@ -145,20 +146,11 @@ def log_sums(factors: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     as (C, D, T), without the (S, C, D, T) block (CPU float32; the terms of 64 samples are added in float32,
     the blocks in float64)."""
     loops = _loops()
-    assert loops is not None, "log_sums needs numba (check available() first)"
+    assert loops is not None, "log_sums needs numba (check input_jumps.compiled_applies first)"
     s, c, d, t = factors.shape
     out = factors.new_empty(c, d, t)
-    loops[1](_array(factors).reshape(s, c * d * t), _array(shift).reshape(s, c * d), out.numpy().reshape(-1))
+    loops[1](numpy_view(factors).reshape(s, c * d * t), numpy_view(shift).reshape(s, c * d), out.numpy().reshape(-1))
     return out
-
-
-def _array(t: torch.Tensor) -> np.ndarray:
-    return t.detach().contiguous().numpy()
-
-
-def available() -> bool:
-    """Whether the compiled check can run here (numba imports)."""
-    return _loops() is not None
 
 
 def greedy_jumps(
@@ -175,7 +167,7 @@ def greedy_jumps(
     """engine.plasticity.input_jumps.greedy_jumps on CPU float32 tensors (its arguments; ``heartbeat()`` is
     called before every ``every`` candidates)."""
     check = _loops()
-    assert check is not None, "the compiled check needs numba (check available() first)"
+    assert check is not None, "the compiled check needs numba (check input_jumps.compiled_applies first)"
     n, n_sites, _ = steps.shape
     scores = logits.detach().t().contiguous().numpy()  # (C, S): a copy, the classes outer
     top = scores.max(axis=0) if scores.shape[1] else np.zeros(0, dtype=np.float32)
