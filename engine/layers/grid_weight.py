@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -241,14 +241,55 @@ def _loops():
     return compile_loops(_stencils, _spread, _interpolate, fastmath={"contract"})
 
 
-def _compiled_stencil(t: torch.Tensor, grid: "LogGrid") -> tuple[np.ndarray, np.ndarray]:
-    """(first points (M,), weights (M, P) float32) of positions t by the compiled loop."""
-    loops = _loops()
-    flat = numpy_view(t).reshape(-1)
-    base = np.empty(flat.shape[0], dtype=np.int64)
-    weights = np.empty((flat.shape[0], grid.points), dtype=np.float32)
-    loops[0](flat, grid.inv_vdm_f32, grid.size, base, weights)
-    return base, weights
+class _Stencils:
+    """The stencils of a set of positions on the grid (their first points and Lagrange weights) and the two
+    operations on them: spreading values onto the grid, and interpolating grid values at the positions. The
+    positions are shared by every chain (the inputs, s (M,)) or each chain's own (the resonators, s (C, K)). On
+    the CPU in float32, by the compiled loops (no index blocks); else by torch's index operations."""
+
+    #: first points and weights: numpy arrays (chains or 1, M), (chains or 1, M, P) for the compiled loops, else
+    #: tensors (M,), (M, P) or (C, K), (C, K, P)
+    base: Any
+    weights: Any
+
+    def __init__(self, s: torch.Tensor, grid: LogGrid, dtype: torch.dtype, compiled: bool) -> None:
+        self.grid, self.compiled, self.shared = grid, compiled, s.dim() == 1
+        t = grid.positions(s)
+        if compiled:
+            flat = numpy_view(t).reshape(-1)
+            base = np.empty(flat.shape[0], dtype=np.int64)
+            weights = np.empty((flat.shape[0], grid.points), dtype=np.float32)
+            _loops()[0](flat, grid.inv_vdm_f32, grid.size, base, weights)
+            rows = 1 if self.shared else s.shape[0]  # the loops take (chains or 1, M) stencils
+            self.base, self.weights = base.reshape(rows, -1), weights.reshape(rows, -1, grid.points)
+        else:
+            self.base, self.weights = stencil(t, grid.inv_vdm, dtype)  # (M,), (M, P) or (C, K), (C, K, P)
+            index = self.base.unsqueeze(-1) + torch.arange(grid.points, device=s.device)
+            self.index = index.view(-1) if self.shared else index.view(s.shape[0], -1)
+
+    def spread(self, values: torch.Tensor) -> torch.Tensor:
+        """(C, G): values (C, M) at the positions, spread onto the grid by their weights."""
+        c = values.shape[0]
+        if self.compiled:
+            out = torch.zeros(c, self.grid.size, dtype=values.dtype)
+            _loops()[1](self.base, self.weights, numpy_view(values), out.numpy())
+            return out
+        terms = (values.unsqueeze(-1) * self.weights).reshape(c, -1)
+        out = values.new_zeros(c, self.grid.size)
+        return out.index_add_(1, self.index, terms) if self.shared else out.scatter_add_(1, self.index, terms)
+
+    def interpolate(self, field: torch.Tensor) -> torch.Tensor:
+        """(C, T, M): grid values (C, T, G) interpolated at the positions."""
+        if self.compiled:
+            field = field.contiguous()
+            out = field.new_empty(field.shape[0], field.shape[1], self.base.shape[1])
+            _loops()[2](field.numpy(), self.base, self.weights, out.numpy())
+            return out
+        if self.shared:
+            return self.grid.interpolate(field, self.base, self.weights)
+        c, taps = field.shape[:2]
+        picked = field.gather(2, self.index.unsqueeze(1).expand(-1, taps, -1))
+        return (picked.reshape(c, taps, *self.weights.shape[1:]) * self.weights.unsqueeze(1)).sum(-1)
 
 
 class LogGridWeight(torch.autograd.Function):
@@ -259,90 +300,32 @@ class LogGridWeight(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, s_in, s_res, amplitude, grid: LogGrid):
-        ctx.compiled = amplitude.device.type == "cpu" and amplitude.dtype == torch.float32 and _loops() is not None
-        if ctx.compiled:
-            return LogGridWeight._forward_compiled(ctx, s_in, s_res, amplitude, grid)
-        c, k = s_res.shape
-        dtype = amplitude.dtype
-        base_r, w_r = stencil(grid.positions(s_res), grid.inv_vdm, dtype)  # (C, K), (C, K, P)
-        base_i, w_i = stencil(grid.positions(s_in), grid.inv_vdm, dtype)  # (N,), (N, P)
-        p = torch.arange(grid.points, device=s_in.device)
-        idx_r = (base_r.unsqueeze(-1) + p).view(c, k * grid.points)
-        idx_i = (base_i.unsqueeze(-1) + p).view(-1)
+        compiled = amplitude.device.type == "cpu" and amplitude.dtype == torch.float32 and _loops() is not None
+        res = _Stencils(s_res, grid, amplitude.dtype, compiled)
+        inp = _Stencils(s_in, grid, amplitude.dtype, compiled)
         a = amplitude.detach()
-        spikes = a.new_zeros(c, grid.size).scatter_add_(1, idx_r, (a.unsqueeze(-1) * w_r).reshape(c, -1))
         # with dW_j[i]/ds_i = sum_k a_jk g'(s_i - s_jk) (kernel 2) when the inputs need a gradient
         taps = [0, 2] if ctx.needs_input_grad[0] else [0]
-        out = grid.interpolate(grid.convolve(grid.transform(spikes), taps), base_i, w_i)  # (C, 1 or 2, N)
-        w, slope = out[:, 0].contiguous(), (out[:, 1] if len(taps) == 2 else None)
-        ctx.save_for_backward(slope, a, idx_r, idx_i, w_r, w_i)
-        ctx.grid = grid
-        return w
-
-    @staticmethod
-    def _forward_compiled(ctx, s_in, s_res, amplitude, grid: LogGrid):
-        """The forward pass by the compiled loops (CPU float32): the same steps, without the index blocks."""
-        c, k = s_res.shape
-        loops = _loops()
-        base_r, w_r = _compiled_stencil(grid.positions(s_res), grid)
-        base_i, w_i = _compiled_stencil(grid.positions(s_in), grid)
-        base_r, w_r = base_r.reshape(c, k), w_r.reshape(c, k, grid.points)
-        a = amplitude.detach().contiguous()
-        spikes = torch.zeros(c, grid.size, dtype=a.dtype)
-        loops[1](base_r, w_r, a.numpy(), spikes.numpy())
-        taps = [0, 2] if ctx.needs_input_grad[0] else [0]
-        field = grid.convolve(grid.transform(spikes), taps).contiguous()  # (C, T, G)
-        out = a.new_empty(c, len(taps), base_i.shape[0])
-        loops[2](field.numpy(), base_i.reshape(1, -1), w_i.reshape(1, *w_i.shape), out.numpy())
+        out = inp.interpolate(grid.convolve(grid.transform(res.spread(a)), taps))  # (C, 1 or 2, N)
         w, slope = out[:, 0].contiguous(), (out[:, 1] if len(taps) == 2 else None)
         ctx.save_for_backward(slope, a)
-        ctx.grid, ctx.stencils = grid, (base_r, w_r, base_i.reshape(1, -1), w_i.reshape(1, *w_i.shape))
+        ctx.grid, ctx.stencils = grid, (res, inp)
         return w
-
-    @staticmethod
-    def _backward_compiled(ctx, grad_w):
-        slope, a = ctx.saved_tensors
-        grid: LogGrid = ctx.grid
-        base_r, w_r, base_i, w_i = ctx.stencils
-        loops = _loops()
-        c = grad_w.shape[0]
-        grad_in = grad_res = grad_amp = None
-        if ctx.needs_input_grad[0]:
-            grad_in = (grad_w * slope).sum(0).to(torch.float64)
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            adjoint = torch.zeros(c, grid.size, dtype=grad_w.dtype)
-            loops[1](base_i, w_i, grad_w.detach().contiguous().numpy(), adjoint.numpy())
-            taps = (
-                [3, 1] if ctx.needs_input_grad[1] and ctx.needs_input_grad[2] else [3 if ctx.needs_input_grad[1] else 1]
-            )
-            back = grid.convolve(grid.transform(adjoint), taps).contiguous()  # (C, T, G)
-            sums = grad_w.new_empty(c, len(taps), base_r.shape[1])
-            loops[2](back.numpy(), base_r, w_r, sums.numpy())  # (C, T, K)
-            if ctx.needs_input_grad[1]:
-                grad_res = (-a * sums[:, 0]).to(torch.float64)
-            if ctx.needs_input_grad[2]:
-                grad_amp = sums[:, -1]
-        return grad_in, grad_res, grad_amp, None
 
     @staticmethod
     def backward(ctx, grad_w):
-        if ctx.compiled:
-            return LogGridWeight._backward_compiled(ctx, grad_w)
-        slope, a, idx_r, idx_i, w_r, w_i = ctx.saved_tensors
+        slope, a = ctx.saved_tensors
         grid: LogGrid = ctx.grid
-        c = grad_w.shape[0]
+        res, inp = ctx.stencils
         grad_in = grad_res = grad_amp = None
         if ctx.needs_input_grad[0]:
             grad_in = (grad_w * slope).sum(0).to(torch.float64)
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:  # the adjoint: spread dLoss/dW, correlate
-            adjoint = grad_w.new_zeros(c, grid.size).index_add_(1, idx_i, (grad_w.unsqueeze(-1) * w_i).reshape(c, -1))
             # kernel 3 for d/ds_jk = -a_jk sum_i dLoss/dW_ji g'(s_i - s_jk), kernel 1 for the amplitudes
             taps = (
                 [3, 1] if ctx.needs_input_grad[1] and ctx.needs_input_grad[2] else [3 if ctx.needs_input_grad[1] else 1]
             )
-            back = grid.convolve(grid.transform(adjoint), taps)  # (C, T, G)
-            picked = back.gather(2, idx_r.unsqueeze(1).expand(-1, len(taps), -1)).reshape(c, len(taps), *w_r.shape[1:])
-            sums = (picked * w_r.unsqueeze(1)).sum(-1)  # (C, T, K)
+            sums = res.interpolate(grid.convolve(grid.transform(inp.spread(grad_w)), taps))  # (C, T, K)
             if ctx.needs_input_grad[1]:
                 grad_res = (-a * sums[:, 0]).to(torch.float64)
             if ctx.needs_input_grad[2]:
