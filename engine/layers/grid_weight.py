@@ -183,28 +183,44 @@ class LogGrid:
         return (field.unfold(2, self.points, 1).index_select(2, base) * weights).sum(-1)
 
 
+#: Positions whose stencils :func:`_stencils` computes together (its loops over them vectorise).
+STENCIL_BLOCK = 256
+
+
 def _stencils(t, m, size, base, weights):  # pragma: no cover - compiled by numba
     """:func:`stencil` of positions t (M,) (float64) with M = the inverse Vandermonde matrix in float32: the
     first points into ``base`` (M,), the weights into ``weights`` (M, P). Every stencil must lie within the
-    grid of ``size`` points (the loops that use them do not check their indices)."""
+    grid of ``size`` points (the loops that use them do not check their indices). Each weight sums its P terms
+    in the order of the powers, for a block of positions at a time (the innermost loops run over positions)."""
     n_points = m.shape[0]
     half = n_points // 2 - 1
-    powers = np.empty(n_points, dtype=np.float32)
-    for i in range(t.shape[0]):
-        cell = np.floor(t[i])
-        if not (cell - half >= 0 and cell - half + n_points <= size):  # (NaN fails too)
-            raise IndexError("a device lies outside the log-frequency grid")
-        tau = np.float32(t[i] - cell) - np.float32(0.5)
-        base[i] = np.int64(cell) - half
-        power = np.float32(1.0)
-        for d in range(n_points):
-            powers[d] = power
-            power = power * tau
+    n = t.shape[0]
+    tau = np.empty(STENCIL_BLOCK, dtype=np.float32)
+    power = np.empty(STENCIL_BLOCK, dtype=np.float32)
+    acc = np.empty((n_points, STENCIL_BLOCK), dtype=np.float32)
+    for start in range(0, n, STENCIL_BLOCK):
+        b = min(STENCIL_BLOCK, n - start)
+        for i in range(b):
+            cell = np.floor(t[start + i])
+            if not (cell - half >= 0 and cell - half + n_points <= size):  # (NaN fails too)
+                raise IndexError("a device lies outside the log-frequency grid")
+            tau[i] = np.float32(t[start + i] - cell) - np.float32(0.5)
+            base[start + i] = np.int64(cell) - half
+            power[i] = tau[i]
         for j in range(n_points):
-            acc = np.float32(0.0)
-            for d in range(n_points):
-                acc += powers[d] * m[d, j]
-            weights[i, j] = acc
+            first = np.float32(0.0) + m[0, j]  # the term of tau^0, added to 0 as the sum below would
+            for i in range(b):
+                acc[j, i] = first
+        for d in range(1, n_points):
+            for j in range(n_points):
+                coefficient = m[d, j]
+                for i in range(b):
+                    acc[j, i] += power[i] * coefficient
+            for i in range(b):
+                power[i] *= tau[i]
+        for i in range(b):
+            for j in range(n_points):
+                weights[start + i, j] = acc[j, i]
 
 
 def _spread(base, weights, values, out):  # pragma: no cover - compiled by numba
