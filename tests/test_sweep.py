@@ -161,7 +161,9 @@ def test_pool_matches_in_process(mini):
 
 
 def test_cancel_stops_the_sweep(mini):
-    spec = SweepSpec(models=("rigl", "random"), ks=(1, 5, 10), seeds=(0, 1), base=RunConfig(epochs=1))
+    spec = SweepSpec(
+        models=("rigl", "random"), ks=(1, 5, 10), seeds=(0, 1), base=RunConfig(epochs=1), batch_runs=False
+    )
     token = CancelToken()
     seen = []
 
@@ -185,7 +187,7 @@ def test_divergence_is_recorded_and_the_sweep_goes_on(mini, monkeypatch):
         return real(cfg, *args, **kwargs)
 
     monkeypatch.setattr(engine.training.loop, "run_training", flaky)
-    spec = SweepSpec(models=("rigl", "random"), ks=(5,), seeds=(0, 1), base=RunConfig(epochs=1))
+    spec = SweepSpec(models=("rigl", "random"), ks=(5,), seeds=(0, 1), base=RunConfig(epochs=1), batch_runs=False)
     rows = run_sweep(spec, dataset=mini)
     failed = [r for r in rows if r["error"]]
     assert len(rows) == 4 and len(failed) == 1 and failed[0]["test_accuracy"] is None

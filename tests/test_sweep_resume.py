@@ -23,7 +23,7 @@ def _one_thread(one_torch_thread):
 
 def sweep_args(out, *extra):
     return ["sweep", "--quick", "--models", "rigl,random", "--ks", "1,5", "--seeds", "0", "--epochs", "1",
-            "--workers", "1", "--out", str(out), "--json", *extra]
+            "--workers", "1", "--out", str(out), "--json", "--one-at-a-time", *extra]
 
 
 def run_cli(capsys, out, *extra):
@@ -52,9 +52,10 @@ def comparable(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in ("created", "train_seconds")}
 
 
-def spec() -> SweepSpec:
+def spec(batch_runs: bool = False) -> SweepSpec:
+    """Four runs, one at a time (the tests count rows as runs finish); ``batch_runs``: two batches of two."""
     return SweepSpec(models=("rigl", "random"), ks=(1, 5), seeds=(0,),
-                     base=RunConfig(dataset="mnist-mini", epochs=1), workers=1)
+                     base=RunConfig(dataset="mnist-mini", epochs=1), workers=1, batch_runs=batch_runs)
 
 
 def test_rows_are_logged_per_run_and_a_rerun_skips_them_all(tmp_path, capsys):
@@ -173,6 +174,40 @@ def test_an_interrupted_sweep_keeps_its_rows_and_a_rerun_completes_it(tmp_path):
     assert [comparable(r) for r in a["rows"]] == [comparable(r) for r in b["rows"]]
     timeless = [[{k: v for k, v in g.items() if k != "mean_train_seconds"} for g in d["aggregate"]] for d in (a, b)]
     assert timeless[0] == timeless[1]
+
+
+class _StopsInside(CancelToken):
+    """A cancel token that, once armed, sets itself at its third look: inside the job that starts next (the
+    backend looks once before starting a job, a batch once per step)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left: int | None = None
+
+    def arm(self, _row=None) -> None:
+        if self.left is None:
+            self.left = 3
+
+    def is_set(self) -> bool:
+        if self.left is not None:
+            self.left -= 1
+            if self.left == 0:
+                self.set()
+        return super().is_set()
+
+
+def test_a_batch_cut_short_gives_no_row_and_a_rerun_completes_it(tmp_path):
+    whole = run_sweep(spec(batch_runs=True), out_dir=tmp_path / "whole")
+    out = tmp_path / "cut"
+    token, seen = _StopsInside(), []
+    partial = run_sweep(
+        spec(batch_runs=True), on_result=lambda row: (seen.append(row), token.arm()), cancel=token, out_dir=out
+    )
+    assert token.is_set()
+    assert len(seen) == len(partial) == 2 and len(log_lines(out)) == 2  # the first batch whole, none of the second
+    resumed = run_sweep(spec(batch_runs=True), out_dir=out)
+    assert len(log_lines(out)) == 4
+    assert [comparable(r) for r in resumed] == [comparable(r) for r in whole]
 
 
 def test_sigterm_stops_a_sweep_cleanly(tmp_path, capsys, monkeypatch):

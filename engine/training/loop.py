@@ -82,14 +82,14 @@ def make_snapshot(
     )
 
 
-def _lr_factor(schedule: LrSchedule, total_steps: int):
+def lr_factor(schedule: LrSchedule, total_steps: int):
     """The learning-rate multiplier of step ``s`` for LambdaLR: cosine decay to 0 over the run, or constant."""
     if schedule == LrSchedule.COSINE:
         return lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps))
     return lambda s: 1.0
 
 
-def _prepared_dataset(cfg: RunConfig, dataset: Optional[Dataset]) -> tuple[Dataset, str]:
+def prepared_dataset(cfg: RunConfig, dataset: Optional[Dataset]) -> tuple[Dataset, str]:
     """The data a run of the resolved ``cfg`` trains and is evaluated on, and which split it is evaluated on
     ('test', or 'validation' with a validation fraction); ValueError for a K the data cannot hold."""
     ds = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir)
@@ -137,9 +137,7 @@ class _Trainer:
         self.n = len(ds.train_y)
         self.steps_per_epoch = math.ceil(self.n / cfg.batch_size)
         self.total_steps = self.steps_per_epoch * cfg.epochs
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, _lr_factor(cfg.lr_schedule, self.total_steps)
-        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg.lr_schedule, self.total_steps))
         self.model.train()
         self.history: list = []
         self.epoch_metrics: list = []  # one dict per epoch (see _epoch_record)
@@ -395,7 +393,7 @@ def run_training(
     infinite loss raises :class:`DivergenceError`.
     """
     cfg = cfg.resolved()
-    ds, evaluated_on = _prepared_dataset(cfg, dataset)
+    ds, evaluated_on = prepared_dataset(cfg, dataset)
     trainer = _Trainer(cfg, ds, progress, cancel, snapshot_interval_s, pause)
     cancelled = trainer.train()
     return trainer.result(ds, evaluated_on, cancelled)

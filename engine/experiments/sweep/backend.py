@@ -1,20 +1,23 @@
-"""What a sweep backend is and how one job becomes one row.
+"""What a sweep backend is and how one job becomes its rows.
 
 A backend (:class:`SweepBackend`) runs a list of jobs and hands each finished row to ``deliver`` in the calling
 thread: :class:`engine.experiments.sweep.pool.LocalBackend` (this thread or a process pool) and
 :class:`engine.experiments.sweep.ray_backend.RayBackend` (Ray tasks). Both train a job with :func:`train_row`, which
 lives here, below
 them and below the runner (:func:`engine.experiments.sweep.runner.run_sweep`), so no backend imports the runner.
+A job is one RunConfig, or a tuple of them that train together (engine.training.run_batches), which gives
+one row per run.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence, Union
 
 from engine.config.run_config import RunConfig
 from engine.core.progress import CancelToken, DivergenceError
 from engine.io.results import ResultRow, RunResult
 from engine.training import loop as training
+from engine.training import run_batches
 
 #: Receives each finished row, in the thread that called :meth:`SweepBackend.run`.
 Deliver = Callable[[dict], None]
@@ -48,12 +51,28 @@ def train_row(cfg: RunConfig, dataset, cancel=None) -> tuple[dict, Optional[RunR
     return result_row(result), result
 
 
-def run_config(cfg: RunConfig, dataset, cancel=None) -> dict:
-    """A job of a sweep (one RunConfig) as a local backend runs it: its row, with ``_cancelled`` True when the
-    run was cut short by ``cancel`` (not a result: the backend drops it)."""
-    row, result = train_row(cfg, dataset, cancel)
-    row["_cancelled"] = result is not None and result.cancelled
-    return row
+def train_rows(cfgs: Sequence[RunConfig], dataset, cancel=None) -> list[tuple[dict, Optional[RunResult]]]:
+    """Train runs of one batch key together (engine.training.run_batches): for each, as :func:`train_row`."""
+    out: list[tuple[dict, Optional[RunResult]]] = []
+    for cfg, result in zip(cfgs, run_batches.run_batch(cfgs, dataset, cancel)):
+        if isinstance(result, DivergenceError):
+            out.append((failed_row(cfg, str(result), dataset.n_inputs, dataset.n_classes), None))
+        else:
+            out.append((result_row(result), result))
+    return out
 
 
-__all__ = ["Deliver", "SweepBackend", "failed_row", "result_row", "run_config", "train_row"]
+def run_config(job: Union[RunConfig, tuple], dataset, cancel=None) -> Union[dict, list[dict]]:
+    """A job of a sweep as a local backend runs it: one RunConfig's row, or for a tuple of runs trained
+    together their rows; a row has ``_cancelled`` True when its run was cut short by ``cancel`` (not a result:
+    the backend drops it)."""
+    if isinstance(job, tuple):
+        pairs = train_rows(job, dataset, cancel)
+    else:
+        pairs = [train_row(job, dataset, cancel)]
+    for row, result in pairs:
+        row["_cancelled"] = result is not None and result.cancelled
+    return [row for row, _ in pairs] if isinstance(job, tuple) else pairs[0][0]
+
+
+__all__ = ["Deliver", "SweepBackend", "failed_row", "result_row", "run_config", "train_row", "train_rows"]

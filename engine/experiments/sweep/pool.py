@@ -21,9 +21,16 @@ from engine.core.progress import CancelToken
 from engine.experiments.sweep.backend import Deliver, run_config
 
 SPAWN_METHOD = "spawn"
-#: ``run_job(job, dataset, cancel) -> row``: one job as the local backend runs it; a row with ``_cancelled``
-#: true was cut short and is dropped. In a pool it must be a module-level function (it is pickled by name).
-RunJob = Callable[[Any, Any, Any], dict]  # (a job of the backend's kind, its dataset, an event or None)
+#: ``run_job(job, dataset, cancel) -> row or rows``: one job as the local backend runs it (a list of rows for a
+#: job of several runs); a row with ``_cancelled`` true was cut short and is dropped. In a pool it must be a
+#: module-level function (it is pickled by name).
+RunJob = Callable[[Any, Any, Any], Any]  # (a job of the backend's kind, its dataset, an event or None)
+
+
+def _rows(result) -> list[dict]:
+    """A job's rows: ``result`` itself when a list, else the one row."""
+    return result if isinstance(result, list) else [result]
+
 
 # Worker-process state (set by _worker_init in each pool process).
 _WORKER_DATASET = None
@@ -99,15 +106,15 @@ def run_pool(
             done, running = cf.wait(running, timeout=0.2, return_when=cf.FIRST_COMPLETED)
             for fut in done:
                 try:
-                    row = fut.result()
+                    rows = _rows(fut.result())
                 except cf.process.BrokenProcessPool as exc:
                     raise RuntimeError(
                         "a sweep worker process stopped unexpectedly (killed, out of memory, or a script that "
                         "starts a sweep without an \"if __name__ == '__main__':\" guard)"
                     ) from exc
-                if row.pop("_cancelled", False):  # cut short by the cancel request: not a result
-                    continue
-                deliver(row)
+                for row in rows:
+                    if not row.pop("_cancelled", False):  # one cut short by the cancel request is not a result
+                        deliver(row)
     except BaseException:
         stop.set()
         for fut in running:
@@ -135,10 +142,14 @@ class LocalBackend:
         for job in jobs:
             if cancel is not None and cancel.is_set():
                 break
-            row = self.run_job(job, dataset, cancel)
-            if row.pop("_cancelled", False):  # cut short by the cancel request: not a result
+            cut_short = False
+            for row in _rows(self.run_job(job, dataset, cancel)):
+                if row.pop("_cancelled", False):  # cut short by the cancel request: not a result
+                    cut_short = True
+                else:
+                    deliver(row)
+            if cut_short:
                 break
-            deliver(row)
 
 
 __all__ = ["LocalBackend", "SPAWN_METHOD", "run_pool"]

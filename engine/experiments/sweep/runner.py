@@ -61,6 +61,7 @@ from engine.experiments.sweep.spec import (
 )
 from engine.io.results import aggregate
 from engine.io.store import RunStore, row_recorder
+from engine.training.run_batches import group_runs
 
 ResultCallback = Callable[[dict], None]
 NoteCallback = Callable[[str], None]
@@ -174,7 +175,9 @@ def run_sweep(
         on_plan(len(jobs), len(jobs) - len(todo))
     try:
         recorder = row_recorder(store, "ray" if backend == "ray" else "sweep", on_note)
-        backend_impl.run(todo, dataset, _deliverer(rows, log, on_result, recorder), cancel)
+        # Ray spreads single runs over a cluster; locally, baselines that differ in seed and K train together
+        jobs_to_run = group_runs(todo) if spec.batch_runs and backend == "local" else todo
+        backend_impl.run(jobs_to_run, dataset, _deliverer(rows, log, on_result, recorder), cancel)
     finally:
         if log is not None:
             log.close()

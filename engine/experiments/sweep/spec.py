@@ -39,6 +39,9 @@ class SweepSpec:
     """Worker processes (1 = run in the calling thread)."""
     threads_per_worker: int = 1
     """torch threads in each worker process (the in-process path leaves the caller's setting alone)."""
+    batch_runs: bool = True
+    """Train the single-layer software baselines that differ only in seed and K together, as one batch
+    (engine.training.run_batches: the same results, about a quarter of the time); the local backend only."""
     model_settings: dict = field(default_factory=dict)
     """Per model, settings changed on top of ``base`` before the variants (``{model: {dotted.path: value}}``),
     e.g. a learning rate tuned for one model on this dataset."""

@@ -201,6 +201,11 @@ class MaskedPerceptron(PerceptronModel):
     # --- training-loop hooks ---------------------------------------------------------------------------------
     def after_step(self, step: int) -> None:
         self.apply_mask(self.optimizer)
+        self.update_topology(step)
+
+    def update_topology(self, step: int) -> None:
+        """The mask changes due after optimizer step ``step`` (none here; RigL and pruning override it). Runs
+        after :meth:`apply_mask`, which a batch of runs (engine.training.run_batches) does for all at once."""
 
     def extra_repr(self) -> str:
         return (

@@ -96,8 +96,9 @@ class GradualMagnitudePruning(MaskedPerceptron):
         scores = torch.where(self.active(), self.weight.abs(), torch.full_like(self.weight, -1.0))
         self.set_mask(self.budget_mask(scores, keep_per_row), optimizer)
 
-    def after_step(self, step: int) -> None:
+    def update_topology(self, step: int) -> None:
+        # after apply_mask: the masked weights and their optimizer state are zero after every step anyway (no
+        # gradient reaches them), so pruning after it rather than before changes nothing
         keep = self.schedule.get(step)
         if keep is not None and keep < int(self.rows(self.mask).sum(1).max()):
             self.prune_to(keep, self.optimizer)
-        self.apply_mask(self.optimizer)

@@ -99,8 +99,7 @@ class RigL(MaskedPerceptron):
     def teardown_training(self) -> None:
         self._dense_grad = None
 
-    def after_step(self, step: int) -> None:
-        self.apply_mask(self.optimizer)
+    def update_topology(self, step: int) -> None:
         if self._dense_grad is not None:
             grad, self._dense_grad = self._dense_grad, None
             self.update_mask(step, grad, self.optimizer)
