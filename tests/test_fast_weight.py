@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.physics import resonators as physics
-from engine.layers import fused_weight
-from engine.layers.chain import RFChainLayer
 from engine.config.run_config import RunConfig
+from engine.layers import fast_weight, fused_weight
+from engine.layers.chain import RFChainLayer
 from engine.layers.fast_weight import ShiftKernel, kernel
+from engine.physics import resonators as physics
 from engine.physics.resonators import DeviceParams
 from engine.training.loop import run_training
 
@@ -30,7 +30,12 @@ def exact_w_and_grad(layer: RFChainLayer, g: torch.Tensor):
     (784, 784, {}, "random"), (784, 100, {"phi": 0.4}, "clustered"), (784, 10, {"k_sd_dtod": 0.2}, "clustered"),
     (256, 30, {}, "random"), (256, 64, {"tuning_margin": 6.0}, "edges"), (100, 20, {"alpha": 0.02}, "clustered"),
 ])
-def test_fft_build_matches_the_exact_formula(n, k, kw, layout):
+@pytest.mark.parametrize("way", ["compiled", "torch"])
+def test_fft_build_matches_the_exact_formula(n, k, kw, layout, way, monkeypatch):
+    if way == "torch":  # the GPU's way, and the CPU's without numba
+        monkeypatch.setattr(fast_weight, "_loops", lambda: None)
+    elif fast_weight._loops() is None:
+        pytest.skip("numba does not import here")
     gen = torch.Generator().manual_seed(n + k)
     layer = RFChainLayer(n, 10, k, DeviceParams(**kw), generator=gen, weight_build="fft")
     with torch.no_grad():

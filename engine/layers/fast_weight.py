@@ -30,11 +30,14 @@ fallback (a damping spread).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional, cast
 
+import numpy as np
 import torch
 
+from engine.layers.fused_weight import compile_loops, numpy_view
 from engine.physics import resonators as physics
 from engine.physics.resonators import DeviceParams
 
@@ -160,26 +163,82 @@ def fast_size(n: int) -> int:
     return best
 
 
+def _spikes(u, amplitude, m_min, n_sites, spikes, dtq, site):  # pragma: no cover - compiled by numba
+    """The spike trains S_jq[m] (C, Q, sites) of resonators at comb positions u (C, K) with amplitudes a, into
+    ``spikes`` (zeroed here); their T_q'(t) (C, K, Q) into ``dtq`` and site indices (C, K) into ``site``, for the
+    gradient. T_q and T_q' = q U_(q-1) by their recurrences, in float64 (exact at t = +-1, where the
+    trigonometric form needs its limit)."""
+    n_chains, n_res = u.shape
+    degree = dtq.shape[2]
+    spikes[:] = 0.0
+    for c in range(n_chains):
+        for k in range(n_res):
+            m = np.floor(np.float64(u[c, k]) + 0.5)
+            t = 2.0 * (np.float64(u[c, k]) - m)
+            s = min(max(np.int64(m) - m_min, 0), n_sites - 1)
+            site[c, k] = s
+            a = np.float64(amplitude[c, k])
+            t_prev, t_cur = 1.0, t  # T_0, T_1
+            u_prev, u_cur = 0.0, 1.0  # U_(-1), U_0
+            for q in range(degree):
+                if q == 0:
+                    tq, dq = 1.0, 0.0
+                else:
+                    tq, dq = t_cur, q * u_cur
+                    t_prev, t_cur = t_cur, 2.0 * t * t_cur - t_prev
+                    u_prev, u_cur = u_cur, 2.0 * t * u_cur - u_prev
+                spikes[c, q, s] += np.float32(a * tq)
+                dtq[c, k, q] = dq
+
+
+def _position_gradient(corr, site, amplitude, dtq, n_sites, out):  # pragma: no cover - compiled by numba
+    """out[j, k] = 2 a_jk sum_q T_q'(t_jk) R_jq[s_jk], with R_jq[s] = corr[j, q, n_sites - 1 - s]."""
+    n_chains, n_res = site.shape
+    degree = dtq.shape[2]
+    for c in range(n_chains):
+        for k in range(n_res):
+            p = n_sites - 1 - site[c, k]
+            acc = np.float32(0.0)
+            for q in range(degree):
+                acc += dtq[c, k, q] * corr[c, q, p]
+            out[c, k] = np.float32(2.0) * amplitude[c, k] * acc
+
+
+@functools.cache
+def _loops():
+    """The compiled spike and gradient loops, or None without numba."""
+    return compile_loops(_spikes, _position_gradient)
+
+
 class ShiftInvariantWeight(torch.autograd.Function):
     """W (C, N) = sum_k a_jk g(n - u_jk) for inputs at n = 0..N-1, by Chebyshev expansion and FFT; gradient
-    with respect to the resonator positions u (C, K) only (the amplitudes a are not trained)."""
+    with respect to the resonator positions u (C, K) only (the amplitudes a are not trained). On the CPU in
+    float32 the spike trains and the position gradient are compiled loops; elsewhere torch's steps."""
 
     @staticmethod
     def forward(ctx, u: torch.Tensor, amplitude: torch.Tensor, plan: ShiftKernel) -> torch.Tensor:
         c, k = u.shape
         q = cast(int, plan.degree)  # a plan is used only where it is available, i.e. has a degree
         u = u.detach()
-        m = torch.floor(u + 0.5)
-        tq, dtq = _chebyshev_at(2.0 * (u - m), q)  # (C, K, Q), t = 2 delta in [-1, 1]
-        site = (m.long() - plan.m_min).clamp_(0, plan.n_sites - 1)  # (C, K)
         a = amplitude.detach()
-        spikes = u.new_zeros(c, plan.n_sites, q)
-        spikes.scatter_add_(1, site.unsqueeze(-1).expand(c, k, q), a.unsqueeze(-1) * tq)
-        spectrum = torch.fft.rfft(spikes.transpose(1, 2), n=plan.fft_size)  # (C, Q, F/2 + 1)
+        loops = _loops() if u.device.type == "cpu" and u.dtype == a.dtype == torch.float32 else None
+        if loops is not None:
+            spikes = u.new_empty(c, q, plan.n_sites)
+            dtq = u.new_empty(c, k, q)
+            site = torch.empty(c, k, dtype=torch.long)
+            loops[0](numpy_view(u), numpy_view(a), plan.m_min, plan.n_sites, spikes.numpy(), dtq.numpy(), site.numpy())
+        else:
+            m = torch.floor(u + 0.5)
+            tq, dtq = _chebyshev_at(2.0 * (u - m), q)  # (C, K, Q), t = 2 delta in [-1, 1]
+            site = (m.long() - plan.m_min).clamp_(0, plan.n_sites - 1)  # (C, K)
+            spikes = u.new_zeros(c, plan.n_sites, q)
+            spikes.scatter_add_(1, site.unsqueeze(-1).expand(c, k, q), a.unsqueeze(-1) * tq)
+            spikes = spikes.transpose(1, 2)
+        spectrum = torch.fft.rfft(spikes, n=plan.fft_size)  # (C, Q, F/2 + 1)
         total = (spectrum * plan.kernel_fft_on(u.device)).sum(1)
         w = torch.fft.irfft(total, n=plan.fft_size)[:, plan.n_sites - 1 : plan.n_sites - 1 + plan.n_inputs]
         ctx.save_for_backward(site, a, dtq)
-        ctx.plan = plan
+        ctx.plan, ctx.compiled = plan, loops is not None
         return w.contiguous()
 
     @staticmethod
@@ -189,6 +248,10 @@ class ShiftInvariantWeight(torch.autograd.Function):
         g = torch.fft.rfft(grad_w, n=plan.fft_size)  # (C, F/2 + 1)
         corr = torch.fft.irfft(g.conj().unsqueeze(1) * plan.kernel_fft_on(grad_w.device), n=plan.fft_size)
         # corr[j, q, p] = sum_n G_j[n] c_q(n - m) for site index s = n_sites - 1 - p
+        if ctx.compiled:
+            grad_u = torch.empty_like(a)
+            _loops()[1](corr.numpy(), site.numpy(), numpy_view(a), dtq.numpy(), plan.n_sites, grad_u.numpy())
+            return grad_u, None, None
         r = corr[:, :, : plan.n_sites].flip(-1)  # (C, Q, n_sites): R_jq[s]
         picked = r.gather(2, site.unsqueeze(1).expand(-1, r.shape[1], -1))  # (C, Q, K)
         grad_u = a * 2.0 * (dtq * picked.transpose(1, 2)).sum(-1)
