@@ -78,10 +78,10 @@ def test_fft_refuses_a_damping_spread():
 
 
 def test_auto_uses_the_fft_build_only_for_large_k(monkeypatch):
-    # against the fused exact loops the crossover is K = 512 (chain.FFT_MIN_RESONATORS_FUSED) ...
+    # against the fused exact loops the crossover is K = 300 (chain.FFT_MIN_RESONATORS_FUSED) ...
     assert RFChainLayer(784, 10, 10, DeviceParams()).fast_build() is None
     assert RFChainLayer(784, 10, 200, DeviceParams()).fast_build() is None
-    assert RFChainLayer(784, 10, 600, DeviceParams()).fast_build() is not None
+    assert RFChainLayer(784, 10, 400, DeviceParams()).fast_build() is not None
     # ... and K = 64 against the eager exact build, where numba is missing
     monkeypatch.setattr(fused_weight, "kernels", lambda: None)
     assert RFChainLayer(784, 10, 10, DeviceParams()).fast_build() is None

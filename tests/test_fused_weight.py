@@ -195,7 +195,7 @@ def test_the_plain_path_steps_aside_wherever_its_conditions_fail(change):
     elif change == "tuning bits":
         kwargs["tuning_bits"] = 6
     elif change == "comb fft":
-        k = 600  # 'auto' takes the comb FFT build from K = 512 against the fused loops
+        k = 600  # 'auto' takes the comb FFT build from K = 300 against the fused loops
     chains = RFChainLayer(700, 2, k, DeviceParams(**kwargs), weight_build=build)
     power = torch.rand(5, 700, dtype=dtype)
     assert chains.plain_voltages(power.double() if change == "float64" else power) is None

@@ -30,8 +30,8 @@ WEIGHT_BUILDS = values(WeightBuild)
 #: 'auto' uses the comb FFT build from this many resonators per chain (measured crossover on full MNIST, 1
 #: thread); the grid build where its cost model (engine.layers.grid_weight) puts it below the exact build.
 FFT_MIN_RESONATORS = 64
-#: The same crossover against the exact formula's fused loops (engine.layers.fused_weight), where they apply.
-FFT_MIN_RESONATORS_FUSED = 512
+#: The same against the exact formula's fused loops (engine.layers.fused_weight), where they apply.
+FFT_MIN_RESONATORS_FUSED = 300
 #: The builds that evaluate the exact formula pair by pair (never an FFT build).
 EXACT_FORMULA_BUILDS = (WeightBuild.EXACT, WeightBuild.COMPILED, WeightBuild.FUSED)
 
