@@ -24,6 +24,7 @@ BENCHES = {
                ["--dataset", "mnist-mini", "--epochs", "1", "--repeats", "1", "--ks", "10", "--no-sweep"]),
     "moving_inputs": ("bench_moving_inputs.py", ["--threads", "1"], ["--dataset", "mnist-mini", "--ks", "100"]),
     "multilayer": ("bench_multilayer.py", ["--threads", "1"], ["--dataset", "mnist-mini"]),
+    "run_batches": ("bench_run_batches.py", ["--threads", "1"], ["--dataset", "mnist-mini", "--ks", "3,30"]),
     "gpu": ("bench_gpu.py", [], ["--dataset", "mnist-mini", "--epochs", "1", "--ks", "10"]),
     "app": ("bench_app.py", [], ["--dataset", "mnist-mini", "--epochs", "1", "--repeats", "1"]),
 }

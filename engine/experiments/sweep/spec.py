@@ -19,7 +19,7 @@ from engine.core.files import json_safe
 from engine.core.settings_tree import set_path
 
 #: Levels of the reference sweep: K = 1 ... 784 on a roughly logarithmic grid that includes K = 10 (98.72 %
-#: removed). `make reproduce` (3 seeds, 10 epochs, 8 models) takes about 10 minutes on 2 cores.
+#: removed). `make reproduce` (3 seeds, 10 epochs, 8 models) takes about 6.5 minutes on 2 cores.
 DEFAULT_KS = (1, 3, 10, 30, 100, 392, 784)
 DEFAULT_SEEDS = (0, 1, 2)
 #: Models of the multilayer sweep (SweepSpec.multilayer).
