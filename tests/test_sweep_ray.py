@@ -1,6 +1,7 @@
 """The Ray sweep backend: the same rows, digit for digit, as the local backend (needs the 'cluster' extra)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def local_rows():
     previous = torch.get_num_threads()
     torch.set_num_threads(1)  # the in-process path uses the caller's threads: the same count as the tasks
     try:
-        return run_sweep(_spec(1))
+        return run_sweep(dataclasses.replace(_spec(1), batch_runs=False))  # one run per task, as Ray
     finally:
         torch.set_num_threads(previous)
 

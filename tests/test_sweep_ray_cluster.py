@@ -155,13 +155,14 @@ def _ensure_two_workers(c, mark: str) -> None:
 
 @pytest.fixture(scope="module")
 def local_sweep(tmp_path_factory):
-    """The same sweep on the local backend, in this process (one torch thread, like each Ray task)."""
+    """The same sweep on the local backend, in this process (one torch thread, like each Ray task), one run at a
+    time as Ray's tasks are (runs trained together round their products otherwise)."""
     import torch
 
     out = tmp_path_factory.mktemp("local")
     threads = torch.get_num_threads()
     try:
-        assert _sweep(out, "--workers", "1") == 0
+        assert _sweep(out, "--workers", "1", "--one-at-a-time") == 0
     finally:
         torch.set_num_threads(threads)
     rows = _rows(out)
