@@ -104,6 +104,79 @@ def prepared_dataset(cfg: RunConfig, dataset: Optional[Dataset]) -> tuple[Datase
     return ds, evaluated_on
 
 
+def divergence_message(where: str, value: float, cfg: RunConfig) -> str:
+    """What a run whose loss became ``value`` (not finite) at ``where`` ("epoch 2, step 130") is told."""
+    return f"training diverged at {where}: the loss became {value}; lower the learning rate (now {cfg.lr:g})."
+
+
+@torch.no_grad()
+def validation_loss(model: PerceptronModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> float:
+    """Mean cross-entropy of ``model`` in eval mode on (x, y), batched as the accuracy. The model's generator is
+    restored afterwards: the accuracy pass that follows sees the same read-out noise and the training run is
+    unchanged."""
+    state, was_training = generator.get_state(), model.training
+    model.eval()
+    total = 0.0
+    for i in range(0, len(y), EVAL_BATCH):
+        total += float(F.cross_entropy(model(x[i : i + EVAL_BATCH]), y[i : i + EVAL_BATCH], reduction="sum"))
+    model.train(was_training)
+    generator.set_state(state)
+    return total / max(len(y), 1)
+
+
+def epoch_record(
+    cfg: RunConfig,
+    epoch: int,
+    train_loss: float,
+    train_acc: float,
+    eval_acc: Optional[float],
+    eval_loss: Optional[float],
+) -> dict:
+    """An epoch's entry of ``RunResult.epoch_metrics``: val_* with a validation split, else test_accuracy."""
+    entry: dict[str, Optional[float]] = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc}
+    if cfg.validation_fraction > 0:
+        entry.update(val_loss=eval_loss, val_accuracy=eval_acc)
+    else:
+        entry["test_accuracy"] = eval_acc
+    return entry
+
+
+def run_result(
+    cfg: RunConfig,
+    model: PerceptronModel,
+    ds: Dataset,
+    evaluated_on: str,
+    device: torch.device,
+    confusion: np.ndarray,
+    history: list,
+    epoch_metrics: list,
+    train_seconds: float,
+    cancelled: bool,
+) -> RunResult:
+    """A run's result from its last evaluation's counts, with the model in eval mode moved to the CPU (results,
+    exports and views read the trained model there)."""
+    model.eval()
+    model.to("cpu")
+    return RunResult(
+        config=cfg,
+        test_accuracy=accuracy_of(confusion),
+        train_seconds=train_seconds,
+        epochs_completed=len(history),
+        history=history,
+        rewiring_events=model.rewiring_events,
+        synapses=model.synapse_count(),
+        cancelled=cancelled,
+        n_inputs=ds.n_inputs,
+        n_classes=ds.n_classes,
+        evaluated_on=evaluated_on,
+        dataset_info=dataset_record(ds),
+        versions={**software_versions(), "compute_device": describe_device(device)},
+        confusion=confusion.tolist(),
+        epoch_metrics=list(epoch_metrics),
+        model=model,
+    )
+
+
 class _Trainer:
     """The state of one training run: model, data on the device, optimizer and schedule, step and epoch
     counters, the epoch's running sums and the history. :func:`run_training` is its public face."""
@@ -158,10 +231,7 @@ class _Trainer:
         """(mean loss, accuracy) over the epoch so far; raises DivergenceError on a NaN or infinite loss."""
         mean_loss = float(self.loss_sum) / self.seen
         if not math.isfinite(mean_loss):
-            raise DivergenceError(
-                f"training diverged at epoch {self.epoch}, by step {self.step}: the loss became "
-                f"{mean_loss}; lower the learning rate (now {self.cfg.lr:g})."
-            )
+            raise DivergenceError(divergence_message(f"epoch {self.epoch}, by step {self.step}", mean_loss, self.cfg))
         return mean_loss, int(self.correct) / self.seen
 
     def report(self, force: bool = False, paused: bool = False) -> None:
@@ -231,10 +301,7 @@ class _Trainer:
         if self.check_every_step:
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
-                raise DivergenceError(
-                    f"training diverged at epoch {self.epoch}, step {self.step}: the loss became {loss_value}; "
-                    f"lower the learning rate (now {self.cfg.lr:g})."
-                )
+                raise DivergenceError(divergence_message(f"epoch {self.epoch}, step {self.step}", loss_value, self.cfg))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         model.after_backward(self.step, x, y)
@@ -277,31 +344,14 @@ class _Trainer:
                 epoch_ended()
             self.wait_while_paused()
 
-    @torch.no_grad()
     def _validation_loss(self) -> Optional[float]:
-        """Mean cross-entropy on the validation split (None without one), batched as the accuracy. The model's
-        generator is restored afterwards: the accuracy pass that follows sees the same read-out noise and the
-        training run is unchanged."""
+        """Mean cross-entropy on the validation split (None without one); see :func:`validation_loss`."""
         if self.cfg.validation_fraction <= 0:
             return None
-        state, was_training = self.model_gen.get_state(), self.model.training
-        self.model.eval()
-        total = 0.0
-        for i in range(0, len(self.test_y), EVAL_BATCH):
-            logits = self.model(self.test_x[i : i + EVAL_BATCH])
-            total += float(F.cross_entropy(logits, self.test_y[i : i + EVAL_BATCH], reduction="sum"))
-        self.model.train(was_training)
-        self.model_gen.set_state(state)
-        return total / max(len(self.test_y), 1)
+        return validation_loss(self.model, self.test_x, self.test_y, self.model_gen)
 
     def _epoch_record(self, train_loss: float, train_acc: float, eval_loss: Optional[float]) -> dict:
-        """The epoch's entry of ``RunResult.epoch_metrics``: val_* with a validation split, else test_accuracy."""
-        entry: dict[str, Optional[float]] = {"epoch": self.epoch, "train_loss": train_loss, "train_accuracy": train_acc}
-        if self.cfg.validation_fraction > 0:
-            entry.update(val_loss=eval_loss, val_accuracy=self.test_acc)
-        else:
-            entry["test_accuracy"] = self.test_acc
-        return entry
+        return epoch_record(self.cfg, self.epoch, train_loss, train_acc, self.test_acc, eval_loss)
 
     def train(self) -> bool:
         """Every epoch, until done or cancelled; returns whether the run was cancelled."""
@@ -333,27 +383,19 @@ class _Trainer:
         # a finished run was just evaluated after its last epoch; a cancelled one is evaluated as it stands
         if not history or cancelled or self.confusion is None:  # an epoch's end sets it
             self.confusion = confusion_matrix(model, self.test_x, self.test_y, self.n_classes)
-        final_acc = accuracy_of(self.confusion)
-        model.eval()
-        model.to("cpu")  # results, exports and views read the trained model on the CPU
-        result = RunResult(
-            config=self.cfg,
-            test_accuracy=final_acc,
-            train_seconds=train_seconds,
-            epochs_completed=len(history),
-            history=history,
-            rewiring_events=model.rewiring_events,
-            synapses=model.synapse_count(),
-            cancelled=cancelled,
-            n_inputs=ds.n_inputs,
-            n_classes=ds.n_classes,
-            evaluated_on=evaluated_on,
-            dataset_info=dataset_record(ds),
-            versions={**software_versions(), "compute_device": describe_device(self.device)},
-            confusion=self.confusion.tolist(),
-            epoch_metrics=list(self.epoch_metrics),
-            model=model,
+        result = run_result(
+            self.cfg,
+            model,
+            ds,
+            evaluated_on,
+            self.device,
+            self.confusion,
+            history,
+            self.epoch_metrics,
+            train_seconds,
+            cancelled,
         )
+        final_acc = result.test_accuracy
         if self.progress is not None:
             last = history[-1] if history else (self.epoch, float("nan"), float("nan"), final_acc)
             self.progress(

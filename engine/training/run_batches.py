@@ -33,21 +33,26 @@ from typing import Optional, Sequence, Union, cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.config.models import build_model
 from engine.config.run_config import RunConfig
-from engine.core.compute import describe as describe_device
 from engine.core.compute import resolve_device
-from engine.core.metrics import EVAL_BATCH, accuracy_of, confusion_matrix
+from engine.core.metrics import accuracy_of, confusion_matrix
 from engine.core.model_base import TrainingContext
 from engine.core.progress import CancelToken, DivergenceError, RunCancelled
 from engine.data import Dataset
-from engine.io.results import RunResult, dataset_record, software_versions
+from engine.io.results import RunResult
 from engine.nets.baselines import DensePerceptron, MaskedPerceptron
 from engine.nets.baselines.optim import make_optimizer
-from engine.training.loop import lr_factor, prepared_dataset
+from engine.training.loop import (
+    divergence_message,
+    epoch_record,
+    lr_factor,
+    prepared_dataset,
+    run_result,
+    validation_loss,
+)
 
 #: The models whose runs can train together: one stacked linear layer each.
 BATCHED_MODELS = ("dense", "prune", "random", "rigl", "set")
@@ -128,9 +133,7 @@ class _Member:
 
     def diverged(self, where: str, value: float) -> None:
         if self.error is None:
-            self.error = (
-                f"training diverged at {where}: the loss became {value}; lower the learning rate (now {self.cfg.lr:g})."
-            )
+            self.error = divergence_message(where, value, self.cfg)
 
 
 class _Batch:
@@ -216,7 +219,7 @@ class _Batch:
             lo, hi = s.first, s.first + s.count
             z = torch.addmm(self.bias[lo:hi].reshape(-1, 1), w[lo:hi].reshape(-1, n_in), s.x.t())
             parts.append(z.view(s.count, -1, len(s.y)))
-        return torch.cat(parts) if len(parts) > 1 else parts[0]
+        return torch.cat(parts)
 
     def _train_batch(self, i: int) -> None:
         batch = self.cfg.batch_size
@@ -224,11 +227,7 @@ class _Batch:
             idx = s.perm[i : i + batch]
             s.x, s.y = torch.index_select(s.train_x, 0, idx), torch.index_select(s.train_y, 0, idx)
         scores = self._scores()  # (R, C, B)
-        y = (
-            torch.cat([s.y.expand(s.count, -1) for s in self.seeds])
-            if len(self.seeds) > 1
-            else self.seeds[0].y.expand(self.seeds[0].count, -1)
-        )  # (R, B)
+        y = torch.cat([s.y.expand(s.count, -1) for s in self.seeds])  # (R, B)
         labels = y.unsqueeze(1)  # (R, 1, B)
         picked = torch.log_softmax(scores, 1).gather(1, labels).squeeze(1)  # (R, B)
         losses = picked.mean(1).neg()  # each member's mean cross-entropy
@@ -286,24 +285,10 @@ class _Batch:
         m.confusion = confusion_matrix(m.model, m.seed.test_x, m.seed.test_y, self.n_classes)
         test_acc = accuracy_of(m.confusion)
         m.history.append((self.epoch, mean_loss, train_acc, test_acc))
-        entry: dict[str, Optional[float]] = {"epoch": self.epoch, "train_loss": mean_loss, "train_accuracy": train_acc}
+        eval_loss = None
         if self.cfg.validation_fraction > 0:
-            entry.update(val_loss=self._validation_loss(m), val_accuracy=test_acc)
-        else:
-            entry["test_accuracy"] = test_acc
-        m.epoch_metrics.append(entry)
-
-    @torch.no_grad()
-    def _validation_loss(self, m: _Member) -> float:
-        model, x, y = m.model, m.seed.test_x, m.seed.test_y
-        was_training = model.training
-        model.eval()
-        total = sum(
-            float(F.cross_entropy(model(x[i : i + EVAL_BATCH]), y[i : i + EVAL_BATCH], reduction="sum"))
-            for i in range(0, len(y), EVAL_BATCH)
-        )
-        model.train(was_training)
-        return total / max(len(y), 1)
+            eval_loss = validation_loss(m.model, m.seed.test_x, m.seed.test_y, m.model.generator)
+        m.epoch_metrics.append(epoch_record(self.cfg, self.epoch, mean_loss, train_acc, test_acc, eval_loss))
 
     def train(self) -> bool:
         """Every epoch, until done or cancelled; returns whether the batch was cancelled."""
@@ -331,7 +316,6 @@ class _Batch:
 
     def results(self, cancelled: bool) -> list[Union[RunResult, DivergenceError]]:
         seconds = (time.perf_counter() - self.start) / len(self.members)
-        versions = {**software_versions(), "compute_device": describe_device(self.device)}
         out: list[Union[RunResult, DivergenceError]] = []
         for m in self.members:
             if m.error is not None:
@@ -339,26 +323,18 @@ class _Batch:
                 continue
             if not m.history or cancelled or m.confusion is None:
                 m.confusion = confusion_matrix(m.model, m.seed.test_x, m.seed.test_y, self.n_classes)
-            model = m.model.eval().to("cpu")
-            ds = m.seed.ds
             out.append(
-                RunResult(
-                    config=m.cfg,
-                    test_accuracy=accuracy_of(m.confusion),
-                    train_seconds=seconds,
-                    epochs_completed=len(m.history),
-                    history=m.history,
-                    rewiring_events=model.rewiring_events,
-                    synapses=model.synapse_count(),
-                    cancelled=cancelled,
-                    n_inputs=ds.n_inputs,
-                    n_classes=ds.n_classes,
-                    evaluated_on=m.seed.evaluated_on,
-                    dataset_info=dataset_record(ds),
-                    versions=versions,
-                    confusion=m.confusion.tolist(),
-                    epoch_metrics=list(m.epoch_metrics),
-                    model=model,
+                run_result(
+                    m.cfg,
+                    m.model,
+                    m.seed.ds,
+                    m.seed.evaluated_on,
+                    self.device,
+                    m.confusion,
+                    m.history,
+                    m.epoch_metrics,
+                    seconds,
+                    cancelled,
                 )
             )
         back = [out[0]] * len(out)  # in the order the configs came
