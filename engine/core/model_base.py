@@ -40,11 +40,77 @@ if TYPE_CHECKING:
 
 def make_adam(params, lr: float) -> torch.optim.Optimizer:
     """Adam, fused into one kernel where this torch build supports it (several times less overhead per step
-    for the tiny tensors of a perceptron)."""
+    for the tiny tensors of a perceptron), and stepped by :class:`LeanAdam`."""
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return LeanAdam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(params, lr=lr)
+
+
+class LeanAdam(torch.optim.Adam):
+    """torch's fused Adam, with the per-step bookkeeping of its Python front end left out: once every parameter
+    has its state, a step is the fused kernel's two calls (count the step, update), with the same numbers as
+    ``torch.optim.Adam(fused=True)`` bit for bit (tests/test_rf_step.py). Anything else (the first step, AMSGrad,
+    a tensor learning rate, mixed dtypes, a torch without the kernel) takes Adam's own step. At small K, Adam's
+    front end cost about as much as the rest of an RF model's training step."""
+
+    def step(self, closure=None):
+        if closure is not None or not self._lean_step():
+            return super().step(closure)
+        return None
+
+    def _lean_step(self) -> bool:
+        """One step by the fused kernel directly; False (nothing changed) where Adam's own step is needed."""
+        calls = []
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            if group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"]:
+                return False
+            if not group["fused"] or isinstance(group["lr"], torch.Tensor):
+                return False
+            states: list[dict] = [self.state.get(p) or {} for p in params]
+            if any(not st for st in states) or any(p.dtype != params[0].dtype or p.grad.is_sparse for p in params):
+                return False
+            calls.append((group, params, states))
+        for group, params, states in calls:
+            steps = [st["step"] for st in states]
+            torch._foreach_add_(steps, 1)
+            beta1, beta2 = group["betas"]
+            try:
+                torch._fused_adam_(
+                    params,
+                    [p.grad for p in params],
+                    [st["exp_avg"] for st in states],
+                    [st["exp_avg_sq"] for st in states],
+                    [],
+                    steps,
+                    lr=group["lr"],
+                    beta1=beta1,
+                    beta2=beta2,
+                    weight_decay=group["weight_decay"],
+                    eps=group["eps"],
+                    amsgrad=False,
+                    maximize=False,
+                    grad_scale=None,
+                    found_inf=None,
+                )
+            except (RuntimeError, TypeError, AttributeError):  # another torch's kernel: Adam's own step from now on
+                torch._foreach_sub_(steps, 1)
+                if calls[0][0] is not group:
+                    raise
+                self._lean_step = lambda: False  # type: ignore[method-assign]
+                return False
+        return True
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if not set_to_none:
+            super().zero_grad(set_to_none)
+            return
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
 
 
 @dataclass
@@ -106,6 +172,12 @@ class PerceptronModel(nn.Module):
 
     def teardown_training(self) -> None:
         """Drop what :meth:`setup_training` built."""
+
+    def training_step(self, x: torch.Tensor, y: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """A training step's (scores, mean cross-entropy) on (x, y) with every trained parameter's ``.grad``
+        set, for a model that computes its step by hand; None (the default): the loop takes the forward pass,
+        the loss and autograd's backward pass."""
+        return None
 
     def after_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
         """Called after loss.backward() and before optimizer.step() (gradients are available)."""
