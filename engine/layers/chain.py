@@ -447,15 +447,7 @@ class RFChainLayer(nn.Module):
                 lo, hi = self._bounds("res")
                 u = physics.straight_through(u, physics.quantise_comb(u.detach(), lo, hi, self.params.tuning_bits))
             return ShiftInvariantWeight.apply(u, amplitude, kernel)
-        k_sd = k_sd_c if k_sd_c is not None else self.params.k_sd
-        amplitude = self.signs * k_sd if k_sd_c is not None else (self.signs * k_sd).expand_as(self.resonator_comb)
-        f_in, f_res = self.device_freqs(chip)
-        if self._jitter_now():  # one draw of cycle-to-cycle noise for the whole batch
-            g = self.generator
-            xi_in = torch.randn(self.n_inputs, generator=g).to(f_in.device)
-            xi_r = torch.randn(self.n_chains, self.n_resonators, generator=g).to(f_res.device)
-            f_in = physics.jittered(f_in, xi_in, self.params.alpha, self.params)
-            f_res = physics.jittered(f_res, xi_r, self.params.alpha if alpha_c is None else alpha_c, self.params)
+        f_in, f_res, amplitude = self._pass_devices(chip)
         grid = self.grid_build(chip)
         if grid is not None:
             return grid.weight(*self._log_freqs(f_in, f_res), amplitude)
@@ -468,6 +460,41 @@ class RFChainLayer(nn.Module):
                 f_in, f_res, alpha, amplitude.contiguous(), self.params.phi
             )
         return ExactWeight.apply(f_in, f_res, alpha, amplitude.contiguous(), self.params.phi, torch.is_grad_enabled())
+
+    def _pass_devices(self, chip: Chip) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(input (N,) and resonance (C, K) frequencies, amplitudes s_k K_SD (C, K)) of the devices in this pass
+        on ``chip``: the set-points through the hardware model and, in a training pass, one draw of
+        cycle-to-cycle jitter for the whole batch."""
+        k_sd = chip.k_sd if chip.k_sd is not None else self.params.k_sd
+        amplitude = self.signs * k_sd if chip.k_sd is not None else (self.signs * k_sd).expand_as(self.resonator_comb)
+        f_in, f_res = self.device_freqs(chip)
+        if self._jitter_now():
+            g = self.generator
+            xi_in = torch.randn(self.n_inputs, generator=g).to(f_in.device)
+            xi_r = torch.randn(self.n_chains, self.n_resonators, generator=g).to(f_res.device)
+            f_in = physics.jittered(f_in, xi_in, self.params.alpha, self.params)
+            f_res = physics.jittered(f_res, xi_r, self.params.alpha if chip.alpha is None else chip.alpha, self.params)
+        return f_in, f_res, amplitude
+
+    def exact_inputs(
+        self, power_uw: torch.Tensor
+    ) -> Optional[tuple[torch.Tensor, torch.Tensor, "torch.Tensor | float", torch.Tensor]]:
+        """Where this training pass's W is the fused loops' exact formula and its voltages P W^T (no read-out or
+        power noise): W's inputs, (input (N,) and resonance (C, K) frequencies, with their autograd history,
+        dampings (C, K) or one float, amplitudes (C, K)), drawing this pass's chip and jitter as :meth:`weight`
+        does; else None, drawing nothing."""
+        p = self.params
+        if self.weight_build not in (WeightBuild.AUTO, WeightBuild.FUSED) or power_uw.dim() != 2:
+            return None
+        if self._noisy() and (p.power_noise > 0 or p.readout_noise_v > 0):
+            return None
+        if not fused_weight.applies(self.resonator_comb, power_uw):
+            return None
+        chip = self._chip()
+        if self.fast_build(chip) is not None or self.grid_build(chip) is not None:
+            return None
+        f_in, f_res, amplitude = self._pass_devices(chip)
+        return f_in, f_res, (chip.alpha if chip.alpha is not None else p.alpha), amplitude
 
     def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:
         """Chain voltage per µW of a probe tone at each frequency (C, M): the chain's spectral response (by the
@@ -542,9 +569,21 @@ class RFChainLayer(nn.Module):
     def plain_voltages(
         self, power_uw: torch.Tensor, sink: Optional[Callable[[torch.Tensor], None]] = None
     ) -> Optional[torch.Tensor]:
-        """V (B, C) by one fused node (fused_weight.FusedVoltages) in the plain case: the exact formula is the build,
-        the devices sit at their comb positions (no offsets, spreads, quantisation or jitter), no read-out noise
-        acts, and the tensors suit the fused loops; else None. ``sink`` receives dL/dW of the pass."""
+        """V (B, C) by one fused node (fused_weight.FusedVoltages) in the plain case (:meth:`plain_inputs`), else
+        None. ``sink`` receives dL/dW of the pass."""
+        plain = self.plain_inputs(power_uw)
+        if plain is None:
+            return None
+        p = self.params
+        return fused_weight.FusedVoltages.apply(
+            power_uw, self.input_comb, self.resonator_comb, plain[0], plain[1], p.alpha, p.phi, p, sink
+        )
+
+    def plain_inputs(self, power_uw: torch.Tensor) -> Optional[tuple[Optional[torch.Tensor], torch.Tensor]]:
+        """In the plain case, (the inputs' frequencies, or None when their positions are trained, and the
+        amplitudes s_k K_SD (C, K)); else None. Plain: the exact formula is the build, the devices sit at their
+        comb positions (no offsets, spreads, quantisation or jitter), no read-out noise acts, and the tensors
+        suit the fused loops."""
         p = self.params
         if self.weight_build not in (WeightBuild.AUTO, WeightBuild.FUSED) or p.tuned_hardware or p.freq_jitter_lw > 0:
             return None
@@ -562,10 +601,7 @@ class RFChainLayer(nn.Module):
             self._exact_choice = (key, self.fast_build(chip) is None and self.grid_build(chip) is None)
         if not self._exact_choice[1]:
             return None
-        f_in = None if trained else self.input_freqs_ghz()
-        return fused_weight.FusedVoltages.apply(
-            power_uw, u, self.resonator_comb, f_in, self._amplitude(), p.alpha, p.phi, p, sink
-        )
+        return (None if trained else self.input_freqs_ghz()), self._amplitude()
 
     def _amplitude(self) -> torch.Tensor:
         """s_k K_SD (C, K), contiguous, for the nominal K_SD; kept while the signs and parameters stay."""

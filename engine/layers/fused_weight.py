@@ -226,25 +226,29 @@ def _filled(shape: tuple[int, ...], value: float) -> np.ndarray:
     return a
 
 
-def _weight(ctx, f_in, f_res, alpha, amplitude, phi) -> torch.Tensor:
-    """W (C, N) by the forward loop (callers check applies() first), keeping on ``ctx`` what
-    :func:`_frequency_gradients` needs: the dampings' and amplitudes' arrays and phi."""
+def weight_and_devices(
+    f_in: torch.Tensor, f_res: torch.Tensor, alpha: "torch.Tensor | float", amplitude: torch.Tensor, phi: float
+) -> tuple[torch.Tensor, tuple]:
+    """(W (C, N) by the forward loop, what :func:`frequency_gradients` needs of the devices: their dampings'
+    and amplitudes' arrays and phi); callers check :func:`applies` first."""
     devices = _device_arrays(tuple(f_res.shape), alpha, amplitude, phi)
     loops = kernels()
     assert loops is not None, "the fused build needs the fused loops (check applies() first)"
     w = f_in.new_empty(f_res.shape[0], f_in.shape[0])
     loops[0](numpy_view(f_in), numpy_view(f_res), *devices, w.numpy())
-    ctx.arrays, ctx.phi = devices[:2], phi
-    return w
+    return w, (*devices[:2], phi)
 
 
-def _frequency_gradients(ctx, f_in, f_res, grad_w, with_inputs: bool):
+def frequency_gradients(
+    devices: tuple, f_in: torch.Tensor, f_res: torch.Tensor, grad_w: torch.Tensor, with_inputs: bool
+) -> tuple[Optional[torch.Tensor], torch.Tensor]:
     """(dL/df_in (N,) or None without ``with_inputs``, dL/df_res (C, K)) for dL/dW ``grad_w``, by the backward
-    loops, from what :func:`_weight` kept on ``ctx``."""
+    loops, for the ``devices`` that :func:`weight_and_devices` returned with W."""
     loops = kernels()
     assert loops is not None, "the fused build needs the fused loops (check applies() first)"
     _, both, resonators_only = loops[:3]
-    arrays = (numpy_view(f_in), numpy_view(f_res), *ctx.arrays, numpy_view(grad_w), *_trig(ctx.phi))
+    alpha_a, amp_a, phi = devices
+    arrays = (numpy_view(f_in), numpy_view(f_res), alpha_a, amp_a, numpy_view(grad_w), *_trig(phi))
     grad_res = torch.empty_like(f_res)
     grad_in = None
     if with_inputs:
@@ -262,12 +266,13 @@ class FusedWeight(torch.autograd.Function):
     @staticmethod
     def forward(ctx, f_in, f_res, alpha, amplitude, phi):
         ctx.save_for_backward(f_in, f_res)
-        return _weight(ctx, f_in, f_res, alpha, amplitude, phi)
+        w, ctx.devices = weight_and_devices(f_in, f_res, alpha, amplitude, phi)
+        return w
 
     @staticmethod
     def backward(ctx, grad_w):
         f_in, f_res = ctx.saved_tensors
-        grad_in, grad_res = _frequency_gradients(ctx, f_in, f_res, grad_w, ctx.needs_input_grad[0])
+        grad_in, grad_res = frequency_gradients(ctx.devices, f_in, f_res, grad_w, ctx.needs_input_grad[0])
         return grad_in, grad_res if ctx.needs_input_grad[1] else None, None, None, None
 
 
@@ -321,7 +326,7 @@ class FusedVoltages(torch.autograd.Function):
         if f_in is None:
             f_in = physics.comb_to_ghz(u_in, params, n)
         f_res = physics.comb_to_ghz(u_res, params, n)
-        w = _weight(ctx, f_in, f_res, alpha, amplitude, phi)
+        w, ctx.devices = weight_and_devices(f_in, f_res, alpha, amplitude, phi)
         ctx.save_for_backward(power, f_in, f_res, w)
         ctx.params, ctx.sink = params, sink
         return chain_product(w, power)
@@ -332,7 +337,7 @@ class FusedVoltages(torch.autograd.Function):
         grad_w = torch.mm(grad_v.t(), power)  # (C, N)
         if ctx.sink is not None:
             ctx.sink(grad_w)
-        grad_u_in, grad_f_res = _frequency_gradients(ctx, f_in, f_res, grad_w, ctx.needs_input_grad[1])
+        grad_u_in, grad_f_res = frequency_gradients(ctx.devices, f_in, f_res, grad_w, ctx.needs_input_grad[1])
         n = f_in.shape[0]
         if grad_u_in is not None:  # d/du = d/df df/du, in numpy: no tensor op per step
             grad_u_in.numpy()[:] *= physics.comb_slope_ghz(numpy_view(f_in), ctx.params, n)

@@ -17,6 +17,7 @@ from torch import nn
 from engine.core.enums import InitLayout, WeightBuild, set_mode
 from engine.core.model_base import PerceptronModel, TrainingContext
 from engine.layers.chain import RFChainLayer
+from engine.nets import rf_step
 from engine.physics import resonators as physics
 from engine.physics.resonators import DeviceParams
 from engine.plasticity.params import PlasticityParams
@@ -109,6 +110,7 @@ class RFPerceptron(PerceptronModel):
         self.plasticity: Optional[StructuralPlasticity] = None
         self._weight: Optional[torch.Tensor] = None
         self._weight_grad: Optional[torch.Tensor] = None  # dL/dW of the last pass, from the fused path
+        self._step_by_hand = False  # whether training_step may compute steps by hand (set when training starts)
 
     # --- model --------------------------------------------------------------------------------------------
     @property
@@ -142,9 +144,17 @@ class RFPerceptron(PerceptronModel):
     def setup_training(self, context: TrainingContext) -> None:
         if self.plasticity_params is not None:
             self.plasticity = StructuralPlasticity(self, self.plasticity_params, context)
+        known = {id(p) for p in (self.chains.resonator_comb, self.chains.input_comb, self.bias, self.log_gain)}
+        self._step_by_hand = all(id(p) in known for p in self.parameters() if p.requires_grad)
+
+    def training_step(self, x: torch.Tensor, y: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """The step by hand (engine.nets.rf_step) in the plain case, when only this model's own parameters train;
+        else None (autograd)."""
+        return rf_step.training_step(self, x, y) if self._step_by_hand else None
 
     def teardown_training(self) -> None:
         self.plasticity = None
+        self._step_by_hand = False
         self._weight = self._weight_grad = None
         self.chains._train_chip = None  # ('aware' regime) the last batch's chip is not kept
 

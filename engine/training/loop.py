@@ -296,14 +296,17 @@ class _Trainer:
         """One optimizer step on the samples ``idx``, added to the epoch's running sums."""
         model = self.model
         x, y = torch.index_select(self.train_x, 0, idx), torch.index_select(self.train_y, 0, idx)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        by_hand = model.training_step(x, y)  # scores and loss with the gradients set, or None: autograd
+        logits, loss = by_hand if by_hand is not None else (model(x), None)
+        if loss is None:
+            loss = F.cross_entropy(logits, y)
         if self.check_every_step:
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 raise DivergenceError(divergence_message(f"epoch {self.epoch}, step {self.step}", loss_value, self.cfg))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if by_hand is None:
+            loss.backward()
         model.after_backward(self.step, x, y)
         self.optimizer.step()
         self.scheduler.step()
