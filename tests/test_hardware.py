@@ -214,10 +214,10 @@ def test_jittered_read_out_is_exact_per_sample_whatever_the_chunking(monkeypatch
     x = torch.rand(7, N, generator=torch.Generator().manual_seed(3))
     power = x * 1.0
     lay.generator.manual_seed(11)
-    whole = lay._jittered_voltages(power).detach()
+    whole = jitter_readout.jittered_voltages(lay, power).detach()
     monkeypatch.setattr(jitter_readout, "JITTER_CHUNK", C * K * N * 2)  # two samples at a time
     lay.generator.manual_seed(11)
-    split = lay._jittered_voltages(power).detach()
+    split = jitter_readout.jittered_voltages(lay, power).detach()
     assert torch.allclose(whole, split, rtol=0, atol=1e-6 * float(whole.abs().max()))
     g = torch.Generator().manual_seed(11)
     xi_in, xi_r = torch.randn(7, N, generator=g), torch.randn(7, C, K, generator=g)

@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 from engine.core.enums import FrequencyPlan, HardwareRegime, InitLayout, WeightBuild, values
-from engine.layers import compiled_weight, fused_weight, jitter_readout
+from engine.layers import compiled_weight, fused_weight, jitter_readout, layouts
 from engine.layers.exact_weight import ExactWeight
 from engine.layers.fast_weight import ShiftInvariantWeight, ShiftKernel
 from engine.layers.grid_weight import EXACT_NS, FUSED_NS, GridBuild, log_frequency
+from engine.layers.layouts import initial_resonator_comb, tiled_resonator_comb  # noqa: F401 - their old home
 from engine.physics import resonators as physics
 from engine.physics.resonators import NOMINAL_CHIP, Chip, DeviceParams
 
@@ -34,33 +35,6 @@ FFT_MIN_RESONATORS = 64
 FFT_MIN_RESONATORS_FUSED = 300
 #: The builds that evaluate the exact formula pair by pair (never an FFT build).
 EXACT_FORMULA_BUILDS = (WeightBuild.EXACT, WeightBuild.COMPILED, WeightBuild.FUSED)
-
-
-def tiled_resonator_comb(n_inputs: int, n_chains: int, n_resonators: int) -> torch.Tensor:
-    """The fabricated layout under a limited tuning range (device.tuning_range): resonator k of every chain at
-    (k + 1/2) (N - 1) / K, so the K reachable windows are spread evenly over the band and shared by the chains
-    (as in the 'aligned' layout). Deterministic, so a network read from a file recovers its fabricated
-    frequencies, which set its tuning ranges and set-point levels."""
-    sites = (torch.arange(n_resonators, dtype=torch.float64) + 0.5) * ((n_inputs - 1) / n_resonators)
-    return sites.to(torch.float32).view(1, -1).expand(n_chains, -1).clone()
-
-
-def initial_resonator_comb(
-    n_inputs: int,
-    n_chains: int,
-    n_resonators: int,
-    generator: torch.Generator,
-    layout: InitLayout = InitLayout.ALIGNED,
-    jitter: float = 2.0,
-) -> torch.Tensor:
-    """Initial comb positions (C, K) of the resonators. 'random': uniform over the band, independently per
-    chain; 'aligned': the chains share K random sites, each resonator within ``jitter`` spacings (std) of it."""
-    if layout == InitLayout.ALIGNED:
-        sites = torch.rand(1, n_resonators, generator=generator) * (n_inputs - 1)
-        return (sites + jitter * torch.randn(n_chains, n_resonators, generator=generator)).clamp(0, n_inputs - 1)
-    if layout == InitLayout.RANDOM:
-        return torch.rand(n_chains, n_resonators, generator=generator) * (n_inputs - 1)
-    raise ValueError(f"initial layout must be one of {', '.join(InitLayout)} (got {layout!r})")
 
 
 class RFChainLayer(nn.Module):
@@ -111,21 +85,15 @@ class RFChainLayer(nn.Module):
         #: Source of the layer's randomness: initial layout, fabrication spreads and read-out noise.
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.n_inputs, self.n_chains, self.n_resonators = n_inputs, n_chains, n_resonators
-        lo, hi = physics.tuning_range_comb(params, n_inputs)
-        self.comb_range = (lo, hi)
+        self.comb_range = physics.tuning_range_comb(params, n_inputs)
         #: Training regime (a HardwareRegime), set by engine.nets.hardware.set_regime; decides which chip
         #: and noise a training pass sees (an evaluation pass always sees this layer's own chip and noise).
         self.regime = HardwareRegime.IN_SITU
         self._train_chip: Optional[Chip] = None  # the 'aware' regime's chip of the current batch
+        limited, shape = params.tuning_range is not None, (n_inputs, n_chains, n_resonators)
         if resonator_comb is None:
-            if params.tuning_range is not None:
-                resonator_comb = tiled_resonator_comb(n_inputs, n_chains, n_resonators)
-            else:
-                resonator_comb = initial_resonator_comb(
-                    n_inputs, n_chains, n_resonators, self.generator, init_layout, init_jitter
-                )
-        if input_comb is None:
-            input_comb = torch.arange(n_inputs, dtype=torch.float32)
+            resonator_comb = layouts.fabricated(*shape, self.generator, limited, init_layout, init_jitter)
+        input_comb = torch.arange(n_inputs, dtype=torch.float32) if input_comb is None else input_comb
         self.resonator_comb = nn.Parameter(resonator_comb.to(torch.float32).clone())
         self.input_comb = nn.Parameter(input_comb.to(torch.float32).clone(), requires_grad=train_inputs)
         self.register_buffer("signs", physics.chain_signs(n_resonators, params.parity))
@@ -362,8 +330,7 @@ class RFChainLayer(nn.Module):
 
     def _inputs_nominal(self) -> bool:
         """Whether the input oscillators sit, untrained, at their nominal comb positions 0..N-1."""
-        nominal = torch.arange(self.n_inputs, dtype=self.input_comb.dtype, device=self.input_comb.device)
-        return not self.input_comb.requires_grad and torch.equal(self.input_comb.detach(), nominal)
+        return not self.input_comb.requires_grad and self._inputs_nominal_all()
 
     def fast_build(self, chip: Optional[Chip] = None) -> Optional[ShiftKernel]:
         """The comb FFT build's kernel when it applies to this layer now (see engine.layers.fast_weight), else
@@ -479,22 +446,16 @@ class RFChainLayer(nn.Module):
     def exact_inputs(
         self, power_uw: torch.Tensor
     ) -> Optional[tuple[torch.Tensor, torch.Tensor, "torch.Tensor | float", torch.Tensor]]:
-        """Where this training pass's W is the fused loops' exact formula and its voltages P W^T (no read-out or
-        power noise): W's inputs, (input (N,) and resonance (C, K) frequencies, with their autograd history,
-        dampings (C, K) or one float, amplitudes (C, K)), drawing this pass's chip and jitter as :meth:`weight`
-        does; else None, drawing nothing."""
-        p = self.params
-        if self.weight_build not in (WeightBuild.AUTO, WeightBuild.FUSED) or power_uw.dim() != 2:
-            return None
-        if self._noisy() and (p.power_noise > 0 or p.readout_noise_v > 0):
-            return None
-        if not fused_weight.applies(self.resonator_comb, power_uw):
+        """Where this pass's W is the fused loops' exact formula (:meth:`_fused_pass`, no FFT build): W's inputs
+        (frequencies of the inputs (N,) and resonators (C, K) with their autograd history, dampings (C, K) or a
+        float, amplitudes (C, K)), drawing the pass's chip and jitter as :meth:`weight` does; else None."""
+        if not self._fused_pass(power_uw):
             return None
         chip = self._chip()
         if self.fast_build(chip) is not None or self.grid_build(chip) is not None:
             return None
         f_in, f_res, amplitude = self._pass_devices(chip)
-        return f_in, f_res, (chip.alpha if chip.alpha is not None else p.alpha), amplitude
+        return f_in, f_res, (chip.alpha if chip.alpha is not None else self.params.alpha), amplitude
 
     def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:
         """Chain voltage per µW of a probe tone at each frequency (C, M): the chain's spectral response (by the
@@ -581,18 +542,13 @@ class RFChainLayer(nn.Module):
 
     def plain_inputs(self, power_uw: torch.Tensor) -> Optional[tuple[Optional[torch.Tensor], torch.Tensor]]:
         """In the plain case, (the inputs' frequencies, or None when their positions are trained, and the
-        amplitudes s_k K_SD (C, K)); else None. Plain: the exact formula is the build, the devices sit at their
-        comb positions (no offsets, spreads, quantisation or jitter), no read-out noise acts, and the tensors
-        suit the fused loops."""
+        amplitudes s_k K_SD (C, K)); else None. Plain: a fused pass (:meth:`_fused_pass`) with the devices at their
+        comb positions (no offsets, spreads, quantisation or jitter)."""
         p = self.params
-        if self.weight_build not in (WeightBuild.AUTO, WeightBuild.FUSED) or p.tuned_hardware or p.freq_jitter_lw > 0:
-            return None
-        if self._noisy() and (p.power_noise > 0 or p.readout_noise_v > 0):
+        if not self._fused_pass(power_uw) or p.tuned_hardware or p.freq_jitter_lw > 0:
             return None
         chip = self._chip()
         if any(v is not None for v in (chip.alpha, chip.k_sd, chip.freq_eps_r, chip.freq_eps_in)):
-            return None
-        if power_uw.dim() != 2 or not fused_weight.applies(self.resonator_comb, power_uw):
             return None
         u = self.input_comb
         trained = u.requires_grad
@@ -602,6 +558,17 @@ class RFChainLayer(nn.Module):
         if not self._exact_choice[1]:
             return None
         return (None if trained else self.input_freqs_ghz()), self._amplitude()
+
+    def _fused_pass(self, power_uw: torch.Tensor) -> bool:
+        """Whether this pass's voltages may be P W^T with W from the fused loops: the build allows them, no noise
+        acts on the read-out and the tensors suit them."""
+        p = self.params
+        return (
+            self.weight_build in (WeightBuild.AUTO, WeightBuild.FUSED)
+            and power_uw.dim() == 2
+            and not (self._noisy() and (p.power_noise > 0 or p.readout_noise_v > 0))
+            and fused_weight.applies(self.resonator_comb, power_uw)
+        )
 
     def _amplitude(self) -> torch.Tensor:
         """s_k K_SD (C, K), contiguous, for the nominal K_SD; kept while the signs and parameters stay."""
@@ -622,7 +589,7 @@ class RFChainLayer(nn.Module):
             xi = torch.randn(power_uw.shape, dtype=power_uw.dtype, generator=self.generator).to(power_uw.device)
             power_uw = physics.noisy_power(power_uw, xi, self.params)
         if noisy and self.params.freq_jitter_lw > 0 and not self._jitter_now():
-            v = self._jittered_voltages(power_uw)  # evaluation: every sample is read out with its own jitter
+            v = jitter_readout.jittered_voltages(self, power_uw)  # evaluation: each sample read out with its own jitter
         else:
             w = self.weight() if weight is None else weight
             v = fused_weight.chain_product(w, power_uw)
@@ -630,7 +597,3 @@ class RFChainLayer(nn.Module):
             noise = torch.randn(v.shape, dtype=v.dtype, generator=self.generator).to(v.device)
             v = v + self.params.readout_noise_v * noise
         return v
-
-    def _jittered_voltages(self, power_uw: torch.Tensor) -> torch.Tensor:
-        """Chain voltages (B, C) with each sample read out under its own jitter (engine.layers.jitter_readout)."""
-        return jitter_readout.jittered_voltages(self, power_uw)
