@@ -144,3 +144,73 @@ def test_runs_by_hand_train_as_autograd_runs_do(monkeypatch):
     assert abs(by_hand.test_accuracy - by_autograd.test_accuracy) <= 0.02
     moved = (by_hand.model.chains.resonator_comb - by_autograd.model.chains.resonator_comb).detach().abs()
     assert float(moved.median()) < 0.5
+
+
+def network_and_batch(name: str, hidden=(9,), ks=(6, 4), seed: int = 0, **device):
+    """An RF network of ``name`` in training mode with its machinery attached, and one batch (x, y)."""
+    cfg = RunConfig(
+        model=name,
+        resonators_per_chain=ks[0],
+        hidden=hidden,
+        layer_resonators=ks[1:],
+        device=dataclasses.replace(DeviceParams(), **device),
+    )
+    gen = torch.Generator().manual_seed(seed)
+    model = build_model(cfg.resolved(), N, C, gen)
+    x = torch.rand(400, N, generator=gen) * (torch.rand(400, N, generator=gen) < 0.4)
+    y = torch.randint(0, C, (400,), generator=gen)
+    model.train()
+    opt = model.make_optimizer(1e-2)
+    model.begin_training(TrainingContext(100, 10, opt, x, y, model.generator))  # calibrates the STNOs
+    with torch.no_grad():
+        model.log_gain.add_(0.5)
+        model.bias.copy_(torch.randn(C, generator=gen))
+        for layer in model.layers:
+            layer.resonator_comb.add_(0.3 * torch.randn(layer.resonator_comb.shape, generator=gen))
+    return model, x[:B], y[:B]
+
+
+@pytest.mark.parametrize("name", ["rf", "rf-input"])
+@pytest.mark.parametrize("hidden, ks", [((9,), (6, 4)), ((9, 7), (6, 4, 3))])
+@pytest.mark.parametrize("device", [{}, {"tuning_bits": 8, "freq_spread": 1e-3}, {"freq_jitter_lw": 0.2}])
+@pytest.mark.parametrize("regime", ["in-situ", "aware"])
+def test_the_network_step_by_hand_gives_the_autograd_step(name, hidden, ks, device, regime):
+    model, x, y = network_and_batch(name, hidden, ks, **device)
+    set_regime(model, regime)
+    state = model.generator.get_state()
+    for p in model.parameters():
+        p.grad = None
+    ref_scores = model(x)
+    ref_loss = F.cross_entropy(ref_scores, y)
+    ref_loss.backward()
+    ref_loss = ref_loss.detach()
+    ref_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    ref_wgrads = [w.grad.clone() for w in model._weights]
+    model._weights = [None] * len(model.layers)
+    model.generator.set_state(state)
+    for layer in model.layers:
+        layer._train_chip = None
+    for p in model.parameters():
+        p.grad = None
+    out = model.training_step(x, y)
+    assert out is not None, "the step should be computed by hand"
+    scores, loss = out
+    assert close(scores, ref_scores.detach())
+    assert abs(float(loss) - float(ref_loss)) <= 1e-6 * max(1.0, abs(float(ref_loss)))
+    gain_scale = 2.0 * float((ref_scores - model.bias).detach().abs().amax(1).mean())
+    for pname, p in model.named_parameters():
+        if not p.requires_grad:
+            assert p.grad is None, pname
+        elif pname == "log_gain":
+            assert abs(float(p.grad) - float(ref_grads[pname])) <= 1e-6 * gain_scale
+        elif p.dim() == 0:  # a hidden layer's log g_m: a sum over the batch and the chains
+            assert abs(float(p.grad) - float(ref_grads[pname])) <= 1e-4 * max(abs(float(ref_grads[pname])), 1e-9) + 1e-7, pname
+        else:
+            assert close(p.grad, ref_grads[pname]), pname
+    for got, ref in zip(model._weight_grads, ref_wgrads):
+        assert close(got, ref)
+
+
+def test_a_network_with_read_out_noise_takes_the_autograd_path():
+    model, x, y = network_and_batch("rf", readout_noise_v=1e-3)
+    assert model.training_step(x, y) is None

@@ -32,6 +32,7 @@ from torch import nn
 
 from engine.core.model_base import PerceptronModel, TrainingContext
 from engine.layers.chain import RFChainLayer
+from engine.nets import rf_step
 from engine.nets.rf_perceptron import RFParams
 from engine.physics import resonators as physics
 from engine.physics.resonators import DeviceParams
@@ -149,6 +150,9 @@ class RFNetwork(PerceptronModel):
         self.plasticity_params = plasticity
         self.plasticity: list = []
         self._weights: list[Optional[torch.Tensor]] = [None] * len(self.layers)
+        #: dL/dW of every layer from a step by hand (engine.nets.rf_step.network_step), for the rewiring rounds
+        self._weight_grads: list[Optional[torch.Tensor]] = [None] * len(self.layers)
+        self._step_by_hand = False  # whether training_step may compute steps by hand (set when training starts)
         self.calibrated = False
 
     # --- structure ------------------------------------------------------------------------------------------
@@ -285,6 +289,10 @@ class RFNetwork(PerceptronModel):
             n = min(CALIBRATION_SAMPLES, len(context.train_x))
             idx = torch.randperm(len(context.train_x), generator=self.generator)[:n].to(context.train_x.device)
             self.calibrate(torch.index_select(context.train_x, 0, idx))
+        own = [*self.hidden_bias, *self.log_gm, self.bias, self.log_gain]
+        own += [p for layer in self.layers for p in (layer.resonator_comb, layer.input_comb)]
+        known = {id(p) for p in own}
+        self._step_by_hand = all(id(p) in known for p in self.parameters() if p.requires_grad)
         self.plasticity = []
         if self.plasticity_params is None:
             return
@@ -312,13 +320,22 @@ class RFNetwork(PerceptronModel):
     def teardown_training(self) -> None:
         self.plasticity = []
         self._weights = [None] * len(self.layers)
+        self._weight_grads = [None] * len(self.layers)
+        self._step_by_hand = False
+
+    def training_step(self, x: torch.Tensor, y: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """The step by hand (engine.nets.rf_step.network_step) where every layer's W is the fused loops' exact
+        formula and only this model's own parameters train; else None (autograd)."""
+        return rf_step.network_step(self, x, y) if self._step_by_hand else None
 
     def after_backward(self, step: int, x: torch.Tensor, y: torch.Tensor) -> None:
         for l, plastic in enumerate(self.plasticity):
             w = self._weights[l]
-            if w is not None and w.grad is not None:
-                plastic.accumulate(w.grad)
+            grad = w.grad if w is not None else self._weight_grads[l]
+            if grad is not None:
+                plastic.accumulate(grad)
         self._weights = [None] * len(self.layers)
+        self._weight_grads = [None] * len(self.layers)
 
     def after_step(self, step: int) -> None:
         for layer in self.layers:
