@@ -265,3 +265,14 @@ def test_the_input_rounds_predicted_changes_are_the_gauss_newton_model():
     d = curve.double().t().unsqueeze(0) - wt.double().unsqueeze(1)  # (N, M, C)
     expected = (d * grad.unsqueeze(1)).sum(-1) + 0.5 * torch.einsum("nmc,ncd,nmd->nm", d, hess, d)
     torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("sep", [1, 2, 8])
+def test_suppressing_around_a_site_masks_the_sites_a_distance_comparison_masks(sep):
+    gen = torch.Generator().manual_seed(sep)
+    benefit = torch.randn(6, 5, 40, generator=gen)
+    best = torch.randint(0, 40, (6, 5), generator=gen)
+    best[0, 0], best[0, 1], best[1, 0] = 0, 39, 1  # the grid's edges
+    dist = (torch.arange(40).view(1, 1, -1) - best.unsqueeze(-1)).abs()
+    expected = benefit.masked_fill(dist < sep, -float("inf"))
+    assert torch.equal(rounds.suppress_around(benefit.clone(), best, sep), expected)

@@ -131,6 +131,14 @@ def site_couplings(
     return out
 
 
+def suppress_around(benefit: torch.Tensor, best: torch.Tensor, sep: int) -> torch.Tensor:
+    """Set ``benefit`` (..., M) to -inf in place at the sites less than ``sep`` from each row's ``best`` (...):
+    the window's 2 sep - 1 sites scattered, rather than every site's distance compared."""
+    offsets = torch.arange(1 - sep, sep, device=best.device)
+    window = (best.unsqueeze(-1) + offsets).clamp_(0, benefit.shape[-1] - 1)
+    return benefit.scatter_(-1, window, -float("inf"))
+
+
 @dataclass
 class LayerTarget:
     """The chain layer whose resonators jump, and how its inputs and the class scores are computed."""
@@ -267,9 +275,7 @@ class StructuralPlasticity:
             for t in range(P.candidates):
                 best = benefit.argmax(dim=1)  # (C,)
                 site_idx[:, p, t] = best
-                # suppress the neighbourhood so the next candidate is a different site
-                dist = (torch.arange(len(grid), device=grid.device).view(1, -1) - best.view(-1, 1)).abs()
-                benefit = benefit.masked_fill(dist < sep, -float("inf"))
+                suppress_around(benefit, best, sep)  # so that the next candidate is a different site
         # couplings of a resonator of the slot's own sign: slot 1 holds sites for s_k = -1 resonators, whose
         # coupling is the negative of a +1 resonator's there
         slot_sign = torch.tensor([1.0, -1.0], device=lines.device).view(1, 2, 1, 1)
@@ -296,12 +302,11 @@ class StructuralPlasticity:
         c, d = drop.shape
         site_idx = torch.zeros(c, d, P.candidates, dtype=torch.long, device=grad.device)
         valid = torch.zeros(c, d, P.candidates, dtype=torch.bool, device=grad.device)
-        positions = torch.arange(len(grid), device=grid.device).view(1, 1, -1)
         for t in range(P.candidates):
             best_val, best = benefit.max(dim=-1)  # (C, D)
             site_idx[:, :, t] = best
             valid[:, :, t] = torch.isfinite(best_val)
-            benefit = benefit.masked_fill((positions - best.unsqueeze(-1)).abs() < sep, -float("inf"))
+            suppress_around(benefit, best, sep)
         return grid[site_idx], lines[site_idx] * sign.view(c, d, 1, 1), valid
 
     def _reachable(self, sites: torch.Tensor, drop: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
