@@ -50,7 +50,7 @@ def make_adam(params, lr: float) -> torch.optim.Optimizer:
 class LeanAdam(torch.optim.Adam):
     """torch's fused Adam, with the per-step bookkeeping of its Python front end left out: once every parameter
     has its state, a step is the fused kernel's two calls (count the step, update), with the same numbers as
-    ``torch.optim.Adam(fused=True)`` bit for bit (tests/test_rf_step.py). Anything else (the first step, AMSGrad,
+    ``torch.optim.Adam(fused=True)`` bit for bit (tests/test_lean_adam.py). Anything else (the first step, AMSGrad,
     a tensor learning rate, mixed dtypes, a torch without the kernel) takes Adam's own step. At small K, Adam's
     front end cost about as much as the rest of an RF model's training step."""
 

@@ -443,18 +443,18 @@ class RFChainLayer(nn.Module):
             f_res = physics.jittered(f_res, xi_r, self.params.alpha if chip.alpha is None else chip.alpha, self.params)
         return f_in, f_res, amplitude
 
-    def exact_inputs(
-        self, power_uw: torch.Tensor
-    ) -> Optional[tuple[torch.Tensor, torch.Tensor, "torch.Tensor | float", torch.Tensor]]:
-        """Where this pass's W is the fused loops' exact formula (:meth:`_fused_pass`, no FFT build): W's inputs
-        (frequencies of the inputs (N,) and resonators (C, K) with their autograd history, dampings (C, K) or a
-        float, amplitudes (C, K)), drawing the pass's chip and jitter as :meth:`weight` does; else None."""
+    def fused_exact_pass(self, power_uw: torch.Tensor) -> bool:
+        """Whether this pass's W is the fused loops' exact formula (:meth:`_fused_pass`, no FFT build); draws
+        nothing but the 'aware' regime's chip of the batch, which :meth:`weight` draws first too."""
         if not self._fused_pass(power_uw):
-            return None
+            return False
         chip = self._chip()
-        if self.fast_build(chip) is not None or self.grid_build(chip) is not None:
-            return None
-        f_in, f_res, amplitude = self._pass_devices(chip)
+        return self.fast_build(chip) is None and self.grid_build(chip) is None
+
+    def exact_inputs(self) -> tuple[torch.Tensor, torch.Tensor, "torch.Tensor | float", torch.Tensor]:
+        """W's inputs where :meth:`fused_exact_pass` holds: input (N,) and resonance (C, K) frequencies (with
+        their autograd history), dampings (C, K or a float), amplitudes (C, K); jitter drawn as :meth:`weight`."""
+        f_in, f_res, amplitude = self._pass_devices(chip := self._chip())
         return f_in, f_res, (chip.alpha if chip.alpha is not None else self.params.alpha), amplitude
 
     def response(self, freqs_ghz: torch.Tensor) -> torch.Tensor:

@@ -291,8 +291,7 @@ class RFNetwork(PerceptronModel):
             self.calibrate(torch.index_select(context.train_x, 0, idx))
         own = [*self.hidden_bias, *self.log_gm, self.bias, self.log_gain]
         own += [p for layer in self.layers for p in (layer.resonator_comb, layer.input_comb)]
-        known = {id(p) for p in own}
-        self._step_by_hand = all(id(p) in known for p in self.parameters() if p.requires_grad)
+        self._step_by_hand = rf_step.only_these_train(self, own)
         self.plasticity = []
         if self.plasticity_params is None:
             return

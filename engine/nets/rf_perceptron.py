@@ -144,8 +144,8 @@ class RFPerceptron(PerceptronModel):
     def setup_training(self, context: TrainingContext) -> None:
         if self.plasticity_params is not None:
             self.plasticity = StructuralPlasticity(self, self.plasticity_params, context)
-        known = {id(p) for p in (self.chains.resonator_comb, self.chains.input_comb, self.bias, self.log_gain)}
-        self._step_by_hand = all(id(p) in known for p in self.parameters() if p.requires_grad)
+        own = (self.chains.resonator_comb, self.chains.input_comb, self.bias, self.log_gain)
+        self._step_by_hand = rf_step.only_these_train(self, own)
 
     def training_step(self, x: torch.Tensor, y: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
         """The step by hand (engine.nets.rf_step) in the plain case, when only this model's own parameters train;

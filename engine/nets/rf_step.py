@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 import numpy as np
 import torch
@@ -95,18 +95,9 @@ class _LayerPass:
     devices: tuple
 
 
-def _applies(chains: "RFChainLayer", power: torch.Tensor) -> bool:
-    """Whether this training pass's W of ``chains`` is the fused loops' exact formula with no read-out noise;
-    draws nothing but the 'aware' regime's chip of the batch, which :meth:`RFChainLayer.weight` would draw
-    first too."""
-    if not chains._fused_pass(power):
-        return False
-    chip = chains._chip()
-    return chains.fast_build(chip) is None and chains.grid_build(chip) is None
-
-
 def _layer_pass(chains: "RFChainLayer", power: torch.Tensor) -> _LayerPass:
-    """W of a layer that :func:`_applies`, drawing this pass's jitter as :meth:`RFChainLayer.weight` does."""
+    """W of a layer in a pass where :meth:`RFChainLayer.fused_exact_pass` holds, drawing this pass's jitter as
+    :meth:`RFChainLayer.weight` does."""
     p, n = chains.params, chains.n_inputs
     plain = chains.plain_inputs(power)
     if plain is not None:  # devices on their comb positions: frequencies and their slopes from the comb map
@@ -116,9 +107,7 @@ def _layer_pass(chains: "RFChainLayer", power: torch.Tensor) -> _LayerPass:
             f_in = physics.comb_to_ghz(chains.input_comb.detach(), p, n) if f_in is None else f_in
             f_res = physics.comb_to_ghz(chains.resonator_comb.detach(), p, n)
     else:  # the hardware model between set-points and frequencies: its few operations keep their autograd
-        parts = chains.exact_inputs(power)
-        assert parts is not None, "exact_inputs applies where _applies does"
-        f_in, f_res, alpha, amplitude = parts
+        f_in, f_res, alpha, amplitude = chains.exact_inputs()
     with torch.no_grad():
         w, devices = fused_weight.weight_and_devices(f_in.detach(), f_res.detach(), alpha, amplitude, p.phi)
     return _LayerPass(chains, plain is not None, f_in, f_res, w, devices)
@@ -169,6 +158,13 @@ def _head(
     return scores, dvt, loss
 
 
+def only_these_train(model: torch.nn.Module, own: Iterable[torch.Tensor]) -> bool:
+    """Whether every parameter of ``model`` that trains is one of ``own`` (the parameters a step by hand
+    gives gradients to)."""
+    known = {id(p) for p in own}
+    return all(id(p) in known for p in model.parameters() if p.requires_grad)
+
+
 def _ready(model: torch.nn.Module, y: torch.Tensor) -> bool:
     return _kernels() is not None and model.training and torch.is_grad_enabled() and y.dtype == torch.int64
 
@@ -182,7 +178,7 @@ def training_step(
     if not _ready(model, y):
         return None
     power = physics.input_power(x, model.params)
-    if not _applies(model.chains, power):
+    if not model.chains.fused_exact_pass(power):
         return None
     lp = _layer_pass(model.chains, power)
     power = power.contiguous()
@@ -205,7 +201,7 @@ def network_step(model: "RFNetwork", x: torch.Tensor, y: torch.Tensor) -> Option
         return None
     power = physics.input_power(x, model.params)
     layers = list(model.layers)
-    if not all(_applies(chains, power) for chains in layers):
+    if not all(chains.fused_exact_pass(power) for chains in layers):
         return None
     passes = [_layer_pass(chains, power) for chains in layers]  # in the order the forward pass builds them
     stno = model.stno
@@ -248,4 +244,4 @@ def network_step(model: "RFNetwork", x: torch.Tensor, y: torch.Tensor) -> Option
     return scores, torch.tensor(loss, dtype=scores.dtype)
 
 
-__all__ = ["network_step", "training_step"]
+__all__ = ["network_step", "only_these_train", "training_step"]

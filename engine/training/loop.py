@@ -298,9 +298,11 @@ class _Trainer:
         x, y = torch.index_select(self.train_x, 0, idx), torch.index_select(self.train_y, 0, idx)
         self.optimizer.zero_grad(set_to_none=True)
         by_hand = model.training_step(x, y)  # scores and loss with the gradients set, or None: autograd
-        logits, loss = by_hand if by_hand is not None else (model(x), None)
-        if loss is None:
+        if by_hand is None:
+            logits = model(x)
             loss = F.cross_entropy(logits, y)
+        else:
+            logits, loss = by_hand
         if self.check_every_step:
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
