@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from engine.core.model_base import LeanAdam, make_adam
 
@@ -62,3 +63,33 @@ def test_lean_adam_takes_adams_own_step_where_it_must():
     assert all(not torch.equal(p, q) for p, q in zip(ps, before))
     assert float(opt.state[ps[0]]["step"]) == 2.0
     assert opt.step(lambda: torch.tensor(0.0)) is not None  # a closure: Adam's step, which returns its loss
+
+
+@pytest.mark.skipif(not fused_adam_available(), reason="this torch has no fused CPU Adam")
+def test_lean_adam_keeps_step_hooks_and_the_profilers_annotation():
+    a, b = params(3), params(3)
+    ref = torch.optim.Adam(a, lr=1e-2, fused=True)
+    lean = make_adam(b, 1e-2)
+    calls: list[str] = []
+    for ps, opt in ((a, ref), (b, lean)):  # one plain step each, so that every parameter has its state
+        for p in ps:
+            p.grad = torch.ones_like(p)
+        opt.step()
+    lean.register_step_pre_hook(lambda opt, args, kwargs: calls.append("pre"))
+    lean.register_step_post_hook(lambda opt, args, kwargs: calls.append("post"))
+    handle = register_optimizer_step_post_hook(lambda opt, args, kwargs: calls.append("all"))
+    try:
+        for ps, opt in ((a, ref), (b, lean)):
+            for p in ps:
+                p.grad = torch.full_like(p, 0.5)
+            opt.step()
+    finally:
+        handle.remove()
+    assert calls == ["all", "pre", "post", "all"]  # the reference's global hook, then the lean one's three
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for p in b:
+            p.grad = torch.ones_like(p)
+        lean.step()
+    assert any(e.name == "Optimizer.step#LeanAdam.step" for e in prof.events())

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Generic, Iterator, Optional, TypeVar
 
 import torch
 from torch import nn
+from torch.optim import optimizer as _step_hooks
 
 LayerT = TypeVar("LayerT", bound=nn.Module, covariant=True)
 
@@ -55,9 +56,24 @@ class LeanAdam(torch.optim.Adam):
     front end cost about as much as the rest of an RF model's training step."""
 
     def step(self, closure=None):
-        if closure is not None or not self._lean_step():
-            return super().step(closure)
-        return None
+        if closure is None and not self._watched() and self._lean_step():
+            return None
+        return _hooked_adam_step(self, closure)
+
+    #: torch wraps an optimizer's step() in its profiler's annotation and step hooks (about 30 µs a step); this
+    #: step takes that wrapper only where it is watched (:meth:`_watched`), on Adam's own path
+    step.hooked = True  # type: ignore[attr-defined]
+
+    def _watched(self) -> bool:
+        """Whether step hooks are registered or torch's profiler is recording (then a step takes torch's
+        wrapper, with its hooks and annotation)."""
+        return bool(
+            self._optimizer_step_pre_hooks
+            or self._optimizer_step_post_hooks
+            or _step_hooks._global_optimizer_pre_hooks
+            or _step_hooks._global_optimizer_post_hooks
+            or torch.autograd._profiler_enabled()
+        )
 
     def _lean_step(self) -> bool:
         """One step by the fused kernel directly; False (nothing changed) where Adam's own step is needed."""
@@ -111,6 +127,13 @@ class LeanAdam(torch.optim.Adam):
         for group in self.param_groups:
             for p in group["params"]:
                 p.grad = None
+
+
+@torch.optim.Optimizer.profile_hook_step
+def _hooked_adam_step(optimizer: torch.optim.Adam, closure=None):
+    """Adam's own step (unwrapped) in torch's wrapper: its profiler annotation and step hooks."""
+    adam_step = getattr(torch.optim.Adam.step, "__wrapped__", torch.optim.Adam.step)
+    return adam_step(optimizer, closure)
 
 
 @dataclass
