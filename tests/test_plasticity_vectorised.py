@@ -239,9 +239,13 @@ def test_the_vectorisable_exp_and_log_are_within_a_few_units_in_the_last_place()
     assert np.all(np.abs(lg - ref_log) <= 3e-7 * np.maximum(np.abs(ref_log), 1.0))
 
 
-def test_the_input_rounds_predicted_changes_are_the_gauss_newton_model():
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_input_rounds_predicted_changes_are_the_gauss_newton_model(sparse):
     """_predicted_changes (the curvature stored as its pairs c <= d) against the model written out: for input n
-    moved to site m, g_n . d + 1/2 d^T H_n d with d = curve_m - w_n, g_n and H_n from the sample."""
+    moved to site m, g_n . d + 1/2 d^T H_n d with d = curve_m - w_n, g_n and H_n from the sample; with the
+    sample's sums dense (from the transposed powers) and sparse (round_loops.input_moments)."""
+    if sparse and not input_jumps.fused_weight.available():
+        pytest.skip("numba does not import here")
     g = torch.Generator().manual_seed(6)
     n, s, c, m = 30, 200, 5, 17
     p_t = torch.rand(n, s, generator=g) * (torch.rand(n, s, generator=g) < 0.3)
@@ -255,7 +259,10 @@ def test_the_input_rounds_predicted_changes_are_the_gauss_newton_model():
         def _buffer(self, name, shape, like):
             return torch.empty(shape, dtype=like.dtype)
 
-    got = rounds.StructuralPlasticity._predicted_changes(Buffers(), p_t, logits, y, wt, gain, curve)
+    p_in = p_t.t().contiguous()
+    got = rounds.StructuralPlasticity._predicted_changes(
+        Buffers(), p_in, None if sparse else p_t, logits, y, wt, gain, curve
+    )
     prob = logits.double().softmax(1)
     resid = prob - torch.nn.functional.one_hot(y, c).double()
     pt, gn = p_t.double(), gain.double()
@@ -265,6 +272,33 @@ def test_the_input_rounds_predicted_changes_are_the_gauss_newton_model():
     d = curve.double().t().unsqueeze(0) - wt.double().unsqueeze(1)  # (N, M, C)
     expected = (d * grad.unsqueeze(1)).sum(-1) + 0.5 * torch.einsum("nmc,ncd,nmd->nm", d, hess, d)
     torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not input_jumps.fused_weight.available(), reason="numba does not import here")
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_rounds_sparse_sample_sums_are_the_dense_products(seed):
+    """round_loops.sample_products and input_moments (the terms of non-zero powers only) against float64
+    products, on powers with dark rows, fully lit rows and lit counts that are not multiples of eight."""
+    from engine.plasticity import round_loops
+
+    g = torch.Generator().manual_seed(seed)
+    s, n = 67, 45
+    power = torch.rand(s, n, generator=g) * (torch.rand(s, n, generator=g) < 0.2 + 0.3 * seed)
+    power[0] = 0.0  # a dark image
+    power[1] = torch.rand(n, generator=g) + 0.1  # every input lit
+    lines = [torch.randn(r, n, generator=g) for r in (13, 8, 1)]
+    outs = [torch.full((s, len(t)), float("nan")) for t in lines]
+    round_loops.sample_products(power, lines, outs)
+    for t, o in zip(lines, outs):
+        ref = power.double() @ t.double().t()
+        torch.testing.assert_close(o.double(), ref, rtol=0, atol=1e-5 * float(ref.abs().max()))
+    resid, weights = torch.randn(s, 5, generator=g), torch.rand(s, 15, generator=g)
+    grad, moments = round_loops.input_moments(power, resid, weights)
+    ref_grad = power.double().t() @ resid.double()
+    ref_mom = (power.double().t() ** 2 / s) @ weights.double()
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=0, atol=1e-5 * float(ref_grad.abs().max()))
+    torch.testing.assert_close(moments.double(), ref_mom, rtol=0, atol=1e-5 * float(ref_mom.abs().max()))
+    assert round_loops.sparse_enough(power) == (seed == 0)
 
 
 @pytest.mark.parametrize("sep", [1, 2, 8])

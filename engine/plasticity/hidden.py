@@ -14,7 +14,8 @@ import torch
 
 from engine.plasticity import fused_stno
 from engine.plasticity.params import PlasticityParams
-from engine.plasticity.rounds import LayerTarget, StructuralPlasticity, for_slots
+from engine.plasticity.round_terms import for_slots
+from engine.plasticity.rounds import LayerTarget, StructuralPlasticity
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.core.model_base import TrainingContext

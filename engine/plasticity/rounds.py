@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, cast
 
 import torch
 
@@ -43,100 +43,22 @@ from engine.layers import fused_weight
 from engine.physics import resonators as physics
 from engine.plasticity import input_jumps
 from engine.plasticity.params import PlasticityParams
+from engine.plasticity.round_terms import (
+    _ONE,
+    EXP_CLAMP,
+    candidate_factors,
+    for_slots,
+    input_variance,
+    others_logsumexp,
+    site_couplings,
+    suppress_around,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.core.model_base import TrainingContext
     from engine.layers.chain import RFChainLayer
     from engine.nets.multilayer import RFNetwork
     from engine.nets.rf_perceptron import RFPerceptron
-
-
-#: Training samples summed at a time by :func:`input_variance` (its squares stay in cache).
-VARIANCE_ROWS = 2048
-
-
-def input_variance(train_x: torch.Tensor) -> torch.Tensor:
-    """The variance of every input over the training samples (N,): sums over blocks of rows, which is four
-    times faster than squaring the whole training set at once (no copy of it is made)."""
-    total = train_x.new_zeros(train_x.shape[1:])
-    squares = train_x.new_zeros(train_x.shape[1:])
-    for i in range(0, len(train_x), VARIANCE_ROWS):
-        block = train_x[i : i + VARIANCE_ROWS]
-        total += block.sum(dim=0)
-        squares += block.square().sum(dim=0)
-    mean = total / max(len(train_x), 1)
-    return (squares / max(len(train_x), 1) - mean.square()).clamp_min(0.0)
-
-
-def for_slots(cand: torch.Tensor, slot: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """The candidates' values (S, C, D, T) for the slots ``slot`` (C, D) of every chain's leaving resonators,
-    picked from ``cand`` (S, C, 2, T) (an index_select of whole (T,) rows: several times faster than a gather);
-    written into ``out`` (S, C, D, T) if given."""
-    s, c, n_slots, t = cand.shape
-    rows = (torch.arange(c, device=cand.device).view(-1, 1) * n_slots + slot).view(-1)
-    flat = None if out is None else out.view(s, c * slot.shape[1], t)
-    return torch.index_select(cand.reshape(s, c * n_slots, t), 1, rows, out=flat).view(s, c, slot.shape[1], t)
-
-
-#: Largest exponent of either factor of a swap's exp(base - lse_others) exp(cand) (scores stay O(10); their
-#: product then stays below exp(80), where the exponent of the sum was clamped before).
-EXP_CLAMP = 40.0
-_ONE = torch.ones(())
-
-
-def candidate_factors(cand_for: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """exp(cand_for), its exponent clamped at :data:`EXP_CLAMP`: the candidates' factors of a round's swap
-    losses (:meth:`StructuralPlasticity.swap_losses`), computed once per round; written into ``out`` if given."""
-    return input_jumps.exp_(torch.clamp(cand_for, max=EXP_CLAMP, out=out))
-
-
-def others_logsumexp(logits: torch.Tensor) -> torch.Tensor:
-    """(S, C): for every class j, the log-sum-exp of the scores of the other classes (equal, to float rounding,
-    to a log-sum-exp over the C - 1 others, and three times faster than one over an (S, C, C) masked copy).
-
-    Shifted by the top score, the others of class j sum to the total less j's own term, which is at most the
-    top class's 1; the top class itself gets its others shifted by the second score, so no sum underflows."""
-    if logits.shape[1] < 2:  # a single class has no others
-        return torch.full_like(logits, -float("inf"))
-    top2, arg = logits.topk(2, dim=1)  # (S, 2)
-    top, second, first = top2[:, :1], top2[:, 1:], arg[:, :1]
-    e = (logits - top).exp_()
-    lse = (e.sum(1, keepdim=True) - e).log_().add_(top)
-    e_second = (logits - second).exp_().scatter_(1, first, 0.0)
-    return lse.scatter_(1, first, e_second.sum(1, keepdim=True).log_().add_(second))
-
-
-#: Grid sites whose couplings :func:`site_couplings` computes at a time (their temporaries stay in cache).
-SITE_ROWS = 128
-
-
-def site_couplings(
-    f_in: torch.Tensor, f_sites: torch.Tensor, params: physics.DeviceParams, out: Optional[torch.Tensor] = None
-) -> torch.Tensor:
-    """The couplings K_SD L(x) of a +1 resonator at each site (M,) to every input (N,): (M, N), the same values
-    (bit for bit) as ``physics.coupling_tensor(f_in, f_sites.view(1, -1), params, signs=1)[0]``, computed with
-    the same operations in the same order, but in place and a block of sites at a time (four times fewer
-    passes over memory: the rf-input rounds recompute them, since the inputs' frequencies are trained). Written
-    into ``out`` when it has the shape, dtype and device."""
-    shape = (len(f_sites), len(f_in))
-    if out is None or out.shape != shape or out.dtype != f_in.dtype or out.device != f_in.device:
-        out = torch.empty(shape, dtype=f_in.dtype, device=f_in.device)
-    cos2, sin = 2.0 * math.cos(params.phi), math.sin(params.phi)
-    for i in range(0, len(f_sites), SITE_ROWS):
-        f_r = f_sites[i : i + SITE_ROWS].view(-1, 1)
-        x = torch.sub(f_in.view(1, -1), f_r, out=out[i : i + SITE_ROWS]).div_(params.alpha * f_r)
-        inv = torch.mul(x, x).add_(1.0).reciprocal_()  # physics.lineshape: 1 / (1 + x^2)
-        line = x.mul_(2.0) if params.phi == 0.0 else x.mul_(cos2).add_(sin)
-        line.mul_(inv).mul_(params.k_sd)
-    return out
-
-
-def suppress_around(benefit: torch.Tensor, best: torch.Tensor, sep: int) -> torch.Tensor:
-    """Set ``benefit`` (..., M) to -inf in place at the sites less than ``sep`` from each row's ``best`` (...):
-    the window's 2 sep - 1 sites scattered, rather than every site's distance compared."""
-    offsets = torch.arange(1 - sep, sep, device=best.device)
-    window = (best.unsqueeze(-1) + offsets).clamp_(0, benefit.shape[-1] - 1)
-    return benefit.scatter_(-1, window, -float("inf"))
 
 
 @dataclass
@@ -165,6 +87,14 @@ def _class_pairs(c: int, device: torch.device) -> tuple[torch.Tensor, torch.Tens
     number[first, second] = torch.arange(len(first), device=device)
     number[second, first] = number[first, second]
     return first, second, number.view(-1)
+
+
+def _round_loops() -> Any:
+    """engine.plasticity.round_loops, imported when first used (it imports numba): callers check
+    input_jumps.compiled_applies first."""
+    from engine.plasticity import round_loops
+
+    return round_loops
 
 
 def rewiring_interval(params: PlasticityParams, total_steps: int) -> int:
@@ -229,6 +159,8 @@ class StructuralPlasticity:
         #: large temporaries of the rounds (the sample, the candidates' voltages, swap_losses' blocks), reused
         #: from round to round (:meth:`_buffer`)
         self._buffers: dict[str, torch.Tensor] = {}
+        #: whether the rounds' sample products skip zero powers (:meth:`_voltages`; None: not decided yet)
+        self._sparse: Optional[bool] = None
 
     def accumulate(self, weight_grad: torch.Tensor) -> None:
         g = weight_grad.detach()
@@ -347,23 +279,27 @@ class StructuralPlasticity:
     def rewire(self, max_moves: int) -> int:
         P = self.params
         chains = self.chains
-        sites, site_lines = self.propose(self._gradients())
-        x, y = self._sample(P.sample_size)
-        p_in = self.target.inputs(x)  # (S, N)
-        n_chains, k_res, s, n = chains.n_chains, chains.n_resonators, len(y), p_in.shape[1]
-        gain = self.target.gain().expand(n_chains)
         limited = chains.resonator_home is not None  # tuning ranges: candidates per resonator, within reach
         if not limited:
-            # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
-            cand = self._voltages(p_in, site_lines.reshape(-1, n), gain, "cand").view(s, n_chains, 2, -1)
+            sites, site_lines = self.propose(self._gradients())
+        x, y = self._sample(P.sample_size)
+        p_in = self.target.inputs(x)  # (S, N)
+        n_chains, k_res, s = chains.n_chains, chains.n_resonators, len(y)
+        gain = self.target.gain().expand(n_chains)
         var_in = self.input_var if self.input_var is not None else p_in.var(dim=0)  # (N,): power variance
         n_drop = min(k_res, P.drop_candidates)
         coupling = chains.coupling()  # (C, K, N), device spreads included
         # drop candidates: the resonators whose voltage varies least over images (independent-input estimate)
         drop = (coupling.square() @ var_in).argsort(dim=1)[:, :n_drop]  # (C, D)
         picked = coupling.gather(1, drop.unsqueeze(-1).expand(-1, -1, coupling.shape[2]))  # (C, D, N)
-        # (S, C, D): voltage of each drop candidate, as a score
-        contrib = self._voltages(p_in, picked.reshape(-1, n), gain, "contrib").view(s, n_chains, n_drop)
+        if limited:
+            own_sites, own_lines, valid = self.propose_reachable(self._gradients(), drop)
+            cand_lines, cand_name = own_lines, "cand_for"
+        else:  # candidate voltages (S, C, 2, T), evaluated with the nominal damping and K_SD
+            cand_lines, cand_name = site_lines, "cand"
+        # (S, C, D): voltage of each drop candidate, as a score; and the candidates'
+        contrib, cand = self._voltages(p_in, (picked, cand_lines), gain, ("contrib", cand_name))
+        contrib = contrib.view(s, n_chains, n_drop)
         if n_drop == k_res:  # every resonator is a drop candidate: the scores are their sums (no product)
             logits = contrib.sum(dim=2) + self.target.bias()  # (S, C)
         else:
@@ -372,11 +308,11 @@ class StructuralPlasticity:
         open_ = torch.ones(n_chains, n_drop, P.candidates, dtype=torch.bool, device=self.device)  # still allowed
         block = (s, n_chains, n_drop, P.candidates)
         if limited:
-            own_sites, own_lines, valid = self.propose_reachable(self._gradients(), drop)
-            cand_for = self._voltages(p_in, own_lines.reshape(-1, n), gain, "cand_for").view(block)
+            cand_for = cand.view(block)
             cand_exp = candidate_factors(cand_for, out=self._buffer("swap_exp", block, cand_for))
             open_ &= valid
         else:
+            cand = cand.view(s, n_chains, 2, -1)
             cand_for = for_slots(cand, slot, out=self._buffer("cand_for", block, cand))  # (S, C, D, T)
             # the candidates' factors of the swap losses, of the (S, C, 2, T) candidates, then picked as cand_for
             cand_exp = for_slots(candidate_factors(cand), slot, out=self._buffer("swap_exp", block, cand))
@@ -444,8 +380,8 @@ class StructuralPlasticity:
         x, y = self._sample(P.input_sample_size)
         p_in = physics.input_power(x, model.params)  # (S, N)
         # (N, S): the powers input by input (the products below give the same sums from it as from the
-        # transpose of p_in, and sooner)
-        p_t = self._buffer("sample_t", p_in.shape[::-1], p_in).copy_(p_in.t())
+        # transpose of p_in, and sooner); sparse powers are summed from p_in itself
+        p_t = None if self._sparse_powers(p_in) else self._buffer("sample_t", p_in.shape[::-1], p_in).copy_(p_in.t())
         w = chains.weight()  # (C, N)
         gain = model.gain.expand(w.shape[0])  # (C,)
         logits = fused_weight.chain_product(w, p_in) * gain + model.bias
@@ -453,7 +389,7 @@ class StructuralPlasticity:
         lo, hi = chains.comb_range
         grid = torch.arange(lo, hi + 1e-9, P.input_grid_step, dtype=torch.float32, device=self.device)
         curve = chains.response(chains.comb_to_ghz(grid))  # (C, M): weight vector of an input at each site
-        predicted = self._predicted_changes(p_t, logits, y, wt, gain, curve)  # (N, M)
+        predicted = self._predicted_changes(p_in, p_t, logits, y, wt, gain, curve)  # (N, M)
         reach = self._input_reach(grid)
         if reach is not None:  # limited tuning ranges: only sites within each input's reach
             predicted = predicted.masked_fill(~reach, float("inf"))
@@ -468,7 +404,7 @@ class StructuralPlasticity:
             logits,
             ce,
             y,
-            p_t.index_select(0, order),  # (n, S)
+            p_in.index_select(1, order).t().contiguous() if p_t is None else p_t.index_select(0, order),  # (n, S)
             steps,
             P.input_min_improvement * s,
             site_ok=site_ok[order] if site_ok is not None else None,
@@ -483,7 +419,8 @@ class StructuralPlasticity:
 
     def _predicted_changes(
         self,
-        p_t: torch.Tensor,
+        p_in: torch.Tensor,
+        p_t: Optional[torch.Tensor],
         logits: torch.Tensor,
         y: torch.Tensor,
         wt: torch.Tensor,
@@ -491,17 +428,23 @@ class StructuralPlasticity:
         curve: torch.Tensor,
     ) -> torch.Tensor:
         """The Gauss-Newton model's change of the sampled loss (N, M) for moving input n to grid site m, whose
-        weight vector is ``curve[:, m]`` (C, M), from the sample's powers ``p_t`` (N, S), scores ``logits``
+        weight vector is ``curve[:, m]`` (C, M), from the sample's powers ``p_in`` (S, N) (``p_t``, their transpose,
+        or None where they are summed sparse), scores ``logits``
         (S, C) and labels ``y``, the inputs' present weight vectors ``wt`` (N, C) and the read-out gain (C,)."""
         prob = logits.softmax(dim=1)
         resid = prob - torch.nn.functional.one_hot(y, prob.shape[1]).to(prob.dtype)
         s, c = prob.shape
-        grad = (p_t @ resid) * gain / s  # (N, C): dL/dW[:, i]
         # Gauss-Newton curvature of the loss in W[:, i]: E[P_i^2 (diag(p) - p p^T)] gain_c gain_d; H is symmetric,
         # so only its pairs c <= d are computed (P = C (C + 1) / 2), with diag(p) and p p^T in one product
-        p2 = torch.mul(p_t, p_t, out=self._buffer("sample_sq", p_t.shape, p_t)).div_(s)  # (N, S)
         first, second, full = _class_pairs(c, prob.device)
-        moments = p2 @ torch.cat((prob, prob[:, first] * prob[:, second]), dim=1)  # (N, C + P)
+        weights = torch.cat((prob, prob[:, first] * prob[:, second]), dim=1)  # (S, C + P)
+        if p_t is None:
+            grad, moments = _round_loops().input_moments(p_in, resid, weights)
+        else:
+            grad = p_t @ resid
+            p2 = torch.mul(p_t, p_t, out=self._buffer("sample_sq", p_t.shape, p_t)).div_(s)  # (N, S)
+            moments = p2 @ weights  # (N, C + P)
+        grad = grad * gain / s  # (N, C): dL/dW[:, i]
         pairs = moments[:, c:].neg_()
         pairs[:, first == second] += moments[:, :c]
         pairs.mul_(gain[first] * gain[second])  # (N, P): H's entries c <= d
@@ -548,9 +491,7 @@ class StructuralPlasticity:
         # (log(1 + e) rather than log1p: log1p has no vectorised CPU kernel in torch and is ~15x slower here;
         # the terms lost to rounding are below 1e-7 of a loss that is O(1))
         if input_jumps.compiled_applies(cand_exp, shift):  # one loop, without the (S, C, D, T) block
-            from engine.plasticity import round_loops  # imports numba: only once it is known to be there
-
-            logs = round_loops.log_sums(cand_exp, shift)
+            logs = _round_loops().log_sums(cand_exp, shift)
         else:
             block = torch.addcmul(_ONE, cand_exp, shift.unsqueeze(-1), out=work)  # (S, C, D, T)
             logs = input_jumps.log_(block).sum(0)
@@ -577,11 +518,30 @@ class StructuralPlasticity:
         x = self._buffer(f"sample{size}", (size, *self.train_x.shape[1:]), self.train_x)
         return torch.index_select(self.train_x, 0, idx, out=x), torch.index_select(self.train_y, 0, idx)
 
-    def _voltages(self, p_in: torch.Tensor, lines: torch.Tensor, gain: torch.Tensor, name: str) -> torch.Tensor:
-        """Scores (S, C, R / C) of the R resonators with couplings ``lines`` (R, N), chain by chain (R / C each,
-        the chain's read-out gain applied), for the powers ``p_in`` (S, N); in the run's buffer ``name``."""
-        out = torch.mm(p_in, lines.t(), out=self._buffer(name, (len(p_in), len(lines)), p_in))
-        return out.view(len(p_in), len(gain), -1).mul_(gain.view(1, -1, 1))
+    def _voltages(
+        self, p_in: torch.Tensor, lines: Sequence[torch.Tensor], gain: torch.Tensor, names: Sequence[str]
+    ) -> list[torch.Tensor]:
+        """Scores (S, C, R_j / C) of the R_j resonators with couplings ``lines[j]`` (C, ..., N), chain by chain
+        (the chain's read-out gain applied), for the powers ``p_in`` (S, N); in the run's buffers ``names``.
+        Sparse powers (MNIST's dark pixels) are summed by round_loops.sample_products, the gain folded into the
+        couplings, and dense ones by matrix products."""
+        s, n, c = len(p_in), p_in.shape[1], len(gain)
+        outs = [self._buffer(name, (s, t.numel() // n), p_in) for name, t in zip(names, lines)]
+        if self._sparse_powers(p_in):
+            scaled = [(t.reshape(c, -1, n) * gain.view(-1, 1, 1)).view(-1, n) for t in lines]
+            _round_loops().sample_products(p_in, scaled, outs)
+            return [o.view(s, c, -1) for o in outs]
+        return [
+            torch.mm(p_in, t.reshape(-1, n).t(), out=o).view(s, c, -1).mul_(gain.view(1, -1, 1))
+            for t, o in zip(lines, outs)
+        ]
+
+    def _sparse_powers(self, p_in: torch.Tensor) -> bool:
+        """Whether the rounds sum the sample's powers ``p_in`` (S, N) sparse (round_loops), decided on the first
+        round's sample (the kind of a layer's inputs does not change during a run)."""
+        if self._sparse is None:
+            self._sparse = input_jumps.compiled_applies(p_in) and _round_loops().sparse_enough(p_in)
+        return self._sparse
 
     def _reset_optimizer_state(self, param: torch.Tensor, index) -> None:
         """Fresh Adam moments for the jumped entries of ``param``."""
