@@ -133,13 +133,15 @@ def test_the_couplings_block_matches_the_physics_functions_and_keeps_gradients_w
 
 def test_a_jittered_read_out_is_one_fused_pass_with_the_same_draws():
     """Evaluation under frequency jitter reads every sample out at its own frequencies: the fused pass and the
-    eager build's blocks see the same draws and agree to float rounding."""
+    eager build's blocks see the same draws and agree to float rounding (the fused pass skips dark inputs)."""
     outs = []
     for build in ("auto", "exact"):
         chains = RFChainLayer(60, 4, 9, DeviceParams(freq_jitter_lw=0.3), weight_build=build,
                               generator=torch.Generator().manual_seed(8))
         chains.eval()
-        power = torch.rand(37, 60, generator=torch.Generator().manual_seed(9))
+        gen = torch.Generator().manual_seed(9)
+        power = torch.rand(37, 60, generator=gen) * (torch.rand(37, 60, generator=gen) < 0.4)  # dark inputs
+        power[0], power[1] = 0.0, torch.rand(60, generator=gen) + 0.1  # a dark sample, a fully lit one
         with torch.no_grad():
             outs.append(chains(power))
     assert_close(outs[0], outs[1].double(), rtol=1e-5)

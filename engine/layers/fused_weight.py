@@ -139,21 +139,29 @@ def _couplings(f_in, f_res, alpha, amp, c_xd, c_d, out):  # pragma: no cover - c
 
 def _sample_voltages(f_in, f_res, alpha, amp, c_xd, c_d, power, out):  # pragma: no cover - numba-compiled
     """out[b, c] = sum_n power[b, n] sum_k amp[c, k] L(x): each sample b read out with its own input (B, N)
-    and resonance (B, C, K) frequencies."""
+    and resonance (B, C, K) frequencies, over the inputs that emit (power not 0: a dark pixel adds nothing)."""
     n_b, n_chains, n_res = f_res.shape
     n_in = f_in.shape[1]
     one = np.float32(1.0)
+    lit_f = np.empty(n_in, dtype=np.float32)
+    lit_p = np.empty(n_in, dtype=np.float32)
     for b in range(n_b):
+        m = 0
+        for n in range(n_in):  # the emitting inputs, listed without a branch
+            p = power[b, n]
+            lit_f[m] = f_in[b, n]
+            lit_p[m] = p
+            m += p != 0.0
         for c in range(n_chains):
             acc = np.float32(0.0)
             for k in range(n_res):
                 fr = f_res[b, c, k]
                 ak = one / (alpha[c, k] * fr)
                 axd, ad = amp[c, k] * c_xd, amp[c, k] * c_d
-                for n in range(n_in):
-                    x = (f_in[b, n] - fr) * ak
+                for e in range(m):
+                    x = (lit_f[e] - fr) * ak
                     d = one / (one + x * x)
-                    acc += (axd * (x * d) + ad * d) * power[b, n]
+                    acc += (axd * (x * d) + ad * d) * lit_p[e]
             out[b, c] = acc
 
 
