@@ -66,6 +66,7 @@ KNOBS = [
     {"plan": "linear"},
     {"tuning_range": 0.05},
     {"tuning_bits": 6},
+    {"tuning_bits": 4, "plan": "linear", "tuning_range": 0.05},
     {"freq_spread": 1e-3},
     {"freq_spread": 1e-3, "calibrated": False, "tuning_bits": 8},
     {"freq_jitter_lw": 0.2},

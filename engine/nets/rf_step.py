@@ -13,6 +13,11 @@ step directly:
 - dL/dW = (dL/dV)^T P, then the gradients of the input and resonance frequencies by the backward loops, and
   through the comb map, d/du = d/df df/du, to the comb positions.
 
+Where a hardware model sits between the set-points and the frequencies (tuning levels, fabrication offsets,
+their trim, cycle-to-cycle jitter), every effect scales a frequency (or, for the levels, passes the gradient
+straight through), so on the geometric plan, f = f_min r^u, d f/d u is still f ln r at the device's true
+frequency, and the step stays by hand; on the linear plan those few operations keep their autograd.
+
 The gradients are written into the parameters' ``.grad`` (the loop has set them to None), and dL/dW is kept for
 the rewiring rounds, as the autograd path's ``sink`` does. The numbers are the autograd path's to float
 rounding (the head sums in float64): tests/test_rf_step.py holds scores, loss and every gradient to the
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 import numpy as np
 import torch
 
+from engine.core.enums import FrequencyPlan
 from engine.layers import fused_weight
 from engine.physics import resonators as physics
 
@@ -84,11 +90,11 @@ def _kernels() -> Optional[tuple[Any, ...]]:
 
 @dataclass
 class _LayerPass:
-    """One chain layer's W in a step by hand and what its gradients need: whether the devices sit on their comb
-    positions (``plain``: the comb map's slope by hand) or behind a hardware model (autograd for the rest)."""
+    """One chain layer's W in a step by hand and what its gradients need: whether d/du is the comb map's slope
+    at the pass's frequencies (``by_slope``) or takes autograd through the hardware model."""
 
     chains: "RFChainLayer"
-    plain: bool
+    by_slope: bool
     f_in: torch.Tensor
     f_res: torch.Tensor
     w: torch.Tensor
@@ -106,11 +112,13 @@ def _layer_pass(chains: "RFChainLayer", power: torch.Tensor) -> _LayerPass:
         with torch.no_grad():
             f_in = physics.comb_to_ghz(chains.input_comb.detach(), p, n) if f_in is None else f_in
             f_res = physics.comb_to_ghz(chains.resonator_comb.detach(), p, n)
-    else:  # the hardware model between set-points and frequencies: its few operations keep their autograd
+    else:  # the hardware model between set-points and frequencies, drawn as in a training pass (its jitter)
         f_in, f_res, alpha, amplitude = chains.exact_inputs()
+        if p.plan == FrequencyPlan.GEOMETRIC:  # every effect scales f (or passes straight through): d f/d u = f ln r
+            f_in, f_res = f_in.detach(), f_res.detach()  # at the true f, by hand; else their autograd
     with torch.no_grad():
         w, devices = fused_weight.weight_and_devices(f_in.detach(), f_res.detach(), alpha, amplitude, p.phi)
-    return _LayerPass(chains, plain is not None, f_in, f_res, w, devices)
+    return _LayerPass(chains, plain is not None or p.plan == FrequencyPlan.GEOMETRIC, f_in, f_res, w, devices)
 
 
 @torch.no_grad()
@@ -119,11 +127,11 @@ def _frequency_gradients(lp: _LayerPass, grad_w: torch.Tensor, ends: list) -> No
     frequencies' gradients added to ``ends`` for one autograd pass through the hardware model."""
     chains = lp.chains
     u_in = chains.input_comb
-    with_inputs = u_in.requires_grad if lp.plain else lp.f_in.requires_grad
+    with_inputs = u_in.requires_grad if lp.by_slope else lp.f_in.requires_grad
     grad_in, grad_res = fused_weight.frequency_gradients(
         lp.devices, lp.f_in.detach(), lp.f_res.detach(), grad_w, with_inputs
     )
-    if lp.plain:  # d/du = d/df df/du, in numpy: no tensor operation
+    if lp.by_slope:  # d/du = d/df df/du, in numpy: no tensor operation
         p, n = chains.params, chains.n_inputs
         grad_res.numpy()[:] *= physics.comb_slope_ghz(lp.f_res.numpy(), p, n)
         chains.resonator_comb.grad = grad_res
