@@ -166,6 +166,12 @@ def _head(
     return scores, dvt, loss
 
 
+def _small_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for a step's small CPU float32 products, by numpy's BLAS: at (10, 784) x (784, 100) it takes half
+    the time of torch's (whose fixed cost per call dominates at this size)."""
+    return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
+
+
 def only_these_train(model: torch.nn.Module, own: Iterable[torch.Tensor]) -> bool:
     """Whether every parameter of ``model`` that trains is one of ``own`` (the parameters a step by hand
     gives gradients to)."""
@@ -191,8 +197,8 @@ def training_step(
     lp = _layer_pass(model.chains, power)
     power = power.contiguous()
     with torch.no_grad():
-        scores, dvt, loss = _head(model, torch.mm(lp.w, power.t()), y)
-        grad_w = torch.mm(dvt, power)  # (C, N)
+        scores, dvt, loss = _head(model, _small_product(lp.w, power.t()), y)
+        grad_w = _small_product(dvt, power)  # (C, N)
     ends: list = []
     _frequency_gradients(lp, grad_w, ends)
     _backward_ends(ends)
