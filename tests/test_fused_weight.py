@@ -108,12 +108,17 @@ def test_a_fused_build_is_refused_in_one_sentence_without_numba(monkeypatch):
 
 
 def test_a_short_run_with_the_fused_build_reaches_the_exact_builds_accuracy(tmp_path):
-    """Fused and eager builds differ in float rounding only: one short run each, the same accuracy to 1 %."""
+    """Fused and eager builds differ in float rounding only: short runs of three seeds each, the same mean
+    accuracy to 1 point. (A single short run is chaotic: rounding alone moved seed 1 by 0.8-1.0 point, about
+    the seeds' own spread here, while seeds 2 and 3 agreed to the digit.)"""
     results = {}
     for build in ("exact", "fused"):
-        cfg = RunConfig(model="rf-input", dataset="mnist-mini", epochs=2, resonators_per_chain=10, seed=1,
-                        model_params=RFParams(weight_build=build))
-        results[build] = run_training(cfg).test_accuracy
+        accs = []
+        for seed in (1, 2, 3):
+            cfg = RunConfig(model="rf-input", dataset="mnist-mini", epochs=2, resonators_per_chain=10, seed=seed,
+                            model_params=RFParams(weight_build=build))
+            accs.append(run_training(cfg).test_accuracy)
+        results[build] = sum(accs) / len(accs)
     assert math.isclose(results["fused"], results["exact"], abs_tol=0.01), results
 
 
