@@ -167,8 +167,9 @@ def _head(
 
 
 def _small_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a @ b for a step's small CPU float32 products, by numpy's BLAS: at (10, 784) x (784, 100) it takes half
-    the time of torch's (whose fixed cost per call dominates at this size)."""
+    """a @ b for a step's small CPU float32 products, by numpy's BLAS: at (10, 784) x (784, 100) it took about
+    half the time of torch's on the machines measured (16 against 30 µs), and gives the same bits whatever its
+    thread count."""
     return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
 
 

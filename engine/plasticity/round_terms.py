@@ -43,7 +43,8 @@ def for_slots(cand: torch.Tensor, slot: torch.Tensor, out: Optional[torch.Tensor
 #: Largest exponent of either factor of a swap's exp(base - lse_others) exp(cand) (scores stay O(10); their
 #: product then stays below exp(80), where the exponent of the sum was clamped before).
 EXP_CLAMP = 40.0
-_ONE = torch.ones(())
+#: A scalar 1 for torch.addcmul (the swap losses' 1 + e^a e^b, written in place).
+ONE = torch.ones(())
 
 
 def candidate_factors(cand_for: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:

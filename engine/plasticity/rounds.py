@@ -44,8 +44,8 @@ from engine.physics import resonators as physics
 from engine.plasticity import input_jumps
 from engine.plasticity.params import PlasticityParams
 from engine.plasticity.round_terms import (
-    _ONE,
     EXP_CLAMP,
+    ONE,
     candidate_factors,
     for_slots,
     input_variance,
@@ -493,7 +493,7 @@ class StructuralPlasticity:
         if input_jumps.compiled_applies(cand_exp, shift):  # one loop, without the (S, C, D, T) block
             logs = _round_loops().log_sums(cand_exp, shift)
         else:
-            block = torch.addcmul(_ONE, cand_exp, shift.unsqueeze(-1), out=work)  # (S, C, D, T)
+            block = torch.addcmul(ONE, cand_exp, shift.unsqueeze(-1), out=work)  # (S, C, D, T)
             logs = input_jumps.log_(block).sum(0)
         lse_sum = logs + lse_others.sum(0).view(c, 1, 1)
         # minus the target's score: the new column for samples of class j, the unchanged logit otherwise
