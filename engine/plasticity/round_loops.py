@@ -179,18 +179,14 @@ def _sample_products(power, lines_t, outs):  # pragma: no cover - compiled by nu
 
 
 def _input_moments(power, resid, weights, grad, moments):  # pragma: no cover - compiled by numba
-    """grad[n] = sum_s power[s, n] resid[s] and moments[n] = sum_s power[s, n]^2 / S weights[s] over the
-    non-zero powers (numba-compiled): every lit (image, input) pair adds the image's rows to its input's."""
+    """grad[n] += sum_s power[s, n] resid[s] and moments[n] += sum_s power[s, n]^2 / S weights[s] over the
+    non-zero powers (numba-compiled; the caller passes them zeroed): every lit (image, input) pair adds the
+    image's rows to its input's."""
     n_samples, n_in = power.shape
     n_c, n_q = resid.shape[1], weights.shape[1]
     scale = np.float32(n_samples)
     lit = np.empty(n_in, dtype=np.int64)
     watts = np.empty(n_in, dtype=np.float32)
-    for n in range(n_in):
-        for c in range(n_c):
-            grad[n, c] = 0.0
-        for q in range(n_q):
-            moments[n, q] = 0.0
     for s in range(n_samples):
         m = 0
         for n in range(n_in):  # the image's lit inputs, without a branch
@@ -231,8 +227,8 @@ def input_moments(power: torch.Tensor, resid: torch.Tensor, weights: torch.Tenso
     squared copies of the sample."""
     loops = _loops()
     assert loops is not None, "input_moments needs numba (check input_jumps.compiled_applies first)"
-    grad = power.new_empty(power.shape[1], resid.shape[1])
-    moments = power.new_empty(power.shape[1], weights.shape[1])
+    grad = power.new_zeros(power.shape[1], resid.shape[1])
+    moments = power.new_zeros(power.shape[1], weights.shape[1])
     loops[3](numpy_view(power), numpy_view(resid), numpy_view(weights), grad.numpy(), moments.numpy())
     return grad, moments
 
